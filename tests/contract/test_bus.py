@@ -1,0 +1,125 @@
+"""Bus contract: the embedded bus and Kafka behave the same (DESIGN.md §4)."""
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+
+import pytest
+
+from watchkeeper.bus.partition import partition_for
+
+
+def _topic(bus, unique: str, name: str = "t") -> str:
+    topic = f"wktest.{name}.{unique}"
+    bus.ensure_topics((topic,))
+    return topic
+
+
+def _produce(bus, topic: str, count: int, keys: int = 7) -> list[tuple[str, bytes]]:
+    producer = bus.producer()
+    sent = [(f"10.0.0.{i % keys}", f"m{i}".encode()) for i in range(count)]
+    for key, value in sent:
+        producer.send(topic, value, key=key)
+    producer.flush()
+    producer.close()
+    return sent
+
+
+def _consume(consumers, want: int, deadline_s: float = 30.0) -> dict:
+    """Poll every consumer until `want` messages arrived in total (or the deadline)."""
+    got = defaultdict(list)
+    end = time.monotonic() + deadline_s
+    while sum(len(v) for v in got.values()) < want and time.monotonic() < end:
+        for i, consumer in enumerate(consumers):
+            got[i].extend(consumer.poll(max_records=500, timeout=0.2))
+    return got
+
+
+def _wait_assigned(consumers, deadline_s: float = 30.0) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        for consumer in consumers:
+            consumer.poll(max_records=1, timeout=0.2)
+        if all(c.lag() is not None for c in consumers):
+            return
+    pytest.fail("consumers were not given partitions in time")
+
+
+def test_keyed_messages_arrive_once_in_order_on_one_partition(bus, unique):
+    topic = _topic(bus, unique)
+    sent = _produce(bus, topic, 300)
+    consumer = bus.consumer(f"g-{unique}", [topic])
+    got = _consume([consumer], 300)[0]
+    consumer.close()
+    assert sorted(m.value for m in got) == sorted(v for _, v in sent)
+    by_key = defaultdict(list)
+    for m in got:
+        by_key[m.key].append(m)
+        assert m.partition == partition_for(m.key, bus.partitions)
+    for key, messages in by_key.items():
+        assert [m.value for m in messages] == [v for k, v in sent if k == key]
+
+
+def test_every_group_sees_every_message(bus, unique):
+    topic = _topic(bus, unique)
+    _produce(bus, topic, 50)
+    first, second = bus.consumer(f"a-{unique}", [topic]), bus.consumer(f"b-{unique}", [topic])
+    assert len(_consume([first], 50)[0]) == 50
+    assert len(_consume([second], 50)[0]) == 50
+    first.close()
+    second.close()
+
+
+def test_members_of_a_group_split_the_partitions(bus, unique):
+    topic = _topic(bus, unique)
+    members = [bus.consumer(f"g-{unique}", [topic]) for _ in range(2)]
+    _wait_assigned(members)
+    _produce(bus, topic, 400, keys=40)
+    got = _consume(members, 400)
+    values = Counter(m.value for msgs in got.values() for m in msgs)
+    assert len(values) == 400 and set(values.values()) == {1}
+    assert got[0] and got[1], "both members must receive a share"
+    parts = [{m.partition for m in got[i]} for i in (0, 1)]
+    assert not parts[0] & parts[1]
+    for member in members:
+        member.close()
+
+
+def test_committed_position_is_where_a_new_member_resumes(bus, unique):
+    topic = _topic(bus, unique)
+    _produce(bus, topic, 100)
+    first = bus.consumer(f"g-{unique}", [topic])
+    seen = []
+    while len(seen) < 40:
+        seen += first.poll(max_records=10, timeout=0.5)
+    first.commit()
+    first.close()
+    second = bus.consumer(f"g-{unique}", [topic])
+    rest = _consume([second], 100 - len(seen))[0]
+    second.close()
+    assert sorted(m.value for m in seen + rest) == sorted(f"m{i}".encode() for i in range(100))
+
+
+def test_uncommitted_messages_are_delivered_again(bus, unique):
+    topic = _topic(bus, unique)
+    _produce(bus, topic, 30)
+    first = bus.consumer(f"g-{unique}", [topic])
+    assert len(_consume([first], 30)[0]) == 30
+    first.close()                       # crashed before commit
+    second = bus.consumer(f"g-{unique}", [topic])
+    assert len(_consume([second], 30)[0]) == 30
+    second.close()
+
+
+def test_lag_counts_what_is_left(bus, unique):
+    topic = _topic(bus, unique)
+    consumer = bus.consumer(f"g-{unique}", [topic])
+    _wait_assigned([consumer])
+    _produce(bus, topic, 25)
+    deadline = time.monotonic() + 10
+    while consumer.lag() != 25 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert consumer.lag() == 25
+    _consume([consumer], 25)
+    assert consumer.lag() == 0
+    consumer.close()

@@ -1,0 +1,2 @@
+"""Watchkeeper: network-security situational awareness for regional e-government networks."""
+__version__ = "0.1.0"

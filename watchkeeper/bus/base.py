@@ -1,0 +1,98 @@
+"""Bus contract shared by the embedded and Kafka implementations.
+
+Semantics (both backends, checked by tests/contract/test_bus.py):
+- a topic has N partitions; a message's key picks its partition (Kafka's murmur2), so all
+  messages about one entity are consumed in order by one member of a group;
+- each consumer group sees every message; members of a group split the partitions;
+- `commit()` stores the position after the last message returned by `poll()`; a member that
+  joins later (or after a crash) resumes from the committed position: at-least-once.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+EVENTS = "wk.events"
+ALERTS = "wk.alerts"
+DEADLETTER = "wk.deadletter"
+TOPICS = (EVENTS, ALERTS, DEADLETTER)
+
+
+class BusError(RuntimeError):
+    """A send or commit failed; the caller must not commit what depended on it."""
+
+
+class BusUnavailable(BusError):
+    """The broker cannot be reached; the message names the address and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes
+    timestamp_ms: int
+
+
+class Producer(ABC):
+    @abstractmethod
+    def send(self, topic: str, value: bytes, key: str | None = None) -> None:
+        """Queue one message; delivery is confirmed by `flush()`."""
+
+    @abstractmethod
+    def flush(self) -> None:
+        """Block until every queued message is stored; raise BusError if any was not."""
+
+    def close(self) -> None:
+        self.flush()
+
+
+class Consumer(ABC):
+    @abstractmethod
+    def poll(self, max_records: int = 1000, timeout: float = 1.0) -> list[Message]:
+        """Next messages of this member's partitions (empty after `timeout` seconds)."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Store the position after everything `poll()` returned so far."""
+
+    @abstractmethod
+    def lag(self) -> int | None:
+        """Messages in this member's partitions not yet returned by `poll()`; None while the
+        member has not been given its partitions yet (Kafka joins the group on first poll)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Leave the group without committing."""
+
+
+class Bus(ABC):
+    url: str
+    partitions: int
+
+    @abstractmethod
+    def producer(self) -> Producer: ...
+
+    @abstractmethod
+    def consumer(self, group: str, topics: list[str] | tuple[str, ...]) -> Consumer: ...
+
+    @abstractmethod
+    def ensure_topics(self, topics: tuple[str, ...] = TOPICS) -> None: ...
+
+    def close(self) -> None:
+        pass
+
+
+def open_bus(url: str, partitions: int = 4) -> Bus:
+    """`memory://` (in-process) or `kafka://HOST:PORT[,HOST:PORT]`."""
+    scheme = urlparse(url).scheme
+    if scheme == "memory":
+        from watchkeeper.bus.embedded import EmbeddedBus
+        return EmbeddedBus(partitions=partitions)
+    if scheme == "kafka":
+        from watchkeeper.bus.kafka import KafkaBus
+        return KafkaBus(url, partitions=partitions)
+    raise ValueError(f"bus URL {url!r}: use memory:// or kafka://HOST:PORT")

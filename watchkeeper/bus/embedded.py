@@ -1,0 +1,168 @@
+"""In-process bus with Kafka's semantics: keyed partitions, offsets, consumer groups.
+
+Used by `watchkeeper run` on one machine. Messages live in memory: a message is dropped once
+every group that reads its topic has committed past it, so memory tracks the slowest group.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from watchkeeper.bus.base import TOPICS, Bus, Consumer, Message, Producer
+from watchkeeper.bus.partition import partition_for
+
+_TRIM_BATCH = 10_000  # trim a partition's prefix in chunks, not per commit
+
+
+@dataclass
+class _Partition:
+    base: int = 0                       # offset of messages[0]
+    messages: list[Message] = field(default_factory=list)
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.messages)
+
+
+class EmbeddedBus(Bus):
+    def __init__(self, partitions: int = 4):
+        self.url = "memory://"
+        self.partitions = partitions
+        self._cond = threading.Condition()
+        self._topics: dict[str, list[_Partition]] = {}
+        self._committed: dict[tuple[str, str, int], int] = {}
+        self._members: dict[str, list[EmbeddedConsumer]] = {}
+        self._generation: dict[str, int] = {}
+        self._readers: dict[str, set[str]] = {}   # topic -> groups that ever subscribed
+
+    # -- Bus --------------------------------------------------------------------------------
+    def producer(self) -> Producer:
+        return EmbeddedProducer(self)
+
+    def consumer(self, group: str, topics) -> Consumer:
+        member = EmbeddedConsumer(self, group, tuple(topics))
+        with self._cond:
+            self.ensure_topics(tuple(topics))
+            for topic in topics:
+                self._readers.setdefault(topic, set()).add(group)
+            self._members.setdefault(group, []).append(member)
+            self._generation[group] = self._generation.get(group, 0) + 1
+        return member
+
+    def ensure_topics(self, topics: tuple[str, ...] = TOPICS) -> None:
+        with self._cond:
+            for topic in topics:
+                self._topics.setdefault(topic, [_Partition() for _ in range(self.partitions)])
+
+    # -- used by producer and consumers (callers hold self._cond) ---------------------------
+    def _append(self, topic: str, key: str | None, value: bytes) -> None:
+        with self._cond:
+            parts = self._topics.get(topic)
+            if parts is None:
+                self.ensure_topics((topic,))
+                parts = self._topics[topic]
+            part_no = partition_for(key, self.partitions)
+            part = parts[part_no]
+            part.messages.append(Message(topic, part_no, part.end, key, value,
+                                         int(time.time() * 1000)))
+            self._cond.notify_all()
+
+    def _assignment(self, member: EmbeddedConsumer) -> list[tuple[str, int]]:
+        members = self._members.get(member.group, [])
+        topics = sorted({t for m in members for t in m.topics})
+        pairs = [(t, p) for t in topics for p in range(self.partitions)]
+        index = members.index(member)
+        return [pair for i, pair in enumerate(pairs) if i % len(members) == index]
+
+    def _leave(self, member: EmbeddedConsumer) -> None:
+        with self._cond:
+            members = self._members.get(member.group, [])
+            if member in members:
+                members.remove(member)
+                self._generation[member.group] += 1
+
+    def _commit(self, group: str, positions: dict[tuple[str, int], int]) -> None:
+        with self._cond:
+            for (topic, part_no), offset in positions.items():
+                self._committed[(group, topic, part_no)] = offset
+                self._trim(topic, part_no)
+
+    def _trim(self, topic: str, part_no: int) -> None:
+        groups = self._readers.get(topic, set())
+        safe = min((self._committed.get((g, topic, part_no), 0) for g in groups), default=0)
+        part = self._topics[topic][part_no]
+        if safe - part.base >= _TRIM_BATCH:
+            del part.messages[: safe - part.base]
+            part.base = safe
+
+
+class EmbeddedProducer(Producer):
+    def __init__(self, bus: EmbeddedBus):
+        self._bus = bus
+
+    def send(self, topic: str, value: bytes, key: str | None = None) -> None:
+        self._bus._append(topic, key, value)
+
+    def flush(self) -> None:
+        pass  # appends are synchronous: nothing is ever in flight
+
+
+class EmbeddedConsumer(Consumer):
+    def __init__(self, bus: EmbeddedBus, group: str, topics: tuple[str, ...]):
+        self._bus = bus
+        self.group = group
+        self.topics = topics
+        self._generation = -1
+        self._positions: dict[tuple[str, int], int] = {}
+        self._closed = False
+        self._turn = 0  # rotates the first partition read, so a busy one starves none
+
+    def _sync(self) -> None:
+        """Follow a rebalance: keep retained partitions, resume new ones from the commit."""
+        bus = self._bus
+        if self._generation == bus._generation[self.group]:
+            return
+        self._generation = bus._generation[self.group]
+        assigned = bus._assignment(self)
+        self._positions = {
+            pair: self._positions.get(pair, bus._committed.get((self.group, *pair), 0))
+            for pair in assigned}
+
+    def poll(self, max_records: int = 1000, timeout: float = 1.0) -> list[Message]:
+        deadline = time.monotonic() + timeout
+        with self._bus._cond:
+            while True:
+                self._sync()
+                batch = self._take(max_records)
+                remaining = deadline - time.monotonic()
+                if batch or remaining <= 0 or self._closed:
+                    return batch
+                self._bus._cond.wait(remaining)
+
+    def _take(self, max_records: int) -> list[Message]:
+        batch: list[Message] = []
+        pairs = list(self._positions.items())
+        self._turn = (self._turn + 1) % max(1, len(pairs))
+        for (topic, part_no), position in pairs[self._turn:] + pairs[:self._turn]:
+            part = self._bus._topics[topic][part_no]
+            start = max(position, part.base) - part.base
+            chunk = part.messages[start:start + max_records - len(batch)]
+            if chunk:
+                batch.extend(chunk)
+                self._positions[(topic, part_no)] = chunk[-1].offset + 1
+            if len(batch) >= max_records:
+                break
+        return batch
+
+    def commit(self) -> None:
+        self._bus._commit(self.group, dict(self._positions))
+
+    def lag(self) -> int:
+        with self._bus._cond:
+            self._sync()
+            return sum(self._bus._topics[t][p].end - pos for (t, p), pos in self._positions.items())
+
+    def close(self) -> None:
+        self._closed = True
+        self._bus._leave(self)

@@ -1,0 +1,115 @@
+"""Settings: defaults < config file (YAML) < WATCHKEEPER_* environment < command-line flags.
+
+Validated at start; an error names the bad key (`config: netflow_port: ...`) so an operator
+can fix the file without reading code.
+"""
+from __future__ import annotations
+
+import ipaddress
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from watchkeeper.networks import DEFAULT_INTERNAL
+
+_file_data: ContextVar[dict] = ContextVar("watchkeeper_config_file", default={})
+
+
+class ConfigError(ValueError):
+    """Bad configuration; the message names the key and the source."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WATCHKEEPER_", env_nested_delimiter="__",
+                                      extra="forbid")
+
+    bus: str = Field("memory://", description="memory:// or kafka://HOST:PORT[,HOST:PORT]")
+    store: str = Field("sqlite:///var/watchkeeper.db",
+                       description="sqlite:///PATH or http://HOST:9200")
+    partitions: int = Field(4, ge=1, le=256, description="partitions per bus topic")
+    host: str = Field("127.0.0.1", description="API listen address")
+    port: int = Field(8000, ge=1, le=65535, description="API port")
+    collector_host: str = Field("127.0.0.1", description="syslog/NetFlow listen address")
+    syslog_port: int = Field(5514, ge=1, le=65535)
+    netflow_port: int = Field(2055, ge=1, le=65535)
+    observer: str = Field("watchkeeper", min_length=1, max_length=64,
+                          description="this sensor's name (observer.name)")
+    site: str | None = Field(None, max_length=128, description="labels.site of this sensor")
+    internal_networks: list[str] = Field(list(DEFAULT_INTERNAL))
+    retention_months: int = Field(6, ge=1, le=120,
+                                  description="keep events this many calendar months (law: >= 6)")
+    alert_window_seconds: int = Field(3600, ge=60, le=86400,
+                                      description="repeats within this window update one alert")
+    detectors: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                                 description="per-detector parameters by name")
+
+    @field_validator("internal_networks")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)   # raises ValueError naming the CIDR
+        return value
+
+    @field_validator("bus")
+    @classmethod
+    def _bus_url(cls, value: str) -> str:
+        if not value.startswith(("memory://", "kafka://")):
+            raise ValueError("use memory:// or kafka://HOST:PORT")
+        return value
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "http://", "https://")):
+            raise ValueError("use sqlite:///PATH or http://HOST:9200")
+        return value
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
+                                   dotenv_settings, file_secret_settings):
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field, field_name):  # pragma: no cover - __call__ is used
+        return _file_data.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_file_data.get())
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build validated settings; `overrides` are command-line values (None = not given)."""
+    data = _read_file(config_file) if config_file else {}
+    token = _file_data.set(data)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, config_file)) from None
+    finally:
+        _file_data.reset(token)
+
+
+def _read_file(path: str | Path) -> dict:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config: {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: {path} must be a mapping of settings")
+    return data
+
+
+def _describe(exc: ValidationError, config_file: str | Path | None) -> str:
+    where = f" ({config_file} or WATCHKEEPER_* environment)" if config_file else ""
+    lines = [f"config: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+             for err in exc.errors()]
+    return "\n".join(lines) + where

@@ -1,0 +1,178 @@
+"""Store contract shared by SQLite and Elasticsearch (checked by tests/contract/test_store.py).
+
+Documents are ECS dicts keyed by `event.id`. Writes are idempotent upserts; reads are filtered,
+sorted by (@timestamp, event.id) and paged with an opaque cursor, so a page boundary never
+skips or repeats a document even when many share a timestamp.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlparse
+
+KINDS = ("events", "alerts", "incidents", "audit", "deadletter")
+
+# Fields an analyst owns on an alert: a detector re-raising the same alert never resets them.
+ANALYST_FIELDS = ("status", "assignee", "incident_id")
+UPDATABLE_ALERT_FIELDS = frozenset(ANALYST_FIELDS)
+
+# Fields that can be filtered exactly and aggregated (keyword, ip or numeric in both backends).
+TERM_FIELDS = frozenset({
+    "event.dataset", "event.kind", "event.severity", "event.module", "event.outcome",
+    "watchkeeper.alert.category", "watchkeeper.alert.status", "watchkeeper.alert.detector",
+    "watchkeeper.alert.assignee", "watchkeeper.alert.incident_id", "watchkeeper.alert.entity",
+    "watchkeeper.flow.conn_state", "rule.id", "source.ip", "destination.ip", "destination.port",
+    "related.ip", "network.transport", "network.protocol", "network.direction",
+    "labels.site", "observer.name", "user.name", "dns.question.name",
+})
+
+ARRAY_FIELDS = frozenset({"related.ip"})
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached; the message names the address and what to do."""
+
+
+@dataclass
+class Query:
+    since: float | None = None          # epoch seconds, inclusive
+    until: float | None = None          # exclusive
+    terms: dict[str, list] = field(default_factory=dict)   # TERM_FIELDS -> accepted values
+    ip: str | None = None               # any address involved (related.ip)
+    q: str | None = None                # substring of `message`
+    limit: int = 100
+    cursor: str | None = None
+    order: Literal["desc", "asc"] = "desc"
+
+    def __post_init__(self) -> None:
+        unknown = set(self.terms) - TERM_FIELDS
+        if unknown:
+            raise ValueError(f"cannot filter on {sorted(unknown)}; filterable: {sorted(TERM_FIELDS)}")
+        if not 1 <= self.limit <= 10_000:
+            raise ValueError("limit must be between 1 and 10000")
+
+
+@dataclass
+class Page:
+    items: list[dict]
+    total: int
+    next_cursor: str | None
+
+
+@dataclass
+class Bucket:
+    key: str | int | float
+    count: int
+
+
+def encode_cursor(timestamp: str, doc_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([timestamp, doc_id]).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        timestamp, doc_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if isinstance(timestamp, str) and isinstance(doc_id, str):
+            return timestamp, doc_id
+    except (ValueError, TypeError):
+        pass
+    raise ValueError("cursor is not one this server issued")
+
+
+def merge_alert(stored: dict | None, incoming: dict) -> dict:
+    """A re-raised alert keeps the analyst's status, assignee and incident link."""
+    if not stored:
+        return incoming
+    kept = stored.get("watchkeeper", {}).get("alert", {})
+    merged = json.loads(json.dumps(incoming))
+    info = merged.setdefault("watchkeeper", {}).setdefault("alert", {})
+    for name in ANALYST_FIELDS:
+        if name in kept:
+            info[name] = kept[name]
+    return merged
+
+
+class Store(ABC):
+    url: str
+
+    @abstractmethod
+    def ensure_schema(self) -> None: ...
+
+    @abstractmethod
+    def bulk_upsert(self, kind: str, docs: list[dict]) -> int:
+        """Insert or replace by `event.id` (alerts keep ANALYST_FIELDS). Returns docs written."""
+
+    @abstractmethod
+    def search(self, kind: str, query: Query) -> Page: ...
+
+    @abstractmethod
+    def get_by_ids(self, kind: str, ids: list[str]) -> list[dict]: ...
+
+    @abstractmethod
+    def terms(self, kind: str, field_name: str, query: Query, size: int = 10) -> list[Bucket]: ...
+
+    @abstractmethod
+    def date_histogram(self, kind: str, interval_seconds: int, query: Query) -> list[Bucket]:
+        """Counts per fixed interval; bucket key = interval start in epoch seconds; empty omitted."""
+
+    @abstractmethod
+    def update_alert(self, alert_id: str, changes: dict, actor: str, comment: str = "") -> dict:
+        """Change analyst fields of one alert and write an audit record; returns the alert."""
+
+    @abstractmethod
+    def delete_events_before(self, day: str) -> list[str]:
+        """Drop whole days of events older than `day` ('YYYY.MM.DD'); returns the days dropped."""
+
+    def refresh(self) -> None:
+        """Make every write so far visible to reads."""
+
+    def close(self) -> None:
+        pass
+
+
+def check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"unknown document kind {kind!r}; one of {KINDS}")
+
+
+def check_alert_changes(changes: dict) -> None:
+    unknown = set(changes) - UPDATABLE_ALERT_FIELDS
+    if unknown:
+        raise ValueError(f"cannot change {sorted(unknown)}; changeable: {sorted(UPDATABLE_ALERT_FIELDS)}")
+
+
+def open_store(url: str) -> Store:
+    """`sqlite:///PATH` (embedded) or `http(s)://HOST:9200` (Elasticsearch)."""
+    scheme = urlparse(url).scheme
+    if scheme == "sqlite":
+        from watchkeeper.store.sqlite import SqliteStore
+        return SqliteStore(url)
+    if scheme in ("http", "https"):
+        from watchkeeper.store.elastic import ElasticStore
+        return ElasticStore(url)
+    raise ValueError(f"store URL {url!r}: use sqlite:///PATH or http://HOST:9200")
+
+
+def audit_document(object_id: str, before: dict, after: dict, actor: str, comment: str,
+                   now: float) -> dict:
+    """Who changed what on an alert, when and why (MLPS 8.1.5.2: audited actions)."""
+    from watchkeeper import schema, timeutil
+    changes = {k: {"from": before.get(k), "to": after.get(k)} for k in after
+               if before.get(k) != after.get(k)}
+    return {
+        "@timestamp": timeutil.format(now),
+        "event": {"id": schema.stable_id("audit", object_id, now, actor), "kind": "event",
+                  "dataset": "watchkeeper.audit", "action": "alert.update",
+                  "category": ["configuration"], "type": ["change"]},
+        "user": {"name": actor},
+        "message": comment,
+        "watchkeeper": {"audit": {"object_id": object_id, "object_kind": "alert",
+                                  "changes": changes}},
+    }

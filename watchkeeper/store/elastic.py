@@ -1,0 +1,180 @@
+"""Elasticsearch store: daily event indices, one index per other kind, bulk upserts by id."""
+from __future__ import annotations
+
+import time
+
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
+from elasticsearch.helpers import BulkIndexError, bulk
+
+from watchkeeper import timeutil
+from watchkeeper.store import mappings
+from watchkeeper.store.base import (ANALYST_FIELDS, Bucket, Page, Query, Store, StoreError,
+                                    StoreUnavailable, audit_document, check_alert_changes,
+                                    check_kind, decode_cursor, encode_cursor)
+
+CLIENT_MAJOR = 8
+
+
+def _millis(timestamp: str) -> int:
+    return round(timeutil.parse(timestamp) * 1_000_000) // 1000   # ES keeps milliseconds
+
+
+def _iso(epoch: float) -> str:
+    return timeutil.format(epoch)
+
+
+class ElasticStore(Store):
+    def __init__(self, url: str, prefix: str = mappings.PREFIX):
+        self.url = url
+        self.prefix = prefix    # tests give each run its own; production keeps the default
+        self._events = f"{prefix}-events-"
+        self.es = Elasticsearch(url, request_timeout=60, retry_on_timeout=True, max_retries=3)
+        self._check_server()
+        self.ensure_schema()
+
+    def _check_server(self) -> None:
+        try:
+            version = self.es.info()["version"]["number"]
+        except (TransportError, ApiError) as exc:
+            raise StoreUnavailable(
+                f"cannot reach Elasticsearch at {self.url}: start it (deploy/local/services "
+                f"start) or point --store / WATCHKEEPER_STORE at a running node ({exc})") from None
+        if int(version.split(".")[0]) != CLIENT_MAJOR:
+            raise StoreUnavailable(f"Elasticsearch at {self.url} is {version}; this build "
+                                   f"speaks {CLIENT_MAJOR}.x (client major must match)")
+
+    def ensure_schema(self) -> None:
+        self.es.cluster.put_component_template(name=f"{self.prefix}-ecs",
+                                               **mappings.component_template())
+        for name, body in mappings.index_templates(self.prefix).items():
+            self.es.indices.put_index_template(name=name, **body)
+
+    def index_for(self, kind: str, doc: dict | None = None) -> str:
+        """Events go to the daily index of their event time; other kinds to one index each."""
+        if kind == "events":
+            if doc is None:
+                return self._events + "*"
+            return self._events + timeutil.day(timeutil.parse(doc["@timestamp"]))
+        return f"{self.prefix}-{kind}"
+
+    # -- writes -------------------------------------------------------------------------------
+    def bulk_upsert(self, kind: str, docs: list[dict]) -> int:
+        check_kind(kind)
+        if not docs:
+            return 0
+        actions = [self._action(kind, doc) for doc in docs]
+        try:
+            written, _ = bulk(self.es, actions, chunk_size=2000, max_chunk_bytes=50 * 1024 * 1024,
+                              refresh=False, raise_on_error=True, max_retries=3)
+        except BulkIndexError as exc:
+            first = exc.errors[0] if exc.errors else {}
+            raise StoreError(f"{len(exc.errors)} of {len(docs)} documents rejected: {first}") from None
+        except TransportError as exc:
+            raise StoreError(f"bulk write to {self.url} failed: {exc}") from None
+        return written
+
+    def _action(self, kind: str, doc: dict) -> dict:
+        action = {"_index": self.index_for(kind, doc), "_id": doc["event"]["id"]}
+        if kind != "alerts":
+            return {**action, "_op_type": "index", "_source": doc}
+        # Partial update keeps what the analyst set; a new alert is inserted whole.
+        partial = {**doc, "watchkeeper": {**doc["watchkeeper"], "alert": {
+            k: v for k, v in doc["watchkeeper"]["alert"].items() if k not in ANALYST_FIELDS}}}
+        return {**action, "_op_type": "update", "doc": partial, "upsert": doc,
+                "retry_on_conflict": 3}
+
+    def update_alert(self, alert_id: str, changes: dict, actor: str, comment: str = "") -> dict:
+        check_alert_changes(changes)
+        index = self.index_for("alerts")
+        try:
+            alert = self.es.get(index=index, id=alert_id)["_source"]
+        except NotFoundError:
+            raise KeyError(alert_id) from None
+        info = alert["watchkeeper"]["alert"]
+        before = {k: info.get(k) for k in changes}
+        info.update(changes)
+        self.es.update(index=index, id=alert_id, doc={"watchkeeper": {"alert": changes}},
+                       refresh="wait_for")
+        audit = audit_document(alert_id, before, changes, actor, comment, time.time())
+        self.es.index(index=self.index_for("audit"), id=audit["event"]["id"], document=audit,
+                      refresh="wait_for")
+        return alert
+
+    def delete_events_before(self, day: str) -> list[str]:
+        indices = self.es.indices.get(index=self._events + "*", expand_wildcards="open,closed",
+                                      ignore_unavailable=True, allow_no_indices=True)
+        old = sorted(name for name in indices if name[len(self._events):] < day)
+        for name in old:
+            self.es.indices.delete(index=name)   # a whole day at a time: cheap, no delete-by-query
+        return [name[len(self._events):] for name in old]
+
+    def refresh(self) -> None:
+        self.es.indices.refresh(index=f"{self.prefix}-*", ignore_unavailable=True,
+                                allow_no_indices=True)
+
+    # -- reads --------------------------------------------------------------------------------
+    def _search(self, kind: str, **body) -> dict:
+        return self.es.search(index=self.index_for(kind), ignore_unavailable=True,
+                              allow_no_indices=True, **body)
+
+    def search(self, kind: str, query: Query) -> Page:
+        check_kind(kind)
+        order = query.order
+        body: dict = {"query": self._filter(query), "size": query.limit + 1,
+                      "track_total_hits": True,
+                      "sort": [{"@timestamp": order}, {"event.id": order}]}
+        if query.cursor:
+            ts, doc_id = decode_cursor(query.cursor)
+            body["search_after"] = [_millis(ts), doc_id]
+        hits = self._search(kind, **body)["hits"]
+        items = [h["_source"] for h in hits["hits"][:query.limit]]
+        more = len(hits["hits"]) > query.limit
+        cursor = encode_cursor(items[-1]["@timestamp"], items[-1]["event"]["id"]) if more else None
+        return Page(items, hits["total"]["value"], cursor)
+
+    def get_by_ids(self, kind: str, ids: list[str]) -> list[dict]:
+        check_kind(kind)
+        if not ids:
+            return []
+        wanted = list(dict.fromkeys(ids))
+        hits = self._search(kind, query={"ids": {"values": wanted}}, size=len(wanted))
+        found = {h["_id"]: h["_source"] for h in hits["hits"]["hits"]}
+        return [found[i] for i in wanted if i in found]
+
+    def terms(self, kind: str, field_name: str, query: Query, size: int = 10) -> list[Bucket]:
+        check_kind(kind)
+        Query(terms={field_name: []})  # validates the field name
+        aggs = {"t": {"terms": {"field": field_name, "size": size,
+                                "order": [{"_count": "desc"}, {"_key": "asc"}]}}}
+        result = self._search(kind, query=self._filter(query), size=0, aggs=aggs)
+        buckets = result.get("aggregations", {}).get("t", {}).get("buckets", [])
+        return [Bucket(b["key"], b["doc_count"]) for b in buckets]
+
+    def date_histogram(self, kind: str, interval_seconds: int, query: Query) -> list[Bucket]:
+        check_kind(kind)
+        aggs = {"h": {"date_histogram": {"field": "@timestamp", "min_doc_count": 1,
+                                         "fixed_interval": f"{int(interval_seconds)}s"}}}
+        result = self._search(kind, query=self._filter(query), size=0, aggs=aggs)
+        buckets = result.get("aggregations", {}).get("h", {}).get("buckets", [])
+        return [Bucket(b["key"] // 1000, b["doc_count"]) for b in buckets]
+
+    @staticmethod
+    def _filter(query: Query) -> dict:
+        clauses: list[dict] = []
+        span = {}
+        if query.since is not None:
+            span["gte"] = _iso(query.since)
+        if query.until is not None:
+            span["lt"] = _iso(query.until)
+        if span:
+            clauses.append({"range": {"@timestamp": span}})
+        clauses += [{"terms": {name: values}} for name, values in query.terms.items() if values]
+        if query.ip:
+            clauses.append({"term": {"related.ip": query.ip}})
+        if query.q:
+            clauses.append({"match": {"message": {"query": query.q, "operator": "and"}}})
+        return {"bool": {"filter": clauses}}
+
+    def close(self) -> None:
+        self.es.close()
+

@@ -1,0 +1,72 @@
+"""Elasticsearch index templates with explicit ECS mappings (composable templates)."""
+from __future__ import annotations
+
+PREFIX = "watchkeeper"
+
+_KW = {"type": "keyword", "ignore_above": 1024}
+_IP = {"type": "ip"}
+_DATE = {"type": "date"}
+_LONG = {"type": "long"}
+
+
+def _obj(**props) -> dict:
+    return {"properties": props}
+
+
+ECS_COMMON = {
+    "@timestamp": _DATE,
+    "message": {"type": "match_only_text"},
+    "event": _obj(id=_KW, kind=_KW, category=_KW, type=_KW, dataset=_KW, module=_KW,
+                  action=_KW, outcome=_KW, start=_DATE, end=_DATE, created=_DATE,
+                  duration=_LONG, severity=_LONG, risk_score={"type": "float"},
+                  original={"type": "keyword", "index": False, "doc_values": False}),
+    "observer": _obj(name=_KW, type=_KW),
+    "labels": _obj(site=_KW),
+    "source": _obj(ip=_IP, port=_LONG, bytes=_LONG, packets=_LONG),
+    "destination": _obj(ip=_IP, port=_LONG, bytes=_LONG, packets=_LONG),
+    "network": _obj(transport=_KW, protocol=_KW, community_id=_KW, bytes=_LONG,
+                    packets=_LONG, direction=_KW),
+    "related": _obj(ip=_IP, user=_KW, hosts=_KW),
+    "user": _obj(name=_KW),
+    "dns": _obj(question=_obj(name=_KW, type=_KW, registered_domain=_KW),
+                response_code=_KW, id=_KW),
+    "url": _obj(full=_KW, path=_KW, domain=_KW),
+    "http": _obj(request=_obj(method=_KW), response=_obj(status_code=_LONG)),
+    "tls": _obj(version=_KW, client=_obj(server_name=_KW)),
+    "rule": _obj(id=_KW, name=_KW, version=_KW),
+    "threat": _obj(framework=_KW, technique=_obj(id=_KW, name=_KW)),
+}
+
+WATCHKEEPER = _obj(
+    flow=_obj(uid=_KW, conn_state=_KW, history=_KW, orig_bytes=_LONG, resp_bytes=_LONG,
+              orig_ip_bytes=_LONG, resp_ip_bytes=_LONG, final={"type": "boolean"}),
+    alert=_obj(category=_KW, detector=_KW, status=_KW, assignee=_KW, entity=_KW,
+               first_seen=_DATE, last_seen=_DATE, count=_LONG, evidence=_KW,
+               incident_id=_KW, subscores={"type": "object", "dynamic": True}),
+    audit=_obj(object_id=_KW, object_kind=_KW, changes={"type": "object", "enabled": False}),
+    deadletter=_obj(reason=_KW, stage=_KW, topic=_KW, raw={"type": "keyword", "index": False,
+                                                            "doc_values": False}),
+)
+
+# Unknown strings become keywords, not analysed text: ECS fields are exact values.
+DYNAMIC = [{"strings_as_keywords": {"match_mapping_type": "string",
+                                    "mapping": {"type": "keyword", "ignore_above": 1024}}}]
+
+
+def component_template() -> dict:
+    return {"template": {"mappings": {"dynamic_templates": DYNAMIC,
+                                      "properties": {**ECS_COMMON, "watchkeeper": WATCHKEEPER}}}}
+
+
+def index_templates(prefix: str = PREFIX) -> dict[str, dict]:
+    """name -> composable template body; every index composes the shared ECS component."""
+    settings = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
+    return {
+        f"{prefix}-{kind}": {
+            "index_patterns": [f"{prefix}-{kind}*"],
+            "composed_of": [f"{prefix}-ecs"],
+            "priority": 200,
+            "template": {"settings": settings},
+        }
+        for kind in ("events", "alerts", "incidents", "audit", "deadletter")
+    }

@@ -1,0 +1,209 @@
+"""Embedded store: SQLite in WAL mode, one table per document kind, JSON documents."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import msgspec
+
+from watchkeeper import timeutil
+from watchkeeper.store.base import (ARRAY_FIELDS, KINDS, Bucket, Page, Query, Store,
+                                    StoreUnavailable,
+                                    audit_document, check_alert_changes, check_kind,
+                                    decode_cursor, encode_cursor, merge_alert)
+
+_INDEXED = ("event.dataset", "watchkeeper.alert.category", "watchkeeper.alert.status",
+            "event.severity", "source.ip")
+
+
+def _path(field_name: str) -> str:
+    return "$." + ".".join(f'"{p}"' if p.startswith("@") else p for p in field_name.split("."))
+
+
+def sqlite_path(url: str) -> str:
+    """SQLAlchemy's convention: sqlite:///relative/path, sqlite:////absolute/path."""
+    if not url.startswith("sqlite:///"):
+        raise ValueError(f"store URL {url!r}: use sqlite:///relative or sqlite:////absolute")
+    return url[len("sqlite:///"):] or ":memory:"
+
+
+def _micros(timestamp: str) -> int:
+    return round(timeutil.parse(timestamp) * 1_000_000)
+
+
+class SqliteStore(Store):
+    def __init__(self, url: str):
+        self.url = url
+        path = sqlite_path(url)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open SQLite store at {path}: {exc}") from None
+        self._lock = threading.Lock()   # one connection shared by API threads and the indexer
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._encode = msgspec.json.Encoder().encode
+        self._decode = msgspec.json.Decoder().decode
+        self.ensure_schema()
+
+    def ensure_schema(self) -> None:
+        with self._lock:
+            for kind in KINDS:
+                self._db.execute(f"CREATE TABLE IF NOT EXISTS {kind} (id TEXT PRIMARY KEY, "
+                                 "ts INTEGER NOT NULL, day TEXT NOT NULL, doc TEXT NOT NULL)")
+                self._db.execute(f"CREATE INDEX IF NOT EXISTS {kind}_ts ON {kind}(ts, id)")
+                self._db.execute(f"CREATE INDEX IF NOT EXISTS {kind}_day ON {kind}(day)")
+                for i, name in enumerate(_INDEXED):
+                    self._db.execute(f"CREATE INDEX IF NOT EXISTS {kind}_f{i} ON {kind}"
+                                     f"(json_extract(doc, '{_path(name)}'))")
+
+    # -- writes -------------------------------------------------------------------------------
+    def bulk_upsert(self, kind: str, docs: list[dict]) -> int:
+        check_kind(kind)
+        if not docs:
+            return 0
+        with self._lock:
+            if kind == "alerts":
+                docs = self._merge_stored_alerts(docs)
+            rows = [self._row(doc) for doc in docs]
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(f"INSERT OR REPLACE INTO {kind} (id, ts, day, doc) "
+                                     "VALUES (?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return len(rows)
+
+    def _row(self, doc: dict) -> tuple:
+        ts = doc["@timestamp"]
+        return (doc["event"]["id"], _micros(ts), timeutil.day(timeutil.parse(ts)),
+                self._encode(doc))
+
+    def _merge_stored_alerts(self, docs: list[dict]) -> list[dict]:
+        stored = {d["event"]["id"]: d for d in self._fetch("alerts", [d["event"]["id"] for d in docs])}
+        return [merge_alert(stored.get(d["event"]["id"]), d) for d in docs]
+
+    def update_alert(self, alert_id: str, changes: dict, actor: str, comment: str = "") -> dict:
+        check_alert_changes(changes)
+        with self._lock:
+            found = self._fetch("alerts", [alert_id])
+            if not found:
+                raise KeyError(alert_id)
+            alert = found[0]
+            info = alert["watchkeeper"]["alert"]
+            before = {k: info.get(k) for k in changes}
+            info.update(changes)
+            audit = audit_document(alert_id, before, changes, actor, comment, time.time())
+            self._db.execute("BEGIN")
+            self._db.execute("UPDATE alerts SET doc = ? WHERE id = ?", (self._encode(alert), alert_id))
+            self._db.execute("INSERT OR REPLACE INTO audit VALUES (?, ?, ?, ?)", self._row(audit))
+            self._db.execute("COMMIT")
+        return alert
+
+    def delete_events_before(self, day: str) -> list[str]:
+        with self._lock:
+            days = [r[0] for r in self._db.execute(
+                "SELECT DISTINCT day FROM events WHERE day < ? ORDER BY day", (day,))]
+            self._db.execute("DELETE FROM events WHERE day < ?", (day,))
+        return days
+
+    # -- reads --------------------------------------------------------------------------------
+    def search(self, kind: str, query: Query) -> Page:
+        check_kind(kind)
+        where, args = self._where(query)
+        desc = query.order == "desc"
+        page_where, page_args = list(where), list(args)
+        if query.cursor:
+            ts, doc_id = decode_cursor(query.cursor)
+            op = "<" if desc else ">"
+            page_where.append(f"(ts {op} ? OR (ts = ? AND id {op} ?))")
+            page_args += [_micros(ts), _micros(ts), doc_id]
+        direction = "DESC" if desc else "ASC"
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT doc FROM {kind} {self._clause(page_where)} "
+                f"ORDER BY ts {direction}, id {direction} LIMIT ?",
+                (*page_args, query.limit + 1)).fetchall()
+            total = self._db.execute(f"SELECT count(*) FROM {kind} {self._clause(where)}",
+                                     args).fetchone()[0]
+        items = [self._decode(r[0]) for r in rows[:query.limit]]
+        more = len(rows) > query.limit
+        cursor = encode_cursor(items[-1]["@timestamp"], items[-1]["event"]["id"]) if more else None
+        return Page(items, total, cursor)
+
+    def get_by_ids(self, kind: str, ids: list[str]) -> list[dict]:
+        check_kind(kind)
+        with self._lock:
+            return self._fetch(kind, ids)
+
+    def _fetch(self, kind: str, ids: list[str]) -> list[dict]:
+        found: dict[str, dict] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for doc_id, doc in self._db.execute(
+                    f"SELECT id, doc FROM {kind} WHERE id IN ({marks})", chunk):
+                found[doc_id] = self._decode(doc)
+        return [found[i] for i in dict.fromkeys(ids) if i in found]
+
+    def terms(self, kind: str, field_name: str, query: Query, size: int = 10) -> list[Bucket]:
+        check_kind(kind)
+        Query(terms={field_name: []})  # validates the field name
+        where, args = self._where(query)
+        sql = (f"SELECT j.value, count(*) AS n FROM {kind}, json_each({kind}.doc, ?) AS j "
+               f"{self._clause(where)} GROUP BY j.value ORDER BY n DESC, j.value LIMIT ?")
+        with self._lock:
+            rows = self._db.execute(sql, (_path(field_name), *args, size)).fetchall()
+        return [Bucket(key, n) for key, n in rows if key is not None]
+
+    def date_histogram(self, kind: str, interval_seconds: int, query: Query) -> list[Bucket]:
+        check_kind(kind)
+        width = int(interval_seconds) * 1_000_000
+        where, args = self._where(query)
+        sql = (f"SELECT (ts / ?) * ? AS k, count(*) FROM {kind} {self._clause(where)} "
+               "GROUP BY k ORDER BY k")
+        with self._lock:
+            rows = self._db.execute(sql, (width, width, *args)).fetchall()
+        return [Bucket(k // 1_000_000, n) for k, n in rows]
+
+    def _where(self, query: Query) -> tuple[list[str], list]:
+        where: list[str] = []
+        args: list = []
+        if query.since is not None:
+            where.append("ts >= ?")
+            args.append(round(query.since * 1_000_000))
+        if query.until is not None:
+            where.append("ts < ?")
+            args.append(round(query.until * 1_000_000))
+        for name, values in query.terms.items():
+            if not values:
+                continue
+            marks = ",".join("?" * len(values))
+            if name in ARRAY_FIELDS:
+                where.append(f"EXISTS (SELECT 1 FROM json_each(doc, '{_path(name)}') "
+                             f"WHERE value IN ({marks}))")
+            else:  # scalar: json_extract can use the expression indexes
+                where.append(f"json_extract(doc, '{_path(name)}') IN ({marks})")
+            args.extend(values)
+        if query.ip:
+            where.append("EXISTS (SELECT 1 FROM json_each(doc, '$.related.ip') WHERE value = ?)")
+            args.append(query.ip)
+        if query.q:
+            where.append("instr(lower(coalesce(json_extract(doc, '$.message'), '')), ?) > 0")
+            args.append(query.q.lower())
+        return where, args
+
+    @staticmethod
+    def _clause(where: list[str]) -> str:
+        return ("WHERE " + " AND ".join(where)) if where else ""
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
