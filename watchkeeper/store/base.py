@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlparse
 
+from watchkeeper import timeutil
+
 KINDS = ("events", "alerts", "incidents", "audit", "deadletter")
 
 # Fields an analyst owns on an alert: a detector re-raising the same alert never resets them.
@@ -29,6 +31,7 @@ TERM_FIELDS = frozenset({
     "labels.site", "observer.name", "user.name", "dns.question.name",
 })
 
+_EARLIEST, _LATEST = 0.0, 253402300799.0   # 1970-01-01 .. 9999-12-31T23:59:59Z
 ARRAY_FIELDS = frozenset({"related.ip"})
 
 
@@ -57,6 +60,10 @@ class Query:
             raise ValueError(f"cannot filter on {sorted(unknown)}; filterable: {sorted(TERM_FIELDS)}")
         if not 1 <= self.limit <= 10_000:
             raise ValueError("limit must be between 1 and 10000")
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and not _EARLIEST <= value <= _LATEST:
+                raise ValueError(f"{name} must be between 1970 and 9999")
 
 
 @dataclass
@@ -80,8 +87,9 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     try:
         timestamp, doc_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         if isinstance(timestamp, str) and isinstance(doc_id, str):
+            timeutil.parse(timestamp)
             return timestamp, doc_id
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         pass
     raise ValueError("cursor is not one this server issued")
 
@@ -163,7 +171,7 @@ def open_store(url: str) -> Store:
 def audit_document(object_id: str, before: dict, after: dict, actor: str, comment: str,
                    now: float) -> dict:
     """Who changed what on an alert, when and why (MLPS 8.1.5.2: audited actions)."""
-    from watchkeeper import schema, timeutil
+    from watchkeeper import schema
     changes = {k: {"from": before.get(k), "to": after.get(k)} for k in after
                if before.get(k) != after.get(k)}
     return {

@@ -34,7 +34,9 @@ class ElasticStore(Store):
 
     def _check_server(self) -> None:
         try:
-            version = self.es.info()["version"]["number"]
+            # GET / is not served by the integ-test distribution; the node info is.
+            nodes = self.es.nodes.info(node_id="_local", metric="_none")["nodes"]
+            version = next(iter(nodes.values()))["version"]
         except (TransportError, ApiError) as exc:
             raise StoreUnavailable(
                 f"cannot reach Elasticsearch at {self.url}: start it (deploy/local/services "
@@ -114,8 +116,13 @@ class ElasticStore(Store):
 
     # -- reads --------------------------------------------------------------------------------
     def _search(self, kind: str, **body) -> dict:
-        return self.es.search(index=self.index_for(kind), ignore_unavailable=True,
-                              allow_no_indices=True, **body)
+        try:
+            return self.es.search(index=self.index_for(kind), ignore_unavailable=True,
+                                  allow_no_indices=True, **body)
+        except TransportError as exc:
+            raise StoreUnavailable(f"Elasticsearch at {self.url} did not answer: {exc}") from None
+        except ApiError as exc:
+            raise StoreError(f"Elasticsearch refused the query: {exc}") from None
 
     def search(self, kind: str, query: Query) -> Page:
         check_kind(kind)

@@ -15,7 +15,7 @@ def _obj(**props) -> dict:
 
 ECS_COMMON = {
     "@timestamp": _DATE,
-    "message": {"type": "match_only_text"},
+    "message": {"type": "text"},
     "event": _obj(id=_KW, kind=_KW, category=_KW, type=_KW, dataset=_KW, module=_KW,
                   action=_KW, outcome=_KW, start=_DATE, end=_DATE, created=_DATE,
                   duration=_LONG, severity=_LONG, risk_score={"type": "float"},
