@@ -1,0 +1,25 @@
+"""Application factory: the caller owns the store (opens it, closes it); the app only uses it."""
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import alerts, events, health, stats
+from watchkeeper.store.base import Store
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(store: Store, *, title: str = "Watchkeeper") -> FastAPI:
+    app = FastAPI(
+        title=title,
+        version="0.1.0",
+        description="Network-security monitor: alerts, events and statistics (ECS documents).",
+    )
+    app.state.store = store
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(alerts.router, prefix=API_PREFIX)
+    app.include_router(events.router, prefix=API_PREFIX)
+    app.include_router(stats.router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,61 @@
+"""Alert schemas: Public (one stored alert), List (a page), Update (analyst's change), Evidence."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from api.params import AlertStatus
+from api.schemas.common import EcsDocument
+
+
+class AlertPublic(EcsDocument):
+    """An ECS alert: rule.*, event.severity, message, related.ip, watchkeeper.alert.*."""
+    model_config = ConfigDict(extra="allow", populate_by_name=True, json_schema_extra={
+        "example": {
+            "@timestamp": "2026-01-31T08:00:00.000000Z",
+            "event": {"id": "3f2a…", "kind": "alert", "severity": 3, "risk_score": 62.5},
+            "rule": {"id": "scan.horizontal", "name": "Horizontal port scan"},
+            "message": "10.0.0.5 probed 120 hosts on 22/tcp",
+            "related": {"ip": ["10.0.0.5"]},
+            "watchkeeper": {"alert": {"category": "scan", "status": "new", "evidence": []}},
+        }})
+
+    message: str | None = None
+    rule: dict[str, Any] | None = None
+    watchkeeper: dict[str, Any] | None = None
+
+
+class AlertList(BaseModel):
+    items: list[AlertPublic]
+    total: int = Field(description="Alerts matching the filters, across all pages")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at "
+                                                "the end")
+
+
+class AlertUpdate(BaseModel):
+    """Fields an analyst may change. `assignee: null` unassigns; `comment` goes to the audit."""
+    model_config = ConfigDict(extra="forbid")
+
+    status: AlertStatus | None = None
+    assignee: str | None = Field(default=None, min_length=1, max_length=128)
+    comment: str = Field(default="", max_length=2000)
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> "AlertUpdate":
+        if "status" in self.model_fields_set and self.status is None:
+            raise ValueError("status cannot be null")
+        if not self.model_fields_set & {"status", "assignee", "comment"}:
+            raise ValueError("give at least one of status, assignee, comment")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """Only what the client sent: an absent field is left alone."""
+        return self.model_dump(include=self.model_fields_set & {"status", "assignee"})
+
+
+class AlertEvidence(BaseModel):
+    alert_id: str
+    items: list[EcsDocument] = Field(description="The events behind the alert, in evidence order")
+    missing: list[str] = Field(description="Evidence ids no longer in the store (e.g. past "
+                                           "retention)")
