@@ -1,0 +1,1 @@
+"""Detectors: small stateful classes that turn events into alerts (DESIGN.md §6)."""

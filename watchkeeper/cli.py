@@ -1,0 +1,79 @@
+"""The `watchkeeper` command (DESIGN.md §7)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from watchkeeper import __version__
+from watchkeeper.bus import BusUnavailable
+from watchkeeper.config import ConfigError
+from watchkeeper.store import StoreUnavailable
+
+
+def _backend_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="YAML settings file")
+    parser.add_argument("--bus", help="memory:// or kafka://HOST:PORT (env WATCHKEEPER_BUS)")
+    parser.add_argument("--store", help="sqlite:///PATH or http://HOST:9200 (env WATCHKEEPER_STORE)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="watchkeeper", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"watchkeeper {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="every role in one process (embedded defaults)")
+    serve = sub.add_parser("serve", help="the HTTP API only")
+    for p in (run, serve):
+        _backend_options(p)
+        p.add_argument("--host", help="API listen address (default 127.0.0.1)")
+        p.add_argument("--port", type=int, help="API port (default 8000)")
+    run.add_argument("--demo", action="store_true",
+                     help="also feed a simulated scenario (benign traffic and a port scan)")
+    run.add_argument("--interface", help="live capture interface (not available yet)")
+
+    for name, text in (("detect", "detection worker (consumer group wk-detect)"),
+                       ("index", "indexer (consumer group wk-index)"),
+                       ("retention", "drop event days older than retention_months, then exit")):
+        _backend_options(sub.add_parser(name, help=text))
+
+    ingest = sub.add_parser("ingest", help="pcap/pcapng files through the pipeline, then exit")
+    _backend_options(ingest)
+    ingest.add_argument("files", nargs="+", metavar="FILE")
+
+    flows = sub.add_parser("flows", help="pcap -> flow records on stdout (no bus, no store)")
+    flows.add_argument("files", nargs="+", metavar="FILE")
+    flows.add_argument("--json", action="store_true", required=True, help="one JSON per line")
+    flows.add_argument("--config", metavar="FILE")
+
+    for name in ("alerts", "events"):
+        p = sub.add_parser(name, help=f"{name} from the store, one JSON document per line")
+        _backend_options(p)
+        p.add_argument("--json", action="store_true", required=True)
+        p.add_argument("--limit", type=int, default=10_000)
+    sub.choices["events"].add_argument("--dataset", help="e.g. watchkeeper.flow")
+
+    sim = sub.add_parser("simulate", help="write scenario traffic (benign + port scan) as pcap")
+    sim.add_argument("output", metavar="OUT.pcap")
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--start", type=float, help="epoch seconds of the first packet")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from watchkeeper import commands
+    try:
+        return commands.dispatch(args)
+    except (ConfigError, BusUnavailable, StoreUnavailable, ValueError) as exc:
+        print(f"watchkeeper: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

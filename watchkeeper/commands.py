@@ -1,0 +1,176 @@
+"""What each `watchkeeper` subcommand does, once its arguments are parsed."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+
+from watchkeeper import codec, pipeline
+from watchkeeper.config import Settings, load_settings
+from watchkeeper.store import Query
+
+log = logging.getLogger("watchkeeper")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {k: getattr(args, k, None) for k in ("bus", "store", "host", "port")}
+    return load_settings(getattr(args, "config", None), **overrides)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    handler = {
+        "run": cmd_run, "serve": cmd_serve, "detect": cmd_worker, "index": cmd_worker,
+        "retention": cmd_retention, "ingest": cmd_ingest, "flows": cmd_flows,
+        "alerts": cmd_list, "events": cmd_list, "simulate": cmd_simulate,
+    }[args.command]
+    return handler(args)
+
+
+def _serve_api(settings: Settings, backends: pipeline.Backends) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    app = create_app(backends.store)
+    print(f"Watchkeeper API on http://{settings.host}:{settings.port}/ "
+          f"(OpenAPI: /docs, alerts: /api/v1/alerts)", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.interface:
+        raise ValueError("live capture (--interface) is not available yet; "
+                         "use `watchkeeper ingest FILE` for captures")
+    settings = _settings(args)
+    backends = pipeline.open_backends(settings)
+    stop = threading.Event()
+    threads = pipeline.start_workers(settings, backends, stop)
+    if args.demo:
+        threads.append(threading.Thread(target=_feed_demo, args=(settings, backends),
+                                        name="wk-demo", daemon=True))
+        threads[-1].start()
+    try:
+        _serve_api(settings, backends)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        backends.close()
+    return 0
+
+
+def _feed_demo(settings: Settings, backends: pipeline.Backends) -> None:
+    """Simulated traffic from the last few minutes, published like a live collector would."""
+    from watchkeeper.publish import EventPublisher
+    from watchkeeper.simulate import write_scenario
+    with tempfile.TemporaryDirectory(prefix="watchkeeper-demo-") as tmp:
+        path = os.path.join(tmp, "demo.pcap")
+        summary = write_scenario(path, start=time.time() - 300)
+        publisher = EventPublisher(backends.bus.producer(), stage="demo")
+        for doc in pipeline.flow_documents([path], settings):
+            publisher.publish(doc)
+        publisher.flush()
+    log.info("demo: published %d flows (scanner %s)", publisher.published, summary.scanner)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    backends = pipeline.open_backends(settings)
+    try:
+        _serve_api(settings, backends)
+    finally:
+        backends.close()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    backends = pipeline.open_backends(settings)
+    stop = threading.Event()
+    log.info("%s worker on %s -> %s", args.command, settings.bus, settings.store)
+    try:
+        threads = pipeline.start_workers(settings, backends, stop, roles=(args.command,))
+        while any(t.is_alive() for t in threads):
+            for thread in threads:
+                thread.join(timeout=1)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        backends.close()
+    return 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    backends = pipeline.open_backends(settings)
+    try:
+        dropped = pipeline.apply_retention(settings, backends.store)
+    finally:
+        backends.close()
+    print(f"dropped {len(dropped)} event day(s): {', '.join(dropped) or 'none'}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    _check_files(args.files)
+    settings = _settings(args)
+    backends = pipeline.open_backends(settings)
+    try:
+        report = pipeline.ingest(args.files, settings, backends)
+    finally:
+        backends.close()
+    print(f"ingested {report.published} events ({report.rejected} rejected), "
+          f"{report.detected.alerts} alert updates, {report.indexed.written} documents written, "
+          f"{report.indexed.deadlettered + report.detected.deadlettered} dead-lettered "
+          f"in {report.seconds:.1f}s", file=sys.stderr)
+    return 0
+
+
+def cmd_flows(args: argparse.Namespace) -> int:
+    _check_files(args.files)
+    settings = load_settings(args.config)
+    out = sys.stdout.buffer
+    for doc in pipeline.flow_documents(args.files, settings):
+        out.write(codec.encode(doc) + b"\n")
+    out.flush()
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    backends = pipeline.open_backends(settings)
+    kind = args.command
+    terms = {"event.dataset": [args.dataset]} if getattr(args, "dataset", None) else {}
+    out = sys.stdout.buffer
+    try:
+        cursor, left = None, args.limit
+        while left > 0:
+            page = backends.store.search(kind, Query(terms=terms, limit=min(left, 1000),
+                                                     cursor=cursor))
+            for doc in page.items:
+                out.write(codec.encode(doc) + b"\n")
+            left -= len(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    finally:
+        backends.close()
+    out.flush()
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from watchkeeper.simulate import write_scenario
+    summary = write_scenario(args.output, seed=args.seed, start=args.start)
+    print(f"wrote {summary.packets} packets to {summary.path}: scanner {summary.scanner} -> "
+          f"{summary.scan_target} ({summary.scanned_ports} ports)", file=sys.stderr)
+    return 0
+
+
+def _check_files(paths: list[str]) -> None:
+    for path in paths:
+        if not os.path.isfile(path):
+            raise ValueError(f"{path}: no such file")

@@ -1,0 +1,58 @@
+"""The loop every consuming stage runs: poll, process, write, then commit (at-least-once)."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from watchkeeper.bus import BusError, Consumer
+from watchkeeper.store import StoreError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepResult:
+    consumed: int = 0
+    written: int = 0
+    alerts: int = 0
+    deadlettered: int = 0
+
+
+class Stage(Protocol):
+    name: str
+    consumer: Consumer
+
+    def step(self, max_records: int = 2000, timeout: float = 0.5) -> StepResult: ...
+
+    def close(self) -> None: ...
+
+
+def run_forever(stage: Stage, stop: threading.Event, max_backoff: float = 30.0) -> None:
+    """Run until `stop`; an unreachable bus or store is retried with backoff, never fatal."""
+    backoff = 0.5
+    while not stop.is_set():
+        try:
+            stage.step()
+            backoff = 0.5
+        except (BusError, StoreError, OSError) as exc:
+            log.warning("%s: %s; retrying in %.1fs", stage.name, exc, backoff)
+            stop.wait(backoff)
+            backoff = min(max_backoff, backoff * 2)
+    stage.close()
+
+
+def drain(stage: Stage, idle_polls: int = 2, deadline_s: float = 600.0) -> StepResult:
+    """Step until the stage has its partitions and nothing is left to read (for `ingest`)."""
+    total = StepResult()
+    idle = 0
+    end = time.monotonic() + deadline_s
+    while idle < idle_polls and time.monotonic() < end:
+        result = stage.step(timeout=0.2)
+        for name in ("consumed", "written", "alerts", "deadlettered"):
+            setattr(total, name, getattr(total, name) + getattr(result, name))
+        lag = stage.consumer.lag()
+        idle = idle + 1 if result.consumed == 0 and lag == 0 else 0
+    return total
