@@ -5,7 +5,7 @@ import time
 
 from detectors.base import Detector
 from watchkeeper import codec, metrics, schema, timeutil
-from watchkeeper.bus import ALERTS, EVENTS, Bus, Message
+from watchkeeper.bus import Bus, Message, Names
 from watchkeeper.deadletter import send_deadletter
 from watchkeeper.documents import AlertSpec, alert_document
 from watchkeeper.worker import StepResult
@@ -16,11 +16,12 @@ TIMER_EVERY_S = 5.0   # event-time seconds between on_timer calls
 class DetectionWorker:
     name = "detect"
 
-    def __init__(self, bus: Bus, detectors: list[Detector], group: str = "wk-detect",
+    def __init__(self, bus: Bus, detectors: list[Detector], names: Names = Names(),
                  alert_window_seconds: int = 3600):
         self.detectors = detectors
+        self.names = names
         self.alert_window_seconds = alert_window_seconds
-        self.consumer = bus.consumer(group, [EVENTS])
+        self.consumer = bus.consumer(names.group(self.name), [names.events])
         self.producer = bus.producer()
         self._by_dataset: dict[str, list[Detector]] = {}
         for det in detectors:
@@ -40,7 +41,7 @@ class DetectionWorker:
                 specs += self._detect(msg)
             except (codec.DecodeError, schema.ValidationError, KeyError, ValueError) as exc:
                 bad += 1
-                send_deadletter(self.producer, self.name, f"{type(exc).__name__}: {exc}",
+                send_deadletter(self.producer, self.names, self.name, f"{type(exc).__name__}: {exc}",
                                 msg.value, msg.topic, f"{msg.topic}:{msg.partition}:{msg.offset}")
         specs += self._timers()
         self._publish(specs)
@@ -69,7 +70,7 @@ class DetectionWorker:
         created = time.time()
         for spec in specs:
             doc = alert_document(spec, created, self.alert_window_seconds)
-            self.producer.send(ALERTS, codec.encode(doc), key=spec.entity)
+            self.producer.send(self.names.alerts, codec.encode(doc), key=spec.entity)
         metrics.RECORDS.labels(stage=self.name, outcome="alerted").inc(len(specs))
 
     def close(self) -> None:

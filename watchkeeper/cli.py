@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # Client libraries log every failed connection attempt; our own messages say it once.
+        for noisy in ("kafka", "elastic_transport", "elasticsearch", "uvicorn.error"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
     from watchkeeper import commands
     try:
         return commands.dispatch(args)
@@ -73,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:   # `watchkeeper alerts --json | head`: the reader left, not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import threading
 import time
 
 from watchkeeper import codec, pipeline
+from watchkeeper.bus import Names
 from watchkeeper.config import Settings, load_settings
 from watchkeeper.store import Query
 
@@ -69,7 +70,7 @@ def _feed_demo(settings: Settings, backends: pipeline.Backends) -> None:
     with tempfile.TemporaryDirectory(prefix="watchkeeper-demo-") as tmp:
         path = os.path.join(tmp, "demo.pcap")
         summary = write_scenario(path, start=time.time() - 300)
-        publisher = EventPublisher(backends.bus.producer(), stage="demo")
+        publisher = EventPublisher(backends.bus.producer(), "demo", Names(settings.namespace))
         for doc in pipeline.flow_documents([path], settings):
             publisher.publish(doc)
         publisher.flush()

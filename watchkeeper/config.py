@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     store: str = Field("sqlite:///var/watchkeeper.db",
                        description="sqlite:///PATH or http://HOST:9200")
     partitions: int = Field(4, ge=1, le=256, description="partitions per bus topic")
+    namespace: str = Field("wk", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$",
+                           description="topic and consumer-group prefix (wk.events, wk-detect)")
     host: str = Field("127.0.0.1", description="API listen address")
     port: int = Field(8000, ge=1, le=65535, description="API port")
     collector_host: str = Field("127.0.0.1", description="syslog/NetFlow listen address")

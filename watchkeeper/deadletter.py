@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from watchkeeper import codec, metrics, schema, timeutil
-from watchkeeper.bus import DEADLETTER, Producer
+from watchkeeper.bus import Names, Producer
 
 MAX_RAW = 64 * 1024  # keep the evidence, but never let one record blow up a message
 
@@ -25,10 +25,10 @@ def deadletter_document(stage: str, reason: str, raw: bytes | str, topic: str | 
     }
 
 
-def send_deadletter(producer: Producer, stage: str, reason: str, raw: bytes | str,
+def send_deadletter(producer: Producer, names: Names, stage: str, reason: str, raw: bytes | str,
                     topic: str | None = None, position: str | None = None) -> None:
     doc = deadletter_document(stage, reason, raw, topic, position)
-    producer.send(DEADLETTER, codec.encode(doc), key=stage)
+    producer.send(names.deadletter, codec.encode(doc), key=stage)
     kind = reason.split(":", 1)[0][:40]
     metrics.DEADLETTERS.labels(stage=stage, reason_kind=kind).inc()
     metrics.RECORDS.labels(stage=stage, outcome="deadlettered").inc()

@@ -1,6 +1,7 @@
 """Builders for the ECS documents Watchkeeper emits (DESIGN.md §3)."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from communityid import CommunityID, FlowTuple
@@ -9,6 +10,8 @@ from watchkeeper import schema, timeutil
 from watchkeeper.networks import InternalNetworks
 
 _COMMUNITY = CommunityID(seed=0)
+# communityid logs every hash it computes at INFO: far too much for a sensor.
+logging.getLogger("communityid").setLevel(logging.WARNING)
 _PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp"}
 
 

@@ -4,20 +4,22 @@ from __future__ import annotations
 import time
 
 from watchkeeper import codec, metrics, schema
-from watchkeeper.bus import ALERTS, DEADLETTER, EVENTS, Bus, Message
+from watchkeeper.bus import Bus, Message, Names
 from watchkeeper.deadletter import send_deadletter
 from watchkeeper.store import Store, StoreError
 from watchkeeper.worker import StepResult
 
-KIND_BY_TOPIC = {EVENTS: "events", ALERTS: "alerts", DEADLETTER: "deadletter"}
 
 
 class Indexer:
     name = "index"
 
-    def __init__(self, bus: Bus, store: Store, group: str = "wk-index", retry_s: float = 1.0):
+    def __init__(self, bus: Bus, store: Store, names: Names = Names(), retry_s: float = 1.0):
         self.store = store
-        self.consumer = bus.consumer(group, list(KIND_BY_TOPIC))
+        self.names = names
+        self.kind_by_topic = {names.events: "events", names.alerts: "alerts",
+                              names.deadletter: "deadletter"}
+        self.consumer = bus.consumer(names.group(self.name), list(self.kind_by_topic))
         self.producer = bus.producer()
         self.retry_s = retry_s
 
@@ -34,18 +36,18 @@ class Indexer:
 
     def _sort(self, messages: list[Message]) -> tuple[dict[str, dict[str, dict]], int]:
         """Group valid documents by kind (last write of an id wins); dead-letter the rest."""
-        batches: dict[str, dict[str, dict]] = {kind: {} for kind in KIND_BY_TOPIC.values()}
+        batches: dict[str, dict[str, dict]] = {kind: {} for kind in self.kind_by_topic.values()}
         bad = 0
         for msg in messages:
             try:
                 doc = schema.validate(codec.decode(msg.value))
             except (codec.DecodeError, schema.ValidationError) as exc:
                 bad += 1
-                if msg.topic != DEADLETTER:   # never loop a broken dead letter back
-                    send_deadletter(self.producer, self.name, f"{type(exc).__name__}: {exc}",
+                if msg.topic != self.names.deadletter:   # never loop a broken dead letter
+                    send_deadletter(self.producer, self.names, self.name, f"{type(exc).__name__}: {exc}",
                                     msg.value, msg.topic, f"{msg.topic}:{msg.partition}:{msg.offset}")
                 continue
-            batches[KIND_BY_TOPIC[msg.topic]][doc["event"]["id"]] = doc
+            batches[self.kind_by_topic[msg.topic]][doc["event"]["id"]] = doc
         return batches, bad
 
     def _write_until_stored(self, batches: dict[str, dict[str, dict]]) -> int:

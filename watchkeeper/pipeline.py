@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from watchkeeper import timeutil
-from watchkeeper.bus import Bus, open_bus
+from watchkeeper.bus import Bus, Names, open_bus
 from watchkeeper.config import Settings
 from watchkeeper.indexer import Indexer
 from watchkeeper.networks import InternalNetworks
@@ -32,14 +32,14 @@ class Backends:
 
 def open_backends(settings: Settings) -> Backends:
     bus = open_bus(settings.bus, partitions=settings.partitions)
-    bus.ensure_topics()
+    bus.ensure_topics(Names(settings.namespace).topics)
     return Backends(bus, open_store(settings.store))
 
 
 def detection_worker(settings: Settings, bus: Bus):
     from detectors import registry
     from detectors.runner import DetectionWorker
-    return DetectionWorker(bus, registry.build(settings.detectors),
+    return DetectionWorker(bus, registry.build(settings.detectors), Names(settings.namespace),
                            alert_window_seconds=settings.alert_window_seconds)
 
 
@@ -61,14 +61,14 @@ class IngestReport:
 def ingest(paths: list[str], settings: Settings, backends: Backends) -> IngestReport:
     """Files -> flow events on the bus -> detectors -> store, then return (everything drained)."""
     started = time.monotonic()
-    publisher = EventPublisher(backends.bus.producer(), stage="capture")
+    publisher = EventPublisher(backends.bus.producer(), "capture", Names(settings.namespace))
     for doc in _with_progress(flow_documents(paths, settings), "flows published"):
         publisher.publish(doc)
     publisher.producer.close()
     detector = detection_worker(settings, backends.bus)
     detected = drain(detector)
     detector.close()
-    indexer = Indexer(backends.bus, backends.store)
+    indexer = Indexer(backends.bus, backends.store, Names(settings.namespace))
     indexed = drain(indexer)
     indexer.close()
     backends.store.refresh()
@@ -93,7 +93,8 @@ def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
                   roles: tuple[str, ...] = ("detect", "index", "retention")) -> list[threading.Thread]:
     targets = {
         "detect": lambda: run_forever(detection_worker(settings, backends.bus), stop),
-        "index": lambda: run_forever(Indexer(backends.bus, backends.store), stop),
+        "index": lambda: run_forever(
+            Indexer(backends.bus, backends.store, Names(settings.namespace)), stop),
         "retention": lambda: retention_loop(settings, backends.store, stop),
     }
     threads = [threading.Thread(target=targets[r], name=f"wk-{r}", daemon=True) for r in roles]

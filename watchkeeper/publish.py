@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from watchkeeper import codec, metrics, schema
-from watchkeeper.bus import EVENTS, Producer
+from watchkeeper.bus import Names, Producer
 from watchkeeper.deadletter import send_deadletter
 
 
 class EventPublisher:
-    def __init__(self, producer: Producer, stage: str, key_field: str = "source.ip"):
+    def __init__(self, producer: Producer, stage: str, names: Names = Names(),
+                 key_field: str = "source.ip"):
         self.producer = producer
+        self.names = names
         self.stage = stage
         self.key_field = key_field
         self.published = 0
@@ -21,10 +23,10 @@ class EventPublisher:
             value = codec.encode(doc)
         except (schema.ValidationError, TypeError, ValueError) as exc:
             self.rejected += 1
-            send_deadletter(self.producer, self.stage, f"{type(exc).__name__}: {exc}",
+            send_deadletter(self.producer, self.names, self.stage, f"{type(exc).__name__}: {exc}",
                             repr(doc)[:65536])
             return False
-        self.producer.send(EVENTS, value, key=schema.get(doc, self.key_field))
+        self.producer.send(self.names.events, value, key=schema.get(doc, self.key_field))
         self.published += 1
         metrics.RECORDS.labels(stage=self.stage, outcome="accepted").inc()
         return True

@@ -13,10 +13,37 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-EVENTS = "wk.events"
-ALERTS = "wk.alerts"
-DEADLETTER = "wk.deadletter"
-TOPICS = (EVENTS, ALERTS, DEADLETTER)
+
+
+@dataclass(frozen=True)
+class Names:
+    """Topic and consumer-group names. The default namespace gives wk.events, wk-detect...;
+    another one keeps a tenant, a benchmark or a test run apart on a shared broker."""
+    namespace: str = "wk"
+
+    @property
+    def events(self) -> str:
+        return f"{self.namespace}.events"
+
+    @property
+    def alerts(self) -> str:
+        return f"{self.namespace}.alerts"
+
+    @property
+    def deadletter(self) -> str:
+        return f"{self.namespace}.deadletter"
+
+    @property
+    def topics(self) -> tuple[str, str, str]:
+        return (self.events, self.alerts, self.deadletter)
+
+    def group(self, role: str) -> str:
+        return f"{self.namespace}-{role}"
+
+
+DEFAULT_NAMES = Names()
+EVENTS, ALERTS, DEADLETTER = DEFAULT_NAMES.topics
+TOPICS = DEFAULT_NAMES.topics
 
 
 class BusError(RuntimeError):

@@ -157,14 +157,14 @@ def check_alert_changes(changes: dict) -> None:
 
 
 def open_store(url: str) -> Store:
-    """`sqlite:///PATH` (embedded) or `http(s)://HOST:9200` (Elasticsearch)."""
+    """`sqlite:///PATH` (embedded) or `http(s)://HOST:9200[?prefix=NAME]` (Elasticsearch)."""
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
         from watchkeeper.store.sqlite import SqliteStore
         return SqliteStore(url)
     if scheme in ("http", "https"):
         from watchkeeper.store.elastic import ElasticStore
-        return ElasticStore(url)
+        return ElasticStore.from_url(url)
     raise ValueError(f"store URL {url!r}: use sqlite:///PATH or http://HOST:9200")
 
 

@@ -1,7 +1,9 @@
 """Elasticsearch store: daily event indices, one index per other kind, bulk upserts by id."""
 from __future__ import annotations
 
+import re
 import time
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch.helpers import BulkIndexError, bulk
@@ -31,6 +33,15 @@ class ElasticStore(Store):
         self.es = Elasticsearch(url, request_timeout=60, retry_on_timeout=True, max_retries=3)
         self._check_server()
         self.ensure_schema()
+
+    @classmethod
+    def from_url(cls, url: str) -> ElasticStore:
+        """`?prefix=NAME` picks the index prefix (default `watchkeeper`); it is not sent to ES."""
+        parts = urlsplit(url)
+        prefix = parse_qs(parts.query).get("prefix", [mappings.PREFIX])[0]
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", prefix):
+            raise ValueError(f"store URL prefix {prefix!r}: lowercase letters, digits, - and _")
+        return cls(urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")), prefix=prefix)
 
     def _check_server(self) -> None:
         try:

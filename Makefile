@@ -1,0 +1,43 @@
+# Watchkeeper: `make run` for the all-in-one demo, `make test` for every suite on real services.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SERVICES := deploy/local/services
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-unit services-start services-stop bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml deploy/local/debian-packages.txt
+	deploy/local/install-debs
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/watchkeeper run --demo
+
+services-start:
+	$(SERVICES) start
+
+services-stop:
+	$(SERVICES) stop
+
+test-unit: install
+	$(BIN)/python -m pytest tests/unit -q
+
+# Starts the real Kafka and Elasticsearch, runs every suite, always stops them again.
+test: install
+	mkdir -p reports
+	$(SERVICES) start
+	status=0; WATCHKEEPER_REQUIRE_SERVICES=1 $(BIN)/python -m pytest tests -q --junitxml=reports/junit.xml \
+	  || status=$$?; $(SERVICES) stop; exit $$status
+
+bench: install
+	$(BIN)/python bench/pipeline.py
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache
