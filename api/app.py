@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from prometheus_client import make_asgi_app
 
 from api.errors import install_error_handlers
 from api.routes import alerts, events, health, stats
@@ -22,4 +23,6 @@ def create_app(store: Store, *, title: str = "Watchkeeper") -> FastAPI:
     app.include_router(alerts.router, prefix=API_PREFIX)
     app.include_router(events.router, prefix=API_PREFIX)
     app.include_router(stats.router, prefix=API_PREFIX)
+    # Pipeline counters (records accepted, written, dead-lettered) for Prometheus.
+    app.mount("/metrics", make_asgi_app())
     return app
