@@ -44,15 +44,21 @@ def run_forever(stage: Stage, stop: threading.Event, max_backoff: float = 30.0) 
     stage.close()
 
 
-def drain(stage: Stage, idle_polls: int = 2, deadline_s: float = 600.0) -> StepResult:
-    """Step until the stage has its partitions and nothing is left to read (for `ingest`)."""
+def drain(stage: Stage, idle_polls: int = 2, stall_s: float = 120.0) -> StepResult:
+    """Step until the stage has its partitions and nothing is left to read (for `ingest`).
+    Raises TimeoutError if nothing moves for `stall_s` while work is still owed."""
     total = StepResult()
     idle = 0
-    end = time.monotonic() + deadline_s
-    while idle < idle_polls and time.monotonic() < end:
+    last_progress = time.monotonic()
+    while idle < idle_polls:
+        if time.monotonic() - last_progress > stall_s:
+            raise TimeoutError(f"{stage.name}: no progress for {stall_s:.0f}s (lag "
+                               f"{stage.consumer.lag()})")
         result = stage.step(timeout=0.2)
         for name in ("consumed", "written", "alerts", "deadlettered"):
             setattr(total, name, getattr(total, name) + getattr(result, name))
+        if result.consumed:
+            last_progress = time.monotonic()
         lag = stage.consumer.lag()
         idle = idle + 1 if result.consumed == 0 and lag == 0 else 0
     return total

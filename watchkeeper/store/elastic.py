@@ -5,7 +5,8 @@ import re
 import time
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
+import msgspec
+from elasticsearch import ApiError, Elasticsearch, JsonSerializer, NotFoundError, TransportError
 from elasticsearch.helpers import BulkIndexError, bulk
 
 from watchkeeper import timeutil
@@ -15,6 +16,19 @@ from watchkeeper.store.base import (ANALYST_FIELDS, Bucket, Page, Query, Store, 
                                     check_kind, decode_cursor, encode_cursor)
 
 CLIENT_MAJOR = 8
+
+
+class _FastJson(JsonSerializer):
+    """msgspec instead of the stdlib json: bulk encoding was a third of the indexer's time."""
+
+    def json_dumps(self, data):
+        try:
+            return msgspec.json.encode(data)
+        except TypeError:
+            return super().json_dumps(data)   # exotic types: the client's own fallback
+
+    def json_loads(self, data):
+        return msgspec.json.decode(data)
 
 
 def _millis(timestamp: str) -> int:
@@ -30,7 +44,8 @@ class ElasticStore(Store):
         self.url = url
         self.prefix = prefix    # tests give each run its own; production keeps the default
         self._events = f"{prefix}-events-"
-        self.es = Elasticsearch(url, request_timeout=60, retry_on_timeout=True, max_retries=3)
+        self.es = Elasticsearch(url, request_timeout=60, retry_on_timeout=True, max_retries=3,
+                                serializer=_FastJson())
         self._check_server()
         self.ensure_schema()
 

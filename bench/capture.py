@@ -1,0 +1,141 @@
+"""Benchmark: pcap -> flows throughput, beside the raw read ceiling and softflowd, in one run.
+
+    .venv/bin/python bench/capture.py [--packets 1500000] [--keep]
+
+Builds a big pcap (git-ignored `bench/.data/`) by replaying the shared captures with shifted
+timestamps, then times, each in a fresh subprocess (so peak RSS is per contender):
+  * raw:       a Python loop that only iterates the pcap records (struct, no parsing)
+  * ours:      collectors.capture.iter_flows over the file (all flows consumed)
+  * softflowd: `softflowd -r FILE -d` (offline mode), if installed
+and prints packets/s, ratios and peak RSS (MiB).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench" / ".data"
+sys.path.insert(0, str(ROOT))
+
+
+def shared_captures() -> list[Path]:
+    base = Path(os.environ.get("WATCHKEEPER_SHARED_DATA", ROOT.parent / "shared" / "data"))
+    return sorted(p for p in base.glob("**/*") if p.suffix in (".pcap", ".pcapng"))
+
+
+def build(path: Path, target: int) -> int:
+    """Replay shared captures (Ethernet only, each < 1 day long) until `target` packets."""
+    from collectors.pcapio import open_records
+    sources = []
+    for cap in shared_captures():
+        recs = [(float(b.ts[i]), bytes(b.data[b.offset[i]:b.offset[i] + b.caplen[i]]),
+                 int(b.wirelen[i])) for b in open_records(str(cap)) for i in range(len(b))
+                if b.linktype[i] == 1]
+        if recs and recs[-1][0] - recs[0][0] < 86400:
+            sources.append(recs)
+    written, clock = 0, 1_600_000_000.0
+    with open(path, "wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        while written < target:
+            for recs in sources:
+                t0 = recs[0][0]
+                for ts, frame, wire in recs:
+                    t = clock + (ts - t0)
+                    sec = int(t)
+                    out.write(struct.pack("<IIII", sec, int((t - sec) * 1e6), len(frame), wire))
+                    out.write(frame)
+                written += len(recs)
+                clock += (recs[-1][0] - t0) + 1.0
+    return written
+
+
+def run_raw(path: str) -> dict:
+    hdr = struct.Struct("<IIII")
+    n = 0
+    with open(path, "rb") as fh:
+        fh.read(24)
+        data = fh.read()
+    off, size = 0, len(data)
+    while off + 16 <= size:
+        _, _, caplen, _ = hdr.unpack_from(data, off)
+        off += 16 + caplen
+        n += 1
+    return {"packets": n}
+
+
+def run_ours(path: str) -> dict:
+    from collectors.capture import iter_flows
+    flows = iter_flows([path])
+    count = sum(1 for _ in flows)
+    return {"packets": flows.stats.packets, "flows": count,
+            "slow_path": flows.stats.slow_path}
+
+
+def child(mode: str, path: str) -> None:
+    start = time.perf_counter()
+    result = {"raw": run_raw, "ours": run_ours}[mode](path)
+    result["seconds"] = time.perf_counter() - start
+    result["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def measure(mode: str, path: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", mode, str(path)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_softflowd(path: Path, packets: int) -> dict | None:
+    exe = shutil.which("softflowd") or "/usr/sbin/softflowd"
+    if not Path(exe).exists():
+        return None
+    ctl = DATA / "softflowd.ctl"
+    cmd = [exe, "-r", str(path), "-d", "-c", str(ctl), "-p", str(DATA / "softflowd.pid"),
+           "-n", "127.0.0.1:9", "-m", "500000"]
+    start = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    rss = int(proc.stderr.strip().splitlines()[-1]) / 1024 if proc.stderr.strip() else 0.0
+    return {"packets": packets, "seconds": seconds, "rss_mib": rss, "rc": proc.returncode}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--packets", type=int, default=1_500_000)
+    ap.add_argument("--child", nargs=2)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    DATA.mkdir(parents=True, exist_ok=True)
+    (DATA / ".gitignore").write_text("*\n")
+    path = DATA / f"replay-{args.packets}.pcap"
+    if not path.exists():
+        print(f"building {path} ...", flush=True)
+        build(path, args.packets)
+    size = path.stat().st_size / 2**20
+    results = {"raw": measure("raw", path), "ours": measure("ours", path)}
+    soft = measure_softflowd(path, results["raw"]["packets"])
+    if soft:
+        results["softflowd"] = soft
+    print(f"file {path.name}: {results['raw']['packets']} packets, {size:.0f} MiB")
+    rates = {k: v["packets"] / v["seconds"] for k, v in results.items()}
+    for name, res in results.items():
+        print(f"{name:10} {rates[name] / 1e6:7.3f} M pkts/s  {res['seconds']:7.2f} s  "
+              f"peak RSS {res['rss_mib']:7.1f} MiB  {json.dumps(res)}")
+    print(f"ours / raw loop : {rates['ours'] / rates['raw']:.2f}x")
+    if "softflowd" in rates:
+        print(f"ours / softflowd: {rates['ours'] / rates['softflowd']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

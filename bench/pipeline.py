@@ -1,0 +1,449 @@
+"""Benchmark: events/s through the pipeline, beside the Kafka -> Elasticsearch ceiling, in one run.
+
+    .venv/bin/python bench/pipeline.py [--events 200000] [--modes embedded,ceiling,full] [--json]
+
+Generates N flow events once (FlowRecord -> flow_document, varied 5-tuples, ~10 % of them a
+port scan from a few sources so the scan detector raises alerts), then times:
+
+  embedded  memory:// bus + SQLite store (temp file): publish -> DetectionWorker -> Indexer,
+            one stage after the other as `watchkeeper ingest` does; events/s for the whole.
+  ceiling   Kafka -> Elasticsearch with no detection: N events pre-published to a fresh
+            namespace's `<ns>.events`, then an Indexer alone copies them into ES. The ES event
+            count must equal N afterwards (the run fails otherwise).
+  full      Kafka -> detectors -> Elasticsearch: N events pre-published to fresh namespaces;
+            DetectionWorker + Indexer (events + alerts) sequentially, then (main figure) the
+            two stages concurrently in two threads. ratio = full concurrent / ceiling.
+
+A stage stops as soon as it has consumed everything it is owed (N events, plus every alert
+the detector published for the Indexer), so no idle-poll tail is timed; a consumer's Kafka
+group join is timed (it is part of starting a worker); `1st batch` is the time until the
+first batch was processed, join included.
+Indices and templates under the run's `wkbench-*` prefixes are deleted at the end; the
+topics stay (they are namespaced per run).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from detectors import registry  # noqa: E402
+from detectors.runner import DetectionWorker  # noqa: E402
+from watchkeeper.bus import Names, open_bus  # noqa: E402
+from watchkeeper.documents import FlowRecord, flow_document  # noqa: E402
+from watchkeeper.indexer import Indexer  # noqa: E402
+from watchkeeper.networks import InternalNetworks  # noqa: E402
+from watchkeeper.publish import EventPublisher  # noqa: E402
+from watchkeeper.store import open_store  # noqa: E402
+
+BASE_TIME = 1_699_920_000 + 3600      # 2023-11-14T01:00:00Z: every event falls on one day
+STEP_DEADLINE_S = 1800.0              # a stage that has not finished by then fails the run
+
+
+# -- workload ---------------------------------------------------------------------------------
+def generate(n: int, seed: int = 7) -> tuple[list[dict], int]:
+    """N flow documents with unique ids; returns (docs, how many are scan probes)."""
+    rng = random.Random(seed)
+    networks = InternalNetworks()
+    scanners = [f"10.66.0.{i}" for i in range(1, 9)]
+    servers = [f"{a}.{b}.{c}.{d}" for a, b, c, d in
+               ((93, 184, 216, 34), (151, 101, 1, 69), (142, 250, 74, 110), (104, 16, 132, 229),
+                (13, 107, 42, 14), (185, 199, 108, 153), (8, 8, 8, 8), (1, 1, 1, 1))]
+    docs, probes = [], 0
+    for i in range(n):
+        start = BASE_TIME + i * 0.01
+        if rng.random() < 0.10:          # a scan probe: SYN, no answer, new (host, port)
+            probes += 1
+            src = rng.choice(scanners)
+            flow = FlowRecord(uid=f"C{i:010d}", start=start, end=start + 0.001, proto=6,
+                              orig_ip=src, orig_port=rng.randint(32768, 60999),
+                              resp_ip=f"10.1.{rng.randint(0, 15)}.{rng.randint(1, 254)}",
+                              resp_port=rng.randint(1, 10000), orig_pkts=1, orig_ip_bytes=44,
+                              conn_state="S0", history="S")
+        else:
+            src = f"10.0.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+            dst = rng.choice(servers)
+            if rng.random() < 0.3:       # DNS over UDP, answered
+                flow = FlowRecord(uid=f"C{i:010d}", start=start, end=start + 0.02, proto=17,
+                                  orig_ip=src, orig_port=rng.randint(32768, 60999), resp_ip=dst,
+                                  resp_port=53, orig_pkts=1, resp_pkts=1, orig_bytes=40,
+                                  resp_bytes=120, orig_ip_bytes=68, resp_ip_bytes=148,
+                                  conn_state="SF", history="Dd", service="dns")
+            else:                        # a completed TCP session
+                sent, got = rng.randint(200, 5000), rng.randint(500, 200_000)
+                pk_o, pk_r = 5 + sent // 1400, 5 + got // 1400
+                flow = FlowRecord(uid=f"C{i:010d}", start=start,
+                                  end=start + rng.uniform(0.05, 30), proto=6, orig_ip=src,
+                                  orig_port=rng.randint(32768, 60999), resp_ip=dst,
+                                  resp_port=rng.choice((443, 443, 443, 80, 22)),
+                                  orig_pkts=pk_o, resp_pkts=pk_r, orig_bytes=sent,
+                                  resp_bytes=got, orig_ip_bytes=sent + 52 * pk_o,
+                                  resp_ip_bytes=got + 52 * pk_r, conn_state="SF",
+                                  history="ShADadFf", service="ssl")
+        docs.append(flow_document(flow, "bench", networks))
+    return docs, probes
+
+
+# -- timing helpers ---------------------------------------------------------------------------
+@dataclass
+class StageRun:
+    seconds: float = 0.0
+    first_batch_s: float | None = None    # first batch processed (incl. Kafka group join)
+    consumed: int = 0
+    written: int = 0
+    alerts: int = 0
+    deadlettered: int = 0
+
+
+def publish(bus, names: Names, docs: list[dict]) -> float:
+    publisher = EventPublisher(bus.producer(), "bench", names)
+    started = time.perf_counter()
+    for doc in docs:
+        publisher.publish(doc)
+    publisher.producer.close()            # flush: every message stored
+    seconds = time.perf_counter() - started
+    if publisher.published != len(docs) or publisher.rejected:
+        raise SystemExit(f"publish: {publisher.published} published, {publisher.rejected} "
+                         f"rejected of {len(docs)}")
+    return seconds
+
+
+def run_stage(stage, owed, done=lambda: True) -> StageRun:
+    """Step `stage` until it has consumed `owed()` records and `done()` (upstream finished)."""
+    run = StageRun()
+    started = time.perf_counter()
+    deadline = started + STEP_DEADLINE_S
+    while True:
+        result = stage.step(timeout=0.2)
+        if result.consumed and run.first_batch_s is None:
+            run.first_batch_s = time.perf_counter() - started
+        run.consumed += result.consumed
+        run.written += result.written
+        run.alerts += result.alerts
+        run.deadlettered += result.deadlettered
+        if done() and run.consumed >= owed():
+            break
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"{stage.name}: consumed {run.consumed} of {owed()} records "
+                             f"in {STEP_DEADLINE_S:.0f} s; giving up")
+    run.seconds = time.perf_counter() - started
+    stage.close()
+    return run
+
+
+def detection(bus, names: Names) -> DetectionWorker:
+    return DetectionWorker(bus, registry.build(), names)
+
+
+def rate(n: int, seconds: float) -> float:
+    return n / seconds if seconds > 0 else float("inf")
+
+
+# -- modes ------------------------------------------------------------------------------------
+def mode_embedded(docs: list[dict]) -> dict:
+    n = len(docs)
+    names = Names("bench")
+    with tempfile.TemporaryDirectory(prefix="wkbench-") as tmp:
+        bus = open_bus("memory://")
+        bus.ensure_topics(names.topics)
+        store = open_store(f"sqlite:///{tmp}/bench.db")
+        # Consumers subscribe first, as running workers would: the embedded bus keeps
+        # messages for every group that reads a topic.
+        detector = detection(bus, names)
+        indexer = Indexer(bus, store, names)
+        t_pub = publish(bus, names, docs)
+        det = run_stage(detector, lambda: n)
+        if det.deadlettered:
+            raise SystemExit(f"embedded: detector dead-lettered {det.deadlettered} events")
+        idx = run_stage(indexer, lambda: n + det.alerts)
+        stored = store._db.execute("SELECT count(*) FROM events").fetchone()[0]
+        alerts = store._db.execute("SELECT count(*) FROM alerts").fetchone()[0]
+        store.close()
+    if stored != n:
+        raise SystemExit(f"embedded: SQLite holds {stored} events, expected {n}")
+    total = t_pub + det.seconds + idx.seconds
+    return {"events": n, "events_per_s": rate(n, total), "seconds": total,
+            "publish_s": t_pub, "detect": asdict(det), "index": asdict(idx),
+            "alerts_published": det.alerts, "alerts_stored": alerts}
+
+
+class Elastic:
+    """One ES store per measured run, under its own prefix; deletes what it made."""
+
+    def __init__(self, url: str, run_id: str):
+        self.url, self.run_id, self.stores = url, run_id, []
+
+    def open(self, label: str):
+        store = open_store(f"{self.url}?prefix=wkbench-{self.run_id}-{label}")
+        self.stores.append(store)
+        return store
+
+    @staticmethod
+    def count(store, kind: str) -> int:
+        store.refresh()
+        index = store.index_for(kind)
+        return store.es.count(index=index, ignore_unavailable=True,
+                              allow_no_indices=True)["count"]
+
+    def cleanup(self) -> list[str]:
+        deleted = []
+        for store in self.stores:
+            es, prefix = store.es, store.prefix
+            try:
+                # Explicit names: ES refuses wildcard deletes (action.destructive_requires_name).
+                for name in es.indices.get(index=f"{prefix}-*", expand_wildcards="open,closed",
+                                           ignore_unavailable=True, allow_no_indices=True):
+                    es.indices.delete(index=name)
+                    deleted.append(name)
+                for tpl in es.indices.get_index_template(name=f"{prefix}-*")["index_templates"]:
+                    es.indices.delete_index_template(name=tpl["name"])
+                es.cluster.delete_component_template(name=f"{prefix}-ecs")
+            except Exception as exc:   # noqa: BLE001 - report, keep cleaning the others
+                print(f"cleanup of {prefix}-*: {exc}", file=sys.stderr)
+            store.close()
+        return deleted
+
+
+def fresh_names(run_id: str, label: str, bus) -> Names:
+    names = Names(f"wkb{run_id}-{label}")
+    bus.ensure_topics(names.topics)
+    return names
+
+
+def mode_ceiling(docs: list[dict], bus, elastic: Elastic, run_id: str) -> dict:
+    n = len(docs)
+    names = fresh_names(run_id, "ceil", bus)
+    t_pub = publish(bus, names, docs)
+    store = elastic.open("ceil")
+    idx = run_stage(Indexer(bus, store, names), lambda: n)
+    stored = elastic.count(store, "events")
+    if stored != n or idx.deadlettered:
+        raise SystemExit(f"ceiling: Elasticsearch holds {stored} events (expected {n}), "
+                         f"{idx.deadlettered} dead-lettered")
+    return {"events": n, "events_per_s": rate(n, idx.seconds), "seconds": idx.seconds,
+            "publish_s": t_pub, "publish_per_s": rate(n, t_pub), "index": asdict(idx),
+            "stored": stored}
+
+
+def mode_full(docs: list[dict], bus, elastic: Elastic, run_id: str, concurrent: bool) -> dict:
+    n = len(docs)
+    label = "conc" if concurrent else "seq"
+    names = fresh_names(run_id, label, bus)
+    t_pub = publish(bus, names, docs)
+    store = elastic.open(label)
+    detector = detection(bus, names)
+    indexer = Indexer(bus, store, names)
+    if concurrent:
+        det_box: dict = {}
+        failures: list[BaseException] = []
+        det_done = threading.Event()
+
+        def detect() -> None:
+            try:
+                det_box["run"] = run_stage(detector, lambda: n)
+            except BaseException as exc:   # noqa: BLE001 - re-raised in the main thread
+                failures.append(exc)
+            finally:
+                det_done.set()
+
+        started = time.perf_counter()
+        thread = threading.Thread(target=detect, name="bench-detect")
+        thread.start()
+        try:
+            def detector_finished() -> bool:
+                if failures:
+                    raise failures[0]
+                return det_done.is_set()
+
+            idx = run_stage(indexer,
+                            lambda: n + (det_box["run"].alerts if "run" in det_box else 0),
+                            done=detector_finished)
+        finally:
+            thread.join()
+        if failures:
+            raise failures[0]
+        det = det_box["run"]
+        seconds = time.perf_counter() - started
+    else:
+        det = run_stage(detector, lambda: n)
+        idx = run_stage(indexer, lambda: n + det.alerts)
+        seconds = det.seconds + idx.seconds
+    stored = elastic.count(store, "events")
+    alerts = elastic.count(store, "alerts")
+    if stored != n or det.deadlettered or idx.deadlettered:
+        raise SystemExit(f"full ({label}): Elasticsearch holds {stored} events (expected {n}); "
+                         f"dead-lettered: detect {det.deadlettered}, index {idx.deadlettered}")
+    return {"events": n, "events_per_s": rate(n, seconds), "seconds": seconds,
+            "publish_s": t_pub, "publish_per_s": rate(n, t_pub), "detect": asdict(det),
+            "index": asdict(idx), "alerts_published": det.alerts, "alerts_stored": alerts,
+            "stored": stored}
+
+
+# -- machine line -----------------------------------------------------------------------------
+def machine(es_url: str | None, kafka: bool) -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())[1])
+    except OSError:
+        mem_kb = 0
+    info = {"cpu": cpu, "cores": os.cpu_count(), "ram_gib": round(mem_kb / 1024 ** 2, 1),
+            "python": platform.python_version(), "os": platform.platform(terse=True)}
+    if kafka:
+        info["kafka"] = kafka_version()
+    if es_url:
+        import urllib.request
+        with urllib.request.urlopen(f"{es_url}/_nodes/_local/_none?filter_path=nodes.*.version",
+                                    timeout=10) as resp:
+            nodes = json.load(resp)["nodes"]
+        info["elasticsearch"] = next(iter(nodes.values()))["version"]
+    return info
+
+
+def kafka_version() -> str:
+    """The broker's own version (from its classpath); the protocol does not report it."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if " kafka.Kafka " in cmd:
+            found = re.search(r"kafka[_-](?:2\.\d+-)?(\d+\.\d+\.\d+)", cmd)
+            if found:
+                return found[1]
+    script = (ROOT / "deploy" / "local" / "services").read_text()
+    found = re.search(r"^KAFKA_VERSION=(\S+)", script, re.M)
+    return f"{found[1]} (configured)" if found else "unknown"
+
+
+def machine_line(info: dict) -> str:
+    parts = [f"{info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB RAM",
+             f"Python {info['python']}", info["os"]]
+    if "kafka" in info:
+        parts.append(f"Kafka {info['kafka']}")
+    if "elasticsearch" in info:
+        parts.append(f"Elasticsearch {info['elasticsearch']}")
+    return "machine: " + "; ".join(parts)
+
+
+# -- report -----------------------------------------------------------------------------------
+def report(result: dict) -> str:
+    lines = [machine_line(result["machine"]),
+             f"workload: {result['events']:,} flow events ({result['scan_probes']:,} scan "
+             f"probes), generated in {result['generate_s']:.1f} s (not timed)", ""]
+    rows = [("mode", "events/s", "seconds", "publish", "detect", "index", "alerts")]
+
+    def stage(run: dict | None) -> str:
+        if not run:
+            return "-"
+        first = run.get("first_batch_s")
+        extra = f" (1st batch {first:.1f})" if first is not None else ""
+        return f"{run['seconds']:.1f} s{extra}"
+
+    for key, label in (("embedded", "embedded end to end (memory + SQLite)"),
+                       ("ceiling", "Kafka -> ES copy, no detection (ceiling)"),
+                       ("full_sequential", "Kafka -> detect -> ES, sequential"),
+                       ("full_concurrent", "Kafka -> detect -> ES, concurrent (main)")):
+        r = result["modes"].get(key)
+        if not r:
+            continue
+        pub = f"{r['publish_s']:.1f} s" + ("" if key == "embedded" else " (untimed)")
+        alerts = f"{r.get('alerts_published', 0)} -> {r.get('alerts_stored', 0)}" \
+            if "alerts_published" in r else "-"
+        rows.append((label, f"{r['events_per_s']:,.0f}", f"{r['seconds']:.1f}", pub,
+                     stage(r.get("detect")), stage(r.get("index")), alerts))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for j, row in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(row, widths))))
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    if result.get("ratio") is not None:
+        lines += ["", f"ratio full/ceiling = {result['ratio']:.2f} "
+                      f"(target for later rounds >= 0.80)"]
+    if result.get("ratio_sequential") is not None:
+        lines.append(f"ratio full sequential/ceiling = {result['ratio_sequential']:.2f}")
+    lines.append("events/s = N / timed seconds; embedded includes publishing; Kafka modes time "
+                 "the consuming stages only (publish shown apart). 'alerts' = published -> stored.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=200_000, help="N events per mode")
+    ap.add_argument("--modes", default="embedded,ceiling,full",
+                    help="comma list of embedded, ceiling, full")
+    ap.add_argument("--bus", default=os.environ.get("WATCHKEEPER_BENCH_BUS",
+                                                    "kafka://127.0.0.1:9092"))
+    ap.add_argument("--es", default=os.environ.get("WATCHKEEPER_BENCH_ES", "http://127.0.0.1:9200"))
+    ap.add_argument("--no-concurrent", action="store_true", help="full mode: sequential only")
+    ap.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = ap.parse_args(argv)
+    modes = {m.strip() for m in args.modes.split(",") if m.strip()}
+    if modes - {"embedded", "ceiling", "full"}:
+        ap.error(f"unknown modes {sorted(modes - {'embedded', 'ceiling', 'full'})}")
+    remote = bool(modes & {"ceiling", "full"})
+
+    log = (lambda msg: print(msg, file=sys.stderr, flush=True))
+    info = machine(args.es if remote else None, remote)
+    log(machine_line(info))
+    started = time.perf_counter()
+    docs, probes = generate(args.events)
+    gen_s = time.perf_counter() - started
+    log(f"generated {len(docs):,} events in {gen_s:.1f} s")
+    result: dict = {"events": len(docs), "scan_probes": probes, "generate_s": gen_s,
+                    "machine": info, "command": " ".join([Path(sys.executable).name, *sys.argv]),
+                    "modes": {}}
+
+    if "embedded" in modes:
+        log("embedded: memory:// bus + SQLite ...")
+        result["modes"]["embedded"] = mode_embedded(docs)
+    if remote:
+        run_id = uuid.uuid4().hex[:10]
+        bus = open_bus(args.bus)
+        elastic = Elastic(args.es, run_id)
+        try:
+            if "ceiling" in modes:
+                log(f"ceiling: Kafka -> ES (run {run_id}) ...")
+                result["modes"]["ceiling"] = mode_ceiling(docs, bus, elastic, run_id)
+            if "full" in modes:
+                log("full: Kafka -> detect -> ES, sequential ...")
+                result["modes"]["full_sequential"] = mode_full(docs, bus, elastic, run_id, False)
+                if not args.no_concurrent:
+                    log("full: Kafka -> detect -> ES, concurrent ...")
+                    result["modes"]["full_concurrent"] = mode_full(docs, bus, elastic, run_id,
+                                                                   True)
+        finally:
+            deleted = elastic.cleanup()
+            log(f"cleanup: deleted {len(deleted)} indices under wkbench-{run_id}-*")
+            bus.close()
+    m = result["modes"]
+    full = m.get("full_concurrent") or m.get("full_sequential")
+    if full and "ceiling" in m:
+        result["ratio"] = full["events_per_s"] / m["ceiling"]["events_per_s"]
+        if "full_concurrent" in m:
+            result["ratio_sequential"] = (m["full_sequential"]["events_per_s"]
+                                          / m["ceiling"]["events_per_s"])
+    result["total_s"] = time.perf_counter() - started
+    print(json.dumps(result, indent=2) if args.json else report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
