@@ -1,0 +1,1 @@
+"""Collectors: turn packets, NetFlow, syslog and peer-tool logs into ECS events."""

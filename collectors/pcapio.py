@@ -1,0 +1,278 @@
+"""Streaming pcap / pcapng readers that hand out *batches* of records, never single packets.
+
+A batch is one contiguous byte buffer plus numpy arrays (offset, caplen, wirelen, time,
+link type) describing the records inside it, so the decoder can parse headers of thousands
+of packets with a handful of vectorised numpy operations. Memory stays bounded: a file is
+read in `chunk_size` pieces whatever its size.
+
+Classic pcap record boundaries are found without a per-record Python loop: every byte
+position that *could* start a record header is tested in bulk, and the chain of records
+that starts at the first header is then extracted by pointer doubling over the candidates
+(see `_chain_offsets`). pcapng (rarer, usually smaller) is walked block by block in Python.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+import numpy as np
+
+PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
+    b"\x4d\x3c\xb2\xa1": ("<", 1e-9), b"\xa1\xb2\x3c\x4d": (">", 1e-9),
+}
+PCAPNG_SHB = 0x0A0D0D0A
+MAX_RECORD = 262144 + 16          # largest snaplen libpcap writes, plus header
+
+
+class CaptureFormatError(ValueError):
+    """The file is not a pcap/pcapng capture we can read (or its header is corrupt)."""
+
+
+@dataclass
+class RecordBatch:
+    """Records of one chunk: `data[offset[i]:offset[i]+caplen[i]]` is packet i's frame."""
+    data: np.ndarray            # uint8 view over the chunk
+    offset: np.ndarray          # int64, start of each frame inside `data`
+    caplen: np.ndarray          # int64
+    wirelen: np.ndarray         # int64
+    ts: np.ndarray              # float64 epoch seconds
+    linktype: np.ndarray        # int32 per record (pcapng mixes link types)
+    truncated_tail: int = 0     # bytes of an incomplete final record (file cut short)
+
+    def __len__(self) -> int:
+        return len(self.offset)
+
+
+def open_records(path: str, chunk_size: int = 8 << 20) -> Iterator[RecordBatch]:
+    """Yield record batches from a pcap or pcapng file (format sniffed from the magic)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        fh.seek(0)
+        if head in PCAP_MAGICS:
+            yield from _read_pcap(fh, chunk_size)
+        elif len(head) == 4 and struct.unpack("<I", head)[0] == PCAPNG_SHB:
+            yield from _read_pcapng(fh, chunk_size)
+        else:
+            raise CaptureFormatError(f"{path}: not a pcap or pcapng file (magic {head!r})")
+
+
+# --- classic pcap ------------------------------------------------------------------------------
+def _read_pcap(fh: BinaryIO, chunk_size: int) -> Iterator[RecordBatch]:
+    header = fh.read(24)
+    if len(header) < 24:
+        raise CaptureFormatError("pcap global header truncated")
+    order, tick = PCAP_MAGICS[header[:4]]
+    snaplen, linktype = struct.unpack(order + "II", header[16:24])
+    linktype &= 0x0FFFFFFF          # upper bits carry FCS info in some writers
+    carry = b""
+    while True:
+        block = fh.read(chunk_size)
+        buf = carry + block
+        if not buf:
+            return
+        offs, end = _pcap_offsets(buf, order, max(snaplen, 65535))
+        carry = buf[end:]
+        if offs.size:
+            yield _pcap_batch(buf, offs, order, tick, linktype)
+        if not block:
+            if carry:   # a final record cut short: report its bytes, don't invent a packet
+                yield _empty_batch(len(carry))
+            return
+        if not offs.size and len(carry) > MAX_RECORD:
+            raise CaptureFormatError("pcap record header corrupt (caplen beyond snaplen)")
+
+
+def _pcap_offsets(buf: bytes, order: str, snaplen: int) -> tuple[np.ndarray, int]:
+    """Header offsets of all *complete* records in `buf` and where the next record starts."""
+    n = len(buf)
+    if n < 16:
+        return np.zeros(0, np.int64), 0
+    if n > 4 * MAX_RECORD:
+        offs = _chain_offsets(buf, order, snaplen)
+        if offs is not None:
+            return _complete_records(buf, offs, order)
+    return _walk_offsets(buf, order, n)
+
+
+def _walk_offsets(buf: bytes, order: str, n: int) -> tuple[np.ndarray, int]:
+    # Plain record walk: used for small buffers and as the fallback of the fast path.
+    fmt = struct.Struct(order + "I")
+    offs, off = [], 0
+    while off + 16 <= n:
+        caplen = fmt.unpack_from(buf, off + 8)[0]
+        if caplen > MAX_RECORD:
+            raise CaptureFormatError(f"pcap record at byte {off} has caplen {caplen}")
+        if off + 16 + caplen > n:
+            break
+        offs.append(off)
+        off += 16 + caplen
+    return np.asarray(offs, np.int64), off
+
+
+def _complete_records(buf: bytes, offs: np.ndarray, order: str) -> tuple[np.ndarray, int]:
+    caplen = _u32_at(buf, offs + 8, order)
+    ends = offs + 16 + caplen
+    keep = ends <= len(buf)
+    offs = offs[keep]
+    end = int(ends[keep][-1]) if offs.size else 0
+    return offs, end
+
+
+def _u32_at(buf: bytes | np.ndarray, idx: np.ndarray, order: str) -> np.ndarray:
+    u8 = np.frombuffer(buf, np.uint8) if isinstance(buf, bytes) else buf
+    b = [u8[idx + k].astype(np.int64) for k in range(4)]
+    if order == "<":
+        return b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)
+    return (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
+
+
+def _chain_offsets(buf: bytes, order: str, snaplen: int) -> np.ndarray | None:
+    """Vectorised record walk: test every byte position as a possible record header, then
+    keep exactly the chain reachable from offset 0 (pointer doubling over the candidates).
+    Returns None when the chain does not cover the buffer (caller falls back to the loop)."""
+    u8 = np.frombuffer(buf, np.uint8)
+    limit = len(buf) - 16
+    dt = np.dtype(order + "u4")
+    caplen = np.ndarray((limit + 1,), dt, buf, 8, (1,))
+    wirelen = np.ndarray((limit + 1,), dt, buf, 12, (1,))
+    cand = np.flatnonzero((caplen <= snaplen) & (caplen <= wirelen) & (wirelen <= MAX_RECORD))
+    if not cand.size or cand[0] != 0:
+        return None
+    t0 = int(np.ndarray((1,), dt, buf, 0)[0])
+    ts_sec = np.ndarray((limit + 1,), dt, buf, 0, (1,))[cand].astype(np.int64)
+    ts_frac = np.ndarray((limit + 1,), dt, buf, 4, (1,))[cand]
+    # Records of one capture lie within ~a few years of the first one; fractions < 1e9.
+    plausible = (np.abs(ts_sec - t0) < 400_000_000) & (ts_frac < 1_000_000_000)
+    cand = cand[plausible]
+    nxt = cand + 16 + caplen[cand].astype(np.int64)
+    return _reachable(cand, nxt, len(buf), u8.size)
+
+
+def _reachable(cand: np.ndarray, nxt: np.ndarray, n: int, _size: int) -> np.ndarray | None:
+    # Map each candidate to the index of its successor candidate (or a sink).
+    m = cand.size
+    pos = np.searchsorted(cand, nxt)
+    hit = (pos < m) & (cand[np.minimum(pos, m - 1)] == nxt)
+    sink = m
+    jump = np.where(hit, pos, sink).astype(np.int64)
+    jump = np.append(jump, sink)
+    # Collect {next^k(0)}: jump tables for powers of two, applied high to low.
+    tables = [jump]
+    while (1 << len(tables)) < m + 1:
+        prev = tables[-1]
+        tables.append(prev[prev])
+    members = np.zeros(1, np.int64)
+    for table in reversed(tables):
+        members = np.union1d(members, table[members])
+    members = members[members != sink]
+    chain = cand[members]
+    last_next = int(nxt[members[-1]])
+    if last_next <= n - 16 and not hit[members[-1]]:
+        return None     # the chain broke before the end of the buffer: corrupt or odd file
+    return chain
+
+
+def _pcap_batch(buf: bytes, offs: np.ndarray, order: str, tick: float,
+                linktype: int) -> RecordBatch:
+    u8 = np.frombuffer(buf, np.uint8)
+    sec = _u32_at(u8, offs, order)
+    frac = _u32_at(u8, offs + 4, order)
+    caplen = _u32_at(u8, offs + 8, order)
+    wirelen = _u32_at(u8, offs + 12, order)
+    ts = sec.astype(np.float64) + frac.astype(np.float64) * tick
+    return RecordBatch(u8, offs + 16, caplen, wirelen, ts,
+                       np.full(offs.size, linktype, np.int32))
+
+
+def _empty_batch(truncated: int) -> RecordBatch:
+    z = np.zeros(0, np.int64)
+    return RecordBatch(np.zeros(0, np.uint8), z, z, z, np.zeros(0), np.zeros(0, np.int32),
+                       truncated_tail=truncated)
+
+
+# --- pcapng ------------------------------------------------------------------------------------
+@dataclass
+class _Interface:
+    linktype: int
+    tick: float
+
+
+def _read_pcapng(fh: BinaryIO, chunk_size: int) -> Iterator[RecordBatch]:
+    state = {"order": "<", "ifaces": []}
+    carry = b""
+    while True:
+        block = fh.read(chunk_size)
+        buf = carry + block
+        if not buf:
+            return
+        batch, used = _pcapng_chunk(buf, state)
+        carry = buf[used:]
+        if len(batch):
+            yield batch
+        if not block:
+            if carry:
+                yield _empty_batch(len(carry))
+            return
+
+
+def _pcapng_chunk(buf: bytes, state: dict) -> tuple[RecordBatch, int]:
+    offs, caps, wires, tss, links = [], [], [], [], []
+    off, n = 0, len(buf)
+    while off + 12 <= n:
+        if buf[off:off + 4] == b"\x0a\x0d\x0d\x0a":     # SHB: byte order may change here
+            state["order"] = "<" if buf[off + 8:off + 12] == b"\x4d\x3c\x2b\x1a" else ">"
+            state["ifaces"] = []
+        order = state["order"]
+        btype, blen = struct.unpack_from(order + "II", buf, off)
+        if blen < 12 or blen % 4:
+            raise CaptureFormatError(f"pcapng block at byte {off} has length {blen}")
+        if off + blen > n:
+            break
+        if btype == 1:
+            state["ifaces"].append(_parse_idb(buf, off, blen, order))
+        elif btype in (6, 3):
+            rec = _parse_packet_block(buf, off, blen, btype, order, state["ifaces"])
+            if rec is not None:
+                offs.append(rec[0]); caps.append(rec[1]); wires.append(rec[2])
+                tss.append(rec[3]); links.append(rec[4])
+        off += blen
+    u8 = np.frombuffer(buf, np.uint8)
+    batch = RecordBatch(u8, np.asarray(offs, np.int64), np.asarray(caps, np.int64),
+                        np.asarray(wires, np.int64), np.asarray(tss, np.float64),
+                        np.asarray(links, np.int32))
+    return batch, off
+
+
+def _parse_idb(buf: bytes, off: int, blen: int, order: str) -> _Interface:
+    linktype = struct.unpack_from(order + "H", buf, off + 8)[0]
+    tick = 1e-6
+    opt, end = off + 16, off + blen - 4
+    while opt + 4 <= end:          # if_tsresol (code 9) changes the timestamp unit
+        code, olen = struct.unpack_from(order + "HH", buf, opt)
+        if code == 0:
+            break
+        if code == 9 and olen >= 1:
+            res = buf[opt + 4]
+            tick = 2.0 ** -(res & 0x7F) if res & 0x80 else 10.0 ** -res
+        opt += 4 + ((olen + 3) & ~3)
+    return _Interface(linktype, tick)
+
+
+def _parse_packet_block(buf: bytes, off: int, blen: int, btype: int, order: str,
+                        ifaces: list[_Interface]):
+    if btype == 3:                 # Simple Packet Block: no timestamp, interface 0
+        if not ifaces or blen < 16:
+            return None
+        wire = struct.unpack_from(order + "I", buf, off + 8)[0]
+        cap = min(wire, blen - 16)
+        return off + 12, cap, wire, 0.0, ifaces[0].linktype
+    if blen < 32:
+        return None
+    iface, hi, lo, cap, wire = struct.unpack_from(order + "IIIII", buf, off + 8)
+    if iface >= len(ifaces) or cap > blen - 32:
+        return None                # counted as malformed by the caller (fewer records)
+    info = ifaces[iface]
+    ts = ((hi << 32) | lo) * info.tick
+    return off + 28, cap, wire, ts, info.linktype
