@@ -21,6 +21,7 @@ DNS = "watchkeeper.dns"
 HTTP = "watchkeeper.http"
 TLS = "watchkeeper.tls"
 LOG = "watchkeeper.log"
+SYSLOG = "watchkeeper.syslog"   # every syslog message; parsed auth/firewall fields added in place
 ALERT = "watchkeeper.alert"
 
 # Fixed vocabulary (DESIGN.md §3); each maps to a GB/T 20986-2023 subcategory.
