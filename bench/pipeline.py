@@ -144,8 +144,8 @@ def run_stage(stage, owed, done=lambda: True) -> StageRun:
     return run
 
 
-def detection(bus, names: Names) -> DetectionWorker:
-    return DetectionWorker(bus, registry.build(), names)
+def detection(bus, store, names: Names) -> DetectionWorker:
+    return DetectionWorker(bus, registry.build, store, names)
 
 
 def rate(n: int, seconds: float) -> float:
@@ -162,7 +162,7 @@ def mode_embedded(docs: list[dict]) -> dict:
         store = open_store(f"sqlite:///{tmp}/bench.db")
         # Consumers subscribe first, as running workers would: the embedded bus keeps
         # messages for every group that reads a topic.
-        detector = detection(bus, names)
+        detector = detection(bus, store, names)
         indexer = Indexer(bus, store, names)
         t_pub = publish(bus, names, docs)
         det = run_stage(detector, lambda: n)
@@ -244,7 +244,7 @@ def mode_full(docs: list[dict], bus, elastic: Elastic, run_id: str, concurrent: 
     names = fresh_names(run_id, label, bus)
     t_pub = publish(bus, names, docs)
     store = elastic.open(label)
-    detector = detection(bus, names)
+    detector = detection(bus, store, names)
     indexer = Indexer(bus, store, names)
     if concurrent:
         det_box: dict = {}

@@ -1,70 +1,133 @@
-"""Detection stage: events from the bus through every detector; alerts back onto the bus."""
+"""Detection stage: events from the bus through the detectors; alerts back onto the bus.
+
+Detectors run per partition (one instance set per partition this worker reads), so the
+alerts are the same whether one worker reads every partition or several share them, and a
+partition's state can move between workers through checkpoints (detectors/checkpoint.py).
+Offsets are committed only at checkpoints, right after the state they match is stored.
+"""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from detectors.base import Detector
+from detectors.checkpoint import Checkpoint, CheckpointStore
 from watchkeeper import codec, metrics, schema, timeutil
 from watchkeeper.bus import Bus, Message, Names
 from watchkeeper.deadletter import send_deadletter
 from watchkeeper.documents import AlertSpec, alert_document
+from watchkeeper.store import Store
 from watchkeeper.worker import StepResult
 
 TIMER_EVERY_S = 5.0   # event-time seconds between on_timer calls
 
 
-class DetectionWorker:
-    name = "detect"
+class PartitionDetectors:
+    """The detectors of one partition, with that partition's event-time clock."""
 
-    def __init__(self, bus: Bus, detectors: list[Detector], names: Names = Names(),
-                 alert_window_seconds: int = 3600):
+    def __init__(self, detectors: list[Detector], next_offset: int = 0, watermark: float = 0.0):
         self.detectors = detectors
-        self.names = names
-        self.alert_window_seconds = alert_window_seconds
-        self.consumer = bus.consumer(names.group(self.name), [names.events])
-        self.producer = bus.producer()
+        self.next_offset = next_offset
+        self.watermark = watermark
+        self._next_timer = watermark + TIMER_EVERY_S
         self._by_dataset: dict[str, list[Detector]] = {}
         for det in detectors:
             for dataset in det.datasets:
                 self._by_dataset.setdefault(dataset, []).append(det)
-        self.watermark = 0.0     # newest event time seen
-        self._next_timer = 0.0
+
+    def on_event(self, event: dict) -> list[AlertSpec]:
+        event_time = timeutil.parse(event["@timestamp"])
+        self.watermark = max(self.watermark, event_time)
+        specs = [spec for det in self._by_dataset.get(event["event"]["dataset"], ())
+                 for spec in det.on_event(event, event_time)]
+        if self.watermark >= self._next_timer:
+            self._next_timer = self.watermark + TIMER_EVERY_S
+            specs += [spec for det in self.detectors for spec in det.on_timer(self.watermark)]
+        return specs
+
+    def checkpoint(self) -> Checkpoint:
+        return Checkpoint(self.next_offset, self.watermark,
+                          {det.name: det.snapshot() for det in self.detectors})
+
+
+class DetectionWorker:
+    name = "detect"
+
+    def __init__(self, bus: Bus, make_detectors: Callable[[], list[Detector]], store: Store,
+                 names: Names = Names(), alert_window_seconds: int = 3600,
+                 checkpoint_every_s: float = 5.0):
+        self.make_detectors = make_detectors
+        self.names = names
+        self.alert_window_seconds = alert_window_seconds
+        self.checkpoint_every_s = checkpoint_every_s
+        self.checkpoints = CheckpointStore(store, names.group(self.name))
+        self.consumer = bus.consumer(names.group(self.name), [names.events])
+        self.producer = bus.producer()
+        self._partitions: dict[tuple[str, int], PartitionDetectors] = {}
+        self._dirty: set[tuple[str, int]] = set()
+        self._last_checkpoint = time.monotonic()
 
     def step(self, max_records: int = 2000, timeout: float = 0.5) -> StepResult:
         messages = self.consumer.poll(max_records, timeout)
-        if not messages:
-            return StepResult()
         specs: list[AlertSpec] = []
         bad = 0
         for msg in messages:
             try:
                 specs += self._detect(msg)
-            except (codec.DecodeError, schema.ValidationError, KeyError, ValueError) as exc:
+            except (codec.DecodeError, schema.ValidationError, KeyError, ValueError,
+                    TypeError) as exc:
                 bad += 1
-                send_deadletter(self.producer, self.names, self.name, f"{type(exc).__name__}: {exc}",
-                                msg.value, msg.topic, f"{msg.topic}:{msg.partition}:{msg.offset}")
-        specs += self._timers()
+                send_deadletter(self.producer, self.names, self.name,
+                                f"{type(exc).__name__}: {exc}", msg.value, msg.topic,
+                                f"{msg.topic}:{msg.partition}:{msg.offset}")
         self._publish(specs)
-        self.producer.flush()     # alerts stored on the bus before the events are committed
-        self.consumer.commit()
+        self.producer.flush()          # alerts are on the bus before any checkpoint covers them
+        if self._dirty and (not messages or
+                            time.monotonic() - self._last_checkpoint >= self.checkpoint_every_s):
+            self.checkpoint()
         metrics.RECORDS.labels(stage=self.name, outcome="accepted").inc(len(messages) - bad)
         return StepResult(consumed=len(messages), alerts=len(specs), deadlettered=bad)
 
     def _detect(self, msg: Message) -> list[AlertSpec]:
+        part = self._partition(msg)
+        if msg.offset < part.next_offset:
+            return []                  # already inside the restored snapshot
+        part.next_offset = msg.offset + 1
+        self._dirty.add((msg.topic, msg.partition))
         event = codec.decode(msg.value)
         if not isinstance(event, dict):
             raise schema.ValidationError("event is not a JSON object")
-        event_time = timeutil.parse(event["@timestamp"])
-        self.watermark = max(self.watermark, event_time)
-        dataset = event["event"]["dataset"]
-        return [spec for det in self._by_dataset.get(dataset, ())
-                for spec in det.on_event(event, event_time)]
+        return part.on_event(event)
 
-    def _timers(self) -> list[AlertSpec]:
-        if self.watermark < self._next_timer:
-            return []
-        self._next_timer = self.watermark + TIMER_EVERY_S
-        return [spec for det in self.detectors for spec in det.on_timer(self.watermark)]
+    def _partition(self, msg: Message) -> PartitionDetectors:
+        """This partition's detectors: restored from its checkpoint when new to this worker,
+        or when another worker moved the partition on while this one did not own it."""
+        pair = (msg.topic, msg.partition)
+        part = self._partitions.get(pair)
+        if part is None or (msg.offset > part.next_offset and self._moved_on(pair, part)):
+            part = self._partitions[pair] = self._restore(*pair)
+        return part
+
+    def _moved_on(self, pair: tuple[str, int], part: PartitionDetectors) -> bool:
+        saved = self.checkpoints.load(*pair)
+        return saved is not None and saved.next_offset > part.next_offset
+
+    def _restore(self, topic: str, partition: int) -> PartitionDetectors:
+        detectors = self.make_detectors()
+        saved = self.checkpoints.load(topic, partition)
+        if saved is None:
+            return PartitionDetectors(detectors)
+        for det in detectors:
+            if det.name in saved.snapshots:
+                det.restore(saved.snapshots[det.name])
+        return PartitionDetectors(detectors, saved.next_offset, saved.watermark)
+
+    def checkpoint(self) -> None:
+        """Store the touched partitions' state, then commit the offsets it reflects."""
+        self.checkpoints.save({pair: self._partitions[pair].checkpoint() for pair in self._dirty})
+        self.consumer.commit()
+        self._dirty.clear()
+        self._last_checkpoint = time.monotonic()
 
     def _publish(self, specs: list[AlertSpec]) -> None:
         created = time.time()

@@ -36,10 +36,12 @@ def open_backends(settings: Settings) -> Backends:
     return Backends(bus, open_store(settings.store))
 
 
-def detection_worker(settings: Settings, bus: Bus):
+def detection_worker(settings: Settings, backends: Backends):
     from detectors import registry
     from detectors.runner import DetectionWorker
-    return DetectionWorker(bus, registry.build(settings.detectors), Names(settings.namespace),
+    registry.build(settings.detectors)    # validate parameters now, not on the first event
+    return DetectionWorker(backends.bus, lambda: registry.build(settings.detectors),
+                           backends.store, Names(settings.namespace),
                            alert_window_seconds=settings.alert_window_seconds)
 
 
@@ -65,7 +67,7 @@ def ingest(paths: list[str], settings: Settings, backends: Backends) -> IngestRe
     for doc in _with_progress(flow_documents(paths, settings), "flows published"):
         publisher.publish(doc)
     publisher.producer.close()
-    detector = detection_worker(settings, backends.bus)
+    detector = detection_worker(settings, backends)
     detected = drain(detector)
     detector.close()
     indexer = Indexer(backends.bus, backends.store, Names(settings.namespace))
@@ -92,7 +94,7 @@ def _with_progress(docs: Iterable[dict], label: str) -> Iterator[dict]:
 def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
                   roles: tuple[str, ...] = ("detect", "index", "retention")) -> list[threading.Thread]:
     targets = {
-        "detect": lambda: run_forever(detection_worker(settings, backends.bus), stop),
+        "detect": lambda: run_forever(detection_worker(settings, backends), stop),
         "index": lambda: run_forever(
             Indexer(backends.bus, backends.store, Names(settings.namespace)), stop),
         "retention": lambda: retention_loop(settings, backends.store, stop),

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from watchkeeper import timeutil
 
-KINDS = ("events", "alerts", "incidents", "audit", "deadletter")
+KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state")
 
 # Fields an analyst owns on an alert: a detector re-raising the same alert never resets them.
 ANALYST_FIELDS = ("status", "assignee", "incident_id")

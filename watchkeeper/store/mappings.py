@@ -44,6 +44,7 @@ WATCHKEEPER = _obj(
                first_seen=_DATE, last_seen=_DATE, count=_LONG, evidence=_KW,
                incident_id=_KW, subscores={"type": "object", "dynamic": True}),
     audit=_obj(object_id=_KW, object_kind=_KW, changes={"type": "object", "enabled": False}),
+    state={"type": "object", "enabled": False},   # detector checkpoints: stored, never searched
     deadletter=_obj(reason=_KW, stage=_KW, topic=_KW, raw={"type": "keyword", "index": False,
                                                             "doc_values": False}),
 )
@@ -68,5 +69,5 @@ def index_templates(prefix: str = PREFIX) -> dict[str, dict]:
             "priority": 200,
             "template": {"settings": settings},
         }
-        for kind in ("events", "alerts", "incidents", "audit", "deadletter")
+        for kind in ("events", "alerts", "incidents", "audit", "deadletter", "state")
     }

@@ -53,7 +53,7 @@ def loaded(tmp_path):
 def test_detector_and_indexer_survive_and_deadletter_bad_records(loaded):
     bus, store = loaded
     before = _counter("index")
-    drain(DetectionWorker(bus, [ScanDetector()], NAMES))
+    drain(DetectionWorker(bus, lambda: [ScanDetector()], store, NAMES))
     result = drain(Indexer(bus, store, NAMES))
     assert result.deadlettered == len(BAD)
     assert store.search("events", Query()).total == len(BAD)          # every good one stored

@@ -1,0 +1,131 @@
+"""The detection stage on both buses: one worker or two give the same alerts, and a worker
+that takes over (after a crash or a hand-over) resumes the windows from the checkpoint."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from detectors.runner import DetectionWorker
+from detectors.scan import ScanConfig, ScanDetector
+from watchkeeper import codec
+from watchkeeper.bus import Names
+from watchkeeper.documents import FlowRecord, flow_document
+from watchkeeper.networks import InternalNetworks
+from watchkeeper.store.sqlite import SqliteStore
+from watchkeeper.worker import drain
+
+NETS = InternalNetworks()
+SCANNERS = [f"10.9.0.{i}" for i in range(1, 9)]
+
+
+def _events() -> list[dict]:
+    """Eight scanners probing 90 ports each, interleaved in time, plus benign sessions."""
+    docs = []
+    for step in range(90):
+        for n, src in enumerate(SCANNERS):
+            t = 1_780_000_000 + step * 0.2 + n * 0.01
+            docs.append(_flow(f"{src}-{step}", t, src, "10.8.0.1", 1 + step, "S0"))
+        docs.append(_flow(f"benign-{step}", 1_780_000_000 + step * 0.2, "10.7.0.1",
+                          "10.8.0.2", 443, "SF", orig_bytes=300))
+    return docs
+
+
+def _flow(uid, t, src, dst, port, state, orig_bytes=0):
+    return flow_document(FlowRecord(uid=uid, start=t, end=t + 0.05, proto=6, orig_ip=src,
+                                    orig_port=40000, resp_ip=dst, resp_port=port,
+                                    orig_bytes=orig_bytes, conn_state=state), "s", NETS)
+
+
+def _detectors():
+    return [ScanDetector(ScanConfig(min_targets=20))]
+
+
+def _publish(bus, names, docs):
+    producer = bus.producer()
+    for doc in docs:
+        producer.send(names.events, codec.encode(doc), key=doc["source"]["ip"])
+    producer.flush()
+
+
+def _final_alerts(bus, names) -> dict[str, int]:
+    """alert id -> highest count raised (the state the store would hold)."""
+    consumer = bus.consumer(f"{names.namespace}-reader", [names.alerts])
+    final: dict[str, int] = {}
+    while batch := consumer.poll(5000, timeout=2.0):
+        for msg in batch:
+            doc = codec.decode(msg.value)
+            final[doc["event"]["id"]] = max(final.get(doc["event"]["id"], 0),
+                                            doc["watchkeeper"]["alert"]["count"])
+    consumer.close()
+    return final
+
+
+@pytest.fixture
+def setup(bus, unique, tmp_path):
+    def make(label: str):
+        names = Names(f"d{label}{unique}")
+        bus.ensure_topics(names.topics)
+        return names, SqliteStore(f"sqlite:///{tmp_path}/{label}.db")
+    return make
+
+
+def test_one_or_two_workers_raise_the_same_alerts(bus, setup):
+    docs = _events()
+    names1, store1 = setup("one")
+    _publish(bus, names1, docs)
+    worker = DetectionWorker(bus, _detectors, store1, names1)
+    drain(worker)
+    worker.close()
+    expected = _final_alerts(bus, names1)
+    assert len(expected) == len(SCANNERS)
+
+    names2, store2 = setup("two")
+    workers = [DetectionWorker(bus, _detectors, store2, names2) for _ in range(2)]
+    _join_group(workers)
+    _publish(bus, names2, docs)
+    results: dict[int, int] = {}
+    threads = [threading.Thread(target=lambda i, w: results.__setitem__(i, drain(w).consumed),
+                                args=(i, w)) for i, w in enumerate(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    for w in workers:
+        w.close()
+    assert sorted(results) == [0, 1] and all(results.values()), "both workers must share"
+    assert sum(results.values()) == len(docs)
+    assert _final_alerts(bus, names2) == expected
+
+
+def _join_group(workers) -> None:
+    """Poll all members together until each has partitions (Kafka assigns on poll)."""
+    for _ in range(200):
+        for w in workers:
+            w.step(timeout=0.1)
+        if all(w.consumer.lag() is not None for w in workers):
+            return
+    pytest.fail("workers never got their partitions")
+
+
+@pytest.mark.parametrize("checkpoint_before_crash", [True, False])
+def test_a_new_worker_resumes_from_the_checkpoint(bus, setup, checkpoint_before_crash):
+    docs = _events()
+    reference, ref_store = setup("ref")
+    _publish(bus, reference, docs)
+    drain(DetectionWorker(bus, _detectors, ref_store, reference))
+    expected = _final_alerts(bus, reference)
+
+    names, store = setup("crash")
+    _publish(bus, names, docs[: len(docs) // 2])
+    first = DetectionWorker(bus, _detectors, store, names, checkpoint_every_s=3600)
+    while first.consumer.lag() != 0:
+        first.step(timeout=0.5)
+    if checkpoint_before_crash:
+        first.checkpoint()
+    first.consumer.close()            # crash: nothing else is saved or committed
+    _publish(bus, names, docs[len(docs) // 2:])
+    second = DetectionWorker(bus, _detectors, store, names)
+    drain(second)
+    second.close()
+    assert _final_alerts(bus, names) == expected
