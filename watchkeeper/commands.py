@@ -4,15 +4,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 
 from watchkeeper import codec, pipeline
 from watchkeeper.bus import Names
 from watchkeeper.config import Settings, load_settings
-from watchkeeper.store import Query
+from watchkeeper.store import Query, Store, open_store
 
 log = logging.getLogger("watchkeeper")
 
@@ -79,38 +81,34 @@ def _feed_demo(settings: Settings, backends: pipeline.Backends) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    backends = pipeline.open_backends(settings)
-    try:
+    with pipeline.open_backends(settings) as backends:
         _serve_api(settings, backends)
-    finally:
-        backends.close()
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    backends = pipeline.open_backends(settings)
     stop = threading.Event()
+    # `docker stop` sends SIGTERM: finish the batch in hand and leave the group cleanly.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     log.info("%s worker on %s -> %s", args.command, settings.bus, settings.store)
-    try:
+    with pipeline.open_backends(settings) as backends:
         threads = pipeline.start_workers(settings, backends, stop, roles=(args.command,))
-        while any(t.is_alive() for t in threads):
+        try:
+            while any(t.is_alive() for t in threads):
+                for thread in threads:
+                    thread.join(timeout=1)
+        except KeyboardInterrupt:
+            stop.set()
             for thread in threads:
-                thread.join(timeout=1)
-    except KeyboardInterrupt:
-        stop.set()
-    finally:
-        backends.close()
+                thread.join(timeout=30)
     return 0
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    backends = pipeline.open_backends(settings)
-    try:
+    with pipeline.open_backends(settings) as backends:
         dropped = pipeline.apply_retention(settings, backends.store)
-    finally:
-        backends.close()
     print(f"dropped {len(dropped)} event day(s): {', '.join(dropped) or 'none'}")
     return 0
 
@@ -118,11 +116,8 @@ def cmd_retention(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     _check_files(args.files)
     settings = _settings(args)
-    backends = pipeline.open_backends(settings)
-    try:
+    with pipeline.open_backends(settings) as backends:
         report = pipeline.ingest(args.files, settings, backends)
-    finally:
-        backends.close()
     print(f"ingested {report.published} events ({report.rejected} rejected), "
           f"{report.detected.alerts} alert updates, {report.indexed.written} documents written, "
           f"{report.indexed.deadlettered + report.detected.deadlettered} dead-lettered "
@@ -141,26 +136,30 @@ def cmd_flows(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """Documents from the store only: listing needs no bus."""
     settings = _settings(args)
-    backends = pipeline.open_backends(settings)
-    kind = args.command
     terms = {"event.dataset": [args.dataset]} if getattr(args, "dataset", None) else {}
     out = sys.stdout.buffer
+    store = open_store(settings.store)
     try:
-        cursor, left = None, args.limit
-        while left > 0:
-            page = backends.store.search(kind, Query(terms=terms, limit=min(left, 1000),
-                                                     cursor=cursor))
-            for doc in page.items:
-                out.write(codec.encode(doc) + b"\n")
-            left -= len(page.items)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
+        for doc in _pages(store, args.command, Query(terms=terms), args.limit):
+            out.write(codec.encode(doc) + b"\n")
     finally:
-        backends.close()
+        store.close()
     out.flush()
     return 0
+
+
+def _pages(store: Store, kind: str, query: Query, limit: int) -> Iterator[dict]:
+    cursor, left = None, limit
+    while left > 0:
+        query.limit, query.cursor = min(left, 1000), cursor
+        page = store.search(kind, query)
+        yield from page.items
+        left -= len(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

@@ -29,6 +29,12 @@ class Backends:
         self.bus.close()
         self.store.close()
 
+    def __enter__(self) -> Backends:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def open_backends(settings: Settings) -> Backends:
     bus = open_bus(settings.bus, partitions=settings.partitions)
