@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
                        ("retention", "drop event days older than retention_months, then exit")):
         _backend_options(sub.add_parser(name, help=text))
 
+    tail = sub.add_parser("tail", help="follow Zeek logs and Suricata eve.json into the bus")
+    _backend_options(tail)
+    tail.add_argument("paths", nargs="*", metavar="PATH",
+                      help="files or globs (default: tail_paths from the config)")
+    tail.add_argument("--state", metavar="FILE", help="offsets file (default: data_dir)")
+
     ingest = sub.add_parser("ingest", help="pcap/pcapng files through the pipeline, then exit")
     _backend_options(ingest)
     ingest.add_argument("files", nargs="+", metavar="FILE")

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from watchkeeper import codec, pipeline
+from watchkeeper import codec, collect, pipeline
 from watchkeeper.bus import Names
 from watchkeeper.config import Settings, load_settings
 from watchkeeper.store import Query, Store, open_store
@@ -28,7 +28,7 @@ def dispatch(args: argparse.Namespace) -> int:
     handler = {
         "run": cmd_run, "serve": cmd_serve, "detect": cmd_worker, "index": cmd_worker,
         "retention": cmd_retention, "ingest": cmd_ingest, "flows": cmd_flows,
-        "alerts": cmd_list, "events": cmd_list, "simulate": cmd_simulate,
+        "alerts": cmd_list, "events": cmd_list, "simulate": cmd_simulate, "tail": cmd_tail,
     }[args.command]
     return handler(args)
 
@@ -51,6 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     backends = pipeline.open_backends(settings)
     stop = threading.Event()
     threads = pipeline.start_workers(settings, backends, stop)
+    threads += collect.start_collectors(settings, backends, stop)
     if args.demo:
         threads.append(threading.Thread(target=_feed_demo, args=(settings, backends),
                                         name="wk-demo", daemon=True))
@@ -110,6 +111,21 @@ def cmd_retention(args: argparse.Namespace) -> int:
     with pipeline.open_backends(settings) as backends:
         dropped = pipeline.apply_retention(settings, backends.store)
     print(f"dropped {len(dropped)} event day(s): {', '.join(dropped) or 'none'}")
+    return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    paths = args.paths or settings.tail_paths
+    if not paths:
+        raise ValueError("nothing to follow: give PATH arguments or set tail_paths")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with pipeline.open_backends(settings) as backends:
+        try:
+            collect.run_tailers(settings, backends, paths, stop, args.state)
+        except KeyboardInterrupt:
+            stop.set()
     return 0
 
 

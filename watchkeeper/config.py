@@ -42,6 +42,9 @@ class Settings(BaseSettings):
                           description="this sensor's name (observer.name)")
     site: str | None = Field(None, max_length=128, description="labels.site of this sensor")
     internal_networks: list[str] = Field(list(DEFAULT_INTERNAL))
+    data_dir: str = Field("var", description="collector state (tailer offsets) lives here")
+    tail_paths: list[str] = Field(default_factory=list,
+                                  description="Zeek logs / Suricata eve.json files or globs to follow")
     retention_months: int = Field(6, ge=1, le=120,
                                   description="keep events this many calendar months (law: >= 6)")
     alert_window_seconds: int = Field(3600, ge=60, le=86400,
