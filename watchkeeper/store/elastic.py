@@ -40,9 +40,10 @@ def _iso(epoch: float) -> str:
 
 
 class ElasticStore(Store):
-    def __init__(self, url: str, prefix: str = mappings.PREFIX):
+    def __init__(self, url: str, prefix: str = mappings.PREFIX, replicas: int = 0):
         self.url = url
         self.prefix = prefix    # tests give each run its own; production keeps the default
+        self.replicas = replicas
         self._events = f"{prefix}-events-"
         self.es = Elasticsearch(url, request_timeout=60, retry_on_timeout=True, max_retries=3,
                                 serializer=_FastJson())
@@ -51,12 +52,18 @@ class ElasticStore(Store):
 
     @classmethod
     def from_url(cls, url: str) -> ElasticStore:
-        """`?prefix=NAME` picks the index prefix (default `watchkeeper`); it is not sent to ES."""
+        """`?prefix=NAME` picks the index prefix (default `watchkeeper`), `?replicas=N` the
+        replica count of new indices (default 0: a single node); neither is sent to ES."""
         parts = urlsplit(url)
-        prefix = parse_qs(parts.query).get("prefix", [mappings.PREFIX])[0]
+        options = parse_qs(parts.query)
+        prefix = options.get("prefix", [mappings.PREFIX])[0]
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", prefix):
             raise ValueError(f"store URL prefix {prefix!r}: lowercase letters, digits, - and _")
-        return cls(urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")), prefix=prefix)
+        replicas = options.get("replicas", ["0"])[0]
+        if not replicas.isdigit() or int(replicas) > 10:
+            raise ValueError(f"store URL replicas {replicas!r}: a whole number from 0 to 10")
+        return cls(urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")), prefix=prefix,
+                   replicas=int(replicas))
 
     def _check_server(self) -> None:
         try:
@@ -74,7 +81,7 @@ class ElasticStore(Store):
     def ensure_schema(self) -> None:
         self.es.cluster.put_component_template(name=f"{self.prefix}-ecs",
                                                **mappings.component_template())
-        for name, body in mappings.index_templates(self.prefix).items():
+        for name, body in mappings.index_templates(self.prefix, self.replicas).items():
             self.es.indices.put_index_template(name=name, **body)
 
     def index_for(self, kind: str, doc: dict | None = None) -> str:

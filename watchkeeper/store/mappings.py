@@ -59,9 +59,9 @@ def component_template() -> dict:
                                       "properties": {**ECS_COMMON, "watchkeeper": WATCHKEEPER}}}}
 
 
-def index_templates(prefix: str = PREFIX) -> dict[str, dict]:
+def index_templates(prefix: str = PREFIX, replicas: int = 0) -> dict[str, dict]:
     """name -> composable template body; every index composes the shared ECS component."""
-    settings = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
+    settings = {"number_of_shards": 1, "number_of_replicas": replicas, "refresh_interval": "1s"}
     return {
         f"{prefix}-{kind}": {
             "index_patterns": [f"{prefix}-{kind}*"],
