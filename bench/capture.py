@@ -16,6 +16,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -103,36 +104,40 @@ def measure(mode: str, path: Path) -> dict:
 
 
 def measure_softflowd(path: Path, packets: int) -> dict | None:
-    """softflowd offline: time until it reports pcap EOF (it then lingers exporting)."""
+    """softflowd offline (`-r FILE -d`), timed to exit, peak RSS from /usr/bin/time.
+    Its output goes through a pipe reader (grep), as softflowd lingers when it cannot."""
     exe = shutil.which("softflowd") or "/usr/sbin/softflowd"
-    if not Path(exe).exists():
+    if not Path(exe).exists() or not Path("/usr/bin/time").exists():
         return None
-    cmd = [exe, "-r", str(path), "-d", "-c", str(DATA / "softflowd.ctl"),
-           "-p", str(DATA / "softflowd.pid"), "-n", "127.0.0.1:9", "-m", "500000"]
+    ctl, pid, rss_file = DATA / "softflowd.ctl", DATA / "softflowd.pid", DATA / "softflowd.rss"
+    for stale in (ctl, pid, rss_file):
+        stale.unlink(missing_ok=True)
+    cmd = (f"/usr/bin/time -o {rss_file} -f %M {exe} -r {path} -d -c {ctl} -p {pid} "
+           f"-n 127.0.0.1:9 -m 500000 2>&1 | grep -c 'pcap EOF'")
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    seconds, rss = None, 0.0
-    for line in proc.stdout:
-        rss = max(rss, _vm_hwm(proc.pid))
-        if "pcap EOF" in line:
-            seconds = time.perf_counter() - start
-            rss = max(rss, _vm_hwm(proc.pid))
-            break
-    proc.terminate()
-    proc.wait(timeout=10)
-    if seconds is None:
+    # Own session so a softflowd that lingers after EOF (seen in subprocesses) can be ended.
+    proc = subprocess.Popen(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+                            preexec_fn=_default_signals)
+    try:
+        out, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.communicate()
+        print("softflowd did not exit within 120 s; not measured", file=sys.stderr)
         return None
+    seconds = time.perf_counter() - start
+    if out.strip() != "1" or not rss_file.exists():
+        return None
+    rss = int(rss_file.read_text().split()[-1]) / 1024
     return {"packets": packets, "seconds": seconds, "rss_mib": rss}
 
 
-def _vm_hwm(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+def _default_signals() -> None:
+    # softflowd ends offline mode by signalling itself; a background parent may have left
+    # SIGINT ignored (inherited across exec), which makes it wait forever.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def main() -> None:
