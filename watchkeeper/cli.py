@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         _backend_options(p)
         p.add_argument("--host", help="API listen address (default 127.0.0.1)")
         p.add_argument("--port", type=int, help="API port (default 8000)")
+    run.add_argument("--syslog-port", type=int, help="syslog UDP+TCP port (default 5514)")
+    run.add_argument("--netflow-port", type=int, help="NetFlow/IPFIX UDP port (default 2055)")
     run.add_argument("--demo", action="store_true",
                      help="also feed a simulated scenario (benign traffic and a port scan)")
     run.add_argument("--interface", help="live capture interface (not available yet)")
@@ -37,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
                        ("index", "indexer (consumer group wk-index)"),
                        ("retention", "drop event days older than retention_months, then exit")):
         _backend_options(sub.add_parser(name, help=text))
+
+    syslog = sub.add_parser("syslog", help="syslog collector (UDP and TCP)")
+    _backend_options(syslog)
+    syslog.add_argument("--syslog-port", type=int, help="UDP+TCP port (default 5514)")
 
     tail = sub.add_parser("tail", help="follow Zeek logs and Suricata eve.json into the bus")
     _backend_options(tail)

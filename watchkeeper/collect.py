@@ -30,10 +30,43 @@ def run_tailers(settings: Settings, backends: Backends, paths: list[str],
     runner.run(stop)
 
 
+def syslog_server(settings: Settings, backends: Backends):
+    """A bound, running syslog listener (binding here surfaces a busy port at start-up)."""
+    from collectors.syslog import SyslogServer
+    server = SyslogServer(_publisher(settings, backends, "syslog"), settings.collector_host,
+                          settings.syslog_port, settings.syslog_port)
+    try:
+        server.start()
+    except OSError as exc:
+        raise ValueError(f"cannot listen for syslog on {settings.collector_host}:"
+                         f"{settings.syslog_port}: {exc.strerror}; set syslog_port") from None
+    log.info("syslog on %s udp/%s tcp/%s", settings.collector_host, server.udp_port,
+             server.tcp_port)
+    return server
+
+
+def run_syslog(settings: Settings, backends: Backends, stop: threading.Event) -> None:
+    server = syslog_server(settings, backends)
+    try:
+        stop.wait()
+    finally:
+        server.stop()
+
+
+def _stop_when(stop: threading.Event, servers: list) -> None:
+    stop.wait()
+    for server in servers:
+        server.stop()
+
+
 def start_collectors(settings: Settings, backends: Backends,
                      stop: threading.Event) -> list[threading.Thread]:
     """The collectors `watchkeeper run` starts next to the workers."""
-    threads = []
+    servers = []
+    if settings.enable_syslog:
+        servers.append(syslog_server(settings, backends))
+    threads = [threading.Thread(target=_stop_when, args=(stop, servers), name="wk-listeners",
+                                daemon=True)]
     if settings.tail_paths:
         threads.append(threading.Thread(
             target=run_tailers, args=(settings, backends, settings.tail_paths, stop),

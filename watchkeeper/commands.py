@@ -20,7 +20,8 @@ log = logging.getLogger("watchkeeper")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {k: getattr(args, k, None) for k in ("bus", "store", "host", "port")}
+    overrides = {k: getattr(args, k, None)
+                 for k in ("bus", "store", "host", "port", "syslog_port", "netflow_port")}
     return load_settings(getattr(args, "config", None), **overrides)
 
 
@@ -29,6 +30,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "run": cmd_run, "serve": cmd_serve, "detect": cmd_worker, "index": cmd_worker,
         "retention": cmd_retention, "ingest": cmd_ingest, "flows": cmd_flows,
         "alerts": cmd_list, "events": cmd_list, "simulate": cmd_simulate, "tail": cmd_tail,
+        "syslog": cmd_collector,
     }[args.command]
     return handler(args)
 
@@ -50,13 +52,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     backends = pipeline.open_backends(settings)
     stop = threading.Event()
-    threads = pipeline.start_workers(settings, backends, stop)
-    threads += collect.start_collectors(settings, backends, stop)
-    if args.demo:
-        threads.append(threading.Thread(target=_feed_demo, args=(settings, backends),
-                                        name="wk-demo", daemon=True))
-        threads[-1].start()
+    threads: list[threading.Thread] = []
     try:
+        threads += collect.start_collectors(settings, backends, stop)
+        threads += pipeline.start_workers(settings, backends, stop)
+        if args.demo:
+            threads.append(threading.Thread(target=_feed_demo, args=(settings, backends),
+                                            name="wk-demo", daemon=True))
+            threads[-1].start()
         _serve_api(settings, backends)
     finally:
         stop.set()
@@ -111,6 +114,20 @@ def cmd_retention(args: argparse.Namespace) -> int:
     with pipeline.open_backends(settings) as backends:
         dropped = pipeline.apply_retention(settings, backends.store)
     print(f"dropped {len(dropped)} event day(s): {', '.join(dropped) or 'none'}")
+    return 0
+
+
+def cmd_collector(args: argparse.Namespace) -> int:
+    """A collector as its own process (production: one per source)."""
+    settings = _settings(args)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    run = {"syslog": collect.run_syslog}[args.command]
+    with pipeline.open_backends(settings) as backends:
+        try:
+            run(settings, backends, stop)
+        except KeyboardInterrupt:
+            stop.set()
     return 0
 
 

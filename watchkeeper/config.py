@@ -36,8 +36,10 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="API listen address")
     port: int = Field(8000, ge=1, le=65535, description="API port")
     collector_host: str = Field("127.0.0.1", description="syslog/NetFlow listen address")
-    syslog_port: int = Field(5514, ge=1, le=65535)
-    netflow_port: int = Field(2055, ge=1, le=65535)
+    syslog_port: int = Field(5514, ge=0, le=65535, description="UDP and TCP; 0 = any free port")
+    netflow_port: int = Field(2055, ge=0, le=65535, description="UDP; 0 = any free port")
+    enable_syslog: bool = Field(True, description="`run` listens for syslog")
+    enable_netflow: bool = Field(True, description="`run` listens for NetFlow/IPFIX")
     observer: str = Field("watchkeeper", min_length=1, max_length=64,
                           description="this sensor's name (observer.name)")
     site: str | None = Field(None, max_length=128, description="labels.site of this sensor")

@@ -1,8 +1,9 @@
-"""`watchkeeper run` with tail_paths: Zeek and Suricata lines written while it runs reach the
-API as flow events and ids alerts."""
+"""`watchkeeper run` with its collectors: followed Zeek/Suricata files and syslog from a real
+sender reach the API."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import httpx
@@ -50,7 +51,7 @@ def test_followed_files_reach_the_api(server, tmp_path):
     config.write_text(json.dumps({"tail_paths": [str(logs / "*.log"), str(logs / "eve.json")],
                                   "data_dir": str(tmp_path / "state")}))
     port = free_port()
-    proc = server("run", "--config", str(config), "--port", str(port),
+    proc = server("run", "--config", str(config), "--port", str(port), "--syslog-port", "0",
                   "--store", f"sqlite:///{tmp_path}/wk.db")
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/health", process=proc)
@@ -65,3 +66,36 @@ def test_followed_files_reach_the_api(server, tmp_path):
     alerts = _wait_total(f"{base}/api/v1/alerts", {"category": "ids"}, 1)
     assert alerts["total"] == 1
     assert alerts["items"][0]["rule"]["id"] == "suricata:2024897"
+
+
+def test_syslog_from_logger_reaches_the_api(server, tmp_path):
+    port, syslog_port = free_port(), free_port()
+    proc = server("run", "--port", str(port), "--syslog-port", str(syslog_port),
+                  "--store", f"sqlite:///{tmp_path}/wk.db")
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/health", process=proc)
+    line = "Failed password for invalid user admin from 203.0.113.9 port 52814 ssh2"
+    subprocess.run(["logger", "--server", "127.0.0.1", "--port", str(syslog_port), "--tcp",
+                    "--octet-count", "--rfc5424", "-t", "sshd", line], check=True, timeout=30)
+    events = _wait_total(f"{base}/api/v1/events", {"dataset": "watchkeeper.syslog"}, 1)
+    assert events["total"] == 1
+    event = events["items"][0]
+    assert (event["user"]["name"], event["source"]["ip"]) == ("admin", "203.0.113.9")
+    assert event["event"]["outcome"] == "failure"
+
+
+def test_a_busy_syslog_port_fails_run_with_one_line(tmp_path):
+    import socket
+    import sys
+    from .conftest import ROOT
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "watchkeeper.cli", "run", "--port",
+                                 str(free_port()), "--syslog-port", str(taken), "--store",
+                                 f"sqlite:///{tmp_path}/wk.db"], cwd=ROOT, capture_output=True,
+                                text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"cannot listen for syslog on 127.0.0.1:{taken}" in result.stderr
+    assert "Traceback" not in result.stderr
