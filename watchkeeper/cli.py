@@ -33,12 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--netflow-port", type=int, help="NetFlow/IPFIX UDP port (default 2055)")
     run.add_argument("--demo", action="store_true",
                      help="also feed a simulated scenario (benign traffic and a port scan)")
-    run.add_argument("--interface", help="live capture interface (not available yet)")
+    run.add_argument("--interface", help="also capture live on this interface")
 
     for name, text in (("detect", "detection worker (consumer group wk-detect)"),
                        ("index", "indexer (consumer group wk-index)"),
                        ("retention", "drop event days older than retention_months, then exit")):
         _backend_options(sub.add_parser(name, help=text))
+
+    capture = sub.add_parser("capture", help="live capture: packets -> flows -> bus")
+    _backend_options(capture)
+    capture.add_argument("--interface", "-i", required=True, help="e.g. eth1 (a mirror port)")
+    capture.add_argument("--filter", dest="bpf", help="BPF filter, e.g. 'not port 9092'")
+    capture.add_argument("--snaplen", type=int, default=65535)
 
     syslog = sub.add_parser("syslog", help="syslog collector (UDP and TCP)")
     _backend_options(syslog)

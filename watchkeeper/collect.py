@@ -30,6 +30,27 @@ def run_tailers(settings: Settings, backends: Backends, paths: list[str],
     runner.run(stop)
 
 
+def run_capture(settings: Settings, backends: Backends, stop: threading.Event,
+                interface: str, bpf: str | None = None, snaplen: int = 65535) -> None:
+    """Live packets -> flows -> wk.events until `stop`; kernel drops are counted and logged."""
+    from collectors.capture import Capture
+    from collectors.live import LiveSource
+    from watchkeeper.documents import flow_document
+    try:
+        source = LiveSource(interface, stop, bpf=bpf, snaplen=snaplen)
+    except OSError as exc:
+        raise ValueError(f"cannot capture on {interface!r}: {exc.strerror} "
+                         "(needs CAP_NET_RAW and an existing interface)") from None
+    publisher = _publisher(settings, backends, "capture")
+    networks = InternalNetworks(settings.internal_networks)
+    log.info("capturing on %s%s", interface, f" ({bpf})" if bpf else "")
+    for record in Capture(source):
+        publisher.publish(flow_document(record, settings.observer, networks, settings.site))
+    publisher.flush()
+    log.info("capture on %s stopped: %d packets, %d kernel drops", interface,
+             source.stats.packets, source.stats.kernel_drops)
+
+
 def syslog_server(settings: Settings, backends: Backends):
     """A bound, running syslog listener (binding here surfaces a busy port at start-up)."""
     from collectors.syslog import SyslogServer

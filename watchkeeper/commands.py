@@ -30,7 +30,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "run": cmd_run, "serve": cmd_serve, "detect": cmd_worker, "index": cmd_worker,
         "retention": cmd_retention, "ingest": cmd_ingest, "flows": cmd_flows,
         "alerts": cmd_list, "events": cmd_list, "simulate": cmd_simulate, "tail": cmd_tail,
-        "syslog": cmd_collector,
+        "syslog": cmd_collector, "capture": cmd_collector,
     }[args.command]
     return handler(args)
 
@@ -42,31 +42,45 @@ def _serve_api(settings: Settings, backends: pipeline.Backends) -> None:
     app = create_app(backends.store)
     print(f"Watchkeeper API on http://{settings.host}:{settings.port}/ "
           f"(OpenAPI: /docs, alerts: /api/v1/alerts)", file=sys.stderr, flush=True)
+    # uvicorn re-raises SIGTERM once it has shut down; with the default handler that kills us
+    # before the sources and workers flush. A no-op handler lets the caller's cleanup run.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.interface:
-        raise ValueError("live capture (--interface) is not available yet; "
-                         "use `watchkeeper ingest FILE` for captures")
     settings = _settings(args)
     backends = pipeline.open_backends(settings)
-    stop = threading.Event()
-    threads: list[threading.Thread] = []
+    sources_stop, workers_stop = threading.Event(), threading.Event()
+    sources: list[threading.Thread] = []
+    workers: list[threading.Thread] = []
     try:
-        threads += collect.start_collectors(settings, backends, stop)
-        threads += pipeline.start_workers(settings, backends, stop)
+        sources += collect.start_collectors(settings, backends, sources_stop)
+        workers += pipeline.start_workers(settings, backends, workers_stop)
+        if args.interface:
+            sources.append(_thread(collect.run_capture, settings, backends, sources_stop,
+                                   args.interface, name="wk-capture"))
         if args.demo:
-            threads.append(threading.Thread(target=_feed_demo, args=(settings, backends),
-                                            name="wk-demo", daemon=True))
-            threads[-1].start()
+            sources.append(_thread(_feed_demo, settings, backends, name="wk-demo"))
         _serve_api(settings, backends)
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=10)
+        # Sources first (they flush what they hold), then the workers finish the bus.
+        _stop(sources_stop, sources, 30)
+        _stop(workers_stop, workers, 60)
         backends.close()
     return 0
+
+
+def _thread(target, *args, name: str) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def _stop(event: threading.Event, threads: list[threading.Thread], timeout: float) -> None:
+    event.set()
+    for thread in threads:
+        thread.join(timeout=timeout)
 
 
 def _feed_demo(settings: Settings, backends: pipeline.Backends) -> None:
@@ -122,10 +136,13 @@ def cmd_collector(args: argparse.Namespace) -> int:
     settings = _settings(args)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    run = {"syslog": collect.run_syslog}[args.command]
     with pipeline.open_backends(settings) as backends:
         try:
-            run(settings, backends, stop)
+            if args.command == "capture":
+                collect.run_capture(settings, backends, stop, args.interface, args.bpf,
+                                    args.snaplen)
+            else:
+                collect.run_syslog(settings, backends, stop)
         except KeyboardInterrupt:
             stop.set()
     return 0

@@ -31,7 +31,8 @@ class Stage(Protocol):
 
 
 def run_forever(stage: Stage, stop: threading.Event, max_backoff: float = 30.0) -> None:
-    """Run until `stop`; an unreachable bus or store is retried with backoff, never fatal."""
+    """Run until `stop`, then finish what is already on the bus (the embedded bus forgets it
+    at exit). An unreachable bus or store is retried with backoff, never fatal."""
     backoff = 0.5
     while not stop.is_set():
         try:
@@ -41,6 +42,10 @@ def run_forever(stage: Stage, stop: threading.Event, max_backoff: float = 30.0) 
             log.warning("%s: %s; retrying in %.1fs", stage.name, exc, backoff)
             stop.wait(backoff)
             backoff = min(max_backoff, backoff * 2)
+    try:
+        drain(stage, idle_polls=1, stall_s=10)
+    except (BusError, StoreError, OSError, TimeoutError) as exc:
+        log.warning("%s: stopped with work left on the bus: %s", stage.name, exc)
     stage.close()
 
 
