@@ -5,24 +5,23 @@ import logging
 import os
 import threading
 
-from watchkeeper.bus import Names
+from watchkeeper.bus import Bus, Names
 from watchkeeper.config import Settings
 from watchkeeper.networks import InternalNetworks
-from watchkeeper.pipeline import Backends
 from watchkeeper.publish import EventPublisher
 
 log = logging.getLogger(__name__)
 
 
-def _publisher(settings: Settings, backends: Backends, stage: str) -> EventPublisher:
-    return EventPublisher(backends.bus.producer(), stage, Names(settings.namespace))
+def _publisher(settings: Settings, bus: Bus, stage: str) -> EventPublisher:
+    return EventPublisher(bus.producer(), stage, Names(settings.namespace))
 
 
-def run_tailers(settings: Settings, backends: Backends, paths: list[str],
+def run_tailers(settings: Settings, bus: Bus, paths: list[str],
                 stop: threading.Event, state_file: str | None = None) -> None:
     from collectors.tailers import TailRunner
     os.makedirs(settings.data_dir, exist_ok=True)
-    runner = TailRunner(_publisher(settings, backends, "tailers"), paths,
+    runner = TailRunner(_publisher(settings, bus, "tailers"), paths,
                         state_file or os.path.join(settings.data_dir, "tailers-state.json"),
                         observer=settings.observer, site=settings.site,
                         networks=InternalNetworks(settings.internal_networks))
@@ -30,7 +29,7 @@ def run_tailers(settings: Settings, backends: Backends, paths: list[str],
     runner.run(stop)
 
 
-def run_capture(settings: Settings, backends: Backends, stop: threading.Event,
+def run_capture(settings: Settings, bus: Bus, stop: threading.Event,
                 interface: str, bpf: str | None = None, snaplen: int = 65535) -> None:
     """Live packets -> flows -> wk.events until `stop`; kernel drops are counted and logged."""
     from collectors.capture import Capture
@@ -41,7 +40,7 @@ def run_capture(settings: Settings, backends: Backends, stop: threading.Event,
     except OSError as exc:
         raise ValueError(f"cannot capture on {interface!r}: {exc.strerror} "
                          "(needs CAP_NET_RAW and an existing interface)") from None
-    publisher = _publisher(settings, backends, "capture")
+    publisher = _publisher(settings, bus, "capture")
     networks = InternalNetworks(settings.internal_networks)
     log.info("capturing on %s%s", interface, f" ({bpf})" if bpf else "")
     for record in Capture(source):
@@ -51,10 +50,10 @@ def run_capture(settings: Settings, backends: Backends, stop: threading.Event,
              source.stats.packets, source.stats.kernel_drops)
 
 
-def syslog_server(settings: Settings, backends: Backends):
+def syslog_server(settings: Settings, bus: Bus):
     """A bound, running syslog listener (binding here surfaces a busy port at start-up)."""
     from collectors.syslog import SyslogServer
-    server = SyslogServer(_publisher(settings, backends, "syslog"), settings.collector_host,
+    server = SyslogServer(_publisher(settings, bus, "syslog"), settings.collector_host,
                           settings.syslog_port, settings.syslog_port)
     try:
         server.start()
@@ -66,8 +65,8 @@ def syslog_server(settings: Settings, backends: Backends):
     return server
 
 
-def run_syslog(settings: Settings, backends: Backends, stop: threading.Event) -> None:
-    server = syslog_server(settings, backends)
+def run_syslog(settings: Settings, bus: Bus, stop: threading.Event) -> None:
+    server = syslog_server(settings, bus)
     try:
         stop.wait()
     finally:
@@ -80,17 +79,17 @@ def _stop_when(stop: threading.Event, servers: list) -> None:
         server.stop()
 
 
-def start_collectors(settings: Settings, backends: Backends,
+def start_collectors(settings: Settings, bus: Bus,
                      stop: threading.Event) -> list[threading.Thread]:
     """The collectors `watchkeeper run` starts next to the workers."""
     servers = []
     if settings.enable_syslog:
-        servers.append(syslog_server(settings, backends))
+        servers.append(syslog_server(settings, bus))
     threads = [threading.Thread(target=_stop_when, args=(stop, servers), name="wk-listeners",
                                 daemon=True)]
     if settings.tail_paths:
         threads.append(threading.Thread(
-            target=run_tailers, args=(settings, backends, settings.tail_paths, stop),
+            target=run_tailers, args=(settings, bus, settings.tail_paths, stop),
             name="wk-tailers", daemon=True))
     for thread in threads:
         thread.start()

@@ -29,7 +29,7 @@ def dispatch(args: argparse.Namespace) -> int:
     handler = {
         "run": cmd_run, "serve": cmd_serve, "detect": cmd_worker, "index": cmd_worker,
         "retention": cmd_retention, "ingest": cmd_ingest, "flows": cmd_flows,
-        "alerts": cmd_list, "events": cmd_list, "simulate": cmd_simulate, "tail": cmd_tail,
+        "alerts": cmd_list, "events": cmd_list, "simulate": cmd_simulate, "tail": cmd_collector,
         "syslog": cmd_collector, "capture": cmd_collector,
     }[args.command]
     return handler(args)
@@ -55,10 +55,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     sources: list[threading.Thread] = []
     workers: list[threading.Thread] = []
     try:
-        sources += collect.start_collectors(settings, backends, sources_stop)
+        sources += collect.start_collectors(settings, backends.bus, sources_stop)
         workers += pipeline.start_workers(settings, backends, workers_stop)
         if args.interface:
-            sources.append(_thread(collect.run_capture, settings, backends, sources_stop,
+            sources.append(_thread(collect.run_capture, settings, backends.bus, sources_stop,
                                    args.interface, name="wk-capture"))
         if args.demo:
             sources.append(_thread(_feed_demo, settings, backends, name="wk-demo"))
@@ -132,34 +132,25 @@ def cmd_retention(args: argparse.Namespace) -> int:
 
 
 def cmd_collector(args: argparse.Namespace) -> int:
-    """A collector as its own process (production: one per source)."""
+    """A collector as its own process (production: one per source); it needs only the bus."""
     settings = _settings(args)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with pipeline.open_backends(settings) as backends:
-        try:
-            if args.command == "capture":
-                collect.run_capture(settings, backends, stop, args.interface, args.bpf,
-                                    args.snaplen)
-            else:
-                collect.run_syslog(settings, backends, stop)
-        except KeyboardInterrupt:
-            stop.set()
-    return 0
-
-
-def cmd_tail(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    paths = args.paths or settings.tail_paths
-    if not paths:
-        raise ValueError("nothing to follow: give PATH arguments or set tail_paths")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with pipeline.open_backends(settings) as backends:
-        try:
-            collect.run_tailers(settings, backends, paths, stop, args.state)
-        except KeyboardInterrupt:
-            stop.set()
+    bus = pipeline.open_bus_only(settings)
+    try:
+        if args.command == "capture":
+            collect.run_capture(settings, bus, stop, args.interface, args.bpf, args.snaplen)
+        elif args.command == "tail":
+            paths = args.paths or settings.tail_paths
+            if not paths:
+                raise ValueError("nothing to follow: give PATH arguments or set tail_paths")
+            collect.run_tailers(settings, bus, paths, stop, args.state)
+        else:
+            collect.run_syslog(settings, bus, stop)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        bus.close()
     return 0
 
 

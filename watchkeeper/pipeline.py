@@ -36,9 +36,15 @@ class Backends:
         self.close()
 
 
-def open_backends(settings: Settings) -> Backends:
+def open_bus_only(settings: Settings) -> Bus:
+    """What a collector needs: the bus with its topics."""
     bus = open_bus(settings.bus, partitions=settings.partitions)
     bus.ensure_topics(Names(settings.namespace).topics)
+    return bus
+
+
+def open_backends(settings: Settings) -> Backends:
+    bus = open_bus_only(settings)
     return Backends(bus, open_store(settings.store))
 
 

@@ -13,6 +13,7 @@ from watchkeeper.config import Settings, load_settings
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
+COLLECTORS = {"capture", "syslog", "tail", "netflow"}
 OURS = {name: svc for name, svc in SERVICES.items() if svc.get("image", "").startswith("watchkeeper")}
 
 
@@ -37,12 +38,21 @@ def test_environment_names_are_settings_and_validate(name, monkeypatch):
         assert key.removeprefix("WATCHKEEPER_").lower() in fields, key
         monkeypatch.setenv(key, str(value))
     settings = load_settings()
-    bus = urlparse(settings.bus)
-    store = urlparse(settings.store)
-    assert bus.hostname in SERVICES and store.hostname in SERVICES
-    kafka_env = SERVICES["kafka"]["environment"]
-    assert f"PLAINTEXT://{bus.hostname}:{bus.port}" in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
-    assert store.port == 9200
+    _check_reachable(OURS[name], urlparse(settings.bus), "kafka",
+                     SERVICES["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"])
+    if OURS[name]["command"][0] not in COLLECTORS:     # collectors need only the bus
+        _check_reachable(OURS[name], urlparse(settings.store), "elasticsearch",
+                         f"http://elasticsearch:{urlparse(settings.store).port}")
+
+
+def _check_reachable(service: dict, url, target: str, advertised: str) -> None:
+    """The address must be one the target advertises, reachable from the service's network."""
+    assert f"{url.hostname}:{url.port}" in advertised, (url, advertised)
+    if service.get("network_mode") == "host":
+        published = {p.split(":")[-1].split("/")[0] for p in SERVICES[target].get("ports", [])}
+        assert url.hostname == "127.0.0.1" and str(url.port) in published
+    else:
+        assert url.hostname == target
 
 
 def test_api_port_matches_published_port():
