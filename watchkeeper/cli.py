@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     capture.add_argument("--filter", dest="bpf", help="BPF filter, e.g. 'not port 9092'")
     capture.add_argument("--snaplen", type=int, default=65535)
 
+    netflow = sub.add_parser("netflow", help="NetFlow v5/v9/IPFIX collector (UDP)")
+    _backend_options(netflow)
+    netflow.add_argument("--netflow-port", type=int, help="UDP port (default 2055)")
+
     syslog = sub.add_parser("syslog", help="syslog collector (UDP and TCP)")
     _backend_options(syslog)
     syslog.add_argument("--syslog-port", type=int, help="UDP+TCP port (default 5514)")

@@ -73,6 +73,29 @@ def run_syslog(settings: Settings, bus: Bus, stop: threading.Event) -> None:
         server.stop()
 
 
+def netflow_server(settings: Settings, bus: Bus):
+    """A bound, running NetFlow/IPFIX listener."""
+    from collectors.netflow import NetflowServer
+    server = NetflowServer(_publisher(settings, bus, "netflow"), host=settings.collector_host,
+                           port=settings.netflow_port,
+                           networks=InternalNetworks(settings.internal_networks))
+    try:
+        server.start()
+    except OSError as exc:
+        raise ValueError(f"cannot listen for NetFlow on {settings.collector_host}:"
+                         f"{settings.netflow_port}: {exc.strerror}; set netflow_port") from None
+    log.info("NetFlow/IPFIX on %s udp/%s", settings.collector_host, server.port)
+    return server
+
+
+def run_netflow(settings: Settings, bus: Bus, stop: threading.Event) -> None:
+    server = netflow_server(settings, bus)
+    try:
+        stop.wait()
+    finally:
+        server.stop()
+
+
 def _stop_when(stop: threading.Event, servers: list) -> None:
     stop.wait()
     for server in servers:
@@ -85,6 +108,8 @@ def start_collectors(settings: Settings, bus: Bus,
     servers = []
     if settings.enable_syslog:
         servers.append(syslog_server(settings, bus))
+    if settings.enable_netflow:
+        servers.append(netflow_server(settings, bus))
     threads = [threading.Thread(target=_stop_when, args=(stop, servers), name="wk-listeners",
                                 daemon=True)]
     if settings.tail_paths:

@@ -30,7 +30,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "run": cmd_run, "serve": cmd_serve, "detect": cmd_worker, "index": cmd_worker,
         "retention": cmd_retention, "ingest": cmd_ingest, "flows": cmd_flows,
         "alerts": cmd_list, "events": cmd_list, "simulate": cmd_simulate, "tail": cmd_collector,
-        "syslog": cmd_collector, "capture": cmd_collector,
+        "syslog": cmd_collector, "capture": cmd_collector, "netflow": cmd_collector,
     }[args.command]
     return handler(args)
 
@@ -145,6 +145,8 @@ def cmd_collector(args: argparse.Namespace) -> int:
             if not paths:
                 raise ValueError("nothing to follow: give PATH arguments or set tail_paths")
             collect.run_tailers(settings, bus, paths, stop, args.state)
+        elif args.command == "netflow":
+            collect.run_netflow(settings, bus, stop)
         else:
             collect.run_syslog(settings, bus, stop)
     except KeyboardInterrupt:

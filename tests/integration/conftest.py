@@ -13,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 WATCHKEEPER = [sys.executable, "-m", "watchkeeper.cli"]
+ANY_PORTS = ["--syslog-port", "0", "--netflow-port", "0"]   # `run` listeners on free ports
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -91,10 +91,10 @@ def test_live_flows_equal_the_offline_result(veth, name):
 def test_run_with_interface_publishes_live_flows(veth, server, tmp_path):
     import httpx
 
-    from .conftest import free_port, wait_http
+    from .conftest import ANY_PORTS, free_port, wait_http
     here, ns, there = veth
     port = free_port()
-    proc = server("run", "--interface", here, "--port", str(port), "--syslog-port", "0",
+    proc = server("run", "--interface", here, "--port", str(port), *ANY_PORTS,
                   "--store", f"sqlite:///{tmp_path}/wk.db")
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/health", process=proc)

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from .conftest import free_port, wait_http
+from .conftest import ANY_PORTS, free_port, wait_http
 
 HEADER = "\n".join([
     "#separator \\x09", "#set_separator\t,", "#empty_field\t(empty)", "#unset_field\t-",
@@ -51,7 +51,7 @@ def test_followed_files_reach_the_api(server, tmp_path):
     config.write_text(json.dumps({"tail_paths": [str(logs / "*.log"), str(logs / "eve.json")],
                                   "data_dir": str(tmp_path / "state")}))
     port = free_port()
-    proc = server("run", "--config", str(config), "--port", str(port), "--syslog-port", "0",
+    proc = server("run", "--config", str(config), "--port", str(port), *ANY_PORTS,
                   "--store", f"sqlite:///{tmp_path}/wk.db")
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/health", process=proc)
@@ -71,6 +71,7 @@ def test_followed_files_reach_the_api(server, tmp_path):
 def test_syslog_from_logger_reaches_the_api(server, tmp_path):
     port, syslog_port = free_port(), free_port()
     proc = server("run", "--port", str(port), "--syslog-port", str(syslog_port),
+                  "--netflow-port", "0",
                   "--store", f"sqlite:///{tmp_path}/wk.db")
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/health", process=proc)
@@ -93,7 +94,8 @@ def test_a_busy_syslog_port_fails_run_with_one_line(tmp_path):
         busy.listen()
         taken = busy.getsockname()[1]
         result = subprocess.run([sys.executable, "-m", "watchkeeper.cli", "run", "--port",
-                                 str(free_port()), "--syslog-port", str(taken), "--store",
+                                 str(free_port()), "--syslog-port", str(taken), "--netflow-port", "0",
+                                 "--store",
                                  f"sqlite:///{tmp_path}/wk.db"], cwd=ROOT, capture_output=True,
                                 text=True, timeout=60)
     assert result.returncode == 2

@@ -6,13 +6,13 @@ import time
 
 import httpx
 
-from .conftest import free_port, wait_http
+from .conftest import ANY_PORTS, free_port, wait_http
 
 
 def test_all_in_one_serves_the_demo_alert_within_90s(server, tmp_path):
     port = free_port()
     started = time.monotonic()
-    proc = server("run", "--demo", "--port", str(port), "--syslog-port", "0", "--store", f"sqlite:///{tmp_path}/wk.db")
+    proc = server("run", "--demo", "--port", str(port), *ANY_PORTS, "--store", f"sqlite:///{tmp_path}/wk.db")
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/health", deadline_s=90, process=proc)
     alerts = {}
@@ -31,7 +31,7 @@ def test_all_in_one_serves_the_demo_alert_within_90s(server, tmp_path):
 
 def test_metrics_count_the_pipeline(server, tmp_path):
     port = free_port()
-    proc = server("run", "--demo", "--port", str(port), "--syslog-port", "0", "--store", f"sqlite:///{tmp_path}/wk.db")
+    proc = server("run", "--demo", "--port", str(port), *ANY_PORTS, "--store", f"sqlite:///{tmp_path}/wk.db")
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/health", deadline_s=90, process=proc)
     deadline = time.monotonic() + 90
