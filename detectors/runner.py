@@ -55,13 +55,16 @@ class DetectionWorker:
 
     def __init__(self, bus: Bus, make_detectors: Callable[[], list[Detector]], store: Store,
                  names: Names = Names(), alert_window_seconds: int = 3600,
-                 checkpoint_every_s: float = 5.0):
+                 checkpoint_every_s: float = 5.0, input_topic: str | None = None,
+                 group: str | None = None, rekey: dict[str, str] | None = None):
         self.make_detectors = make_detectors
         self.names = names
         self.alert_window_seconds = alert_window_seconds
         self.checkpoint_every_s = checkpoint_every_s
-        self.checkpoints = CheckpointStore(store, names.group(self.name))
-        self.consumer = bus.consumer(names.group(self.name), [names.events])
+        self.rekey = rekey or {}          # entity field -> topic for detectors keyed on it
+        group = group or names.group(self.name)
+        self.checkpoints = CheckpointStore(store, group)
+        self.consumer = bus.consumer(group, [input_topic or names.events])
         self.producer = bus.producer()
         self._partitions: dict[tuple[str, int], PartitionDetectors] = {}
         self._dirty: set[tuple[str, int]] = set()
@@ -97,6 +100,10 @@ class DetectionWorker:
         event = codec.decode(msg.value)
         if not isinstance(event, dict):
             raise schema.ValidationError("event is not a JSON object")
+        for field, topic in self.rekey.items():
+            key = schema.get(event, field)
+            if key is not None:
+                self.producer.send(topic, msg.value, key=str(key))
         return part.on_event(event)
 
     def _partition(self, msg: Message) -> PartitionDetectors:

@@ -48,13 +48,29 @@ def open_backends(settings: Settings) -> Backends:
     return Backends(bus, open_store(settings.store))
 
 
-def detection_worker(settings: Settings, backends: Backends):
+def detection_workers(settings: Settings, backends: Backends) -> list:
+    """One stage per partition key: source-keyed detectors read wk.events and re-publish it
+    keyed by every other entity a detector needs (DESIGN.md §4), whose own stage reads that."""
     from detectors import registry
     from detectors.runner import DetectionWorker
     registry.build(settings.detectors)    # validate parameters now, not on the first event
-    return DetectionWorker(backends.bus, lambda: registry.build(settings.detectors),
-                           backends.store, Names(settings.namespace),
-                           alert_window_seconds=settings.alert_window_seconds)
+    by_key: dict[str, list[str]] = {}
+    for name, cls in sorted(registry.available().items()):
+        by_key.setdefault(cls.key_field, []).append(name)
+    names = Names(settings.namespace)
+    rekey = {field: names.rekeyed(field) for field in by_key if field != "source.ip"}
+    backends.bus.ensure_topics(tuple(rekey.values()))
+
+    def stage(detector_names: list[str], **where) -> DetectionWorker:
+        return DetectionWorker(backends.bus,
+                               lambda: registry.build(settings.detectors, detector_names),
+                               backends.store, names,
+                               alert_window_seconds=settings.alert_window_seconds, **where)
+    workers = [stage(by_key.get("source.ip", []), rekey=rekey)]
+    for field, topic in rekey.items():
+        slug = field.replace(".", "-")
+        workers.append(stage(by_key[field], input_topic=topic, group=names.group(f"detect-{slug}")))
+    return workers
 
 
 def flow_documents(paths: list[str], settings: Settings) -> Iterator[dict]:
@@ -79,9 +95,13 @@ def ingest(paths: list[str], settings: Settings, backends: Backends) -> IngestRe
     for doc in _with_progress(flow_documents(paths, settings), "flows published"):
         publisher.publish(doc)
     publisher.producer.close()
-    detector = detection_worker(settings, backends)
-    detected = drain(detector)
-    detector.close()
+    detected = StepResult()
+    for detector in detection_workers(settings, backends):   # re-keyed stages after theirs
+        result = drain(detector)
+        detector.close()
+        detected.consumed += result.consumed
+        detected.alerts += result.alerts
+        detected.deadlettered += result.deadlettered
     indexer = Indexer(backends.bus, backends.store, Names(settings.namespace))
     indexed = drain(indexer)
     indexer.close()
@@ -105,13 +125,17 @@ def _with_progress(docs: Iterable[dict], label: str) -> Iterator[dict]:
 
 def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
                   roles: tuple[str, ...] = ("detect", "index", "retention")) -> list[threading.Thread]:
-    targets = {
-        "detect": lambda: run_forever(detection_worker(settings, backends), stop),
-        "index": lambda: run_forever(
-            Indexer(backends.bus, backends.store, Names(settings.namespace)), stop),
-        "retention": lambda: retention_loop(settings, backends.store, stop),
-    }
-    threads = [threading.Thread(target=targets[r], name=f"wk-{r}", daemon=True) for r in roles]
+    targets = []
+    for role in roles:
+        if role == "detect":
+            targets += [(f"wk-detect-{i}", lambda w=w: run_forever(w, stop))
+                        for i, w in enumerate(detection_workers(settings, backends))]
+        elif role == "index":
+            indexer = Indexer(backends.bus, backends.store, Names(settings.namespace))
+            targets.append(("wk-index", lambda: run_forever(indexer, stop)))
+        elif role == "retention":
+            targets.append(("wk-retention", lambda: retention_loop(settings, backends.store, stop)))
+    threads = [threading.Thread(target=fn, name=name, daemon=True) for name, fn in targets]
     for thread in threads:
         thread.start()
     return threads

@@ -40,6 +40,10 @@ class Names:
     def group(self, role: str) -> str:
         return f"{self.namespace}-{role}"
 
+    def rekeyed(self, field: str) -> str:
+        """Events again, keyed by another entity (e.g. destination.ip for flood targets)."""
+        return f"{self.namespace}.events.by-{field.replace('.', '-')}"
+
 
 DEFAULT_NAMES = Names()
 EVENTS, ALERTS, DEADLETTER = DEFAULT_NAMES.topics

@@ -1,0 +1,72 @@
+"""A detector keyed on the destination sees every flow to its target, whichever partition
+the sources' events landed on: the detect stage re-publishes events keyed by destination."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from detectors import registry
+from detectors.base import Detector, DetectorConfig
+from watchkeeper import codec, pipeline
+from watchkeeper.bus import Names
+from watchkeeper.config import load_settings
+from watchkeeper.documents import AlertSpec, FlowRecord, flow_document
+from watchkeeper.networks import InternalNetworks
+from watchkeeper.store.sqlite import SqliteStore
+from watchkeeper.worker import drain
+
+
+class FanInConfig(DetectorConfig):
+    min_sources: int = Field(30, ge=2, le=10_000, description="distinct sources per target")
+
+
+class FanIn(Detector):
+    """Test detector: many distinct sources reaching one target."""
+    name, version, category = "fan_in_test", "1", "dos"
+    datasets = frozenset({"watchkeeper.flow"})
+    key_field = "destination.ip"
+    Config = FanInConfig
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.sources: dict[str, set] = {}
+
+    def on_event(self, event, event_time):
+        target = event["destination"]["ip"]
+        seen = self.sources.setdefault(target, set())
+        seen.add(event["source"]["ip"])
+        if len(seen) == self.config.min_sources:
+            return [AlertSpec("fan_in_test", "1", "dos", "test.fanin", "fan-in", 3,
+                              f"{len(seen)} sources", target, event_time, event_time,
+                              destination_ip=target)]
+        return []
+
+    def snapshot(self):
+        return {t: sorted(s) for t, s in self.sources.items()}
+
+    def restore(self, state):
+        self.sources = {t: set(s) for t, s in state.items()}
+
+
+def test_destination_keyed_detector_sees_all_sources(bus, unique, tmp_path, monkeypatch):
+    monkeypatch.setitem(registry.BUILTIN, FanIn.name, FanIn)
+    settings = load_settings(namespace=f"rk{unique}")
+    names = Names(settings.namespace)
+    bus.ensure_topics(names.topics)
+    backends = pipeline.Backends(bus, SqliteStore(f"sqlite:///{tmp_path}/wk.db"))
+    producer = bus.producer()
+    for i in range(40):   # 40 sources: spread over every partition of wk.events
+        t = 1_780_000_000 + i
+        doc = flow_document(FlowRecord(uid=f"F{i}", start=t, end=t + 1, proto=6,
+                                       orig_ip=f"10.50.{i}.1", orig_port=1000, resp_ip="10.60.0.1",
+                                       resp_port=80, conn_state="S0"), "s", InternalNetworks())
+        producer.send(names.events, codec.encode(doc), key=doc["source"]["ip"])
+    producer.flush()
+    workers = pipeline.detection_workers(settings, backends)
+    assert len(workers) == 2
+    for worker in workers:
+        drain(worker)
+        worker.close()
+    reader = bus.consumer(f"rk{unique}-reader", [names.alerts])
+    alerts = [codec.decode(m.value) for m in reader.poll(1000, timeout=5.0)]
+    fan_in = [a for a in alerts if a["watchkeeper"]["alert"]["detector"] == "fan_in_test"]
+    assert [a["destination"]["ip"] for a in fan_in] == ["10.60.0.1"]
