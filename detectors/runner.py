@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from detectors.base import Detector
 from detectors.checkpoint import Checkpoint, CheckpointStore
+from detectors.context import AlertContext
 from watchkeeper import codec, metrics, schema, timeutil
 from watchkeeper.bus import Bus, Message, Names
 from watchkeeper.deadletter import send_deadletter
@@ -56,8 +57,10 @@ class DetectionWorker:
     def __init__(self, bus: Bus, make_detectors: Callable[[], list[Detector]], store: Store,
                  names: Names = Names(), alert_window_seconds: int = 3600,
                  checkpoint_every_s: float = 5.0, input_topic: str | None = None,
-                 group: str | None = None, rekey: dict[str, str] | None = None):
+                 group: str | None = None, rekey: dict[str, str] | None = None,
+                 context: AlertContext | None = None):
         self.make_detectors = make_detectors
+        self.context = context or AlertContext()
         self.names = names
         self.alert_window_seconds = alert_window_seconds
         self.checkpoint_every_s = checkpoint_every_s
@@ -139,7 +142,7 @@ class DetectionWorker:
     def _publish(self, specs: list[AlertSpec]) -> None:
         created = time.time()
         for spec in specs:
-            doc = alert_document(spec, created, self.alert_window_seconds)
+            doc = self.context.apply(alert_document(spec, created, self.alert_window_seconds))
             self.producer.send(self.names.alerts, codec.encode(doc), key=spec.entity)
         metrics.RECORDS.labels(stage=self.name, outcome="alerted").inc(len(specs))
 

@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also feed a simulated scenario (benign traffic and a port scan)")
     run.add_argument("--interface", help="also capture live on this interface")
 
+    allow = sub.add_parser("allowlist", help="apply the configured allowlist to stored alerts")
+    _backend_options(allow)
+    allow.add_argument("action", choices=["apply"])
+
     for name, text in (("detect", "detection worker (consumer group wk-detect)"),
                        ("index", "indexer (consumer group wk-index)"),
                        ("retention", "drop event days older than retention_months, then exit")):

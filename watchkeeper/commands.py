@@ -28,7 +28,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def dispatch(args: argparse.Namespace) -> int:
     handler = {
         "run": cmd_run, "serve": cmd_serve, "detect": cmd_worker, "index": cmd_worker,
-        "retention": cmd_retention, "ingest": cmd_ingest, "flows": cmd_flows,
+        "retention": cmd_retention, "allowlist": cmd_allowlist, "ingest": cmd_ingest, "flows": cmd_flows,
         "alerts": cmd_list, "events": cmd_list, "simulate": cmd_simulate, "tail": cmd_collector,
         "syslog": cmd_collector, "capture": cmd_collector, "netflow": cmd_collector,
     }[args.command]
@@ -153,6 +153,17 @@ def cmd_collector(args: argparse.Namespace) -> int:
         stop.set()
     finally:
         bus.close()
+    return 0
+
+
+def cmd_allowlist(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    store = open_store(settings.store)
+    try:
+        changed = pipeline.apply_allowlist(settings, store)
+    finally:
+        store.close()
+    print(f"suppressed {changed} stored alert(s)")
     return 0
 
 

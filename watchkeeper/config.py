@@ -51,6 +51,9 @@ class Settings(BaseSettings):
                                   description="keep events this many calendar months (law: >= 6)")
     alert_window_seconds: int = Field(3600, ge=60, le=86400,
                                       description="repeats within this window update one alert")
+    inventory_file: str | None = Field(None, description="asset inventory YAML (sites, CIDRs)")
+    allowlist: list[dict[str, Any]] = Field(
+        default_factory=list, description="[{reason, cidr?, detector?, category?}]")
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                                  description="per-detector parameters by name")
 

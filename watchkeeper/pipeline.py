@@ -14,7 +14,7 @@ from watchkeeper.config import Settings
 from watchkeeper.indexer import Indexer
 from watchkeeper.networks import InternalNetworks
 from watchkeeper.publish import EventPublisher
-from watchkeeper.store import Store, open_store
+from watchkeeper.store import Query, Store, open_store
 from watchkeeper.worker import StepResult, drain, run_forever
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,21 @@ def open_backends(settings: Settings) -> Backends:
     return Backends(bus, open_store(settings.store))
 
 
+def alert_context(settings: Settings):
+    """Inventory and allowlist from settings, validated (errors name the rule or CIDR)."""
+    from pydantic import ValidationError
+
+    from detectors.context import AlertContext, AllowRule
+    from watchkeeper.assets import load_inventory
+    rules = []
+    for i, rule in enumerate(settings.allowlist):
+        try:
+            rules.append(AllowRule(**rule))
+        except ValidationError as exc:
+            raise ValueError(f"config: allowlist[{i}]: {exc.errors()[0]['msg']}") from None
+    return AlertContext(load_inventory(settings.inventory_file), rules)
+
+
 def detection_workers(settings: Settings, backends: Backends) -> list:
     """One stage per partition key: source-keyed detectors read wk.events and re-publish it
     keyed by every other entity a detector needs (DESIGN.md §4), whose own stage reads that."""
@@ -60,12 +75,14 @@ def detection_workers(settings: Settings, backends: Backends) -> list:
     names = Names(settings.namespace)
     rekey = {field: names.rekeyed(field) for field in by_key if field != "source.ip"}
     backends.bus.ensure_topics(tuple(rekey.values()))
+    context = alert_context(settings)
 
     def stage(detector_names: list[str], **where) -> DetectionWorker:
         return DetectionWorker(backends.bus,
                                lambda: registry.build(settings.detectors, detector_names),
                                backends.store, names,
-                               alert_window_seconds=settings.alert_window_seconds, **where)
+                               alert_window_seconds=settings.alert_window_seconds,
+                               context=context, **where)
     workers = [stage(by_key.get("source.ip", []), rekey=rekey)]
     for field, topic in rekey.items():
         slug = field.replace(".", "-")
@@ -139,6 +156,27 @@ def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
     for thread in threads:
         thread.start()
     return threads
+
+
+def apply_allowlist(settings: Settings, store: Store) -> int:
+    """Mark stored alerts that the allowlist now covers as suppressed (audited)."""
+    rules = alert_context(settings).allowlist
+    changed = 0
+    query = Query(terms={"watchkeeper.alert.status": ["new", "acknowledged", "in_progress"]},
+                  limit=1000)
+    matches = []
+    while True:
+        page = store.search("alerts", query)
+        matches += [(a, r) for a in page.items for r in rules if r.matches(a)][:100_000]
+        if page.next_cursor is None:
+            break
+        query.cursor = page.next_cursor
+    for alert, rule in {a["event"]["id"]: (a, r) for a, r in matches}.values():
+        store.update_alert(alert["event"]["id"], {"status": "suppressed"}, actor="allowlist",
+                           comment=rule.reason)
+        changed += 1
+    store.refresh()
+    return changed
 
 
 def apply_retention(settings: Settings, store: Store, now: float | None = None) -> list[str]:

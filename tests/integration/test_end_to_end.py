@@ -85,3 +85,27 @@ def test_bad_config_names_the_key(tmp_path):
     result = run_cli("alerts", "--json", "--config", str(config))
     assert result.returncode == 2
     assert "netflow_port" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_allowlist_applies_to_new_and_stored_alerts(tmp_path):
+    pcap = tmp_path / "scenario.pcap"
+    summary = write_scenario(str(pcap), scan_ports=60, benign_sessions=5)
+    store = ["--store", f"sqlite:///{tmp_path}/wk.db"]
+    assert run_cli("ingest", str(pcap), *store).returncode == 0
+    config = tmp_path / "wk.yaml"
+    config.write_text(json.dumps({"allowlist": [
+        {"cidr": f"{summary.scanner}/32", "detector": "scan", "reason": "authorised scanner"}]}))
+    applied = run_cli("allowlist", "apply", "--config", str(config), *store)
+    assert applied.returncode == 0 and "suppressed 1 stored alert" in applied.stdout
+    alerts = [json.loads(x) for x in run_cli("alerts", "--json", *store).stdout.splitlines()]
+    assert [a["watchkeeper"]["alert"]["status"] for a in alerts] == ["suppressed"]
+    from watchkeeper.store import Query
+    from watchkeeper.store.sqlite import SqliteStore
+    audit = SqliteStore(f"sqlite:///{tmp_path}/wk.db").search("audit", Query()).items
+    assert [(a["user"]["name"], a["message"]) for a in audit] == [("allowlist",
+                                                                   "authorised scanner")]
+    # a fresh ingest into another store with the allowlist configured: suppressed at birth
+    other = ["--store", f"sqlite:///{tmp_path}/other.db", "--config", str(config)]
+    assert run_cli("ingest", str(pcap), *other).returncode == 0
+    fresh = [json.loads(x) for x in run_cli("alerts", "--json", *other).stdout.splitlines()]
+    assert fresh[0]["watchkeeper"]["alert"]["suppressed_by"] == "authorised scanner"

@@ -1,0 +1,78 @@
+"""What happens to an alert between the detector and the bus: asset context and allowlists.
+
+Detectors only say what they saw. Here the alert learns which site, department and MLPS
+level it touches (the inventory), its risk score moves with the criticality of what is at
+stake, and an allowlisted actor's alert is kept but marked `suppressed` with the reason.
+The same allowlist is applied to alerts already stored by `watchkeeper allowlist apply`.
+"""
+from __future__ import annotations
+
+import ipaddress
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from watchkeeper import schema
+from watchkeeper.assets import AssetInfo, Inventory
+
+
+class AllowRule(BaseModel):
+    """Alerts whose actor is in `cidr` (and, if given, from `detector` / of `category`)."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reason: str = Field(min_length=3, max_length=500, description="why: kept in the alert")
+    cidr: str | None = Field(None, description="actor host or network (source.ip)")
+    detector: str | None = None
+    category: str | None = None
+
+    @field_validator("cidr")
+    @classmethod
+    def _network(cls, value: str | None) -> str | None:
+        if value is not None:
+            ipaddress.ip_network(value, strict=False)
+        return value
+
+    def matches(self, alert: dict) -> bool:
+        info = alert.get("watchkeeper", {}).get("alert", {})
+        if self.detector and info.get("detector") != self.detector:
+            return False
+        if self.category and info.get("category") != self.category:
+            return False
+        if self.cidr:
+            actor = schema.get(alert, "source.ip")
+            if not actor or ipaddress.ip_address(actor) not in \
+                    ipaddress.ip_network(self.cidr, strict=False):
+                return False
+        return bool(self.cidr or self.detector or self.category)
+
+
+class AlertContext:
+    def __init__(self, inventory: Inventory | None = None,
+                 allowlist: list[AllowRule] | None = None):
+        self.inventory = inventory or Inventory()
+        self.allowlist = allowlist or []
+
+    def apply(self, alert: dict) -> dict:
+        source = self.inventory.lookup(schema.get(alert, "source.ip"))
+        target = self.inventory.lookup(schema.get(alert, "destination.ip"))
+        if source or target:
+            alert["watchkeeper"]["asset"] = {
+                k: v.as_ecs() for k, v in (("source", source), ("destination", target)) if v}
+            alert.setdefault("labels", {})["site"] = (target or source).asset.site
+        alert["event"]["risk_score"] = adjusted_risk(alert["event"]["risk_score"], source, target)
+        for rule in self.allowlist:
+            if rule.matches(alert):
+                alert["watchkeeper"]["alert"]["status"] = "suppressed"
+                alert["watchkeeper"]["alert"]["suppressed_by"] = rule.reason
+                break
+        return alert
+
+
+def adjusted_risk(base: float, source: AssetInfo | None, target: AssetInfo | None) -> float:
+    """The most critical asset involved scales the detector's risk: criticality 3 (the
+    default, or no inventory entry) leaves it unchanged; 5 raises it by 20 %, 1 lowers it by
+    20 %; a system at MLPS level 3 or above adds 5 points."""
+    involved = [a.asset for a in (source, target) if a]
+    if not involved:
+        return base
+    criticality = max(a.criticality for a in involved)
+    bonus = 5 if max(a.mlps_level for a in involved) >= 3 else 0
+    return round(min(100.0, max(0.0, base * (1 + 0.1 * (criticality - 3)) + bonus)), 1)
