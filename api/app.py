@@ -5,7 +5,7 @@ from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
 from api.errors import install_error_handlers
-from api.routes import alerts, events, health, stats
+from api.routes import alerts, events, health, incidents, stats
 from watchkeeper.store.base import Store
 
 API_PREFIX = "/api/v1"
@@ -22,6 +22,7 @@ def create_app(store: Store, *, title: str = "Watchkeeper") -> FastAPI:
     app.include_router(health.router)
     app.include_router(alerts.router, prefix=API_PREFIX)
     app.include_router(events.router, prefix=API_PREFIX)
+    app.include_router(incidents.router, prefix=API_PREFIX)
     app.include_router(stats.router, prefix=API_PREFIX)
     # Pipeline counters (records accepted, written, dead-lettered) for Prometheus.
     app.mount("/metrics", make_asgi_app())

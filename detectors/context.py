@@ -11,6 +11,7 @@ import ipaddress
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from detectors.correlate import incident_id
 from watchkeeper import schema
 from watchkeeper.assets import AssetInfo, Inventory
 
@@ -58,11 +59,14 @@ class AlertContext:
                 k: v.as_ecs() for k, v in (("source", source), ("destination", target)) if v}
             alert.setdefault("labels", {})["site"] = (target or source).asset.site
         alert["event"]["risk_score"] = adjusted_risk(alert["event"]["risk_score"], source, target)
+        info = alert["watchkeeper"]["alert"]
         for rule in self.allowlist:
             if rule.matches(alert):
-                alert["watchkeeper"]["alert"]["status"] = "suppressed"
-                alert["watchkeeper"]["alert"]["suppressed_by"] = rule.reason
+                info["status"] = "suppressed"
+                info["suppressed_by"] = rule.reason
                 break
+        else:
+            info["incident_id"] = incident_id(alert)   # fixed at birth: see correlate.py
         return alert
 
 

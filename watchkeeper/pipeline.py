@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from watchkeeper import timeutil
 from watchkeeper.bus import Bus, Names, open_bus
 from watchkeeper.config import Settings
+from detectors.correlate import Correlator
 from watchkeeper.indexer import Indexer
 from watchkeeper.networks import InternalNetworks
 from watchkeeper.publish import EventPublisher
@@ -122,6 +123,9 @@ def ingest(paths: list[str], settings: Settings, backends: Backends) -> IngestRe
     indexer = Indexer(backends.bus, backends.store, Names(settings.namespace))
     indexed = drain(indexer)
     indexer.close()
+    correlator = Correlator(backends.bus, backends.store, Names(settings.namespace))
+    drain(correlator)
+    correlator.close()
     backends.store.refresh()
     return IngestReport(publisher.published, publisher.rejected, detected, indexed,
                         time.monotonic() - started)
@@ -141,7 +145,8 @@ def _with_progress(docs: Iterable[dict], label: str) -> Iterator[dict]:
 
 
 def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
-                  roles: tuple[str, ...] = ("detect", "index", "retention")) -> list[threading.Thread]:
+                  roles: tuple[str, ...] = ("detect", "index", "correlate", "retention"),
+                  ) -> list[threading.Thread]:
     targets = []
     for role in roles:
         if role == "detect":
@@ -150,6 +155,9 @@ def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
         elif role == "index":
             indexer = Indexer(backends.bus, backends.store, Names(settings.namespace))
             targets.append(("wk-index", lambda: run_forever(indexer, stop)))
+        elif role == "correlate":
+            correlator = Correlator(backends.bus, backends.store, Names(settings.namespace))
+            targets.append(("wk-correlate", lambda: run_forever(correlator, stop)))
         elif role == "retention":
             targets.append(("wk-retention", lambda: retention_loop(settings, backends.store, stop)))
     threads = [threading.Thread(target=fn, name=name, daemon=True) for name, fn in targets]

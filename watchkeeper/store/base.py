@@ -29,10 +29,12 @@ TERM_FIELDS = frozenset({
     "watchkeeper.flow.conn_state", "rule.id", "source.ip", "destination.ip", "destination.port",
     "related.ip", "network.transport", "network.protocol", "network.direction",
     "labels.site", "observer.name", "user.name", "dns.question.name",
+    "watchkeeper.incident.status", "watchkeeper.incident.entity",
+    "watchkeeper.incident.categories", "watchkeeper.incident.level",
 })
 
 _EARLIEST, _LATEST = 0.0, 253402300799.0   # 1970-01-01 .. 9999-12-31T23:59:59Z
-ARRAY_FIELDS = frozenset({"related.ip"})
+ARRAY_FIELDS = frozenset({"related.ip", "watchkeeper.incident.categories"})
 
 
 class StoreError(RuntimeError):

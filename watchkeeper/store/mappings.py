@@ -44,7 +44,10 @@ WATCHKEEPER = _obj(
                first_seen=_DATE, last_seen=_DATE, count=_LONG, evidence=_KW,
                incident_id=_KW, subscores={"type": "object", "dynamic": True}),
     audit=_obj(object_id=_KW, object_kind=_KW, changes={"type": "object", "enabled": False}),
-    state={"type": "object", "enabled": False},   # detector checkpoints: stored, never searched
+    state={"type": "object", "enabled": False},
+    incident=_obj(entity=_KW, status=_KW, alerts=_KW, alert_count=_LONG, categories=_KW,
+                  stages=_KW, first_seen=_DATE, last_seen=_DATE, severity=_LONG,
+                  risk_score={"type": "float"}, gbt_code=_KW, gbt_name=_KW, level=_KW),   # detector checkpoints: stored, never searched
     deadletter=_obj(reason=_KW, stage=_KW, topic=_KW, raw={"type": "keyword", "index": False,
                                                             "doc_values": False}),
 )
