@@ -1,112 +1,239 @@
-"""Port scans: one source probing many (host, port) targets that never complete a session.
+"""Port and host scans: Threshold Random Walk (Jung, Paxson, Berger, Balakrishnan 2004) plus fan-out.
 
-A first, deliberately simple detector for the spine: distinct failed targets per source within
-an event-time window. Threshold Random Walk (Jung et al. 2004) replaces it in the detectors
-issue; the contract (datasets, key, alert shape) stays.
+TRW runs a sequential hypothesis test per source on the outcomes of *first contacts*: connections
+to a (host, port) the source has not contacted within the window. A benign host's first contacts
+mostly succeed (P = theta0), a scanner's mostly fail (P = theta1). Each outcome multiplies the
+likelihood ratio by theta1/theta0 (success) or (1-theta1)/(1-theta0) (failure); crossing
+eta1 = beta/alpha declares a scanner, falling to eta0 = (1-beta)/(1-alpha) declares the source
+benign and restarts the test. TRW alone is quick to fire (4 failures in a row), so an alert also
+needs a fan-out of `min_targets` distinct failed targets in the window, and failures being at
+least `min_failure_ratio` of the window's first contacts: a resolver with a few lame servers or a
+poller with a few dead hosts stays quiet.
 """
 from __future__ import annotations
 
+import ipaddress
+import math
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorConfig
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
-# Zeek conn_state values of a TCP attempt that carried no session: no answer, refused, or
-# torn down before any payload.
-FAILED_TCP = frozenset({"S0", "REJ", "RSTO", "RSTOS0", "RSTR", "RSTRH", "SH", "SHR", "OTH"})
+# Zeek conn_state of a TCP attempt the responder never accepted (no SYN-ACK): no answer,
+# refused, or given up. Midstream states (OTH, SHR, RSTRH) say nothing about the attempt.
+FAILED_TCP = frozenset({"S0", "REJ", "RSTOS0", "SH"})
+ACCEPTED_TCP = frozenset({"S1", "S2", "S3", "SF", "RSTO", "RSTR"})
+ECHO_REQUEST = {"icmp": 8, "ipv6-icmp": 128}
+INTERNAL_DIRECTIONS = frozenset({"internal", "outbound"})
 
 
 class ScanConfig(DetectorConfig):
-    window_seconds: float = Field(60.0, ge=1, le=3600,
-                                  description="event-time window in which targets are counted")
-    min_targets: int = Field(20, ge=3, le=100_000,
-                             description="distinct failed (host, port) targets that make a scan")
+    window_seconds: float = Field(1800.0, ge=10, le=86_400, description=(
+        "event-time window: first-contact memory and fan-out count; 30 min catches probes "
+        "sent minutes apart"))
+    min_targets: int = Field(20, ge=3, le=100_000, description=(
+        "distinct failed (host, port) first contacts in the window that make a scan"))
+    theta0: float = Field(0.8, gt=0, lt=1, description="P(first contact succeeds | benign)")
+    theta1: float = Field(0.2, gt=0, lt=1, description="P(first contact succeeds | scanner)")
+    alpha: float = Field(0.01, gt=0, lt=0.5, description="TRW target false-positive rate P_F")
+    beta: float = Field(0.99, gt=0.5, lt=1, description="TRW target detection rate P_D")
+    min_failure_ratio: float = Field(0.5, ge=0, le=1, description=(
+        "share of the window's first contacts that failed; keeps busy clients with a few dead "
+        "servers out"))
     max_tracked_targets: int = Field(10_000, ge=100, le=1_000_000,
-                                     description="per-source memory bound")
+                                     description="per-source memory bound (oldest dropped)")
+    max_sources: int = Field(100_000, ge=100, le=10_000_000,
+                             description="sources tracked at once (least recently seen dropped)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ScanConfig":
+        if self.theta1 >= self.theta0:
+            raise ValueError("theta1 (scanner success rate) must be below theta0 (benign)")
+        return self
 
 
 @dataclass
-class _SourceState:
-    window_start: float
+class _Probe:
+    target: str          # "ip|port" ("ip|icmp" for an echo request)
+    succeeded: bool
+
+
+@dataclass
+class _Source:
     last_seen: float
-    targets: dict[str, str] = field(default_factory=dict)   # "ip|port" -> first event id
-    attempts: int = 0
-    reported_at: int = 0        # target count at the last alert (re-raise when it doubles)
+    internal: bool = False
+    log_ratio: float = 0.0                                      # log of the TRW likelihood ratio
+    contacts: dict[str, float] = field(default_factory=dict)    # target -> first-contact time
+    failed: dict[str, list] = field(default_factory=dict)       # target -> [time, event id]
+    reported_at: int = 0          # fan-out at the last alert: re-raised when it doubles
+    alert_first_seen: float | None = None
 
 
 class ScanDetector(Detector):
     name = "scan"
-    version = "1"
+    version = "2"
     category = "scan"
     datasets = frozenset({schema.FLOW})
     Config = ScanConfig
 
     def __init__(self, config: ScanConfig | None = None):
         super().__init__(config)
-        self._sources: dict[str, _SourceState] = {}
+        c = self.config
+        self._step_ok = math.log(c.theta1 / c.theta0)
+        self._step_fail = math.log((1 - c.theta1) / (1 - c.theta0))
+        self._upper = math.log(c.beta / c.alpha)
+        self._lower = math.log((1 - c.beta) / (1 - c.alpha))
+        self._sources: dict[str, _Source] = {}     # insertion order = least recently seen first
+        self.evicted = 0                           # sources and targets dropped by the caps
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
-        target = _failed_target(event)
-        if target is None:
+        probe = _probe(event)
+        if probe is None:
             return []
         src = event["source"]["ip"]
-        state = self._sources.get(src)
-        if state is None or event_time - state.window_start > self.config.window_seconds:
-            state = self._sources[src] = _SourceState(event_time, event_time)
-        state.last_seen = max(state.last_seen, event_time)
-        state.attempts += 1
-        if target not in state.targets and len(state.targets) < self.config.max_tracked_targets:
-            state.targets[target] = event["event"]["id"]
-        count = len(state.targets)
-        if count >= self.config.min_targets and count >= 2 * state.reported_at:
-            state.reported_at = count
+        state = self._touch(src, event_time)
+        state.internal = event.get("network", {}).get("direction") in INTERNAL_DIRECTIONS
+        if probe.target in state.contacts:
+            return []                                # not a first contact: TRW ignores it
+        self._remember(state, probe, event_time, event["event"]["id"])
+        self._walk(state, probe.succeeded)
+        if self._is_scan(state):
+            state.reported_at = len(state.failed)
+            if state.alert_first_seen is None:
+                state.alert_first_seen = next(iter(state.failed.values()))[0]
             return [self._alert(src, state)]
         return []
 
-    def _alert(self, src: str, state: _SourceState) -> AlertSpec:
-        hosts = {t.split("|")[0] for t in state.targets}
-        ports = {t.split("|")[1] for t in state.targets}
-        shape = "vertical" if len(hosts) == 1 else "horizontal" if len(ports) == 1 else "mixed"
-        count = len(state.targets)
+    def _touch(self, src: str, event_time: float) -> _Source:
+        state = self._sources.pop(src, None)       # re-inserted: the dict stays in LRU order
+        if state is None:
+            state = _Source(event_time)
+            if len(self._sources) >= self.config.max_sources:
+                del self._sources[next(iter(self._sources))]
+                self.evicted += 1
+        state.last_seen = max(state.last_seen, event_time)
+        self._sources[src] = state
+        return state
+
+    def _remember(self, state: _Source, probe: _Probe, event_time: float, event_id: str) -> None:
+        if len(state.contacts) >= self.config.max_tracked_targets:
+            oldest = next(iter(state.contacts))   # failed is a subset of contacts: both bounded
+            del state.contacts[oldest]
+            state.failed.pop(oldest, None)
+            self.evicted += 1
+        state.contacts[probe.target] = event_time
+        if not probe.succeeded:
+            state.failed[probe.target] = [event_time, event_id]
+
+    def _walk(self, state: _Source, succeeded: bool) -> None:
+        state.log_ratio += self._step_ok if succeeded else self._step_fail
+        if state.log_ratio <= self._lower:
+            state.log_ratio = 0.0                  # declared benign: restart the sequential test
+        # Bounded above so a source that stops scanning can walk back down in finite time.
+        state.log_ratio = min(state.log_ratio, 2 * self._upper)
+
+    def _is_scan(self, state: _Source) -> bool:
+        fanout = len(state.failed)
+        return (state.log_ratio >= self._upper and fanout >= self.config.min_targets
+                and fanout / len(state.contacts) >= self.config.min_failure_ratio
+                and fanout >= 2 * state.reported_at)
+
+    def _alert(self, src: str, state: _Source) -> AlertSpec:
+        hosts = sorted({t.rsplit("|", 1)[0] for t in state.failed})
+        ports = {t.rsplit("|", 1)[1] for t in state.failed}
+        shape = _shape(len(hosts), len(state.failed))
+        count = len(state.failed)
+        ratio = math.exp(min(state.log_ratio, 700))
+        where = "internal" if state.internal else "external"
+        technique = (("T1046", "Network Service Discovery") if state.internal
+                     else ("T1595", "Active Scanning"))
         return AlertSpec(
             detector=self.name, detector_version=self.version, category=self.category,
-            rule_id="wk.scan", rule_name="Port scan", severity=3 if count >= 500 else 2,
-            message=f"{src} probed {count} targets ({len(hosts)} hosts, {len(ports)} ports) "
-                    f"without completing a session: {shape} scan",
-            entity=src, first_seen=state.window_start, last_seen=state.last_seen,
-            source_ip=src, destination_ip=next(iter(hosts)) if len(hosts) == 1 else None,
-            related_ips=sorted(hosts)[:50], evidence=list(state.targets.values())[:100],
-            subscores={"fanout": min(1.0, count / (5 * self.config.min_targets)),
-                       "failure_ratio": min(1.0, count / max(1, state.attempts))},
-            technique_id="T1046", technique_name="Network Service Discovery", count=count)
+            rule_id="wk.scan", rule_name="Port scan", severity=_severity(count, state.internal),
+            message=f"{shape} scan from {where} host {src}: {count} of {len(state.contacts)} "
+                    f"first contacts failed ({len(hosts)} hosts, {len(ports)} ports); "
+                    f"TRW likelihood ratio {ratio:.0f} >= {math.exp(self._upper):.0f}",
+            entity=src, first_seen=state.alert_first_seen, last_seen=state.last_seen,
+            source_ip=src, destination_ip=hosts[0] if len(hosts) == 1 else None,
+            related_ips=hosts[:50], evidence=[v[1] for v in state.failed.values()][:100],
+            subscores={"trw": 1 / (1 + math.exp(-max(-700.0, state.log_ratio))),
+                       "fanout": min(1.0, count / (5 * self.config.min_targets))},
+            technique_id=technique[0], technique_name=technique[1], count=count)
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         horizon = now - self.config.window_seconds
         for src in [s for s, st in self._sources.items() if st.last_seen < horizon]:
             del self._sources[src]
+        for state in self._sources.values():
+            _prune(state, horizon)
         return []
 
     def snapshot(self) -> dict:
-        return {src: asdict(st) for src, st in self._sources.items()}
+        return {"sources": {src: asdict(st) for src, st in self._sources.items()},
+                "evicted": self.evicted}
 
     def restore(self, state: dict) -> None:
-        self._sources = {src: _SourceState(**st) for src, st in state.items()}
+        self._sources = {src: _Source(**st) for src, st in state.get("sources", {}).items()}
+        self.evicted = state.get("evicted", 0)
 
 
-def _failed_target(event: dict) -> str | None:
-    """'ip|port' of a connection attempt that carried no session, else None."""
-    flow = event.get("watchkeeper", {}).get("flow", {})
-    network = event.get("network", {})
-    if network.get("transport") == "tcp":
-        failed = flow.get("conn_state") in FAILED_TCP and not flow.get("orig_bytes")
-    elif network.get("transport") == "udp":
-        failed = event.get("destination", {}).get("packets", 0) == 0
-    else:
-        failed = False
-    if not failed or not event.get("source", {}).get("ip"):
-        return None
+def _prune(state: _Source, horizon: float) -> None:
+    """Forget first contacts and failures older than the window (dicts are in time order)."""
+    while state.contacts and next(iter(state.contacts.values())) < horizon:
+        del state.contacts[next(iter(state.contacts))]
+    while state.failed and next(iter(state.failed.values()))[0] < horizon:
+        del state.failed[next(iter(state.failed))]
+    if not state.failed:
+        state.reported_at, state.alert_first_seen = 0, None   # the next scan is a new episode
+
+
+def _shape(hosts: int, targets: int) -> str:
+    """Vertical: few hosts, many ports each; horizontal: many hosts, one or two ports each."""
+    per_host = targets / hosts
+    if hosts == 1 or (per_host >= 5 and hosts <= per_host):
+        return "vertical"
+    if per_host <= 2:
+        return "horizontal"
+    return "mixed"
+
+
+def _severity(count: int, internal: bool) -> int:
+    """An internal host scanning is likely compromised; the Internet's background scans are not."""
+    breadth = 0 if count < 100 else 1 if count < 1000 else 2
+    return min(4, 2 + breadth) if internal else 1 + min(1, breadth)
+
+
+def _probe(event: dict) -> _Probe | None:
+    """The first-contact outcome a flow tells, or None when it tells nothing about a probe."""
+    src = event.get("source", {}).get("ip")
     dst = event.get("destination", {})
-    return f"{dst.get('ip')}|{dst.get('port')}"
+    if not src or not dst.get("ip") or _unprobeable(dst["ip"]):
+        return None
+    transport = event.get("network", {}).get("transport")
+    if transport == "tcp":
+        state = event.get("watchkeeper", {}).get("flow", {}).get("conn_state")
+        if state not in FAILED_TCP and state not in ACCEPTED_TCP:
+            return None
+        return _Probe(f"{dst['ip']}|{dst.get('port')}", state in ACCEPTED_TCP)
+    answered = dst.get("packets", 0) > 0
+    if transport == "udp":
+        return _Probe(f"{dst['ip']}|{dst.get('port')}", answered)
+    if transport in ECHO_REQUEST and event["source"].get("port") == ECHO_REQUEST[transport]:
+        return _Probe(f"{dst['ip']}|icmp", answered)
+    return None
+
+
+@lru_cache(maxsize=65_536)
+def _unprobeable(ip: str) -> bool:
+    """Multicast, broadcast and unspecified destinations never answer: not probes."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return True
+    # x.x.x.255 is taken as a subnet broadcast (true for the /24s that dominate LANs).
+    return (addr.is_multicast or addr.is_unspecified
+            or (addr.version == 4 and (ip == "255.255.255.255" or ip.endswith(".255"))))

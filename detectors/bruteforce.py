@@ -1,0 +1,374 @@
+"""Password guessing and spraying, from authentication logs and from flow shape.
+
+Auth logs (sshd, PAM and any parser that sets event.category authentication + event.outcome),
+per source within `auth_window_seconds`:
+- guessing: >= `min_failures` failures against one account (T1110);
+- spraying: >= `min_accounts` accounts, few tries each, almost all failing (T1110.003);
+- a success while either holds re-raises the alert at severity 4: possible compromise.
+Flow shape, per source|server|port on an authentication port: >= `min_sessions` short sessions of
+similar size (client and server bytes) within `flow_window_seconds`. Interactive logins, file
+copies and application traffic vary in size and last longer; failed logins repeat one exchange.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Annotated
+
+from pydantic import Field, field_validator
+
+from detectors.base import Detector, DetectorConfig
+from watchkeeper import schema
+from watchkeeper.documents import AlertSpec
+from watchkeeper.networks import DEFAULT_INTERNAL, InternalNetworks
+
+AUTH_PORTS = (22, 3389, 21, 23, 445, 5900, 3306, 1433, 110, 143, 587)
+AUTH_PROTOCOLS = ("ssh", "ftp", "telnet", "rdp", "rfb", "mysql")   # network.protocol
+SSHD_PROGRAMS = frozenset({"sshd", "sshd-session", "sshd-auth"})
+# A session that exchanged payload after a full handshake (Zeek conn_state).
+ESTABLISHED_TCP = frozenset({"S1", "S2", "S3", "SF", "RSTO", "RSTR"})
+# Key offering is how publickey auth works; "none" is the protocol's opening probe.
+NOT_GUESSES = frozenset({"publickey", "none"})
+INTERNAL_DIRECTIONS = frozenset({"internal", "outbound"})
+SIZE_SLACK = 32      # bytes: tiny exchanges (FTP "USER x") differ by a few bytes per name
+
+
+class BruteForceConfig(DetectorConfig):
+    auth_window_seconds: float = Field(900.0, ge=60, le=86_400, description=(
+        "event-time window for auth-log failures (Zeek's FTP default: 15 min)"))
+    min_failures: int = Field(10, ge=3, le=100_000, description=(
+        "failures against one account from one source that make password guessing"))
+    min_accounts: int = Field(8, ge=3, le=100_000, description=(
+        "distinct failing accounts from one source that make password spraying"))
+    max_tries_per_account: float = Field(3.0, ge=1, le=100, description=(
+        "spraying: mean failures per account at most this (more is guessing)"))
+    min_failure_ratio: float = Field(0.8, ge=0, le=1, description=(
+        "spraying: failed share of the source's logins; an office NAT where users mistype "
+        "and then log in stays below"))
+    ports: tuple[Annotated[int, Field(ge=1, le=65_535)], ...] = Field(AUTH_PORTS, min_length=1, description=(
+        "server ports whose sessions are login attempts (add your SSH on a non-standard port)"))
+    protocols: tuple[str, ...] = Field(AUTH_PROTOCOLS, description=(
+        "network.protocol values treated as login services whatever the port"))
+    flow_window_seconds: float = Field(120.0, ge=10, le=3600, description=(
+        "window for flow-shape sessions; 120 s keeps 15 s monitoring checks below 10"))
+    min_sessions: int = Field(10, ge=3, le=100_000, description=(
+        "similar short sessions to one server port (Zeek SSH guessing limit: 10)"))
+    max_session_seconds: float = Field(30.0, gt=0, le=3600,
+                                       description="longer sessions are not a single login try")
+    max_session_bytes: int = Field(16_384, ge=64, le=10_000_000, description=(
+        "payload bytes per direction above which a session did more than log in"))
+    ssh_min_client_bytes: int = Field(200, ge=0, le=100_000, description=(
+        "SSH sessions sending less never reached authentication (banner grabs, checks)"))
+    size_tolerance: float = Field(0.25, ge=0, le=1,
+                                  description="relative byte difference still 'similar'")
+    min_similar_share: float = Field(0.5, gt=0, le=1, description=(
+        "similar sessions' share of all sessions to that port; varied traffic stays below"))
+    max_events_per_key: int = Field(2_000, ge=50, le=1_000_000,
+                                    description="attempts or sessions kept per key (oldest drop)")
+    max_keys: int = Field(100_000, ge=100, le=10_000_000,
+                          description="sources and source|server|port pairs tracked, each")
+    internal_networks: tuple[str, ...] = Field(DEFAULT_INTERNAL, description=(
+        "CIDRs of our hosts, for log events that carry no network.direction"))
+
+    @field_validator("internal_networks")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        InternalNetworks(value)               # raises ValueError on a bad CIDR
+        return value
+
+
+@dataclass
+class _Auth:
+    last_seen: float
+    internal: bool = False
+    attempts: list[list] = field(default_factory=list)   # [time, user, succeeded, event id]
+    failures_by_user: dict[str, int] = field(default_factory=dict)
+    successes: int = 0
+    counted: dict[str, float] = field(default_factory=dict)   # invalid-user "port|user" seen
+    reported_at: int = 0
+    compromised: list[str] = field(default_factory=list)
+    alert_first_seen: float | None = None
+
+
+@dataclass
+class _Pair:
+    last_seen: float
+    internal: bool = False
+    sessions: list[list] = field(default_factory=list)   # [time, orig, resp, login-like, id]
+    reported_at: int = 0
+    alert_first_seen: float | None = None
+
+
+@dataclass
+class _Verdict:
+    kind: str                 # "guessing" | "spraying"
+    failures: int
+    accounts: int
+    top_user: str
+
+
+class BruteForceDetector(Detector):
+    name = "brute_force"
+    version = "1"
+    category = "brute_force"
+    datasets = frozenset({schema.FLOW, schema.SYSLOG})
+    Config = BruteForceConfig
+
+    def __init__(self, config: BruteForceConfig | None = None):
+        super().__init__(config)
+        self._auth: dict[str, _Auth] = {}        # insertion order = least recently seen first
+        self._pairs: dict[str, _Pair] = {}
+        self._networks = InternalNetworks(self.config.internal_networks)
+        self.evicted = 0
+
+    def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
+        if event.get("event", {}).get("dataset") == schema.SYSLOG:
+            return self._on_auth(event, event_time)
+        return self._on_flow(event, event_time)
+
+    # --- auth logs -------------------------------------------------------------------------
+
+    def _on_auth(self, event: dict, t: float) -> list[AlertSpec]:
+        outcome = _auth_outcome(event)
+        if outcome is None:
+            return []
+        src, user = event["source"]["ip"], event.get("user", {}).get("name") or "?"
+        state = self._touch(self._auth, src, _Auth, t)
+        state.internal = self._is_internal(event)
+        _prune_auth(state, t - self.config.auth_window_seconds)
+        if outcome == "success":
+            return self._on_success(src, state, user, t, event["event"]["id"])
+        once = _connection_key(event)
+        if once is not None and once in state.counted:
+            return []                     # "Invalid user" then "Failed ... invalid user": one try
+        if once is not None:
+            state.counted[once] = t
+        state.attempts.append([t, user, False, event["event"]["id"]])
+        state.failures_by_user[user] = state.failures_by_user.get(user, 0) + 1
+        self._cap_auth(state)
+        verdict = self._verdict(state)
+        if verdict is None or verdict.failures < 2 * state.reported_at:
+            return []
+        state.reported_at = verdict.failures
+        return [self._auth_alert(src, state, verdict, None)]
+
+    def _on_success(self, src: str, state: _Auth, user: str, t: float, event_id: str):
+        verdict = self._verdict(state)           # judged on the failures before this success
+        state.successes += 1
+        state.attempts.append([t, user, True, event_id])
+        self._cap_auth(state)
+        if verdict is None or user in state.compromised:
+            return []
+        state.compromised.append(user)
+        return [self._auth_alert(src, state, verdict, (user, event_id))]
+
+    def _verdict(self, state: _Auth) -> _Verdict | None:
+        c = self.config
+        failures = sum(state.failures_by_user.values())
+        if not failures:
+            return None
+        top_user = max(state.failures_by_user, key=state.failures_by_user.__getitem__)
+        accounts = len(state.failures_by_user)
+        if state.failures_by_user[top_user] >= c.min_failures:
+            return _Verdict("guessing", failures, accounts, top_user)
+        ratio = failures / (failures + state.successes)
+        if (accounts >= c.min_accounts and failures / accounts <= c.max_tries_per_account
+                and ratio >= c.min_failure_ratio):
+            return _Verdict("spraying", failures, accounts, top_user)
+        return None
+
+    def _auth_alert(self, src: str, state: _Auth, v: _Verdict, success) -> AlertSpec:
+        if state.alert_first_seen is None:
+            state.alert_first_seen = state.attempts[0][0]
+        spraying = v.kind == "spraying"
+        what = (f"password spraying from {src}: {v.failures} failed logins over {v.accounts} "
+                f"accounts" if spraying else f"password guessing from {src}: {v.failures} failed "
+                f"logins, {state.failures_by_user[v.top_user]} for '{v.top_user}'")
+        failed_ids = [a[3] for a in state.attempts if not a[2]]
+        severity = 3 if spraying or state.internal else 2
+        if success is not None:
+            what += f"; then login succeeded for '{success[0]}': possible compromise"
+            severity, failed_ids = 4, [success[1], *failed_ids]
+        subscores = {"attempts": min(1.0, v.failures / (5 * self.config.min_failures)),
+                     "failure_ratio": v.failures / (v.failures + state.successes)}
+        if spraying:
+            subscores["accounts"] = min(1.0, v.accounts / (4 * self.config.min_accounts))
+        return AlertSpec(
+            detector=self.name, detector_version=self.version, category=self.category,
+            rule_id=f"wk.brute_force.{v.kind}", rule_name=f"Password {v.kind}",
+            severity=severity, message=what, entity=src, first_seen=state.alert_first_seen,
+            last_seen=state.last_seen, source_ip=src, related_ips=[src],
+            evidence=failed_ids[:100], subscores=subscores,
+            technique_id="T1110.003" if spraying else "T1110",
+            technique_name="Password Spraying" if spraying else "Brute Force", count=v.failures)
+
+    # --- flow shape ------------------------------------------------------------------------
+
+    def _on_flow(self, event: dict, t: float) -> list[AlertSpec]:
+        session = _session(event, self.config)
+        if session is None:
+            return []
+        src, dst = event["source"]["ip"], event["destination"]
+        key = f"{src}|{dst['ip']}|{dst['port']}"
+        pair = self._touch(self._pairs, key, _Pair, t)
+        pair.internal = self._is_internal(event)
+        _prune_sessions(pair, t - self.config.flow_window_seconds)
+        pair.sessions.append([t, *session, event["event"]["id"]])
+        if len(pair.sessions) > self.config.max_events_per_key:
+            del pair.sessions[0]
+            self.evicted += 1
+        if not session[2]:
+            return []
+        similar = [s for s in pair.sessions if s[3] and self._alike(s, session)]
+        share = len(similar) / len(pair.sessions)
+        if (len(similar) < self.config.min_sessions or share < self.config.min_similar_share
+                or len(similar) < 2 * pair.reported_at):
+            return []
+        pair.reported_at = len(similar)
+        if pair.alert_first_seen is None:
+            pair.alert_first_seen = similar[0][0]
+        return [self._flow_alert(key, pair, similar, share)]
+
+    def _alike(self, s: list, session: tuple) -> bool:
+        tol = self.config.size_tolerance
+        return all(abs(a - b) <= tol * max(a, b) + SIZE_SLACK
+                   for a, b in ((s[1], session[0]), (s[2], session[1])))
+
+    def _flow_alert(self, key: str, pair: _Pair, similar: list, share: float) -> AlertSpec:
+        src, dst, port = key.split("|")
+        n, c = len(similar), self.config
+        span = max(1.0, similar[-1][0] - similar[0][0])
+        return AlertSpec(
+            detector=self.name, detector_version=self.version, category=self.category,
+            rule_id="wk.brute_force.flow", rule_name="Login brute force (flow shape)",
+            severity=3 if pair.internal else 2,
+            message=f"{n} short sessions of similar size (client ~{similar[-1][1]} B, server "
+                    f"~{similar[-1][2]} B) from {src} to {dst} port {port} in {span:.0f} s: "
+                    f"repeated login attempts",
+            entity=key, first_seen=pair.alert_first_seen, last_seen=pair.last_seen,
+            source_ip=src, destination_ip=dst, related_ips=[src, dst],
+            evidence=[s[4] for s in similar][:100],
+            subscores={"attempts": min(1.0, n / (3 * c.min_sessions)), "regularity": share},
+            technique_id="T1110", technique_name="Brute Force", count=n)
+
+    # --- state -----------------------------------------------------------------------------
+
+    def _is_internal(self, event: dict) -> bool:
+        direction = event.get("network", {}).get("direction")
+        if direction is not None:
+            return direction in INTERNAL_DIRECTIONS
+        return self._networks.is_internal(event["source"]["ip"])
+
+    def _cap_auth(self, state: _Auth) -> None:
+        limit = self.config.max_events_per_key
+        if len(state.attempts) > limit:
+            _forget(state, len(state.attempts) - limit)
+            self.evicted += 1
+        while len(state.counted) > limit:
+            del state.counted[next(iter(state.counted))]
+
+    def _touch(self, table: dict, key: str, kind: type, t: float):
+        state = table.pop(key, None)            # re-inserted: the dict stays in LRU order
+        if state is None:
+            state = kind(t)
+            if len(table) >= self.config.max_keys:
+                del table[next(iter(table))]
+                self.evicted += 1
+        state.last_seen = max(state.last_seen, t)
+        table[key] = state
+        return state
+
+    def on_timer(self, now: float) -> list[AlertSpec]:
+        for table, window, prune in ((self._auth, self.config.auth_window_seconds, _prune_auth),
+                                     (self._pairs, self.config.flow_window_seconds,
+                                      _prune_sessions)):
+            for key in [k for k, st in table.items() if st.last_seen < now - window]:
+                del table[key]
+            for state in table.values():
+                prune(state, now - window)
+        return []
+
+    def snapshot(self) -> dict:
+        return {"auth": {k: asdict(v) for k, v in self._auth.items()},
+                "pairs": {k: asdict(v) for k, v in self._pairs.items()}, "evicted": self.evicted}
+
+    def restore(self, state: dict) -> None:
+        self._auth = {k: _Auth(**v) for k, v in state.get("auth", {}).items()}
+        self._pairs = {k: _Pair(**v) for k, v in state.get("pairs", {}).items()}
+        self.evicted = state.get("evicted", 0)
+
+
+def _auth_outcome(event: dict) -> str | None:
+    """'success' / 'failure' of one login try, or None for lines that repeat or summarise one."""
+    ev = event.get("event", {})
+    if ("authentication" not in (ev.get("category") or []) or not event.get("source", {}).get("ip")
+            or ev.get("outcome") not in ("success", "failure")):
+        return None
+    module, action = ev.get("module"), ev.get("action")
+    if module == "sshd":
+        if action not in ("ssh_login", "invalid_user"):
+            return None          # pre-auth disconnects, max-tries notices: follow-up lines
+        method = event.get("watchkeeper", {}).get("syslog", {}).get("sshd", {}).get("method")
+        if method in NOT_GUESSES:
+            return None
+    elif module == "pam":
+        pam = event.get("watchkeeper", {}).get("syslog", {}).get("pam", {})
+        # sshd logs each try itself; "PAM n more failures" summarises tries already logged.
+        if event.get("process", {}).get("name") in SSHD_PROGRAMS or "count" in pam:
+            return None
+    return ev["outcome"]
+
+
+def _connection_key(event: dict) -> str | None:
+    """sshd logs an unknown account twice per connection; count it once per port and name."""
+    sshd = event.get("watchkeeper", {}).get("syslog", {}).get("sshd", {})
+    if not sshd.get("invalid_user"):
+        return None
+    return f"{event['source'].get('port')}|{event.get('user', {}).get('name')}"
+
+
+def _session(event: dict, c: BruteForceConfig) -> tuple[int, int, bool] | None:
+    """(client bytes, server bytes, login-like) of an established session to a login service."""
+    dst, net = event.get("destination", {}), event.get("network", {})
+    ssh = dst.get("port") == 22 or net.get("protocol") == "ssh"
+    if net.get("transport") != "tcp" or not event.get("source", {}).get("ip") or not (
+            dst.get("port") in c.ports or net.get("protocol") in c.protocols):
+        return None
+    flow = event.get("watchkeeper", {}).get("flow", {})
+    orig, resp = flow.get("orig_bytes") or 0, flow.get("resp_bytes") or 0
+    if flow.get("conn_state") not in ESTABLISHED_TCP or orig <= 0 or not flow.get("final", True):
+        return None
+    seconds = event.get("event", {}).get("duration", 0) / 1e9
+    login_like = (seconds <= c.max_session_seconds and max(orig, resp) <= c.max_session_bytes
+                  and (not ssh or orig >= c.ssh_min_client_bytes))
+    return orig, resp, login_like
+
+
+def _forget(state: _Auth, stale: int) -> None:
+    """Drop the `stale` oldest attempts, keeping the per-account counts in step."""
+    for _, user, succeeded, _ in state.attempts[:stale]:
+        if succeeded:
+            state.successes -= 1
+        elif state.failures_by_user.get(user, 0) > 1:
+            state.failures_by_user[user] -= 1
+        else:
+            state.failures_by_user.pop(user, None)
+    del state.attempts[:stale]
+
+
+def _prune_auth(state: _Auth, horizon: float) -> None:
+    stale = 0
+    while stale < len(state.attempts) and state.attempts[stale][0] < horizon:
+        stale += 1
+    _forget(state, stale)
+    state.counted = {k: v for k, v in state.counted.items() if v >= horizon}
+    if not state.attempts:
+        state.reported_at, state.compromised, state.alert_first_seen = 0, [], None
+
+
+def _prune_sessions(pair: _Pair, horizon: float) -> None:
+    stale = 0
+    while stale < len(pair.sessions) and pair.sessions[stale][0] < horizon:
+        stale += 1
+    del pair.sessions[:stale]
+    if not pair.sessions:
+        pair.reported_at, pair.alert_first_seen = 0, None
