@@ -1,0 +1,214 @@
+"""DNS tunnelling: one source pushing many long, high-entropy, never-repeated subdomains under one
+registered domain (iodine, dns2tcp, dnscat2, DNS exfiltration).
+
+Data can only leave through a name the attacker's authoritative server sees, so a tunnel encodes
+it in fresh labels under the attacker's domain. Per (source, registered domain) and event-time
+window we count unique subdomains that are long and high-entropy; a CDN or cloud host also has
+many unique subdomains, but they are short and low-entropy (`e1234.a`, `img3`). Record types a
+tunnel prefers (TXT, NULL, CNAME, MX: bigger answers) raise confidence. The registered domain
+comes from the Public Suffix List bundled with `tldextract`, used offline.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from functools import cache
+
+import tldextract
+from pydantic import Field
+
+from detectors.base import Detector, DetectorConfig
+from watchkeeper import schema
+from watchkeeper.documents import AlertSpec
+
+
+class DnsTunnelConfig(DetectorConfig):
+    window_seconds: float = Field(600.0, ge=10, le=86_400,
+                                  description="event-time window in which names are counted")
+    min_suspicious_names: int = Field(30, ge=5, le=100_000,
+                                      description="unique long high-entropy subdomains under one "
+                                                  "registered domain that make a tunnel")
+    min_subdomain_length: int = Field(20, ge=8, le=253,
+                                      description="subdomain characters (dots excluded) that "
+                                                  "make a name long")
+    min_entropy_bits: float = Field(3.5, ge=1.0, le=6.0,
+                                    description="Shannon entropy per character of the subdomain "
+                                                "that makes a name random-looking")
+    tunnel_query_types: frozenset[str] = Field(frozenset({"TXT", "NULL", "CNAME", "MX", "ANY"}),
+                                               description="record types tunnels prefer (large "
+                                                           "answers); they raise confidence")
+    ignored_domains: frozenset[str] = Field(frozenset({"in-addr.arpa", "ip6.arpa"}),
+                                            description="registered domains never analysed "
+                                                        "(reverse lookups are long and unique)")
+    max_names_per_key: int = Field(512, ge=50, le=100_000,
+                                   description="unique names remembered per (source, domain)")
+    max_keys: int = Field(20_000, ge=100, le=1_000_000,
+                          description="(source, domain) pairs tracked; the least recently seen "
+                                      "is evicted first")
+
+
+@dataclass
+class _Key:
+    window_start: float
+    last_seen: float
+    names: list[int] = field(default_factory=list)    # 64-bit hashes of unique subdomains
+    suspicious: int = 0
+    length_sum: int = 0         # over unique names
+    entropy_sum: float = 0.0
+    queries: int = 0
+    tunnel_types: int = 0       # unique names first asked with a tunnel-friendly type
+    overflow: int = 0           # unique names not remembered (max_names_per_key reached)
+    evidence: list[str] = field(default_factory=list)
+    reported_at: int = 0
+
+
+@dataclass
+class NameParts:
+    subdomain: str
+    registered: str
+
+
+class DnsTunnelDetector(Detector):
+    name = "dns_tunneling"
+    version = "1"
+    category = "dns_tunneling"
+    datasets = frozenset({schema.DNS})
+    Config = DnsTunnelConfig
+
+    def __init__(self, config: DnsTunnelConfig | None = None):
+        super().__init__(config)
+        self._keys: dict[str, _Key] = {}     # insertion order = least recently seen first
+        self.evicted_keys = 0
+        self._sets: dict[str, set[int]] = {}  # lookup sets beside the JSON-friendly lists
+
+    def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
+        src = event.get("source", {}).get("ip")
+        question = event.get("dns", {}).get("question", {})
+        parts = split_name(question.get("name"))
+        if not src or parts is None or _ignored(parts.registered, self.config.ignored_domains):
+            return []
+        key = f"{src}|{parts.registered}"
+        state = self._touch(key, event_time)
+        state.queries += 1
+        state.last_seen = max(state.last_seen, event_time)
+        if parts.subdomain and self._is_new(key, state, parts.subdomain):
+            self._count(state, parts.subdomain, question.get("type"), event)
+        if state.suspicious >= self.config.min_suspicious_names \
+                and state.suspicious >= 2 * state.reported_at:
+            state.reported_at = state.suspicious
+            return [self._alert(key, state)]
+        return []
+
+    def _touch(self, key: str, now: float) -> _Key:
+        state = self._keys.pop(key, None)
+        if state is not None and now - state.window_start > self.config.window_seconds:
+            state = None
+            self._sets.pop(key, None)
+        if state is None:
+            state = _Key(now, now)
+            if len(self._keys) >= self.config.max_keys:
+                oldest = next(iter(self._keys))
+                del self._keys[oldest]
+                self._sets.pop(oldest, None)
+                self.evicted_keys += 1
+        self._keys[key] = state
+        return state
+
+    def _is_new(self, key: str, state: _Key, subdomain: str) -> bool:
+        seen = self._sets.setdefault(key, set(state.names))
+        digest = _hash(subdomain)
+        if digest in seen:
+            return False
+        if len(state.names) < self.config.max_names_per_key:
+            state.names.append(digest)
+            seen.add(digest)
+        else:
+            state.overflow += 1     # beyond the cap a repeat may count again: an over-estimate
+        return True
+
+    def _count(self, state: _Key, subdomain: str, qtype: str | None, event: dict) -> None:
+        text = subdomain.replace(".", "")
+        entropy = shannon_entropy(text)
+        state.length_sum += len(text)
+        state.entropy_sum += entropy
+        state.tunnel_types += (qtype or "").upper() in self.config.tunnel_query_types
+        long_enough = len(text) >= self.config.min_subdomain_length
+        if long_enough and entropy >= self.config.min_entropy_bits:
+            state.suspicious += 1
+            if len(state.evidence) < 100:
+                state.evidence.append(event["event"]["id"])
+
+    def _alert(self, key: str, state: _Key) -> AlertSpec:
+        src, domain = key.split("|", 1)
+        unique = len(state.names) + state.overflow
+        subscores = {
+            "volume": min(1.0, state.suspicious / (2 * self.config.min_suspicious_names)),
+            "length": min(1.0, state.length_sum / unique / 52),   # 52: a full label's payload
+            "entropy": min(1.0, state.entropy_sum / unique / 4.5),
+            "uniqueness": min(1.0, unique / state.queries),
+            "record_types": state.tunnel_types / unique,
+        }
+        return AlertSpec(
+            detector=self.name, detector_version=self.version, category=self.category,
+            rule_id="wk.dns_tunneling", rule_name="DNS tunnelling",
+            severity=3 if subscores["record_types"] >= 0.5 or subscores["volume"] >= 1 else 2,
+            message=f"{src} queried {state.suspicious} unique long high-entropy names under "
+                    f"{domain} ({state.queries} queries, mean subdomain "
+                    f"{state.length_sum / unique:.0f} chars)",
+            entity=f"{src}->{domain}", first_seen=state.window_start, last_seen=state.last_seen,
+            source_ip=src, related_ips=[src], evidence=list(state.evidence),
+            subscores={k: round(v, 4) for k, v in subscores.items()},
+            technique_id="T1071.004", technique_name="Application Layer Protocol: DNS",
+            count=state.suspicious)
+
+    def on_timer(self, now: float) -> list[AlertSpec]:
+        horizon = now - self.config.window_seconds
+        for key in [k for k, s in self._keys.items() if s.window_start < horizon]:
+            del self._keys[key]
+            self._sets.pop(key, None)
+        return []
+
+    def snapshot(self) -> dict:
+        return {"keys": {k: asdict(s) for k, s in self._keys.items()},
+                "evicted_keys": self.evicted_keys}
+
+    def restore(self, state: dict) -> None:
+        self._keys = {k: _Key(**s) for k, s in state.get("keys", {}).items()}
+        self._sets = {}
+        self.evicted_keys = state.get("evicted_keys", 0)
+
+
+@cache
+def _extractor() -> tldextract.TLDExtract:
+    # Bundled Public Suffix List only: no fetch, no cache directory (sensors are offline).
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+def split_name(name: object) -> NameParts | None:
+    """Subdomain and registered domain of a query name; None when it has no public suffix."""
+    if not isinstance(name, str) or not name.strip("."):
+        return None
+    parts = _extractor()(name.strip(".").lower())
+    if not parts.suffix or not parts.domain:
+        return None
+    return NameParts(parts.subdomain, f"{parts.domain}.{parts.suffix}")
+
+
+def _ignored(registered: str, ignored: frozenset[str]) -> bool:
+    # "in-addr.arpa" is itself a public suffix, so reverse names register as "<x>.in-addr.arpa".
+    return any(registered == d or registered.endswith("." + d) for d in ignored)
+
+
+def shannon_entropy(text: str) -> float:
+    """Bits per character."""
+    if not text:
+        return 0.0
+    counts = Counter(text)
+    return -sum(c / len(text) * math.log2(c / len(text)) for c in counts.values())
+
+
+def _hash(text: str) -> int:
+    # Stable across processes (Python's hash() is salted), so snapshots restore anywhere.
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")

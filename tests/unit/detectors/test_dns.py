@@ -1,0 +1,163 @@
+"""DNS tunnel detector: tunnels, CDN look-alikes, event time, snapshot, labelled qnames."""
+from __future__ import annotations
+
+import csv
+import json
+import random
+import socket
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from detectors import dns as dns_module
+from detectors.dns import DnsTunnelConfig, DnsTunnelDetector, shannon_entropy, split_name
+
+DATA = Path("/work/shared/data/flows")
+B32 = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+def _query(i, name, qtype="A", src="10.0.0.9", rcode=None):
+    return {"event": {"id": f"d{i}", "dataset": "watchkeeper.dns"}, "source": {"ip": src},
+            "dns": {"question": {"name": name, "type": qtype}, "response_code": rcode}}
+
+
+def _stream(names, gap=0.5, start=1000.0, **kw):
+    return [(_query(i, name, **kw), start + i * gap) for i, name in enumerate(names)]
+
+
+def tunnel(n=80, length=50, domain="evil-tunnel.com", seed=3):
+    rng = random.Random(seed)
+    return [".".join(["".join(rng.choice(B32) for _ in range(length))[k:k + 40]
+                      for k in range(0, length, 40)]) + f".{domain}" for _ in range(n)]
+
+
+def cdn(n=500):
+    return [f"e{i}.a.akamaiedge.net" for i in range(n)]
+
+
+def video_cdn(n=300, seed=4):
+    rng = random.Random(seed)
+    return [f"r{i % 9}---sn-{''.join(rng.choice('aeiou0123') for _ in range(8))}"
+            f".googlevideo.com" for i in range(n)]
+
+
+def dnsbl(n=300):
+    return [f"{i % 250}.{i // 250}.113.203.zen.spamhaus.org" for i in range(n)]
+
+
+def _run(det, stream, timer_every=None):
+    alerts = []
+    for i, (event, now) in enumerate(stream):
+        alerts += det.on_event(event, now)
+        if timer_every and i % timer_every == 0:
+            alerts += det.on_timer(now)
+    return alerts
+
+
+@pytest.mark.parametrize("stream, entity, severity", [
+    (_stream(tunnel()), "10.0.0.9->evil-tunnel.com", 3),
+    (_stream(tunnel(length=24)), "10.0.0.9->evil-tunnel.com", 3),
+    (_stream(tunnel(n=40), qtype="TXT"), "10.0.0.9->evil-tunnel.com", 3),
+    (_stream(tunnel(n=35, domain="x.co.uk")), "10.0.0.9->x.co.uk", 2),
+    (_stream(cdn()), None, None),                     # many unique, short, low entropy
+    (_stream(video_cdn()), None, None),
+    (_stream(dnsbl()), None, None),                   # reputation look-ups: short labels
+    (_stream(tunnel(n=1) * 200), None, None),         # one long name repeated
+    (_stream(tunnel(n=25)), None, None),              # below min_suspicious_names
+    (_stream(tunnel(length=12)), None, None),         # too short to carry data
+    (_stream(tunnel(n=60), gap=30.0), None, None),    # slower than the window
+    (_stream([n.replace("evil-tunnel.com", f"d{i}.com")   # spread over many domains
+              for i, n in enumerate(tunnel())]), None, None),
+    (_stream([f"{n[:60]}.ip6.arpa" for n in tunnel()]), None, None),   # ignored domain
+])
+def test_shapes(stream, entity, severity):
+    alerts = _run(DnsTunnelDetector(), stream)
+    if entity is None:
+        assert alerts == []
+        return
+    assert {a.entity for a in alerts} == {entity}
+    assert alerts[-1].severity == severity and alerts[-1].technique_id == "T1071.004"
+    assert all(0 <= v <= 1 for v in alerts[-1].subscores.values())
+    assert 0 < len(alerts[-1].evidence) <= 100
+
+
+def test_repeats_are_raised_only_as_the_tunnel_doubles():
+    alerts = _run(DnsTunnelDetector(), _stream(tunnel(n=130)))
+    assert [a.count for a in alerts] == [30, 60, 120]
+
+
+@pytest.mark.parametrize("name, subdomain, registered", [
+    ("a.b.Example.CO.UK.", "a.b", "example.co.uk"),
+    ("www.example.com", "www", "example.com"),
+    ("example.com", "", "example.com"),
+    ("printer.local", None, None), ("localhost", None, None), ("", None, None), (None, None, None),
+])
+def test_split_name(name, subdomain, registered):
+    parts = split_name(name)
+    assert (parts and parts.subdomain, parts and parts.registered) == (subdomain, registered)
+
+
+def test_public_suffix_list_is_used_offline(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("network used")
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    dns_module._extractor.cache_clear()
+    assert split_name("q.x.example.com.au").registered == "example.com.au"
+
+
+@pytest.mark.parametrize("text, bits", [("", 0.0), ("aaaa", 0.0), ("abab", 1.0), ("abcd", 2.0)])
+def test_entropy(text, bits):
+    assert shannon_entropy(text) == pytest.approx(bits)
+
+
+def test_timers_do_not_change_alerts_and_state_expires():
+    stream = _stream(tunnel(n=70))
+    plain = _run(DnsTunnelDetector(), stream)
+    det = DnsTunnelDetector()
+    assert [asdict(a) for a in _run(det, stream, timer_every=1)] == [asdict(a) for a in plain]
+    det.on_timer(stream[-1][1] + det.config.window_seconds + 1)
+    assert det.snapshot()["keys"] == {}
+
+
+def test_memory_is_bounded_and_counted():
+    det = DnsTunnelDetector(DnsTunnelConfig(max_keys=100, max_names_per_key=50))
+    _run(det, _stream(tunnel(n=200)))
+    key = det.snapshot()["keys"]["10.0.0.9|evil-tunnel.com"]
+    assert len(key["names"]) == 50 and key["overflow"] == 150
+    _run(det, _stream([f"www.site{i}.com" for i in range(150)]))
+    assert len(det.snapshot()["keys"]) == 100 and det.evicted_keys == 51
+
+
+def test_snapshot_restore_mid_stream_gives_the_same_alerts():
+    stream = _stream(tunnel(n=130))
+    whole = _run(DnsTunnelDetector(), stream)
+    first = DnsTunnelDetector()
+    head = _run(first, stream[:45])
+    second = DnsTunnelDetector()
+    second.restore(json.loads(json.dumps(first.snapshot())))
+    tail = _run(second, stream[45:])
+    assert [asdict(a) for a in head + tail] == [asdict(a) for a in whole]
+
+
+@pytest.mark.parametrize("params", [{"min_suspicious_names": 1}, {"window_seconds": 0},
+                                    {"min_entropy_bits": 9}, {"max_keys": 5}, {"unknown": 1}])
+def test_config_rejects_invalid_values(params):
+    with pytest.raises(ValueError):
+        DnsTunnelConfig(**params)
+
+
+# Labelled query names (MANIFEST.md, flows/netrack_dns-*): label 1 = tunnel, 0 = ordinary.
+@pytest.mark.parametrize("file, expected", [
+    ("netrack_dns-dns2tcp-qnames.csv", {"10.0.0.9->hidemyself.org"}),
+    ("netrack_dns-iodine-qnames.csv", {"10.0.0.9->hidemyself.org"}),
+    ("netrack_dns-plain-qnames.csv", set()),
+])
+def test_labelled_qnames(file, expected):
+    if not (DATA / file).exists():
+        pytest.skip(f"shared file flows/{file} is not on this machine")
+    with open(DATA / file, newline="") as fh:
+        names = [row["qname"] for row in csv.DictReader(fh)]
+    alerts = _run(DnsTunnelDetector(), _stream(names, gap=0.2), timer_every=50)
+    assert {a.entity for a in alerts} == expected
