@@ -5,11 +5,21 @@ from importlib.metadata import entry_points
 
 from pydantic import ValidationError
 
+from detectors.anomaly import AnomalyDetector
 from detectors.base import Detector
+from detectors.beacon import BeaconDetector
+from detectors.bruteforce import BruteForceDetector
+from detectors.dga import DgaDetector
+from detectors.dns import DnsTunnelDetector
+from detectors.ioc import IocDetector
 from detectors.scan import ScanDetector
+from detectors.sigma import SigmaDetector
 
 BUILTIN: dict[str, type[Detector]] = {
-    ScanDetector.name: ScanDetector,
+    cls.name: cls for cls in (
+        ScanDetector, BruteForceDetector, BeaconDetector, DnsTunnelDetector, DgaDetector,
+        IocDetector, SigmaDetector, AnomalyDetector,
+    )
 }
 
 

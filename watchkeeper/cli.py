@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, text in (("detect", "detection worker (consumer group wk-detect)"),
                        ("index", "indexer (consumer group wk-index)"),
+                       ("correlate", "alerts -> incidents (consumer group wk-correlate)"),
                        ("retention", "drop event days older than retention_months, then exit")):
         _backend_options(sub.add_parser(name, help=text))
 
@@ -79,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", required=True)
         p.add_argument("--limit", type=int, default=10_000)
     sub.choices["events"].add_argument("--dataset", help="e.g. watchkeeper.flow")
+
+    train = sub.add_parser("train", help="fit the anomaly model on stored flow events")
+    _backend_options(train)
+    train.add_argument("--since", required=True, help="ISO-8601 start of the baseline period")
+    train.add_argument("--until", required=True, help="ISO-8601 end (exclusive)")
+    train.add_argument("--out", required=True, metavar="PATH", help="model file to write")
+    train.add_argument("--sensitivity", type=float, default=0.5, help="0 (quiet) .. 1 (eager)")
+    train.add_argument("--window-seconds", type=int, default=300)
 
     sim = sub.add_parser("simulate", help="write scenario traffic (benign + port scan) as pcap")
     sim.add_argument("output", metavar="OUT.pcap")

@@ -28,7 +28,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 def dispatch(args: argparse.Namespace) -> int:
     handler = {
         "run": cmd_run, "serve": cmd_serve, "detect": cmd_worker, "index": cmd_worker,
-        "retention": cmd_retention, "allowlist": cmd_allowlist, "ingest": cmd_ingest, "flows": cmd_flows,
+        "correlate": cmd_worker,
+        "retention": cmd_retention, "allowlist": cmd_allowlist, "train": cmd_train, "ingest": cmd_ingest, "flows": cmd_flows,
         "alerts": cmd_list, "events": cmd_list, "simulate": cmd_simulate, "tail": cmd_collector,
         "syslog": cmd_collector, "capture": cmd_collector, "netflow": cmd_collector,
     }[args.command]
@@ -214,6 +215,25 @@ def _pages(store: Store, kind: str, query: Query, limit: int) -> Iterator[dict]:
         cursor = page.next_cursor
         if cursor is None:
             return
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Baseline flows (oldest first, so memory holds about two windows) -> a saved model."""
+    from dataclasses import asdict
+
+    from detectors.train import train
+    from watchkeeper import schema, timeutil
+    settings = _settings(args)
+    query = Query(since=timeutil.parse(args.since), until=timeutil.parse(args.until),
+                  terms={"event.dataset": [schema.FLOW]}, order="asc")
+    store = open_store(settings.store)
+    try:
+        report = train(_pages(store, "events", query, limit=10**12), args.out,
+                       args.sensitivity, args.window_seconds)
+    finally:
+        store.close()
+    print(codec.encode(asdict(report)).decode())
+    return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

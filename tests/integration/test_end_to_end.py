@@ -51,6 +51,13 @@ def test_scan_in_a_capture_becomes_an_alert_in_the_api(backends, tmp_path, serve
     body = httpx.get(f"http://127.0.0.1:{port}/api/v1/alerts",
                      params={"category": "scan"}).json()
     assert body["total"] == 1 and body["items"][0]["source"]["ip"] == summary.scanner
+    incident_id = body["items"][0]["watchkeeper"]["alert"]["incident_id"]
+    incident = httpx.get(f"http://127.0.0.1:{port}/api/v1/incidents/{incident_id}").json()
+    assert incident["watchkeeper"]["incident"]["entity"] == summary.scanner
+    assert incident["watchkeeper"]["incident"]["categories"] == ["scan"]
+    assert incident["watchkeeper"]["incident"]["gbt_code"] == "NASCAN"
+    linked = httpx.get(f"http://127.0.0.1:{port}/api/v1/incidents/{incident_id}/alerts").json()
+    assert [a["event"]["id"] for a in linked] == [body["items"][0]["event"]["id"]]
 
 
 def test_ingest_twice_writes_no_duplicates(backends, tmp_path):
@@ -109,3 +116,19 @@ def test_allowlist_applies_to_new_and_stored_alerts(tmp_path):
     assert run_cli("ingest", str(pcap), *other).returncode == 0
     fresh = [json.loads(x) for x in run_cli("alerts", "--json", *other).stdout.splitlines()]
     assert fresh[0]["watchkeeper"]["alert"]["suppressed_by"] == "authorised scanner"
+
+
+def test_train_fits_and_saves_an_anomaly_model(tmp_path):
+    store = ["--store", f"sqlite:///{tmp_path}/wk.db"]
+    for seed in range(3):    # a few baseline periods of simulated benign traffic
+        pcap = tmp_path / f"baseline{seed}.pcap"
+        write_scenario(str(pcap), seed=seed, start=1_790_000_000 + seed * 900,
+                       scan_ports=1, benign_sessions=60)
+        assert run_cli("ingest", str(pcap), *store).returncode == 0
+    out = tmp_path / "model.joblib"
+    result = run_cli("train", "--since", "2026-09-21T00:00:00Z", "--until",
+                     "2026-09-23T00:00:00Z", "--out", str(out), "--window-seconds", "60",
+                     *store)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["windows"] >= 50 and out.exists()

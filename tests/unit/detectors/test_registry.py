@@ -31,4 +31,6 @@ def test_build_validates_parameters_and_names_the_key():
         registry.build({"scan": {"min_targets": 0}})
     with pytest.raises(ValueError, match="unknown"):
         registry.build({"nosuch": {}})
-    assert [d.name for d in registry.build({"scan": {"min_targets": 5}})] == ["scan"]
+    built = registry.build({"scan": {"min_targets": 5}}, ["scan"])
+    assert [d.name for d in built] == ["scan"] and built[0].config.min_targets == 5
+    assert {d.name for d in registry.build()} == set(registry.available())
