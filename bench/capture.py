@@ -20,6 +20,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -104,33 +105,55 @@ def measure(mode: str, path: Path) -> dict:
 
 
 def measure_softflowd(path: Path, packets: int) -> dict | None:
-    """softflowd offline (`-r FILE -d`), timed to exit, peak RSS from /usr/bin/time.
-    Its output goes through a pipe reader (grep), as softflowd lingers when it cannot."""
+    """softflowd offline (`-r FILE -d`: read the file in the foreground, exit at EOF), timed
+    to exit; peak RSS from the child's rusage (os.wait4). Run as an argument list with
+    output to a file, so no shell or pipe reader is involved."""
     exe = shutil.which("softflowd") or "/usr/sbin/softflowd"
-    if not Path(exe).exists() or not Path("/usr/bin/time").exists():
+    if not Path(exe).exists():
         return None
-    ctl, pid, rss_file = DATA / "softflowd.ctl", DATA / "softflowd.pid", DATA / "softflowd.rss"
-    for stale in (ctl, pid, rss_file):
-        stale.unlink(missing_ok=True)
-    cmd = (f"/usr/bin/time -o {rss_file} -f %M {exe} -r {path} -d -c {ctl} -p {pid} "
-           f"-n 127.0.0.1:9 -m 500000 2>&1 | grep -c 'pcap EOF'")
-    start = time.perf_counter()
-    # Own session so a softflowd that lingers after EOF (seen in subprocesses) can be ended.
-    proc = subprocess.Popen(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True, start_new_session=True,
-                            preexec_fn=_default_signals)
-    try:
-        out, _ = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.communicate()
+    # softflowd 1.1.0 (Debian) never exits after EOF when the control socket path (-c) is
+    # longer than 12 characters (found by bisecting: /tmp/abcdefg exits in ~2 s,
+    # /tmp/abcdefgh waits on a socket forever), so the socket gets a short name.
+    tmp = Path(tempfile.mkdtemp(prefix="wk-softflowd-"))
+    ctl, pid, log = Path(f"/tmp/wk{os.getpid() % 100000:05d}"), tmp / "pid", DATA / "softflowd.log"
+    ctl.unlink(missing_ok=True)
+    # -n: export to the discard port on loopback (UDP: nothing listens, nothing waits).
+    cmd = [exe, "-r", str(path), "-d", "-c", str(ctl), "-p", str(pid),
+           "-n", "127.0.0.1:9", "-m", "500000"]
+    with open(log, "w") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_default_signals)
+        status, usage = _wait4(proc.pid, timeout=120)
+        seconds = time.perf_counter() - start
+    proc.returncode = 0 if status is None else os.waitstatus_to_exitcode(status)
+    text = log.read_text(errors="replace")
+    if status is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+        ctl.unlink(missing_ok=True)
         print("softflowd did not exit within 120 s; not measured", file=sys.stderr)
         return None
-    seconds = time.perf_counter() - start
-    if out.strip() != "1" or not rss_file.exists():
+    shutil.rmtree(tmp, ignore_errors=True)
+    ctl.unlink(missing_ok=True)
+    if proc.returncode != 0 or "pcap EOF" not in text:
+        print(f"softflowd failed (exit {proc.returncode}); not measured:\n{text[-2000:]}",
+              file=sys.stderr)
         return None
-    rss = int(rss_file.read_text().split()[-1]) / 1024
-    return {"packets": packets, "seconds": seconds, "rss_mib": rss}
+    return {"packets": packets, "seconds": seconds, "rss_mib": usage.ru_maxrss / 1024}
+
+
+def _wait4(pid: int, timeout: float):
+    """(wait status, rusage) of child `pid`, or (None, None) if it is still running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return status, usage
+        time.sleep(0.005)
+    return None, None
 
 
 def _default_signals() -> None:

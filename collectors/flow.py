@@ -5,11 +5,12 @@ Flow, this module decides *what* they do to it (Zeek conn.log semantics).
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import socket
 from dataclasses import dataclass, field
 
 from watchkeeper.documents import FlowRecord
-from watchkeeper.schema import stable_id
 
 from collectors import tcpstate as T
 
@@ -75,7 +76,7 @@ class Flow:
         self.key, self.proto, self.v6, self.config = key, proto, v6, config
         self.ips, self.ports = ips, ports              # [orig, resp]
         self.start = self.last = t
-        self.uid = "C" + stable_id("flow", key.hex(), repr(t))[:20]
+        self.uid = None                 # computed when the first record is built
         self.pkts, self.ipb, self.payload = [0, 0], [0, 0], [0, 0]
         self.history: list[str] = []
         self.hist_seen: set = set()
@@ -119,8 +120,12 @@ class Flow:
     def expired_by(self, t: float) -> bool:
         """Fire every timer due at or before `t` (in order); True if the flow ends by then."""
         while self.timers:
-            i = min(range(len(self.timers)), key=lambda k: self.timers[k][0])
-            when, kind = self.timers[i]
+            timers = self.timers
+            i, when = 0, timers[0][0]        # first timer with the earliest time
+            for k in range(1, len(timers)):
+                if timers[k][0] < when:
+                    i, when = k, timers[k][0]
+            kind = timers[i][1]
             if when > t:
                 break
             if self.inactivity_on and self.last + self.config.inactivity(self.proto) <= when:
@@ -174,10 +179,12 @@ class Flow:
             obytes, rbytes = self.payload
         else:
             state, (obytes, rbytes) = "OTH", self.payload
+        if self.uid is None:
+            self.uid = flow_uid(self.key.hex(), self.start)
         rec = FlowRecord(
             uid=self.uid, start=self.start, end=self.last, proto=self.proto,
-            orig_ip=_ip(self.ips[0], self.v6), orig_port=self.ports[0],
-            resp_ip=_ip(self.ips[1], self.v6), resp_port=self.ports[1],
+            orig_ip=ip_text(self.ips[0], self.v6), orig_port=self.ports[0],
+            resp_ip=ip_text(self.ips[1], self.v6), resp_port=self.ports[1],
             orig_pkts=self.pkts[0], resp_pkts=self.pkts[1], orig_bytes=obytes,
             resp_bytes=rbytes, orig_ip_bytes=self.ipb[0], resp_ip_bytes=self.ipb[1],
             conn_state=state, history=history, service=self._service(obytes + rbytes),
@@ -192,7 +199,29 @@ class Flow:
         return SERVICES.get((self.proto, self.ports[1]))
 
 
-def _ip(raw: bytes, v6: bool) -> str:
-    if not v6:
-        return str(ipaddress.IPv4Address(raw[12:]))
-    return str(ipaddress.IPv6Address(raw))
+def flow_uid(key_hex: str, start: float) -> str:
+    """Zeek-style uid, deterministic: "C" + watchkeeper.schema.stable_id("flow", key hex,
+    repr(start))[:20], inlined (it is computed once per flow, ~1 M times on a flood)."""
+    text = f"flow\x1f{key_hex}\x1f{start!r}"
+    return "C" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()[:20]
+
+
+_IP_CACHE: dict[bytes, str] = {}
+
+
+def ip_text(raw: bytes, v6: bool) -> str:
+    """Text form of a 16-byte address, as `ipaddress` writes it (cached: floods repeat
+    addresses). inet_ntop differs from ipaddress only for IPv4-embedded IPv6 forms."""
+    key = raw if v6 else raw[12:]
+    text = _IP_CACHE.get(key)
+    if text is None:
+        if not v6:
+            text = socket.inet_ntoa(key)
+        else:
+            text = socket.inet_ntop(socket.AF_INET6, key)
+            if "." in text:
+                text = str(ipaddress.IPv6Address(key))
+        if len(_IP_CACHE) > 1 << 18:
+            _IP_CACHE.clear()
+        _IP_CACHE[key] = text
+    return text

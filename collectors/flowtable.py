@@ -23,6 +23,7 @@ from watchkeeper.documents import FlowRecord
 from collectors import decode as D
 from collectors import tcpstate as T
 from collectors.flow import Flow, FlowConfig
+from collectors.lite import LiteStore
 
 __all__ = ["FlowConfig", "FlowTable", "canonical_keys"]
 
@@ -59,6 +60,7 @@ class FlowTable:
     def __init__(self, config: FlowConfig | None = None):
         self.config = config or FlowConfig()
         self.flows: dict[bytes, Flow] = {}
+        self.lite = LiteStore(self.config)      # single-packet flows, as numpy rows
         self.out: list[FlowRecord] = []
         self.evicted = 0
         self._heap: list = []
@@ -85,8 +87,10 @@ class FlowTable:
 
     def flush(self) -> list[FlowRecord]:
         """End of input: every remaining flow is reported (Zeek does the same at exit)."""
-        for flow in sorted(self.flows.values(), key=lambda f: f.start):
-            self.out.append(flow.record())
+        records = [flow.record() for flow in self.flows.values()] + self.lite.flush()
+        records.sort(key=lambda r: r.start)
+        self.out += records
+        for flow in self.flows.values():
             flow.alive = False
         self.flows.clear()
         self._heap.clear()
@@ -130,7 +134,7 @@ class FlowTable:
             flow.interim_at += self.config.active_timeout
 
     def _new_flow(self, key: bytes, q: D.Packets, i: int, t: float) -> Flow:
-        if len(self.flows) >= self.config.max_flows:
+        if len(self.flows) + len(self.lite) >= self.config.max_flows:
             self._evict_one()
         proto = int(q.proto[i])
         sport, dport = int(q.sport[i]), int(q.dport[i])
@@ -175,6 +179,7 @@ class FlowTable:
             heapq.heappush(self._heap, (due, next(self._tick), flow))
 
     def _sweep(self, now: float) -> None:
+        self.out += self.lite.expire(now)
         heap = self._heap
         while heap and heap[0][0] <= now:
             due, _, flow = heapq.heappop(heap)
@@ -187,6 +192,14 @@ class FlowTable:
                 self.schedule(flow)
 
     def _evict_one(self) -> None:
+        heap = self._heap
+        while heap and not (heap[0][2].alive and heap[0][2].heap_at == heap[0][0]):
+            heapq.heappop(heap)                 # stale entries
+        lite_due = self.lite.earliest()
+        if lite_due is not None and (not heap or lite_due < heap[0][0]):
+            self.out.append(self.lite.evict_earliest())
+            self.evicted += 1
+            return
         while self._heap:
             due, _, flow = heapq.heappop(self._heap)
             if flow.alive and flow.heap_at == due:

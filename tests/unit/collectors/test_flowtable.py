@@ -158,3 +158,22 @@ def test_table_is_bounded_and_evictions_counted(tmp_path):
     recs, stats = run(tmp_path, pkts, FlowConfig(max_flows=2))
     assert len(recs) == 5 and stats.evicted_flows == 3
     assert sum(1 for r in recs if r.extra.get("evicted")) == 3
+
+
+def test_lite_flow_materialises_when_a_later_batch_continues_it(tmp_path):
+    """One packet per batch: lone SYN / UDP start as lite rows, later packets replay them."""
+    from collectors.capture import Capture, CaptureStats, file_batches
+    q = IP(src=A, dst=B) / UDP(sport=5000, dport=9999) / Raw(b"q" * 10)
+    r = IP(src=B, dst=A) / UDP(sport=9999, dport=5000) / Raw(b"r" * 30)
+    pkts = [(1.0, tcp(A, B, 40001, 22, "S", seq=7)), (1.0, q),
+            (1.1, tcp(B, A, 22, 40001, "SA", seq=900, ack=8)), (1.1, r),
+            (1.2, tcp(A, B, 40001, 22, "A", seq=8, ack=901))]
+    whole, _ = run(tmp_path, pkts, name="whole.pcap")
+    stats = CaptureStats()
+    split = list(Capture(file_batches([str(tmp_path / "whole.pcap")], stats, chunk_size=64),
+                         stats=stats))
+    key = sorted((r.uid, r.conn_state, r.history, r.orig_pkts, r.resp_pkts, r.orig_bytes)
+                 for r in whole)
+    assert key == sorted((r.uid, r.conn_state, r.history, r.orig_pkts, r.resp_pkts,
+                          r.orig_bytes) for r in split)
+    assert sorted((r.conn_state, r.history) for r in split) == [("S1", "ShA"), ("SF", "Dd")]
