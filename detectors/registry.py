@@ -11,14 +11,18 @@ from detectors.beacon import BeaconDetector
 from detectors.bruteforce import BruteForceDetector
 from detectors.dga import DgaDetector
 from detectors.dns import DnsTunnelDetector
+from detectors.dos import DosDetector
+from detectors.exfil import ExfilDetector
 from detectors.ioc import IocDetector
+from detectors.lateral import LateralMovementDetector
 from detectors.scan import ScanDetector
 from detectors.sigma import SigmaDetector
 
 BUILTIN: dict[str, type[Detector]] = {
     cls.name: cls for cls in (
         ScanDetector, BruteForceDetector, BeaconDetector, DnsTunnelDetector, DgaDetector,
-        IocDetector, SigmaDetector, AnomalyDetector,
+        IocDetector, SigmaDetector, AnomalyDetector, DosDetector, ExfilDetector,
+        LateralMovementDetector,
     )
 }
 

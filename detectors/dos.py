@@ -1,0 +1,338 @@
+"""Floods (SYN / UDP / ICMP, single or spoofed multi-source) against one target.
+
+Per target, new flows and packets are counted in short event-time buckets and compared with
+an exponentially weighted mean and deviation of that target's own buckets, and with an
+absolute floor so a quiet host going from 1 to 50 connections a second stays quiet. The
+runner feeds a stream keyed by `destination.ip`, so every flow to one target reaches one
+instance. A bucket is judged as soon as it crosses its threshold (not when it closes), so a
+flood that ends the stream still alerts without a later event moving the clock.
+
+Flow records arrive when flows end, so their start times (the event time) run backwards by
+up to an inactivity timeout: buckets stay open for `max_lateness_seconds` and each record is
+counted in the bucket of its own start; a bucket joins the baseline only once it is closed.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from pydantic import Field
+
+from detectors.base import Detector, DetectorConfig
+from watchkeeper import schema
+from watchkeeper.documents import AlertSpec
+
+# A TCP flow that never carried originator payload and never closed normally.
+HALF_OPEN = frozenset({"S0", "S1", "REJ", "RSTOS0", "RSTRH", "SH", "SHR", "OTH"})
+MAX_GAP_STEPS = 500          # after this many empty buckets the EWMA is ~0 anyway
+WARMUP_FLOOD_FACTOR = 10     # during warm-up, buckets this far over the floor are floods
+MIN_SAMPLE = 10              # flows past the crossing before the source/port mix is judged
+
+
+class DosConfig(DetectorConfig):
+    bucket_seconds: float = Field(1.0, ge=0.1, le=60,
+                                  description="event-time bucket of the per-target counts")
+    min_flows: int = Field(100, ge=10, le=10_000_000,
+                           description="absolute floor: new flows to one target per bucket")
+    min_packets: int = Field(20_000, ge=100, le=100_000_000,
+                             description="absolute floor: packets to one target per bucket "
+                                         "(a flow's packets spread over its duration)")
+    deviations: float = Field(6.0, ge=1, le=100,
+                              description="buckets above mean + deviations * std are anomalous")
+    ewma_alpha: float = Field(0.02, gt=0, le=0.5,
+                              description="weight of the newest bucket in the target baseline")
+    warmup_seconds: float = Field(300.0, ge=0, le=86_400,
+                                  description="history before the baseline is trusted; until "
+                                              "then only the absolute floors apply")
+    max_lateness_seconds: float = Field(120.0, ge=1, le=3600,
+                                        description="how long a bucket stays open for flow "
+                                                    "records that arrive late (flow end)")
+    episode_gap_seconds: float = Field(60.0, ge=1, le=3600,
+                                       description="quiet time that ends a flood episode")
+    single_source_share: float = Field(0.9, ge=0.5, le=1,
+                                       description="flood share that names a single source")
+    scan_port_ratio: float = Field(0.5, ge=0.05, le=1,
+                                   description="distinct ports per flow (one main source) that "
+                                               "make it a port scan, not a flood")
+    idle_expiry_seconds: float = Field(3600.0, ge=60, le=7 * 86_400,
+                                       description="target state dropped after this idle time")
+    max_targets: int = Field(100_000, ge=100, le=10_000_000,
+                             description="targets tracked; least recently seen evicted")
+    max_sources: int = Field(10_000, ge=10, le=1_000_000,
+                             description="distinct sources and ports kept per flood episode")
+    max_open_flows: int = Field(200_000, ge=1000, le=10_000_000,
+                                description="long flows whose interim counters are tracked")
+
+
+@dataclass
+class _Baseline:
+    """EWMA mean and variance of one per-bucket count."""
+    mean: float = 0.0
+    var: float = 0.0
+    n: int = 0                       # buckets folded in; the first one seeds the mean
+
+    def update(self, x: float, alpha: float) -> None:
+        self.n += 1
+        if self.n == 1:
+            self.mean = x
+            return
+        diff = x - self.mean
+        self.mean += alpha * diff
+        self.var = (1 - alpha) * (self.var + alpha * diff * diff)
+
+    def decay(self, empty_buckets: int, alpha: float) -> None:
+        if self.n == 0:
+            return                       # quiet before the first bucket says nothing
+        for _ in range(min(empty_buckets, MAX_GAP_STEPS)):
+            self.update(0.0, alpha)
+
+    def threshold(self, k: float) -> float:
+        return self.mean + k * self.var ** 0.5
+
+
+@dataclass
+class _Episode:
+    """A flood: flows that landed in over-threshold buckets, until a quiet gap."""
+    start: float
+    last: float
+    flows: int = 0                        # incl. the crossing bucket's flows before the crossing
+    sampled: int = 0                      # flows recorded below (from the crossing on)
+    half_open: int = 0
+    peak_flows: int = 0
+    peak_packets: float = 0.0
+    expected: float = 1.0                 # baseline mean when the flood began
+    sources: dict[str, int] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    transports: dict[str, int] = field(default_factory=dict)
+    evidence: list[str] = field(default_factory=list)
+    reported_at: int = 0                  # flows at the last alert (re-raise when it doubles)
+    top: str = ""                         # the busiest source so far
+
+
+@dataclass
+class _Target:
+    first_seen: float
+    last_seen: float
+    folded: int                           # last bucket index folded into the baseline
+    buckets: dict[int, list[float]] = field(default_factory=dict)   # index -> [flows, packets]
+    flow_base: _Baseline = field(default_factory=_Baseline)
+    packet_base: _Baseline = field(default_factory=_Baseline)
+    episode: _Episode | None = None
+
+    def decay(self, empty_buckets: int, alpha: float) -> None:
+        self.flow_base.decay(empty_buckets, alpha)
+        self.packet_base.decay(empty_buckets, alpha)
+
+
+class DosDetector(Detector):
+    name = "dos"
+    version = "1"
+    category = "dos"
+    datasets = frozenset({schema.FLOW})
+    key_field = "destination.ip"
+    Config = DosConfig
+
+    def __init__(self, config: DosConfig | None = None):
+        super().__init__(config)
+        self._targets: dict[str, _Target] = {}
+        self._open: dict[str, int] = {}      # uid -> packets already counted (interim records)
+        self.evicted = 0
+        self.late = 0                        # records older than every open bucket
+
+    def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
+        dst = event.get("destination", {}).get("ip")
+        if not dst:
+            return []
+        new_flow, packets = self._increment(event)
+        if not new_flow and not packets:
+            return []
+        target = self._target(dst, event_time)
+        index = int(event_time // self.config.bucket_seconds)
+        if index <= target.folded:
+            self.late += 1
+            return []
+        bucket = target.buckets.setdefault(index, [0, 0.0])
+        bucket[0] += new_flow
+        bucket[1] += packets
+        return self._judge(dst, target, bucket, event, event_time, new_flow)
+
+    def _increment(self, event: dict) -> tuple[int, float]:
+        """(1 if this record opens a flow, its new packets spread over its duration)."""
+        flow = event.get("watchkeeper", {}).get("flow", {})
+        uid, final = flow.get("uid", ""), flow.get("final", True)
+        total = event.get("source", {}).get("packets", 0) or 0
+        seen = self._open.pop(uid, None) if final else self._open.get(uid)
+        if not final:
+            if seen is None and len(self._open) >= self.config.max_open_flows:
+                self._open.pop(next(iter(self._open)))
+                self.evicted += 1
+            self._open[uid] = total
+        duration = event.get("event", {}).get("duration", 0) / 1e9
+        spread = max(1.0, duration / self.config.bucket_seconds)
+        return (1 if seen is None else 0), max(0, total - (seen or 0)) / spread
+
+    def _target(self, dst: str, event_time: float) -> _Target:
+        target = self._targets.pop(dst, None)          # re-insert: dict order is recency
+        if target is None:
+            if len(self._targets) >= self.config.max_targets:
+                self._targets.pop(next(iter(self._targets)))
+                self.evicted += 1
+            horizon = self._horizon_buckets()
+            target = _Target(event_time, event_time,
+                             int(event_time // self.config.bucket_seconds) - horizon)
+        target.last_seen = max(target.last_seen, event_time)
+        self._fold(target, int(target.last_seen // self.config.bucket_seconds))
+        self._targets[dst] = target
+        return target
+
+    def _horizon_buckets(self) -> int:
+        return max(1, int(self.config.max_lateness_seconds / self.config.bucket_seconds))
+
+    def _fold(self, target: _Target, newest: int) -> None:
+        """Close buckets older than the lateness horizon into the baseline, gaps as zeros."""
+        alpha, until = self.config.ewma_alpha, newest - self._horizon_buckets()
+        for index in sorted(i for i in target.buckets if i <= until):
+            flows, packets = target.buckets.pop(index)
+            target.decay(index - target.folded - 1, alpha)
+            if not self._teaches_flood(target, flows, packets):
+                target.flow_base.update(flows, alpha)
+                target.packet_base.update(packets, alpha)
+            target.folded = index
+        if until > target.folded:
+            target.decay(until - target.folded, alpha)
+            target.folded = until
+
+    def _teaches_flood(self, target: _Target, flows: float, packets: float) -> bool:
+        """Floods must not teach the baseline; while warming up only gross ones are known."""
+        if self._warm(target):
+            return self._over(target, flows, packets)
+        return (flows >= WARMUP_FLOOD_FACTOR * self.config.min_flows
+                or packets >= WARMUP_FLOOD_FACTOR * self.config.min_packets)
+
+    def _warm(self, target: _Target) -> bool:
+        return target.last_seen - target.first_seen >= self.config.warmup_seconds
+
+    def _over(self, target: _Target, flows: float, packets: float) -> bool:
+        k, warm = self.config.deviations, self._warm(target)
+        flow_limit = max(self.config.min_flows, target.flow_base.threshold(k) if warm else 0)
+        packet_limit = max(self.config.min_packets,
+                           target.packet_base.threshold(k) if warm else 0)
+        return flows >= flow_limit or packets >= packet_limit
+
+    def _judge(self, dst: str, target: _Target, bucket: list[float], event: dict,
+               event_time: float, new_flow: int) -> list[AlertSpec]:
+        ep = target.episode
+        if ep is not None and event_time - ep.last > self.config.episode_gap_seconds:
+            ep = target.episode = None
+        if not self._over(target, *bucket):
+            return []
+        if ep is None:
+            ep = target.episode = _Episode(event_time, event_time, flows=int(bucket[0]) - new_flow)
+            ep.expected = max(1.0, target.flow_base.mean)
+        self._record(ep, event, event_time, new_flow)
+        ep.peak_flows = max(ep.peak_flows, int(bucket[0]))
+        ep.peak_packets = max(ep.peak_packets, bucket[1])
+        due = ep.reported_at == 0 or ep.flows >= 2 * ep.reported_at
+        if due and ep.sampled >= MIN_SAMPLE and not self._scan(ep):
+            ep.reported_at = ep.flows
+            return [self._alert(dst, ep)]
+        return []
+
+    def _record(self, ep: _Episode, event: dict, event_time: float, new_flow: int) -> None:
+        ep.start, ep.last = min(ep.start, event_time), max(ep.last, event_time)
+        if not new_flow:
+            return
+        ep.flows += 1
+        ep.sampled += 1
+        ep.half_open += _half_open(event)
+        cap = self.config.max_sources
+        src = event.get("source", {}).get("ip", "")
+        _bump(ep.sources, src, cap)
+        if ep.sources.get(src, 0) > ep.sources.get(ep.top, 0):
+            ep.top = src                      # kept as we go: max() per event is too slow
+        _bump(ep.ports, str(event.get("destination", {}).get("port")), cap)
+        _bump(ep.transports, event.get("network", {}).get("transport", "other"), cap)
+        if len(ep.evidence) < 100:
+            ep.evidence.append(event["event"]["id"])
+
+    def _top_source(self, ep: _Episode) -> tuple[str | None, float]:
+        """(the single source if one sends nearly all, share of the busiest source)."""
+        share = ep.sources.get(ep.top, 0) / max(1, ep.sampled)
+        return (ep.top if share >= self.config.single_source_share else None), share
+
+    def _scan(self, ep: _Episode) -> bool:
+        """Few sources, nearly one port per flow: the scan detector's business."""
+        _, share = self._top_source(ep)
+        return share >= 0.5 and len(ep.ports) / max(1, ep.sampled) >= self.config.scan_port_ratio
+
+    def _alert(self, dst: str, ep: _Episode) -> AlertSpec:
+        transport = max(ep.transports, key=ep.transports.get) if ep.transports else "other"
+        half_open = ep.half_open / max(1, ep.sampled)
+        single, share = self._top_source(ep)
+        syn = transport == "tcp" and half_open >= 0.5
+        kind = "SYN" if syn else transport.upper() if transport in ("udp", "icmp") else "traffic"
+        top = [ip for ip, _ in Counter(ep.sources).most_common(49)]
+        more = "+" if len(ep.sources) >= self.config.max_sources else ""
+        origin = f"from {single}" if single else f"from {len(ep.sources)}{more} sources"
+        ratio = max(ep.peak_flows, 1) / ep.expected
+        return AlertSpec(
+            detector=self.name, detector_version=self.version, category=self.category,
+            rule_id=f"wk.dos.{kind.lower()}_flood", rule_name=f"{kind} flood",
+            severity=3 if ep.peak_flows >= 10 * self.config.min_flows or not single else 2,
+            message=f"{kind} flood against {dst} {origin}: {ep.flows} flows, peak "
+                    f"{ep.peak_flows} flows / {ep.peak_packets:.0f} packets per "
+                    f"{self.config.bucket_seconds:g} s ({ratio:.0f}x baseline), "
+                    f"{half_open:.0%} half-open",
+            entity=dst, first_seen=ep.start, last_seen=ep.last,
+            source_ip=single, destination_ip=dst, related_ips=[dst, *top],
+            evidence=list(ep.evidence),
+            subscores={"rate_vs_baseline": max(0.0, min(1.0, 1 - 1 / ratio)),
+                       "half_open_ratio": half_open, "source_spread": 1.0 - share},
+            technique_id="T1499" if syn else "T1498",
+            technique_name="Endpoint Denial of Service" if syn else "Network Denial of Service",
+            count=ep.flows)
+
+    def on_timer(self, now: float) -> list[AlertSpec]:
+        horizon = now - self.config.idle_expiry_seconds
+        for dst in [d for d, t in self._targets.items() if t.last_seen < horizon]:
+            del self._targets[dst]
+        for target in self._targets.values():
+            ep = target.episode
+            if ep is not None and now - ep.last > self.config.episode_gap_seconds:
+                target.episode = None
+        return []
+
+    def snapshot(self) -> dict:
+        targets = {}
+        for dst, target in self._targets.items():
+            raw = asdict(target)
+            raw["buckets"] = {str(i): b for i, b in target.buckets.items()}  # JSON keys
+            targets[dst] = raw
+        return {"targets": targets, "open": dict(self._open), "evicted": self.evicted,
+                "late": self.late}
+
+    def restore(self, state: dict) -> None:
+        self._targets = {dst: _restore_target(t) for dst, t in state.get("targets", {}).items()}
+        self._open = dict(state.get("open", {}))
+        self.evicted = state.get("evicted", 0)
+        self.late = state.get("late", 0)
+
+
+def _restore_target(raw: dict) -> _Target:
+    raw = dict(raw)
+    raw["buckets"] = {int(i): list(b) for i, b in raw["buckets"].items()}
+    raw["flow_base"] = _Baseline(**raw["flow_base"])
+    raw["packet_base"] = _Baseline(**raw["packet_base"])
+    raw["episode"] = _Episode(**raw["episode"]) if raw.get("episode") else None
+    return _Target(**raw)
+
+
+def _bump(counts: dict[str, int], key: str, cap: int) -> None:
+    if key in counts or len(counts) < cap:
+        counts[key] = counts.get(key, 0) + 1
+
+
+def _half_open(event: dict) -> int:
+    flow = event.get("watchkeeper", {}).get("flow", {})
+    return int(event.get("network", {}).get("transport") == "tcp"
+               and flow.get("conn_state") in HALF_OPEN and not flow.get("orig_bytes"))

@@ -1,0 +1,200 @@
+"""Lateral movement: an internal host newly reaching several internal hosts on admin ports.
+
+"Newly" means the (destination, port) was not seen from that source during the learning
+period, which starts with the first event this instance sees; after it, every pair reached
+is learned too, so a host alerts for what is new, once. Jump hosts and admin workstations
+that do this routinely are learned and stay quiet. Only sessions the target answered count
+(refused or unanswered attempts are the scan detector's business). Memory: per source an LRU
+of known pairs, entries forgotten after `forget_after_seconds` unseen.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Annotated
+
+from pydantic import Field
+
+from detectors.base import Detector, DetectorConfig
+from watchkeeper import schema
+from watchkeeper.documents import AlertSpec
+
+ADMIN_PORTS = {22: "ssh", 23: "telnet", 135: "msrpc", 445: "smb", 3389: "rdp",
+               5900: "vnc", 5985: "winrm", 5986: "winrm-tls"}
+# Answered but refused or torn down before a session: not "reaching" the host.
+NOT_REACHED = frozenset({"S0", "REJ", "RSTOS0", "RSTRH", "SH", "SHR"})
+Port = Annotated[int, Field(ge=1, le=65535)]
+SWEEP_EVERY_S = 3600.0        # forgetting old pairs is a full pass: at most hourly
+MAX_RECENT = 1000             # new pairs kept per source per window (memory bound)
+
+
+class LateralConfig(DetectorConfig):
+    learning_seconds: float = Field(7 * 86_400.0, ge=0, le=90 * 86_400,
+                                    description="event time, from the first event seen, during "
+                                                "which admin pairs are only learned")
+    window_seconds: float = Field(900.0, ge=10, le=86_400,
+                                  description="window in which new admin peers are counted")
+    min_new_hosts: int = Field(4, ge=2, le=10_000,
+                               description="distinct internal hosts newly reached on admin "
+                                           "ports within the window that make an alert")
+    forget_after_seconds: float = Field(30 * 86_400.0, ge=3600, le=365 * 86_400,
+                                        description="a known pair not seen for this long is "
+                                                    "forgotten (then new again)")
+    max_known_per_source: int = Field(1024, ge=16, le=1_000_000,
+                                      description="known (destination, port) pairs per source "
+                                                  "(least recently seen evicted)")
+    max_sources: int = Field(100_000, ge=100, le=10_000_000,
+                             description="sources tracked; least recently seen evicted")
+    admin_ports: list[Port] = Field(sorted(ADMIN_PORTS), min_length=1, max_length=64,
+                                   description="destination TCP ports that count as admin "
+                                               "access")
+
+
+@dataclass
+class _NewPeer:
+    time: float
+    target: str                       # "ip|port"
+    event_id: str
+
+
+@dataclass
+class _Source:
+    last_seen: float
+    known: dict[str, float] = field(default_factory=dict)    # "ip|port" -> last seen (LRU)
+    recent: list[_NewPeer] = field(default_factory=list)     # new pairs inside the window
+    known_in_window: dict[str, float] = field(default_factory=dict)   # known hosts reached
+    reported_at: int = 0              # new hosts at the last alert (re-raise when it doubles)
+
+
+class LateralMovementDetector(Detector):
+    name = "lateral_movement"
+    version = "1"
+    category = "lateral_movement"
+    datasets = frozenset({schema.FLOW})
+    Config = LateralConfig
+
+    def __init__(self, config: LateralConfig | None = None):
+        super().__init__(config)
+        self._sources: dict[str, _Source] = {}
+        self._started: float | None = None    # event time the learning period began
+        self._swept = 0.0
+        self.evicted = 0
+
+    def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
+        if self._started is None:
+            self._started = event_time
+        target = self._admin_target(event)
+        if target is None:
+            return []
+        src = event["source"]["ip"]
+        state = self._source(src, event_time)
+        known = target in state.known
+        self._learn(state, target, event_time)
+        learning = event_time - self._started < self.config.learning_seconds
+        self._prune(state, event_time)
+        if learning:
+            return []
+        host = target.split("|")[0]
+        if known:
+            state.known_in_window[host] = event_time
+            return []
+        if len(state.recent) < MAX_RECENT:
+            state.recent.append(_NewPeer(event_time, target, event["event"]["id"]))
+        return self._judge(src, state)
+
+    def _admin_target(self, event: dict) -> str | None:
+        """'ip|port' of an answered internal admin session, else None."""
+        if event.get("network", {}).get("direction") != "internal":
+            return None
+        if event.get("network", {}).get("transport") != "tcp":
+            return None
+        dst = event.get("destination", {})
+        if dst.get("port") not in self.config.admin_ports or not dst.get("packets"):
+            return None
+        if event.get("watchkeeper", {}).get("flow", {}).get("conn_state") in NOT_REACHED:
+            return None
+        return f"{dst.get('ip')}|{dst.get('port')}" if event["source"].get("ip") else None
+
+    def _source(self, src: str, event_time: float) -> _Source:
+        state = self._sources.pop(src, None)          # re-insert: dict order is recency
+        if state is None:
+            if len(self._sources) >= self.config.max_sources:
+                self._sources.pop(next(iter(self._sources)))
+                self.evicted += 1
+            state = _Source(event_time)
+        state.last_seen = max(state.last_seen, event_time)
+        self._sources[src] = state
+        return state
+
+    def _learn(self, state: _Source, target: str, event_time: float) -> None:
+        state.known[target] = max(state.known.pop(target, event_time), event_time)
+        if len(state.known) > self.config.max_known_per_source:
+            state.known.pop(next(iter(state.known)))
+            self.evicted += 1
+
+    def _prune(self, state: _Source, now: float) -> None:
+        horizon = now - self.config.window_seconds
+        if state.recent and state.recent[0].time < horizon:
+            state.recent = [p for p in state.recent if p.time >= horizon]
+            if not state.recent:
+                state.reported_at = 0
+        state.known_in_window = {h: t for h, t in state.known_in_window.items() if t >= horizon}
+
+    def _judge(self, src: str, state: _Source) -> list[AlertSpec]:
+        hosts = {p.target.split("|")[0] for p in state.recent}
+        if len(hosts) < self.config.min_new_hosts or len(hosts) < 2 * state.reported_at:
+            return []
+        state.reported_at = len(hosts)
+        return [self._alert(src, state, hosts)]
+
+    def _alert(self, src: str, state: _Source, hosts: set[str]) -> AlertSpec:
+        ports = sorted({int(p.target.split("|")[1]) for p in state.recent})
+        services = ", ".join(ADMIN_PORTS.get(p, str(p)) for p in ports)
+        familiar = len(set(state.known_in_window) - hosts)
+        n, floor = len(hosts), self.config.min_new_hosts
+        risky = any(p in (445, 135, 3389, 5985, 5986) for p in ports)
+        return AlertSpec(
+            detector=self.name, detector_version=self.version, category=self.category,
+            rule_id="wk.lateral.new_admin_peers", rule_name="Lateral movement",
+            severity=4 if n >= 4 * floor else 3 if risky or n >= 2 * floor else 2,
+            message=f"{src} newly reached {n} internal hosts on admin ports ({services}) "
+                    f"within {self.config.window_seconds / 60:g} min, never seen during "
+                    f"learning",
+            entity=src, first_seen=state.recent[0].time, last_seen=state.recent[-1].time,
+            source_ip=src, destination_ip=next(iter(hosts)) if n == 1 else None,
+            related_ips=sorted(hosts)[:50], evidence=[p.event_id for p in state.recent][:100],
+            subscores={"new_admin_peers": n / (n + familiar),
+                       "breadth": min(1.0, n / (4 * floor))},
+            technique_id="T1021", technique_name="Remote Services", count=n)
+
+    def on_timer(self, now: float) -> list[AlertSpec]:
+        for state in self._sources.values():
+            if state.recent or state.known_in_window:
+                self._prune(state, now)
+        if now - self._swept >= SWEEP_EVERY_S:
+            self._swept = now
+            self._forget(now)
+        return []
+
+    def _forget(self, now: float) -> None:
+        horizon = now - self.config.forget_after_seconds
+        for src in list(self._sources):
+            state = self._sources[src]
+            state.known = {t: seen for t, seen in state.known.items() if seen >= horizon}
+            if not state.known and not state.recent:
+                del self._sources[src]
+
+    def snapshot(self) -> dict:
+        return {"sources": {src: asdict(st) for src, st in self._sources.items()},
+                "started": self._started, "swept": self._swept, "evicted": self.evicted}
+
+    def restore(self, state: dict) -> None:
+        self._sources = {src: _restore_source(st) for src, st in state["sources"].items()}
+        self._started = state.get("started")
+        self._swept = state.get("swept", 0.0)
+        self.evicted = state.get("evicted", 0)
+
+
+def _restore_source(raw: dict) -> _Source:
+    raw = dict(raw)
+    raw["recent"] = [_NewPeer(**p) for p in raw["recent"]]
+    return _Source(**raw)
