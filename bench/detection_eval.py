@@ -1,0 +1,114 @@
+"""Per-detector precision and recall on the labelled captures in ../shared/data.
+
+    .venv/bin/python bench/detection_eval.py [--markdown]
+
+Every capture goes through the real capture path and every registered detector with its
+default settings (one partition set for source-keyed detectors, one for each other key, as
+the runner does). An alert counts as a true positive when its category and entity (the
+actor, or the target for floods) match the capture's ground truth from MANIFEST.md; any
+other alert is a false positive; a truth row with no matching alert is a false negative.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from collectors.capture import iter_flow_documents  # noqa: E402
+from detectors import registry  # noqa: E402
+from detectors.runner import PartitionDetectors  # noqa: E402
+from watchkeeper.networks import InternalNetworks  # noqa: E402
+
+SHARED = Path(os.environ.get("WATCHKEEPER_SHARED_DATA",
+                             Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+# capture -> [(category, entity)]; entity = actor IP (target IP for dos). From MANIFEST.md.
+TRUTH: dict[str, list[tuple[str, str]]] = {
+    "scan/cs_synscan.pcapng": [("scan", "172.16.0.8")],
+    "scan/slips_test7-iot-telnet-scan.pcap": [("scan", "192.168.2.16")],
+    "scan/slips_test12-icmp-portscan.pcap": [("scan", "192.168.1.109")],
+    "scan/cs_activeosfingerprinting.pcapng": [("scan", "172.16.16.128")],
+    "bruteforce/zeek_ssh-sshguess.pcap": [("brute_force", "192.168.56.1")],
+    "bruteforce/zeek_ftp-bruteforce.pcap": [("brute_force", "192.168.56.1")],
+    "bruteforce/slips_ssh-bruteforce-nmap.pcap": [("brute_force", "147.32.80.40")],
+    "c2-beacon/slips_test-cc-capture-1.pcap": [("beaconing", "147.32.80.37")],
+    "c2-beacon/slips_test-cc-capture-2.pcap": [("beaconing", "147.32.80.37")],
+    "c2-beacon/cs_ratinfected.pcapng": [("exfiltration", "172.16.0.114")],
+    "dos/stopddos_pkt.TCP.synflood.spoofed.pcap": [("dos", "10.10.10.10")],
+    "dos/sv_syn-flood-200.pcap": [("dos", "198.51.100.5")],
+    "exfil/zeek_ctu-agent-tesla-http-exfil.pcap": [("exfiltration", "192.168.1.108")],
+}
+BENIGN_DIR = "benign"
+
+
+@dataclass
+class Score:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def alerts_for(path: Path) -> set[tuple[str, str]]:
+    """(category, entity) of every alert the default detectors raise on one capture."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for name, cls in registry.available().items():
+        groups[cls.key_field].append(name)
+    parts = {key: PartitionDetectors(registry.build(names=names)) for key, names in groups.items()}
+    raised: set[tuple[str, str]] = set()
+    for doc in iter_flow_documents([str(path)], "eval", InternalNetworks()):
+        for part in parts.values():
+            for spec in part.on_event(doc):
+                actor_first = (spec.destination_ip, spec.source_ip) if spec.category == "dos" \
+                    else (spec.source_ip, spec.destination_ip)
+                entity = next((ip for ip in actor_first if ip), spec.entity)
+                raised.add((spec.category, entity))
+    return raised
+
+
+def evaluate() -> dict[str, Score]:
+    scores: dict[str, Score] = defaultdict(Score)
+    files = sorted(TRUTH) + sorted(str(p.relative_to(SHARED)) for p in
+                                   (SHARED / BENIGN_DIR).glob("*.pcap*") if p.suffix in
+                                   (".pcap", ".pcapng"))
+    for rel in files:
+        if not (SHARED / rel).exists():
+            continue
+        raised = alerts_for(SHARED / rel)
+        truth = set(TRUTH.get(rel, []))
+        for category, entity in truth:
+            hit = (category, entity) in raised
+            scores[category].tp += hit
+            scores[category].fn += not hit
+            if not hit:
+                scores[category].notes.append(f"missed {entity} in {rel}")
+        for category, entity in raised - truth:
+            scores[category].fp += 1
+            scores[category].notes.append(f"false alarm on {entity} in {rel}")
+    return scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.parse_args()
+    scores = evaluate()
+    print("| detector category | TP | FP | FN | precision | recall |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for category in sorted(set(scores) | set(c for t in TRUTH.values() for c, _ in t)):
+        s = scores[category]
+        precision = f"{s.tp / (s.tp + s.fp):.2f}" if s.tp + s.fp else "–"
+        recall = f"{s.tp / (s.tp + s.fn):.2f}" if s.tp + s.fn else "–"
+        print(f"| {category} | {s.tp} | {s.fp} | {s.fn} | {precision} | {recall} |")
+    print()
+    for category in sorted(scores):
+        for note in scores[category].notes:
+            print(f"- {category}: {note}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,427 @@
+"""The attack lab as one session-scoped range: topology, services, the monitor, benign
+background traffic; scenarios run on demand, one after another, and the report is written at
+the end (tests/lab/last-report.md)."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from . import services as svc
+from .report import write_report
+from .scenarios import ATTACKERS, SCENARIOS, Scenario
+from .topology import Lab, LabError
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+INTERNAL = ["10.77.0.0/16"]
+TOOLS = ["ip", "tc", "ss", "ethtool", "ping", "ssh-keygen", "ssh", "/usr/sbin/sshd", "nginx",
+         "dnsmasq", "iperf3", "nmap", "masscan", "hping3", "hydra", "slowhttptest", "curl",
+         "dig", "logger"]
+
+SERVERS = {"web": "10.77.1.10", "ssh": "10.77.1.11", "dns": "10.77.1.12",
+           "backup": "10.77.1.13", "files": "10.77.1.14"}
+CLIENTS = {"c1": "10.77.2.11", "c2": "10.77.2.12", "c3": "10.77.2.13"}
+EXTERNAL_SERVERS = {"xweb": "198.51.100.10", "xsite": "198.51.100.30", "xdns": "198.51.100.53"}
+
+
+def _required() -> bool:
+    return os.environ.get("CI", "").lower() == "true" or bool(
+        os.environ.get("WATCHKEEPER_REQUIRE_SERVICES"))
+
+
+def _free_port(kind=socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _parse_time(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def registered_categories() -> dict[str, str]:
+    """category -> detector name, for the detectors the monitor will run."""
+    from detectors import registry
+    return {cls.category: name for name, cls in registry.available().items()}
+
+
+@dataclass
+class Result:
+    scenario: Scenario
+    status: str = "not run"            # detected | late | missed | no detector | tool failed
+    started: float = 0.0               # wall clock
+    ttd: float | None = None           # seconds from start to the first matching event.created
+    alerts: list[dict] = field(default_factory=list)       # matching category
+    other_alerts: list[dict] = field(default_factory=list)  # same attackers, other categories
+    tool_rc: dict[str, int | None] = field(default_factory=dict)
+    tool_tail: str = ""
+    duration: float = 0.0
+
+
+class Range:
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.lab = Lab(workdir)
+        self.base = ""
+        self.monitor: subprocess.Popen | None = None
+        self.monitor_log = workdir / "monitor.log"
+        self.forwarder: svc.SyslogForwarder | None = None
+        self.ssh_key: Path | None = None
+        self.sshd_log: Path | None = None
+        self.results: dict[str, Result] = {s.id: Result(s) for s in SCENARIOS}
+        self.categories = registered_categories()
+        self.background_stop = threading.Event()
+        self.background_threads: list[threading.Thread] = []
+        self.background_stats: dict[str, list[int]] = {}     # name -> [ok, failed]
+        self.timeline: list[str] = []
+        self.mirror_check: dict = {}
+        self.started_at = time.time()
+        self.http = httpx.Client(timeout=10)
+
+    # ---- bring-up -------------------------------------------------------------------------
+    def build(self) -> None:
+        t0 = time.monotonic()
+        self.lab.create()
+        for name, ip in {**SERVERS, **CLIENTS}.items():
+            self.lab.add_host(name, ip, 16, "server" if name in SERVERS else "client")
+        for name, ip in EXTERNAL_SERVERS.items():
+            self.lab.add_host(name, ip, 24, "external-server")
+        for name, ip in ATTACKERS.items():
+            internal = ip.startswith("10.77.")
+            self.lab.add_host(name, ip, 16 if internal else 24,
+                              "attacker" if internal else "external-attacker")
+        # the mirror must work before anything else means anything
+        self.mirror_check = {"c1->xweb": self.lab.verify_mirror("c1", "xweb"),
+                             "web->c2": self.lab.verify_mirror("web", "c2")}
+        self.note(f"topology: {len(self.lab.hosts)} namespaces, mirror verified "
+                  f"({time.monotonic() - t0:.1f}s)")
+        self.start_services()
+        self.start_monitor()
+
+    def start_services(self) -> None:
+        lab = self.lab
+        svc.nginx(lab, "web")
+        svc.nginx(lab, "files")
+        svc.nginx(lab, "xweb", upload=True)
+        svc.nginx(lab, "xsite")
+        _, self.sshd_log, self.ssh_key = svc.sshd(lab, "ssh")
+        svc.dnsmasq(lab, "xdns", {}, authoritative_for=[svc.TUNNEL_ZONE, "news-site.example"],
+                    label="xdns")
+        records = {f"{n}.{svc.LAB_ZONE}": ip for n, ip in {**SERVERS, **CLIENTS}.items()}
+        svc.dnsmasq(lab, "dns", records, upstream=EXTERNAL_SERVERS["xdns"])
+        svc.iperf3_server(lab, "backup", "iperf3-backup")
+        # functional health: each service answers a real client request
+        lab.wait_for("nginx web", lambda: "web ok" in lab.exec(
+            "c1", "curl", "-s", "-m", "3", f"http://{SERVERS['web']}/").stdout)
+        lab.wait_for("nginx xweb", lambda: "xweb ok" in lab.exec(
+            "c1", "curl", "-s", "-m", "3", f"http://{EXTERNAL_SERVERS['xweb']}/").stdout)
+        lab.wait_for("dnsmasq", lambda: SERVERS["web"] in svc.dig(
+            lab, "c2", SERVERS["dns"], f"web.{svc.LAB_ZONE}").stdout)
+        lab.wait_for("dnsmasq forwarding", lambda: EXTERNAL_SERVERS["xdns"] in svc.dig(
+            lab, "c2", SERVERS["dns"], "www.news-site.example").stdout)
+        lab.wait_for("sshd key login", lambda: svc.ssh_login(
+            lab, "c3", SERVERS["ssh"], self.ssh_key).stdout.strip() == "lab-ok")
+        self.note("services healthy: nginx x4, sshd, dnsmasq x2, iperf3")
+
+    def start_monitor(self) -> None:
+        port, syslog_port = _free_port(), _free_port()
+        env = {**os.environ, "WATCHKEEPER_INTERNAL_NETWORKS": json.dumps(INTERNAL),
+               "WATCHKEEPER_DATA_DIR": str(self.workdir / "var")}
+        env.pop("WATCHKEEPER_BUS", None)
+        env.pop("WATCHKEEPER_STORE", None)
+        self.monitor = self.lab.spawn(
+            None, "monitor", sys.executable, "-m", "watchkeeper.cli", "run",
+            "--interface", "wkmirror0", "--store", f"sqlite:///{self.workdir}/lab.db",
+            "--port", str(port), "--syslog-port", str(syslog_port), "--netflow-port", "0",
+            env=env, cwd=str(ROOT))
+        self.base = f"http://127.0.0.1:{port}"
+
+        def healthy():
+            if self.monitor.poll() is not None:
+                raise LabError(f"monitor exited {self.monitor.returncode}: "
+                               f"{self.lab.log('monitor')[-2000:]}")
+            try:
+                return self.http.get(f"{self.base}/health", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+        try:
+            self.lab.wait_for("watchkeeper run /health", healthy, deadline_s=90, every=0.5)
+        except LabError:
+            if self.monitor.poll() is not None:
+                raise LabError(f"monitor exited {self.monitor.returncode}: "
+                               f"{self.lab.log('monitor')[-2000:]}") from None
+            raise
+        self.lab.wait_for("syslog listener", lambda: _tcp_open(syslog_port), deadline_s=30)
+        self.forwarder = svc.SyslogForwarder(self.lab, self.sshd_log, syslog_port)
+        self.syslog_port = syslog_port
+        # flows end on packet time: background traffic also keeps the collector's clock moving
+        self.start_background()
+        # the collector sees lab traffic: a flow between two lab hosts reaches the store
+        self.lab.exec("c1", "curl", "-s", "-m", "3", "-o", "/dev/null",
+                      f"http://{SERVERS['files']}/report.pdf")
+        self.lab.wait_for("live flows from wkmirror0 in the store", self._have_lab_flows,
+                          deadline_s=60, every=1)
+        self.note(f"monitor up on {self.base} (syslog tcp/{syslog_port}); "
+                  f"detectors registered: {sorted(self.categories.values())}")
+
+    def _have_lab_flows(self) -> bool:
+        r = self.http.get(f"{self.base}/api/v1/events",
+                          params={"ip": SERVERS["files"], "limit": 1})
+        return r.status_code == 200 and r.json().get("total", 0) > 0
+
+    # ---- benign background ----------------------------------------------------------------
+    def start_background(self) -> None:
+        lab, rng = self.lab, random.Random(7)
+
+        def web_browsing(client):
+            pages = ["/", "/app.js", "/index.html"]
+            return lambda: lab.exec(client, "curl", "-s", "-m", "5", "-o", "/dev/null",
+                                    "-w", "%{http_code}",
+                                    f"http://{SERVERS['web']}{rng.choice(pages)}",
+                                    timeout=10).stdout == "200"
+
+        def internet_browsing(client):
+            return lambda: lab.exec(client, "curl", "-s", "-m", "5", "-o", "/dev/null", "-w",
+                                    "%{http_code}", f"http://{EXTERNAL_SERVERS['xsite']}/",
+                                    timeout=10).stdout == "200"
+
+        def files(client):
+            return lambda: lab.exec(client, "curl", "-s", "-m", "10", "-o", "/dev/null", "-w",
+                                    "%{http_code}", f"http://{SERVERS['files']}/report.pdf",
+                                    timeout=15).stdout == "200"
+
+        def lookups(client):
+            names = [f"{n}.{svc.LAB_ZONE}" for n in (*SERVERS, *CLIENTS)] + \
+                ["www.news-site.example", "cdn.news-site.example"]
+            return lambda: svc.dig(lab, client, SERVERS["dns"], rng.choice(names)).returncode == 0
+
+        def ssh_session(client):
+            return lambda: svc.ssh_login(lab, client, SERVERS["ssh"], self.ssh_key).stdout \
+                .strip() == "lab-ok"
+
+        def backup():
+            # the nightly backup: files -> backup over iperf3, 120 MB at 80 Mbit/s
+            out = lab.exec("files", "iperf3", "-c", SERVERS["backup"], "-n", "120M", "-b", "80M",
+                           "-J", timeout=60)
+            return out.returncode == 0
+
+        streams = [("c1 web", web_browsing("c1"), 2.0), ("c2 web", web_browsing("c2"), 3.0),
+                   ("c1 internet", internet_browsing("c1"), 7.0),
+                   ("c3 internet", internet_browsing("c3"), 9.0),
+                   ("c3 file server", files("c3"), 6.0),
+                   ("c2 dns", lookups("c2"), 2.0), ("c1 dns", lookups("c1"), 4.0),
+                   ("c3 ssh", ssh_session("c3"), 15.0), ("c1 ssh", ssh_session("c1"), 25.0),
+                   ("backup iperf3", backup, 150.0)]
+        for name, action, mean in streams:
+            self.background_stats[name] = [0, 0]
+            t = threading.Thread(target=self._background_loop, args=(name, action, mean),
+                                 name=f"lab-bg-{name}", daemon=True)
+            t.start()
+            self.background_threads.append(t)
+        self.note(f"benign background: {len(streams)} streams")
+
+    def _background_loop(self, name, action, mean) -> None:
+        rng = random.Random(hash(name) & 0xFFFF)
+        first = True
+        while not self.background_stop.is_set():
+            # irregular (exponential) gaps, so benign traffic is not periodic
+            if not first and self.background_stop.wait(min(mean * 4, rng.expovariate(1 / mean))):
+                return
+            first = False
+            try:
+                ok = action()
+            except Exception:  # noqa: BLE001 - a timeout counts as a failure, keep going
+                ok = False
+            self.background_stats[name][0 if ok else 1] += 1
+
+    # ---- API ------------------------------------------------------------------------------
+    def alerts(self, ip: str | None = None) -> list[dict]:
+        items, cursor = [], None
+        for _ in range(50):      # bounded pagination
+            params = {"limit": 1000}
+            if ip:
+                params["ip"] = ip
+            if cursor:
+                params["cursor"] = cursor
+            r = self.http.get(f"{self.base}/api/v1/alerts", params=params)
+            r.raise_for_status()
+            body = r.json()
+            items += body.get("items", [])
+            cursor = body.get("next_cursor")
+            if not cursor:
+                break
+        return items
+
+    # ---- scenarios ------------------------------------------------------------------------
+    def run_scenario(self, sid: str) -> Result:
+        result = self.results[sid]
+        if result.status != "not run":
+            return result
+        s = result.scenario
+        registered = s.category in self.categories
+        if not registered and not os.environ.get("WATCHKEEPER_LAB_ALL"):
+            result.status = "no detector"     # WATCHKEEPER_LAB_ALL=1 runs the tools anyway
+            return result
+        ips = {self.lab.hosts[h].ip for h in s.attackers}
+        victim_ip = self.lab.hosts[s.victim].ip if s.victim else None
+        self.settle()
+        self.note(f"scenario {sid}: start")
+        result.started = time.time()
+        t0 = time.monotonic()
+        procs = s.launch(self, s)
+        labels = [label for label, p in self.lab.procs if any(p is q for q in procs)]
+        verdict_by = t0 + s.deadline + 8       # time for the last alert to reach the store
+        while True:
+            now = time.monotonic()
+            done = all(p.poll() is not None for p in procs)
+            matching, other = self._matching(s, ips, victim_ip, result.started)
+            in_time = [a for a in matching if a["_ttd"] <= s.deadline]
+            if in_time and (done or now - t0 > 3):
+                break          # detected: stop the tools early, the verdict is in
+            if now > verdict_by and done:
+                break
+            if now - t0 > max(s.max_runtime, s.deadline + 8):
+                break
+            time.sleep(1)
+        for p in procs:
+            if p.poll() is None:
+                self.lab.stop(p)
+        result.duration = time.monotonic() - t0
+        result.tool_rc = {lb: p.returncode for lb, p in zip(labels, procs)}
+        result.tool_tail = "\n".join(f"[{lb}] " + self.lab.log(lb)[-600:] for lb in labels)
+        matching, other = self._matching(s, ips, victim_ip, result.started)
+        result.alerts, result.other_alerts = matching, other
+        if matching:
+            result.ttd = min(a["_ttd"] for a in matching)
+        if not registered:
+            result.status = "no detector"
+        elif result.ttd is not None and result.ttd <= s.deadline:
+            result.status = "detected"
+        elif result.ttd is not None:
+            result.status = "late"
+        else:
+            result.status = "missed"
+        self.note(f"scenario {sid}: {result.status}"
+                  + (f" in {result.ttd:.1f}s" if result.ttd is not None else "")
+                  + f", tools {result.tool_rc}")
+        return result
+
+    def _matching(self, s: Scenario, ips: set[str], victim_ip: str | None, started: float):
+        found: dict[str, dict] = {}
+        for ip in ips:
+            for a in self.alerts(ip=ip):
+                found[a.get("event", {}).get("id") or id(a)] = a
+        matching, other = [], []
+        for a in found.values():
+            src = (a.get("source") or {}).get("ip")
+            dst = (a.get("destination") or {}).get("ip")
+            cat = a.get("watchkeeper", {}).get("alert", {}).get("category")
+            about_attacker = src in ips or (src is None and victim_ip and dst == victim_ip)
+            if not about_attacker:
+                continue
+            a["_ttd"] = _parse_time(a["event"]["created"]) - started
+            (matching if cat == s.category else other).append(a)
+        return matching, other
+
+    def settle(self, quiet_s: float = 2.0, cap_s: float = 10.0) -> None:
+        """Let the pipeline catch up: wait until the alert count stops moving (bounded)."""
+        end, last, stable_since = time.monotonic() + cap_s, None, time.monotonic()
+        while time.monotonic() < end:
+            try:
+                total = self.http.get(f"{self.base}/api/v1/alerts", params={"limit": 1}) \
+                    .json().get("total")
+            except httpx.HTTPError:
+                total = None
+            if total != last:
+                last, stable_since = total, time.monotonic()
+            elif time.monotonic() - stable_since >= quiet_s:
+                return
+            time.sleep(0.5)
+
+    def benign_hosts(self) -> dict[str, str]:
+        return {h.ip: f"{h.name} ({h.role})" for h in self.lab.hosts.values() if h.benign}
+
+    def false_positives(self) -> list[dict]:
+        benign = self.benign_hosts()
+        return [a for a in self.alerts() if (a.get("source") or {}).get("ip") in benign]
+
+    def note(self, text: str) -> None:
+        line = f"[lab +{time.time() - self.started_at:6.1f}s] {text}"
+        self.timeline.append(line)
+        print(line, flush=True)
+
+    # ---- teardown -------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        self.background_stop.set()
+        for t in self.background_threads:
+            t.join(timeout=70)
+        if self.forwarder:
+            self.forwarder.close()
+
+    def stop_monitor(self) -> None:
+        if self.monitor is not None and self.monitor.poll() is None:
+            self.lab.stop(self.monitor, timeout=30)
+
+
+def _tcp_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def lab_range():
+    why = None
+    if os.geteuid() != 0:
+        why = "the lab needs root (network namespaces, tc, raw sockets)"
+    else:
+        missing = [t for t in TOOLS if shutil.which(t) is None and not Path(t).exists()]
+        if missing:
+            why = (f"lab tools missing: {missing} (install deploy/local/lab-packages.txt)")
+    if why:
+        (pytest.fail if _required() else pytest.skip)(why)
+    workdir = Path(tempfile.mkdtemp(prefix="wk-lab-"))
+    rng = Range(workdir)
+    failure = None
+    try:
+        rng.build()
+        yield rng
+    except BaseException as exc:
+        failure = exc
+        raise
+    finally:
+        fps = []
+        try:
+            rng.shutdown()
+            if rng.monitor is not None and rng.monitor.poll() is None:
+                fps = rng.false_positives()
+        except Exception as exc:  # noqa: BLE001 - the report still gets written
+            rng.note(f"teardown: {exc!r}")
+        rng.stop_monitor()
+        try:
+            text = write_report(rng, fps, HERE / "last-report.md", failure)
+            print("\n" + text, flush=True)
+        except Exception as exc:  # noqa: BLE001
+            print(f"[lab] report failed: {exc!r}", flush=True)
+        rng.http.close()
+        rng.lab.teardown()
+        if os.environ.get("WATCHKEEPER_LAB_KEEP"):
+            print(f"[lab] work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
