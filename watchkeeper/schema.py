@@ -152,12 +152,12 @@ def _check_time(value: str, field: str) -> None:
 
 
 def _check_ip(value: str, field: str) -> None:
-    if not _is_ip(value):
+    if not is_ip(value):
         raise ValidationError(f"{field} {value!r} is not an IP address")
 
 
 @lru_cache(maxsize=65536)
-def _is_ip(value: str) -> bool:
+def is_ip(value: str) -> bool:
     """Addresses repeat across events: parsing each once was most of validation's cost."""
     try:
         ipaddress.ip_address(value)

@@ -103,7 +103,7 @@ def dns_doc(rec: dict, log: str, ctx: Context) -> dict:
         "response_code": rec.get("rcode_name"),
         "header_flags": [f for f in ("AA", "TC", "RD", "RA") if rec.get(f) is True],
         "answers": [compact({"data": a, "ttl": _ttl(ttls, i)}) for i, a in enumerate(answers)],
-        "resolved_ip": [a for a in answers if _is_ip(a)],
+        "resolved_ip": [a for a in answers if schema.is_ip(a)],
     }
     doc["dns"] = compact(dns)
     return doc
@@ -113,14 +113,6 @@ def _ttl(ttls: list, index: int) -> int | None:
     value = ttls[index] if index < len(ttls) else None
     finite = isinstance(value, (int, float)) and math.isfinite(value)
     return round(value) if finite else None
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def http_doc(rec: dict, log: str, ctx: Context) -> dict:
