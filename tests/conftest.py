@@ -32,9 +32,39 @@ def require_service(url: str, what: str) -> None:
     pytest.skip(message)
 
 
+_kafka_warm: list[bool] = []
+
+
+def _warm_up_kafka(url: str, deadline_s: float = 180.0) -> None:
+    """A freshly started broker answers before its group coordinator is ready (it creates
+    __consumer_offsets on first use): wait until a consumer group really receives."""
+    import time
+
+    from watchkeeper.bus.kafka import KafkaBus
+    bus = KafkaBus(url, partitions=1)
+    topic = f"wktest.warmup.{uuid.uuid4().hex[:8]}"
+    bus.ensure_topics((topic,))
+    producer = bus.producer()
+    producer.send(topic, b"warm", key="k")
+    producer.flush()
+    producer.close()
+    consumer = bus.consumer(f"wktest-warmup-{uuid.uuid4().hex[:8]}", [topic])
+    end = time.monotonic() + deadline_s
+    try:
+        while time.monotonic() < end:
+            if consumer.poll(10, timeout=1.0):
+                return
+        pytest.fail(f"Kafka at {url} never delivered to a consumer group in {deadline_s:.0f}s")
+    finally:
+        consumer.close()
+
+
 @pytest.fixture
 def kafka_url() -> str:
     require_service(KAFKA_URL, "Kafka")
+    if not _kafka_warm:
+        _warm_up_kafka(KAFKA_URL)
+        _kafka_warm.append(True)
     return KAFKA_URL
 
 
