@@ -45,3 +45,19 @@ class Detector(ABC):
 
     @abstractmethod
     def restore(self, state: dict) -> None: ...
+
+
+def replay(detector: Detector, events, timer_every: float = 5.0) -> list[AlertSpec]:
+    """Feed events in order on event time, firing `on_timer` every `timer_every` seconds of
+    event time: what the runner does for one partition, for tests and offline evaluation."""
+    from watchkeeper import timeutil
+    alerts: list[AlertSpec] = []
+    next_timer = None
+    for event in events:
+        now = timeutil.parse(event["@timestamp"])
+        alerts += detector.on_event(event, now)
+        next_timer = now + timer_every if next_timer is None else next_timer
+        if now >= next_timer:
+            alerts += detector.on_timer(now)
+            next_timer = now + timer_every
+    return alerts

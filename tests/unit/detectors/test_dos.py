@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from detectors.base import replay
 from detectors.dos import DosConfig, DosDetector
 from watchkeeper import timeutil
 from watchkeeper.documents import FlowRecord, flow_document
@@ -27,15 +28,7 @@ def _flow(i, t, src, dst=TARGET, port=443, state="S0", proto=6, orig_bytes=0, pk
 
 
 def _run(det, flows, timer_every=5.0):
-    alerts, next_timer = [], None
-    for flow in flows:
-        now = timeutil.parse(flow["@timestamp"])
-        alerts += det.on_event(flow, now)
-        next_timer = now + timer_every if next_timer is None else next_timer
-        if now >= next_timer:
-            alerts += det.on_timer(now)
-            next_timer = now + timer_every
-    return alerts
+    return replay(det, flows, timer_every)
 
 
 def _ext(i):

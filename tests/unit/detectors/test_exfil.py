@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from detectors.base import replay
 from detectors.exfil import ExfilConfig, ExfilDetector
-from watchkeeper import timeutil
 from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
 
@@ -28,15 +28,7 @@ def _flow(i, t, sent, dst=OUT, src=HOST, port=443, received=2000, final=True, du
 
 
 def _run(det, flows, timer_every=300.0):
-    alerts, next_timer = [], None
-    for flow in flows:
-        now = timeutil.parse(flow["@timestamp"])
-        alerts += det.on_event(flow, now)
-        next_timer = now + timer_every if next_timer is None else next_timer
-        if now >= next_timer:
-            alerts += det.on_timer(now)
-            next_timer = now + timer_every
-    return alerts
+    return replay(det, flows, timer_every)
 
 
 def history(hours=30, per_hour=2 * MB, dst="198.51.100.20"):

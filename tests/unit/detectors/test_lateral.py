@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from detectors.base import replay
 from detectors.lateral import LateralConfig, LateralMovementDetector
-from watchkeeper import timeutil
 from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
 
@@ -27,15 +27,7 @@ def _flow(i, t, src, dst, port, state="SF", resp_pkts=8):
 
 
 def _run(det, flows, timer_every=60.0):
-    alerts, next_timer = [], None
-    for flow in flows:
-        now = timeutil.parse(flow["@timestamp"])
-        alerts += det.on_event(flow, now)
-        next_timer = now + timer_every if next_timer is None else next_timer
-        if now >= next_timer:
-            alerts += det.on_timer(now)
-            next_timer = now + timer_every
-    return alerts
+    return replay(det, flows, timer_every)
 
 
 def learning():
