@@ -78,6 +78,8 @@ class Capture:
             self.stats.malformed += 1 if batch.truncated_tail else 0
             if len(batch):
                 table.process(self.decode(batch, slow))
+            if batch.clock is not None:
+                table.advance(batch.clock)
             self.stats.fragments = slow.fragments_seen
             self.stats.evicted_flows = table.evicted
             yield from self._count(table.drain())

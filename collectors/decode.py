@@ -51,6 +51,8 @@ class Packets:
     paylen: np.ndarray      # int64 transport payload bytes
     iplen: np.ndarray       # int64 IP total length
     tunnel: np.ndarray      # bool: decapsulated from a tunnel (Zeek logs tunnel_parents)
+    payoff: np.ndarray      # int64 offset of the TCP/UDP payload in the batch data, -1: none
+    paycap: np.ndarray      # int64 payload bytes captured there (snaplen may cut it)
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -61,7 +63,7 @@ def empty_packets(n: int) -> Packets:
     return Packets(np.zeros(n), np.zeros(n, np.uint8), z.copy(), np.zeros(n, bool),
                    np.zeros((n, 16), np.uint8), np.zeros((n, 16), np.uint8), z.copy(),
                    z.copy(), z.copy(), z.copy(), z.copy(), z.copy(), z.copy(),
-                   np.zeros(n, bool))
+                   np.zeros(n, bool), np.full(n, -1, np.int64), z.copy())
 
 
 def concat(parts: list[Packets]) -> Packets:
@@ -140,6 +142,11 @@ def decode_fast(batch: RecordBatch, verify_checksums: bool = False) -> FastResul
     idx = np.flatnonzero(good)
     pk = _fast_rows(g, batch, idx, l3[idx], l4[idx], proto[idx], v6[idx], total[idx],
                     paylen[idx], sport[idx], dport[idx])
+    payoff = l4 + np.where(is_tcp, doff, 8)
+    has_payload = (is_tcp | is_udp)[idx] & (paylen[idx] > 0)
+    pk.payoff = np.where(has_payload, payoff[idx], -1)
+    pk.paycap = np.where(has_payload, np.clip(np.minimum(paylen[idx], end[idx] - payoff[idx]),
+                                              0, None), 0)
     return FastResult(pk, idx, np.flatnonzero(~good))
 
 

@@ -50,7 +50,12 @@ class FlowConfig:
     tcp_syn_timeout: float = 5.0            # first such check after the first packet
     tcp_connection_linger: float = 5.0
     dns_session_timeout: float = 10.0       # Zeek's DNS analyzer ends idle UDP DNS sessions
-    active_timeout: float = 600.0           # interim (final=False) record for long flows
+    early_report: float = 5.0               # a flow still open this long is reported once
+                                            # (final=False), so floods of one-packet UDP,
+                                            # slow attacks and long uploads are seen while
+                                            # they run; 0 disables
+    active_timeout: float = 60.0            # then an interim record this often (NetFlow's
+                                            # usual active timeout)
     max_flows: int = 500_000                # table bound; the oldest flows are evicted
     verify_checksums: bool = False          # Zeek verifies unless run with -C; offload
                                             # makes bad checksums common on live sensors
@@ -69,7 +74,7 @@ class FlowConfig:
 class Flow:
     __slots__ = ("key", "proto", "v6", "ips", "ports", "start", "last", "uid", "pkts",
                  "ipb", "payload", "history", "hist_seen", "tcp", "timers", "inactivity_on",
-                 "config", "interim_at", "tunnel", "heap_at", "alive")
+                 "config", "interim_at", "tunnel", "heap_at", "alive", "app")
 
     def __init__(self, key: bytes, proto: int, v6: bool, ips: list, ports: list, t: float,
                  config: FlowConfig, tunnel: bool):
@@ -83,10 +88,11 @@ class Flow:
         self.timers: list[list] = []
         self.inactivity_on = True
         self.tcp = T.TcpState() if proto == 6 else None
-        self.interim_at = t + config.active_timeout
+        self.interim_at = t + (config.early_report or config.active_timeout)
         self.tunnel = tunnel
         self.heap_at = float("inf")
         self.alive = True
+        self.app: dict | None = None    # what payloads told (appmeta hints: service, banners)
         if self.tcp is not None:
             self.add_timer(t + config.tcp_syn_timeout, T.EXPIRE)
 
@@ -164,7 +170,7 @@ class Flow:
             elif kind != T.EXPIRE or T.expire_may_remove(self):
                 due = min(due, max(when, self.last + self.config.tcp_connection_linger)
                           if kind == T.EXPIRE else when)
-        return due
+        return min(due, self.interim_at)
 
     # --- output -------------------------------------------------------------------------------
     def record(self, final: bool = True) -> FlowRecord:
@@ -191,11 +197,15 @@ class Flow:
             final=final)
         if self.tunnel:
             rec.extra["tunnelled"] = True
+        if self.app:
+            rec.extra.update(self.app.get("extra", {}))
         return rec
 
     def _service(self, payload: int) -> str | None:
         if payload <= 0 or self.proto not in (6, 17):
             return None
+        if self.app and self.app.get("service"):     # seen in the payload: beats the port
+            return self.app["service"]
         return SERVICES.get((self.proto, self.ports[1]))
 
 

@@ -8,8 +8,10 @@ order (Zeek's timers only touch their own connection). A bulk path aggregates th
 that Python only runs per interesting packet; see `bulk.py`.
 
 Flows end on Zeek's timers (attempt, close/reset linger, inactivity), when the table is
-full (oldest deadline evicted, counted), or at `flush()`. Long flows also emit interim
-records (`final=False`) every `active_timeout` seconds.
+full (oldest deadline evicted, counted), or at `flush()`. A flow still open
+`early_report` seconds after it started is reported once (`final=False`), then every
+`active_timeout` seconds, so what is running is visible before it ends. `advance(now)` moves
+time on without packets (a live source's wall clock), so a quiet link still expires flows.
 """
 from __future__ import annotations
 
@@ -49,6 +51,14 @@ def canonical_keys(p: D.Packets) -> tuple[np.ndarray, np.ndarray]:
     return keys, src_low
 
 
+def _merged(old: dict | None, new: dict) -> dict:
+    merged = dict(old or {})
+    merged["extra"] = {**merged.get("extra", {}), **new.get("extra", {})}
+    if new.get("service"):
+        merged["service"] = new["service"]
+    return merged
+
+
 def _group_addr(ip16: bytes) -> bool:
     # A packet sent to broadcast / multicast is never a reply, so Zeek does not flip it.
     if ip16[:12] == b"\x00" * 10 + b"\xff\xff":
@@ -66,6 +76,7 @@ class FlowTable:
         self._heap: list = []
         self._tick = itertools.count()
         self.now = 0.0
+        self.hints: dict[bytes, dict] = {}     # flow key -> appmeta hint for this batch
 
     # --- batches ------------------------------------------------------------------------------
     def process(self, p: D.Packets) -> None:
@@ -78,8 +89,31 @@ class FlowTable:
         _, inverse = np.unique(keys.view(np.dtype((np.void, 40))).ravel(), return_inverse=True)
         order = np.lexsort((np.arange(len(q)), inverse))
         process_groups(self, q, keys, inverse, order)
+        self._apply_hints()
         self.now = max(self.now, float(q.ts.max()))
         self._sweep(self.now)
+
+    def advance(self, now: float) -> None:
+        """Time passed with no packet (live capture's clock): expire what is due by `now`."""
+        if now > self.now:
+            self.now = now
+            self._sweep(now)
+
+    def _apply_hints(self) -> None:
+        # Hints of flows that ended inside the batch were taken by `_record`; the rest stay
+        # with their flow. Keys without a flow (a lite flow, a flow already gone) are dropped.
+        for key, hint in self.hints.items():
+            flow = self.flows.get(key)
+            if flow is not None:
+                flow.app = _merged(flow.app, hint)
+        self.hints.clear()
+
+    def _record(self, flow: Flow, final: bool = True) -> FlowRecord:
+        if self.hints:
+            hint = self.hints.pop(flow.key, None)
+            if hint:
+                flow.app = _merged(flow.app, hint)
+        return flow.record(final)
 
     def drain(self) -> list[FlowRecord]:
         out, self.out = self.out, []
@@ -87,7 +121,7 @@ class FlowTable:
 
     def flush(self) -> list[FlowRecord]:
         """End of input: every remaining flow is reported (Zeek does the same at exit)."""
-        records = [flow.record() for flow in self.flows.values()] + self.lite.flush()
+        records = [self._record(flow) for flow in self.flows.values()] + self.lite.flush()
         records.sort(key=lambda r: r.start)
         self.out += records
         for flow in self.flows.values():
@@ -129,7 +163,7 @@ class FlowTable:
         return flow
 
     def interim(self, flow: Flow, t: float) -> None:
-        self.out.append(flow.record(final=False))
+        self.out.append(self._record(flow, final=False))
         while flow.interim_at <= t:
             flow.interim_at += self.config.active_timeout
 
@@ -165,7 +199,7 @@ class FlowTable:
 
     # --- expiry -------------------------------------------------------------------------------
     def finish(self, flow: Flow, **extra) -> None:
-        rec = flow.record()
+        rec = self._record(flow)
         rec.extra.update(extra)
         self.out.append(rec)
         flow.alive = False
@@ -189,6 +223,8 @@ class FlowTable:
             if flow.expired_by(now):
                 self.finish(flow)
             else:
+                if flow.interim_at <= now:
+                    self.interim(flow, now)
                 self.schedule(flow)
 
     def _evict_one(self) -> None:

@@ -26,7 +26,7 @@ from collectors.flow import DNS_PORTS, SERVICES, FlowConfig, flow_uid, ip_text
 # Narrow column types for stored rows (memory per lite flow; see bench/RESULTS.md).
 _NARROW = {"status": np.uint8, "proto": np.uint8, "sport": np.uint16, "dport": np.uint16,
            "flags": np.uint8, "seq": np.uint32, "ack": np.uint32, "paylen": np.int32,
-           "iplen": np.int32}
+           "iplen": np.int32, "payoff": np.int32, "paycap": np.int32}
 
 
 _CTL = T.SYN | T.ACK | T.FIN | T.RST
@@ -64,11 +64,14 @@ class Segment:
     """Lite flows created by one batch: packet columns, keys, deadlines, liveness."""
 
     def __init__(self, base: int, q: D.Packets, keys: np.ndarray, due: np.ndarray,
-                 flip: np.ndarray):
+                 flip: np.ndarray, report: np.ndarray):
         self.base, self.q, self.keys, self.due, self.flip = base, q, keys, due, flip
         self.alive = np.ones(len(due), bool)
         self.order = np.argsort(due, kind="stable")     # expiry order
         self.pos = 0                                    # next index into `order`
+        self.report = report                            # early report time (inf: none)
+        self.report_order = np.argsort(report, kind="stable")
+        self.report_pos = 0
 
     def head(self) -> int | None:
         """Row of the earliest alive flow, or None."""
@@ -108,9 +111,13 @@ class LiteStore:
         # analyzer's session timeout on DNS ports.
         tcp_end = np.where(synack, cfg.tcp_inactivity_timeout, syn_end)
         due = q.ts + np.where(udp, udp_end, tcp_end)
+        # FlowTable's early report, for lite flows that would otherwise stay silent for a
+        # whole inactivity timeout (one-way UDP); not when the end is close anyway (DNS).
+        early = cfg.early_report
+        report = np.where((due - q.ts > 2 * early) & (early > 0), q.ts + early, np.inf)
         cols = {f: getattr(q, f) for f in D.Packets.__dataclass_fields__}
         cols.update({f: cols[f].astype(t) for f, t in _NARROW.items()})
-        seg = Segment(self.next_id, D.Packets(**cols), keys, due, flip)
+        seg = Segment(self.next_id, D.Packets(**cols), keys, due, flip, report)
         self.index.update(zip(key_bytes, range(self.next_id, self.next_id + len(due))))
         self.segments.append(seg)
         self.next_id += len(due)
@@ -131,6 +138,7 @@ class LiteStore:
         """Records of lite flows due at or before `now` (Zeek would have removed them)."""
         out: list[FlowRecord] = []
         for seg in self.segments:
+            out += self._early_reports(seg, now)
             stop = int(np.searchsorted(seg.due[seg.order], now, side="right"))
             if stop > seg.pos:
                 rows = seg.order[seg.pos:stop]
@@ -138,6 +146,15 @@ class LiteStore:
                 seg.pos = stop
         self.segments = [s for s in self.segments if s.head() is not None]
         return out
+
+    def _early_reports(self, seg: Segment, now: float) -> list[FlowRecord]:
+        stop = int(np.searchsorted(seg.report[seg.report_order], now, side="right"))
+        if stop <= seg.report_pos:
+            return []
+        rows = seg.report_order[seg.report_pos:stop]
+        seg.report_pos = stop
+        rows = rows[seg.alive[rows]]
+        return build_records(seg.q, seg.keys, seg.flip, rows, final=False) if len(rows) else []
 
     def earliest(self) -> float | None:
         heads = [(float(s.due[r]), s) for s in self.segments if (r := s.head()) is not None]
@@ -171,7 +188,7 @@ class LiteStore:
 
 
 def build_records(q: D.Packets, keys: np.ndarray, flip: np.ndarray,
-                  rows: np.ndarray) -> list[FlowRecord]:
+                  rows: np.ndarray, final: bool = True) -> list[FlowRecord]:
     """FlowRecords of lite rows, columns computed with numpy (same values as Flow.record)."""
     f = flip[rows]
     ts, proto = q.ts[rows].tolist(), q.proto[rows].tolist()
@@ -203,7 +220,7 @@ def build_records(q: D.Packets, keys: np.ndarray, flip: np.ndarray,
         rec = FlowRecord(flow_uid(hexkeys[80 * j:80 * j + 80], t), t, t, pr,
                          ip_text(o_raw[a:b], v6[j]), o_port[j], ip_text(r_raw[a:b], v6[j]),
                          r_port[j], o_pk[j], r_pk[j], o_b[j], r_b[j], o_ipb[j], r_ipb[j],
-                         state, hist, svc)
+                         state, hist, svc, final)
         if tunnel[j]:
             rec.extra["tunnelled"] = True
         out.append(rec)

@@ -4,8 +4,8 @@ Frames come from a Linux AF_PACKET socket (both directions, kernel timestamps vi
 SO_TIMESTAMPNS, an optional BPF filter compiled by libpcap through scapy) and are handed to
 `collectors.capture.Capture` as `RecordBatch`es, so live traffic and a replayed pcap give the
 same flows. A batch is cut every `batch_packets` frames or `batch_seconds`, whichever first.
-Flows expire on packet time, as offline: on a link with no traffic at all, idle flows are
-reported when the next packet arrives or when capture stops.
+Flows expire on packet time, as offline, and each batch also carries the wall clock at
+which it was cut, so on a quiet link idle flows are still reported on time.
 """
 from __future__ import annotations
 
@@ -136,4 +136,5 @@ def _batch(frames: list[bytes], stamps: list[float], wirelens: list[int]) -> Rec
     return RecordBatch(data=data, offset=offsets, caplen=lengths,
                        wirelen=np.asarray(wirelens, dtype=np.int64),
                        ts=np.asarray(stamps, dtype=np.float64),
-                       linktype=np.full(len(frames), LINKTYPE_ETHERNET, dtype=np.int32))
+                       linktype=np.full(len(frames), LINKTYPE_ETHERNET, dtype=np.int32),
+                       clock=time.time())

@@ -40,6 +40,8 @@ class RecordBatch:
     ts: np.ndarray              # float64 epoch seconds
     linktype: np.ndarray        # int32 per record (pcapng mixes link types)
     truncated_tail: int = 0     # bytes of an incomplete final record (file cut short)
+    clock: float | None = None  # live sources: the time the batch was cut; flows idle past
+                                # it expire even when no packet arrives (quiet link)
 
     def __len__(self) -> int:
         return len(self.offset)

@@ -41,6 +41,8 @@ class Row:
     paylen: int = 0
     iplen: int = 0
     tunnel: bool = False
+    payoff: int = -1        # payload offset in the frame (-1: reassembled, tunnelled, none)
+    paycap: int = 0
 
 
 @dataclass
@@ -71,6 +73,8 @@ class SlowDecoder:
             frame = bytes(data[start:start + int(batch.caplen[i])])
             ts = float(batch.ts[i])
             for row in self.frame(frame, int(batch.linktype[i]), ts):
+                if row.payoff >= 0:
+                    row.payoff += start
                 rows.append(row)
                 owners.append(i)
                 times.append(ts)
@@ -80,15 +84,17 @@ class SlowDecoder:
         try:
             ethertype, l3 = link_layer(frame, linktype)
             if ethertype == 0x0800:
-                return self.ipv4(frame[l3:], ts)
+                return self.ipv4(frame[l3:], ts, at=l3)
             if ethertype == 0x86DD:
-                return self.ipv6(frame[l3:], ts)
+                return self.ipv6(frame[l3:], ts, at=l3)
             return [Row(D.NON_IP)]
         except (Malformed, struct.error, IndexError, ValueError):
             return [Row(D.MALFORMED)]
 
     # --- IP -----------------------------------------------------------------------------------
-    def ipv4(self, pkt: bytes, ts: float, tunnel: bool = False) -> list[Row]:
+    def ipv4(self, pkt: bytes, ts: float, tunnel: bool = False,
+             at: int | None = None) -> list[Row]:
+        # `at`: where `pkt` starts in the frame, to locate the payload for app metadata.
         if len(pkt) < 20 or pkt[0] >> 4 != 4:
             raise Malformed("ipv4 header")
         ihl = (pkt[0] & 15) * 4
@@ -107,11 +113,13 @@ class SlowDecoder:
             if done is None:
                 return [Row(D.FRAG_HELD)]
             body, tlen = done
-            total = ihl + tlen
+            total, at = ihl + tlen, None
         pseudo = src[12:] + dst[12:] + struct.pack("!BBH", 0, proto, tlen)
-        return self.transport(proto, False, src, dst, body, tlen, total, pseudo, ts, tunnel)
+        return self.transport(proto, False, src, dst, body, tlen, total, pseudo, ts, tunnel,
+                              None if at is None else at + ihl)
 
-    def ipv6(self, pkt: bytes, ts: float, tunnel: bool = False) -> list[Row]:
+    def ipv6(self, pkt: bytes, ts: float, tunnel: bool = False,
+             at: int | None = None) -> list[Row]:
         if len(pkt) < 40 or pkt[0] >> 4 != 6:
             raise Malformed("ipv6 header")
         plen, nh = struct.unpack_from("!HB", pkt, 4)
@@ -136,11 +144,12 @@ class SlowDecoder:
             if done is None:
                 return [Row(D.FRAG_HELD)]
             body, tlen = done
-            total = off + tlen
+            total, at = off + tlen, None
         pseudo = src + dst + struct.pack("!IxxxB", tlen, nh)
-        return self.transport(nh, True, src, dst, body, tlen, total, pseudo, ts, tunnel)
+        return self.transport(nh, True, src, dst, body, tlen, total, pseudo, ts, tunnel,
+                              None if at is None else at + off)
 
-    def transport(self, proto, v6, src, dst, body, tlen, total, pseudo, ts, tunnel):
+    def transport(self, proto, v6, src, dst, body, tlen, total, pseudo, ts, tunnel, at=None):
         row = Row(D.OK, proto=proto, v6=v6, src=src, dst=dst, iplen=total, tunnel=tunnel)
         if proto in (6, 17, 1, 58):
             need = {6: 20, 17: 8}.get(proto, 4)
@@ -155,9 +164,11 @@ class SlowDecoder:
             if doff < 20 or doff > tlen:
                 raise Malformed("tcp data offset")
             row.flags, row.paylen = body[13], tlen - doff
+            _locate_payload(row, at, doff, len(body))
         elif proto == 17:
             row.sport, row.dport = struct.unpack_from("!HH", body)
             row.paylen = tlen - 8
+            _locate_payload(row, at, 8, len(body))
             if row.status == D.OK and (3544 in (row.sport, row.dport)
                                        or _looks_teredo(body[8:tlen])):
                 return [row] + self._teredo(body[8:tlen], ts)
@@ -209,6 +220,11 @@ class SlowDecoder:
             return None
         del self.frags[key]
         return entry.header, entry.total
+
+
+def _locate_payload(row: Row, at: int | None, header: int, captured: int) -> None:
+    if at is not None and row.paylen > 0:
+        row.payoff, row.paycap = at + header, max(0, min(row.paylen, captured - header))
 
 
 def _looks_teredo(payload: bytes) -> bool:
@@ -286,7 +302,8 @@ def _to_packets(rows: list[Row], times: list[float]) -> D.Packets:
         return p
     p.ts = np.asarray(times, np.float64)
     p.status = np.fromiter((r.status for r in rows), np.uint8, n)
-    for name in ("proto", "sport", "dport", "flags", "seq", "ack", "paylen", "iplen"):
+    for name in ("proto", "sport", "dport", "flags", "seq", "ack", "paylen", "iplen", "payoff",
+                 "paycap"):
         setattr(p, name, np.fromiter((getattr(r, name) for r in rows), np.int64, n))
     p.v6 = np.fromiter((r.v6 for r in rows), bool, n)
     p.tunnel = np.fromiter((r.tunnel for r in rows), bool, n)

@@ -145,7 +145,7 @@ def test_fragments_are_reassembled_and_counted(tmp_path):
 def test_interim_records_for_long_flows(tmp_path):
     q = IP(src=A, dst=B) / UDP(sport=6000, dport=6001)
     pkts = [(float(t), q) for t in range(0, 700, 30)]
-    recs, stats = run(tmp_path, pkts, FlowConfig(active_timeout=300))
+    recs, stats = run(tmp_path, pkts, FlowConfig(active_timeout=300, early_report=0))
     interim = [r for r in recs if not r.final]
     final = [r for r in recs if r.final]
     assert len(final) == 1 and len(interim) == 2 == stats.interim_records

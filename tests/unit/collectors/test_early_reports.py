@@ -1,0 +1,87 @@
+"""Flows are visible while they run: early reports, interim records, a quiet link's clock."""
+from __future__ import annotations
+
+import numpy as np
+from scapy.all import IP, TCP, UDP, Ether, wrpcap
+
+from collectors.capture import Capture
+from collectors.flowtable import FlowConfig
+from collectors.pcapio import RecordBatch, open_records
+
+A, B = "10.0.0.1", "192.0.2.9"
+ETHER = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+
+
+def batches(tmp_path, packets, name="t.pcap"):
+    frames = []
+    for t, pkt in packets:
+        frame = ETHER / pkt
+        frame.time = t
+        frames.append(frame)
+    path = tmp_path / name
+    wrpcap(str(path), frames)
+    return list(open_records(str(path)))
+
+
+def test_one_way_udp_flood_is_reported_after_early_delay_not_inactivity(tmp_path):
+    # hping3 --udp --flood: every datagram a new source port, nothing answers.
+    pkts = [(100.0 + i / 100, IP(src=A, dst=B) / UDP(sport=2000 + i, dport=9)) for i in range(50)]
+    source = batches(tmp_path, pkts) + [_empty(clock=106.0)]
+    capture = Capture(iter(source), FlowConfig())
+    early = []
+    for rec in capture:
+        early.append(rec)
+        if len(early) == 50:
+            break
+    assert all(not r.final and r.conn_state == "S0" and r.orig_pkts == 1 for r in early)
+    assert {r.orig_port for r in early} == set(range(2000, 2050))
+    rest = list(capture)                       # end of input: the final records follow
+    assert len([r for r in rest if r.final]) == 50
+    assert {r.uid for r in rest} == {r.uid for r in early}
+
+
+def test_dns_queries_are_not_reported_early(tmp_path):
+    # Their end (DNS session timeout, 10 s) is close anyway: one record each.
+    pkts = [(100.0 + i, IP(src=A, dst=B) / UDP(sport=3000 + i, dport=53)) for i in range(5)]
+    recs = list(Capture(iter(batches(tmp_path, pkts) + [_empty(clock=200.0)])))
+    assert len(recs) == 5 and all(r.final for r in recs)
+
+
+def test_silent_open_connection_gets_timer_driven_reports(tmp_path):
+    # slowloris-like: handshake, a few bytes, then silence while the connection stays open.
+    pkts = [(10.0, IP(src=A, dst=B) / TCP(sport=40000, dport=80, flags="S", seq=1)),
+            (10.1, IP(src=B, dst=A) / TCP(sport=80, dport=40000, flags="SA", seq=9, ack=2)),
+            (10.2, IP(src=A, dst=B) / TCP(sport=40000, dport=80, flags="A", seq=2, ack=10)),
+            (10.3, IP(src=A, dst=B) / TCP(sport=40000, dport=80, flags="PA", seq=2, ack=10)
+             / b"GET / HTTP/1.1\r\n")]
+    source = batches(tmp_path, pkts) + [_empty(clock=t) for t in (12.0, 15.5, 40.0, 75.5)]
+    recs = list(Capture(iter(source), FlowConfig()))
+    interim = [r for r in recs if not r.final]
+    assert [r.conn_state for r in interim] == ["S1", "S1"]          # at 15 s, then 75 s
+    assert interim[0].orig_bytes == len(b"GET / HTTP/1.1\r\n")
+    assert recs[-1].final and recs[-1].uid == interim[0].uid        # flushed at the end
+
+
+def test_quiet_link_expires_flows_on_the_clock(tmp_path):
+    pkts = [(50.0, IP(src=A, dst=B) / TCP(sport=40001, dport=22, flags="S", seq=1))]
+    def source():
+        yield from batches(tmp_path, pkts)
+        yield _empty(clock=56.0)
+        raise AssertionError("the capture read past the quiet batch")
+    capture = Capture(source(), FlowConfig())
+    rec = next(capture)                  # ended by the attempt timer at 55 s, before more input
+    assert rec.final and rec.conn_state == "S0"
+
+
+def test_early_report_can_be_disabled(tmp_path):
+    pkts = [(100.0, IP(src=A, dst=B) / UDP(sport=2000, dport=9))]
+    recs = list(Capture(iter(batches(tmp_path, pkts) + [_empty(clock=130.0)]),
+                        FlowConfig(early_report=0)))
+    assert [r.final for r in recs] == [True]
+
+
+def _empty(clock):
+    """An empty live batch: no packet, only the source's clock."""
+    z = np.zeros(0, np.int64)
+    return RecordBatch(np.zeros(0, np.uint8), z, z, z, np.zeros(0), np.zeros(0, np.int32),
+                       clock=clock)
