@@ -9,6 +9,8 @@ path for the rest) -> flowtable (grouped per flow). Memory is bounded by the chu
 
 Live capture seam: `Capture` consumes any iterable of `RecordBatch`; a live source
 (`--interface`) only has to produce batches of frames with their link type and time.
+With `app=True` it also yields `AppRecord`s (DNS, HTTP, TLS from payloads, appmeta/) and
+lets payload evidence (an SSH banner) set the flow's service.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
 
 from collectors import decode as D
+from collectors.appmeta.tracker import AppConfig, AppRecord, AppTracker
 from collectors.flowtable import FlowConfig, FlowTable
 from collectors.pcapio import CaptureFormatError, RecordBatch, open_records
 from collectors.slowpath import SlowDecoder
@@ -59,31 +62,43 @@ class Capture:
     """Iterator of FlowRecords over a batch source, with `stats` filled as it goes."""
 
     def __init__(self, batches: Iterable[RecordBatch], config: FlowConfig | None = None,
-                 stats: CaptureStats | None = None):
+                 stats: CaptureStats | None = None, app: bool | AppConfig = False):
         self.config = config or FlowConfig()
         self.stats = stats or CaptureStats()
+        self.app = AppTracker(app if isinstance(app, AppConfig) else AppConfig()) \
+            if app else None
         self._batches = batches
         self._it = self._run()
 
     def __iter__(self) -> Capture:
         return self
 
-    def __next__(self) -> FlowRecord:
+    def __next__(self) -> FlowRecord | AppRecord:
         return next(self._it)
 
-    def _run(self) -> Iterator[FlowRecord]:
+    def _run(self) -> Iterator[FlowRecord | AppRecord]:
         table = FlowTable(self.config)
         slow = SlowDecoder(self.config.verify_checksums)
+        app = self.app
         for batch in self._batches:
             self.stats.malformed += 1 if batch.truncated_tail else 0
             if len(batch):
-                table.process(self.decode(batch, slow))
+                packets = self.decode(batch, slow)
+                if app is not None:
+                    app.process(batch.data, packets)
+                    table.hints.update(app.take_hints())
+                table.process(packets)
             if batch.clock is not None:
                 table.advance(batch.clock)
             self.stats.fragments = slow.fragments_seen
             self.stats.evicted_flows = table.evicted
             yield from self._count(table.drain())
+            if app is not None:
+                app.expire(table.now)
+                yield from app.drain()
         yield from self._count(table.flush())
+        if app is not None:
+            yield from app.flush()
 
     def decode(self, batch: RecordBatch, slow: SlowDecoder) -> D.Packets:
         fast = D.decode_fast(batch, self.config.verify_checksums)
@@ -115,7 +130,17 @@ def iter_flows(paths: list[str], config: FlowConfig | None = None) -> Capture:
 
 
 def iter_flow_documents(paths: list[str], observer: str, networks: InternalNetworks,
-                        config: FlowConfig | None = None) -> Iterator[dict]:
-    """ECS flow documents (watchkeeper.documents.flow_document) of the given captures."""
-    for rec in iter_flows(paths, config):
-        yield flow_document(rec, observer, networks)
+                        config: FlowConfig | None = None, app: bool = False,
+                        site: str | None = None) -> Iterator[dict]:
+    """ECS documents of the given captures: flows, and with `app` DNS/HTTP/TLS events."""
+    stats = CaptureStats()
+    for rec in Capture(file_batches(paths, stats), config, stats, app):
+        yield capture_document(rec, observer, networks, site)
+
+
+def capture_document(rec: FlowRecord | AppRecord, observer: str, networks: InternalNetworks,
+                     site: str | None = None) -> dict:
+    if isinstance(rec, AppRecord):
+        from collectors.appmeta.documents import app_document
+        return app_document(rec, observer, networks, site)
+    return flow_document(rec, observer, networks, site)

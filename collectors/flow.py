@@ -198,7 +198,9 @@ class Flow:
         if self.tunnel:
             rec.extra["tunnelled"] = True
         if self.app:
-            rec.extra.update(self.app.get("extra", {}))
+            for (ip, port), banner in self.app.get("banners", {}).items():
+                side = "client" if (ip, port) == (self.ips[0], self.ports[0]) else "server"
+                rec.extra[f"ssh_{side}"] = banner
         return rec
 
     def _service(self, payload: int) -> str | None:

@@ -53,7 +53,7 @@ def canonical_keys(p: D.Packets) -> tuple[np.ndarray, np.ndarray]:
 
 def _merged(old: dict | None, new: dict) -> dict:
     merged = dict(old or {})
-    merged["extra"] = {**merged.get("extra", {}), **new.get("extra", {})}
+    merged["banners"] = {**merged.get("banners", {}), **new.get("banners", {})}
     if new.get("service"):
         merged["service"] = new["service"]
     return merged

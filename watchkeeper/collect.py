@@ -32,9 +32,8 @@ def run_tailers(settings: Settings, bus: Bus, paths: list[str],
 def run_capture(settings: Settings, bus: Bus, stop: threading.Event,
                 interface: str, bpf: str | None = None, snaplen: int = 65535) -> None:
     """Live packets -> flows -> wk.events until `stop`; kernel drops are counted and logged."""
-    from collectors.capture import Capture
+    from collectors.capture import Capture, capture_document
     from collectors.live import LiveSource
-    from watchkeeper.documents import flow_document
     try:
         source = LiveSource(interface, stop, bpf=bpf, snaplen=snaplen)
     except OSError as exc:
@@ -43,8 +42,8 @@ def run_capture(settings: Settings, bus: Bus, stop: threading.Event,
     publisher = _publisher(settings, bus, "capture")
     networks = InternalNetworks(settings.internal_networks)
     log.info("capturing on %s%s", interface, f" ({bpf})" if bpf else "")
-    for record in Capture(source):
-        publisher.publish(flow_document(record, settings.observer, networks, settings.site))
+    for record in Capture(source, app=True):
+        publisher.publish(capture_document(record, settings.observer, networks, settings.site))
     publisher.flush()
     log.info("capture on %s stopped: %d packets, %d kernel drops", interface,
              source.stats.packets, source.stats.kernel_drops)

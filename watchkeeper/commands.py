@@ -92,7 +92,7 @@ def _feed_demo(settings: Settings, backends: pipeline.Backends) -> None:
         path = os.path.join(tmp, "demo.pcap")
         summary = write_scenario(path, start=time.time() - 300)
         publisher = EventPublisher(backends.bus.producer(), "demo", Names(settings.namespace))
-        for doc in pipeline.flow_documents([path], settings):
+        for doc in pipeline.capture_documents([path], settings):
             publisher.publish(doc)
         publisher.flush()
     log.info("demo: published %d flows (scanner %s)", publisher.published, summary.scanner)
@@ -184,7 +184,7 @@ def cmd_flows(args: argparse.Namespace) -> int:
     _check_files(args.files)
     settings = load_settings(args.config)
     out = sys.stdout.buffer
-    for doc in pipeline.flow_documents(args.files, settings):
+    for doc in pipeline.capture_documents(args.files, settings, app=False):
         out.write(codec.encode(doc) + b"\n")
     out.flush()
     return 0

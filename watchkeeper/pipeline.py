@@ -91,10 +91,12 @@ def detection_workers(settings: Settings, backends: Backends) -> list:
     return workers
 
 
-def flow_documents(paths: list[str], settings: Settings) -> Iterator[dict]:
+def capture_documents(paths: list[str], settings: Settings, app: bool = True) -> Iterator[dict]:
+    """Events of capture files: flows, and (`app`) DNS/HTTP/TLS from their payloads."""
     from collectors.capture import iter_flow_documents
     return iter_flow_documents(paths, observer=settings.observer,
-                               networks=InternalNetworks(settings.internal_networks))
+                               networks=InternalNetworks(settings.internal_networks),
+                               app=app, site=settings.site)
 
 
 @dataclass
@@ -110,7 +112,7 @@ def ingest(paths: list[str], settings: Settings, backends: Backends) -> IngestRe
     """Files -> flow events on the bus -> detectors -> store, then return (everything drained)."""
     started = time.monotonic()
     publisher = EventPublisher(backends.bus.producer(), "capture", Names(settings.namespace))
-    for doc in _with_progress(flow_documents(paths, settings), "flows published"):
+    for doc in _with_progress(capture_documents(paths, settings), "events published"):
         publisher.publish(doc)
     publisher.producer.close()
     detected = StepResult()

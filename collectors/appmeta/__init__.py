@@ -1,0 +1,1 @@
+"""Application-layer metadata from single packet payloads (DNS, HTTP, TLS, SSH)."""
