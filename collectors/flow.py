@@ -53,7 +53,7 @@ class FlowConfig:
     early_report: float = 5.0               # a flow still open this long is reported once
                                             # (final=False), so floods of one-packet UDP,
                                             # slow attacks and long uploads are seen while
-                                            # they run; 0 disables
+                                            # they run (a reset reports at once); 0 disables
     active_timeout: float = 60.0            # then an interim record this often (NetFlow's
                                             # usual active timeout)
     max_flows: int = 500_000                # table bound; the oldest flows are evicted

@@ -160,7 +160,16 @@ class FlowTable:
         flow.payload[d] += int(q.paylen[i])
         if t >= flow.interim_at:
             self.interim(flow, t)
+        elif flags & T.RST and flow.tcp is not None and self._first_report_pending(flow):
+            # A reset decides the outcome (REJ for a refused probe), but Zeek keeps the flow
+            # for late packets: report what is known now, the final record follows.
+            self.out.append(self._record(flow, final=False))
+            flow.interim_at = t + self.config.active_timeout
         return flow
+
+    def _first_report_pending(self, flow: Flow) -> bool:
+        early = self.config.early_report
+        return early > 0 and flow.interim_at <= flow.start + early
 
     def interim(self, flow: Flow, t: float) -> None:
         self.out.append(self._record(flow, final=False))

@@ -40,7 +40,9 @@ class ExfilConfig(DetectorConfig):
     warmup_windows: int = Field(24, ge=0, le=24 * 90,
                                 description="windows of history before the baseline is trusted")
     warmup_floor_factor: float = Field(4.0, ge=1, le=1000,
-                                       description="floors are multiplied by this during warm-up")
+                                       description="floors are multiplied by this during "
+                                                   "warm-up (not for a destination the host "
+                                                   "never sent to before)")
     idle_expiry_seconds: float = Field(7 * 86_400.0, ge=3600, le=90 * 86_400,
                                        description="host state (baseline too) dropped when idle")
     max_hosts: int = Field(100_000, ge=100, le=10_000_000,
@@ -187,8 +189,10 @@ class ExfilDetector(Detector):
         volume = self._estimate(host, key, event_time)
         floor = self.config.total_floor_bytes if key == TOTAL else self.config.floor_bytes
         expected = self._expected(host)
-        if expected is None:
-            floor *= self.config.warmup_floor_factor  # no baseline yet: be stricter
+        if expected is None and (key == TOTAL or key in host.known):
+            # No baseline yet: be stricter, except towards a destination this host never
+            # sent to before (a first upload of 50 MB to a new peer needs no history).
+            floor *= self.config.warmup_floor_factor
         if volume < floor or (expected is not None and volume < expected):
             return None
         if volume < 2 * host.reported.get(key, 0.0):

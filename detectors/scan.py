@@ -35,8 +35,9 @@ class ScanConfig(DetectorConfig):
     window_seconds: float = Field(1800.0, ge=10, le=86_400, description=(
         "event-time window: first-contact memory and fan-out count; 30 min catches probes "
         "sent minutes apart"))
-    min_targets: int = Field(20, ge=3, le=100_000, description=(
-        "distinct failed (host, port) first contacts in the window that make a scan"))
+    min_targets: int = Field(15, ge=3, le=100_000, description=(
+        "distinct failed (host, port) first contacts in the window that make a scan (Zeek's "
+        "scan.zeek port_scan_threshold is 15)"))
     theta0: float = Field(0.8, gt=0, lt=1, description="P(first contact succeeds | benign)")
     theta1: float = Field(0.2, gt=0, lt=1, description="P(first contact succeeds | scanner)")
     alpha: float = Field(0.01, gt=0, lt=0.5, description="TRW target false-positive rate P_F")

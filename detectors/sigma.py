@@ -234,9 +234,14 @@ def _plain(exc: Exception) -> str:
     return str(exc.args[0]) if exc.args else str(exc)
 
 
+# The rules shipped with Watchkeeper (detectors/rules/sigma): on unless `paths` is replaced.
+BUILTIN_RULES = str(Path(__file__).resolve().parent / "rules" / "sigma")
+
+
 class SigmaConfig(DetectorConfig):
-    paths: tuple[str, ...] = Field((), max_length=256, description=(
-        "Sigma rule files (.yml/.yaml) or directories holding them"))
+    paths: tuple[str, ...] = Field((BUILTIN_RULES,), max_length=256, description=(
+        "Sigma rule files (.yml/.yaml) or directories holding them; the default is the "
+        "rule set shipped in detectors/rules/sigma (list it too when adding your own)"))
     reload_seconds: float = Field(30.0, ge=1, le=86_400, description=(
         "wall-clock seconds between checks of the rule files' modification times"))
     include_informational: bool = Field(False, description=(

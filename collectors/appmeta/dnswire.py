@@ -16,7 +16,8 @@ data "" - Zeek only appends non-empty replies, so callers should skip them likew
 
 Work is bounded: at most 25 questions (Zeek's dns_max_queries, more is "not DNS"),
 64 answers, 64 compression jumps per name and 255 bytes per name; compression pointers
-must point strictly backwards, as in Zeek, so they cannot loop.
+must point strictly backwards, as in Zeek, so they cannot loop. Names already read are
+cached per message, so a pointer into them costs one lookup.
 """
 from __future__ import annotations
 
@@ -78,7 +79,11 @@ def _text(raw: bytes) -> str:
     return s.translate(_ESC)
 
 
-def _name(msg: bytes, pos: int, limit: int, seen: dict, depth: int = 0,
+# A cached run of labels (or a bare pointer): (text, end, wire length, jumps, start).
+_Run = tuple[str, int, int, int, int]
+
+
+def _name(msg: bytes, pos: int, limit: int, seen: dict[int, _Run], depth: int = 0,
           base: int = 0) -> tuple[str, int, int, int]:
     """Read the name at `pos`: (text without trailing dot, end, wire length, jumps).
 
@@ -88,9 +93,10 @@ def _name(msg: bytes, pos: int, limit: int, seen: dict, depth: int = 0,
     cannot loop. `depth` counts jumps taken so far and `base` the wire bytes before
     this part, so the 64-jump and 255-byte limits hold for the whole name.
 
-    `seen` maps the offset of every label already read in this message to its run of
-    labels, so the usual pointers into earlier names cost a dict lookup; a cached run
-    is only reused where it passes the same checks a fresh read would make.
+    `seen` maps the offset of every label (and bare pointer) already read in this
+    message to its run, so the usual pointers into earlier names cost a dict lookup and
+    each position is followed at most once in the common case; a cached run is only
+    reused where it passes the same checks a fresh read would make.
     """
     start = pos
     rels: list[int] = []
@@ -130,6 +136,9 @@ def _name(msg: bytes, pos: int, limit: int, seen: dict, depth: int = 0,
             tail, _, twire, jumps = _name(msg, ptr, pos, seen, depth + 1, base + wire)
         jumps += 1
     if not rels:
+        if jumps:
+            # A bare pointer: cache it too, so a chain of pointers is followed only once.
+            seen[start] = (tail, end, twire, jumps, start)
         return tail, end, twire, jumps
     if len(rels) == 1:
         raw = msg[start + 1:pos].decode("latin-1")
@@ -140,8 +149,8 @@ def _name(msg: bytes, pos: int, limit: int, seen: dict, depth: int = 0,
         raw = ba[1:].decode("latin-1")
     if raw.isascii() and raw.isprintable() and "\\" not in raw:
         text = raw + "." + tail if tail else raw
-        # One record for the whole run of labels: (text, end, wire, jumps, start). A
-        # label's offset in the text equals its offset in the wire bytes.
+        # One record for the whole run; a label's offset in the text equals its offset
+        # in the wire bytes, so a pointer into the run just slices the text.
         run = (text, end, wire + twire, jumps, start)
         for r in rels:
             seen[r] = run
@@ -174,7 +183,8 @@ def _need(pos: int, size: int, end: int) -> None:
 _SILENT = frozenset((11, 13, 32, 41, 64, 65, 250, 257))
 
 
-def _rdata(msg: bytes, rtype: int, pos: int, end: int, owner: str, seen: dict) -> str:
+def _rdata(msg: bytes, rtype: int, pos: int, end: int, owner: str,
+           seen: dict[int, _Run]) -> str:
     """Zeek's `answers` text for one record's RDATA (msg[pos:end])."""
     if rtype == 1:                                                  # A
         if end - pos != 4:
@@ -256,7 +266,7 @@ def parse_dns(payload: bytes, tcp: bool = False) -> DnsMessage:
         raise AppParseError("too many DNS questions")
 
     pos = 12
-    seen: dict = {}
+    seen: dict[int, _Run] = {}
     questions = []
     for _ in range(qdcount):
         qname, pos, _w, _j = _name(msg, pos, n, seen)

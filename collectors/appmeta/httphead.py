@@ -32,7 +32,7 @@ _WANTED = {b"host": 0, b"user-agent": 1, b"referer": 2}
 @dataclass(slots=True)
 class HttpRequest:
     method: str
-    uri: str            # "" never; cut at the segment end when the line is incomplete
+    uri: str            # as far as the segment goes when the line is cut ("" if at once)
     version: str        # "1.1"; "0.9" for a simple request; "" when the line was cut
     host: str | None
     user_agent: str | None
@@ -71,17 +71,23 @@ def parse_request(payload: bytes) -> HttpRequest | None:
     # URI runs to the last space; tolerate extra spaces around it, as servers do.
     last = line.rfind(b" ")
     tail = line[last + 1:] if last >= 0 else b""
-    if tail.startswith(b"HTTP/"):
+    if cut:
+        # The line goes on in the next segment: keep what is there, check nothing more.
+        if last >= 0 and (tail.startswith(b"HTTP/") or b"HTTP/".startswith(tail)):
+            uri = line[:last].strip(b" ")
+            v = tail[5:]
+            version = v.decode("latin-1") if v and not v.strip(b"0123456789.") else ""
+        else:
+            uri, version = line.strip(b" "), ""
+    elif tail.startswith(b"HTTP/"):
         uri = line[:last].strip(b" ")
         version = _version(tail)
-    elif cut:
-        uri, version = line.lstrip(b" "), ""       # request line goes on in the next segment
-    elif last < 0:
+        if not uri:
+            raise AppParseError("HTTP request line without URI")
+    elif last < 0 and line:
         uri, version = line, "0.9"                 # HTTP/0.9 simple request: "GET /"
     else:
         raise AppParseError("HTTP request line without version")
-    if not uri:
-        raise AppParseError("HTTP request line without URI")
 
     found: list[str | None] = [None, None, None]
     if not cut:
@@ -91,9 +97,10 @@ def parse_request(payload: bytes) -> HttpRequest | None:
 
 def _headers(payload: bytes, pos: int, found: list[str | None]) -> None:
     """Fill `found` (host, user-agent, referer; first occurrence wins) from complete lines."""
-    end = payload.find(b"\r\n\r\n", pos - 2, MAX_HEAD)
-    if end < 0:
-        end = payload.find(b"\n\n", pos - 1, MAX_HEAD)
+    # The head ends at the first empty line, CRLF or bare LF (servers accept both).
+    crlf = payload.find(b"\r\n\r\n", pos - 2, MAX_HEAD)
+    lf = payload.find(b"\n\n", pos - 1, MAX_HEAD)
+    end = lf if crlf < 0 or 0 <= lf < crlf else crlf
     if end >= 0:
         block = payload[pos:end]
         lines = block.split(b"\n", MAX_HEADERS)[:MAX_HEADERS]

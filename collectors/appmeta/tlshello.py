@@ -141,6 +141,8 @@ def parse_client_hello(payload: bytes) -> ClientHello | None:
             _walk(payload, pos, have, hard, _CLIENT_EXTS, got)
     except _Cut:
         hello.truncated = True
+    if have < hard:
+        hello.truncated = True                  # the hello goes on past these bytes
     if got:
         span = got.get(EXT_SERVER_NAME)
         if span:
@@ -229,6 +231,8 @@ def parse_server_hello(payload: bytes) -> ServerHello | None:
         if pos < hard:
             _walk(payload, pos, have, hard, _SERVER_EXTS, got)
     except _Cut:
+        hello.truncated = True
+    if have < hard:
         hello.truncated = True
     span = got.get(EXT_SUPPORTED_VERSIONS)
     if span:

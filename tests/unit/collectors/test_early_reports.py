@@ -85,3 +85,16 @@ def _empty(clock):
     z = np.zeros(0, np.int64)
     return RecordBatch(np.zeros(0, np.uint8), z, z, z, np.zeros(0), np.zeros(0, np.int32),
                        clock=clock)
+
+
+def test_refused_probe_is_reported_at_the_reset(tmp_path):
+    # nmap -sS against a closed port: SYN, RST-ACK. Zeek keeps the flow 5 s for late packets;
+    # the outcome (REJ) is known at the reset, so it is reported then, and finally later.
+    pkts = [(10.0, IP(src=A, dst=B) / TCP(sport=40002, dport=23, flags="S", seq=1)),
+            (10.001, IP(src=B, dst=A) / TCP(sport=23, dport=40002, flags="RA", seq=0, ack=2))]
+    source = batches(tmp_path, pkts) + [_empty(clock=10.5)]
+    capture = Capture(iter(source), FlowConfig())
+    first = next(capture)
+    assert not first.final and first.conn_state == "REJ"
+    rest = list(capture)
+    assert [r.final for r in rest] == [True] and rest[0].conn_state == "REJ"

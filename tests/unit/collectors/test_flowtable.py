@@ -12,7 +12,7 @@ A, B = "10.0.0.1", "192.0.2.9"
 ETHER = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
 
 
-def run(tmp_path, packets, config=None, name="t.pcap"):
+def run(tmp_path, packets, config=None, name="t.pcap", final_only=True):
     """packets: list of (time, scapy packet without Ether) -> (final records, stats)."""
     frames = []
     for t, pkt in packets:
@@ -22,7 +22,7 @@ def run(tmp_path, packets, config=None, name="t.pcap"):
     path = tmp_path / name
     wrpcap(str(path), frames)
     flows = iter_flows([str(path)], config)
-    records = list(flows)
+    records = [r for r in flows if r.final or not final_only]
     return records, flows.stats
 
 
@@ -145,7 +145,8 @@ def test_fragments_are_reassembled_and_counted(tmp_path):
 def test_interim_records_for_long_flows(tmp_path):
     q = IP(src=A, dst=B) / UDP(sport=6000, dport=6001)
     pkts = [(float(t), q) for t in range(0, 700, 30)]
-    recs, stats = run(tmp_path, pkts, FlowConfig(active_timeout=300, early_report=0))
+    recs, stats = run(tmp_path, pkts, FlowConfig(active_timeout=300, early_report=0),
+                      final_only=False)
     interim = [r for r in recs if not r.final]
     final = [r for r in recs if r.final]
     assert len(final) == 1 and len(interim) == 2 == stats.interim_records

@@ -100,10 +100,18 @@ def test_a_heavy_uploader_is_judged_against_its_own_baseline():
     assert _run(det, [_flow(100, DAY0 + 40 * H + 900, 3000 * MB)])
 
 
-def test_warm_up_needs_a_higher_floor():
+def test_warm_up_needs_a_higher_floor_towards_known_destinations():
     det = ExfilDetector()
-    assert _run(det, spike(total=150 * MB, start=DAY0)) == []     # 150 MB < 4 x 50 MB
-    assert _run(det, spike(total=600 * MB, start=DAY0 + 2 * H))
+    assert _run(det, [_flow(1, DAY0, 1 * MB)]) == []                # OUT known from hour 0
+    assert _run(det, spike(total=150 * MB, start=DAY0 + 2 * H)) == []   # 150 MB < 4 x 50 MB
+    assert _run(det, spike(total=600 * MB, start=DAY0 + 4 * H))
+
+
+def test_first_upload_to_a_new_destination_needs_only_the_floor_while_warming_up():
+    det = ExfilDetector()
+    alerts = _run(det, spike(total=150 * MB, start=DAY0))
+    assert alerts and alerts[0].destination_ip == OUT
+    assert "warming up" in alerts[0].message and "floor 50.0 MB" in alerts[0].message
 
 
 def test_interim_records_are_counted_once():

@@ -143,8 +143,8 @@ def multicast_discovery(n=60):
     (monitoring_poller(), None, None, None),
     (backup_job(), None, None, None),
     (multicast_discovery(), None, None, None),
-    (vertical(n=15), None, None, None),                              # below min_targets
-    (vertical(n=50, gap=120.0), None, None, None),                   # slower than the window
+    (vertical(n=12), None, None, None),                              # below min_targets (15)
+    (vertical(n=50, gap=150.0), None, None, None),                   # slower than the window
 ])
 def test_shapes(flows, scanner, shape, technique):
     alerts = _run(ScanDetector(), flows)
@@ -171,7 +171,7 @@ def test_detects_within_the_first_probes_of_an_nmap_scan():
 
 @pytest.mark.parametrize("src, count, severity", [
     ("203.0.113.9", 60, 1), ("203.0.113.9", 600, 2),     # the Internet's background noise
-    ("10.0.0.5", 60, 2), ("10.0.0.5", 600, 3), ("10.0.0.5", 1500, 4),   # a compromised host
+    ("10.0.0.5", 60, 2), ("10.0.0.5", 600, 3), ("10.0.0.5", 2000, 4),   # a compromised host
 ])
 def test_severity_by_breadth_and_origin(src, count, severity):
     flows = [_flow(i, T0 + i * 0.01, src, "10.0.1.1", 1 + i) for i in range(count)]
