@@ -17,12 +17,13 @@ from detectors.ioc import IocDetector
 from detectors.lateral import LateralMovementDetector
 from detectors.scan import ScanDetector
 from detectors.sigma import SigmaDetector
+from detectors.slowdos import SlowDosDetector
 
 BUILTIN: dict[str, type[Detector]] = {
     cls.name: cls for cls in (
         ScanDetector, BruteForceDetector, BeaconDetector, DnsTunnelDetector, DgaDetector,
         IocDetector, SigmaDetector, AnomalyDetector, DosDetector, ExfilDetector,
-        LateralMovementDetector,
+        LateralMovementDetector, SlowDosDetector,
     )
 }
 

@@ -34,7 +34,7 @@ class HttpRequest:
     method: str
     uri: str            # as far as the segment goes when the line is cut ("" if at once)
     version: str        # "1.1"; "0.9" for a simple request; "" when the line was cut
-    host: str | None
+    host: str | None    # header value as sent, ":port" included (Zeek's http.log drops it)
     user_agent: str | None
     referrer: str | None
 
