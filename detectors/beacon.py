@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import bisect
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from pydantic import Field, model_validator
 
-from detectors.base import Detector, DetectorConfig
+from detectors.base import Detector, DetectorConfig, plain
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -189,7 +189,7 @@ class BeaconDetector(Detector):
         return []
 
     def snapshot(self) -> dict:
-        return {"pairs": {k: asdict(p) for k, p in self._pairs.items()},
+        return {"pairs": {k: plain(p) for k, p in self._pairs.items()},
                 "evicted_pairs": self.evicted_pairs}
 
     def restore(self, state: dict) -> None:

@@ -11,12 +11,12 @@ copies and application traffic vary in size and last longer; failed logins repea
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from detectors.base import Detector, DetectorConfig
+from detectors.base import Detector, DetectorConfig, plain
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 from watchkeeper.networks import DEFAULT_INTERNAL, InternalNetworks
@@ -289,8 +289,8 @@ class BruteForceDetector(Detector):
         return []
 
     def snapshot(self) -> dict:
-        return {"auth": {k: asdict(v) for k, v in self._auth.items()},
-                "pairs": {k: asdict(v) for k, v in self._pairs.items()}, "evicted": self.evicted}
+        return {"auth": {k: plain(v) for k, v in self._auth.items()},
+                "pairs": {k: plain(v) for k, v in self._pairs.items()}, "evicted": self.evicted}
 
     def restore(self, state: dict) -> None:
         self._auth = {k: _Auth(**v) for k, v in state.get("auth", {}).items()}

@@ -8,13 +8,13 @@ a real share of what the host resolved, or several of them answered NXDOMAIN.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from pydantic import Field
 
 from detectors import dgamodel
-from detectors.base import Detector, DetectorConfig
-from detectors.dns import _hash, split_name
+from detectors.base import Detector, DetectorConfig, plain
+from detectors.dns import FORWARDED, _hash, split_name
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -68,6 +68,8 @@ class DgaDetector(Detector):
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         src = event.get("source", {}).get("ip")
+        if schema.get(event, FORWARDED):
+            return []       # a resolver relaying a client's query: the client's leg is judged
         dns = event.get("dns", {})
         parts = split_name(dns.get("question", {}).get("name"))
         if not src or parts is None:
@@ -149,7 +151,7 @@ class DgaDetector(Detector):
         return []
 
     def snapshot(self) -> dict:
-        return {"sources": {s: asdict(st) for s, st in self._sources.items()},
+        return {"sources": {s: plain(st) for s, st in self._sources.items()},
                 "evicted_sources": self.evicted_sources}
 
     def restore(self, state: dict) -> None:

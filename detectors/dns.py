@@ -13,15 +13,17 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import cache
 
 import tldextract
 from pydantic import Field
 
-from detectors.base import Detector, DetectorConfig
+from detectors.base import Detector, DetectorConfig, plain
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
+
+FORWARDED = "watchkeeper.dns.forwarded_for"    # set by the packet collector (appmeta)
 
 
 class DnsTunnelConfig(DetectorConfig):
@@ -85,6 +87,8 @@ class DnsTunnelDetector(Detector):
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         src = event.get("source", {}).get("ip")
+        if schema.get(event, FORWARDED):
+            return []       # a resolver relaying a client's query: the client's leg is judged
         question = event.get("dns", {}).get("question", {})
         parts = split_name(question.get("name"))
         if not src or parts is None or _ignored(parts.registered, self.config.ignored_domains):
@@ -171,7 +175,7 @@ class DnsTunnelDetector(Detector):
         return []
 
     def snapshot(self) -> dict:
-        return {"keys": {k: asdict(s) for k, s in self._keys.items()},
+        return {"keys": {k: plain(s) for k, s in self._keys.items()},
                 "evicted_keys": self.evicted_keys}
 
     def restore(self, state: dict) -> None:

@@ -14,11 +14,11 @@ counted in the bucket of its own start; a bucket joins the baseline only once it
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from pydantic import Field
 
-from detectors.base import Detector, DetectorConfig
+from detectors.base import Detector, DetectorConfig, plain
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -305,7 +305,7 @@ class DosDetector(Detector):
     def snapshot(self) -> dict:
         targets = {}
         for dst, target in self._targets.items():
-            raw = asdict(target)
+            raw = plain(target)
             raw["buckets"] = {str(i): b for i, b in target.buckets.items()}  # JSON keys
             targets[dst] = raw
         return {"targets": targets, "open": dict(self._open), "evicted": self.evicted,

@@ -11,11 +11,11 @@ Long flows arrive as cumulative interim records: only the growth since the last 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from pydantic import Field, model_validator
 
-from detectors.base import Detector, DetectorConfig
+from detectors.base import Detector, DetectorConfig, plain
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -245,7 +245,7 @@ class ExfilDetector(Detector):
         return []
 
     def snapshot(self) -> dict:
-        return {"hosts": {src: asdict(h) for src, h in self._hosts.items()},
+        return {"hosts": {src: plain(h) for src, h in self._hosts.items()},
                 "open": dict(self._open), "evicted": self.evicted}
 
     def restore(self, state: dict) -> None:

@@ -9,12 +9,12 @@ of known pairs, entries forgotten after `forget_after_seconds` unseen.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from pydantic import Field
 
-from detectors.base import Detector, DetectorConfig
+from detectors.base import Detector, DetectorConfig, plain
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -184,7 +184,7 @@ class LateralMovementDetector(Detector):
                 del self._sources[src]
 
     def snapshot(self) -> dict:
-        return {"sources": {src: asdict(st) for src, st in self._sources.items()},
+        return {"sources": {src: plain(st) for src, st in self._sources.items()},
                 "started": self._started, "swept": self._swept, "evicted": self.evicted}
 
     def restore(self, state: dict) -> None:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from pydantic import Field, model_validator
 
-from detectors.base import Detector, DetectorConfig
+from detectors.base import Detector, DetectorConfig, plain
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -170,11 +170,12 @@ class ScanDetector(Detector):
         for src in [s for s, st in self._sources.items() if st.last_seen < horizon]:
             del self._sources[src]
         for state in self._sources.values():
-            _prune(state, horizon)
+            if state.contacts and next(iter(state.contacts.values())) < horizon:
+                _prune(state, horizon)
         return []
 
     def snapshot(self) -> dict:
-        return {"sources": {src: asdict(st) for src, st in self._sources.items()},
+        return {"sources": {src: plain(st) for src, st in self._sources.items()},
                 "evicted": self.evicted}
 
     def restore(self, state: dict) -> None:

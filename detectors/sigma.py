@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.rule import SigmaRule
 
-from detectors.base import Detector, DetectorConfig
+from detectors.base import Detector, DetectorConfig, plain
 from detectors.sigma_eval import CompiledRule, RuleError, compile_rule
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -161,7 +161,7 @@ class HitTable:
         return hit
 
     def snapshot(self) -> dict:
-        return {entity: asdict(hit) for entity, hit in self.hits.items()}
+        return {entity: plain(hit) for entity, hit in self.hits.items()}
 
     def restore(self, state: dict) -> None:
         self.hits = {entity: Hit(**hit) for entity, hit in state.items()}

@@ -12,11 +12,11 @@ far below `min_connections`.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from pydantic import Field
 
-from detectors.base import Detector, DetectorConfig
+from detectors.base import Detector, DetectorConfig, plain
 from watchkeeper import schema, timeutil
 from watchkeeper.documents import AlertSpec
 
@@ -143,7 +143,7 @@ class SlowDosDetector(Detector):
         return []
 
     def snapshot(self) -> dict:
-        return {"targets": {d: asdict(t) for d, t in self._targets.items()}, "now": self._now,
+        return {"targets": {d: plain(t) for d, t in self._targets.items()}, "now": self._now,
                 "evicted": self.evicted}
 
     def restore(self, state: dict) -> None:

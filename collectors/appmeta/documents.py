@@ -76,6 +76,9 @@ def _dns(doc: dict, rec: AppRecord) -> None:
         dns["resolved_ip"] = [a.data for a in answer.answers if schema.is_ip(a.data)]
     dns["header_flags"] = [f.upper() for f in dns["header_flags"]]
     doc["dns"] = {k: v for k, v in dns.items() if v not in (None, [], "")}
+    if rec.forwarded_for:
+        doc["watchkeeper"] = {"dns": {"forwarded_for": rec.forwarded_for}}
+        doc["related"]["ip"] = sorted({*doc["related"]["ip"], rec.forwarded_for})
 
 
 def _name(name: str, netbios: bool) -> str:

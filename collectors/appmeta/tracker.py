@@ -47,6 +47,9 @@ class AppConfig:
     http_timeout: float = 30.0      # a request without a response line
     tls_timeout: float = 10.0       # a ClientHello without a ServerHello
     max_pending: int = 100_000      # requests waiting for their answer; oldest reported first
+    forward_window: float = 5.0     # a resolver's query for a name a client asked it this
+                                    # recently is marked as forwarded for that client
+    max_asked: int = 50_000         # (resolver, name) -> client pairs remembered for that
 
 
 @dataclass
@@ -73,6 +76,7 @@ class AppRecord:
     request: object | None = None   # parsed request (DnsMessage, HttpRequest, ClientHello)
     answer: object | None = None    # parsed answer
     answered_at: float | None = None
+    forwarded_for: str | None = None    # DNS: a resolver asking on behalf of this client
 
 
 @dataclass
@@ -104,6 +108,7 @@ class AppTracker:
         self._http: dict[bytes, deque[_Waiting]] = {}
         self._http_waiting = 0
         self._http_scan_at = float("-inf")
+        self._asked: dict[tuple[str, str], tuple[str, float]] = {}   # insertion = time order
         self._out: list[AppRecord] = []
         self.hints: dict[bytes, dict] = {}     # flow key -> {"service", "extra"}
 
@@ -191,13 +196,29 @@ class AppTracker:
         if not message.response:
             key = (pkt.key, message.id, name.lower())
             if key not in self._dns:          # a retransmission keeps the first query
-                self._wait(self._dns, key, _record("dns", pkt, message),
-                           pkt.ts + self.config.dns_timeout)
+                record = _record("dns", pkt, message)
+                record.forwarded_for = self._forwarded_for(pkt, name.lower())
+                self._wait(self._dns, key, record, pkt.ts + self.config.dns_timeout)
             return
         waiting = self._dns.pop((pkt.key, message.id, name.lower()), None)
         record = waiting.record if waiting else _record("dns", pkt, None, reverse=True)
         record.answer, record.answered_at = message, pkt.ts
         self._emit(record)
+
+    def _forwarded_for(self, pkt: _Packet, name: str) -> str | None:
+        """The client a resolver is asking for, when the sensor saw that client ask it the
+        same name just before. Detectors then blame the client, not the resolver; with no
+        client leg in sight (a sensor at the Internet edge) the resolver stays the actor."""
+        asked = self._asked.get((pkt.src, name))
+        if pkt.dport == 53:
+            if len(self._asked) >= self.config.max_asked:
+                del self._asked[next(iter(self._asked))]
+            self._asked.pop((pkt.dst, name), None)
+            self._asked[(pkt.dst, name)] = (pkt.src, pkt.ts)
+        if asked is not None and 0 <= pkt.ts - asked[1] <= self.config.forward_window \
+                and asked[0] != pkt.src:
+            return asked[0]
+        return None
 
     def _tls_hello(self, payload: bytes, pkt: _Packet) -> None:
         hello = tlshello.parse_client_hello(payload)

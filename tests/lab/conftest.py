@@ -36,6 +36,10 @@ SERVERS = {"web": "10.77.1.10", "ssh": "10.77.1.11", "dns": "10.77.1.12",
            "backup": "10.77.1.13", "files": "10.77.1.14"}
 CLIENTS = {"c1": "10.77.2.11", "c2": "10.77.2.12", "c3": "10.77.2.13"}
 EXTERNAL_SERVERS = {"xweb": "198.51.100.10", "xsite": "198.51.100.30", "xdns": "198.51.100.53"}
+ADMIN_SSH_HOSTS = ("web", "dns", "backup", "files")
+# The lab lives for minutes, production for months: admin pairs are learned for the first
+# minute instead of the first week (detectors.lateral_movement.learning_seconds).
+MONITOR_DETECTORS = {"lateral_movement": {"learning_seconds": 60}}
 
 
 def _required() -> bool:
@@ -119,6 +123,8 @@ class Range:
         svc.nginx(lab, "xweb", upload=True)
         svc.nginx(lab, "xsite")
         _, self.sshd_log, self.ssh_key = svc.sshd(lab, "ssh")
+        for host in ADMIN_SSH_HOSTS:             # servers administered over ssh too
+            svc.sshd(lab, host, label=f"sshd-{host}")
         svc.dnsmasq(lab, "xdns", {}, authoritative_for=[svc.TUNNEL_ZONE, "news-site.example"],
                     label="xdns")
         records = {f"{n}.{svc.LAB_ZONE}": ip for n, ip in {**SERVERS, **CLIENTS}.items()}
@@ -135,12 +141,14 @@ class Range:
             lab, "c2", SERVERS["dns"], "www.news-site.example").stdout)
         lab.wait_for("sshd key login", lambda: svc.ssh_login(
             lab, "c3", SERVERS["ssh"], self.ssh_key).stdout.strip() == "lab-ok")
-        self.note("services healthy: nginx x4, sshd, dnsmasq x2, iperf3")
+        self.note(f"services healthy: nginx x4, sshd x{1 + len(ADMIN_SSH_HOSTS)}, dnsmasq x2, "
+                  "iperf3")
 
     def start_monitor(self) -> None:
         port, syslog_port = _free_port(), _free_port()
         env = {**os.environ, "WATCHKEEPER_INTERNAL_NETWORKS": json.dumps(INTERNAL),
-               "WATCHKEEPER_DATA_DIR": str(self.workdir / "var")}
+               "WATCHKEEPER_DATA_DIR": str(self.workdir / "var"),
+               "WATCHKEEPER_DETECTORS": json.dumps(MONITOR_DETECTORS)}
         env.pop("WATCHKEEPER_BUS", None)
         env.pop("WATCHKEEPER_STORE", None)
         self.monitor = self.lab.spawn(

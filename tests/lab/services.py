@@ -11,7 +11,7 @@ from pathlib import Path
 from .topology import Lab, LabError
 
 LAB_ZONE = "lab.internal"
-TUNNEL_ZONE = "t.cdn-sync.example"      # the attacker's "authoritative" zone (external DNS)
+TUNNEL_ZONE = "t.cdn-sync.net"   # attacker zone; a tunnel needs a public suffix (lab traffic stays in its namespaces)
 SSH_USER = "root"                        # key logins only (PermitRootLogin prohibit-password)
 
 
@@ -64,8 +64,9 @@ http {{
     return proc
 
 
-def sshd(lab: Lab, host: str) -> tuple[subprocess.Popen, Path, Path]:
-    """sshd on port 22 of `host`; returns (process, its log file, the client private key)."""
+def sshd(lab: Lab, host: str, label: str = "sshd") -> tuple[subprocess.Popen, Path, Path]:
+    """sshd on port 22 of `host`; returns (process, its log file, the client private key).
+    Several instances (one per host) share the keys; each has its own config, log and pid."""
     ip = lab.hosts[host].ip
     d = lab.workdir / "sshd"
     d.mkdir(exist_ok=True)
@@ -77,14 +78,14 @@ def sshd(lab: Lab, host: str) -> tuple[subprocess.Popen, Path, Path]:
                            check=True, capture_output=True, timeout=30)
     (d / "authorized_keys").write_text((d / "client_ed25519.pub").read_text())
     (d / "authorized_keys").chmod(0o600)
-    log = d / "sshd.log"
+    log = d / f"{label}.log"
     log.touch()
-    conf = d / "sshd_config"
+    conf = d / f"{label}_config"
     conf.write_text(f"""
 Port 22
 ListenAddress {ip}
 HostKey {hostkey}
-PidFile {d}/sshd.pid
+PidFile {d}/{label}.pid
 AuthorizedKeysFile {d}/authorized_keys
 StrictModes no
 PermitRootLogin prohibit-password
@@ -104,8 +105,8 @@ Subsystem sftp internal-sftp
                           text=True, timeout=30)
     if test.returncode != 0:
         raise LabError(f"sshd config: {test.stderr}")
-    proc = lab.spawn(host, "sshd", "/usr/sbin/sshd", "-D", "-f", str(conf), "-E", str(log))
-    lab.wait_listening(host, 22, proc=proc, label="sshd")
+    proc = lab.spawn(host, label, "/usr/sbin/sshd", "-D", "-f", str(conf), "-E", str(log))
+    lab.wait_listening(host, 22, proc=proc, label=label)
     return proc, log, userkey
 
 
@@ -160,7 +161,7 @@ class SyslogForwarder:
     namespace's 127.0.0.1, so the forwarder lives here)."""
 
     # sshd -E lines carry no syslog header; older builds prefix "sshd[pid]: "
-    _PREFIX = re.compile(r"^(?:\S+ )?(?:sshd(?:-session)?\[\d+\]: )?")
+    _PREFIX = re.compile(r"^(?:sshd(?:-session|-auth)?\[\d+\]: )?")
 
     def __init__(self, lab: Lab, log: Path, port: int, hostname: str = "lab-ssh"):
         self.lab, self.log, self.port, self.hostname = lab, log, port, hostname

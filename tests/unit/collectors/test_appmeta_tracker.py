@@ -164,3 +164,20 @@ def test_capture_documents_include_app_events(tmp_path):
     assert sorted(d["event"]["dataset"] for d in docs) == [schema.DNS, schema.FLOW]
     again = list(iter_flow_documents([str(path)], "s", InternalNetworks(), app=True))
     assert [d["event"]["id"] for d in docs] == [d["event"]["id"] for d in again]
+
+
+def test_resolver_queries_are_marked_as_forwarded_for_the_client(tmp_path):
+    resolver, upstream = "10.0.0.53", "198.51.100.53"
+    name = "qx7z0k2vd9.example.net"
+    client_q = (1.0, IP(src=C, dst=resolver) / UDP(sport=4100, dport=53)
+                / DNS(id=1, rd=1, qd=DNSQR(qname=name)))
+    forwarded = (1.01, IP(src=resolver, dst=upstream) / UDP(sport=33000, dport=53)
+                 / DNS(id=2, qd=DNSQR(qname=name)))
+    own = (9.0, IP(src=resolver, dst=upstream) / UDP(sport=33001, dport=53)      # too late
+           / DNS(id=3, qd=DNSQR(qname=name)))
+    apps, _, _ = records(tmp_path, [client_q, forwarded, own])
+    docs = {doc(r)["dns"]["id"]: doc(r) for r in apps}
+    assert "watchkeeper" not in docs["1"]
+    assert docs["2"]["watchkeeper"]["dns"]["forwarded_for"] == C
+    assert C in docs["2"]["related"]["ip"]
+    assert "watchkeeper" not in docs["3"]

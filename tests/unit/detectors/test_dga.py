@@ -145,3 +145,11 @@ def test_real_benign_names_are_rarely_flagged():
     labels = [x for x in labels if len(x) >= DgaConfig().min_label_length]
     scores = dgamodel.load_default().score_samples(labels)
     assert sum(s >= DgaConfig().min_score for s in scores) / len(labels) < 0.04
+
+
+def test_a_resolver_relaying_a_client_is_not_the_actor():
+    relayed = _stream(dga_names(), rcode="NXDOMAIN")
+    for event, _ in relayed:
+        event["watchkeeper"] = {"dns": {"forwarded_for": "10.0.0.77"}}
+    assert _run(DgaDetector(), relayed) == []
+    assert _run(DgaDetector(), _stream(dga_names(), rcode="NXDOMAIN"))

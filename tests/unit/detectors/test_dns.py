@@ -161,3 +161,11 @@ def test_labelled_qnames(file, expected):
         names = [row["qname"] for row in csv.DictReader(fh)]
     alerts = _run(DnsTunnelDetector(), _stream(names, gap=0.2), timer_every=50)
     assert {a.entity for a in alerts} == expected
+
+
+def test_a_resolver_relaying_a_client_is_not_the_actor():
+    relayed = _stream(tunnel(), qtype="TXT")
+    for event, _ in relayed:
+        event["watchkeeper"] = {"dns": {"forwarded_for": "10.0.0.77"}}
+    assert _run(DnsTunnelDetector(), relayed) == []
+    assert _run(DnsTunnelDetector(), _stream(tunnel(), qtype="TXT"))   # asked by a client
