@@ -61,7 +61,7 @@ def alerts_for(path: Path) -> set[tuple[str, str]]:
         groups[cls.key_field].append(name)
     parts = {key: PartitionDetectors(registry.build(names=names)) for key, names in groups.items()}
     raised: set[tuple[str, str]] = set()
-    for doc in iter_flow_documents([str(path)], "eval", InternalNetworks()):
+    for doc in iter_flow_documents([str(path)], "eval", InternalNetworks(), app=True):
         for part in parts.values():
             for spec in part.on_event(doc):
                 actor_first = (spec.destination_ip, spec.source_ip) if spec.category == "dos" \

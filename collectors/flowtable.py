@@ -160,9 +160,11 @@ class FlowTable:
         flow.payload[d] += int(q.paylen[i])
         if t >= flow.interim_at:
             self.interim(flow, t)
-        elif flags & T.RST and flow.tcp is not None and self._first_report_pending(flow):
-            # A reset decides the outcome (REJ for a refused probe), but Zeek keeps the flow
-            # for late packets: report what is known now, the final record follows.
+        elif flags & T.RST and not is_orig and flow.tcp is not None \
+                and self._first_report_pending(flow):
+            # The responder's reset decides the outcome (REJ: a refused probe), but Zeek
+            # keeps the flow for late packets: report what is known now, the final record
+            # follows. (Not the originator's own reset, as after every SYN-flood packet.)
             self.out.append(self._record(flow, final=False))
             flow.interim_at = t + self.config.active_timeout
         return flow

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import ipaddress
 
 import pytest
 from hypothesis import given
@@ -93,6 +94,19 @@ def test_community_id_matches_the_spec_vectors():
     # direction does not matter
     assert community_id(6, "66.35.250.204", "128.232.110.120", 80, 34855) == \
         "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
+
+
+@given(st.sampled_from([6, 17, 132]), st.booleans(), st.integers(0, 2**128 - 1),
+       st.integers(0, 2**128 - 1), st.integers(0, 65535), st.integers(0, 65535))
+def test_fast_community_id_equals_the_reference_package(proto, v6, a, b, sport, dport):
+    from communityid import CommunityID, FlowTuple
+    if v6:
+        src, dst = str(ipaddress.IPv6Address(a)), str(ipaddress.IPv6Address(b))
+    else:
+        src, dst = str(ipaddress.IPv4Address(a % 2**32)), str(ipaddress.IPv4Address(b % 2**32))
+    make = {6: FlowTuple.make_tcp, 17: FlowTuple.make_udp, 132: FlowTuple.make_sctp}[proto]
+    reference = CommunityID(seed=0).calc(make(src, dst, sport, dport))
+    assert community_id(proto, src, dst, sport, dport) == reference
 
 
 def test_flow_direction_and_alert_shape():

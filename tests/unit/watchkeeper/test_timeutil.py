@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from watchkeeper import timeutil
 
@@ -23,3 +25,13 @@ def test_calendar_months(now, months, expected):
 def test_naive_times_are_refused():
     with pytest.raises(ValueError):
         timeutil.parse("2026-01-01T00:00:00")
+
+
+@given(st.floats(min_value=0, max_value=253402300799, allow_nan=False))
+def test_fast_format_equals_datetime_formatting(seconds):
+    assert timeutil.format(seconds) == timeutil.reference_format(seconds)
+
+
+def test_fast_format_rounds_into_the_next_second():
+    assert timeutil.format(1.9999999) == timeutil.reference_format(1.9999999) \
+        == "1970-01-01T00:00:02.000000Z"
