@@ -17,6 +17,15 @@ def _publisher(settings: Settings, bus: Bus, stage: str) -> EventPublisher:
     return EventPublisher(bus.producer(), stage, Names(settings.namespace))
 
 
+def _report_status(settings: Settings, bus: Bus, collector: str, counters,
+                   stop: threading.Event):
+    """Counters of a running collector, to the store and /metrics (watchkeeper/status.py)."""
+    from watchkeeper.status import StatusReporter
+    return StatusReporter(_publisher(settings, bus, "status"), collector, counters,
+                          settings.observer, stop, every=settings.status_seconds,
+                          site=settings.site).start()
+
+
 def run_tailers(settings: Settings, bus: Bus, paths: list[str],
                 stop: threading.Event, state_file: str | None = None) -> None:
     from collectors.tailers import TailRunner
@@ -26,6 +35,8 @@ def run_tailers(settings: Settings, bus: Bus, paths: list[str],
                         observer=settings.observer, site=settings.site,
                         networks=InternalNetworks(settings.internal_networks))
     log.info("tailing %s", ", ".join(paths))
+    from watchkeeper.status import counters_of
+    _report_status(settings, bus, "tailers", lambda: counters_of(runner.stats), stop)
     runner.run(stop)
 
 
@@ -42,9 +53,15 @@ def run_capture(settings: Settings, bus: Bus, stop: threading.Event,
     publisher = _publisher(settings, bus, "capture")
     networks = InternalNetworks(settings.internal_networks)
     log.info("capturing on %s%s", interface, f" ({bpf})" if bpf else "")
-    for record in Capture(source, app=True):
+    capture = Capture(source, app=True)
+    from watchkeeper.status import counters_of
+    reporter = _report_status(
+        settings, bus, f"capture:{interface}",
+        lambda: counters_of(capture.stats, capture.app.stats, source.stats), stop)
+    for record in capture:
         publisher.publish(capture_document(record, settings.observer, networks, settings.site))
     publisher.flush()
+    reporter.thread.join(timeout=10)      # its last report holds the final counts
     log.info("capture on %s stopped: %d packets, %d kernel drops", interface,
              source.stats.packets, source.stats.kernel_drops)
 
@@ -64,8 +81,14 @@ def syslog_server(settings: Settings, bus: Bus):
     return server
 
 
+def _with_status(settings: Settings, bus: Bus, name: str, server, stop: threading.Event):
+    from watchkeeper.status import counters_of
+    _report_status(settings, bus, name, lambda: counters_of(server.stats), stop)
+    return server
+
+
 def run_syslog(settings: Settings, bus: Bus, stop: threading.Event) -> None:
-    server = syslog_server(settings, bus)
+    server = _with_status(settings, bus, "syslog", syslog_server(settings, bus), stop)
     try:
         stop.wait()
     finally:
@@ -88,7 +111,7 @@ def netflow_server(settings: Settings, bus: Bus):
 
 
 def run_netflow(settings: Settings, bus: Bus, stop: threading.Event) -> None:
-    server = netflow_server(settings, bus)
+    server = _with_status(settings, bus, "netflow", netflow_server(settings, bus), stop)
     try:
         stop.wait()
     finally:
@@ -106,9 +129,10 @@ def start_collectors(settings: Settings, bus: Bus,
     """The collectors `watchkeeper run` starts next to the workers."""
     servers = []
     if settings.enable_syslog:
-        servers.append(syslog_server(settings, bus))
+        servers.append(_with_status(settings, bus, "syslog", syslog_server(settings, bus), stop))
     if settings.enable_netflow:
-        servers.append(netflow_server(settings, bus))
+        servers.append(_with_status(settings, bus, "netflow", netflow_server(settings, bus),
+                                    stop))
     threads = [threading.Thread(target=_stop_when, args=(stop, servers), name="wk-listeners",
                                 daemon=True)]
     if settings.tail_paths:

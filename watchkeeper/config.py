@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     data_dir: str = Field("var", description="collector state (tailer offsets) lives here")
     tail_paths: list[str] = Field(default_factory=list,
                                   description="Zeek logs / Suricata eve.json files or globs to follow")
+    status_seconds: float = Field(10.0, ge=1, le=3600,
+                                  description="how often each collector's counters are "
+                                              "stored (dataset watchkeeper.collector)")
     retention_months: int = Field(6, ge=1, le=120,
                                   description="keep events this many calendar months (law: >= 6)")
     alert_window_seconds: int = Field(3600, ge=60, le=86400,

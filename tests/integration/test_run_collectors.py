@@ -70,8 +70,10 @@ def test_followed_files_reach_the_api(server, tmp_path):
 
 def test_syslog_from_logger_reaches_the_api(server, tmp_path):
     port, syslog_port = free_port(), free_port()
-    proc = server("run", "--port", str(port), "--syslog-port", str(syslog_port),
-                  "--netflow-port", "0",
+    config = tmp_path / "wk.yaml"
+    config.write_text(json.dumps({"status_seconds": 1}))
+    proc = server("run", "--config", str(config), "--port", str(port),
+                  "--syslog-port", str(syslog_port), "--netflow-port", "0",
                   "--store", f"sqlite:///{tmp_path}/wk.db")
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/health", process=proc)
@@ -83,6 +85,20 @@ def test_syslog_from_logger_reaches_the_api(server, tmp_path):
     event = events["items"][0]
     assert (event["user"]["name"], event["source"]["ip"]) == ("admin", "203.0.113.9")
     assert event["event"]["outcome"] == "failure"
+    # the collector's counters reach the store for the command-centre screen
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        points = httpx.get(f"{base}/api/v1/events", params={"dataset": "watchkeeper.collector",
+                                                            "limit": 100}, timeout=5).json()
+        syslog = [p["watchkeeper"]["collector"]["counters"] for p in points["items"]
+                  if p["watchkeeper"]["collector"]["name"] == "syslog"]
+        if any(c.get("received", 0) >= 1 and c.get("parsed", 0) >= 1 for c in syslog):
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"no syslog counters with the message counted: {points}")
+    metrics = httpx.get(f"{base}/metrics/", timeout=5).text
+    assert 'watchkeeper_collector_counter{collector="syslog",counter="received"}' in metrics
 
 
 def test_a_busy_syslog_port_fails_run_with_one_line(tmp_path):
