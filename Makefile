@@ -51,7 +51,9 @@ lab: install
 	  --junitxml=reports/lab-junit.xml
 
 bench: install
+	deploy/local/install-debs deploy/local/bench-packages.txt
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/capture.py
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache

@@ -6,8 +6,12 @@ Builds a big pcap (git-ignored `bench/.data/`) by replaying the shared captures 
 timestamps, then times, each in a fresh subprocess (so peak RSS is per contender):
   * raw:       a Python loop that only iterates the pcap records (struct, no parsing)
   * ours:      collectors.capture.iter_flows over the file (all flows consumed)
-  * softflowd: `softflowd -r FILE -d` (offline mode), if installed
-and prints packets/s, ratios and peak RSS (MiB).
+  * softflowd: `softflowd -r FILE -d` (offline mode)
+  * argus:     `argus -r FILE -w /dev/null` (flow records, discarded)
+  * tshark:    `tshark -r FILE -q -z conv,tcp -z conv,udp` (conversation tables)
+and prints packets/s, ratios and peak RSS (MiB). The peers come from
+deploy/local/bench-packages.txt (`make bench` installs them); a missing one is reported, not
+faked. Live capture: bench/live_capture.py.
 """
 from __future__ import annotations
 
@@ -145,6 +149,33 @@ def measure_softflowd(path: Path, packets: int) -> dict | None:
     return {"packets": packets, "seconds": seconds, "rss_mib": usage.ru_maxrss / 1024}
 
 
+def measure_tool(name: str, cmd: list[str], packets: int, timeout: float = 300) -> dict | None:
+    """A peer tool over the same file: wall time to exit, peak RSS from its rusage."""
+    if shutil.which(cmd[0]) is None:
+        print(f"{name}: {cmd[0]} not installed (deploy/local/bench-packages.txt); not measured",
+              file=sys.stderr)
+        return None
+    log = DATA / f"{name}.log"
+    with open(log, "w") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_default_signals)
+        status, usage = _wait4(proc.pid, timeout=timeout)
+        seconds = time.perf_counter() - start
+    if status is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        print(f"{name} did not finish within {timeout:.0f} s; not measured", file=sys.stderr)
+        return None
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        print(f"{name} failed (exit {code}); not measured:\n"
+              f"{log.read_text(errors='replace')[-2000:]}", file=sys.stderr)
+        return None
+    return {"packets": packets, "seconds": seconds, "rss_mib": usage.ru_maxrss / 1024}
+
+
 def _wait4(pid: int, timeout: float):
     """(wait status, rusage) of child `pid`, or (None, None) if it is still running."""
     deadline = time.monotonic() + timeout
@@ -179,17 +210,22 @@ def main() -> None:
         build(path, args.packets)
     size = path.stat().st_size / 2**20
     results = {"raw": measure("raw", path), "ours": measure("ours", path)}
-    soft = measure_softflowd(path, results["raw"]["packets"])
-    if soft:
-        results["softflowd"] = soft
+    packets = results["raw"]["packets"]
+    peers = {"softflowd": measure_softflowd(path, packets),
+             "argus": measure_tool("argus", ["argus", "-r", str(path), "-w", "/dev/null"],
+                                   packets),
+             "tshark": measure_tool("tshark", ["tshark", "-r", str(path), "-q", "-z",
+                                               "conv,tcp", "-z", "conv,udp"], packets)}
+    results.update({name: res for name, res in peers.items() if res})
     print(f"file {path.name}: {results['raw']['packets']} packets, {size:.0f} MiB")
     rates = {k: v["packets"] / v["seconds"] for k, v in results.items()}
     for name, res in results.items():
         print(f"{name:10} {rates[name] / 1e6:7.3f} M pkts/s  {res['seconds']:7.2f} s  "
               f"peak RSS {res['rss_mib']:7.1f} MiB  {json.dumps(res)}")
     print(f"ours / raw loop : {rates['ours'] / rates['raw']:.2f}x")
-    if "softflowd" in rates:
-        print(f"ours / softflowd: {rates['ours'] / rates['softflowd']:.2f}x")
+    for peer in ("softflowd", "argus", "tshark"):
+        if peer in rates:
+            print(f"ours / {peer:9}: {rates['ours'] / rates[peer]:.2f}x")
 
 
 if __name__ == "__main__":

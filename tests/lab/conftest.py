@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import socket
 import subprocess
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from . import services as svc
+from .background import CLIENTS, EXTERNAL_SERVERS, SERVERS, start_background
 from .report import write_report
 from .scenarios import ATTACKERS, SCENARIOS, Scenario
 from .topology import Lab, LabError
@@ -32,10 +32,6 @@ TOOLS = ["ip", "tc", "ss", "ethtool", "ping", "ssh-keygen", "ssh", "/usr/sbin/ss
          "dnsmasq", "iperf3", "nmap", "masscan", "hping3", "hydra", "slowhttptest", "curl",
          "dig", "logger"]
 
-SERVERS = {"web": "10.77.1.10", "ssh": "10.77.1.11", "dns": "10.77.1.12",
-           "backup": "10.77.1.13", "files": "10.77.1.14"}
-CLIENTS = {"c1": "10.77.2.11", "c2": "10.77.2.12", "c3": "10.77.2.13"}
-EXTERNAL_SERVERS = {"xweb": "198.51.100.10", "xsite": "198.51.100.30", "xdns": "198.51.100.53"}
 ADMIN_SSH_HOSTS = ("web", "dns", "backup", "files")
 # The lab lives for minutes, production for months: admin pairs are learned for the first
 # minute instead of the first week (detectors.lateral_movement.learning_seconds).
@@ -176,8 +172,10 @@ class Range:
         self.lab.wait_for("syslog listener", lambda: _tcp_open(syslog_port), deadline_s=30)
         self.forwarder = svc.SyslogForwarder(self.lab, self.sshd_log, syslog_port)
         self.syslog_port = syslog_port
-        # flows end on packet time: background traffic also keeps the collector's clock moving
-        self.start_background()
+        # benign hosts doing ordinary work all along (tests/lab/background.py)
+        streams = start_background(self.lab, self.ssh_key, self.background_stop,
+                                   self.background_stats, self.background_threads)
+        self.note(f"benign background: {streams} streams")
         # the collector sees lab traffic: a flow between two lab hosts reaches the store
         self.lab.exec("c1", "curl", "-s", "-m", "3", "-o", "/dev/null",
                       f"http://{SERVERS['files']}/report.pdf")
@@ -190,71 +188,6 @@ class Range:
         r = self.http.get(f"{self.base}/api/v1/events",
                           params={"ip": SERVERS["files"], "limit": 1})
         return r.status_code == 200 and r.json().get("total", 0) > 0
-
-    # ---- benign background ----------------------------------------------------------------
-    def start_background(self) -> None:
-        lab, rng = self.lab, random.Random(7)
-
-        def web_browsing(client):
-            pages = ["/", "/app.js", "/index.html"]
-            return lambda: lab.exec(client, "curl", "-s", "-m", "5", "-o", "/dev/null",
-                                    "-w", "%{http_code}",
-                                    f"http://{SERVERS['web']}{rng.choice(pages)}",
-                                    timeout=10).stdout == "200"
-
-        def internet_browsing(client):
-            return lambda: lab.exec(client, "curl", "-s", "-m", "5", "-o", "/dev/null", "-w",
-                                    "%{http_code}", f"http://{EXTERNAL_SERVERS['xsite']}/",
-                                    timeout=10).stdout == "200"
-
-        def files(client):
-            return lambda: lab.exec(client, "curl", "-s", "-m", "10", "-o", "/dev/null", "-w",
-                                    "%{http_code}", f"http://{SERVERS['files']}/report.pdf",
-                                    timeout=15).stdout == "200"
-
-        def lookups(client):
-            names = [f"{n}.{svc.LAB_ZONE}" for n in (*SERVERS, *CLIENTS)] + \
-                ["www.news-site.example", "cdn.news-site.example"]
-            return lambda: svc.dig(lab, client, SERVERS["dns"], rng.choice(names)).returncode == 0
-
-        def ssh_session(client):
-            return lambda: svc.ssh_login(lab, client, SERVERS["ssh"], self.ssh_key).stdout \
-                .strip() == "lab-ok"
-
-        def backup():
-            # the nightly backup: files -> backup over iperf3, 120 MB at 80 Mbit/s
-            out = lab.exec("files", "iperf3", "-c", SERVERS["backup"], "-n", "120M", "-b", "80M",
-                           "-J", timeout=60)
-            return out.returncode == 0
-
-        streams = [("c1 web", web_browsing("c1"), 2.0), ("c2 web", web_browsing("c2"), 3.0),
-                   ("c1 internet", internet_browsing("c1"), 7.0),
-                   ("c3 internet", internet_browsing("c3"), 9.0),
-                   ("c3 file server", files("c3"), 6.0),
-                   ("c2 dns", lookups("c2"), 2.0), ("c1 dns", lookups("c1"), 4.0),
-                   ("c3 ssh", ssh_session("c3"), 15.0), ("c1 ssh", ssh_session("c1"), 25.0),
-                   ("backup iperf3", backup, 150.0)]
-        for name, action, mean in streams:
-            self.background_stats[name] = [0, 0]
-            t = threading.Thread(target=self._background_loop, args=(name, action, mean),
-                                 name=f"lab-bg-{name}", daemon=True)
-            t.start()
-            self.background_threads.append(t)
-        self.note(f"benign background: {len(streams)} streams")
-
-    def _background_loop(self, name, action, mean) -> None:
-        rng = random.Random(hash(name) & 0xFFFF)
-        first = True
-        while not self.background_stop.is_set():
-            # irregular (exponential) gaps, so benign traffic is not periodic
-            if not first and self.background_stop.wait(min(mean * 4, rng.expovariate(1 / mean))):
-                return
-            first = False
-            try:
-                ok = action()
-            except Exception:  # noqa: BLE001 - a timeout counts as a failure, keep going
-                ok = False
-            self.background_stats[name][0 if ok else 1] += 1
 
     # ---- API ------------------------------------------------------------------------------
     def alerts(self, ip: str | None = None) -> list[dict]:
