@@ -53,7 +53,7 @@ def run_capture(settings: Settings, bus: Bus, stop: threading.Event,
     publisher = _publisher(settings, bus, "capture")
     networks = InternalNetworks(settings.internal_networks)
     log.info("capturing on %s%s", interface, f" ({bpf})" if bpf else "")
-    capture = Capture(source, app=True)
+    capture = Capture(source, settings.flow_table.flow_config(), app=True)
     from watchkeeper.status import counters_of
     reporter = _report_status(
         settings, bus, f"capture:{interface}",

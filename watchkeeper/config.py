@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from watchkeeper.networks import DEFAULT_INTERNAL
@@ -21,6 +21,28 @@ _file_data: ContextVar[dict] = ContextVar("watchkeeper_config_file", default={})
 
 class ConfigError(ValueError):
     """Bad configuration; the message names the key and the source."""
+
+
+class FlowTableSettings(BaseModel):
+    """The packet collector's flow-table knobs (collectors.flow.FlowConfig; Zeek's defaults)."""
+    model_config = ConfigDict(extra="forbid")
+
+    tcp_inactivity_timeout: float = Field(300.0, ge=1, le=86_400, description="idle TCP flow ends")
+    udp_inactivity_timeout: float = Field(60.0, ge=1, le=86_400, description="idle UDP flow ends")
+    icmp_inactivity_timeout: float = Field(60.0, ge=1, le=86_400,
+                                           description="idle ICMP flow ends")
+    early_report: float = Field(5.0, ge=0, le=3600,
+                                description="a flow open this long is reported once; 0 = off")
+    active_timeout: float = Field(60.0, ge=1, le=86_400,
+                                  description="then an interim record this often")
+    max_flows: int = Field(500_000, ge=1000, le=50_000_000,
+                           description="flows held at once; the oldest deadline is evicted")
+    verify_checksums: bool = Field(False, description="drop packets with bad checksums "
+                                                      "(off: NIC offload makes them common)")
+
+    def flow_config(self):
+        from collectors.flow import FlowConfig
+        return FlowConfig(**self.model_dump())
 
 
 class Settings(BaseSettings):
@@ -59,6 +81,8 @@ class Settings(BaseSettings):
         default_factory=list, description="[{reason, cidr?, detector?, category?}]")
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                                  description="per-detector parameters by name")
+    flow_table: FlowTableSettings = Field(default_factory=FlowTableSettings,
+                                          description="packet capture flow timeouts and bounds")
 
     @field_validator("internal_networks")
     @classmethod

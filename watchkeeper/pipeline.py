@@ -96,7 +96,8 @@ def capture_documents(paths: list[str], settings: Settings, app: bool = True) ->
     from collectors.capture import iter_flow_documents
     return iter_flow_documents(paths, observer=settings.observer,
                                networks=InternalNetworks(settings.internal_networks),
-                               app=app, site=settings.site)
+                               config=settings.flow_table.flow_config(), app=app,
+                               site=settings.site)
 
 
 @dataclass

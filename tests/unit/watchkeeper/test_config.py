@@ -37,6 +37,8 @@ def test_nested_env_override(monkeypatch):
     ("typo_key: 1\n", "typo_key"),
     ("- just\n- a list\n", "mapping"),
     ("port: [unclosed\n", "YAML"),
+    ("flow_table: {udp_inactivity_timeout: 0}\n", "udp_inactivity_timeout"),
+    ("flow_table: {idle: 5}\n", "idle"),
 ])
 def test_bad_config_names_the_key(tmp_path, text, named):
     config = tmp_path / "wk.yaml"
@@ -48,3 +50,12 @@ def test_bad_config_names_the_key(tmp_path, text, named):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         load_settings(tmp_path / "absent.yaml")
+
+
+def test_flow_table_timeouts_are_configurable(tmp_path, monkeypatch):
+    config = tmp_path / "wk.yaml"
+    config.write_text("flow_table: {udp_inactivity_timeout: 30, early_report: 0}\n")
+    monkeypatch.setenv("WATCHKEEPER_FLOW_TABLE__ACTIVE_TIMEOUT", "120")
+    flow = load_settings(config).flow_table.flow_config()
+    assert (flow.udp_inactivity_timeout, flow.early_report, flow.active_timeout) == (30, 0, 120)
+    assert flow.tcp_inactivity_timeout == 300           # Zeek's default where unset
