@@ -58,13 +58,16 @@ class DetectionWorker:
                  names: Names = Names(), alert_window_seconds: int = 3600,
                  checkpoint_every_s: float = 5.0, input_topic: str | None = None,
                  group: str | None = None, rekey: dict[str, str] | None = None,
-                 context: AlertContext | None = None):
+                 context: AlertContext | None = None,
+                 rekey_datasets: dict[str, frozenset[str]] | None = None):
         self.make_detectors = make_detectors
         self.context = context or AlertContext()
         self.names = names
         self.alert_window_seconds = alert_window_seconds
         self.checkpoint_every_s = checkpoint_every_s
         self.rekey = rekey or {}          # entity field -> topic for detectors keyed on it
+        # entity field -> the datasets its detectors read (None: every event is re-published)
+        self.rekey_datasets = rekey_datasets or {}
         group = group or names.group(self.name)
         self.checkpoints = CheckpointStore(store, group)
         self.consumer = bus.consumer(group, [input_topic or names.events])
@@ -104,6 +107,9 @@ class DetectionWorker:
         if not isinstance(event, dict):
             raise schema.ValidationError("event is not a JSON object")
         for field, topic in self.rekey.items():
+            wanted = self.rekey_datasets.get(field)
+            if wanted is not None and schema.get(event, "event.dataset") not in wanted:
+                continue              # no detector on that topic reads this kind of event
             key = schema.get(event, field)
             if key is not None:
                 self.producer.send(topic, msg.value, key=str(key))

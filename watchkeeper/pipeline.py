@@ -71,8 +71,10 @@ def detection_workers(settings: Settings, backends: Backends) -> list:
     from detectors.runner import DetectionWorker
     registry.build(settings.detectors)    # validate parameters now, not on the first event
     by_key: dict[str, list[str]] = {}
+    datasets: dict[str, frozenset[str]] = {}
     for name, cls in sorted(registry.available().items()):
         by_key.setdefault(cls.key_field, []).append(name)
+        datasets[cls.key_field] = datasets.get(cls.key_field, frozenset()) | cls.datasets
     names = Names(settings.namespace)
     rekey = {field: names.rekeyed(field) for field in by_key if field != "source.ip"}
     backends.bus.ensure_topics(tuple(rekey.values()))
@@ -84,7 +86,8 @@ def detection_workers(settings: Settings, backends: Backends) -> list:
                                backends.store, names,
                                alert_window_seconds=settings.alert_window_seconds,
                                context=context, **where)
-    workers = [stage(by_key.get("source.ip", []), rekey=rekey)]
+    workers = [stage(by_key.get("source.ip", []), rekey=rekey,
+                     rekey_datasets={field: datasets[field] for field in rekey})]
     for field, topic in rekey.items():
         slug = field.replace(".", "-")
         workers.append(stage(by_key[field], input_topic=topic, group=names.group(f"detect-{slug}")))

@@ -70,3 +70,31 @@ def test_destination_keyed_detector_sees_all_sources(bus, unique, tmp_path, monk
     alerts = [codec.decode(m.value) for m in reader.poll(1000, timeout=5.0)]
     fan_in = [a for a in alerts if a["watchkeeper"]["alert"]["detector"] == "fan_in_test"]
     assert [a["destination"]["ip"] for a in fan_in] == ["10.60.0.1"]
+
+
+def test_only_events_a_rekeyed_detector_reads_are_republished(bus, unique, tmp_path):
+    settings = load_settings(namespace=f"rd{unique}")
+    names = Names(settings.namespace)
+    bus.ensure_topics(names.topics)
+    backends = pipeline.Backends(bus, SqliteStore(f"sqlite:///{tmp_path}/wk.db"))
+    producer = bus.producer()
+    t = 1_780_000_000
+    flow = flow_document(FlowRecord(uid="F1", start=t, end=t + 1, proto=17, orig_ip="10.50.0.1",
+                                    orig_port=1000, resp_ip="10.60.0.1", resp_port=53,
+                                    conn_state="SF"), "s", InternalNetworks())
+    dns = {"@timestamp": flow["@timestamp"],
+           "event": {"id": "dns-1", "kind": "event", "dataset": "watchkeeper.dns"},
+           "source": {"ip": "10.50.0.1", "port": 1000},
+           "destination": {"ip": "10.60.0.1", "port": 53},
+           "dns": {"question": {"name": "example.org", "type": "A"}}}
+    for doc in (flow, dns):
+        producer.send(names.events, codec.encode(doc), key=doc["source"]["ip"])
+    producer.flush()
+    rekeyed = names.rekeyed("destination.ip")
+    reader = bus.consumer(f"rd{unique}-reader", [rekeyed])
+    source_stage = pipeline.detection_workers(settings, backends)[0]
+    drain(source_stage)
+    source_stage.close()
+    copied = [codec.decode(m.value) for m in reader.poll(1000, timeout=5.0)]
+    # dos and slow_dos read flows only: the DNS event is not copied to their topic
+    assert [d["event"]["dataset"] for d in copied] == ["watchkeeper.flow"]
