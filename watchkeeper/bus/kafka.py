@@ -1,6 +1,8 @@
 """Kafka bus through kafka-python: batching, lz4 compression, acks=all, manual commits."""
 from __future__ import annotations
 
+import logging
+import time
 from urllib.parse import urlparse
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -9,6 +11,8 @@ from kafka.errors import (KafkaConnectionError, KafkaError, KafkaTimeoutError,
                           TopicAlreadyExistsError)
 
 from watchkeeper.bus.base import TOPICS, Bus, BusError, BusUnavailable, Consumer, Message, Producer
+
+log = logging.getLogger(__name__)
 
 
 # Fail fast with a clear line when no broker answers, instead of kafka-python's 30 s default.
@@ -22,6 +26,20 @@ def _servers(url: str) -> list[str]:
     if not servers:
         raise ValueError(f"bus URL {url!r} names no broker: use kafka://HOST:PORT")
     return servers
+
+
+def _wait_for_leaders(admin, topics: list[str], timeout_s: float = 30.0) -> None:
+    """New topics are usable once every partition has a leader; creating them returns
+    earlier, and a consumer group formed in between would get no partitions for them."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        described = admin.describe_topics(topics)
+        if all(not t.get("error_code") and t.get("partitions")
+               and all(p.get("leader_id", -1) >= 0 for p in t["partitions"]) for t in described):
+            return
+        time.sleep(0.2)
+    log.warning("topics %s still have partitions without a leader after %.0f s",
+                ", ".join(topics), timeout_s)
 
 
 def _unavailable(servers: list[str]) -> BusUnavailable:
@@ -56,6 +74,7 @@ class KafkaBus(Bus):
                     admin.create_topics(missing)
                 except TopicAlreadyExistsError:
                     pass  # another process won the race: fine
+                _wait_for_leaders(admin, [t.name for t in missing])
         finally:
             admin.close()
 
