@@ -4,7 +4,8 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 
-import pytest
+
+from .grouping import join_group
 
 from watchkeeper.bus.partition import partition_for
 
@@ -35,14 +36,9 @@ def _consume(consumers, want: int, deadline_s: float = 30.0) -> dict:
     return got
 
 
-def _wait_assigned(consumers, deadline_s: float = 30.0) -> None:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        for consumer in consumers:
-            consumer.poll(max_records=1, timeout=0.2)
-        if all(c.lag() is not None for c in consumers):
-            return
-    pytest.fail("consumers were not given partitions in time")
+def _wait_assigned(consumers) -> None:
+    join_group(consumers, lambda c: c.poll(max_records=1, timeout=0.2),
+               lambda c: c.lag() is not None)
 
 
 def test_keyed_messages_arrive_once_in_order_on_one_partition(bus, unique):

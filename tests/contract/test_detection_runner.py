@@ -3,9 +3,10 @@ that takes over (after a crash or a hand-over) resumes the windows from the chec
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
+
+from .grouping import join_group
 
 from detectors.runner import DetectionWorker
 from detectors.scan import ScanConfig, ScanDetector
@@ -99,35 +100,8 @@ def test_one_or_two_workers_raise_the_same_alerts(bus, setup):
     assert _final_alerts(bus, names2) == expected
 
 
-def _join_group(workers, timeout_s: float = 120.0) -> None:
-    """Every member polls in its own thread, as deployed workers do, until all of them hold
-    partitions at once (Kafka assigns on poll; a member that stops polling while another
-    joins is dropped from the next generation, so nobody stops before everyone is in)."""
-    assigned = [False] * len(workers)
-    done, deadline = threading.Event(), time.monotonic() + timeout_s
-
-    def spin(i: int, worker) -> None:
-        while not done.is_set() and time.monotonic() < deadline:
-            worker.step(timeout=0.2)
-            assigned[i] = worker.consumer.lag() is not None
-
-    threads = [threading.Thread(target=spin, args=(i, w)) for i, w in enumerate(workers)]
-    for thread in threads:
-        thread.start()
-    stable_since = None
-    while time.monotonic() < deadline:
-        if all(assigned):
-            stable_since = stable_since or time.monotonic()
-            if time.monotonic() - stable_since >= 2.0:      # the generation has settled
-                break
-        else:
-            stable_since = None
-        time.sleep(0.1)
-    done.set()
-    for thread in threads:
-        thread.join(timeout=30)
-    if not all(assigned):
-        pytest.fail("workers never got their partitions")
+def _join_group(workers) -> None:
+    join_group(workers, lambda w: w.step(timeout=0.2), lambda w: w.consumer.lag() is not None)
 
 
 @pytest.mark.parametrize("checkpoint_before_crash", [True, False])
