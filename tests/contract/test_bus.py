@@ -4,10 +4,9 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 
+from watchkeeper.bus.partition import partition_for
 
 from .grouping import join_group
-
-from watchkeeper.bus.partition import partition_for
 
 
 def _topic(bus, unique: str, name: str = "t") -> str:

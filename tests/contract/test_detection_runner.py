@@ -6,8 +6,6 @@ import threading
 
 import pytest
 
-from .grouping import join_group
-
 from detectors.runner import DetectionWorker
 from detectors.scan import ScanConfig, ScanDetector
 from watchkeeper import codec
@@ -16,6 +14,8 @@ from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
 from watchkeeper.store.sqlite import SqliteStore
 from watchkeeper.worker import drain
+
+from .grouping import join_group
 
 NETS = InternalNetworks()
 SCANNERS = [f"10.9.0.{i}" for i in range(1, 9)]
