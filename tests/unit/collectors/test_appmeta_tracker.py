@@ -3,31 +3,21 @@ from __future__ import annotations
 
 import ssl
 
-import numpy as np
-from scapy.all import DNS, DNSQR, DNSRR, IP, TCP, UDP, Ether, Raw, wrpcap
+from scapy.all import DNS, DNSQR, DNSRR, IP, TCP, UDP, Raw
 
 from collectors.appmeta.documents import app_document
 from collectors.appmeta.tracker import AppRecord
 from collectors.capture import Capture, iter_flow_documents
 from collectors.flow import FlowConfig
-from collectors.pcapio import RecordBatch, open_records
+from collectors.pcapio import open_records
 from watchkeeper import schema
 from watchkeeper.documents import FlowRecord
 from watchkeeper.networks import InternalNetworks
 
+from .packets import quiet
+from .packets import write_pcap as pcap
+
 C, S = "10.0.0.5", "198.51.100.7"
-ETHER = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
-
-
-def pcap(tmp_path, packets, name="a.pcap"):
-    frames = []
-    for t, pkt in packets:
-        frame = ETHER / pkt
-        frame.time = t
-        frames.append(frame)
-    path = tmp_path / name
-    wrpcap(str(path), frames)
-    return path
 
 
 def records(tmp_path, packets, extra_batches=()):
@@ -79,14 +69,11 @@ def test_nxdomain_and_unanswered_queries(tmp_path):
 
 
 def test_unanswered_query_is_reported_on_the_live_clock(tmp_path):
-    z = np.zeros(0, np.int64)
-    quiet = RecordBatch(np.zeros(0, np.uint8), z, z, z, np.zeros(0), np.zeros(0, np.int32),
-                        clock=20.0)
     source = list(open_records(str(pcap(tmp_path, [query(1.0, 4003, "a.example", 3)]))))
 
     def batches():
         yield from source
-        yield quiet
+        yield quiet(20.0)
         raise AssertionError("read past the quiet batch")
     capture = Capture(batches(), FlowConfig(), app=True)
     seen = []

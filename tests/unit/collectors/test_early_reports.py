@@ -1,26 +1,15 @@
 """Flows are visible while they run: early reports, interim records, a quiet link's clock."""
 from __future__ import annotations
 
-import numpy as np
-from scapy.all import IP, TCP, UDP, Ether, wrpcap
+from scapy.all import IP, TCP, UDP
 
 from collectors.capture import Capture
 from collectors.flowtable import FlowConfig
-from collectors.pcapio import RecordBatch, open_records
+
+from .packets import batches
+from .packets import quiet as _empty
 
 A, B = "10.0.0.1", "192.0.2.9"
-ETHER = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
-
-
-def batches(tmp_path, packets, name="t.pcap"):
-    frames = []
-    for t, pkt in packets:
-        frame = ETHER / pkt
-        frame.time = t
-        frames.append(frame)
-    path = tmp_path / name
-    wrpcap(str(path), frames)
-    return list(open_records(str(path)))
 
 
 def test_one_way_udp_flood_is_reported_after_early_delay_not_inactivity(tmp_path):
@@ -78,13 +67,6 @@ def test_early_report_can_be_disabled(tmp_path):
     recs = list(Capture(iter(batches(tmp_path, pkts) + [_empty(clock=130.0)]),
                         FlowConfig(early_report=0)))
     assert [r.final for r in recs] == [True]
-
-
-def _empty(clock):
-    """An empty live batch: no packet, only the source's clock."""
-    z = np.zeros(0, np.int64)
-    return RecordBatch(np.zeros(0, np.uint8), z, z, z, np.zeros(0), np.zeros(0, np.int32),
-                       clock=clock)
 
 
 def test_refused_probe_is_reported_at_the_reset(tmp_path):

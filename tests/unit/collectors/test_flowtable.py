@@ -2,26 +2,19 @@
 from __future__ import annotations
 
 import pytest
-from scapy.all import (ICMP, IP, TCP, UDP, Dot1AD, Dot1Q, Ether, IPv6, Raw, fragment,
-                       wrpcap)
+from scapy.all import ICMP, IP, TCP, UDP, Dot1AD, Dot1Q, IPv6, Raw, fragment
 
 from collectors.capture import iter_flows
 from collectors.flowtable import FlowConfig
 
+from .packets import ETHER, write_pcap
+
 A, B = "10.0.0.1", "192.0.2.9"
-ETHER = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
 
 
 def run(tmp_path, packets, config=None, name="t.pcap", final_only=True):
     """packets: list of (time, scapy packet without Ether) -> (final records, stats)."""
-    frames = []
-    for t, pkt in packets:
-        frame = pkt if isinstance(pkt, Ether) else ETHER / pkt
-        frame.time = t
-        frames.append(frame)
-    path = tmp_path / name
-    wrpcap(str(path), frames)
-    flows = iter_flows([str(path)], config)
+    flows = iter_flows([str(write_pcap(tmp_path, packets, name))], config)
     records = [r for r in flows if r.final or not final_only]
     return records, flows.stats
 

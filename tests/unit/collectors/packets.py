@@ -1,0 +1,32 @@
+"""Hand-built captures for the capture tests: scapy packets -> pcap -> record batches."""
+from __future__ import annotations
+
+import numpy as np
+from scapy.all import Ether, wrpcap
+
+from collectors.pcapio import RecordBatch, open_records
+
+ETHER = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+
+
+def write_pcap(tmp_path, packets, name: str = "t.pcap"):
+    """packets: (time, scapy packet) pairs; packets without Ethernet get one."""
+    frames = []
+    for t, pkt in packets:
+        frame = pkt if isinstance(pkt, Ether) else ETHER / pkt
+        frame.time = t
+        frames.append(frame)
+    path = tmp_path / name
+    wrpcap(str(path), frames)
+    return path
+
+
+def batches(tmp_path, packets, name: str = "t.pcap") -> list[RecordBatch]:
+    return list(open_records(str(write_pcap(tmp_path, packets, name))))
+
+
+def quiet(clock: float) -> RecordBatch:
+    """An empty live batch: no packet, only the source's clock."""
+    z = np.zeros(0, np.int64)
+    return RecordBatch(np.zeros(0, np.uint8), z, z, z, np.zeros(0), np.zeros(0, np.int32),
+                       clock=clock)
