@@ -23,6 +23,7 @@ from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
 
 from collectors import decode as D
+from collectors.appmeta.documents import app_document
 from collectors.appmeta.tracker import AppConfig, AppRecord, AppTracker
 from collectors.flowtable import FlowConfig, FlowTable
 from collectors.pcapio import CaptureFormatError, RecordBatch, open_records
@@ -141,6 +142,5 @@ def iter_flow_documents(paths: list[str], observer: str, networks: InternalNetwo
 def capture_document(rec: FlowRecord | AppRecord, observer: str, networks: InternalNetworks,
                      site: str | None = None) -> dict:
     if isinstance(rec, AppRecord):
-        from collectors.appmeta.documents import app_document
         return app_document(rec, observer, networks, site)
     return flow_document(rec, observer, networks, site)

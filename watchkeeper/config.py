@@ -14,9 +14,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from collectors.flow import FlowConfig
 from watchkeeper.networks import DEFAULT_INTERNAL
 
 _file_data: ContextVar[dict] = ContextVar("watchkeeper_config_file", default={})
+
+
+_FLOW = FlowConfig()
 
 
 class ConfigError(ValueError):
@@ -24,24 +28,27 @@ class ConfigError(ValueError):
 
 
 class FlowTableSettings(BaseModel):
-    """The packet collector's flow-table knobs (collectors.flow.FlowConfig; Zeek's defaults)."""
+    """The packet collector's flow-table knobs; defaults are collectors.flow.FlowConfig's
+    (Zeek's timeouts), bounds are ours."""
     model_config = ConfigDict(extra="forbid")
 
-    tcp_inactivity_timeout: float = Field(300.0, ge=1, le=86_400, description="idle TCP flow ends")
-    udp_inactivity_timeout: float = Field(60.0, ge=1, le=86_400, description="idle UDP flow ends")
-    icmp_inactivity_timeout: float = Field(60.0, ge=1, le=86_400,
+    tcp_inactivity_timeout: float = Field(_FLOW.tcp_inactivity_timeout, ge=1, le=86_400,
+                                          description="idle TCP flow ends")
+    udp_inactivity_timeout: float = Field(_FLOW.udp_inactivity_timeout, ge=1, le=86_400,
+                                          description="idle UDP flow ends")
+    icmp_inactivity_timeout: float = Field(_FLOW.icmp_inactivity_timeout, ge=1, le=86_400,
                                            description="idle ICMP flow ends")
-    early_report: float = Field(5.0, ge=0, le=3600,
+    early_report: float = Field(_FLOW.early_report, ge=0, le=3600,
                                 description="a flow open this long is reported once; 0 = off")
-    active_timeout: float = Field(60.0, ge=1, le=86_400,
+    active_timeout: float = Field(_FLOW.active_timeout, ge=1, le=86_400,
                                   description="then an interim record this often")
-    max_flows: int = Field(500_000, ge=1000, le=50_000_000,
+    max_flows: int = Field(_FLOW.max_flows, ge=1000, le=50_000_000,
                            description="flows held at once; the oldest deadline is evicted")
-    verify_checksums: bool = Field(False, description="drop packets with bad checksums "
-                                                      "(off: NIC offload makes them common)")
+    verify_checksums: bool = Field(_FLOW.verify_checksums,
+                                   description="drop packets with bad checksums (off: NIC "
+                                               "offload makes them common)")
 
-    def flow_config(self):
-        from collectors.flow import FlowConfig
+    def flow_config(self) -> FlowConfig:
         return FlowConfig(**self.model_dump())
 
 

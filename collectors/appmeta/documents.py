@@ -66,7 +66,8 @@ def _dns(doc: dict, rec: AppRecord) -> None:
         "type": "answer" if answer is not None else "query",
         "op_code": dnswire.opcode_name(message.opcode),
         "question": question,
-        "header_flags": [f for f in ("aa", "tc", "rd", "ra") if getattr(answer or query, f)],
+        "header_flags": [f.upper() for f in ("aa", "tc", "rd", "ra")
+                         if getattr(answer or query, f)],
     }
     if answer is not None:
         dns["response_code"] = dnswire.rcode_name(answer.rcode)
@@ -74,7 +75,6 @@ def _dns(doc: dict, rec: AppRecord) -> None:
         dns["answers"] = [{"name": _name(a.name, netbios), "type": dnswire.qtype_name(a.rtype),
                            "ttl": a.ttl, "data": a.data} for a in answer.answers if a.data]
         dns["resolved_ip"] = [a.data for a in answer.answers if schema.is_ip(a.data)]
-    dns["header_flags"] = [f.upper() for f in dns["header_flags"]]
     doc["dns"] = {k: v for k, v in dns.items() if v not in (None, [], "")}
     if rec.forwarded_for:
         doc["watchkeeper"] = {"dns": {"forwarded_for": rec.forwarded_for}}
