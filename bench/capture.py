@@ -109,49 +109,30 @@ def measure(mode: str, path: Path) -> dict:
 
 
 def measure_softflowd(path: Path, packets: int) -> dict | None:
-    """softflowd offline (`-r FILE -d`: read the file in the foreground, exit at EOF), timed
-    to exit; peak RSS from the child's rusage (os.wait4). Run as an argument list with
-    output to a file, so no shell or pipe reader is involved."""
+    """softflowd offline (`-r FILE -d`: read the file in the foreground, exit at EOF)."""
     exe = shutil.which("softflowd") or "/usr/sbin/softflowd"
-    if not Path(exe).exists():
-        return None
     # softflowd 1.1.0 (Debian) never exits after EOF when the control socket path (-c) is
     # longer than 12 characters (found by bisecting: /tmp/abcdefg exits in ~2 s,
     # /tmp/abcdefgh waits on a socket forever), so the socket gets a short name.
     tmp = Path(tempfile.mkdtemp(prefix="wk-softflowd-"))
-    ctl, pid, log = Path(f"/tmp/wk{os.getpid() % 100000:05d}"), tmp / "pid", DATA / "softflowd.log"
+    ctl = Path(f"/tmp/wk{os.getpid() % 100000:05d}")
     ctl.unlink(missing_ok=True)
     # -n: export to the discard port on loopback (UDP: nothing listens, nothing waits).
-    cmd = [exe, "-r", str(path), "-d", "-c", str(ctl), "-p", str(pid),
-           "-n", "127.0.0.1:9", "-m", "500000"]
-    with open(log, "w") as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=_default_signals)
-        status, usage = _wait4(proc.pid, timeout=120)
-        seconds = time.perf_counter() - start
-    proc.returncode = 0 if status is None else os.waitstatus_to_exitcode(status)
-    text = log.read_text(errors="replace")
-    if status is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    try:
+        return measure_tool("softflowd", [exe, "-r", str(path), "-d", "-c", str(ctl), "-p",
+                                          str(tmp / "pid"), "-n", "127.0.0.1:9", "-m", "500000"],
+                            packets, timeout=120, done_when="pcap EOF")
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
         ctl.unlink(missing_ok=True)
-        print("softflowd did not exit within 120 s; not measured", file=sys.stderr)
-        return None
-    shutil.rmtree(tmp, ignore_errors=True)
-    ctl.unlink(missing_ok=True)
-    if proc.returncode != 0 or "pcap EOF" not in text:
-        print(f"softflowd failed (exit {proc.returncode}); not measured:\n{text[-2000:]}",
-              file=sys.stderr)
-        return None
-    return {"packets": packets, "seconds": seconds, "rss_mib": usage.ru_maxrss / 1024}
 
 
-def measure_tool(name: str, cmd: list[str], packets: int, timeout: float = 300) -> dict | None:
-    """A peer tool over the same file: wall time to exit, peak RSS from its rusage."""
-    if shutil.which(cmd[0]) is None:
+def measure_tool(name: str, cmd: list[str], packets: int, timeout: float = 300,
+                 done_when: str | None = None) -> dict | None:
+    """A peer tool over the same file, run as an argument list (no shell) with its output to
+    a file: wall time to exit and peak RSS from its rusage (os.wait4). A tool that is
+    missing, fails, hangs, or does not print `done_when` is reported and not measured."""
+    if shutil.which(cmd[0]) is None and not Path(cmd[0]).exists():
         print(f"{name}: {cmd[0]} not installed (deploy/local/bench-packages.txt); not measured",
               file=sys.stderr)
         return None
@@ -169,9 +150,9 @@ def measure_tool(name: str, cmd: list[str], packets: int, timeout: float = 300) 
         print(f"{name} did not finish within {timeout:.0f} s; not measured", file=sys.stderr)
         return None
     code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        print(f"{name} failed (exit {code}); not measured:\n"
-              f"{log.read_text(errors='replace')[-2000:]}", file=sys.stderr)
+    text = log.read_text(errors="replace")
+    if code != 0 or (done_when and done_when not in text):
+        print(f"{name} failed (exit {code}); not measured:\n{text[-2000:]}", file=sys.stderr)
         return None
     return {"packets": packets, "seconds": seconds, "rss_mib": usage.ru_maxrss / 1024}
 
@@ -217,6 +198,8 @@ def main() -> None:
              "tshark": measure_tool("tshark", ["tshark", "-r", str(path), "-q", "-z",
                                                "conv,tcp", "-z", "conv,udp"], packets)}
     results.update({name: res for name, res in peers.items() if res})
+    from bench.machine import machine, machine_line
+    print(machine_line(machine(None, kafka=False)))
     print(f"file {path.name}: {results['raw']['packets']} packets, {size:.0f} MiB")
     rates = {k: v["packets"] / v["seconds"] for k, v in results.items()}
     for name, res in results.items():

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -26,6 +25,8 @@ from detectors.runner import PartitionDetectors  # noqa: E402
 from watchkeeper import timeutil  # noqa: E402
 from watchkeeper.networks import InternalNetworks  # noqa: E402
 from watchkeeper.simulate import write_scenario  # noqa: E402
+
+from bench.machine import machine, machine_line  # noqa: E402
 
 
 @dataclass
@@ -81,8 +82,7 @@ def main() -> None:
     rows = [ceiling(docs), timed("all detectors (one partition)", registry.build(), docs)]
     rows += [timed(name, registry.build(names=[name]), docs) for name in sorted(registry.available())]
     n = len(docs)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"Python {platform.python_version()}; {n:,} flow events")
+    print(f"{machine_line(machine(None, kafka=False))}; {n:,} flow events")
     print(f"{'stage':40} {'events/s':>12} {'x ceiling':>10} {'alerts':>8}")
     top = n / rows[0].seconds
     for row in rows:

@@ -94,7 +94,9 @@ def main() -> None:
     if not replays:
         sys.exit("no bench/.data/replay-*.pcap: run bench/capture.py first")
     pcap = replays[-1]
-    print(f"machine: {os.cpu_count()} cores; file {pcap.name}, first {args.packets} packets")
+    from bench.machine import machine, machine_line
+    print(f"{machine_line(machine(None, kafka=False))}; file {pcap.name}, "
+          f"first {args.packets} packets")
     rows = []
     with Veth() as veth:
         for rate in [None, *map(int, args.rates.split(","))]:
