@@ -89,8 +89,6 @@ def test_live_flows_equal_the_offline_result(veth, name):
 
 
 def test_run_with_interface_publishes_live_flows(veth, server, tmp_path):
-    import httpx
-
     from .conftest import ANY_PORTS, free_port, wait_http
     here, ns, there = veth
     port = free_port()

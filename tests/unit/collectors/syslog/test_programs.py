@@ -52,7 +52,7 @@ SSHD = [
 ]
 
 SUDO = [
-    (f"<85>Nov 22 20:23:01 bastion sudo[777]:    alice : TTY=pts/0 ; PWD=/home/alice ; "
+    ("<85>Nov 22 20:23:01 bastion sudo[777]:    alice : TTY=pts/0 ; PWD=/home/alice ; "
      "USER=root ; COMMAND=/usr/bin/apt-get update",
      {"event.module": "sudo", "event.outcome": "success", "event.category": ["process"],
       "user.name": "alice", "user.effective.name": "root",
@@ -64,13 +64,13 @@ SUDO = [
       "event.reason": "3 incorrect password attempts", "user.name": "bob",
       "process.command_line": "/bin/sh -c 'id ; whoami'",
       "@timestamp": "2026-11-22T12:23:01.120000Z"}),
-    (f"<85>Nov 22 20:23:01 bastion sudo[779]: eve : user NOT in sudoers ; TTY=pts/2 ; "
+    ("<85>Nov 22 20:23:01 bastion sudo[779]: eve : user NOT in sudoers ; TTY=pts/2 ; "
      "PWD=/tmp ; USER=root ; COMMAND=/bin/bash",
      {"event.outcome": "failure", "event.action": "sudo_denied", "user.name": "eve"}),
-    (f"<85>Nov 22 20:23:01 bastion sudo[780]: alice : TTY=pts/0 ; PWD=/srv ; USER=postgres ; "
+    ("<85>Nov 22 20:23:01 bastion sudo[780]: alice : TTY=pts/0 ; PWD=/srv ; USER=postgres ; "
      "ENV=PGDATA=/srv/pg ; COMMAND=/usr/bin/psql",
      {"user.effective.name": "postgres", "process.command_line": "/usr/bin/psql"}),
-    (f"<85>Nov 22 20:23:01 bastion sudo[781]: gibberish without the separator",
+    ("<85>Nov 22 20:23:01 bastion sudo[781]: gibberish without the separator",
      {"event.module": "sudo", "event.outcome": None, "user.name": None}),
 ]
 
@@ -83,7 +83,7 @@ PAM = [
     (f"{H} sshd[5001]: PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh "
      "ruser= rhost=203.0.113.5  user=root",
      {"event.outcome": "failure", "watchkeeper.syslog.pam.count": 3, "source.ip": "203.0.113.5"}),
-    (f"<85>Nov 22 20:23:01 bastion sudo[6]: pam_unix(sudo:auth): authentication failure; "
+    ("<85>Nov 22 20:23:01 bastion sudo[6]: pam_unix(sudo:auth): authentication failure; "
      "logname=bob uid=1001 euid=0 tty=/dev/pts/1 ruser=bob rhost=  user=bob",
      {"event.module": "pam", "user.name": "bob", "source.user.name": "bob", "source.ip": None}),
     (f"{H} login[7]: pam_unix(login:auth): authentication failure; logname=LOGIN uid=0 "

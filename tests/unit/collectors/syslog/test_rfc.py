@@ -1,7 +1,7 @@
 """RFC 5424 / RFC 3164 headers: the RFCs' own examples, common variants and broken input."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
 
