@@ -27,6 +27,7 @@ from stix2 import patterns as sp
 from stix2.pattern_visitor import create_pattern_object
 
 from detectors.base import Detector, DetectorConfig
+from detectors.dns import FORWARDED
 from detectors.sigma import FileLoad, HitTable, WatchedFiles, hit_alert
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -337,11 +338,13 @@ class IocDetector(Detector):
         if schema.get(event, "event.dataset") == schema.FLOW:
             found += [(self.index.ip(src), src, "source.ip", dst)] if src else []
             found += [(self.index.ip(dst), dst, "destination.ip", src)] if dst else []
+        # A resolver relaying a client's lookup: the client is the host that asked.
+        asker = schema.get(event, FORWARDED) or src
         for name_field in ("dns.question.name", "url.domain", "tls.client.server_name"):
             name = schema.get(event, name_field)
             if isinstance(name, str) and name:
                 hit = self.index.domain(name) or self.index.ip(name)   # a Host: may be an IP
-                found.append((hit, name, name_field, src))
+                found.append((hit, name, name_field, asker))
         url = schema.get(event, "url.full")
         if isinstance(url, str) and url:
             found.append((self.index.url(url), url, "url.full", src))

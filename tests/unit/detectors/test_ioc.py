@@ -132,6 +132,15 @@ def test_one_alert_per_internal_host(det):
     assert sorted(a.entity for a in alerts) == [f"203.0.113.66|10.1.1.{i}" for i in range(3)]
 
 
+def test_a_resolver_relaying_a_lookup_is_not_the_host_that_asked(det):
+    asked = dns("evil.example", uid="D1")
+    relayed = dns("evil.example", t=T0 + 0.01, uid="D2")
+    relayed["source"]["ip"] = "10.1.1.53"                       # the resolver, asking upstream
+    relayed["watchkeeper"]["dns"] = {"forwarded_for": "10.1.1.5"}
+    alerts = _run(det, [asked, relayed])
+    assert {a.entity for a in alerts} == {"evil.example|10.1.1.5"}    # one actor, the client
+
+
 def test_state_expires_and_survives_json(det):
     _run(det, [dns("evil.example")])
     copy = IocDetector(det.config)
