@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig, plain
-from watchkeeper import schema, timeutil
+from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
 OPEN_STATES = frozenset({"S1", "S2", "S3"})     # established, not closed by both sides
@@ -70,8 +70,8 @@ class SlowDosDetector(Detector):
         dst = event.get("destination", {})
         if event.get("network", {}).get("transport") != "tcp" or not dst.get("ip"):
             return []
-        end = event.get("event", {}).get("end")
-        self._now = max(self._now, event_time, timeutil.parse(end) if end else event_time)
+        # the record's last packet: its start plus its duration (ns), no time string parsed
+        self._now = max(self._now, event_time + (event["event"].get("duration") or 0) / 1e9)
         target, uid = self._targets.get(dst["ip"]), flow.get("uid", "")
         if flow.get("final", True) or not _starved(flow):
             if target is not None and uid in target.conns:
