@@ -48,6 +48,7 @@ class LiveSource:
                  snaplen: int = 65535, batch_packets: int = 4096, batch_seconds: float = 0.5,
                  rcvbuf: int = 64 << 20):
         self.interface = interface
+        self.bpf = bpf
         self.stop = stop
         self.snaplen = snaplen
         self.batch_packets = batch_packets

@@ -40,16 +40,22 @@ def run_tailers(settings: Settings, bus: Bus, paths: list[str],
     runner.run(stop)
 
 
-def run_capture(settings: Settings, bus: Bus, stop: threading.Event,
-                interface: str, bpf: str | None = None, snaplen: int = 65535) -> None:
-    """Live packets -> flows -> wk.events until `stop`; kernel drops are counted and logged."""
-    from collectors.capture import Capture, capture_document
+def open_capture(interface: str, stop: threading.Event, bpf: str | None = None,
+                 snaplen: int = 65535):
+    """The bound capture socket. Opened by the caller's thread before it reports ready, so no
+    frame sent after start-up is missed and a bad interface fails the start, not a thread."""
     from collectors.live import LiveSource
     try:
-        source = LiveSource(interface, stop, bpf=bpf, snaplen=snaplen)
+        return LiveSource(interface, stop, bpf=bpf, snaplen=snaplen)
     except OSError as exc:
         raise ValueError(f"cannot capture on {interface!r}: {exc.strerror} "
                          "(needs CAP_NET_RAW and an existing interface)") from None
+
+
+def run_capture(settings: Settings, bus: Bus, stop: threading.Event, source) -> None:
+    """Live packets from an opened source -> flows -> wk.events until `stop`."""
+    from collectors.capture import Capture, capture_document
+    interface, bpf = source.interface, source.bpf
     publisher = _publisher(settings, bus, "capture")
     networks = InternalNetworks(settings.internal_networks)
     log.info("capturing on %s%s", interface, f" ({bpf})" if bpf else "")

@@ -59,8 +59,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         sources += collect.start_collectors(settings, backends.bus, sources_stop)
         workers += pipeline.start_workers(settings, backends, workers_stop)
         if args.interface:
+            live = collect.open_capture(args.interface, sources_stop)
             sources.append(_thread(collect.run_capture, settings, backends.bus, sources_stop,
-                                   args.interface, name="wk-capture"))
+                                   live, name="wk-capture"))
         if args.demo:
             sources.append(_thread(_feed_demo, settings, backends, name="wk-demo"))
         _serve_api(settings, backends)
@@ -140,7 +141,8 @@ def cmd_collector(args: argparse.Namespace) -> int:
     bus = pipeline.open_bus_only(settings)
     try:
         if args.command == "capture":
-            collect.run_capture(settings, bus, stop, args.interface, args.bpf, args.snaplen)
+            live = collect.open_capture(args.interface, stop, args.bpf, args.snaplen)
+            collect.run_capture(settings, bus, stop, live)
         elif args.command == "tail":
             paths = args.paths or settings.tail_paths
             if not paths:

@@ -185,3 +185,10 @@ def get(doc: dict, dotted: str, default: Any = None) -> Any:
 
 def now_iso() -> str:
     return timeutil.format(datetime.now(timezone.utc).timestamp())
+
+
+# msgspec builds a Struct's type information lazily, on its first use, and two threads doing
+# that first use at once can crash the process (msgspec 0.22, reproduced with four threads
+# validating their first document). Building it here, while the import lock is held, means no
+# thread ever does that first use.
+msgspec.json.Decoder(Document)

@@ -108,3 +108,15 @@ def test_run_with_interface_publishes_live_flows(veth, server, tmp_path):
     flows = store.search("events", Query(terms={"event.dataset": ["watchkeeper.flow"]},
                                          limit=1000))
     assert flows.total == len(expected)
+
+
+def test_run_with_a_missing_interface_fails_at_start_in_one_line(tmp_path):
+    """The socket is opened before the API answers: a bad interface is a start-up error."""
+    _require(os.geteuid() == 0, "opening a capture socket needs root (CAP_NET_RAW)")
+    from .conftest import ANY_PORTS, free_port, run_cli
+    done = run_cli("run", "--interface", "wk-no-such0", "--port", str(free_port()), *ANY_PORTS,
+                   "--store", f"sqlite:///{tmp_path}/wk.db", timeout=120)
+    assert done.returncode != 0
+    assert "cannot capture on 'wk-no-such0'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Watchkeeper API on" not in done.stderr
