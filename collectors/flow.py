@@ -60,6 +60,8 @@ class FlowConfig:
     verify_checksums: bool = False          # Zeek verifies unless run with -C; offload
                                             # makes bad checksums common on live sensors
     likely_server_ports: frozenset = field(default=LIKELY_SERVER_PORTS)
+    engine: str = "compiled"                # "compiled" (collectors/flowcore, numba) or
+                                            # "reference" (flowtable.py: the test oracle)
 
     def inactivity(self, proto: int) -> float:
         if proto == 6:

@@ -5,10 +5,9 @@ link type) describing the records inside it, so the decoder can parse headers of
 of packets with a handful of vectorised numpy operations. Memory stays bounded: a file is
 read in `chunk_size` pieces whatever its size.
 
-Classic pcap record boundaries are found without a per-record Python loop: every byte
-position that *could* start a record header is tested in bulk, and the chain of records
-that starts at the first header is then extracted by pointer doubling over the candidates
-(see `_chain_offsets`). pcapng (rarer, usually smaller) is walked block by block in Python.
+Classic pcap record boundaries are found by a compiled walk over the record headers
+(`_walk_compiled`, numba; the Python `_walk_offsets` is its reference). pcapng (rarer,
+usually smaller) is walked block by block in Python.
 """
 from __future__ import annotations
 
@@ -16,6 +15,7 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
+import numba as nb
 import numpy as np
 
 PCAP_MAGICS = {
@@ -88,14 +88,37 @@ def _read_pcap(fh: BinaryIO, chunk_size: int) -> Iterator[RecordBatch]:
 
 def _pcap_offsets(buf: bytes, order: str, snaplen: int) -> tuple[np.ndarray, int]:
     """Header offsets of all *complete* records in `buf` and where the next record starts."""
-    n = len(buf)
-    if n < 16:
+    if len(buf) < 16:
         return np.zeros(0, np.int64), 0
-    if n > 4 * MAX_RECORD:
-        offs = _chain_offsets(buf, order, snaplen)
-        if offs is not None:
-            return _complete_records(buf, offs, order)
-    return _walk_offsets(buf, order, n)
+    offs, end, bad = _walk_compiled(np.frombuffer(buf, np.uint8), order == ">", MAX_RECORD)
+    if bad >= 0:
+        caplen = struct.unpack_from(order + "I", buf, bad + 8)[0]
+        raise CaptureFormatError(f"pcap record at byte {bad} has caplen {caplen}")
+    return offs, int(end)
+
+
+@nb.njit(cache=True, nogil=True)
+def _walk_compiled(u8, big_endian, max_record):
+    n = u8.shape[0]
+    offs = np.empty(n // 16 + 1, np.int64)
+    k = 0
+    off = 0
+    while off + 16 <= n:
+        p = off + 8
+        if big_endian:
+            caplen = (np.int64(u8[p]) << 24) | (np.int64(u8[p + 1]) << 16) | \
+                (np.int64(u8[p + 2]) << 8) | np.int64(u8[p + 3])
+        else:
+            caplen = np.int64(u8[p]) | (np.int64(u8[p + 1]) << 8) | \
+                (np.int64(u8[p + 2]) << 16) | (np.int64(u8[p + 3]) << 24)
+        if caplen > max_record:
+            return offs[:k].copy(), off, off
+        if off + 16 + caplen > n:
+            break
+        offs[k] = off
+        k += 1
+        off += 16 + caplen
+    return offs[:k].copy(), off, -1
 
 
 def _walk_offsets(buf: bytes, order: str, n: int) -> tuple[np.ndarray, int]:
@@ -113,67 +136,12 @@ def _walk_offsets(buf: bytes, order: str, n: int) -> tuple[np.ndarray, int]:
     return np.asarray(offs, np.int64), off
 
 
-def _complete_records(buf: bytes, offs: np.ndarray, order: str) -> tuple[np.ndarray, int]:
-    caplen = _u32_at(buf, offs + 8, order)
-    ends = offs + 16 + caplen
-    keep = ends <= len(buf)
-    offs = offs[keep]
-    end = int(ends[keep][-1]) if offs.size else 0
-    return offs, end
-
-
 def _u32_at(buf: bytes | np.ndarray, idx: np.ndarray, order: str) -> np.ndarray:
     u8 = np.frombuffer(buf, np.uint8) if isinstance(buf, bytes) else buf
     b = [u8[idx + k].astype(np.int64) for k in range(4)]
     if order == "<":
         return b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)
     return (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
-
-
-def _chain_offsets(buf: bytes, order: str, snaplen: int) -> np.ndarray | None:
-    """Vectorised record walk: test every byte position as a possible record header, then
-    keep exactly the chain reachable from offset 0 (pointer doubling over the candidates).
-    Returns None when the chain does not cover the buffer (caller falls back to the loop)."""
-    u8 = np.frombuffer(buf, np.uint8)
-    limit = len(buf) - 16
-    dt = np.dtype(order + "u4")
-    caplen = np.ndarray((limit + 1,), dt, buf, 8, (1,))
-    wirelen = np.ndarray((limit + 1,), dt, buf, 12, (1,))
-    cand = np.flatnonzero((caplen <= snaplen) & (caplen <= wirelen) & (wirelen <= MAX_RECORD))
-    if not cand.size or cand[0] != 0:
-        return None
-    t0 = int(np.ndarray((1,), dt, buf, 0)[0])
-    ts_sec = np.ndarray((limit + 1,), dt, buf, 0, (1,))[cand].astype(np.int64)
-    ts_frac = np.ndarray((limit + 1,), dt, buf, 4, (1,))[cand]
-    # Records of one capture lie within ~a few years of the first one; fractions < 1e9.
-    plausible = (np.abs(ts_sec - t0) < 400_000_000) & (ts_frac < 1_000_000_000)
-    cand = cand[plausible]
-    nxt = cand + 16 + caplen[cand].astype(np.int64)
-    return _reachable(cand, nxt, len(buf), u8.size)
-
-
-def _reachable(cand: np.ndarray, nxt: np.ndarray, n: int, _size: int) -> np.ndarray | None:
-    # Map each candidate to the index of its successor candidate (or a sink).
-    m = cand.size
-    pos = np.searchsorted(cand, nxt)
-    hit = (pos < m) & (cand[np.minimum(pos, m - 1)] == nxt)
-    sink = m
-    jump = np.where(hit, pos, sink).astype(np.int64)
-    jump = np.append(jump, sink)
-    # Collect {next^k(0)}: jump tables for powers of two, applied high to low.
-    tables = [jump]
-    while (1 << len(tables)) < m + 1:
-        prev = tables[-1]
-        tables.append(prev[prev])
-    members = np.zeros(1, np.int64)
-    for table in reversed(tables):
-        members = np.union1d(members, table[members])
-    members = members[members != sink]
-    chain = cand[members]
-    last_next = int(nxt[members[-1]])
-    if last_next <= n - 16 and not hit[members[-1]]:
-        return None     # the chain broke before the end of the buffer: corrupt or odd file
-    return chain
 
 
 def _pcap_batch(buf: bytes, offs: np.ndarray, order: str, tick: float,

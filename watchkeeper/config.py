@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -47,6 +47,10 @@ class FlowTableSettings(BaseModel):
     verify_checksums: bool = Field(_FLOW.verify_checksums,
                                    description="drop packets with bad checksums (off: NIC "
                                                "offload makes them common)")
+
+    engine: Literal["compiled", "reference"] = Field(
+        _FLOW.engine, description="compiled: the numba flow table; reference: the Python one "
+                                  "it is tested against (slower)")
 
     def flow_config(self) -> FlowConfig:
         return FlowConfig(**self.model_dump())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scapy.all import Ether, wrpcap
 
 from collectors.pcapio import RecordBatch, open_records
@@ -30,3 +31,14 @@ def quiet(clock: float) -> RecordBatch:
     z = np.zeros(0, np.int64)
     return RecordBatch(np.zeros(0, np.uint8), z, z, z, np.zeros(0), np.zeros(0, np.int32),
                        clock=clock)
+
+
+@pytest.fixture(params=["compiled", "reference"])
+def either_engine(request, monkeypatch):
+    """Run a capture test on both flow tables: the compiled one and its Python reference."""
+    from collectors import capture
+    from collectors.flowcore import CompiledFlowTable
+    from collectors.flowtable import FlowTable
+    table = CompiledFlowTable if request.param == "compiled" else FlowTable
+    monkeypatch.setattr(capture, "make_table", table)
+    return request.param

@@ -64,7 +64,7 @@ def test_truncated_file_and_garbage_file(tmp_path):
     assert flows.stats.file_errors == 1 and records[0].orig_pkts == 2
 
 
-def test_vectorised_record_walk_matches_loop(tmp_path):
+def test_compiled_record_walk_matches_loop(tmp_path):
     rng = np.random.default_rng(1)
     frames = [bytes(rng.integers(0, 256, int(n), dtype=np.uint8)) for n in
               rng.integers(14, 1500, 6000)]

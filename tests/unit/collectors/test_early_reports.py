@@ -1,6 +1,7 @@
 """Flows are visible while they run: early reports, interim records, a quiet link's clock."""
 from __future__ import annotations
 
+import pytest
 from scapy.all import IP, TCP, UDP
 
 from collectors.capture import Capture
@@ -8,6 +9,9 @@ from collectors.flowtable import FlowConfig
 
 from .packets import batches
 from .packets import quiet as _empty
+from .packets import either_engine  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("either_engine")
 
 A, B = "10.0.0.1", "192.0.2.9"
 

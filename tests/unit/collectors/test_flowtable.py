@@ -8,6 +8,9 @@ from collectors.capture import iter_flows
 from collectors.flowtable import FlowConfig
 
 from .packets import ETHER, write_pcap
+from .packets import either_engine  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("either_engine")
 
 A, B = "10.0.0.1", "192.0.2.9"
 

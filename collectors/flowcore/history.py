@@ -1,0 +1,72 @@
+"""Zeek's connection history letters on a flow row (Flow.add_history / check_history)."""
+from __future__ import annotations
+
+import numba as nb
+
+S, HH, F, R, D, A, I, Q, C = (ord(c) for c in "SHFRDAIQC")
+T_RXMIT, CARET = ord("T"), ord("^")
+_JIT = dict(cache=True, nogil=True)
+
+
+@nb.njit(**_JIT)
+def _bit(code, is_orig):
+    # One bit per (letter, direction) for CheckHistory's "first time only".
+    if code == S:
+        k = 0
+    elif code == HH:
+        k = 1
+    elif code == F:
+        k = 2
+    elif code == R:
+        k = 3
+    elif code == D:
+        k = 4
+    elif code == A:
+        k = 5
+    elif code == I:
+        k = 6
+    elif code == Q:
+        k = 7
+    else:
+        k = 8
+    return 1 << (2 * k + (0 if is_orig else 1))
+
+
+@nb.njit(**_JIT)
+def append(f, code, is_orig):
+    n = f.hlen
+    if n >= f.history.shape[0]:
+        f.hist_over = 1             # counted by the table when the flow ends
+        return
+    f.history[n] = code if (is_orig or code == CARET) else code + 32
+    f.hlen = n + 1
+
+
+@nb.njit(**_JIT)
+def check(f, code, is_orig, mask):
+    """Record `code` the first time only; True if (mask or code, direction) was seen."""
+    bit = _bit(mask if mask >= 0 else code, is_orig)
+    if f.seen & bit:
+        return True
+    f.seen |= bit
+    append(f, code, is_orig)
+    return False
+
+
+@nb.njit(**_JIT)
+def rstos0(f):
+    # /\^?S[^HAFGIQ]*R.*/ : orig sent a SYN then a RST, the responder never answered.
+    i = 0
+    n = f.hlen
+    if n > 0 and f.history[0] == CARET:
+        i = 1
+    if i >= n or f.history[i] != S:
+        return False
+    for k in range(i + 1, n):
+        ch = f.history[k]
+        if ch == R:
+            return True
+        if ch == HH or ch == A or ch == F or ch == ord("G") or ch == I or ch == Q:
+            return False
+    return False
+
