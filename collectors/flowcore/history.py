@@ -2,34 +2,23 @@
 from __future__ import annotations
 
 import numba as nb
+import numpy as np
 
 S, HH, F, R, D, A, I, Q, C = (ord(c) for c in "SHFRDAIQC")
 T_RXMIT, CARET = ord("T"), ord("^")
 _JIT = dict(cache=True, nogil=True)
 
 
+# One bit per (letter, direction) for CheckHistory's "first time only"; C and any other
+# letter share the last slot.
+_SLOT = np.full(128, 8, np.int64)
+for _k, _c in enumerate("SHFRDAIQ"):
+    _SLOT[ord(_c)] = _k
+
+
 @nb.njit(**_JIT)
 def _bit(code, is_orig):
-    # One bit per (letter, direction) for CheckHistory's "first time only".
-    if code == S:
-        k = 0
-    elif code == HH:
-        k = 1
-    elif code == F:
-        k = 2
-    elif code == R:
-        k = 3
-    elif code == D:
-        k = 4
-    elif code == A:
-        k = 5
-    elif code == I:
-        k = 6
-    elif code == Q:
-        k = 7
-    else:
-        k = 8
-    return 1 << (2 * k + (0 if is_orig else 1))
+    return 1 << (2 * _SLOT[code] + (0 if is_orig else 1))
 
 
 @nb.njit(**_JIT)

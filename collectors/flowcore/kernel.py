@@ -12,6 +12,7 @@ import numpy as np
 
 from collectors.flowcore import history as H
 from collectors.flowcore import tcp as T
+from collectors.flowcore.index import delete, insert, lookup
 from collectors.flowcore.layout import (C_ACTIVE, C_DNS, C_EARLY, C_ICMP_INACT, C_LINGER,
                                         C_OTHER_INACT, C_SESSION, C_SYN_TIMEOUT, C_TCP_INACT,
                                         C_UDP_INACT, M_EVICTED, M_HIGH, M_HIST_OVERFLOW,
@@ -19,66 +20,7 @@ from collectors.flowcore.layout import (C_ACTIVE, C_DNS, C_EARLY, C_ICMP_INACT, 
                                         M_TOMBSTONES)
 
 OK, BADSUM = 0, 4                       # decode status codes (collectors/decode.py)
-EMPTY, TOMB = -1, -2
 _JIT = dict(cache=True, nogil=True)
-_MIX = np.uint64(0x9E3779B97F4A7C15)
-
-
-# --- hash of canonical keys ------------------------------------------------------------------
-@nb.njit(**_JIT)
-def _hash(key):
-    h = np.uint64(0)
-    for w in range(5):
-        h = (h ^ key[w]) * _MIX
-        h ^= h >> np.uint64(29)
-    return h
-
-
-@nb.njit(**_JIT)
-def lookup(S, htab, key):
-    mask = htab.shape[0] - 1
-    j = np.int64(_hash(key) & np.uint64(mask))
-    while True:
-        r = htab[j]
-        if r == EMPTY:
-            return -1
-        if r >= 0:
-            k = S[r].key
-            if (k[0] == key[0] and k[1] == key[1] and k[2] == key[2] and k[3] == key[3]
-                    and k[4] == key[4]):
-                return r
-        j = (j + 1) & mask
-
-
-@nb.njit(**_JIT)
-def _insert(htab, key, row):
-    mask = htab.shape[0] - 1
-    j = np.int64(_hash(key) & np.uint64(mask))
-    while htab[j] >= 0:
-        j = (j + 1) & mask
-    reused_tomb = htab[j] == TOMB
-    htab[j] = row
-    return reused_tomb
-
-
-@nb.njit(**_JIT)
-def _delete(S, htab, row, meta):
-    mask = htab.shape[0] - 1
-    j = np.int64(_hash(S[row].key) & np.uint64(mask))
-    while htab[j] != row:
-        j = (j + 1) & mask
-    htab[j] = TOMB
-    meta[M_TOMBSTONES] += 1
-
-
-@nb.njit(**_JIT)
-def rebuild(S, htab, meta):
-    """Re-insert every live row into a cleared `htab` (growth, or too many tombstones)."""
-    htab[:] = EMPTY
-    for r in range(meta[M_HIGH]):
-        if S[r].alive:
-            _insert(htab, S[r].key, r)
-    meta[M_TOMBSTONES] = 0
 
 
 # --- one flow ----------------------------------------------------------------------------------
@@ -185,7 +127,7 @@ def _finish(S, dl, htab, free, r, out, meta, evicted):
     _emit(f, out, meta, 1, evicted)
     if f.hist_over:
         meta[M_HIST_OVERFLOW] += 1
-    _delete(S, htab, r, meta)
+    delete(S, htab, r, meta)
     f.alive = 0
     free[meta[M_NFREE]] = r
     meta[M_NFREE] += 1
@@ -309,7 +251,7 @@ def _new_flow(S, htab, free, meta, cfg, ports, key, t, proto, v6, tunnel, src, d
         T.flip(f)
     if proto == 17 and ports[2, f.port[1]]:
         T.add_timer(f, t + cfg[C_DNS], T.DNS_EXPIRE, meta, M_TIMER_OVERFLOW)
-    if _insert(htab, key, r):
+    if insert(htab, key, r):
         meta[M_TOMBSTONES] -= 1
     return r
 

@@ -20,6 +20,8 @@ from watchkeeper.documents import FlowRecord
 
 from collectors import decode as D
 from collectors.flow import SERVICES, FlowConfig, flow_uid, ip_text
+from collectors.flowtable import _merged, canonical_keys
+from collectors.flowcore import index as I
 from collectors.flowcore import kernel as K
 from collectors.flowcore.layout import (CONN_STATES, FLOW, HISTORY, M_EVICTED, M_HIGH,
                                         M_HIST_OVERFLOW, M_LIVE, M_OUT, M_TIMER_OVERFLOW,
@@ -51,7 +53,7 @@ class CompiledFlowTable:
         self._state = np.zeros(capacity, FLOW)
         self._due = np.full(capacity, np.inf)      # row's next deadline (inf: free row)
         self._free = np.zeros(capacity, np.int64)
-        self._htab = np.full(4 * capacity, K.EMPTY, np.int32)
+        self._htab = np.full(4 * capacity, I.EMPTY, np.int32)
         self._meta = np.zeros(8, np.int64)
         self._out = np.zeros(OUT_ROWS, RECORD)
         self._pending: list[np.ndarray] = []
@@ -85,7 +87,6 @@ class CompiledFlowTable:
         live = np.flatnonzero((p.status == D.OK) | (p.status == D.BADSUM))
         if live.size == 0:
             return
-        from collectors.flowtable import canonical_keys
         q = D.take(p, live) if live.size < len(p) else p
         keys, _ = canonical_keys(q)
         keys = np.ascontiguousarray(keys).view(np.uint64)
@@ -164,8 +165,8 @@ class CompiledFlowTable:
             want *= 2
         used = int(self._meta[M_LIVE]) + int(self._meta[M_TOMBSTONES]) + n
         if want != size or used > size // 2:
-            self._htab = np.full(want, K.EMPTY, np.int32)
-            K.rebuild(self._state, self._htab, self._meta)
+            self._htab = np.full(want, I.EMPTY, np.int32)
+            I.rebuild(self._state, self._htab, self._meta)
 
     def _merge_hints(self) -> None:
         for key, hint in self.hints.items():
@@ -186,14 +187,6 @@ class CompiledFlowTable:
                 if final[j]:
                     del self._app[key]
         return found
-
-
-def _merged(old: dict | None, new: dict) -> dict:
-    merged = dict(old or {})
-    merged["banners"] = {**merged.get("banners", {}), **new.get("banners", {})}
-    if new.get("service"):
-        merged["service"] = new["service"]
-    return merged
 
 
 def to_records(rows: np.ndarray, app: dict[int, dict] | None = None) -> list[FlowRecord]:

@@ -63,28 +63,27 @@ def add_timer(f, when, kind, meta, m_overflow):
 
 
 @nb.njit(**_JIT)
+def _swap(pair):
+    pair[0], pair[1] = pair[1], pair[0]
+
+
+@nb.njit(**_JIT)
 def flip(f):
     for k in range(16):
         a = f.ip[0, k]
         f.ip[0, k] = f.ip[1, k]
         f.ip[1, k] = a
-    f.port[0], f.port[1] = f.port[1], f.port[0]
-    f.pkts[0], f.pkts[1] = f.pkts[1], f.pkts[0]
-    f.ipb[0], f.ipb[1] = f.ipb[1], f.ipb[0]
-    f.pay[0], f.pay[1] = f.pay[1], f.pay[0]
+    _swap(f.port)
+    _swap(f.pkts)
+    for octets in (f.ipb, f.pay):       # tuples of one dtype: numba iterates only those
+        _swap(octets)
     if f.proto == 6:
-        f.e_start[0], f.e_start[1] = f.e_start[1], f.e_start[0]
-        f.e_last[0], f.e_last[1] = f.e_last[1], f.e_last[0]
-        f.e_ack[0], f.e_ack[1] = f.e_ack[1], f.e_ack[0]
-        f.h_syn[0], f.h_syn[1] = f.h_syn[1], f.h_syn[0]
-        f.h_fin[0], f.h_fin[1] = f.h_fin[1], f.h_fin[0]
-        f.h_rst[0], f.h_rst[1] = f.h_rst[1], f.h_rst[0]
-        f.rxmit[0], f.rxmit[1] = f.rxmit[1], f.rxmit[0]
-        f.rxnext[0], f.rxnext[1] = f.rxnext[1], f.rxnext[0]
-        f.e_state[0], f.e_state[1] = f.e_state[1], f.e_state[0]
-        f.e_prev[0], f.e_prev[1] = f.e_prev[1], f.e_prev[0]
-        f.e_closed[0], f.e_closed[1] = f.e_closed[1], f.e_closed[0]
-        f.e_finseen[0], f.e_finseen[1] = f.e_finseen[1], f.e_finseen[0]
+        for seq in (f.e_start, f.e_last, f.e_ack, f.h_syn, f.h_fin, f.h_rst):
+            _swap(seq)
+        for count in (f.rxmit, f.rxnext):
+            _swap(count)
+        for flag in (f.e_state, f.e_prev, f.e_closed, f.e_finseen):
+            _swap(flag)
     H.append(f, H.CARET, True)
 
 
