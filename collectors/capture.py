@@ -27,7 +27,7 @@ from collectors.appmeta.documents import app_document
 from collectors.appmeta.tracker import AppConfig, AppRecord, AppTracker
 from collectors.flowtable import FlowConfig, FlowTable
 from collectors.pcapio import CaptureFormatError, RecordBatch, open_records
-from collectors.slowpath import SlowDecoder
+from collectors.slowpath import ReferenceDecoder
 
 __all__ = ["CaptureStats", "Capture", "FlowConfig", "iter_flows", "iter_flow_documents"]
 
@@ -79,19 +79,19 @@ class Capture:
 
     def _run(self) -> Iterator[FlowRecord | AppRecord]:
         table = make_table(self.config)
-        slow = SlowDecoder(self.config.verify_checksums)
+        decoder = make_decoder(self.config)
         app = self.app
         for batch in self._batches:
             self.stats.malformed += 1 if batch.truncated_tail else 0
             if len(batch):
-                packets = self.decode(batch, slow)
+                packets = self.decode(batch, decoder)
                 if app is not None:
                     app.process(batch.data, packets)
                     table.hints.update(app.take_hints())
                 table.process(packets)
             if batch.clock is not None:
                 table.advance(batch.clock)
-            self.stats.fragments = slow.fragments_seen
+            self.stats.fragments = decoder.fragments_seen
             self.stats.evicted_flows = table.evicted
             yield from self._count(table.drain())
             if app is not None:
@@ -101,19 +101,15 @@ class Capture:
         if app is not None:
             yield from app.flush()
 
-    def decode(self, batch: RecordBatch, slow: SlowDecoder) -> D.Packets:
-        fast = D.decode_fast(batch, self.config.verify_checksums)
-        rows, owners = slow.decode(batch, fast.slow_index)
+    def decode(self, batch: RecordBatch, decoder) -> D.Packets:
+        rows, n_slow = decoder.decode(batch)
         self.stats.packets += len(batch)
-        self.stats.slow_path += len(fast.slow_index)
-        self.stats.malformed += int(np.count_nonzero(rows.status == D.MALFORMED))
-        self.stats.non_ip += int(np.count_nonzero(rows.status == D.NON_IP))
-        self.stats.bad_checksum += int(np.count_nonzero(rows.status == D.BADSUM))
-        if not len(rows):
-            return fast.packets
-        merged = D.concat([fast.packets, rows])
-        order = np.argsort(np.concatenate([fast.fast_index, owners]), kind="stable")
-        return D.take(merged, order)
+        self.stats.slow_path += n_slow
+        status = np.bincount(rows.status, minlength=D.BADSUM + 1)
+        self.stats.malformed += int(status[D.MALFORMED])
+        self.stats.non_ip += int(status[D.NON_IP])
+        self.stats.bad_checksum += int(status[D.BADSUM])
+        return rows
 
     def _count(self, records: list[FlowRecord]) -> list[FlowRecord]:
         for rec in records:
@@ -135,6 +131,15 @@ def make_table(config: FlowConfig):
                      f"{config.engine!r}")
 
 
+def make_decoder(config: FlowConfig):
+    """The header decoder that goes with `config.engine`: compiled, or the Python reference
+    (numpy fast path + per-packet slow path)."""
+    if config.engine == "compiled":
+        from collectors.decodecore import CompiledDecoder
+        return CompiledDecoder(config.verify_checksums)
+    return ReferenceDecoder(config.verify_checksums)
+
+
 def iter_flow_columns(paths: list[str], config: FlowConfig | None = None,
                       stats: CaptureStats | None = None):
     """Flow records of the given captures as `RecordColumns` batches (numpy rows, no Python
@@ -144,16 +149,17 @@ def iter_flow_columns(paths: list[str], config: FlowConfig | None = None,
     stats = stats or CaptureStats()
     capture = Capture([], config, stats)
     table = CompiledFlowTable(config)
-    slow = SlowDecoder(config.verify_checksums)
+    decoder = make_decoder(config)
     for batch in file_batches(paths, stats):
         stats.malformed += 1 if batch.truncated_tail else 0
         if len(batch):
-            table.process(capture.decode(batch, slow))
+            table.process(capture.decode(batch, decoder))
         columns = table.drain_columns()
         if len(columns):
             yield columns
     yield table.flush_columns()
     stats.evicted_flows = table.evicted
+    stats.fragments = decoder.fragments_seen
 
 
 def iter_flows(paths: list[str], config: FlowConfig | None = None) -> Capture:

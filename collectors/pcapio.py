@@ -18,12 +18,15 @@ from typing import BinaryIO, Iterator
 import numba as nb
 import numpy as np
 
+from collectors.jit import ALLOCATING
+
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
     b"\x4d\x3c\xb2\xa1": ("<", 1e-9), b"\xa1\xb2\x3c\x4d": (">", 1e-9),
 }
 PCAPNG_SHB = 0x0A0D0D0A
 MAX_RECORD = 262144 + 16          # largest snaplen libpcap writes, plus header
+
 
 
 class CaptureFormatError(ValueError):
@@ -74,51 +77,74 @@ def _read_pcap(fh: BinaryIO, chunk_size: int) -> Iterator[RecordBatch]:
         buf = carry + block
         if not buf:
             return
-        offs, end = _pcap_offsets(buf, order, max(snaplen, 65535))
+        batch, end = _pcap_records(buf, order, tick, linktype)
         carry = buf[end:]
-        if offs.size:
-            yield _pcap_batch(buf, offs, order, tick, linktype)
+        if len(batch):
+            yield batch
         if not block:
             if carry:   # a final record cut short: report its bytes, don't invent a packet
                 yield _empty_batch(len(carry))
             return
-        if not offs.size and len(carry) > MAX_RECORD:
+        if not len(batch) and len(carry) > MAX_RECORD:
             raise CaptureFormatError("pcap record header corrupt (caplen beyond snaplen)")
 
 
-def _pcap_offsets(buf: bytes, order: str, snaplen: int) -> tuple[np.ndarray, int]:
-    """Header offsets of all *complete* records in `buf` and where the next record starts."""
-    if len(buf) < 16:
-        return np.zeros(0, np.int64), 0
-    offs, end, bad = _walk_compiled(np.frombuffer(buf, np.uint8), order == ">", MAX_RECORD)
+def _pcap_records(buf: bytes, order: str, tick: float, linktype: int) -> tuple[RecordBatch, int]:
+    """The *complete* records in `buf` as a batch, and where the next record starts."""
+    u8 = np.frombuffer(buf, np.uint8)
+    offs, caplen, wirelen, ts, end, bad = _walk_compiled(u8, order == ">", MAX_RECORD, tick)
     if bad >= 0:
         caplen = struct.unpack_from(order + "I", buf, bad + 8)[0]
         raise CaptureFormatError(f"pcap record at byte {bad} has caplen {caplen}")
-    return offs, int(end)
+    batch = RecordBatch(u8, offs + 16, caplen, wirelen, ts,
+                        np.full(offs.size, linktype, np.int32))
+    return batch, int(end)
 
 
-@nb.njit(cache=True, nogil=True)
-def _walk_compiled(u8, big_endian, max_record):
+def _pcap_offsets(buf: bytes, order: str, snaplen: int = 65535) -> tuple[np.ndarray, int]:
+    """Header offsets of all *complete* records in `buf` and where the next record starts."""
+    batch, end = _pcap_records(buf, order, 1e-6, 1)
+    return batch.offset - 16, end
+
+
+@nb.njit(**ALLOCATING)
+def _u32(u8, p, big_endian):
+    if big_endian:
+        return (np.int64(u8[p]) << 24) | (np.int64(u8[p + 1]) << 16) | \
+            (np.int64(u8[p + 2]) << 8) | np.int64(u8[p + 3])
+    return np.int64(u8[p]) | (np.int64(u8[p + 1]) << 8) | (np.int64(u8[p + 2]) << 16) | \
+        (np.int64(u8[p + 3]) << 24)
+
+
+@nb.njit(**ALLOCATING)
+def _walk_compiled(u8, big_endian, max_record, tick):
+    """Record headers of classic pcap: (header offsets, caplen, wirelen, time, end of the
+    last complete record, offset of a corrupt header or -1)."""
     n = u8.shape[0]
-    offs = np.empty(n // 16 + 1, np.int64)
+    cap = n // 16 + 1
+    offs = np.empty(cap, np.int64)
+    caplens = np.empty(cap, np.int64)
+    wirelens = np.empty(cap, np.int64)
+    ts = np.empty(cap, np.float64)
     k = 0
     off = 0
+    bad = -1
     while off + 16 <= n:
-        p = off + 8
-        if big_endian:
-            caplen = (np.int64(u8[p]) << 24) | (np.int64(u8[p + 1]) << 16) | \
-                (np.int64(u8[p + 2]) << 8) | np.int64(u8[p + 3])
-        else:
-            caplen = np.int64(u8[p]) | (np.int64(u8[p + 1]) << 8) | \
-                (np.int64(u8[p + 2]) << 16) | (np.int64(u8[p + 3]) << 24)
+        caplen = _u32(u8, off + 8, big_endian)
         if caplen > max_record:
-            return offs[:k].copy(), off, off
+            bad = off
+            break
         if off + 16 + caplen > n:
             break
         offs[k] = off
+        caplens[k] = caplen
+        wirelens[k] = _u32(u8, off + 12, big_endian)
+        ts[k] = np.float64(_u32(u8, off, big_endian)) + \
+            np.float64(_u32(u8, off + 4, big_endian)) * tick
         k += 1
         off += 16 + caplen
-    return offs[:k].copy(), off, -1
+    return (offs[:k].copy(), caplens[:k].copy(), wirelens[:k].copy(), ts[:k].copy(), off,
+            bad)
 
 
 def _walk_offsets(buf: bytes, order: str, n: int) -> tuple[np.ndarray, int]:
@@ -134,26 +160,6 @@ def _walk_offsets(buf: bytes, order: str, n: int) -> tuple[np.ndarray, int]:
         offs.append(off)
         off += 16 + caplen
     return np.asarray(offs, np.int64), off
-
-
-def _u32_at(buf: bytes | np.ndarray, idx: np.ndarray, order: str) -> np.ndarray:
-    u8 = np.frombuffer(buf, np.uint8) if isinstance(buf, bytes) else buf
-    b = [u8[idx + k].astype(np.int64) for k in range(4)]
-    if order == "<":
-        return b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)
-    return (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
-
-
-def _pcap_batch(buf: bytes, offs: np.ndarray, order: str, tick: float,
-                linktype: int) -> RecordBatch:
-    u8 = np.frombuffer(buf, np.uint8)
-    sec = _u32_at(u8, offs, order)
-    frac = _u32_at(u8, offs + 4, order)
-    caplen = _u32_at(u8, offs + 8, order)
-    wirelen = _u32_at(u8, offs + 12, order)
-    ts = sec.astype(np.float64) + frac.astype(np.float64) * tick
-    return RecordBatch(u8, offs + 16, caplen, wirelen, ts,
-                       np.full(offs.size, linktype, np.int32))
 
 
 def _empty_batch(truncated: int) -> RecordBatch:

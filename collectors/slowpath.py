@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from collectors import decode as D
+from collectors.fragments import HEADER, MAX_PIECES
 from collectors.pcapio import RecordBatch
 
 _V4_PREFIX = b"\x00" * 10 + b"\xff\xff"
@@ -116,7 +117,7 @@ class SlowDecoder:
             total, at = ihl + tlen, None
         pseudo = src[12:] + dst[12:] + struct.pack("!BBH", 0, proto, tlen)
         return self.transport(proto, False, src, dst, body, tlen, total, pseudo, ts, tunnel,
-                              None if at is None else at + ihl)
+                              None if at is None else at + ihl, reassembled=bool(frag & 0x3FFF))
 
     def ipv6(self, pkt: bytes, ts: float, tunnel: bool = False,
              at: int | None = None) -> list[Row]:
@@ -147,9 +148,13 @@ class SlowDecoder:
             total, at = off + tlen, None
         pseudo = src + dst + struct.pack("!IxxxB", tlen, nh)
         return self.transport(nh, True, src, dst, body, tlen, total, pseudo, ts, tunnel,
-                              None if at is None else at + off)
+                              None if at is None else at + off,
+                              reassembled=bool(frag and (frag[1] or frag[2])))
 
-    def transport(self, proto, v6, src, dst, body, tlen, total, pseudo, ts, tunnel, at=None):
+    def transport(self, proto, v6, src, dst, body, tlen, total, pseudo, ts, tunnel, at=None,
+                  reassembled=False):
+        # `reassembled`: `body` is only the first HEADER bytes of the datagram, too little to
+        # decapsulate a tunnel from, so Teredo is not looked for.
         row = Row(D.OK, proto=proto, v6=v6, src=src, dst=dst, iplen=total, tunnel=tunnel)
         if proto in (6, 17, 1, 58):
             need = {6: 20, 17: 8}.get(proto, 4)
@@ -169,8 +174,8 @@ class SlowDecoder:
             row.sport, row.dport = struct.unpack_from("!HH", body)
             row.paylen = tlen - 8
             _locate_payload(row, at, 8, len(body))
-            if row.status == D.OK and (3544 in (row.sport, row.dport)
-                                       or _looks_teredo(body[8:tlen])):
+            if row.status == D.OK and not reassembled and (
+                    3544 in (row.sport, row.dport) or _looks_teredo(body[8:tlen])):
                 return [row] + self._teredo(body[8:tlen], ts)
         elif proto in (1, 58):
             table = ICMP6_CP if proto == 58 else ICMP4_CP
@@ -208,12 +213,12 @@ class SlowDecoder:
             entry = self.frags[key] = _Frag(ts)
             while len(self.frags) > self.max_fragments:
                 self.frags.popitem(last=False)
-        if offset in entry.pieces:
+        if offset in entry.pieces or len(entry.pieces) >= MAX_PIECES:
             return None
         entry.pieces.add(offset)
         entry.received += length
         if offset == 0:
-            entry.header = body[:64]
+            entry.header = body[:HEADER]
         if not more:
             entry.total = offset + length
         if entry.total is None or entry.header is None or entry.received < entry.total:
@@ -311,3 +316,26 @@ def _to_packets(rows: list[Row], times: list[float]) -> D.Packets:
         raw = b"".join(getattr(r, name).ljust(16, b"\x00")[:16] for r in rows)
         setattr(p, name, np.frombuffer(raw, np.uint8).reshape(n, 16).copy())
     return p
+
+
+class ReferenceDecoder:
+    """The reference decode of record batches: decode.decode_fast (numpy) for the common
+    shapes, this module's SlowDecoder for the rest, merged back into record order."""
+
+    def __init__(self, verify_checksums: bool = False):
+        self.verify_checksums = verify_checksums
+        self.slow = SlowDecoder(verify_checksums)
+
+    @property
+    def fragments_seen(self) -> int:
+        return self.slow.fragments_seen
+
+    def decode(self, batch: RecordBatch) -> tuple[D.Packets, int]:
+        """(decoded rows, how many records the per-packet path decoded)."""
+        fast = D.decode_fast(batch, self.verify_checksums)
+        rows, owners = self.slow.decode(batch, fast.slow_index)
+        if not len(rows):
+            return fast.packets, 0
+        merged = D.concat([fast.packets, rows])
+        order = np.argsort(np.concatenate([fast.fast_index, owners]), kind="stable")
+        return D.take(merged, order), len(fast.slow_index)

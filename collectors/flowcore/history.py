@@ -4,9 +4,10 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from collectors.jit import PACKET_LOOP
+
 S, HH, F, R, D, A, I, Q, C = (ord(c) for c in "SHFRDAIQC")
 T_RXMIT, CARET = ord("T"), ord("^")
-_JIT = dict(cache=True, nogil=True)
 
 
 # One bit per (letter, direction) for CheckHistory's "first time only"; C and any other
@@ -16,12 +17,12 @@ for _k, _c in enumerate("SHFRDAIQ"):
     _SLOT[ord(_c)] = _k
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def _bit(code, is_orig):
     return 1 << (2 * _SLOT[code] + (0 if is_orig else 1))
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def append(f, code, is_orig):
     n = f.hlen
     if n >= f.history.shape[0]:
@@ -31,7 +32,7 @@ def append(f, code, is_orig):
     f.hlen = n + 1
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def check(f, code, is_orig, mask):
     """Record `code` the first time only; True if (mask or code, direction) was seen."""
     bit = _bit(mask if mask >= 0 else code, is_orig)
@@ -42,7 +43,7 @@ def check(f, code, is_orig, mask):
     return False
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def rstos0(f):
     # /\^?S[^HAFGIQ]*R.*/ : orig sent a SYN then a RST, the responder never answered.
     i = 0

@@ -6,13 +6,13 @@ import numba as nb
 import numpy as np
 
 from collectors.flowcore.layout import M_HIGH, M_TOMBSTONES
+from collectors.jit import PACKET_LOOP
 
 EMPTY, TOMB = -1, -2
-_JIT = dict(cache=True, nogil=True)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def _hash(key):
     h = np.uint64(0)
     for w in range(5):
@@ -21,7 +21,45 @@ def _hash(key):
     return h
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
+def canonical_key(proto, src, dst, sport, dport, key):
+    """The 40-byte key of flowtable.canonical_keys (as five little-endian words) into `key`:
+    equal for both directions of a flow."""
+    first = -1
+    for k in range(16):
+        if src[k] != dst[k]:
+            first = k
+            break
+    src_low = sport <= dport if first < 0 else src[first] < dst[first]
+    lo, hi = (src, dst) if src_low else (dst, src)
+    lo_port, hi_port = (sport, dport) if src_low else (dport, sport)
+    # byte b of the key sits in word b // 8 at bit 8 * (b % 8) (little-endian words)
+    w0 = np.uint64(proto & 0xFF)
+    for k in range(7):
+        w0 |= np.uint64(lo[k]) << np.uint64(8 * (k + 1))
+    key[0] = w0
+    key[1] = _bytes_word(lo, 7)                     # key bytes 8..15: lo[7..14]
+    w2 = np.uint64(lo[15]) | (np.uint64(hi[0]) << np.uint64(8))
+    for k in range(1, 7):
+        w2 |= np.uint64(hi[k]) << np.uint64(8 * (k + 1))
+    key[2] = w2
+    key[3] = _bytes_word(hi, 7)                     # key bytes 24..31: hi[7..14]
+    # bytes 32..39: hi[15], lo_port (big-endian), hi_port (big-endian), 0, 0, 0
+    key[4] = (np.uint64(hi[15]) | (np.uint64((lo_port >> 8) & 0xFF) << np.uint64(8))
+              | (np.uint64(lo_port & 0xFF) << np.uint64(16))
+              | (np.uint64((hi_port >> 8) & 0xFF) << np.uint64(24))
+              | (np.uint64(hi_port & 0xFF) << np.uint64(32)))
+
+
+@nb.njit(**PACKET_LOOP)
+def _bytes_word(b, at):
+    w = np.uint64(0)
+    for k in range(8):
+        w |= np.uint64(b[at + k]) << np.uint64(8 * k)
+    return w
+
+
+@nb.njit(**PACKET_LOOP)
 def lookup(S, htab, key):
     mask = htab.shape[0] - 1
     j = np.int64(_hash(key) & np.uint64(mask))
@@ -37,7 +75,7 @@ def lookup(S, htab, key):
         j = (j + 1) & mask
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def insert(htab, key, row):
     mask = htab.shape[0] - 1
     j = np.int64(_hash(key) & np.uint64(mask))
@@ -48,7 +86,7 @@ def insert(htab, key, row):
     return reused_tomb
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def delete(S, htab, row, meta):
     mask = htab.shape[0] - 1
     j = np.int64(_hash(S[row].key) & np.uint64(mask))
@@ -58,7 +96,7 @@ def delete(S, htab, row, meta):
     meta[M_TOMBSTONES] += 1
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def rebuild(S, htab, meta):
     """Re-insert every live row into a cleared `htab` (growth, or too many tombstones)."""
     htab[:] = EMPTY

@@ -12,19 +12,19 @@ import numpy as np
 
 from collectors.flowcore import history as H
 from collectors.flowcore import tcp as T
-from collectors.flowcore.index import delete, insert, lookup
+from collectors.flowcore.index import canonical_key, delete, insert, lookup
 from collectors.flowcore.layout import (C_ACTIVE, C_DNS, C_EARLY, C_ICMP_INACT, C_LINGER,
                                         C_OTHER_INACT, C_SESSION, C_SYN_TIMEOUT, C_TCP_INACT,
                                         C_UDP_INACT, M_EVICTED, M_HIGH, M_HIST_OVERFLOW,
-                                        M_LIVE, M_NFREE, M_OUT, M_TIMER_OVERFLOW,
+                                        M_LIVE, M_NEED_EVICT, M_NFREE, M_OUT, M_TIMER_OVERFLOW,
                                         M_TOMBSTONES)
+from collectors.jit import ALLOCATING, PACKET_LOOP
 
 OK, BADSUM = 0, 4                       # decode status codes (collectors/decode.py)
-_JIT = dict(cache=True, nogil=True)
 
 
 # --- one flow ----------------------------------------------------------------------------------
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def inactivity(cfg, proto):
     if proto == 6:
         return cfg[C_TCP_INACT]
@@ -35,7 +35,7 @@ def inactivity(cfg, proto):
     return cfg[C_OTHER_INACT]
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def _pop_timer(f, i):
     n = f.n_timers
     for k in range(i, n - 1):
@@ -44,7 +44,7 @@ def _pop_timer(f, i):
     f.n_timers = n - 1
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def expired_by(f, t, cfg, meta):
     """Fire every timer due at or before `t`, in order; True if the flow ends by then."""
     inact = inactivity(cfg, f.proto)
@@ -74,7 +74,7 @@ def expired_by(f, t, cfg, meta):
     return f.inact_on != 0 and f.last + inact <= t
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def end_deadline(f, cfg):
     """Earliest packet time at which the flow may end."""
     due = f.last + inactivity(cfg, f.proto) if f.inact_on else 1e300
@@ -89,7 +89,7 @@ def end_deadline(f, cfg):
     return due
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def _emit(f, out, meta, final, evicted):
     o = out[meta[M_OUT]]
     meta[M_OUT] += 1
@@ -120,7 +120,7 @@ def _emit(f, out, meta, final, evicted):
     o.final, o.evicted = final, evicted
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def _finish(S, dl, htab, free, r, out, meta, evicted):
     f = S[r]
     dl[r] = np.inf
@@ -134,7 +134,7 @@ def _finish(S, dl, htab, free, r, out, meta, evicted):
     meta[M_LIVE] -= 1
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def _interim(f, t, cfg, out, meta):
     # A flow that is one lite-shaped packet and ends soon anyway (an unanswered SYN, one DNS
     # datagram) skips its early report, as the reference's lite rows do.
@@ -147,7 +147,7 @@ def _interim(f, t, cfg, out, meta):
         f.interim_at += cfg[C_ACTIVE]
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def _group_addr(ip):
     mapped = ip[10] == 0xFF and ip[11] == 0xFF
     for k in range(10):
@@ -159,7 +159,7 @@ def _group_addr(ip):
     return ip[0] == 0xFF
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def _want_flip(ports, proto, flags, sport, dport):
     if proto == 6:
         if flags & T.SYN and flags & T.ACK and not flags & T.RST:
@@ -174,9 +174,10 @@ def _want_flip(ports, proto, flags, sport, dport):
     return False
 
 
-@nb.njit(**_JIT)
-def _evict(S, dl, htab, free, out, meta, k):
+@nb.njit(**ALLOCATING)
+def evict(S, dl, htab, free, out, meta, k):
     """Evict the `k` flows with the earliest deadlines (the table is full)."""
+    meta[M_NEED_EVICT] = 0
     high = meta[M_HIGH]
     n = 0
     due = np.empty(meta[M_LIVE], np.float64)
@@ -198,7 +199,7 @@ def _evict(S, dl, htab, free, out, meta, k):
             done += 1
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def _new_flow(S, htab, free, meta, cfg, ports, key, t, proto, v6, tunnel, src, dst, sport,
               dport, flags, paylen, status):
     if meta[M_NFREE] > 0:
@@ -257,21 +258,25 @@ def _new_flow(S, htab, free, meta, cfg, ports, key, t, proto, v6, tunnel, src, d
 
 
 # --- batches -----------------------------------------------------------------------------------
-@nb.njit(**_JIT)
-def process(S, dl, htab, free, meta, out, cfg, ports, max_flows, evict_k, i0, keys, ts, status,
+@nb.njit(**PACKET_LOOP)
+def process(S, dl, htab, free, meta, out, cfg, ports, max_flows, evict_k, key, i0, ts, status,
             proto, v6, tunnel, src, dst, sport, dport, flags, seq, ack, paylen, iplen):
-    """Apply packets i0.. in order; returns the index of the first packet not applied
-    (== len(ts) when done; less when `out` is nearly full)."""
+    """Apply packets i0.. in order (rows that are not OK or BADSUM are skipped); returns the
+    index of the first packet not applied (== len(ts) when done; less when `out` is nearly
+    full or a new flow needs a row or index room the caller has to make). `key`: scratch
+    for one flow key (5 words)."""
     n = ts.shape[0]
     room = out.shape[0] - 2 - evict_k
     for i in range(i0, n):
+        if status[i] != OK and status[i] != BADSUM:
+            continue
         if meta[M_OUT] >= room:
             return i
         t = ts[i]
         pr = proto[i]
         fl = flags[i]
         sq = seq[i]
-        key = keys[i]
+        canonical_key(pr, src[i], dst[i], sport[i], dport[i], key)
         r = lookup(S, htab, key)
         if r >= 0:
             f = S[r]
@@ -281,7 +286,11 @@ def process(S, dl, htab, free, meta, out, cfg, ports, max_flows, evict_k, i0, ke
                 r = -1
         if r < 0:
             if meta[M_LIVE] >= max_flows:
-                _evict(S, dl, htab, free, out, meta, evict_k)
+                meta[M_NEED_EVICT] = 1
+                return i            # the caller evicts (evict() allocates); i starts over
+            if ((meta[M_NFREE] == 0 and meta[M_HIGH] >= S.shape[0])
+                    or 2 * (meta[M_LIVE] + meta[M_TOMBSTONES] + 1) > htab.shape[0]):
+                return i            # the caller grows the table; packet i starts over
             r = _new_flow(S, htab, free, meta, cfg, ports, key, t, pr, v6[i], tunnel[i],
                           src[i], dst[i], sport[i], dport[i], fl, paylen[i], status[i])
         f = S[r]
@@ -320,7 +329,7 @@ def process(S, dl, htab, free, meta, out, cfg, ports, max_flows, evict_k, i0, ke
     return n
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def sweep(S, dl, htab, free, meta, out, cfg, now):
     """Expire what is due by `now` and send due interim reports; False if `out` filled up
     first (call again after draining)."""
@@ -340,7 +349,7 @@ def sweep(S, dl, htab, free, meta, out, cfg, now):
     return True
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def flush(S, dl, htab, free, meta, out):
     """End of input: every flow is reported; False if `out` filled up first."""
     room = out.shape[0] - 1

@@ -50,7 +50,7 @@ CONN_STATES = ("S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "R
 
 # Counters kept by the kernel (one int64 array).
 (M_LIVE, M_OUT, M_EVICTED, M_HIST_OVERFLOW, M_TIMER_OVERFLOW, M_TOMBSTONES, M_HIGH,
- M_NFREE) = range(8)
+ M_NFREE, M_NEED_EVICT) = range(9)
 
 
 def config_vector(config: FlowConfig) -> np.ndarray:

@@ -20,11 +20,11 @@ from watchkeeper.documents import FlowRecord
 
 from collectors import decode as D
 from collectors.flow import SERVICES, FlowConfig, flow_uid, ip_text
-from collectors.flowtable import _merged, canonical_keys
+from collectors.flowtable import _merged
 from collectors.flowcore import index as I
 from collectors.flowcore import kernel as K
-from collectors.flowcore.layout import (CONN_STATES, FLOW, HISTORY, M_EVICTED, M_HIGH,
-                                        M_HIST_OVERFLOW, M_LIVE, M_OUT, M_TIMER_OVERFLOW,
+from collectors.flowcore.layout import (CONN_STATES, FLOW, HISTORY, M_EVICTED, M_HIGH, M_NFREE,
+                                        M_HIST_OVERFLOW, M_LIVE, M_NEED_EVICT, M_OUT, M_TIMER_OVERFLOW,
                                         M_TOMBSTONES, RECORD, config_vector, port_tables)
 
 OUT_ROWS = 1 << 15
@@ -54,8 +54,9 @@ class CompiledFlowTable:
         self._due = np.full(capacity, np.inf)      # row's next deadline (inf: free row)
         self._free = np.zeros(capacity, np.int64)
         self._htab = np.full(4 * capacity, I.EMPTY, np.int32)
-        self._meta = np.zeros(8, np.int64)
+        self._meta = np.zeros(M_NEED_EVICT + 1, np.int64)
         self._out = np.zeros(OUT_ROWS, RECORD)
+        self._key = np.zeros(5, np.uint64)
         self._pending: list[np.ndarray] = []
         self.hints: dict[bytes, dict] = {}     # flow key -> appmeta hint (set by Capture)
         self._app: dict[bytes, dict] = {}      # hints of flows still open
@@ -84,24 +85,23 @@ class CompiledFlowTable:
 
     # --- batches ------------------------------------------------------------------------------
     def process(self, p: D.Packets) -> None:
-        live = np.flatnonzero((p.status == D.OK) | (p.status == D.BADSUM))
-        if live.size == 0:
+        live = (p.status == D.OK) | (p.status == D.BADSUM)
+        if not live.any():
             return
-        q = D.take(p, live) if live.size < len(p) else p
-        keys, _ = canonical_keys(q)
-        keys = np.ascontiguousarray(keys).view(np.uint64)
-        self._reserve(len(q))
         self._merge_hints()
-        args = (keys, q.ts, q.status, q.proto, q.v6.astype(np.uint8),
-                q.tunnel.astype(np.uint8), q.src, q.dst, q.sport, q.dport, q.flags, q.seq,
-                q.ack, q.paylen, q.iplen)
+        args = (p.ts, p.status, p.proto, p.v6.view(np.uint8), p.tunnel.view(np.uint8), p.src,
+                p.dst, p.sport, p.dport, p.flags, p.seq, p.ack, p.paylen, p.iplen)
         i = 0
-        while i < len(q):
+        while i < len(p):
             i = K.process(self._state, self._due, self._htab, self._free, self._meta, self._out,
-                          self._cfg, self._ports, self.config.max_flows, self._evict_k, i,
-                          *args)
+                          self._cfg, self._ports, self.config.max_flows, self._evict_k,
+                          self._key, i, *args)
             self._take_out()
-        self.now = max(self.now, float(q.ts.max()))
+            if self._meta[M_NEED_EVICT]:
+                K.evict(self._state, self._due, self._htab, self._free, self._out, self._meta,
+                        self._evict_k)
+            self._make_room()
+        self.now = max(self.now, float(p.ts[live].max()))
         self._sweep(self.now)
 
     def advance(self, now: float) -> None:
@@ -147,11 +147,12 @@ class CompiledFlowTable:
             self._pending.append(self._out[:n].copy())
             self._meta[M_OUT] = 0
 
-    def _reserve(self, n: int) -> None:
-        """Room for `n` new flows, and a key index at most half full (tombstones count)."""
+    def _make_room(self) -> None:
+        """A free row for the next flow (capacity doubles when full) and a key index at most
+        half full, tombstones counted."""
         high, cap = int(self._meta[M_HIGH]), len(self._state)
-        if high + n > cap:
-            cap = max(2 * cap, high + n)
+        if high >= cap and not self._meta[M_NFREE]:
+            cap *= 2
             state = np.zeros(cap, FLOW)
             state[:high] = self._state[:high]
             free = np.zeros(cap, np.int64)
@@ -163,8 +164,8 @@ class CompiledFlowTable:
         want = size
         while want < 2 * cap:
             want *= 2
-        used = int(self._meta[M_LIVE]) + int(self._meta[M_TOMBSTONES]) + n
-        if want != size or used > size // 2:
+        used = int(self._meta[M_LIVE]) + int(self._meta[M_TOMBSTONES]) + 1
+        if want != size or 2 * used > size:
             self._htab = np.full(want, I.EMPTY, np.int32)
             I.rebuild(self._state, self._htab, self._meta)
 

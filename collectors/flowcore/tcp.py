@@ -9,40 +9,40 @@ import numba as nb
 from collectors.flowcore import history as H
 from collectors.flowcore.layout import (C_ATTEMPT, C_CLOSE, C_LINGER, C_PARTIAL, C_RESET,
                                         C_SESSION)
+from collectors.jit import PACKET_LOOP
 
 INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = range(7)
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 TOO_LARGE_SEQ_DELTA = 1048576
 ATTEMPT, EXPIRE, CONN_DELETE, RESET_T, PARTIAL_CLOSE, DNS_EXPIRE = 0, 1, 2, 3, 4, 100
-_JIT = dict(cache=True, nogil=True)
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def seq_delta(a, b):
     return ((a - b + 0x80000000) & 0xFFFFFFFF) - 0x80000000
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def set_state(f, e, new):
     if new != f.e_state[e]:
         f.e_prev[e] = f.e_state[e]
         f.e_state[e] = new
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def init_seq(f, e, start, last):
     f.e_start[e] = start
     f.e_ack[e] = start
     f.e_last[e] = last
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def full(f, e, seq32):
     last = f.e_last[e]
     return last + seq_delta(seq32, last & 0xFFFFFFFF)
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def size(f, e):
     if f.e_state[e] == INACTIVE:
         return 0
@@ -51,7 +51,7 @@ def size(f, e):
     return max(n, 0)
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def add_timer(f, when, kind, meta, m_overflow):
     n = f.n_timers
     if n >= f.t_when.shape[0]:
@@ -62,12 +62,12 @@ def add_timer(f, when, kind, meta, m_overflow):
     f.n_timers = n + 1
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def _swap(pair):
     pair[0], pair[1] = pair[1], pair[0]
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def flip(f):
     for k in range(16):
         a = f.ip[0, k]
@@ -87,7 +87,7 @@ def flip(f):
     H.append(f, H.CARET, True)
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def is_reuse(f, flags, seq):
     if not flags & SYN:
         return False
@@ -105,7 +105,7 @@ def is_reuse(f, flags, seq):
     return True
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def process(f, e, t, flags, seq, ack, length, cfg, meta, m_hist, m_timer):
     """One packet through the state machine; True if the roles flipped."""
     p = 1 - e
@@ -222,7 +222,7 @@ def process(f, e, t, flags, seq, ack, length, cfg, meta, m_hist, m_timer):
     return flipped
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def _update_history(f, e, flags, rel_seq, length, meta, m_hist):
     is_orig = e == 0
     bits = (1 if flags & SYN else 0) + (1 if flags & FIN else 0) + (1 if flags & RST else 0)
@@ -248,7 +248,7 @@ def _update_history(f, e, flags, rel_seq, length, meta, m_hist):
         H.check(f, H.A, is_orig, -1)
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def _closed(f, e, p, gen_event, cfg, meta, m_timer):
     if f.e_closed[e]:
         return
@@ -265,7 +265,7 @@ def _closed(f, e, p, gen_event, cfg, meta, m_timer):
         add_timer(f, f.last + cfg[C_SESSION], EXPIRE, meta, m_timer)
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def timer_removes(f, kind, when, cfg, meta, m_timer):
     """Fire one TCP timer at `when`; True if Zeek would remove the connection now."""
     if kind == CONN_DELETE:
@@ -291,13 +291,13 @@ def timer_removes(f, kind, when, cfg, meta, m_timer):
     return False
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def expire_may_remove(f):
     return f.active != 0 and (f.e_closed[0] or f.e_closed[1]
                               or (f.e_state[0] == INACTIVE and f.e_state[1] == INACTIVE))
 
 
-@nb.njit(**_JIT)
+@nb.njit(**PACKET_LOOP)
 def conn_state(f):
     """Index into layout.CONN_STATES (Zeek's conn_state for TCP)."""
     os_, rs = f.e_state[0], f.e_state[1]

@@ -10,16 +10,29 @@ from __future__ import annotations
 
 import time
 
+from collectors.flow import FlowConfig
 
 
 def warm() -> float:
     """Run a few packets of every shape through the compiled paths; seconds taken."""
+    import numpy as np
+
     from collectors import decode as D
+    from collectors.decodecore import CompiledDecoder
     from collectors.flowcore import CompiledFlowTable
-    from collectors.pcapio import _pcap_offsets
+    from collectors.pcapio import RecordBatch, _pcap_offsets
     started = time.perf_counter()
     _pcap_offsets(bytes(64), "<", 65535)
     _pcap_offsets(bytes(64), ">", 65535)
+    # an IPv4 first fragment and its last: the decoder's fragment path too
+    head = bytes(12) + b"\x08\x00"
+    ip = b"\x45\x00\x00\x24\x00\x01%s\x40\x11\x00\x00\x0a\x00\x00\x01\x0a\x00\x00\x02"
+    frames = head + ip % b"\x20\x00" + bytes(16), head + ip % b"\x00\x02" + bytes(16)
+    data = np.frombuffer(b"".join(frames), np.uint8)
+    two = np.array([0, len(frames[0])], np.int64)
+    size = np.array([len(f) for f in frames], np.int64)
+    CompiledDecoder().decode(RecordBatch(data, two, size, size, np.array([1.0, 1.1]),
+                                         np.ones(2, np.int32)))
     p = D.empty_packets(4)
     p.ts[:] = [1.0, 1.1, 1.2, 400.0]
     p.proto[:] = [6, 6, 17, 1]
@@ -27,7 +40,7 @@ def warm() -> float:
     p.src[:, 15], p.dst[:, 15] = 1, 2
     p.sport[:], p.dport[:] = [40000, 80, 5353, 8], [80, 40000, 53, 0]
     p.src[2:, 10:12] = p.dst[2:, 10:12] = 0xFF
-    table = CompiledFlowTable()
+    table = CompiledFlowTable(FlowConfig(max_flows=2))     # reaches eviction too
     table.process(p)
     table.advance(500.0)
     table.flush_columns().records()

@@ -35,10 +35,15 @@ def quiet(clock: float) -> RecordBatch:
 
 @pytest.fixture(params=["compiled", "reference"])
 def either_engine(request, monkeypatch):
-    """Run a capture test on both flow tables: the compiled one and its Python reference."""
+    """Run a capture test on both engines: the compiled decoder and flow table, and their
+    Python references."""
     from collectors import capture
+    from collectors.decodecore import CompiledDecoder
     from collectors.flowcore import CompiledFlowTable
     from collectors.flowtable import FlowTable
-    table = CompiledFlowTable if request.param == "compiled" else FlowTable
-    monkeypatch.setattr(capture, "make_table", table)
+    from collectors.slowpath import ReferenceDecoder
+    compiled = request.param == "compiled"
+    monkeypatch.setattr(capture, "make_table", CompiledFlowTable if compiled else FlowTable)
+    decoder = CompiledDecoder if compiled else ReferenceDecoder
+    monkeypatch.setattr(capture, "make_decoder", lambda config: decoder(config.verify_checksums))
     return request.param
