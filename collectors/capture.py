@@ -26,7 +26,7 @@ from collectors import decode as D
 from collectors.appmeta.documents import app_document
 from collectors.appmeta.tracker import AppConfig, AppRecord, AppTracker
 from collectors.flowtable import FlowConfig, FlowTable
-from collectors.pcapio import CaptureFormatError, RecordBatch, open_records
+from collectors.pcapio import CHUNK, CaptureFormatError, RecordBatch, open_records
 from collectors.slowpath import ReferenceDecoder
 
 __all__ = ["CaptureStats", "Capture", "FlowConfig", "iter_flows", "iter_flow_documents"]
@@ -49,7 +49,7 @@ class CaptureStats:
 
 
 def file_batches(paths: Iterable[str], stats: CaptureStats,
-                 chunk_size: int = 8 << 20) -> Iterator[RecordBatch]:
+                 chunk_size: int = CHUNK) -> Iterator[RecordBatch]:
     """Record batches of every file in turn; a bad file is counted and skipped."""
     for path in paths:
         stats.files += 1

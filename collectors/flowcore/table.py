@@ -55,7 +55,8 @@ class CompiledFlowTable:
         self._free = np.zeros(capacity, np.int64)
         self._htab = np.full(4 * capacity, I.EMPTY, np.int32)
         self._meta = np.zeros(M_NEED_EVICT + 1, np.int64)
-        self._out = np.zeros(OUT_ROWS, RECORD)
+        # records collect here until drained; room for an eviction round at any time
+        self._out = np.zeros(max(OUT_ROWS, 2 * self._evict_k + 1024), RECORD)
         self._key = np.zeros(5, np.uint64)
         self._pending: list[np.ndarray] = []
         self.hints: dict[bytes, dict] = {}     # flow key -> appmeta hint (set by Capture)
@@ -96,7 +97,7 @@ class CompiledFlowTable:
             i = K.process(self._state, self._due, self._htab, self._free, self._meta, self._out,
                           self._cfg, self._ports, self.config.max_flows, self._evict_k,
                           self._key, i, *args)
-            self._take_out()
+            self._take_out_if_full()
             if self._meta[M_NEED_EVICT]:
                 K.evict(self._state, self._due, self._htab, self._free, self._out, self._meta,
                         self._evict_k)
@@ -113,12 +114,14 @@ class CompiledFlowTable:
     def _sweep(self, now: float) -> None:
         while not K.sweep(self._state, self._due, self._htab, self._free, self._meta, self._out,
                           self._cfg, now):
-            self._take_out()
-        self._take_out()
+            self._take_out_if_full()
 
     def drain_columns(self) -> RecordColumns:
-        rows = np.concatenate(self._pending) if self._pending else np.zeros(0, RECORD)
-        self._pending = []
+        self._take_out()
+        pending, self._pending = self._pending, []
+        if len(pending) == 1:
+            return RecordColumns(pending[0], self._app_of(pending[0]))
+        rows = np.concatenate(pending) if pending else np.zeros(0, RECORD)
         return RecordColumns(rows, self._app_of(rows))
 
     def drain(self) -> list[FlowRecord]:
@@ -127,6 +130,7 @@ class CompiledFlowTable:
     def flush_columns(self) -> RecordColumns:
         """End of input: every remaining flow is reported (Zeek does the same at exit)."""
         self._merge_hints()
+        self._take_out()
         before = len(self._pending)
         while not K.flush(self._state, self._due, self._htab, self._free, self._meta, self._out):
             self._take_out()
@@ -141,6 +145,11 @@ class CompiledFlowTable:
         return self.flush_columns().records()
 
     # --- internals ----------------------------------------------------------------------------
+    def _take_out_if_full(self) -> None:
+        # Kernels stop when `out` is nearly full (over half: see the size chosen in __init__).
+        if self._meta[M_OUT] > len(self._out) // 2:
+            self._take_out()
+
     def _take_out(self) -> None:
         n = int(self._meta[M_OUT])
         if n:
