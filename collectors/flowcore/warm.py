@@ -1,6 +1,6 @@
 """Compile (or load from numba's cache) every kernel before traffic arrives.
 
-numba compiles on first call; the first call of a cold cache takes ~25 s on 2 cores. `make
+numba compiles on first call; the first call of a cold cache takes ~40 s on 2 cores. `make
 install` runs this once, so the cache sits next to the sources, and a live capture runs it
 before it reports ready, so no packet waits on the compiler.
 
@@ -48,4 +48,4 @@ def warm() -> float:
 
 
 if __name__ == "__main__":
-    print(f"flow-table kernels ready in {warm():.1f} s")
+    print(f"capture kernels (decoder, flow table) ready in {warm():.1f} s")

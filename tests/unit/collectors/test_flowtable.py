@@ -157,6 +157,13 @@ def test_table_is_bounded_and_evictions_counted(tmp_path):
     assert sum(1 for r in recs if r.extra.get("evicted")) == 3
 
 
+def test_large_table_bound_still_drains_its_records(tmp_path):
+    # An eviction round of max_flows / 64 flows must always fit the record buffer.
+    pkts = [(1.0 + i, IP(src=A, dst=B) / UDP(sport=7000 + i, dport=53)) for i in range(5)]
+    recs, stats = run(tmp_path, pkts, FlowConfig(max_flows=8_000_000))
+    assert len(recs) == 5 and stats.evicted_flows == 0
+
+
 def test_lite_flow_materialises_when_a_later_batch_continues_it(tmp_path):
     """One packet per batch: lone SYN / UDP start as lite rows, later packets replay them."""
     from collectors.capture import Capture, CaptureStats, file_batches
