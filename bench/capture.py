@@ -7,7 +7,7 @@ timestamps, then times, each in a fresh subprocess (so peak RSS is per contender
   * raw:       a Python loop that only iterates the pcap records (struct, no parsing)
   * ours:      collectors.capture.iter_flow_columns (the compiled flow table's record
                columns: the flow meter alone, as softflowd/argus meter before exporting)
-  * ours+records: collectors.capture.iter_flows (one Python FlowRecord per record)
+  * ours+documents: Capture.documents (one ECS flow document per record, as published)
   * softflowd: `softflowd -r FILE -d` (offline mode)
   * argus:     `argus -r FILE -w /dev/null` (flow records, discarded)
   * tshark:    `tshark -r FILE -q -z conv,tcp -z conv,udp` (conversation tables)
@@ -97,14 +97,15 @@ def run_ours(path: str) -> dict:
     return {"packets": stats.packets, "flows": count, "slow_path": stats.slow_path}
 
 
-def run_ours_records(path: str) -> dict:
-    """The same, plus one Python FlowRecord per record (uid, address text): what the
-    pipeline's publishers consume."""
-    from collectors.capture import iter_flows
-    flows = iter_flows([path])
-    count = sum(1 for _ in flows)
-    return {"packets": flows.stats.packets, "flows": count,
-            "slow_path": flows.stats.slow_path}
+def run_ours_documents(path: str) -> dict:
+    """The same, plus one ECS flow document per record (what the pipeline publishes to
+    wk.events), built from the record rows in bulk."""
+    from collectors.capture import Capture, CaptureStats, file_batches
+    from watchkeeper.networks import InternalNetworks
+    stats = CaptureStats()
+    docs = Capture(file_batches([path], stats)).documents("bench", InternalNetworks())
+    count = sum(1 for _ in docs)
+    return {"packets": stats.packets, "flows": count, "slow_path": stats.slow_path}
 
 
 def child(mode: str, path: str) -> None:
@@ -112,7 +113,7 @@ def child(mode: str, path: str) -> None:
         from collectors.flowcore.warm import warm
         warm()      # load the compiled kernels from numba's cache (make install builds it)
     start = time.perf_counter()
-    result = {"raw": run_raw, "ours": run_ours, "ours+records": run_ours_records}[mode](path)
+    result = {"raw": run_raw, "ours": run_ours, "ours+documents": run_ours_documents}[mode](path)
     result["seconds"] = time.perf_counter() - start
     result["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
@@ -207,7 +208,7 @@ def main() -> None:
         build(path, args.packets)
     size = path.stat().st_size / 2**20
     results = {"raw": measure("raw", path), "ours": measure("ours", path),
-               "ours+records": measure("ours+records", path)}
+               "ours+documents": measure("ours+documents", path)}
     packets = results["raw"]["packets"]
     peers = {"softflowd": measure_softflowd(path, packets),
              "argus": measure_tool("argus", ["argus", "-r", str(path), "-w", "/dev/null"],
@@ -220,9 +221,9 @@ def main() -> None:
     print(f"file {path.name}: {results['raw']['packets']} packets, {size:.0f} MiB")
     rates = {k: v["packets"] / v["seconds"] for k, v in results.items()}
     for name, res in results.items():
-        print(f"{name:12} {rates[name] / 1e6:7.3f} M pkts/s  {res['seconds']:7.2f} s  "
+        print(f"{name:14} {rates[name] / 1e6:7.3f} M pkts/s  {res['seconds']:7.2f} s  "
               f"peak RSS {res['rss_mib']:7.1f} MiB  {json.dumps(res)}")
-    for ours in ("ours", "ours+records"):
+    for ours in ("ours", "ours+documents"):
         print(f"{ours} / raw loop : {rates[ours] / rates['raw']:.2f}x")
         for peer in ("softflowd", "argus", "tshark"):
             if peer in rates:

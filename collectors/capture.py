@@ -25,6 +25,8 @@ from watchkeeper.networks import InternalNetworks
 from collectors import decode as D
 from collectors.appmeta.documents import app_document
 from collectors.appmeta.tracker import AppConfig, AppRecord, AppTracker
+from collectors.flowcore.table import RecordColumns
+from collectors.flowdocs import flow_documents
 from collectors.flowtable import FlowConfig, FlowTable
 from collectors.pcapio import CHUNK, CaptureFormatError, RecordBatch, open_records
 from collectors.slowpath import ReferenceDecoder
@@ -78,9 +80,30 @@ class Capture:
         return next(self._it)
 
     def _run(self) -> Iterator[FlowRecord | AppRecord]:
+        for flows, apps in self._chunks():
+            yield from flows.records() if isinstance(flows, RecordColumns) else flows
+            yield from apps
+
+    def documents(self, observer: str, networks: InternalNetworks,
+                  site: str | None = None) -> Iterator[dict]:
+        """ECS documents instead of records: flow documents are built from the compiled
+        table's rows in bulk (collectors/flowdocs.py), without a FlowRecord per flow."""
+        for flows, apps in self._chunks():
+            if isinstance(flows, RecordColumns):
+                yield from flow_documents(flows.rows, flows.app, observer, networks, site)
+            else:
+                for rec in flows:
+                    yield flow_document(rec, observer, networks, site)
+            for rec in apps:
+                yield app_document(rec, observer, networks, site)
+
+    def _chunks(self) -> Iterator[tuple]:
+        """Per batch: (its flow records - RecordColumns from the compiled table, a list of
+        FlowRecords from the reference -, its app records)."""
         table = make_table(self.config)
         decoder = make_decoder(self.config)
         app = self.app
+        columnar = hasattr(table, "drain_columns")
         for batch in self._batches:
             self.stats.malformed += 1 if batch.truncated_tail else 0
             if len(batch):
@@ -93,13 +116,14 @@ class Capture:
                 table.advance(batch.clock)
             self.stats.fragments = decoder.fragments_seen
             self.stats.evicted_flows = table.evicted
-            yield from self._count(table.drain())
+            flows = self._count(table.drain_columns() if columnar else table.drain())
+            apps = []
             if app is not None:
                 app.expire(table.now)
-                yield from app.drain()
-        yield from self._count(table.flush())
-        if app is not None:
-            yield from app.flush()
+                apps = app.drain()
+            yield flows, apps
+        flows = self._count(table.flush_columns() if columnar else table.flush())
+        yield flows, app.flush() if app is not None else []
 
     def decode(self, batch: RecordBatch, decoder) -> D.Packets:
         rows, n_slow = decoder.decode(batch)
@@ -111,7 +135,12 @@ class Capture:
         self.stats.bad_checksum += int(status[D.BADSUM])
         return rows
 
-    def _count(self, records: list[FlowRecord]) -> list[FlowRecord]:
+    def _count(self, records):
+        if isinstance(records, RecordColumns):
+            finals = int(np.count_nonzero(records.rows["final"]))
+            self.stats.flows += finals
+            self.stats.interim_records += len(records) - finals
+            return records
         for rec in records:
             if rec.final:
                 self.stats.flows += 1
@@ -173,8 +202,8 @@ def iter_flow_documents(paths: list[str], observer: str, networks: InternalNetwo
                         site: str | None = None) -> Iterator[dict]:
     """ECS documents of the given captures: flows, and with `app` DNS/HTTP/TLS events."""
     stats = CaptureStats()
-    for rec in Capture(file_batches(paths, stats), config, stats, app):
-        yield capture_document(rec, observer, networks, site)
+    return Capture(file_batches(paths, stats), config, stats, app).documents(observer, networks,
+                                                                           site)
 
 
 def capture_document(rec: FlowRecord | AppRecord, observer: str, networks: InternalNetworks,

@@ -56,7 +56,7 @@ def open_capture(interface: str, stop: threading.Event, bpf: str | None = None,
 
 def run_capture(settings: Settings, bus: Bus, stop: threading.Event, source) -> None:
     """Live packets from an opened source -> flows -> wk.events until `stop`."""
-    from collectors.capture import Capture, capture_document
+    from collectors.capture import Capture
     interface, bpf = source.interface, source.bpf
     publisher = _publisher(settings, bus, "capture")
     networks = InternalNetworks(settings.internal_networks)
@@ -66,8 +66,8 @@ def run_capture(settings: Settings, bus: Bus, stop: threading.Event, source) -> 
     reporter = _report_status(
         settings, bus, f"capture:{interface}",
         lambda: counters_of(capture.stats, capture.app.stats, source.stats), stop)
-    for record in capture:
-        publisher.publish(capture_document(record, settings.observer, networks, settings.site))
+    for doc in capture.documents(settings.observer, networks, settings.site):
+        publisher.publish(doc)
     publisher.flush()
     reporter.thread.join(timeout=10)      # its last report holds the final counts
     log.info("capture on %s stopped: %d packets, %d kernel drops", interface,
