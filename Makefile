@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 .PHONY: install run test test-unit lab services-start services-stop bench clean
 
 install: $(STAMP)
+	$(BIN)/python -m collectors.native_build --if-stale
 	$(BIN)/python -m collectors.flowcore.warm
 
 $(STAMP): pyproject.toml deploy/local/debian-packages.txt

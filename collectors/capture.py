@@ -164,7 +164,7 @@ def make_decoder(config: FlowConfig):
     """The header decoder that goes with `config.engine`: compiled, or the Python reference
     (numpy fast path + per-packet slow path)."""
     if config.engine == "compiled":
-        from collectors.decodecore import CompiledDecoder
+        from collectors.decoder import CompiledDecoder
         return CompiledDecoder(config.verify_checksums)
     return ReferenceDecoder(config.verify_checksums)
 

@@ -7,7 +7,8 @@ loopback and raw IP link types; IPv4 and IPv6 with extension headers; IPv4/IPv6 
 Left to the Python slow path, marked per record: FabricPath, MPLS and PPPoE encapsulation,
 Teredo, checksum verification, and every header that is truncated or corrupt *before* any
 state is touched (the slow path reports it as malformed). One record gives one row here; the
-slow path may give more (a tunnel adds the inner packet).
+slow path may give more (a tunnel adds the inner packet). The Python side is
+collectors/decoder.py.
 """
 from __future__ import annotations
 
@@ -15,10 +16,8 @@ import numba as nb
 import numpy as np
 
 from collectors import decode as D
-from collectors.fragments import HEADER, FragmentStore, account
+from collectors.fragments_kernel import account
 from collectors.jit import PACKET_LOOP
-from collectors.pcapio import RecordBatch
-from collectors.slowpath import SlowDecoder
 
 OK, MALFORMED, NON_IP, FRAG_HELD = D.OK, D.MALFORMED, D.NON_IP, D.FRAG_HELD
 SLOW = 255                          # internal: the record goes to the Python slow path
@@ -313,47 +312,3 @@ def decode_records(u8, offset, caplen, linktype, ts, frag, out, slow, icmp4, icm
         elif status == MALFORMED or status == NON_IP:
             _clear(out, i, status)
     return n_slow
-
-
-def _columns(p: D.Packets) -> tuple:
-    return (p.ts, p.status, p.proto, p.v6, p.src, p.dst, p.sport, p.dport, p.flags, p.seq,
-            p.ack, p.paylen, p.iplen, p.tunnel, p.payoff, p.paycap)
-
-
-class CompiledDecoder:
-    """Record batches -> `Packets` (record order), fragments reassembled across batches."""
-
-    def __init__(self, verify_checksums: bool = False, max_fragments: int = 10000,
-                 fragment_timeout: float = 60.0):
-        self.verify_checksums = verify_checksums
-        self.slow = SlowDecoder(verify_checksums, max_fragments, fragment_timeout)
-        self.store = FragmentStore(max_fragments, fragment_timeout)
-        self._scratch = (np.empty(HEADER, np.uint8), np.empty(5, np.uint64))
-
-    @property
-    def fragments_seen(self) -> int:
-        return self.slow.fragments_seen + self.store.fragments_seen
-
-    def decode(self, batch: RecordBatch) -> tuple[D.Packets, int]:
-        """(decoded rows, how many records the Python slow path decoded)."""
-        n = len(batch)
-        if self.verify_checksums:       # the slow path checks sums; Zeek's -C off case
-            rows, _ = self.slow.decode(batch, np.arange(n))
-            return rows, n
-        p = D.empty_packets(n)
-        slow = np.zeros(n, np.uint8)
-        n_slow = decode_records(batch.data, batch.offset, batch.caplen, batch.linktype,
-                                batch.ts, self.store.arrays(), _columns(p), slow,
-                                D.ICMP4_PAIRS, D.ICMP6_PAIRS, *self._scratch)
-        if not n_slow:
-            return p, 0
-        index = np.flatnonzero(slow)
-        rows, owners = self.slow.decode(batch, index)
-        if len(owners) == len(index):           # one row each: drop them in place
-            for name, column in zip(D.Packets.__dataclass_fields__, _columns(rows)):
-                getattr(p, name)[index] = column
-            return p, int(n_slow)
-        keep = np.flatnonzero(slow == 0)
-        merged = D.concat([D.take(p, keep), rows])
-        order = np.argsort(np.concatenate([keep, owners]), kind="stable")
-        return D.take(merged, order), int(n_slow)

@@ -8,34 +8,27 @@ per-packet cost (decode: 719 ns/packet with the runtime, 57 ns without, same cod
 Arrays they use are allocated by the caller and passed in. `ALLOCATING` is for the few
 per-batch functions that create arrays (numpy does the allocation, the runtime frees it).
 
-Cache: numba keys a cached function on its own file only, so a kernel that calls (and
-inlines) a helper from another module would keep running the helper's old code after an
-edit. The cache directory is therefore named after a hash of every compiled module's source:
-any edit starts a fresh cache. `NUMBA_CACHE_DIR` set by the operator wins.
+This is the JIT path (collectors/native.py prefers the ahead-of-time build). Its cache: numba
+keys a cached function on its own file only, so a kernel that calls (and inlines) a helper
+from another module would keep running the helper's old code after an edit. The cache
+directory is therefore named after a hash of every compiled module's source
+(`native.source_hash`): any edit starts a fresh cache. `NUMBA_CACHE_DIR` set by the operator
+wins.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
 
 import numba
 
+from collectors.native import source_hash
+
 PACKET_LOOP = dict(cache=True, nogil=True, _nrt=False)
 ALLOCATING = dict(cache=True, nogil=True)
 
 _HERE = Path(__file__).resolve().parent
-COMPILED_SOURCES = ("jit.py", "decodecore.py", "fragments.py", "pcapio.py", "flowcore/history.py",
-                    "flowcore/index.py", "flowcore/kernel.py", "flowcore/layout.py",
-                    "flowcore/tcp.py")
-
-
-def source_hash() -> str:
-    digest = hashlib.sha256(numba.__version__.encode())
-    for name in COMPILED_SOURCES:
-        digest.update((_HERE / name).read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def _cache_root() -> Path:

@@ -6,7 +6,7 @@ of packets with a handful of vectorised numpy operations. Memory stays bounded: 
 read in `chunk_size` pieces whatever its size.
 
 Classic pcap record boundaries are found by a compiled walk over the record headers
-(`_walk_compiled`, numba; the Python `_walk_offsets` is its reference). pcapng (rarer,
+(`pcapwalk.walk_pcap`, compiled; the Python `_walk_offsets` is its reference). pcapng (rarer,
 usually smaller) is walked block by block in Python.
 """
 from __future__ import annotations
@@ -15,10 +15,9 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
-import numba as nb
 import numpy as np
 
-from collectors.jit import ALLOCATING
+from collectors import native
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
@@ -96,7 +95,7 @@ def _read_pcap(fh: BinaryIO, chunk_size: int) -> Iterator[RecordBatch]:
 def _pcap_records(buf: bytes, order: str, tick: float, linktype: int) -> tuple[RecordBatch, int]:
     """The *complete* records in `buf` as a batch, and where the next record starts."""
     u8 = np.frombuffer(buf, np.uint8)
-    offs, caplen, wirelen, ts, end, bad = _walk_compiled(u8, order == ">", MAX_RECORD, tick)
+    offs, caplen, wirelen, ts, end, bad = native.walk_pcap(u8, order == ">", MAX_RECORD, tick)
     if bad >= 0:
         caplen = struct.unpack_from(order + "I", buf, bad + 8)[0]
         raise CaptureFormatError(f"pcap record at byte {bad} has caplen {caplen}")
@@ -109,52 +108,6 @@ def _pcap_offsets(buf: bytes, order: str, snaplen: int = 65535) -> tuple[np.ndar
     """Header offsets of all *complete* records in `buf` and where the next record starts."""
     batch, end = _pcap_records(buf, order, 1e-6, 1)
     return batch.offset - 16, end
-
-
-@nb.njit(**ALLOCATING)
-def _u32(u8, p, big_endian):
-    if big_endian:
-        return (np.int64(u8[p]) << 24) | (np.int64(u8[p + 1]) << 16) | \
-            (np.int64(u8[p + 2]) << 8) | np.int64(u8[p + 3])
-    return np.int64(u8[p]) | (np.int64(u8[p + 1]) << 8) | (np.int64(u8[p + 2]) << 16) | \
-        (np.int64(u8[p + 3]) << 24)
-
-
-@nb.njit(**ALLOCATING)
-def _walk_compiled(u8, big_endian, max_record, tick):
-    """Record headers of classic pcap: (header offsets, caplen, wirelen, time, end of the
-    last complete record, offset of a corrupt header or -1)."""
-    n = u8.shape[0]
-    cap = 0                         # count first: arrays of exactly the records present
-    off = 0
-    while off + 16 <= n:
-        caplen = _u32(u8, off + 8, big_endian)
-        if caplen > max_record or off + 16 + caplen > n:
-            break
-        cap += 1
-        off += 16 + caplen
-    offs = np.empty(cap, np.int64)
-    caplens = np.empty(cap, np.int64)
-    wirelens = np.empty(cap, np.int64)
-    ts = np.empty(cap, np.float64)
-    k = 0
-    off = 0
-    bad = -1
-    while off + 16 <= n:
-        caplen = _u32(u8, off + 8, big_endian)
-        if caplen > max_record:
-            bad = off
-            break
-        if off + 16 + caplen > n:
-            break
-        offs[k] = off
-        caplens[k] = caplen
-        wirelens[k] = _u32(u8, off + 12, big_endian)
-        ts[k] = np.float64(_u32(u8, off, big_endian)) + \
-            np.float64(_u32(u8, off + 4, big_endian)) * tick
-        k += 1
-        off += 16 + caplen
-    return offs, caplens, wirelens, ts, off, bad
 
 
 def _walk_offsets(buf: bytes, order: str, n: int) -> tuple[np.ndarray, int]:

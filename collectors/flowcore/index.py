@@ -5,10 +5,9 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from collectors.flowcore.layout import M_HIGH, M_TOMBSTONES
+from collectors.flowcore.layout import EMPTY, M_HIGH, M_TOMBSTONES, TOMB
 from collectors.jit import PACKET_LOOP
 
-EMPTY, TOMB = -1, -2
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 

@@ -44,6 +44,9 @@ RECORD = np.dtype([
 CONN_STATES = ("S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH",
                "SHR", "OTH")
 
+# Key index slots (index.py): no row / a deleted row.
+EMPTY, TOMB = -1, -2
+
 # Config vector indices (numba takes plain arrays).
 (C_TCP_INACT, C_UDP_INACT, C_ICMP_INACT, C_OTHER_INACT, C_ATTEMPT, C_CLOSE, C_RESET,
  C_PARTIAL, C_SESSION, C_SYN_TIMEOUT, C_LINGER, C_DNS, C_EARLY, C_ACTIVE) = range(14)

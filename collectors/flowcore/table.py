@@ -19,13 +19,13 @@ import numpy as np
 from watchkeeper.documents import FlowRecord
 
 from collectors import decode as D
+from collectors import native as K
 from collectors.flow import SERVICES, FlowConfig, flow_uid, ip_text
 from collectors.flowtable import _merged
-from collectors.flowcore import index as I
-from collectors.flowcore import kernel as K
-from collectors.flowcore.layout import (CONN_STATES, FLOW, HISTORY, M_EVICTED, M_HIGH, M_NFREE,
-                                        M_HIST_OVERFLOW, M_LIVE, M_NEED_EVICT, M_OUT, M_TIMER_OVERFLOW,
-                                        M_TOMBSTONES, RECORD, config_vector, port_tables)
+from collectors.flowcore.layout import (CONN_STATES, EMPTY, FLOW, HISTORY, M_EVICTED, M_HIGH,
+                                        M_HIST_OVERFLOW, M_LIVE, M_NEED_EVICT, M_NFREE, M_OUT,
+                                        M_TIMER_OVERFLOW, M_TOMBSTONES, RECORD, config_vector,
+                                        port_tables)
 
 OUT_ROWS = 1 << 15
 
@@ -53,7 +53,7 @@ class CompiledFlowTable:
         self._state = np.zeros(capacity, FLOW)
         self._due = np.full(capacity, np.inf)      # row's next deadline (inf: free row)
         self._free = np.zeros(capacity, np.int64)
-        self._htab = np.full(4 * capacity, I.EMPTY, np.int32)
+        self._htab = np.full(4 * capacity, EMPTY, np.int32)
         self._meta = np.zeros(M_NEED_EVICT + 1, np.int64)
         # records collect here until drained; room for an eviction round at any time
         self._out = np.zeros(max(OUT_ROWS, 2 * self._evict_k + 1024), RECORD)
@@ -175,8 +175,8 @@ class CompiledFlowTable:
             want *= 2
         used = int(self._meta[M_LIVE]) + int(self._meta[M_TOMBSTONES]) + 1
         if want != size or 2 * used > size:
-            self._htab = np.full(want, I.EMPTY, np.int32)
-            I.rebuild(self._state, self._htab, self._meta)
+            self._htab = np.full(want, EMPTY, np.int32)
+            K.rebuild(self._state, self._htab, self._meta)
 
     def _merge_hints(self) -> None:
         for key, hint in self.hints.items():

@@ -18,7 +18,7 @@ def warm() -> float:
     import numpy as np
 
     from collectors import decode as D
-    from collectors.decodecore import CompiledDecoder
+    from collectors.decoder import CompiledDecoder
     from collectors.flowcore import CompiledFlowTable
     from collectors.pcapio import RecordBatch, _pcap_offsets
     started = time.perf_counter()

@@ -38,7 +38,7 @@ def either_engine(request, monkeypatch):
     """Run a capture test on both engines: the compiled decoder and flow table, and their
     Python references."""
     from collectors import capture
-    from collectors.decodecore import CompiledDecoder
+    from collectors.decoder import CompiledDecoder
     from collectors.flowcore import CompiledFlowTable
     from collectors.flowtable import FlowTable
     from collectors.slowpath import ReferenceDecoder

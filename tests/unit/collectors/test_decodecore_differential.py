@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collectors import decode as D
-from collectors.decodecore import CompiledDecoder
+from collectors.decoder import CompiledDecoder
 from collectors.pcapio import RecordBatch, open_records
 from collectors.slowpath import SlowDecoder
 

@@ -1,0 +1,61 @@
+"""The ahead-of-time build of the capture kernels (collectors/native.py, native_build.py):
+in use after `make install`, and giving the same records as the JIT-compiled kernels."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from collectors import native
+
+SHARED = Path(os.environ.get("WATCHKEEPER_SHARED_DATA",
+                             Path(__file__).resolve().parents[4] / "shared" / "data"))
+CAPTURES = sorted(p for p in SHARED.glob("**/*") if p.suffix in (".pcap", ".pcapng"))
+ROOT = Path(__file__).resolve().parents[3]
+
+DIGEST = """
+import hashlib, sys
+from collectors import native
+from collectors.capture import CaptureStats, iter_flow_columns
+digest = hashlib.sha256()
+for path in sys.argv[1:]:
+    for columns in iter_flow_columns([path], stats=CaptureStats()):
+        digest.update(columns.rows.tobytes())
+print(native.kernels().kind, digest.hexdigest())
+"""
+
+
+def records_digest(paths: list[str], mode: str) -> tuple[str, str]:
+    env = {**os.environ, "WATCHKEEPER_NATIVE": mode}
+    out = subprocess.run([sys.executable, "-c", DIGEST, *paths], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600, check=True)
+    kind, digest = out.stdout.split()
+    return kind, digest
+
+
+def test_installed_kernels_are_the_ahead_of_time_build():
+    # A stale or missing build silently costs ~140 MiB per capture process and a compile.
+    assert native.kernels().kind == "aot", "collectors/_native missing or stale: make install"
+    assert native.STAMP.read_text().strip() == native.source_hash()
+
+
+@pytest.mark.skipif(not CAPTURES, reason="shared captures missing")
+def test_no_numba_in_a_capture_process_with_the_build():
+    code = ("import sys; from collectors.capture import iter_flows; "
+            f"list(iter_flows([{str(CAPTURES[0])!r}])); print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.skipif(not CAPTURES, reason="shared captures missing")
+def test_same_records_from_the_build_and_the_jit():
+    paths = [str(p) for p in sorted(CAPTURES, key=lambda p: p.stat().st_size)[-6:]]
+    aot, jit = records_digest(paths, "aot"), records_digest(paths, "jit")
+    assert (aot[0], jit[0]) == ("aot", "jit")
+    assert aot[1] == jit[1]
+    assert aot[1] != hashlib.sha256().hexdigest()       # some records were compared
