@@ -8,6 +8,10 @@ COPY watchkeeper ./watchkeeper
 COPY collectors ./collectors
 COPY detectors ./detectors
 COPY api ./api
-RUN pip install --no-cache-dir .
+# The capture kernels are compiled ahead of time (collectors/native_build.py needs a C
+# compiler only while building; run from / so the installed package gets the module).
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install --no-cache-dir . && (cd / && python -m collectors.native_build) \
+    && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 USER watchkeeper
 ENTRYPOINT ["watchkeeper"]

@@ -1,8 +1,8 @@
-"""Compile (or load from numba's cache) every kernel before traffic arrives.
+"""Load every capture kernel before traffic arrives, and check it runs.
 
-numba compiles on first call; the first call of a cold cache takes ~40 s on 2 cores. `make
-install` runs this once, so the cache sits next to the sources, and a live capture runs it
-before it reports ready, so no packet waits on the compiler.
+With the ahead-of-time build (collectors/native.py) this takes milliseconds. On the JIT
+fallback numba compiles on first call (~40 s on 2 cores on a cold cache): live capture runs
+this before it reports ready, so no packet waits on the compiler.
 
     python -m collectors.flowcore.warm
 """
