@@ -103,7 +103,7 @@ def run_ours_documents(path: str) -> dict:
     from collectors.capture import Capture, CaptureStats, file_batches
     from watchkeeper.networks import InternalNetworks
     stats = CaptureStats()
-    docs = Capture(file_batches([path], stats)).documents("bench", InternalNetworks())
+    docs = Capture(file_batches([path], stats), stats=stats).documents("bench", InternalNetworks())
     count = sum(1 for _ in docs)
     return {"packets": stats.packets, "flows": count, "slow_path": stats.slow_path}
 

@@ -1,13 +1,12 @@
 """Compiled header decoder: the per-packet rules of slowpath.SlowDecoder (the reference) as one
 numba loop over a record batch, writing `decode.Packets` columns in record order.
 
-Handled here: Ethernet (any number of 802.1Q/QinQ tags up to 8), Linux SLL v1/v2, BSD
-loopback and raw IP link types; IPv4 and IPv6 with extension headers; IPv4/IPv6 fragments
-(reassembly accounting in fragments.py); TCP/UDP/ICMP/other transports; non-IP frames.
-Left to the Python slow path, marked per record: FabricPath, MPLS and PPPoE encapsulation,
-Teredo, checksum verification, and every header that is truncated or corrupt *before* any
-state is touched (the slow path reports it as malformed). One record gives one row here; the
-slow path may give more (a tunnel adds the inner packet). The Python side is
+Handled here: Ethernet (up to 8 802.1Q/QinQ tags, FabricPath, MPLS, PPPoE), Linux SLL
+v1/v2, BSD loopback and raw IP link types; IPv4 and IPv6 with extension headers; IPv4/IPv6
+fragments (reassembly accounting in fragments_kernel.py); TCP/UDP/ICMP/other transports;
+non-IP frames. Left to the Python slow path, marked per record: Teredo (one record, two
+rows), checksum verification, and every header that is truncated or corrupt *before* any
+state is touched (the slow path reports it as malformed). The Python side is
 collectors/decoder.py.
 """
 from __future__ import annotations
@@ -48,16 +47,33 @@ def _is_teredo_prefix(b, p):
 
 @nb.njit(inline="always", **PACKET_LOOP)
 def _after_type(u8, et, l3, end):
-    """(ethertype, network offset) after VLAN tags; ethertype SLOW for MPLS/PPPoE or when
-    a tag runs past the capture."""
+    """(ethertype, network offset) after VLAN tags, MPLS labels or a PPPoE header, as
+    slowpath._after_type; ethertype SLOW when a header runs past the capture."""
     for _ in range(8):
         if et == 0x8100 or et == 0x88A8 or et == 0x9100:
             if l3 + 4 > end:
                 return SLOW, l3
             et = _u16(u8, l3 + 2)
             l3 += 4
-        elif et == 0x8847 or et == 0x8848 or et == 0x8864:
-            return SLOW, l3
+        elif et == 0x8847 or et == 0x8848:          # MPLS: pop labels to bottom of stack
+            while True:
+                if l3 + 2 >= end:
+                    return SLOW, l3
+                bottom = u8[l3 + 2] & 1
+                l3 += 4
+                if bottom:
+                    break
+            et2, l3 = _by_version(u8, l3, end)
+            return et2, l3
+        elif et == 0x8864:                          # PPPoE session: PPP protocol after 6 bytes
+            if l3 + 8 > end:
+                return SLOW, l3
+            ppp = _u16(u8, l3 + 6)
+            if ppp == 0x0021:
+                return 0x0800, l3 + 8
+            if ppp == 0x0057:
+                return 0x86DD, l3 + 8
+            return 0, l3 + 8
         else:
             return et, l3
     return 0, l3
@@ -80,12 +96,16 @@ def _link(u8, lt, o, end):
     """(ethertype, network offset) of one frame, as slowpath.link_layer."""
     cap = end - o
     if lt == 1:
-        if cap < 14:
-            return SLOW, o
-        et = _u16(u8, o + 12)
-        if et == 0x8903:                    # FabricPath
-            return SLOW, o
-        return _after_type(u8, et, o + 14, end)
+        off = o
+        while True:
+            if off + 14 > end:
+                return SLOW, o
+            et = _u16(u8, off + 12)
+            off += 14
+            if et != 0x8903:                # Cisco FabricPath: an inner Ethernet frame
+                break
+            off += 2
+        return _after_type(u8, et, off, end)
     if lt == 101 or lt == 12 or lt == 14 or lt == 228 or lt == 229:
         return _by_version(u8, o, end)
     if lt == 0 or lt == 108 or lt == 109:

@@ -259,11 +259,12 @@ def _by_version(frame: bytes, off: int) -> tuple[int, int]:
 
 
 def _ether(frame: bytes, off: int) -> tuple[int, int]:
-    et = struct.unpack_from("!H", frame, off + 12)[0]
-    off += 14
-    if et == 0x8903:                                 # Cisco FabricPath: inner Ethernet frame
-        return _ether(frame, off + 2)
-    return _after_type(frame, et, off)
+    while True:         # a loop, not recursion: a frame of nested headers must not crash us
+        et = struct.unpack_from("!H", frame, off + 12)[0]
+        off += 14
+        if et != 0x8903:                             # Cisco FabricPath: inner Ethernet frame
+            return _after_type(frame, et, off)
+        off += 2
 
 
 def _after_type(frame: bytes, et: int, off: int) -> tuple[int, int]:

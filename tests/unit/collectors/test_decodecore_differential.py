@@ -171,7 +171,18 @@ def frames(draw):
     link = draw(st.sampled_from([1, 1, 1, 101, 0, 113, 276, 147]))
     if link == 1:
         ether = draw(st.sampled_from([ethertype, ethertype, 0x0806, 0x8847, 0x8864, 0x8903]))
-        frame = _ether(ether, draw(st.integers(0, 3))) + ip
+        inner = ip
+        if ether == 0x8847:             # MPLS: one to three labels, bottom of stack last
+            labels = draw(st.integers(1, 3))
+            inner = b"".join(struct.pack("!I", 16 << 12 | (k == labels - 1) << 8 | 64)
+                             for k in range(labels)) + ip
+        elif ether == 0x8864:           # PPPoE session header, then the PPP protocol
+            ppp = {0x0800: 0x0021, 0x86DD: 0x0057}[ethertype]
+            inner = struct.pack("!BBHHH", 0x11, 0, 1, len(ip) + 2,
+                                draw(st.sampled_from([ppp, ppp, 0xC021]))) + ip
+        elif ether == 0x8903:           # FabricPath: 2 more bytes, then an Ethernet frame
+            inner = b"\x00\x00" + _ether(ethertype) + ip
+        frame = _ether(ether, draw(st.integers(0, 3))) + inner
     elif link == 101:
         frame = ip
     elif link == 0:
