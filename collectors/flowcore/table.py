@@ -90,8 +90,14 @@ class CompiledFlowTable:
         if not live.any():
             return
         self._merge_hints()
-        args = (p.ts, p.status, p.proto, p.v6.view(np.uint8), p.tunnel.view(np.uint8), p.src,
-                p.dst, p.sport, p.dport, p.flags, p.seq, p.ack, p.paylen, p.iplen)
+        # the kernels' compiled signature: contiguous columns of these dtypes (no copy when
+        # they already are, which is always the case for the decoders' output)
+        args = tuple(np.ascontiguousarray(column, dtype) for column, dtype in (
+            (p.ts, np.float64), (p.status, np.uint8), (p.proto, np.int64),
+            (p.v6.view(np.uint8), np.uint8), (p.tunnel.view(np.uint8), np.uint8),
+            (p.src, np.uint8), (p.dst, np.uint8), (p.sport, np.int64), (p.dport, np.int64),
+            (p.flags, np.int64), (p.seq, np.int64), (p.ack, np.int64), (p.paylen, np.int64),
+            (p.iplen, np.int64)))
         i = 0
         while i < len(p):
             i = K.process(self._state, self._due, self._htab, self._free, self._meta, self._out,
