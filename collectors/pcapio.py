@@ -76,15 +76,20 @@ def _read_pcap(fh: BinaryIO, chunk_size: int) -> Iterator[RecordBatch]:
     linktype &= 0x0FFFFFFF          # upper bits carry FCS info in some writers
     carry = b""
     while True:
-        block = fh.read(chunk_size)
-        buf = carry + block
+        # read straight behind the carried partial record (no concatenation copy)
+        buf = bytearray(len(carry) + chunk_size)
+        buf[:len(carry)] = carry
+        with memoryview(buf) as view, view[len(carry):] as tail:
+            got = fh.readinto(tail)
+        if got < chunk_size:
+            del buf[len(carry) + got:]
         if not buf:
             return
         batch, end = _pcap_records(buf, order, tick, linktype)
-        carry = buf[end:]
+        carry = bytes(buf[end:])
         if len(batch):
             yield batch
-        if not block:
+        if not got:
             if carry:   # a final record cut short: report its bytes, don't invent a packet
                 yield _empty_batch(len(carry))
             return
@@ -92,7 +97,8 @@ def _read_pcap(fh: BinaryIO, chunk_size: int) -> Iterator[RecordBatch]:
             raise CaptureFormatError("pcap record header corrupt (caplen beyond snaplen)")
 
 
-def _pcap_records(buf: bytes, order: str, tick: float, linktype: int) -> tuple[RecordBatch, int]:
+def _pcap_records(buf: bytes | bytearray, order: str, tick: float,
+                  linktype: int) -> tuple[RecordBatch, int]:
     """The *complete* records in `buf` as a batch, and where the next record starts."""
     u8 = np.frombuffer(buf, np.uint8)
     offs, caplen, wirelen, ts, end, bad = native.walk_pcap(u8, order == ">", MAX_RECORD, tick)
