@@ -62,7 +62,8 @@ def file_batches(paths: Iterable[str], stats: CaptureStats,
 
 
 class Capture:
-    """Iterator of FlowRecords over a batch source, with `stats` filled as it goes."""
+    """Iterator of FlowRecords (and AppRecords) over a batch source, with `stats` filled as
+    it goes; or, through `documents()` instead, of their ECS documents."""
 
     def __init__(self, batches: Iterable[RecordBatch], config: FlowConfig | None = None,
                  stats: CaptureStats | None = None, app: bool | AppConfig = False):

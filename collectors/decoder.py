@@ -41,7 +41,7 @@ class CompiledDecoder:
         slow = np.zeros(n, np.uint8)
         # contiguous arrays of the compiled signature's dtypes (no copy when they already are)
         n_slow = native.decode_records(
-            np.ascontiguousarray(batch.data, np.uint8), _c(batch.offset, np.int64),
+            _c(batch.data, np.uint8), _c(batch.offset, np.int64),
             _c(batch.caplen, np.int64), _c(batch.linktype, np.int32), _c(batch.ts, np.float64),
             self.store.arrays(), _columns(p), slow, D.ICMP4_PAIRS, D.ICMP6_PAIRS,
             *self._scratch)
