@@ -24,7 +24,8 @@ STAMP = HERE / "_native.stamp"
 SOURCES = ("jit.py", "native.py", "native_build.py", "decode.py", "decodecore.py",
            "fragments.py", "fragments_kernel.py", "pcapwalk.py", "flowcore/history.py",
            "flowcore/index.py", "flowcore/kernel.py", "flowcore/layout.py", "flowcore/tcp.py")
-KERNELS = ("decode_records", "process", "sweep", "flush", "evict", "rebuild", "walk_pcap")
+KERNELS = ("decode_records", "process", "sweep", "flush", "evict", "rebuild", "walk_pcap",
+           "walk_tpacket")
 
 
 @cache
@@ -52,10 +53,10 @@ def jit_kernels() -> SimpleNamespace:
     from collectors.decodecore import decode_records
     from collectors.flowcore.index import rebuild
     from collectors.flowcore.kernel import evict, flush, process, sweep
-    from collectors.pcapwalk import walk_pcap
+    from collectors.pcapwalk import walk_pcap, walk_tpacket
     return SimpleNamespace(kind="jit", decode_records=decode_records, process=process,
                            sweep=sweep, flush=flush, evict=evict, rebuild=rebuild,
-                           walk_pcap=walk_pcap)
+                           walk_pcap=walk_pcap, walk_tpacket=walk_tpacket)
 
 
 def _stamp() -> str | None:
@@ -91,3 +92,7 @@ def rebuild(*args):
 
 def walk_pcap(*args):
     return kernels().walk_pcap(*args)
+
+
+def walk_tpacket(*args):
+    return kernels().walk_tpacket(*args)

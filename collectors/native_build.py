@@ -44,6 +44,7 @@ def example_args() -> dict[str, tuple]:
                   1),
         "rebuild": (table._state, table._htab, table._meta),
         "walk_pcap": (u8, False, 1, 1e-6),
+        "walk_tpacket": (u8, 0, 1),     # a ring block, copied out as read-only bytes
     }
 
 
