@@ -61,8 +61,9 @@ def _shape(records) -> Counter:
                    for r in records if r.final)
 
 
+@pytest.mark.parametrize("ring", [True, False], ids=["tpacket-ring", "recvmsg"])
 @pytest.mark.parametrize("name", CAPTURES)
-def test_live_flows_equal_the_offline_result(veth, name):
+def test_live_flows_equal_the_offline_result(veth, name, ring):
     here, ns, there = veth
     pcap = SHARED / name
     _require(pcap.exists(), f"{pcap} is missing")
@@ -71,7 +72,8 @@ def test_live_flows_equal_the_offline_result(veth, name):
     packets_in_file = sum(r.orig_pkts + r.resp_pkts for r in expected)
 
     stop = threading.Event()
-    source = LiveSource(here, stop, batch_seconds=0.2)
+    source = LiveSource(here, stop, batch_seconds=0.2, ring=ring)
+    assert (source._ring is not None) == ring
     live: list = []
     worker = threading.Thread(target=lambda: live.extend(Capture(source)))
     worker.start()
