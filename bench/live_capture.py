@@ -1,6 +1,6 @@
 """Benchmark: live capture packets/s without kernel drops, tcpreplay over a veth (root).
 
-    .venv/bin/python bench/live_capture.py [--packets 200000] [--rates 5000,10000,...]
+    .venv/bin/python bench/live_capture.py [--packets 200000] [--rates 5000,...] [--documents]
 
 A veth pair joins this namespace (our capture: `LiveSource` + `Capture` with payload
 metadata, every record consumed) to a sender namespace, where `tcpreplay --pps R` replays
@@ -49,15 +49,19 @@ class Veth:
         subprocess.run(["ip", "netns", "del", self.ns], capture_output=True, timeout=30)
 
 
-def one_rate(veth: Veth, pcap: Path, packets: int, rate: int | None) -> dict:
+def one_rate(veth: Veth, pcap: Path, packets: int, rate: int | None,
+             documents: bool = False) -> dict:
     from collectors.capture import Capture
     from collectors.live import LiveSource
+    from watchkeeper.networks import InternalNetworks
     stop = threading.Event()
     source = LiveSource(veth.here, stop)
     seen = {"records": 0}
 
     def consume() -> None:
-        for _ in Capture(source, app=True):
+        capture = Capture(source, app=True)
+        # --documents: ECS documents as `watchkeeper run --interface` publishes them
+        for _ in capture.documents("bench", InternalNetworks()) if documents else capture:
             seen["records"] += 1
 
     worker = threading.Thread(target=consume, daemon=True)
@@ -87,6 +91,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--packets", type=int, default=200_000)
     ap.add_argument("--rates", default="5000,10000,20000,40000,80000")
+    ap.add_argument("--documents", action="store_true",
+                    help="consume ECS documents (the run --interface path), not records")
     args = ap.parse_args()
     if os.geteuid() != 0 or shutil.which("tcpreplay") is None:
         sys.exit("needs root and tcpreplay (deploy/local/debian-packages.txt)")
@@ -96,11 +102,12 @@ def main() -> None:
     pcap = replays[-1]
     from bench.machine import machine, machine_line
     print(f"{machine_line(machine(None, kafka=False))}; file {pcap.name}, "
-          f"first {args.packets} packets")
+          f"first {args.packets} packets; consuming "
+          f"{'documents' if args.documents else 'records'}")
     rows = []
     with Veth() as veth:
         for rate in [None, *map(int, args.rates.split(","))]:
-            row = one_rate(veth, pcap, args.packets, rate)
+            row = one_rate(veth, pcap, args.packets, rate, args.documents)
             rows.append(row)
             print(f"rate {row['rate']!s:>9}: sent {row['sent_pps']:>9,.0f} pps, captured "
                   f"{row['captured']:>8,}, kernel drops {row['kernel_drops']:>7,}, "
