@@ -99,8 +99,13 @@ class LiveSource:
                 yield self._ring_batch() if self._ring else self._next_batch()
             if self._ring:
                 # The kernel hands a partly filled block over only when its timer retires
-                # it: wait for that, so frames received before the stop are not lost.
-                while len(batch := self._ring_batch(self._ring.retire + 0.2, _NEVER)):
+                # it: wait for that, so frames received before the stop are not lost (for
+                # one retire period only: a busy link would otherwise never let us stop).
+                until = time.monotonic() + self._ring.retire + 0.2
+                while (left := until - time.monotonic()) > 0:
+                    batch = self._ring_batch(left, _NEVER)
+                    if not len(batch):
+                        break
                     yield batch
         finally:
             self._update_drops()
