@@ -56,8 +56,9 @@ def walk_pcap(u8, big_endian, max_record, tick):
 @nb.njit(**ALLOCATING)
 def walk_tpacket(block, first, count):
     """Frames of one TPACKET_V3 ring block (collectors/live.py): (frame offsets in `block`,
-    captured length, wire length, time). Stops early at a header that would run past the
-    block (the kernel never writes one; a guard, not a case)."""
+    captured length, wire length, time). Stops early at the last frame (next offset 0) or at
+    a header that would run past the block, whatever `count` claims (the kernel's count is
+    right; a guard, not a case)."""
     offs = np.empty(count, np.int64)
     caplens = np.empty(count, np.int64)
     wirelens = np.empty(count, np.int64)
@@ -76,5 +77,8 @@ def walk_tpacket(block, first, count):
         ts[k] = np.float64(_u32(block, p + 4, False)) + \
             np.float64(_u32(block, p + 8, False)) / 1e9
         k += 1
-        p += _u32(block, p, False)
+        step = _u32(block, p, False)
+        if step == 0:                   # the block's last frame
+            break
+        p += step
     return offs[:k].copy(), caplens[:k].copy(), wirelens[:k].copy(), ts[:k].copy()
