@@ -77,6 +77,13 @@ def take(p: Packets, idx: np.ndarray) -> Packets:
     return Packets(**{f: getattr(p, f)[idx] for f in Packets.__dataclass_fields__})
 
 
+def merge(a: Packets, a_records: np.ndarray, b: Packets, b_records: np.ndarray) -> Packets:
+    """Rows of two decoders back in record order (`*_records`: each row's record index);
+    a record's rows from `b` follow its rows from `a`."""
+    order = np.argsort(np.concatenate([a_records, b_records]), kind="stable")
+    return take(concat([a, b]), order)
+
+
 class _Gather:
     """Bounds-safe big-endian field reads at per-packet byte positions."""
 

@@ -241,6 +241,20 @@ def _frag_key(key, out, i, version, ident, pr):
 
 
 @nb.njit(inline="always", **PACKET_LOOP)
+def _fragment(out, i, frag, hdr, key, version, ident, pr, offset, tlen, more, body, blen,
+              head, icmp4, icmp6):
+    """Account one IPv4/IPv6 fragment (`body[:blen]` its payload, `head` the bytes of IP
+    header before it); FRAG_HELD until the datagram is complete, then its transport row."""
+    _frag_key(key, out, i, version, ident, pr)
+    done, n = account(*frag, key, out[0][i], offset, tlen, more, body, blen, hdr)
+    if done < 0:
+        _clear(out, i, FRAG_HELD)
+        return FRAG_HELD
+    return _transport(out, i, hdr, 0, n, done, head + done, pr, version == 6, -1, icmp4,
+                      icmp6, True)
+
+
+@nb.njit(inline="always", **PACKET_LOOP)
 def _ipv4(out, i, u8, l3, end, frag, hdr, key, icmp4, icmp6):
     plen = end - l3
     if plen < 20 or (u8[l3] >> 4) != 4:
@@ -255,14 +269,8 @@ def _ipv4(out, i, u8, l3, end, frag, hdr, key, icmp4, icmp6):
     blen = (total if total <= plen else plen) - ihl
     tlen = total - ihl
     if fo & 0x3FFF:
-        _frag_key(key, out, i, 4, _u16(u8, l3 + 4), pr)
-        done, n = account(*frag, key, out[0][i], (fo & 0x1FFF) * 8, tlen, (fo & 0x2000) != 0,
-                          u8[l3 + ihl:], blen, hdr)
-        if done < 0:
-            _clear(out, i, FRAG_HELD)
-            return FRAG_HELD
-        return _transport(out, i, hdr, 0, n, done, ihl + done, pr, False, -1, icmp4, icmp6,
-                          True)
+        return _fragment(out, i, frag, hdr, key, 4, _u16(u8, l3 + 4), pr, (fo & 0x1FFF) * 8,
+                         tlen, (fo & 0x2000) != 0, u8[l3 + ihl:], blen, ihl, icmp4, icmp6)
     return _transport(out, i, u8, l3 + ihl, blen, tlen, total, pr, False, l3 + ihl, icmp4,
                       icmp6, False)
 
@@ -294,15 +302,10 @@ def _ipv6(out, i, u8, l3, end, frag, hdr, key, icmp4, icmp6):
     blen = max(0, min(total, plen) - off)
     _set_addrs(out, i, u8, l3 + 8, l3 + 24, 16)
     if fragmented and (fo_off or more):
-        _frag_key(key, out, i, 6, ident, nh)
         # the kept header may start past the capture: give an empty body then
-        at = min(l3 + off, u8.shape[0])
-        done, n = account(*frag, key, out[0][i], fo_off, tlen, more, u8[at:], blen, hdr)
-        if done < 0:
-            _clear(out, i, FRAG_HELD)
-            return FRAG_HELD
-        return _transport(out, i, hdr, 0, n, done, off + done, nh, True, -1, icmp4, icmp6,
-                          True)
+        body = u8[min(l3 + off, u8.shape[0]):]
+        return _fragment(out, i, frag, hdr, key, 6, ident, nh, fo_off, tlen, more, body, blen,
+                         off, icmp4, icmp6)
     return _transport(out, i, u8, l3 + off, blen, tlen, total, nh, True, l3 + off, icmp4,
                       icmp6, False)
 

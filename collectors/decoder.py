@@ -54,9 +54,7 @@ class CompiledDecoder:
                 getattr(p, name)[index] = column
             return p, int(n_slow)
         keep = np.flatnonzero(slow == 0)
-        merged = D.concat([D.take(p, keep), rows])
-        order = np.argsort(np.concatenate([keep, owners]), kind="stable")
-        return D.take(merged, order), int(n_slow)
+        return D.merge(D.take(p, keep), keep, rows, owners), int(n_slow)
 
 
 def _c(a: np.ndarray, dtype) -> np.ndarray:

@@ -8,21 +8,18 @@ the three hashes (uid, event id, community id) and the dict itself.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 from typing import Iterator
 
 import numpy as np
 
 from watchkeeper import schema
-from watchkeeper.documents import _PROTO_NAMES, _PROTO_PAD, _SEED, community_id
+from watchkeeper.documents import (_PORT_PROTOS, _PROTO_NAMES, community_id,
+                                   community_id_packed)
 from watchkeeper.networks import InternalNetworks
 
-from collectors.flow import SERVICES, ip_text
+from collectors.flow import SERVICES, flow_uid, ip_text
 from collectors.flowcore.layout import CONN_STATES, HISTORY
-
-_CID_PROTOS = (6, 17, 132)
-
 
 def iso_times(epoch: np.ndarray) -> list[str]:
     """Epoch seconds -> ISO-8601 UTC with microseconds, rounded as `timeutil.format` does
@@ -58,15 +55,10 @@ def flow_documents(rows: np.ndarray, app: dict[int, dict], observer: str,
             pay[j]
         raw_o, raw_r = ips[32 * j:32 * j + 16], ips[32 * j + 16:32 * j + 32]
         src, dst = ip_text(raw_o, v6[j]), ip_text(raw_r, v6[j])
-        uid = "C" + blake2b(f"flow\x1f{keyhex[80 * j:80 * j + 80]}\x1f{start_l[j]!r}".encode(),
-                            digest_size=16).hexdigest()[:20]
-        if pr in _CID_PROTOS:
-            a, b = (raw_o, raw_r) if v6[j] else (raw_o[12:], raw_r[12:])
-            sp, dp = op, rp
-            if (a, sp) > (b, dp):
-                a, b, sp, dp = b, a, dp, sp
-            cid = "1:" + base64.b64encode(hashlib.sha1(
-                _SEED + a + b + _PROTO_PAD.pack(pr, 0, sp, dp)).digest()).decode()
+        uid = flow_uid(keyhex[80 * j:80 * j + 80], start_l[j])
+        if pr in _PORT_PROTOS:
+            cid = community_id_packed(pr, raw_o, raw_r, op, rp) if v6[j] else \
+                community_id_packed(pr, raw_o[12:], raw_r[12:], op, rp)
         else:
             cid = community_id(pr, src, dst, op, rp)
         is_final = bool(final[j])

@@ -5,26 +5,16 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from collectors.flowcore.index import hash_key
 from collectors.fragments import F_HEAD, F_LIVE, F_NFREE, F_SEEN, F_SEQ, F_TAIL, FREE
 from collectors.jit import PACKET_LOOP
-
-_MIX = np.uint64(0x9E3779B97F4A7C15)
-
-
-@nb.njit(**PACKET_LOOP)
-def _hash(key):
-    h = np.uint64(0)
-    for w in range(5):
-        h = (h ^ key[w]) * _MIX
-        h ^= h >> np.uint64(29)
-    return h
 
 
 @nb.njit(**PACKET_LOOP)
 def _find(index, keys, key):
     """(slot or -1, index position where it is or would be inserted)."""
     mask = index.shape[0] - 1
-    j = np.int64(_hash(key) & np.uint64(mask))
+    j = np.int64(hash_key(key) & np.uint64(mask))
     while True:
         s = index[j]
         if s == FREE:
@@ -45,7 +35,7 @@ def _unindex(index, keys, slot):
     k = (j + 1) & mask
     while index[k] != FREE:
         moving = index[k]
-        home = np.int64(_hash(keys[moving]) & np.uint64(mask))
+        home = np.int64(hash_key(keys[moving]) & np.uint64(mask))
         # move `moving` into the hole at j unless its home lies cyclically in (j, k]
         if (k > j and (home <= j or home > k)) or (k < j and (home <= j and home > k)):
             index[j] = moving

@@ -66,33 +66,8 @@ def _stamp() -> str | None:
         return None
 
 
-def decode_records(*args):
-    return kernels().decode_records(*args)
-
-
-def process(*args):
-    return kernels().process(*args)
-
-
-def sweep(*args):
-    return kernels().sweep(*args)
-
-
-def flush(*args):
-    return kernels().flush(*args)
-
-
-def evict(*args):
-    return kernels().evict(*args)
-
-
-def rebuild(*args):
-    return kernels().rebuild(*args)
-
-
-def walk_pcap(*args):
-    return kernels().walk_pcap(*args)
-
-
-def walk_tpacket(*args):
-    return kernels().walk_tpacket(*args)
+def __getattr__(name: str):
+    # `native.process(...)` etc.: the kernel of that name from the chosen build
+    if name in KERNELS:
+        return getattr(kernels(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

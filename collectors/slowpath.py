@@ -337,6 +337,4 @@ class ReferenceDecoder:
         rows, owners = self.slow.decode(batch, fast.slow_index)
         if not len(rows):
             return fast.packets, 0
-        merged = D.concat([fast.packets, rows])
-        order = np.argsort(np.concatenate([fast.fast_index, owners]), kind="stable")
-        return D.take(merged, order), len(fast.slow_index)
+        return D.merge(fast.packets, fast.fast_index, rows, owners), len(fast.slow_index)

@@ -80,7 +80,12 @@ def _community_id_library(proto: int, src: str, dst: str, sport: int, dport: int
 
 def _community_id_ports(proto: int, src: str, dst: str, sport: int, dport: int) -> str:
     family = socket.AF_INET6 if ":" in src else socket.AF_INET
-    a, b = socket.inet_pton(family, src), socket.inet_pton(family, dst)
+    return community_id_packed(proto, socket.inet_pton(family, src),
+                               socket.inet_pton(family, dst), sport, dport)
+
+
+def community_id_packed(proto: int, a: bytes, b: bytes, sport: int, dport: int) -> str:
+    """Community ID v1 of a TCP/UDP/SCTP flow from packed addresses (4 or 16 bytes)."""
     if (a, sport) > (b, dport):         # the spec's ordering: smaller endpoint first
         a, b, sport, dport = b, a, dport, sport
     digest = hashlib.sha1(_SEED + a + b + _PROTO_PAD.pack(proto, 0, sport, dport)).digest()

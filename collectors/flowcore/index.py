@@ -12,7 +12,8 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 @nb.njit(**PACKET_LOOP)
-def _hash(key):
+def hash_key(key):
+    """Hash of a 5-word key (the flow index's and the fragment store's)."""
     h = np.uint64(0)
     for w in range(5):
         h = (h ^ key[w]) * _MIX
@@ -61,7 +62,7 @@ def _bytes_word(b, at):
 @nb.njit(**PACKET_LOOP)
 def lookup(S, htab, key):
     mask = htab.shape[0] - 1
-    j = np.int64(_hash(key) & np.uint64(mask))
+    j = np.int64(hash_key(key) & np.uint64(mask))
     while True:
         r = htab[j]
         if r == EMPTY:
@@ -77,7 +78,7 @@ def lookup(S, htab, key):
 @nb.njit(**PACKET_LOOP)
 def insert(htab, key, row):
     mask = htab.shape[0] - 1
-    j = np.int64(_hash(key) & np.uint64(mask))
+    j = np.int64(hash_key(key) & np.uint64(mask))
     while htab[j] >= 0:
         j = (j + 1) & mask
     reused_tomb = htab[j] == TOMB
@@ -88,7 +89,7 @@ def insert(htab, key, row):
 @nb.njit(**PACKET_LOOP)
 def delete(S, htab, row, meta):
     mask = htab.shape[0] - 1
-    j = np.int64(_hash(S[row].key) & np.uint64(mask))
+    j = np.int64(hash_key(S[row].key) & np.uint64(mask))
     while htab[j] != row:
         j = (j + 1) & mask
     htab[j] = TOMB
