@@ -14,7 +14,7 @@ lets payload evidence (an SSH banner) set the flow's service.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -171,25 +171,15 @@ def make_decoder(config: FlowConfig):
 
 
 def iter_flow_columns(paths: list[str], config: FlowConfig | None = None,
-                      stats: CaptureStats | None = None):
+                      stats: CaptureStats | None = None) -> Iterator[RecordColumns]:
     """Flow records of the given captures as `RecordColumns` batches (numpy rows, no Python
-    object per flow): the flow meter alone, for consumers that stay columnar."""
-    from collectors.flowcore import CompiledFlowTable
-    config = config or FlowConfig()
+    object per flow) from the compiled table: the flow meter alone, for consumers that stay
+    columnar."""
+    config = replace(config or FlowConfig(), engine="compiled")
     stats = stats or CaptureStats()
-    capture = Capture([], config, stats)
-    table = CompiledFlowTable(config)
-    decoder = make_decoder(config)
-    for batch in file_batches(paths, stats):
-        stats.malformed += 1 if batch.truncated_tail else 0
-        if len(batch):
-            table.process(capture.decode(batch, decoder))
-        columns = table.drain_columns()
-        if len(columns):
-            yield columns
-    yield table.flush_columns()
-    stats.evicted_flows = table.evicted
-    stats.fragments = decoder.fragments_seen
+    for flows, _ in Capture(file_batches(paths, stats), config, stats)._chunks():
+        if len(flows):
+            yield flows
 
 
 def iter_flows(paths: list[str], config: FlowConfig | None = None) -> Capture:
