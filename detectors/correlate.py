@@ -55,6 +55,9 @@ class Correlator:
         metrics.RECORDS.labels(stage=self.name, outcome="written").inc(len(docs))
         return StepResult(consumed=len(messages), written=len(docs))
 
+    def reset(self) -> None:
+        self.consumer.rewind()
+
     def close(self) -> None:
         self.consumer.close()
 

@@ -152,6 +152,13 @@ class DetectionWorker:
             self.producer.send(self.names.alerts, codec.encode(doc), key=spec.entity)
         metrics.RECORDS.labels(stage=self.name, outcome="alerted").inc(len(specs))
 
+    def reset(self) -> None:
+        """Back to the last checkpoint: its offsets and the detector state that matches them
+        (state built from messages after it would count them twice when they are re-read)."""
+        self.consumer.rewind()
+        self._partitions.clear()
+        self._dirty.clear()
+
     def close(self) -> None:
         self.producer.close()
         self.consumer.close()

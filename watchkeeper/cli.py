@@ -6,9 +6,10 @@ import logging
 import sys
 
 from watchkeeper import __version__
-from watchkeeper.bus import BusUnavailable
+from watchkeeper.bus import BusError, BusUnavailable
 from watchkeeper.config import ConfigError
-from watchkeeper.store import StoreUnavailable
+from watchkeeper.store import StoreError, StoreUnavailable
+from watchkeeper.worker import StalledError
 
 
 def _backend_options(parser: argparse.ArgumentParser) -> None:
@@ -110,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, BusUnavailable, StoreUnavailable, ValueError) as exc:
         print(f"watchkeeper: {exc}", file=sys.stderr)
         return 2
+    except (StalledError, BusError, StoreError) as exc:
+        # A stage or backend failed mid-run: one line that says what, never a traceback.
+        print(f"watchkeeper {args.command}: failed: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:   # `watchkeeper alerts --json | head`: the reader left, not an error

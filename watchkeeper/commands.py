@@ -56,8 +56,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     sources: list[threading.Thread] = []
     workers: list[threading.Thread] = []
     try:
-        sources += collect.start_collectors(settings, backends.bus, sources_stop)
+        # Workers first: every consumer group then exists before the first event, so the
+        # embedded bus keeps each message until all of them have read it.
         workers += pipeline.start_workers(settings, backends, workers_stop)
+        sources += collect.start_collectors(settings, backends.bus, sources_stop)
         if args.interface:
             live = collect.open_capture(args.interface, sources_stop)
             sources.append(_thread(collect.run_capture, settings, backends.bus, sources_stop,

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
         default_factory=list, description="[{reason, cidr?, detector?, category?}]")
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                                  description="per-detector parameters by name")
+    ingest_stall_seconds: float = Field(
+        120.0, ge=5, le=3600, description="`ingest` gives up (exit 1) when a stage owes work "
+                                          "and moves nothing for this long")
     flow_table: FlowTableSettings = Field(default_factory=FlowTableSettings,
                                           description="packet capture flow timeouts and bounds")
 

@@ -63,6 +63,9 @@ class Indexer:
                     raise   # the caller's loop backs off; offsets stay uncommitted
                 time.sleep(self.retry_s * attempt)
 
+    def reset(self) -> None:
+        self.consumer.rewind()
+
     def close(self) -> None:
         self.producer.close()
         self.consumer.close()

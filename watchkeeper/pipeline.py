@@ -1,6 +1,7 @@
 """Wiring the stages together: open the backends, ingest files, run workers."""
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
 import threading
@@ -112,29 +113,50 @@ class IngestReport:
     seconds: float
 
 
-def ingest(paths: list[str], settings: Settings, backends: Backends) -> IngestReport:
-    """Files -> flow events on the bus -> detectors -> store, then return (everything drained)."""
+INGEST_CHUNK = 50_000   # events published between two rounds of draining every stage
+
+
+def ingest(paths: list[str], settings: Settings, backends: Backends,
+           chunk: int = INGEST_CHUNK) -> IngestReport:
+    """Files -> flow events on the bus -> detectors -> store, then return (everything drained).
+
+    Every stage (and so every consumer group) exists before the first event is published, so
+    the embedded bus keeps each message until all of them have read it. Stages are drained in
+    rounds of `chunk` events: memory on the embedded bus stays bounded by a round, not the file.
+    """
     started = time.monotonic()
-    publisher = EventPublisher(backends.bus.producer(), "capture", Names(settings.namespace))
-    for doc in _with_progress(capture_documents(paths, settings), "events published"):
-        publisher.publish(doc)
-    publisher.producer.close()
-    detected = StepResult()
-    for detector in detection_workers(settings, backends):   # re-keyed stages after theirs
-        result = drain(detector)
-        detector.close()
-        detected.consumed += result.consumed
-        detected.alerts += result.alerts
-        detected.deadlettered += result.deadlettered
-    indexer = Indexer(backends.bus, backends.store, Names(settings.namespace))
-    indexed = drain(indexer)
-    indexer.close()
-    correlator = Correlator(backends.bus, backends.store, Names(settings.namespace))
-    drain(correlator)
-    correlator.close()
+    names = Names(settings.namespace)
+    detectors = detection_workers(settings, backends)   # re-keyed stages after theirs
+    indexer = Indexer(backends.bus, backends.store, names)
+    correlator = Correlator(backends.bus, backends.store, names)
+    publisher = EventPublisher(backends.bus.producer(), "capture", names)
+    detected, indexed = StepResult(), StepResult()
+    try:
+        docs = iter(_with_progress(capture_documents(paths, settings), "events published"))
+        while True:
+            sent = 0
+            for doc in itertools.islice(docs, chunk):
+                publisher.publish(doc)
+                sent += 1
+            publisher.flush()
+            for detector in detectors:
+                _add(detected, drain(detector, stall_s=settings.ingest_stall_seconds))
+            _add(indexed, drain(indexer, stall_s=settings.ingest_stall_seconds))
+            drain(correlator, stall_s=settings.ingest_stall_seconds)
+            if sent < chunk:
+                break
+    finally:
+        for stage in (*detectors, indexer, correlator):
+            stage.close()
+        publisher.producer.close()
     backends.store.refresh()
     return IngestReport(publisher.published, publisher.rejected, detected, indexed,
                         time.monotonic() - started)
+
+
+def _add(total: StepResult, result: StepResult) -> None:
+    for name in ("consumed", "written", "alerts", "deadlettered"):
+        setattr(total, name, getattr(total, name) + getattr(result, name))
 
 
 def _with_progress(docs: Iterable[dict], label: str) -> Iterator[dict]:

@@ -13,6 +13,10 @@ from watchkeeper.store import StoreError
 log = logging.getLogger(__name__)
 
 
+class StalledError(TimeoutError):
+    """A stage owed work but made no progress for the configured time."""
+
+
 @dataclass
 class StepResult:
     consumed: int = 0
@@ -27,7 +31,24 @@ class Stage(Protocol):
 
     def step(self, max_records: int = 2000, timeout: float = 0.5) -> StepResult: ...
 
+    def reset(self) -> None:
+        """Drop progress newer than the last commit (a step failed half way): rewind the
+        consumer, and forget any state built from the messages it will read again."""
+
     def close(self) -> None: ...
+
+
+_RETRYABLE = (BusError, StoreError, OSError)
+
+
+def _recover(stage: Stage, exc: Exception, backoff: float, wait) -> None:
+    """After a failed step: read the uncommitted messages again, not past them."""
+    log.warning("%s: %s; retrying in %.1fs", stage.name, exc, backoff)
+    try:
+        stage.reset()
+    except _RETRYABLE as again:       # the bus is down too: the next step finds out
+        log.warning("%s: rewind failed: %s", stage.name, again)
+    wait(backoff)
 
 
 def run_forever(stage: Stage, stop: threading.Event, max_backoff: float = 30.0) -> None:
@@ -38,9 +59,8 @@ def run_forever(stage: Stage, stop: threading.Event, max_backoff: float = 30.0) 
         try:
             stage.step()
             backoff = 0.5
-        except (BusError, StoreError, OSError) as exc:
-            log.warning("%s: %s; retrying in %.1fs", stage.name, exc, backoff)
-            stop.wait(backoff)
+        except _RETRYABLE as exc:
+            _recover(stage, exc, backoff, stop.wait)
             backoff = min(max_backoff, backoff * 2)
     try:
         drain(stage, idle_polls=1, stall_s=10)
@@ -49,17 +69,26 @@ def run_forever(stage: Stage, stop: threading.Event, max_backoff: float = 30.0) 
     stage.close()
 
 
-def drain(stage: Stage, idle_polls: int = 2, stall_s: float = 120.0) -> StepResult:
+def drain(stage: Stage, idle_polls: int = 2, stall_s: float = 120.0,
+          max_backoff: float = 10.0) -> StepResult:
     """Step until the stage has its partitions and nothing is left to read (for `ingest`).
-    Raises TimeoutError if nothing moves for `stall_s` while work is still owed."""
+    A failed step (store or bus down) is retried from the last commit with backoff; raises
+    StalledError if nothing moves for `stall_s` while work is still owed."""
     total = StepResult()
     idle = 0
     last_progress = time.monotonic()
+    backoff = 0.5
     while idle < idle_polls:
         if time.monotonic() - last_progress > stall_s:
-            raise TimeoutError(f"{stage.name}: no progress for {stall_s:.0f}s (lag "
-                               f"{stage.consumer.lag()})")
-        result = stage.step(timeout=0.2)
+            raise StalledError(f"{stage.name}: no progress for {stall_s:.0f}s (lag "
+                               f"{_lag_or_unknown(stage)})")
+        try:
+            result = stage.step(timeout=0.2)
+        except _RETRYABLE as exc:
+            _recover(stage, exc, backoff, time.sleep)
+            backoff = min(max_backoff, backoff * 2)
+            continue
+        backoff = 0.5
         for name in ("consumed", "written", "alerts", "deadlettered"):
             setattr(total, name, getattr(total, name) + getattr(result, name))
         if result.consumed:
@@ -67,3 +96,10 @@ def drain(stage: Stage, idle_polls: int = 2, stall_s: float = 120.0) -> StepResu
         lag = stage.consumer.lag()
         idle = idle + 1 if result.consumed == 0 and lag == 0 else 0
     return total
+
+
+def _lag_or_unknown(stage: Stage) -> str:
+    try:
+        return str(stage.consumer.lag())
+    except _RETRYABLE:
+        return "unknown"

@@ -118,3 +118,39 @@ def test_lag_counts_what_is_left(bus, unique):
     _consume([consumer], 25)
     assert consumer.lag() == 0
     consumer.close()
+
+
+def test_rewind_reads_again_from_the_last_commit(bus, unique):
+    """A stage whose downstream write failed rewinds: the uncommitted messages come back,
+    the committed ones do not."""
+    topic = _topic(bus, unique)
+    _produce(bus, topic, 40, keys=1)
+    consumer = bus.consumer(f"g-{unique}", [topic])
+    first = _consume([consumer], 40)[0]
+    assert len(first) == 40
+    consumer.commit()
+    _produce(bus, topic, 20, keys=1)
+    uncommitted = _consume([consumer], 20)[0]
+    assert len(uncommitted) == 20
+    consumer.rewind()
+    again = _consume([consumer], 20)[0]
+    consumer.close()
+    assert [m.value for m in again] == [m.value for m in uncommitted]
+
+
+def test_a_group_declared_before_publishing_misses_nothing(bus, unique):
+    """`declare_readers` before any member exists: however far another group commits
+    (the embedded bus trims what every reader has passed), the late group reads it all."""
+    topic = _topic(bus, unique)
+    bus.declare_readers(f"late-{unique}", [topic])
+    early = bus.consumer(f"early-{unique}", [topic])
+    _produce(bus, topic, 25_000, keys=1)
+    got = 0
+    while got < 25_000 and (batch := early.poll(5000, timeout=2.0)):
+        got += len(batch)
+        early.commit()
+    early.close()
+    late = bus.consumer(f"late-{unique}", [topic])
+    got = _consume([late], 25_000, deadline_s=60)[0]
+    late.close()
+    assert sorted(int(m.value[1:]) for m in got) == list(range(25_000))

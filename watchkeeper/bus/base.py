@@ -96,6 +96,12 @@ class Consumer(ABC):
         member has not been given its partitions yet (Kafka joins the group on first poll)."""
 
     @abstractmethod
+    def rewind(self) -> None:
+        """Forget what `poll()` returned since the last `commit()`: the next poll starts again
+        at the committed positions. A stage calls it when a downstream write failed, so the
+        uncommitted messages are read again instead of being skipped (at-least-once)."""
+
+    @abstractmethod
     def close(self) -> None:
         """Leave the group without committing."""
 
@@ -112,6 +118,13 @@ class Bus(ABC):
 
     @abstractmethod
     def ensure_topics(self, topics: tuple[str, ...] = TOPICS) -> None: ...
+
+    def declare_readers(self, group: str, topics: list[str] | tuple[str, ...]) -> None:
+        """Say up front that `group` will read `topics`, before any member of it exists.
+
+        The embedded bus keeps a message until every reader group has committed past it, so
+        a group that subscribes late (as `ingest`'s later stages do) still finds everything.
+        Kafka keeps messages by time and size, not by reader: nothing to do there."""
 
     def close(self) -> None:
         pass

@@ -1,7 +1,11 @@
 """In-process bus with Kafka's semantics: keyed partitions, offsets, consumer groups.
 
-Used by `watchkeeper run` on one machine. Messages live in memory: a message is dropped once
-every group that reads its topic has committed past it, so memory tracks the slowest group.
+Used by `watchkeeper run` and `ingest` on one machine. Messages live in memory: a message is
+dropped once every group that reads its topic has committed past it, so memory tracks the
+slowest group. "Reads its topic" means declared with `declare_readers` or subscribed: a stage
+created later than the producer (as in `ingest`) must be declared first, or the messages it
+owes could be trimmed before it exists. A group that was neither starts at the oldest message
+still held.
 """
 from __future__ import annotations
 
@@ -34,18 +38,22 @@ class EmbeddedBus(Bus):
         self._committed: dict[tuple[str, str, int], int] = {}
         self._members: dict[str, list[EmbeddedConsumer]] = {}
         self._generation: dict[str, int] = {}
-        self._readers: dict[str, set[str]] = {}   # topic -> groups that ever subscribed
+        self._readers: dict[str, set[str]] = {}   # topic -> groups declared or subscribed
 
     # -- Bus --------------------------------------------------------------------------------
     def producer(self) -> Producer:
         return EmbeddedProducer(self)
 
-    def consumer(self, group: str, topics) -> Consumer:
-        member = EmbeddedConsumer(self, group, tuple(topics))
+    def declare_readers(self, group: str, topics) -> None:
         with self._cond:
             self.ensure_topics(tuple(topics))
             for topic in topics:
                 self._readers.setdefault(topic, set()).add(group)
+
+    def consumer(self, group: str, topics) -> Consumer:
+        member = EmbeddedConsumer(self, group, tuple(topics))
+        with self._cond:
+            self.declare_readers(group, topics)
             self._members.setdefault(group, []).append(member)
             self._generation[group] = self._generation.get(group, 0) + 1
         return member
@@ -158,10 +166,20 @@ class EmbeddedConsumer(Consumer):
     def commit(self) -> None:
         self._bus._commit(self.group, dict(self._positions))
 
-    def lag(self) -> int:
+    def rewind(self) -> None:
         with self._bus._cond:
             self._sync()
-            return sum(self._bus._topics[t][p].end - pos for (t, p), pos in self._positions.items())
+            committed = self._bus._committed
+            self._positions = {pair: committed.get((self.group, *pair), 0)
+                               for pair in self._positions}
+
+    def lag(self) -> int:
+        """Messages still held and not yet read: a trimmed message is never owed."""
+        with self._bus._cond:
+            self._sync()
+            parts = self._bus._topics
+            return sum(parts[t][p].end - max(pos, parts[t][p].base)
+                       for (t, p), pos in self._positions.items())
 
     def close(self) -> None:
         self._closed = True

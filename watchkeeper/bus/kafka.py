@@ -84,7 +84,10 @@ class KafkaBusProducer(Producer):
         try:
             self._producer = KafkaProducer(
                 bootstrap_servers=servers, **_CONNECT, acks="all", linger_ms=20, batch_size=512 * 1024,
-                compression_type="lz4", max_request_size=8 * 1024 * 1024, retries=5)
+                compression_type="lz4", max_request_size=8 * 1024 * 1024,
+                # Retries are bounded by time, not count, so a broker restart (tens of
+                # seconds) is ridden out; 5 retries of 100 ms gave up within a second.
+                delivery_timeout_ms=120_000)
         except _NO_BROKER:
             raise _unavailable(servers) from None
         self._pending: list = []
@@ -133,6 +136,14 @@ class KafkaBusConsumer(Consumer):
         except KafkaError as exc:
             # A rebalance took our partitions: the new owner re-reads from the last commit.
             raise BusError(f"commit failed: {exc}") from exc
+
+    def rewind(self) -> None:
+        for tp in self._consumer.assignment():
+            committed = self._consumer.committed(tp)
+            if committed is None:
+                self._consumer.seek_to_beginning(tp)   # auto_offset_reset is "earliest"
+            else:
+                self._consumer.seek(tp, committed)
 
     def lag(self) -> int | None:
         assigned = list(self._consumer.assignment())

@@ -104,7 +104,7 @@ class ElasticStore(Store):
         except BulkIndexError as exc:
             first = exc.errors[0] if exc.errors else {}
             raise StoreError(f"{len(exc.errors)} of {len(docs)} documents rejected: {first}") from None
-        except TransportError as exc:
+        except (TransportError, ApiError) as exc:   # down, restarting (503), blocked (429)
             raise StoreError(f"bulk write to {self.url} failed: {exc}") from None
         return written
 
@@ -144,8 +144,11 @@ class ElasticStore(Store):
         return [name[len(self._events):] for name in old]
 
     def refresh(self) -> None:
-        self.es.indices.refresh(index=f"{self.prefix}-*", ignore_unavailable=True,
-                                allow_no_indices=True)
+        try:
+            self.es.indices.refresh(index=f"{self.prefix}-*", ignore_unavailable=True,
+                                    allow_no_indices=True)
+        except (TransportError, ApiError) as exc:
+            raise StoreError(f"refresh of {self.url} failed: {exc}") from None
 
     # -- reads --------------------------------------------------------------------------------
     def _search(self, kind: str, **body) -> dict:

@@ -10,7 +10,7 @@ import msgspec
 
 from watchkeeper import timeutil
 from watchkeeper.store.base import (ARRAY_FIELDS, KINDS, Bucket, Page, Query, Store,
-                                    StoreUnavailable,
+                                    StoreError, StoreUnavailable,
                                     audit_document, check_alert_changes, check_kind,
                                     decode_cursor, encode_cursor, merge_alert)
 
@@ -70,14 +70,17 @@ class SqliteStore(Store):
             if kind == "alerts":
                 docs = self._merge_stored_alerts(docs)
             rows = [self._row(doc) for doc in docs]
-            self._db.execute("BEGIN")
             try:
-                self._db.executemany(f"INSERT OR REPLACE INTO {kind} (id, ts, day, doc) "
-                                     "VALUES (?, ?, ?, ?)", rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                self._db.execute("BEGIN")
+                try:
+                    self._db.executemany(f"INSERT OR REPLACE INTO {kind} (id, ts, day, doc) "
+                                         "VALUES (?, ?, ?, ?)", rows)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:   # locked by another writer, disk full
+                raise StoreError(f"write to {self.url} failed: {exc}") from None
         return len(rows)
 
     def _row(self, doc: dict) -> tuple:

@@ -33,3 +33,37 @@ def test_a_busy_partition_does_not_starve_the_others():
     second = consumer.poll(100, timeout=0)
     assert {m.partition for m in first} != {m.partition for m in second} or \
         len({m.partition for m in first + second}) > 1
+
+
+def test_lag_never_counts_messages_that_were_trimmed():
+    """A group nobody declared joins after the others trimmed: it starts at the oldest message
+    still held, and its lag is what it can still read (not what no longer exists)."""
+    bus = EmbeddedBus(partitions=1)
+    first = bus.consumer("first", ["t"])
+    producer = bus.producer()
+    for _ in range(_TRIM_BATCH + 10):
+        producer.send("t", b"x", key="k")
+    while first.poll(5000, timeout=0):
+        first.commit()
+    held = len(bus._topics["t"][0].messages)
+    assert held < _TRIM_BATCH
+    late = bus.consumer("late", ["t"])
+    assert late.lag() == held
+    read = 0
+    while batch := late.poll(5000, timeout=0):
+        read += len(batch)
+    assert read == held and late.lag() == 0
+
+
+def test_declared_readers_hold_messages_until_they_have_read_them():
+    bus = EmbeddedBus(partitions=1)
+    bus.declare_readers("indexer", ["t"])
+    detect = bus.consumer("detect", ["t"])
+    producer = bus.producer()
+    for _ in range(3 * _TRIM_BATCH):
+        producer.send("t", b"x", key="k")
+    while detect.poll(5000, timeout=0):
+        detect.commit()
+    assert len(bus._topics["t"][0].messages) == 3 * _TRIM_BATCH
+    indexer = bus.consumer("indexer", ["t"])
+    assert indexer.lag() == 3 * _TRIM_BATCH
