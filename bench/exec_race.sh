@@ -15,4 +15,5 @@ for ((i = 0; i < n; i++)); do
   [[ "$c" == sleep ]] || { early=$((early + 1)); seen+="$c "; }
 done
 wait; rm -f "$f"
-echo "not yet exec'd at the old check: $early/$n ($(tr ' ' '\n' <<<"$seen" | sort | uniq -c | tr -s ' \n' ' '))"
+counts="$( [[ -z "$seen" ]] || tr " " "\n" <<<"${seen% }" | sort | uniq -c | xargs)"
+echo "not yet exec'd at the old check: $early/$n (seen: ${counts:-none})"
