@@ -39,16 +39,20 @@ def test_a_pid_not_yet_execd_into_its_program_counts_as_starting(tmp_path):
 
 def test_a_process_that_exits_fails_with_its_code_and_both_log_tails(tmp_path):
     (tmp_path / "stdout.log").write_text("launch line\nError: could not bind\n")
+    trace = "".join(f"\tat frame{i}\n" for i in range(40))  # pushes the cause out of the tail
+    (tmp_path / "server.log").write_text(f"[t] INFO ok\n[t] ERROR Unable to start acceptor\n{trace}")
     done = bash("""
         setsid nohup bash -c 'sleep 0.5; exit 3' </dev/null >/dev/null 2>&1 &
         never() { false; }
-        wait_healthy demo "$!" child never stdout.log server.log
+        wait_healthy demo "$!" child never stdout.log server.log gc.log
         echo "rc=$?" """, tmp_path)
     assert "rc=1" in done.stdout
     assert "ERROR: demo exited with code 3 after" in done.stderr
     assert "last 30 lines of stdout.log" in done.stderr
     assert "Error: could not bind" in done.stderr
-    assert "last 30 lines of server.log" in done.stderr and "(missing or empty)" in done.stderr
+    assert "last error lines of server.log:\n[t] ERROR Unable to start acceptor" in done.stderr
+    assert "frame39" in done.stderr and "frame9\n" not in done.stderr  # the 30-line tail
+    assert "gc.log: (missing or empty)" in done.stderr
 
 
 def test_a_live_unhealthy_process_fails_only_at_the_timeout_and_is_left_running(tmp_path):
