@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/capture.py [--packets 1500000] [--keep]
 
-Builds a big pcap (git-ignored `bench/.data/`) by replaying the shared captures with shifted
-timestamps, then times, each in a fresh subprocess (so peak RSS is per contender):
+Builds a big pcap (git-ignored `bench/.data/`) by replaying the captures in tests/data (or in
+WATCHKEEPER_SHARED_DATA) with shifted timestamps, then times, each in a fresh subprocess (so
+peak RSS is per contender):
   * raw:       a Python loop that only iterates the pcap records (struct, no parsing)
   * ours:      collectors.capture.iter_flow_columns (the compiled flow table's record
                columns: the flow meter alone, as softflowd/argus meter before exporting)
@@ -36,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def shared_captures() -> list[Path]:
-    base = Path(os.environ.get("WATCHKEEPER_SHARED_DATA", ROOT.parent / "shared" / "data"))
-    return sorted(p for p in base.glob("**/*") if p.suffix in (".pcap", ".pcapng"))
+    from tests.datafiles import DATA, captures
+    return captures(Path(os.environ.get("WATCHKEEPER_SHARED_DATA") or DATA))
 
 
 def build(path: Path, target: int) -> int:

@@ -1,4 +1,5 @@
-"""Per-detector precision and recall on the labelled captures in ../shared/data.
+"""Per-detector precision and recall on the labelled captures in tests/data
+(or the folder named by WATCHKEEPER_SHARED_DATA, laid out the same way).
 
     .venv/bin/python bench/detection_eval.py [--markdown]
 
@@ -22,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from collectors.capture import iter_flow_documents  # noqa: E402
 from detectors import registry  # noqa: E402
 from detectors.runner import PartitionDetectors  # noqa: E402
+from tests.datafiles import DATA, captures, data_file  # noqa: E402
 from watchkeeper.networks import InternalNetworks  # noqa: E402
 
-SHARED = Path(os.environ.get("WATCHKEEPER_SHARED_DATA",
-                             Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED = Path(os.environ.get("WATCHKEEPER_SHARED_DATA") or DATA)
 
 # capture -> [(category, entity)]; entity = actor IP (target IP for dos). From MANIFEST.md.
 TRUTH: dict[str, list[tuple[str, str]]] = {
@@ -73,13 +74,9 @@ def alerts_for(path: Path) -> set[tuple[str, str]]:
 
 def evaluate() -> dict[str, Score]:
     scores: dict[str, Score] = defaultdict(Score)
-    files = sorted(TRUTH) + sorted(str(p.relative_to(SHARED)) for p in
-                                   (SHARED / BENIGN_DIR).glob("*.pcap*") if p.suffix in
-                                   (".pcap", ".pcapng"))
+    files = sorted(TRUTH) + [str(p.relative_to(SHARED)) for p in captures(SHARED / BENIGN_DIR)]
     for rel in files:
-        if not (SHARED / rel).exists():
-            continue
-        raised = alerts_for(SHARED / rel)
+        raised = alerts_for(data_file(rel, SHARED))
         truth = set(TRUTH.get(rel, []))
         for category, entity in truth:
             hit = (category, entity) in raised

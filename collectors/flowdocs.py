@@ -14,7 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from watchkeeper import schema
-from watchkeeper.documents import (_PORT_PROTOS, _PROTO_NAMES, community_id,
+from watchkeeper.documents import (_PORT_PROTOS, PROTO_NAMES, community_id,
                                    community_id_packed)
 from watchkeeper.networks import InternalNetworks
 
@@ -92,7 +92,7 @@ def flow_documents(rows: np.ndarray, app: dict[int, dict], observer: str,
             "source": {"ip": src, "port": op, "bytes": oib, "packets": opk},
             "destination": {"ip": dst, "port": rp, "bytes": rib, "packets": rpk},
             "network": {
-                "transport": _PROTO_NAMES.get(pr, str(pr)),
+                "transport": PROTO_NAMES.get(pr, str(pr)),
                 "community_id": cid,
                 "bytes": oib + rib,
                 "packets": opk + rpk,

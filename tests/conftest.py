@@ -8,6 +8,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.required import unavailable
+
 KAFKA_URL = os.environ.get("WATCHKEEPER_TEST_KAFKA", "kafka://127.0.0.1:9092")
 ES_URL = os.environ.get("WATCHKEEPER_TEST_ES", "http://127.0.0.1:9200")
 
@@ -26,10 +28,7 @@ def require_service(url: str, what: str) -> None:
     """In CI and `make test` a missing service fails the test; elsewhere it skips with the fix."""
     if _reachable(url):
         return
-    message = f"{what} not reachable at {url}: run `deploy/local/services start`"
-    if os.environ.get("CI", "").lower() == "true" or os.environ.get("WATCHKEEPER_REQUIRE_SERVICES"):
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(f"{what} not reachable at {url}: run `deploy/local/services start`")
 
 
 _kafka_warm: list[bool] = []

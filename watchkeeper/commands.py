@@ -9,12 +9,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 
 from watchkeeper import codec, collect, pipeline
 from watchkeeper.bus import Names
 from watchkeeper.config import Settings, load_settings
-from watchkeeper.store import Query, Store, open_store
+from watchkeeper.store import Query, open_store
 
 log = logging.getLogger("watchkeeper")
 
@@ -201,24 +200,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
     store = open_store(settings.store)
     try:
-        for doc in _pages(store, args.command, Query(terms=terms), args.limit):
+        for doc in store.scan(args.command, Query(terms=terms), args.limit):
             out.write(codec.encode(doc) + b"\n")
     finally:
         store.close()
     out.flush()
     return 0
-
-
-def _pages(store: Store, kind: str, query: Query, limit: int) -> Iterator[dict]:
-    cursor, left = None, limit
-    while left > 0:
-        query.limit, query.cursor = min(left, 1000), cursor
-        page = store.search(kind, query)
-        yield from page.items
-        left -= len(page.items)
-        cursor = page.next_cursor
-        if cursor is None:
-            return
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -232,7 +219,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                   terms={"event.dataset": [schema.FLOW]}, order="asc")
     store = open_store(settings.store)
     try:
-        report = train(_pages(store, "events", query, limit=10**12), args.out,
+        report = train(store.scan("events", query), args.out,
                        args.sensitivity, args.window_seconds)
     finally:
         store.close()

@@ -20,7 +20,13 @@ _SEED = struct.pack("!H", 0)
 _PROTO_PAD = struct.Struct("!BBHH")
 # communityid logs every hash it computes at INFO: far too much for a sensor.
 logging.getLogger("communityid").setLevel(logging.WARNING)
-_PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp"}
+# IANA protocol number -> ECS network.transport: the one table (flows, NetFlow, app events,
+# Suricata's names); other numbers are written as the number.
+PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp"}
+
+
+def transport_name(proto: int) -> str:
+    return PROTO_NAMES.get(proto, str(proto))
 
 
 @dataclass
@@ -94,7 +100,7 @@ def community_id_packed(proto: int, a: bytes, b: bytes, sport: int, dport: int) 
 
 def flow_document(flow: FlowRecord, observer: str, networks: InternalNetworks,
                   site: str | None = None) -> dict:
-    transport = _PROTO_NAMES.get(flow.proto, str(flow.proto))
+    transport = transport_name(flow.proto)
     cid = community_id(flow.proto, flow.orig_ip, flow.resp_ip, flow.orig_port, flow.resp_port)
     doc = {
         "@timestamp": timeutil.format(flow.start),

@@ -198,16 +198,10 @@ def apply_allowlist(settings: Settings, store: Store) -> int:
     """Mark stored alerts that the allowlist now covers as suppressed (audited)."""
     rules = alert_context(settings).allowlist
     changed = 0
-    query = Query(terms={"watchkeeper.alert.status": ["new", "acknowledged", "in_progress"]},
-                  limit=1000)
-    matches = []
-    while True:
-        page = store.search("alerts", query)
-        matches += [(a, r) for a in page.items for r in rules if r.matches(a)][:100_000]
-        if page.next_cursor is None:
-            break
-        query.cursor = page.next_cursor
-    for alert, rule in {a["event"]["id"]: (a, r) for a, r in matches}.values():
+    query = Query(terms={"watchkeeper.alert.status": ["new", "acknowledged", "in_progress"]})
+    matches = {a["event"]["id"]: (a, r) for a in store.scan("alerts", query)
+               for r in rules if r.matches(a)}
+    for alert, rule in matches.values():
         store.update_alert(alert["event"]["id"], {"status": "suppressed"}, actor="allowlist",
                            comment=rule.reason)
         changed += 1

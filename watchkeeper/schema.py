@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import msgspec
 
 from watchkeeper import timeutil
+from watchkeeper.taxonomy import CATEGORY_INFO
 
 FLOW = "watchkeeper.flow"
 DNS = "watchkeeper.dns"
@@ -24,11 +25,9 @@ LOG = "watchkeeper.log"
 SYSLOG = "watchkeeper.syslog"   # every syslog message; parsed auth/firewall fields added in place
 ALERT = "watchkeeper.alert"
 
-# Fixed vocabulary (DESIGN.md §3); each maps to a GB/T 20986-2023 subcategory.
-CATEGORIES = frozenset({
-    "scan", "brute_force", "dos", "beaconing", "dns_tunneling", "dga", "exfiltration",
-    "lateral_movement", "ioc_match", "anomaly", "policy_violation", "ids",
-})
+# Fixed vocabulary (DESIGN.md §3), defined once in taxonomy.CATEGORY_INFO with each
+# category's kill-chain stage and GB/T 20986-2023 subcategory.
+CATEGORIES = frozenset(CATEGORY_INFO)
 ALERT_STATUSES = ("new", "acknowledged", "in_progress", "resolved", "false_positive", "suppressed")
 SEVERITY_NAMES = {1: "low", 2: "medium", 3: "high", 4: "critical"}
 

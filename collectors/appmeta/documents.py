@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from watchkeeper import schema, timeutil
-from watchkeeper.documents import community_id
+from watchkeeper.documents import community_id, transport_name
 from watchkeeper.networks import InternalNetworks
 
 from collectors.appmeta import dnswire, tlshello
 from collectors.appmeta.tracker import DATASETS, AppRecord
 
-_TRANSPORT = {6: "tcp", 17: "udp"}
 NETBIOS_PORT = 137
 
 
@@ -28,7 +27,7 @@ def app_document(rec: AppRecord, observer: str, networks: InternalNetworks,
         "source": {"ip": rec.orig_ip, "port": rec.orig_port},
         "destination": {"ip": rec.resp_ip, "port": rec.resp_port},
         "network": {
-            "transport": _TRANSPORT.get(rec.proto, str(rec.proto)),
+            "transport": transport_name(rec.proto),
             "protocol": "ssl" if rec.kind == "tls" else rec.kind,
             "community_id": community_id(rec.proto, rec.orig_ip, rec.resp_ip, rec.orig_port,
                                          rec.resp_port),

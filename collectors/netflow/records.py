@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from watchkeeper import schema, timeutil
-from watchkeeper.documents import community_id
+from watchkeeper.documents import community_id, transport_name
 from watchkeeper.networks import InternalNetworks
 
-_PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp"}
 _ICMP = (1, 58)
 _WRAP = 1 << 32
 
@@ -120,7 +119,7 @@ def flow_document(rec: dict, ctx: ExportContext, networks: InternalNetworks) -> 
         "source": {"ip": src, "port": sport, "bytes": octets, "packets": packets},
         "destination": {"ip": dst, "port": dport},
         "network": {
-            "transport": _PROTO_NAMES.get(proto, str(proto)), "iana_number": str(proto),
+            "transport": transport_name(proto), "iana_number": str(proto),
             "community_id": community_id(proto, src, dst, sport, dport),
             "bytes": octets, "packets": packets,
             "direction": networks.direction(src, dst),

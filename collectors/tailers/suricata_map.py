@@ -4,11 +4,12 @@ from __future__ import annotations
 import ipaddress
 
 from watchkeeper import schema
+from watchkeeper.documents import PROTO_NAMES
 
 from collectors.tailers.common import MappingError, compact
 
-_PROTOS = {"tcp": 6, "udp": 17, "icmp": 1, "ipv6-icmp": 58, "sctp": 132, "gre": 47,
-           "esp": 50, "ah": 51}
+_PROTOS = {name: number for number, name in PROTO_NAMES.items()} | {"gre": 47, "esp": 50,
+                                                                  "ah": 51}
 _FIN, _SYN, _RST = 0x01, 0x02, 0x04
 _TLS_VERSIONS = {"SSLv2": ("ssl", "2.0"), "SSLv3": ("ssl", "3.0"), "TLS 1.0": ("tls", "1.0"),
                  "TLS 1.1": ("tls", "1.1"), "TLS 1.2": ("tls", "1.2"),

@@ -56,6 +56,20 @@ def test_pages_cover_everything_once_even_with_equal_timestamps(store):
     assert times == sorted(times, reverse=True)
 
 
+def test_scan_walks_every_page_and_stops_at_the_limit(store, monkeypatch):
+    docs = [_flow(i, T0 + (i // 10)) for i in range(95)]  # ten per timestamp
+    _write(store, "events", docs)
+    monkeypatch.setattr("watchkeeper.store.base.SCAN_PAGE", 7)      # 14 pages, not one
+    query = Query(limit=3)
+    ids = [d["event"]["id"] for d in store.scan("events", query)]
+    assert sorted(ids) == sorted(d["event"]["id"] for d in docs)   # each once
+    assert [d["event"]["id"] for d in store.scan("events", query, limit=20)] == ids[:20]
+    assert list(store.scan("events", query, limit=0)) == []
+    assert query.limit == 3 and query.cursor is None                # the caller's query is kept
+    asc = [timeutil.parse(d["@timestamp"]) for d in store.scan("events", Query(order="asc"))]
+    assert asc == sorted(asc)
+
+
 @pytest.mark.parametrize("query, expected", [
     (Query(terms={"watchkeeper.alert.category": ["dos"]}), {"10.0.0.3"}),
     (Query(terms={"event.severity": [4]}), {"10.0.0.4"}),

@@ -1,33 +1,22 @@
 """Application metadata from packets vs what Zeek logged for the same captures.
 
-Zeek's dns.log, http.log and ssh.log in ../shared/data (btest baselines, timestamps masked)
+Zeek's dns.log, http.log and ssh.log in tests/data (btest baselines, timestamps masked)
 are matched to our DNS/HTTP events and flow SSH banners by connection and transaction; the
 test prints the agreement per file and field.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
-
-import pytest
 
 from collectors.capture import iter_flow_documents
 from collectors.tailers.zeek_tsv import ZeekHeader, apply_header, parse_row
 from watchkeeper import schema
 from watchkeeper.networks import InternalNetworks
-
-DATA = Path(os.environ.get("WATCHKEEPER_SHARED_DATA")
-            or Path(__file__).resolve().parents[2].parent / "shared" / "data")
-# The shared captures sit beside the repo in CI and `make test`: missing is a failure there.
-REQUIRED = os.environ.get("CI", "").lower() == "true" or \
-    bool(os.environ.get("WATCHKEEPER_REQUIRE_SERVICES"))
+from tests.datafiles import data_file
 
 
 def capture(relative: str) -> Path:
-    path = DATA / relative
-    if not path.exists():
-        (pytest.fail if REQUIRED else pytest.skip)(f"{path} missing")
-    return path
+    return data_file(relative)
 
 
 def zeek_rows(path: Path) -> list[dict]:

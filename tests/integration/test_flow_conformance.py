@@ -1,4 +1,4 @@
-"""Flow conformance against Zeek: every `*.pcap*.zeek-conn.log` baseline in the shared data.
+"""Flow conformance against Zeek: every `*.pcap*.zeek-conn.log` baseline in tests/data.
 
 For each baseline we run our flow table on the capture and match Zeek's rows by 5-tuple
 (proto, orig ip/port, resp ip/port; duplicates in order). A row is *fully equal* when the
@@ -10,30 +10,17 @@ records each command line, and we configure checksum verification the same way.
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from collectors.capture import iter_flows
 from collectors.flowtable import FlowConfig
+from tests.datafiles import DATA, manifest, zeek_baselines
 
 ACCEPTANCE = 0.99
 COMPARED = ("orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes", "conn_state")
 PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
-
-
-def shared_data() -> Path:
-    env = os.environ.get("WATCHKEEPER_SHARED_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-
-def baselines() -> list[Path]:
-    return sorted(shared_data().glob("**/*.pcap*.zeek-conn.log"))
 
 
 def parse_conn_log(path: Path) -> list[dict]:
@@ -53,8 +40,7 @@ def parse_conn_log(path: Path) -> list[dict]:
 
 def zeek_used_checksums(log: Path) -> bool:
     """True unless the baseline's recorded command line has -C (from MANIFEST.md)."""
-    manifest = (shared_data() / "MANIFEST.md").read_text()
-    for line in manifest.splitlines():
+    for line in manifest().splitlines():
         if f"`{log.name}`" in line and "Run:" in line:
             run = line.split("Run:", 1)[1]
             return not re.search(r"(^|\s)-[A-Za-z]*C", run)
@@ -95,7 +81,7 @@ def compare_file(log: Path) -> FileResult:
     ours = sorted((r for r in iter_flows([str(capture)], config) if r.final),
                   key=lambda r: r.start)
     rows = parse_conn_log(log)
-    result = FileResult(str(log.relative_to(shared_data()))[: -len(".zeek-conn.log")],
+    result = FileResult(str(log.relative_to(DATA))[: -len(".zeek-conn.log")],
                         len(rows))
     pools: dict = {}
     for rec in ours:
@@ -149,12 +135,7 @@ def report(results: list[FileResult]) -> str:
 
 
 def test_flows_match_zeek_conn_logs():
-    logs = baselines()
-    if not logs:
-        # In CI and `make test` the shared captures sit beside the repo: missing is a failure.
-        required = os.environ.get("CI", "").lower() == "true" or \
-            os.environ.get("WATCHKEEPER_REQUIRE_SERVICES")
-        (pytest.fail if required else pytest.skip)(f"no Zeek baselines under {shared_data()}")
+    logs = zeek_baselines("conn")
     results = [compare_file(log) for log in logs]
     print("\n" + report(results))
     total = sum(r.zeek_rows for r in results)

@@ -1,5 +1,5 @@
 """Live capture on a veth whose peer lives in another network namespace: tcpreplay sends a
-shared capture from there, and the flows we build live equal the offline result."""
+vendored capture from there, and the flows we build live equal the offline result."""
 from __future__ import annotations
 
 import os
@@ -9,24 +9,20 @@ import threading
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from collectors.capture import Capture, iter_flows
 from collectors.live import LiveSource
+from tests.datafiles import data_file
+from tests.required import unavailable
 
-SHARED = Path(os.environ.get("WATCHKEEPER_SHARED_DATA",
-                             Path(__file__).resolve().parents[2].parent / "shared" / "data"))
 CAPTURES = ["benign/zeek_wikipedia.pcap", "benign/cs_http_espn.pcapng"]
 
 
 def _require(condition: bool, why: str) -> None:
-    if condition:
-        return
-    required = os.environ.get("CI", "").lower() == "true" or \
-        os.environ.get("WATCHKEEPER_REQUIRE_SERVICES")
-    (pytest.fail if required else pytest.skip)(why)
+    if not condition:
+        unavailable(why)
 
 
 def _ip(*args: str) -> None:
@@ -65,8 +61,7 @@ def _shape(records) -> Counter:
 @pytest.mark.parametrize("name", CAPTURES)
 def test_live_flows_equal_the_offline_result(veth, name, ring):
     here, ns, there = veth
-    pcap = SHARED / name
-    _require(pcap.exists(), f"{pcap} is missing")
+    pcap = data_file(name)
     expected = list(iter_flows([str(pcap)]))
     assert len(expected) > 10
     packets_in_file = sum(r.orig_pkts + r.resp_pkts for r in expected)
@@ -98,7 +93,7 @@ def test_run_with_interface_publishes_live_flows(veth, server, tmp_path):
                   "--store", f"sqlite:///{tmp_path}/wk.db")
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/health", process=proc)
-    pcap = SHARED / CAPTURES[0]
+    pcap = data_file(CAPTURES[0])
     expected = {r.uid for r in iter_flows([str(pcap)])}
     subprocess.run(["ip", "netns", "exec", ns, "tcpreplay", "-q", "--intf1", there, "--mbps",
                     "50", str(pcap)], check=True, capture_output=True, timeout=120)

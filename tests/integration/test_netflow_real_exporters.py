@@ -8,7 +8,6 @@ they must be equal. Missing tools skip locally and fail in CI (tests/conftest.py
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
@@ -24,10 +23,10 @@ from collectors.netflow import NetflowServer
 from watchkeeper import timeutil
 from watchkeeper.bus.embedded import EmbeddedBus
 from watchkeeper.publish import EventPublisher
+from tests.datafiles import data_file
+from tests.required import unavailable
 
 TOOLS = ("softflowd", "softflowctl", "nfcapd", "nfdump")
-DATA = Path(os.environ.get("WATCHKEEPER_SHARED_DATA",
-                           Path(__file__).resolve().parents[2].parent / "shared" / "data"))
 CASES = [  # (capture, versions): v5 has no IPv6, so the IPv6 capture goes to v9/IPFIX only
     ("benign/zeek_wikipedia.pcap", (5, 9, 10)),
     ("benign/cs_http_espn.pcapng", (5, 9, 10)),
@@ -47,10 +46,7 @@ def require_tools() -> None:
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if not missing:
         return
-    message = f"missing {', '.join(missing)}: apt-get install softflowd nfdump"
-    if os.environ.get("CI", "").lower() == "true" or os.environ.get("WATCHKEEPER_REQUIRE_SERVICES"):
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(f"missing {', '.join(missing)}: apt-get install softflowd nfdump")
 
 
 def wait_until(predicate, deadline_s: float, what: str) -> None:
@@ -181,8 +177,7 @@ def our_span(docs: list[dict]) -> Span:
 @pytest.mark.parametrize("capture,version", PARAMS)
 def test_softflowd_export_matches_nfdump(capture: str, version: int, tmp_path: Path) -> None:
     require_tools()
-    pcap = DATA / capture
-    assert pcap.exists(), f"{pcap} missing (shared data)"
+    pcap = data_file(capture)
     bus = EmbeddedBus()
     server = NetflowServer(EventPublisher(bus.producer(), "netflow"), "127.0.0.1", 0)
     server.start()

@@ -6,7 +6,6 @@ developer's machine and fail it under CI=true or WATCHKEEPER_REQUIRE_SERVICES.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -20,6 +19,7 @@ from collectors.syslog import SyslogServer
 from watchkeeper import codec
 from watchkeeper.bus.embedded import EmbeddedBus
 from watchkeeper.publish import EventPublisher
+from tests.required import unavailable
 
 DEADLINE_S = 60
 
@@ -28,10 +28,7 @@ def require_tool(name: str, package: str) -> str:
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin:/bin")
     if path:
         return path
-    message = f"`{name}` not found: apt-get install {package}"
-    if os.environ.get("CI", "").lower() == "true" or os.environ.get("WATCHKEEPER_REQUIRE_SERVICES"):
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(f"`{name}` not found: apt-get install {package}")
 
 
 @pytest.fixture

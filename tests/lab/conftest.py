@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.required import unavailable
+
 from . import services as svc
 from .background import CLIENTS, EXTERNAL_SERVERS, SERVERS, start_background
 from .report import write_report
@@ -36,11 +38,6 @@ ADMIN_SSH_HOSTS = ("web", "dns", "backup", "files")
 # The lab lives for minutes, production for months: admin pairs are learned for the first
 # minute instead of the first week (detectors.lateral_movement.learning_seconds).
 MONITOR_DETECTORS = {"lateral_movement": {"learning_seconds": 60}}
-
-
-def _required() -> bool:
-    return os.environ.get("CI", "").lower() == "true" or bool(
-        os.environ.get("WATCHKEEPER_REQUIRE_SERVICES"))
 
 
 def _free_port(kind=socket.SOCK_STREAM) -> int:
@@ -336,7 +333,7 @@ def lab_range():
         if missing:
             why = (f"lab tools missing: {missing} (install deploy/local/lab-packages.txt)")
     if why:
-        (pytest.fail if _required() else pytest.skip)(why)
+        unavailable(why)
     workdir = Path(tempfile.mkdtemp(prefix="wk-lab-"))
     rng = Range(workdir)
     failure = None

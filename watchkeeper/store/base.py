@@ -9,13 +9,15 @@ from __future__ import annotations
 import base64
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import Literal
 from urllib.parse import urlparse
 
 from watchkeeper import timeutil
 
 KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state")
+SCAN_PAGE = 1000                    # page size of Store.scan
 
 # Fields an analyst owns on an alert: a detector re-raising the same alert never resets them.
 ANALYST_FIELDS = ("status", "assignee", "incident_id")
@@ -139,6 +141,19 @@ class Store(ABC):
     @abstractmethod
     def delete_events_before(self, day: str) -> list[str]:
         """Drop whole days of events older than `day` ('YYYY.MM.DD'); returns the days dropped."""
+
+    def scan(self, kind: str, query: Query, limit: int | None = None) -> Iterator[dict]:
+        """Every document `query` matches (at most `limit`), in its order, page after page:
+        the one paging loop (its own cursor and page size; `query` is not changed)."""
+        cursor, left = None, float("inf") if limit is None else max(limit, 0)
+        while left > 0:
+            page = self.search(kind, replace(query, limit=int(min(left, SCAN_PAGE)),
+                                             cursor=cursor))
+            yield from page.items
+            left -= len(page.items)
+            cursor = page.next_cursor
+            if cursor is None or not page.items:
+                return
 
     def refresh(self) -> None:
         """Make every write so far visible to reads."""

@@ -1,6 +1,8 @@
 """Elasticsearch index templates with explicit ECS mappings (composable templates)."""
 from __future__ import annotations
 
+from watchkeeper.store.base import KINDS
+
 PREFIX = "watchkeeper"
 
 _KW = {"type": "keyword", "ignore_above": 1024}
@@ -73,5 +75,5 @@ def index_templates(prefix: str = PREFIX, replicas: int = 0) -> dict[str, dict]:
             "priority": 200,
             "template": {"settings": settings},
         }
-        for kind in ("events", "alerts", "incidents", "audit", "deadletter", "state")
+        for kind in KINDS
     }

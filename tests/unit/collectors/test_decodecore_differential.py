@@ -1,11 +1,9 @@
 """The compiled decoder (collectors/decodecore.py + fragments.py) against the per-packet
-reference (collectors/slowpath.SlowDecoder): the same rows, column for column, on every shared
+reference (collectors/slowpath.SlowDecoder): the same rows, column for column, on every vendored
 capture and on random frames (hypothesis) - truncated, tagged, tunnelled, fragmented."""
 from __future__ import annotations
 
-import os
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,10 +14,9 @@ from collectors import decode as D
 from collectors.decoder import CompiledDecoder
 from collectors.pcapio import RecordBatch, open_records
 from collectors.slowpath import SlowDecoder
+from tests.datafiles import captures
 
-SHARED = Path(os.environ.get("WATCHKEEPER_SHARED_DATA",
-                             Path(__file__).resolve().parents[4] / "shared" / "data"))
-CAPTURES = sorted(p for p in SHARED.glob("**/*") if p.suffix in (".pcap", ".pcapng"))
+CAPTURES = captures()
 FIELDS = tuple(D.Packets.__dataclass_fields__)
 
 
@@ -40,7 +37,6 @@ def assert_same_rows(batches, compiled: CompiledDecoder, reference: SlowDecoder)
     return own
 
 
-@pytest.mark.skipif(not CAPTURES, reason="shared captures missing")
 @pytest.mark.parametrize("chunk", [8 << 20, 1 << 16])
 def test_same_rows_as_the_reference_on_shared_captures(chunk):
     # Small chunks put the fragments of one datagram into different batches.

@@ -1,11 +1,9 @@
 """The compiled flow table (collectors/flowcore) against its Python reference
-(collectors/flowtable.py): the same records, field for field, on every shared capture and on
+(collectors/flowtable.py): the same records, field for field, on every vendored capture and on
 random TCP/UDP conversations."""
 from __future__ import annotations
 
-import os
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,11 +14,11 @@ from collectors import capture
 from collectors.flowcore import CompiledFlowTable
 from collectors.flowtable import FlowTable
 
+from tests.datafiles import captures
+
 from .packets import write_pcap
 
-SHARED = Path(os.environ.get("WATCHKEEPER_SHARED_DATA",
-                             Path(__file__).resolve().parents[4] / "shared" / "data"))
-CAPTURES = sorted(p for p in SHARED.glob("**/*") if p.suffix in (".pcap", ".pcapng"))
+CAPTURES = captures()
 
 
 def _records(paths, table, monkeypatch, chunk_size=8 << 20):
@@ -41,7 +39,6 @@ def _split(records):
             Counter(_shape(r) for r in records if not r.final))
 
 
-@pytest.mark.skipif(not CAPTURES, reason="shared captures missing")
 @pytest.mark.parametrize("path", CAPTURES, ids=[p.name for p in CAPTURES])
 def test_final_records_equal_the_reference_on_shared_captures(path, monkeypatch):
     ours = _split(_records([path], CompiledFlowTable, monkeypatch))

@@ -1,12 +1,8 @@
 """Flow documents built from record rows (collectors/flowdocs.py) against the reference:
-`flow_document` of each `FlowRecord` - the same dicts on every shared capture."""
+`flow_document` of each `FlowRecord` - the same dicts on every vendored capture."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,10 +12,9 @@ from watchkeeper.networks import InternalNetworks
 from collectors.capture import Capture, capture_document, file_batches
 from collectors.flowdocs import iso_times
 from collectors.flowtable import FlowConfig
+from tests.datafiles import captures
 
-SHARED = Path(os.environ.get("WATCHKEEPER_SHARED_DATA",
-                             Path(__file__).resolve().parents[4] / "shared" / "data"))
-CAPTURES = sorted(p for p in SHARED.glob("**/*") if p.suffix in (".pcap", ".pcapng"))
+CAPTURES = captures()
 NETWORKS = InternalNetworks()
 
 
@@ -32,7 +27,6 @@ def both(paths, config=None):
     return ours, theirs
 
 
-@pytest.mark.skipif(not CAPTURES, reason="shared captures missing")
 def test_same_documents_as_the_reference_on_shared_captures():
     flows = 0
     for path in CAPTURES:
@@ -44,7 +38,6 @@ def test_same_documents_as_the_reference_on_shared_captures():
     assert flows > 10000
 
 
-@pytest.mark.skipif(not CAPTURES, reason="shared captures missing")
 def test_same_documents_with_evicted_flows():
     path = max(CAPTURES, key=lambda p: p.stat().st_size)
     ours, theirs = both([str(path)], FlowConfig(max_flows=64))

@@ -8,13 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from collectors import native
+from tests.datafiles import captures
 
-SHARED = Path(os.environ.get("WATCHKEEPER_SHARED_DATA",
-                             Path(__file__).resolve().parents[4] / "shared" / "data"))
-CAPTURES = sorted(p for p in SHARED.glob("**/*") if p.suffix in (".pcap", ".pcapng"))
+CAPTURES = captures()
 ROOT = Path(__file__).resolve().parents[3]
 
 DIGEST = """
@@ -43,7 +40,6 @@ def test_installed_kernels_are_the_ahead_of_time_build():
     assert native.STAMP.read_text().strip() == native.source_hash()
 
 
-@pytest.mark.skipif(not CAPTURES, reason="shared captures missing")
 def test_no_numba_in_a_capture_process_with_the_build():
     code = ("import sys; from collectors.capture import iter_flows; "
             f"list(iter_flows([{str(CAPTURES[0])!r}])); print('numba' in sys.modules)")
@@ -52,7 +48,6 @@ def test_no_numba_in_a_capture_process_with_the_build():
     assert out.stdout.strip() == "False"
 
 
-@pytest.mark.skipif(not CAPTURES, reason="shared captures missing")
 def test_same_records_from_the_build_and_the_jit():
     paths = [str(p) for p in sorted(CAPTURES, key=lambda p: p.stat().st_size)[-6:]]
     aot, jit = records_digest(paths, "aot"), records_digest(paths, "jit")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import asdict
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +11,9 @@ from detectors.beacon import BeaconConfig, BeaconDetector, bowley_skew, madm
 from watchkeeper import timeutil
 from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
+from tests.datafiles import data_file
 
 NETS = InternalNetworks()
-DATA = Path("/work/shared/data")
 
 
 def _flow(i, t, src="10.0.0.5", dst="203.0.113.7", port=443, orig_bytes=300, state="SF",
@@ -178,8 +177,6 @@ CAPTURES = [
 @pytest.mark.parametrize("path, expected", CAPTURES)
 def test_shared_captures(path, expected):
     from collectors.capture import iter_flow_documents
-    if not (DATA / path).exists():
-        pytest.skip(f"shared capture {path} is not on this machine")
-    docs = iter_flow_documents([str(DATA / path)], observer="t", networks=InternalNetworks())
+    docs = iter_flow_documents([str(data_file(path))], observer="t", networks=InternalNetworks())
     alerts = _run(BeaconDetector(), list(docs), timer_every=25)
     assert {a.entity for a in alerts} == expected

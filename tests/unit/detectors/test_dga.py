@@ -6,14 +6,12 @@ import json
 import random
 import string
 from dataclasses import asdict
-from pathlib import Path
 
 import pytest
 
 from detectors import dgamodel
 from detectors.dga import DgaConfig, DgaDetector
-
-DATA = Path("/work/shared/data/flows")
+from tests.datafiles import data_file
 
 
 def _query(i, name, rcode="NOERROR", src="10.0.0.20"):
@@ -135,9 +133,7 @@ def test_training_is_deterministic():
 
 def test_real_benign_names_are_rarely_flagged():
     """netrack plain qnames (MANIFEST.md flows/): ordinary names, label 0."""
-    path = DATA / "netrack_dns-plain-qnames.csv"
-    if not path.exists():
-        pytest.skip("shared file flows/netrack_dns-plain-qnames.csv is not on this machine")
+    path = data_file("flows/netrack_dns-plain-qnames.csv")
     from detectors.dns import split_name
     with open(path, newline="") as fh:
         labels = {p.registered.split(".")[0] for row in csv.DictReader(fh)

@@ -6,14 +6,13 @@ import json
 import random
 import socket
 from dataclasses import asdict
-from pathlib import Path
 
 import pytest
 
 from detectors import dns as dns_module
 from detectors.dns import DnsTunnelConfig, DnsTunnelDetector, shannon_entropy, split_name
+from tests.datafiles import data_file
 
-DATA = Path("/work/shared/data/flows")
 B32 = "abcdefghijklmnopqrstuvwxyz234567"
 
 
@@ -155,9 +154,7 @@ def test_config_rejects_invalid_values(params):
     ("netrack_dns-plain-qnames.csv", set()),
 ])
 def test_labelled_qnames(file, expected):
-    if not (DATA / file).exists():
-        pytest.skip(f"shared file flows/{file} is not on this machine")
-    with open(DATA / file, newline="") as fh:
+    with open(data_file(f"flows/{file}"), newline="") as fh:
         names = [row["qname"] for row in csv.DictReader(fh)]
     alerts = _run(DnsTunnelDetector(), _stream(names, gap=0.2), timer_every=50)
     assert {a.entity for a in alerts} == expected

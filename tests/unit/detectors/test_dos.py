@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +11,9 @@ from detectors.dos import DosConfig, DosDetector
 from watchkeeper import timeutil
 from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
+from tests.datafiles import data_file
 
 NETS = InternalNetworks()
-DATA = Path("/work/shared/data")
 TARGET = "10.0.0.1"
 
 
@@ -185,9 +184,7 @@ def test_config_bounds(params):
 
 
 def _capture_alerts(name):
-    path = DATA / name
-    if not path.exists():
-        pytest.skip(f"shared capture {path} is not on this machine")
+    path = data_file(name)
     from collectors.capture import iter_flow_documents
     det, alerts, next_timer = DosDetector(), [], None
     for doc in iter_flow_documents([str(path)], observer="t", networks=InternalNetworks()):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -10,9 +9,9 @@ from detectors.base import replay
 from detectors.exfil import ExfilConfig, ExfilDetector
 from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
+from tests.datafiles import data_file
 
 NETS = InternalNetworks()
-DATA = Path("/work/shared/data")
 HOST, OUT = "10.0.0.5", "203.0.113.9"
 MB, H = 1_000_000, 3600.0
 DAY0 = 1_700_000_000.0 - 1_700_000_000.0 % H    # hour-aligned
@@ -170,9 +169,7 @@ SMALL = ExfilConfig(floor_bytes=200_000, total_floor_bytes=400_000, warmup_floor
 
 
 def _capture_alerts(name, config, networks=NETS):
-    path = DATA / name
-    if not path.exists():
-        pytest.skip(f"shared capture {path} is not on this machine")
+    path = data_file(name)
     from collectors.capture import iter_flow_documents
     docs = iter_flow_documents([str(path)], observer="t", networks=networks)
     return _run(ExfilDetector(config), docs, timer_every=5.0)

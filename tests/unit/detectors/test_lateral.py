@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -10,9 +9,9 @@ from detectors.base import replay
 from detectors.lateral import LateralConfig, LateralMovementDetector
 from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
+from tests.datafiles import data_file
 
 NETS = InternalNetworks()
-DATA = Path("/work/shared/data")
 DAY = 86_400.0
 T0 = 1_700_000_000.0
 AFTER = T0 + 8 * DAY            # past the default 7-day learning period
@@ -157,12 +156,10 @@ def test_config_bounds(params):
                                   "bruteforce/zeek_ssh-sshguess.pcap",
                                   "scan/cs_activeosfingerprinting.pcapng"])
 def test_capture_benign_admin_sessions_do_not_alert(name):
-    # No labelled lateral-movement capture exists in /work/shared/data; these hold the
+    # No labelled lateral-movement capture exists in tests/data; these hold the
     # internal SSH/SMB/RPC sessions there are. With learning off and a threshold of 2 hosts
     # they must still stay quiet (each admin client reaches a single server).
-    path = DATA / name
-    if not path.exists():
-        pytest.skip(f"shared capture {path} is not on this machine")
+    path = data_file(name)
     from collectors.capture import iter_flow_documents
     det = LateralMovementDetector(LateralConfig(learning_seconds=0, min_new_hosts=2))
     docs = iter_flow_documents([str(path)], observer="t", networks=NETS)

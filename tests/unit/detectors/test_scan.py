@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from pathlib import Path
 
 import pytest
 
@@ -11,9 +10,9 @@ from detectors.scan import ScanConfig, ScanDetector
 from watchkeeper import timeutil
 from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
+from tests.datafiles import data_file
 
 NETS = InternalNetworks()
-DATA = Path("/work/shared/data")
 T0 = 1_780_000_000.0
 
 
@@ -242,9 +241,7 @@ def test_config_bounds(params):
 # --- labelled captures -----------------------------------------------------------------------
 
 def _capture(name: str) -> list[dict]:
-    path = DATA / name
-    if not path.exists():
-        pytest.skip(f"{path} missing: shared test data not mounted")
+    path = data_file(name)
     from collectors.capture import iter_flow_documents
     return list(iter_flow_documents([str(path)], observer="t", networks=NETS))
 

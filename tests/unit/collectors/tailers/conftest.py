@@ -1,4 +1,4 @@
-"""Realistic Zeek and Suricata 7 samples with real timestamps (the shared baselines mask ts)."""
+"""Realistic Zeek and Suricata 7 samples with real timestamps (the vendored btest baselines mask ts)."""
 from __future__ import annotations
 
 import json

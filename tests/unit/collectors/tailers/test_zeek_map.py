@@ -1,7 +1,6 @@
 """Zeek records -> ECS: each mapped log, TSV and JSON alike, and the real btest baselines."""
 from __future__ import annotations
 
-import glob
 import json
 import os
 
@@ -11,8 +10,8 @@ from watchkeeper import schema
 from watchkeeper.documents import community_id
 
 from collectors.tailers.zeek import ZeekParser, log_type_from_name
+from tests.datafiles import data_file, zeek_baselines
 
-DATA = "/work/shared/data"
 TS = 1710152102.123456          # the samples' time: 2024-03-11T10:15:02.123456Z
 
 
@@ -179,8 +178,7 @@ def test_file_name_gives_the_log_type():
 
 
 # -- the real baselines (btest masks ts; some are zeek-cut column subsets) ----------------------
-BASELINES = sorted(glob.glob(f"{DATA}/*/*.zeek-*.log"))
-pytestmark = pytest.mark.skipif(not BASELINES, reason=f"shared test data not found in {DATA}")
+BASELINES = [str(p) for p in zeek_baselines()]
 
 
 def _results(ctx, path: str, ts: str | None = None):
@@ -213,7 +211,7 @@ def test_real_baselines(ctx, path):
 
 
 def test_real_conn_baseline_values(ctx):
-    path = f"{DATA}/benign/zeek_ftp-bigtransfer.pcap.zeek-conn.log"
+    path = str(data_file("benign/zeek_ftp-bigtransfer.pcap.zeek-conn.log"))
     docs = [r.doc for r in _results(ctx, path, ts=str(TS)) if r.doc]
     big = next(d for d in docs if d["watchkeeper"]["flow"]["uid"] == "C4J4Th3PJpwUYZZ6gc")
     assert big["watchkeeper"]["flow"]["resp_bytes"] == 5416666670
