@@ -68,7 +68,7 @@ class DetectionWorker:
         self.rekey = rekey or {}          # entity field -> topic for detectors keyed on it
         # entity field -> the datasets its detectors read (None: every event is re-published)
         self.rekey_datasets = rekey_datasets or {}
-        group = group or names.group(self.name)
+        group = self.group = group or names.group(self.name)
         self.checkpoints = CheckpointStore(store, group)
         self.consumer = bus.consumer(group, [input_topic or names.events])
         self.producer = bus.producer()

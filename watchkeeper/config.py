@@ -92,6 +92,14 @@ class Settings(BaseSettings):
         default_factory=list, description="[{reason, cidr?, detector?, category?}]")
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                                  description="per-detector parameters by name")
+    worker_stall_seconds: float = Field(
+        60.0, ge=1, le=3600,
+        description="a consuming stage (detect, index, correlate) that owes work but makes no "
+                    "progress, or completes no step, for this long rejoins its consumer group")
+    worker_max_rejoins: int = Field(
+        3, ge=0, le=100,
+        description="rejoins in a row without progress before the process exits with status "
+                    "75 so a supervisor restarts it")
     flow_table: FlowTableSettings = Field(default_factory=FlowTableSettings,
                                           description="packet capture flow timeouts and bounds")
 

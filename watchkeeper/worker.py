@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from watchkeeper.bus import BusError, Consumer
+from watchkeeper.liveness import Heartbeat
 from watchkeeper.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -30,40 +31,75 @@ class Stage(Protocol):
     def close(self) -> None: ...
 
 
-def run_forever(stage: Stage, stop: threading.Event, max_backoff: float = 30.0) -> None:
+def run_forever(stage: Stage, stop: threading.Event, max_backoff: float = 30.0,
+                heartbeat: Heartbeat | None = None) -> None:
     """Run until `stop`, then finish what is already on the bus (the embedded bus forgets it
-    at exit). An unreachable bus or store is retried with backoff, never fatal."""
+    at exit). An unreachable bus or store is retried with backoff, never fatal; `heartbeat`
+    reports every step to the liveness watchdog, which may ask for a rejoin."""
+    beat = heartbeat or Heartbeat(stage.name)
     backoff = 0.5
     while not stop.is_set():
+        if beat.rejoin_wanted():
+            rejoin(stage, beat)
         try:
-            stage.step()
+            result = stage.step()
+            beat.step(result.consumed, _lag(stage))
             backoff = 0.5
         except (BusError, StoreError, OSError) as exc:
             log.warning("%s: %s; retrying in %.1fs", stage.name, exc, backoff)
             stop.wait(backoff)
             backoff = min(max_backoff, backoff * 2)
     try:
-        drain(stage, idle_polls=1, stall_s=10)
+        drain(stage, idle_polls=1, stall_s=10, max_rejoins=0)
     except (BusError, StoreError, OSError, TimeoutError) as exc:
         log.warning("%s: stopped with work left on the bus: %s", stage.name, exc)
     stage.close()
 
 
-def drain(stage: Stage, idle_polls: int = 2, stall_s: float = 120.0) -> StepResult:
+def rejoin(stage: Stage, beat: Heartbeat | None = None) -> bool:
+    """Close the stage's consumer and join again; it resumes from the committed offsets."""
+    try:
+        stage.consumer.rejoin()
+        ok = True
+    except (BusError, OSError) as exc:
+        log.warning("%s: rejoin failed: %s", stage.name, exc)
+        ok = False
+    if beat is not None:
+        beat.rejoined(ok)
+    return ok
+
+
+def _lag(stage: Stage) -> int | None:
+    try:
+        return stage.consumer.lag()
+    except (BusError, OSError):
+        return None
+
+
+def drain(stage: Stage, idle_polls: int = 2, stall_s: float = 120.0,
+          max_rejoins: int = 2) -> StepResult:
     """Step until the stage has its partitions and nothing is left to read (for `ingest`).
-    Raises TimeoutError if nothing moves for `stall_s` while work is still owed."""
+    If nothing moves for `stall_s` while work is still owed, the consumer rejoins its group
+    (up to `max_rejoins` times), then TimeoutError is raised."""
     total = StepResult()
-    idle = 0
+    idle = rejoins = 0
     last_progress = time.monotonic()
     while idle < idle_polls:
         if time.monotonic() - last_progress > stall_s:
-            raise TimeoutError(f"{stage.name}: no progress for {stall_s:.0f}s (lag "
-                               f"{stage.consumer.lag()})")
+            if rejoins >= max_rejoins:
+                raise TimeoutError(f"{stage.name}: no progress for {stall_s:.0f}s (lag "
+                                   f"{stage.consumer.lag()})")
+            log.warning("%s: no progress for %.0fs; rejoining the consumer group",
+                        stage.name, stall_s)
+            rejoins += 1
+            rejoin(stage)
+            last_progress = time.monotonic()
         result = stage.step(timeout=0.2)
         for name in ("consumed", "written", "alerts", "deadlettered"):
             setattr(total, name, getattr(total, name) + getattr(result, name))
         if result.consumed:
             last_progress = time.monotonic()
+            rejoins = 0
         lag = stage.consumer.lag()
         idle = idle + 1 if result.consumed == 0 and lag == 0 else 0
     return total
