@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from watchkeeper import codec, collect, pipeline
 from watchkeeper.bus import Names
 from watchkeeper.config import Settings, load_settings
-from watchkeeper.liveness import LivenessConfig, StageRegistry, Watchdog
+from watchkeeper.liveness import EXIT_STALLED, LivenessConfig, StageRegistry, Watchdog
 from watchkeeper.store import Query, Store, open_store
 
 log = logging.getLogger("watchkeeper")
@@ -133,6 +133,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
                 thread.join(timeout=30)
         finally:
             watchdog.stop()
+    if not stop.is_set():   # every stage thread ended on its own: an error, not a stop
+        log.error("%s: every stage stopped unexpectedly; exiting with status %d",
+                  args.command, EXIT_STALLED)
+        return EXIT_STALLED
     return 0
 
 

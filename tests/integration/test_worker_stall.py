@@ -26,7 +26,7 @@ from .conftest import ANY_PORTS, free_port, wait_http
 
 pytestmark = pytest.mark.kafka
 
-EVENTS = 40_000
+EVENTS = 25_000
 T0 = 1_780_000_000.0
 PAUSE_S = 16            # > session_timeout_ms (10 s) and > worker_stall_seconds below
 
@@ -87,7 +87,7 @@ def test_frozen_past_the_session_timeout_the_watchdog_rejoins_and_nothing_is_los
     wait_http(f"{base}/health", 120, proc)
     _publish(bus, names)
 
-    _wait(lambda: _stored(db)[0] >= 4_000, 240, "the indexer to store 4k events", proc)
+    _wait(lambda: _stored(db)[0] >= 3_000, 240, "the indexer to store 3k events", proc)
     os.kill(proc.pid, signal.SIGSTOP)
     try:
         paused_at = _stored(db)[0]
