@@ -4,8 +4,10 @@ the alerts an uninterrupted run raises (same ids, same final content).
 Real Kafka, the real `watchkeeper detect` process with every registered detector (so the
 source-keyed stage and the stages re-keyed by destination run), checkpoints in SQLite. The
 same mixed stream (benign traffic, port scans, beacons, SSH guessing, a flood) is read once
-by an uninterrupted worker and once by a worker killed right after its first checkpoint
-(60 % of the stream published by then, the rest after the kill) and then restarted. (tests/integration/test_crash_recovery.py does the same for the indexer.)"""
+by an uninterrupted worker and once by a worker killed as soon as it has copied events to a
+re-keyed topic, restarted, killed again right after its first checkpoint, and restarted
+(60 % of the stream published before the kills, the rest after them).
+(tests/integration/test_crash_recovery.py does the same for the indexer.)"""
 from __future__ import annotations
 
 import os
@@ -164,10 +166,24 @@ def _final_alerts(kafka_url: str, names: Names) -> dict[str, dict]:
 def _size(kafka_url: str, topic: str) -> int:
     consumer = KafkaConsumer(bootstrap_servers=kafka_url.removeprefix("kafka://"))
     try:
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         return sum(consumer.end_offsets(parts).values())
     finally:
         consumer.close()
+
+
+def _kill_when(kafka_url, db, names, log, ready, what: str) -> dict:
+    """Start `watchkeeper detect`, kill -9 it once `ready(progress)`; the commits then."""
+    progress = Progress(kafka_url, names)
+    proc = _detect(kafka_url, db, names, log)
+    try:
+        _wait(lambda: ready(progress), 600, what, proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        return progress.groups()
+    finally:
+        _stop(proc)
+        progress.close()
 
 
 def _run_to_end(kafka_url, db, names, events, log) -> None:
@@ -200,25 +216,21 @@ def test_kill_9_detect_worker_mid_stream_raises_exactly_the_uninterrupted_alerts
     detectors = {a["watchkeeper"]["alert"]["detector"] for a in expected.values()}
     assert {"scan", "beaconing", "brute_force", "dos"} <= detectors, detectors
 
-    progress = Progress(kafka_url, crashed)
+    # kill 1: as soon as it has copied events to a re-keyed topic (before or just after a
+    # first checkpoint); kill 2: the restarted worker, right after it stored a checkpoint
     db = str(tmp_path / "cut.db")
-    first = _detect(kafka_url, db, crashed, log)
-    try:
-        _wait(lambda: progress.groups().get(progress.prefix, (0, 0))[0] > 0, 600,
-              "a first checkpoint", first)
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=30)
-        at_kill = progress.groups()
-    finally:
-        _stop(first)
-        progress.close()
+    rekeyed_topic = crashed.rekeyed("destination.ip")
+    at_kill = [_kill_when(kafka_url, db, crashed, log,
+                          lambda p: _size(kafka_url, rekeyed_topic) > 0, "copies"),
+               _kill_when(kafka_url, db, crashed, log,
+                          lambda p: p.groups().get(p.prefix, (0, 0))[0] > 0, "a checkpoint")]
     _publish(bus, crashed, events[cut:])
     _run_to_end(kafka_url, db, crashed, len(events), log)
     log.close()
     got = _final_alerts(kafka_url, crashed)
     copies = [_size(kafka_url, names.rekeyed("destination.ip")) for names in (reference, crashed)]
 
-    print(f"committed at the kill {at_kill}; copies re-keyed: uninterrupted {copies[0]}, "
+    print(f"committed at the kills {at_kill}; copies re-keyed: uninterrupted {copies[0]}, "
           f"killed {copies[1]}")
     assert sorted(got) == sorted(expected), (
         f"killed at offset {at_kill}: missing {len(set(expected) - set(got))}, "
