@@ -107,7 +107,9 @@ def test_frozen_past_the_session_timeout_the_watchdog_rejoins_and_nothing_is_los
     restarts = re.search(r'^watchkeeper_stage_restarts_total\{stage="index"\} (\S+)$', metrics,
                          re.M)
     assert restarts and float(restarts.group(1)) >= 1, "restart not counted in /metrics"
-    assert "rejoining the consumer group" in _stderr_so_far(proc)
+    log = _stderr_so_far(proc)
+    print("\n".join(line for line in log.splitlines() if "rejoin" in line))
+    assert "rejoining the consumer group" in log
 
 
 def _stderr_so_far(proc) -> str:
