@@ -77,7 +77,7 @@ def _lag(stage: Stage) -> int | None:
 
 
 def drain(stage: Stage, idle_polls: int = 2, stall_s: float = 120.0,
-          max_rejoins: int = 2) -> StepResult:
+          max_rejoins: int = 1) -> StepResult:
     """Step until the stage has its partitions and nothing is left to read (for `ingest`).
     If nothing moves for `stall_s` while work is still owed, the consumer rejoins its group
     (up to `max_rejoins` times), then TimeoutError is raised."""
