@@ -4,11 +4,15 @@ The detection stage keeps one set of detector instances per bus partition. At a 
 it stores each partition's snapshots with the next offset to read, then commits that offset:
 a worker that takes the partition over (after a crash or a rebalance) restores the snapshot
 and resumes exactly where it was taken, so windows are neither lost nor counted twice.
+
+A stage that reads a re-keyed topic also keeps, per source partition, the last source offset
+it has counted (`origins`): a source worker that restarts from its own checkpoint re-publishes
+what it had already copied, and those copies must not be counted twice either.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from watchkeeper import schema, timeutil
 from watchkeeper.store import Store
@@ -19,6 +23,8 @@ class Checkpoint:
     next_offset: int                 # first offset not yet reflected in the snapshots
     watermark: float                 # newest event time seen on the partition
     snapshots: dict[str, dict]       # detector name -> snapshot()
+    next_timer: float | None = None  # event time of the next on_timer (None: watermark + period)
+    origins: dict[int, int] = field(default_factory=dict)  # source partition -> last offset
 
 
 class CheckpointStore:
@@ -34,7 +40,9 @@ class CheckpointStore:
         if not found:
             return None
         state = found[0]["watchkeeper"]["state"]
-        return Checkpoint(state["next_offset"], state["watermark"], state["snapshots"])
+        return Checkpoint(state["next_offset"], state["watermark"], state["snapshots"],
+                          state.get("next_timer"),
+                          {int(p): o for p, o in state.get("origins", {}).items()})
 
     def save(self, checkpoints: dict[tuple[str, int], Checkpoint]) -> None:
         now = timeutil.format(time.time())
@@ -44,7 +52,9 @@ class CheckpointStore:
                       "dataset": "watchkeeper.state"},
             "watchkeeper": {"state": {"scope": self.scope, "topic": topic,
                                       "partition": partition, "next_offset": cp.next_offset,
-                                      "watermark": cp.watermark, "snapshots": cp.snapshots}},
+                                      "watermark": cp.watermark, "snapshots": cp.snapshots,
+                                      "next_timer": cp.next_timer,
+                                      "origins": {str(p): o for p, o in cp.origins.items()}}},
         } for (topic, partition), cp in checkpoints.items()]
         self.store.bulk_upsert("state", docs)
         self.store.refresh()

@@ -26,11 +26,15 @@ TIMER_EVERY_S = 5.0   # event-time seconds between on_timer calls
 class PartitionDetectors:
     """The detectors of one partition, with that partition's event-time clock."""
 
-    def __init__(self, detectors: list[Detector], next_offset: int = 0, watermark: float = 0.0):
+    def __init__(self, detectors: list[Detector], next_offset: int = 0, watermark: float = 0.0,
+                 next_timer: float | None = None, origins: dict[int, int] | None = None):
         self.detectors = detectors
         self.next_offset = next_offset
         self.watermark = watermark
-        self._next_timer = watermark + TIMER_EVERY_S
+        # kept in the checkpoint: a restored partition fires its timers at the same event
+        # times as one that never stopped
+        self._next_timer = watermark + TIMER_EVERY_S if next_timer is None else next_timer
+        self.origins = origins if origins is not None else {}
         self._by_dataset: dict[str, list[Detector]] = {}
         for det in detectors:
             for dataset in det.datasets:
@@ -46,9 +50,19 @@ class PartitionDetectors:
             specs += [spec for det in self.detectors for spec in det.on_timer(self.watermark)]
         return specs
 
+    def counted_before(self, origin: tuple[int, int]) -> bool:
+        """A re-keyed copy already counted: its source offset is not past the last one seen
+        from that source partition (copies from one source partition arrive in order)."""
+        partition, offset = origin
+        if offset <= self.origins.get(partition, -1):
+            return True
+        self.origins[partition] = offset
+        return False
+
     def checkpoint(self) -> Checkpoint:
         return Checkpoint(self.next_offset, self.watermark,
-                          {det.name: det.snapshot() for det in self.detectors})
+                          {det.name: det.snapshot() for det in self.detectors},
+                          self._next_timer, dict(self.origins))
 
 
 class DetectionWorker:
@@ -68,7 +82,7 @@ class DetectionWorker:
         self.rekey = rekey or {}          # entity field -> topic for detectors keyed on it
         # entity field -> the datasets its detectors read (None: every event is re-published)
         self.rekey_datasets = rekey_datasets or {}
-        group = group or names.group(self.name)
+        group = self.group = group or names.group(self.name)
         self.checkpoints = CheckpointStore(store, group)
         self.consumer = bus.consumer(group, [input_topic or names.events])
         self.producer = bus.producer()
@@ -106,13 +120,18 @@ class DetectionWorker:
         event = codec.decode(msg.value)
         if not isinstance(event, dict):
             raise schema.ValidationError("event is not a JSON object")
+        origin = _pop_origin(event)
+        if origin is not None and part.counted_before(origin):
+            return []                  # a copy re-published after its source worker restarted
+        copy = None
         for field, topic in self.rekey.items():
             wanted = self.rekey_datasets.get(field)
             if wanted is not None and schema.get(event, "event.dataset") not in wanted:
                 continue              # no detector on that topic reads this kind of event
             key = schema.get(event, field)
             if key is not None:
-                self.producer.send(topic, msg.value, key=str(key))
+                copy = copy or codec.encode(_with_origin(event, msg))
+                self.producer.send(topic, copy, key=str(key))
         return part.on_event(event)
 
     def _partition(self, msg: Message) -> PartitionDetectors:
@@ -136,7 +155,8 @@ class DetectionWorker:
         for det in detectors:
             if det.name in saved.snapshots:
                 det.restore(saved.snapshots[det.name])
-        return PartitionDetectors(detectors, saved.next_offset, saved.watermark)
+        return PartitionDetectors(detectors, saved.next_offset, saved.watermark,
+                                  saved.next_timer, saved.origins)
 
     def checkpoint(self) -> None:
         """Store the touched partitions' state, then commit the offsets it reflects."""
@@ -162,3 +182,21 @@ class DetectionWorker:
     def close(self) -> None:
         self.producer.close()
         self.consumer.close()
+
+
+_ORIGIN = "rekeyed_from"      # watchkeeper.rekeyed_from: [source partition, source offset]
+
+
+def _with_origin(event: dict, msg: Message) -> dict:
+    """The event as copied to a re-keyed topic, stamped with where it was read."""
+    extra = dict(event.get("watchkeeper") or {})
+    extra[_ORIGIN] = [msg.partition, msg.offset]
+    return {**event, "watchkeeper": extra}
+
+
+def _pop_origin(event: dict) -> tuple[int, int] | None:
+    extra = event.get("watchkeeper")
+    if not isinstance(extra, dict) or _ORIGIN not in extra:
+        return None
+    partition, offset = extra.pop(_ORIGIN)
+    return int(partition), int(offset)

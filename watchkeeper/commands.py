@@ -13,6 +13,7 @@ import time
 from watchkeeper import codec, collect, pipeline
 from watchkeeper.bus import Names
 from watchkeeper.config import Settings, load_settings
+from watchkeeper.liveness import EXIT_STALLED, LivenessConfig, StageRegistry, Watchdog
 from watchkeeper.store import Query, open_store
 
 log = logging.getLogger("watchkeeper")
@@ -35,11 +36,12 @@ def dispatch(args: argparse.Namespace) -> int:
     return handler(args)
 
 
-def _serve_api(settings: Settings, backends: pipeline.Backends) -> None:
+def _serve_api(settings: Settings, backends: pipeline.Backends,
+               stages: StageRegistry | None = None) -> None:
     import uvicorn
 
     from api.app import create_app
-    app = create_app(backends.store)
+    app = create_app(backends.store, stages=stages)
     print(f"Watchkeeper API on http://{settings.host}:{settings.port}/ "
           f"(OpenAPI: /docs, alerts: /api/v1/alerts)", file=sys.stderr, flush=True)
     # uvicorn re-raises SIGTERM once it has shut down; with the default handler that kills us
@@ -54,19 +56,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     sources_stop, workers_stop = threading.Event(), threading.Event()
     sources: list[threading.Thread] = []
     workers: list[threading.Thread] = []
+    stages = StageRegistry()
+    watchdog = Watchdog(stages, _liveness(settings))
     try:
         # Workers first: every consumer group then exists before the first event, so the
         # embedded bus keeps each message until all of them have read it.
-        workers += pipeline.start_workers(settings, backends, workers_stop)
+        workers += pipeline.start_workers(settings, backends, workers_stop, registry=stages)
         sources += collect.start_collectors(settings, backends.bus, sources_stop)
+        watchdog.start()
         if args.interface:
             live = collect.open_capture(args.interface, sources_stop)
             sources.append(_thread(collect.run_capture, settings, backends.bus, sources_stop,
                                    live, name="wk-capture"))
         if args.demo:
             sources.append(_thread(_feed_demo, settings, backends, name="wk-demo"))
-        _serve_api(settings, backends)
+        _serve_api(settings, backends, stages)
     finally:
+        watchdog.stop()
         # Sources first (they flush what they hold), then the workers finish the bus.
         _stop(sources_stop, sources, 30)
         _stop(workers_stop, workers, 60)
@@ -114,7 +120,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     log.info("%s worker on %s -> %s", args.command, settings.bus, settings.store)
     with pipeline.open_backends(settings) as backends:
-        threads = pipeline.start_workers(settings, backends, stop, roles=(args.command,))
+        stages = StageRegistry()
+        threads = pipeline.start_workers(settings, backends, stop, roles=(args.command,),
+                                         registry=stages)
+        watchdog = Watchdog(stages, _liveness(settings)).start()
         try:
             while any(t.is_alive() for t in threads):
                 for thread in threads:
@@ -123,7 +132,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
             stop.set()
             for thread in threads:
                 thread.join(timeout=30)
+        finally:
+            watchdog.stop()
+    if not stop.is_set():   # every stage thread ended on its own: an error, not a stop
+        log.error("%s: every stage stopped unexpectedly; exiting with status %d",
+                  args.command, EXIT_STALLED)
+        return EXIT_STALLED
     return 0
+
+
+def _liveness(settings: Settings) -> LivenessConfig:
+    return LivenessConfig(stall_seconds=settings.worker_stall_seconds,
+                          max_rejoins=settings.worker_max_rejoins)
 
 
 def cmd_retention(args: argparse.Namespace) -> int:

@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     ingest_stall_seconds: float = Field(
         120.0, ge=5, le=3600, description="`ingest` gives up (exit 1) when a stage owes work "
                                           "and moves nothing for this long")
+    worker_stall_seconds: float = Field(
+        60.0, ge=1, le=3600,
+        description="a consuming stage (detect, index, correlate) that owes work but makes no "
+                    "progress, or completes no step, for this long rejoins its consumer group")
+    worker_max_rejoins: int = Field(
+        3, ge=0, le=100,
+        description="rejoins in a row without progress before the process exits with status "
+                    "75 so a supervisor restarts it")
     flow_table: FlowTableSettings = Field(default_factory=FlowTableSettings,
                                           description="packet capture flow timeouts and bounds")
 

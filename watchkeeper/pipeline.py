@@ -14,6 +14,7 @@ from watchkeeper.bus import Bus, Names, open_bus
 from watchkeeper.config import Settings
 from detectors.correlate import Correlator
 from watchkeeper.indexer import Indexer
+from watchkeeper.liveness import StageRegistry
 from watchkeeper.networks import InternalNetworks
 from watchkeeper.publish import EventPublisher
 from watchkeeper.store import Query, Store, open_store
@@ -174,18 +175,26 @@ def _with_progress(docs: Iterable[dict], label: str) -> Iterator[dict]:
 
 def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
                   roles: tuple[str, ...] = ("detect", "index", "correlate", "retention"),
-                  ) -> list[threading.Thread]:
+                  registry: StageRegistry | None = None) -> list[threading.Thread]:
+    """Each consuming stage in its own thread, reporting to `registry` (the watchdog's)."""
+    registry = registry or StageRegistry()
+    namespace = Names(settings.namespace).namespace
+
+    def loop(stage):
+        label = getattr(stage, "group", "").removeprefix(f"{namespace}-") or stage.name
+        beat = registry.add(label)
+        return lambda: run_forever(stage, stop, heartbeat=beat)
     targets = []
     for role in roles:
         if role == "detect":
-            targets += [(f"wk-detect-{i}", lambda w=w: run_forever(w, stop))
+            targets += [(f"wk-detect-{i}", loop(w))
                         for i, w in enumerate(detection_workers(settings, backends))]
         elif role == "index":
             indexer = Indexer(backends.bus, backends.store, Names(settings.namespace))
-            targets.append(("wk-index", lambda: run_forever(indexer, stop)))
+            targets.append(("wk-index", loop(indexer)))
         elif role == "correlate":
             correlator = Correlator(backends.bus, backends.store, Names(settings.namespace))
-            targets.append(("wk-correlate", lambda: run_forever(correlator, stop)))
+            targets.append(("wk-correlate", loop(correlator)))
         elif role == "retention":
             targets.append(("wk-retention", lambda: retention_loop(settings, backends.store, stop)))
     threads = [threading.Thread(target=fn, name=name, daemon=True) for name, fn in targets]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from watchkeeper.bus import BusError, Consumer
+from watchkeeper.liveness import Heartbeat
 from watchkeeper.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -51,37 +52,70 @@ def _recover(stage: Stage, exc: Exception, backoff: float, wait) -> None:
     wait(backoff)
 
 
-def run_forever(stage: Stage, stop: threading.Event, max_backoff: float = 30.0) -> None:
+def run_forever(stage: Stage, stop: threading.Event, max_backoff: float = 30.0,
+                heartbeat: Heartbeat | None = None) -> None:
     """Run until `stop`, then finish what is already on the bus (the embedded bus forgets it
-    at exit). An unreachable bus or store is retried with backoff, never fatal."""
+    at exit). An unreachable bus or store is retried with backoff, never fatal; `heartbeat`
+    reports every step to the liveness watchdog, which may ask for a rejoin."""
+    beat = heartbeat or Heartbeat(stage.name)
     backoff = 0.5
     while not stop.is_set():
+        if beat.rejoin_wanted():
+            rejoin(stage, beat)
         try:
-            stage.step()
+            result = stage.step()
+            beat.step(result.consumed, _lag(stage))
             backoff = 0.5
         except _RETRYABLE as exc:
             _recover(stage, exc, backoff, stop.wait)
             backoff = min(max_backoff, backoff * 2)
     try:
-        drain(stage, idle_polls=1, stall_s=10)
+        drain(stage, idle_polls=1, stall_s=10, max_rejoins=0)
     except (BusError, StoreError, OSError, TimeoutError) as exc:
         log.warning("%s: stopped with work left on the bus: %s", stage.name, exc)
     stage.close()
 
 
+def rejoin(stage: Stage, beat: Heartbeat | None = None) -> bool:
+    """Close the stage's consumer and join again; it resumes from the committed offsets."""
+    try:
+        stage.consumer.rejoin()
+        ok = True
+    except (BusError, OSError) as exc:
+        log.warning("%s: rejoin failed: %s", stage.name, exc)
+        ok = False
+    if beat is not None:
+        beat.rejoined(ok)
+    return ok
+
+
+def _lag(stage: Stage) -> int | None:
+    try:
+        return stage.consumer.lag()
+    except (BusError, OSError):
+        return None
+
+
 def drain(stage: Stage, idle_polls: int = 2, stall_s: float = 120.0,
-          max_backoff: float = 10.0) -> StepResult:
+          max_rejoins: int = 1, max_backoff: float = 10.0) -> StepResult:
     """Step until the stage has its partitions and nothing is left to read (for `ingest`).
-    A failed step (store or bus down) is retried from the last commit with backoff; raises
-    StalledError if nothing moves for `stall_s` while work is still owed."""
+    A failed step (store or bus down) is retried from the last commit with backoff. If
+    nothing moves for `stall_s` while work is still owed, the consumer rejoins its group (up
+    to `max_rejoins` times), then StalledError is raised."""
     total = StepResult()
-    idle = 0
+    idle = rejoins = 0
     last_progress = time.monotonic()
     backoff = 0.5
     while idle < idle_polls:
         if time.monotonic() - last_progress > stall_s:
-            raise StalledError(f"{stage.name}: no progress for {stall_s:.0f}s (lag "
-                               f"{_lag_or_unknown(stage)})")
+            if rejoins >= max_rejoins:
+                raise StalledError(f"{stage.name}: no progress for {stall_s:.0f}s (lag "
+                                   f"{_lag(stage)})")
+            log.warning("%s: no progress for %.0fs; rejoining the consumer group",
+                        stage.name, stall_s)
+            rejoins += 1
+            rejoin(stage)
+            last_progress = time.monotonic()
         try:
             result = stage.step(timeout=0.2)
         except _RETRYABLE as exc:
@@ -93,13 +127,8 @@ def drain(stage: Stage, idle_polls: int = 2, stall_s: float = 120.0,
             setattr(total, name, getattr(total, name) + getattr(result, name))
         if result.consumed:
             last_progress = time.monotonic()
+            rejoins = 0
         lag = stage.consumer.lag()
         idle = idle + 1 if result.consumed == 0 and lag == 0 else 0
     return total
 
-
-def _lag_or_unknown(stage: Stage) -> str:
-    try:
-        return str(stage.consumer.lag())
-    except _RETRYABLE:
-        return "unknown"

@@ -1,13 +1,14 @@
-"""GET /health: the process answers and the store can be read."""
+"""GET /health: the process answers, the store can be read and no stage is stalled."""
 from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import StoreDep
-from api.schemas.health import HealthPublic
+from api.schemas.health import HealthPublic, StagePublic
+from watchkeeper import timeutil
 from watchkeeper.store.base import Query, Store
 
 router = APIRouter(tags=["health"])
@@ -20,14 +21,36 @@ def store_kind(store: Store) -> str:
         scheme, type(store).__name__)
 
 
+def _stages(request: Request) -> list[StagePublic] | None:
+    view = getattr(request.app.state, "stages", None)
+    if view is None:
+        return None
+
+    def when(epoch: float | None) -> str | None:
+        return timeutil.format(epoch) if epoch is not None else None
+    return [StagePublic(name=s.name, state=s.state, lag=s.lag, last_progress=when(s.last_progress),
+                        last_step=when(s.last_step), restarts=s.restarts)
+            for s in view.statuses()]
+
+
 @router.get("/health", response_model=HealthPublic, response_model_exclude_none=True,
-            responses={503: {"model": HealthPublic, "description": "The store cannot be read"}})
-def health(store: StoreDep):
+            responses={503: {"model": HealthPublic,
+                             "description": "The store cannot be read, or a stage is stalled"}})
+def health(store: StoreDep, request: Request):
     kind = store_kind(store)
+    stages = _stages(request)
     try:
         total = store.search("alerts", Query(limit=1)).total
     except Exception as exc:  # any failure of the store means "not healthy", with the reason
         reason = f"{type(exc).__name__}: {exc}"
-        return JSONResponse(status_code=503, content=HealthPublic(
-            status="unavailable", store=kind, reason=reason).model_dump(exclude_none=True))
-    return HealthPublic(status="ok", store=kind, alerts=total)
+        return _unhealthy(HealthPublic(status="unavailable", store=kind, reason=reason,
+                                       stages=stages))
+    stuck = [s.name for s in stages or () if s.state != "ok"]
+    if stuck:
+        return _unhealthy(HealthPublic(status="degraded", store=kind, alerts=total, stages=stages,
+                                       reason=f"stalled: {', '.join(stuck)}"))
+    return HealthPublic(status="ok", store=kind, alerts=total, stages=stages)
+
+
+def _unhealthy(body: HealthPublic) -> JSONResponse:
+    return JSONResponse(status_code=503, content=body.model_dump(exclude_none=True))

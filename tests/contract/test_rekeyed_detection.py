@@ -98,3 +98,72 @@ def test_only_events_a_rekeyed_detector_reads_are_republished(bus, unique, tmp_p
     copied = [codec.decode(m.value) for m in reader.poll(1000, timeout=5.0)]
     # dos and slow_dos read flows only: the DNS event is not copied to their topic
     assert [d["event"]["dataset"] for d in copied] == ["watchkeeper.flow"]
+
+
+class FlowCount(Detector):
+    """Test detector: counts flows per target, alerting at every 10th (a flow counted twice
+    shows as alerts past the real total)."""
+    name, version, category = "flow_count_test", "1", "dos"
+    datasets = frozenset({"watchkeeper.flow"})
+    key_field = "destination.ip"
+    Config = FanInConfig
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.counts: dict[str, int] = {}
+
+    def on_event(self, event, event_time):
+        target = event["destination"]["ip"]
+        self.counts[target] = n = self.counts.get(target, 0) + 1
+        if n % 10:
+            return []
+        return [AlertSpec("flow_count_test", "1", "dos", "test.count", "count", 3, f"{n} flows",
+                          f"{target}/{n}", event_time, event_time, destination_ip=target)]
+
+    def snapshot(self):
+        return dict(self.counts)
+
+    def restore(self, state):
+        self.counts = dict(state)
+
+
+def _counted(bus, names, group: str) -> list[str]:
+    """The counts alerted (which flow reached them depends on arrival order: not compared)."""
+    reader = bus.consumer(group, [names.alerts])
+    alerts = [codec.decode(m.value) for m in reader.poll(1000, timeout=5.0)]
+    reader.close()
+    return sorted({a["message"] for a in alerts
+                   if a["watchkeeper"]["alert"]["detector"] == "flow_count_test"})
+
+
+def test_copies_republished_after_a_source_worker_crash_are_counted_once(
+        bus, unique, tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "BUILTIN", {FlowCount.name: FlowCount})
+    results = []
+    for crash in (False, True):
+        settings = load_settings(namespace=f"rc{int(crash)}{unique}")
+        names = Names(settings.namespace)
+        bus.ensure_topics(names.topics)
+        backends = pipeline.Backends(bus, SqliteStore(f"sqlite:///{tmp_path}/{crash}.db"))
+        producer = bus.producer()
+        for i in range(40):
+            t = 1_780_000_000 + i
+            doc = flow_document(FlowRecord(uid=f"F{i}", start=t, end=t + 1, proto=6,
+                                           orig_ip=f"10.51.{i}.1", orig_port=1000,
+                                           resp_ip="10.61.0.1", resp_port=80, conn_state="S0"),
+                                "s", InternalNetworks())
+            producer.send(names.events, codec.encode(doc), key=doc["source"]["ip"])
+        producer.flush()
+        if crash:   # copies published, then killed before its checkpoint: nothing committed
+            first = pipeline.detection_workers(settings, backends)[0]
+            first.checkpoint_every_s = 3600
+            while first.consumer.lag() != 0:
+                first.step(timeout=0.5)
+            first.producer.flush()
+            first.consumer.close()
+        for worker in pipeline.detection_workers(settings, backends):
+            drain(worker)
+            worker.close()
+        results.append(_counted(bus, names, f"{names.namespace}-reader"))
+    assert results[0] == ["10 flows", "20 flows", "30 flows", "40 flows"]
+    assert results[1] == results[0]

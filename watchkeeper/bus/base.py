@@ -105,6 +105,12 @@ class Consumer(ABC):
     def close(self) -> None:
         """Leave the group without committing."""
 
+    def rejoin(self) -> None:
+        """Leave the group and join it again as a new member, which resumes from the
+        committed offsets (what the liveness watchdog does to a stalled stage). Raises
+        BusError if the new member cannot be created; the next `poll()` tries again.
+        The embedded bus has no membership that can expire: nothing to do."""
+
 
 class Bus(ABC):
     url: str

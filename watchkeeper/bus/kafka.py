@@ -110,19 +110,39 @@ class KafkaBusProducer(Producer):
             self._producer.close()
 
 
+# Every blocking consumer call has a bound: kafka-python's position() and committed() wait
+# for ever by default (seen spinning in ensure_coordinator_ready once the broker had dropped
+# the member); a bounded call returns to our loop, where the liveness watchdog can act.
+_CALL_TIMEOUT_MS = 10_000
+_CONSUMER = dict(enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=5000,
+                 fetch_max_bytes=32 * 1024 * 1024, session_timeout_ms=10_000,
+                 heartbeat_interval_ms=1_000, max_poll_interval_ms=300_000,
+                 request_timeout_ms=30_000)
+
+
 class KafkaBusConsumer(Consumer):
     def __init__(self, servers: list[str], group: str, topics: list[str]):
+        self._servers, self._group, self._topics = servers, group, topics
+        self._consumer: KafkaConsumer | None = None
+        self._open()
+
+    def _open(self) -> KafkaConsumer:
         try:
-            self._consumer = KafkaConsumer(
-                *topics, bootstrap_servers=servers, **_CONNECT, group_id=group, enable_auto_commit=False,
-                auto_offset_reset="earliest", max_poll_records=5000,
-                fetch_max_bytes=32 * 1024 * 1024, session_timeout_ms=10_000,
-                heartbeat_interval_ms=1_000, max_poll_interval_ms=300_000)
+            self._consumer = KafkaConsumer(*self._topics, bootstrap_servers=self._servers,
+                                           **_CONNECT, group_id=self._group, **_CONSUMER)
         except _NO_BROKER:
-            raise _unavailable(servers) from None
+            raise _unavailable(self._servers) from None
+        return self._consumer
+
+    def _live(self) -> KafkaConsumer:
+        """The member, re-created if a rejoin could not create it."""
+        return self._consumer if self._consumer is not None else self._open()
 
     def poll(self, max_records: int = 1000, timeout: float = 1.0) -> list[Message]:
-        batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        try:
+            batches = self._live().poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        except KafkaError as exc:
+            raise BusError(f"poll failed: {exc}") from exc
         out: list[Message] = []
         for tp, records in batches.items():
             out.extend(Message(tp.topic, tp.partition, r.offset,
@@ -132,7 +152,7 @@ class KafkaBusConsumer(Consumer):
 
     def commit(self) -> None:
         try:
-            self._consumer.commit()
+            self._live().commit(timeout_ms=_CALL_TIMEOUT_MS)
         except KafkaError as exc:
             # A rebalance took our partitions: the new owner re-reads from the last commit.
             raise BusError(f"commit failed: {exc}") from exc
@@ -146,12 +166,28 @@ class KafkaBusConsumer(Consumer):
                 self._consumer.seek(tp, committed)
 
     def lag(self) -> int | None:
-        assigned = list(self._consumer.assignment())
+        consumer = self._live()
+        assigned = list(consumer.assignment())
         if not assigned:
             return None
-        ends = self._consumer.end_offsets(assigned)
-        return sum(max(0, ends[tp] - self._consumer.position(tp)) for tp in assigned)
+        try:
+            ends = consumer.end_offsets(assigned, timeout_ms=_CALL_TIMEOUT_MS)
+            positions = [consumer.position(tp, timeout_ms=_CALL_TIMEOUT_MS) for tp in assigned]
+        except KafkaError as exc:
+            raise BusError(f"lag: {exc}") from exc
+        if any(p is None for p in positions):
+            return None       # positions not known yet (joining, or the coordinator is away)
+        return sum(max(0, ends[tp] - pos) for tp, pos in zip(assigned, positions))
+
+    def rejoin(self) -> None:
+        self.close()
+        self._open()
 
     def close(self) -> None:
-        self._consumer.close(autocommit=False)
-
+        consumer, self._consumer = self._consumer, None
+        if consumer is None:
+            return
+        try:
+            consumer.close(autocommit=False, timeout_ms=_CALL_TIMEOUT_MS)
+        except KafkaError as exc:   # leaving a group the broker already dropped us from
+            log.debug("closing consumer of %s: %s", self._group, exc)
