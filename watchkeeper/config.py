@@ -56,6 +56,31 @@ class FlowTableSettings(BaseModel):
         return FlowConfig(**self.model_dump())
 
 
+class AuthSettings(BaseModel):
+    """API access (docs/api-access.md). The secret signs access tokens; without one a random
+    secret lives as long as the process (tokens then end with it)."""
+    model_config = ConfigDict(extra="forbid")
+
+    secret_key: str | None = Field(None, description="JWT signing secret, >= 32 random "
+                                                     "characters (env WATCHKEEPER_AUTH__SECRET_KEY)")
+    access_ttl_seconds: int = Field(900, ge=60, le=86_400, description="access token lifetime")
+    refresh_ttl_seconds: int = Field(7 * 86_400, ge=300, le=90 * 86_400,
+                                     description="refresh token lifetime (each use rotates it)")
+    max_failures: int = Field(5, ge=1, le=100, description="consecutive failed logins before a "
+                                                           "temporary lockout")
+    lockout_seconds: int = Field(900, ge=1, le=86_400, description="how long the lockout lasts")
+    public_metrics: bool = Field(True, description="serve /metrics (pipeline counters) without "
+                                                   "credentials; false = not served")
+    public_docs: bool = Field(False, description="serve /docs and /openapi.json without "
+                                                 "credentials (the schema names every route)")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong(cls, value: str | None) -> str | None:
+        from watchkeeper.identity import check_secret
+        return None if value is None else check_secret(value)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WATCHKEEPER_", env_nested_delimiter="__",
                                       extra="forbid")
@@ -92,6 +117,7 @@ class Settings(BaseSettings):
         default_factory=list, description="[{reason, cidr?, detector?, category?}]")
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                                  description="per-detector parameters by name")
+    auth: AuthSettings = Field(default_factory=AuthSettings, description="API access")
     flow_table: FlowTableSettings = Field(default_factory=FlowTableSettings,
                                           description="packet capture flow timeouts and bounds")
 

@@ -6,7 +6,8 @@ from urllib.parse import urlparse
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import StoreDep
+from api.deps import RawStoreDep
+from api.security import public
 from api.schemas.health import HealthPublic
 from watchkeeper.store.base import Query, Store
 
@@ -21,8 +22,9 @@ def store_kind(store: Store) -> str:
 
 
 @router.get("/health", response_model=HealthPublic, response_model_exclude_none=True,
-            responses={503: {"model": HealthPublic, "description": "The store cannot be read"}})
-def health(store: StoreDep):
+            responses={503: {"model": HealthPublic, "description": "The store cannot be read"}},
+            dependencies=[public("liveness probes carry no credentials")])
+def health(store: RawStoreDep):
     kind = store_kind(store)
     try:
         total = store.search("alerts", Query(limit=1)).total

@@ -6,7 +6,8 @@ import time
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import msgspec
-from elasticsearch import ApiError, Elasticsearch, JsonSerializer, NotFoundError, TransportError
+from elasticsearch import (ApiError, ConflictError, Elasticsearch, JsonSerializer, NotFoundError,
+                           TransportError)
 from elasticsearch.helpers import BulkIndexError, bulk
 
 from watchkeeper import timeutil
@@ -130,10 +131,19 @@ class ElasticStore(Store):
         info.update(changes)
         self.es.update(index=index, id=alert_id, doc={"watchkeeper": {"alert": changes}},
                        refresh="wait_for")
-        audit = audit_document(alert_id, before, changes, actor, comment, time.time())
-        self.es.index(index=self.index_for("audit"), id=audit["event"]["id"], document=audit,
-                      refresh="wait_for")
+        self.append_audit(audit_document(alert_id, before, changes, actor, comment, time.time()))
         return alert
+
+    def insert_new(self, kind: str, doc: dict) -> bool:
+        check_kind(kind)
+        try:
+            self.es.create(index=self.index_for(kind, doc), id=doc["event"]["id"], document=doc,
+                           refresh="wait_for")
+        except ConflictError:
+            return False
+        except TransportError as exc:
+            raise StoreUnavailable(f"Elasticsearch at {self.url} did not answer: {exc}") from None
+        return True
 
     def delete_events_before(self, day: str) -> list[str]:
         indices = self.es.indices.get(index=self._events + "*", expand_wildcards="open,closed",
@@ -143,8 +153,9 @@ class ElasticStore(Store):
             self.es.indices.delete(index=name)   # a whole day at a time: cheap, no delete-by-query
         return [name[len(self._events):] for name in old]
 
-    def refresh(self) -> None:
-        self.es.indices.refresh(index=f"{self.prefix}-*", ignore_unavailable=True,
+    def refresh(self, kind: str | None = None) -> None:
+        index = self.index_for(kind) if kind else f"{self.prefix}-*"
+        self.es.indices.refresh(index=index, ignore_unavailable=True,
                                 allow_no_indices=True)
 
     # -- reads --------------------------------------------------------------------------------
@@ -208,6 +219,8 @@ class ElasticStore(Store):
             span["lt"] = _iso(query.until)
         if span:
             clauses.append({"range": {"@timestamp": span}})
+        if query.sites is not None:   # tenancy: see watchkeeper/store/scoped.py
+            clauses.append({"terms": {"labels.site": query.sites}})
         clauses += [{"terms": {name: values}} for name, values in query.terms.items() if values]
         if query.ip:
             clauses.append({"term": {"related.ip": query.ip}})
