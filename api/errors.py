@@ -42,8 +42,17 @@ def problem(request: Request, status: int, detail: str, errors: list | None = No
 def field_errors(raw: list) -> list[dict]:
     """Pydantic's errors as {field, message, type}: `field` is the dotted location."""
     return [{"field": ".".join(str(p) for p in err.get("loc", ())),
-             "message": str(err.get("msg", "")), "type": str(err.get("type", ""))}
+             "message": str(err.get("msg", "")), "type": str(err.get("type", "")),
+             **({"input": _shown(err["input"])} if "input" in err else {})}
             for err in raw]
+
+
+def _shown(value: object) -> object:
+    """The refused input, echoed if small (a 5000-character cursor is not worth repeating)."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= 200 else text[:200] + "…"
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -100,7 +100,7 @@ class Accounts:
             self.audit("auth.login", name, outcome="failure", message="locked out",
                        source_ip=source_ip)
             raise LockedOut(int(user["locked_until"] - now) + 1)
-        good = ident.verify_password(user["password_hash"] if user else ident.DUMMY_HASH,
+        good = ident.verify_password(user["password_hash"] if user else ident.dummy_hash(),
                                      password)
         if not good or user is None or user["disabled"]:
             self._failed(user, name, now, source_ip)

@@ -6,6 +6,7 @@ Nothing here knows about HTTP: the API (api/security.py) and the CLI both build 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -62,8 +63,10 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return False
 
 
-# A hash that no password matches: checking an unknown user costs the same as a known one.
-DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+@functools.cache
+def dummy_hash() -> str:
+    """A hash no password matches: checking an unknown user costs what a known one does."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def new_secret(nbytes: int = 32) -> str:
