@@ -31,12 +31,10 @@ def token(
     source = request.client.host if request.client else None
     try:
         if grant_type == "password":
-            if username is None or password is None:
-                raise unauthorized("username and password required")
+            _require(grant_type, username=username, password=password)
             pair = access.accounts.login(username, password, source_ip=source)
         else:
-            if refresh_token is None:
-                raise unauthorized("refresh_token required")
+            _require(grant_type, refresh_token=refresh_token)
             pair = access.accounts.refresh(refresh_token)
     except LockedOut as exc:
         raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
@@ -44,6 +42,14 @@ def token(
         raise unauthorized(str(exc)) from None
     return TokenPublic(access_token=pair.access_token, refresh_token=pair.refresh_token,
                        expires_in=pair.expires_in)
+
+
+def _require(grant_type: str, **fields: str | None) -> None:
+    missing = [name for name, value in fields.items() if value is None]
+    if missing:
+        raise HTTPException(422, [{"type": "missing", "loc": ["body", name],
+                                   "msg": f"required with grant_type={grant_type}"}
+                                  for name in missing])
 
 
 @router.post("/logout", status_code=204, summary="Revoke a refresh token",

@@ -105,6 +105,11 @@ def bearer(client, name: str, role: str, site: str = "/") -> dict:
 
 
 @pytest.fixture
+def bearer_for(client):
+    return lambda name, role, site="/": bearer(client, name, role, site)
+
+
+@pytest.fixture
 def anonymous(store):
     """A client without credentials."""
     with TestClient(make_app(store)) as client:
