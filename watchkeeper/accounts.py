@@ -202,10 +202,11 @@ class Accounts:
     def principal_from_key(self, whole: str, source_ip: str | None = None) -> Principal:
         parts = ident.split_api_key(whole)
         key = self.ids.get_key(parts[0]) if parts else None
-        if key is None or key["revoked"] or \
-                not ident.same_digest(key["digest"], ident.token_digest(parts[1])):
-            reason = "unknown key" if key is None else "revoked" if key["revoked"] else \
-                "wrong secret"
+        matches = key is not None and ident.same_digest(key["digest"],
+                                                        ident.token_digest(parts[1]))
+        if not matches or key["revoked"]:
+            reason = "unknown key" if key is None else "wrong secret" if not matches else \
+                "revoked"
             self.audit("auth.key", f"key:{parts[0] if parts else '?'}", outcome="failure",
                        message=reason, source_ip=source_ip)
             raise AuthError("invalid API key")

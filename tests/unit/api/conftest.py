@@ -110,6 +110,20 @@ def bearer_for(client):
 
 
 @pytest.fixture
+def sited_client(store):
+    """(client without credentials on an app whose inventory is `sites`, the bearer helper)."""
+    made = []
+
+    def build(sites):
+        client = TestClient(make_app(store, sites))
+        made.append(client)
+        return client, bearer
+    yield build
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
 def anonymous(store):
     """A client without credentials."""
     with TestClient(make_app(store)) as client:
