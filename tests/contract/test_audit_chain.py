@@ -70,15 +70,20 @@ def test_concurrent_writers_do_not_fork_the_chain(store):
     """Writers with their own chain objects (as the API and the CLI have) racing: a lost race
     retries on the new tail, so the chain stays one line."""
     writers = [chain.AuditChain(store) for _ in range(4)]
+    errors = []
 
     def write(w):
-        for i in range(8):
-            w.append(chain.audit_record("x", f"w{i}"))
+        try:
+            for i in range(8):
+                w.append(chain.audit_record("x", f"w{i}"))
+        except Exception as exc:   # surfaced below: a thread's exception is otherwise lost
+            errors.append(exc)
     threads = [threading.Thread(target=write, args=(w,)) for w in writers]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert errors == []
     verdict = chain.verify(store)
     assert verdict.ok and verdict.checked == 32
 

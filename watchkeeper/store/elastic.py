@@ -84,6 +84,15 @@ class ElasticStore(Store):
                                                **mappings.component_template())
         for name, body in mappings.index_templates(self.prefix, self.replicas).items():
             self.es.indices.put_index_template(name=name, **body)
+        for kind in ("audit", "identity"):
+            # Made now, not by the first write: concurrent first appends to the audit chain
+            # would otherwise search an index whose shard is still starting (503).
+            if not self.es.indices.exists(index=self.index_for(kind)):
+                try:
+                    self.es.indices.create(index=self.index_for(kind))
+                except ApiError as exc:
+                    if "resource_already_exists" not in str(exc):
+                        raise
 
     def index_for(self, kind: str, doc: dict | None = None) -> str:
         """Events go to the daily index of their event time; other kinds to one index each."""
@@ -137,8 +146,10 @@ class ElasticStore(Store):
     def insert_new(self, kind: str, doc: dict) -> bool:
         check_kind(kind)
         try:
+            # refresh=true: the small audit index is refreshed at once (wait_for would wait
+            # up to the 1 s refresh interval on every login and every change).
             self.es.create(index=self.index_for(kind, doc), id=doc["event"]["id"], document=doc,
-                           refresh="wait_for")
+                           refresh=True)
         except ConflictError:
             return False
         except TransportError as exc:
