@@ -73,8 +73,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                                    live, name="wk-capture"))
         if args.demo:
             from watchkeeper.admin import create_demo_users
-            create_demo_users(backends.store, settings)
             sources.append(_thread(_feed_demo, settings, backends, name="wk-demo"))
+            create_demo_users(backends.store, settings)   # argon2 is slow: feed meanwhile
         _serve_api(settings, backends)
     finally:
         # Sources first (they flush what they hold), then the workers finish the bus.

@@ -42,7 +42,8 @@ def test_metrics_count_the_pipeline(server, tmp_path):
     text = ""
     while time.monotonic() < deadline:
         text = httpx.get(f"{base}/metrics/", timeout=5).text
-        if 'watchkeeper_records_total{outcome="written",stage="index"}' in text:
+        if 'watchkeeper_records_total{outcome="written",stage="index"}' in text and \
+                'watchkeeper_records_total{outcome="accepted",stage="demo"}' in text:
             break
         time.sleep(0.5)
     assert 'watchkeeper_records_total{outcome="accepted",stage="demo"}' in text
