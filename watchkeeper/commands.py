@@ -40,7 +40,10 @@ def dispatch(args: argparse.Namespace) -> int:
 def cmd_admin(args: argparse.Namespace) -> int:
     from watchkeeper import admin
     handler = {"users": admin.cmd_users, "keys": admin.cmd_keys, "audit": admin.cmd_audit}
-    return handler[args.command](args, _settings(args))
+    try:
+        return handler[args.command](args, _settings(args))
+    except KeyError as exc:
+        raise ValueError(f"{args.command}: no {exc.args[0]!r}") from None
 
 
 def _serve_api(settings: Settings, backends: pipeline.Backends) -> None:
