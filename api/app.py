@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
 from api.errors import install_error_handlers
+from api.openapi import install_openapi
 from api.routes import alerts, audit, auth, events, health, incidents, keys, stats, users
 from api.security import Access
 from watchkeeper.accounts import Accounts
@@ -42,6 +43,7 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     app.state.store = store
     app.state.access = Access(Accounts(store, settings, secret, sites), sites)
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(health.router)
     for module in (auth, alerts, events, incidents, stats, users, keys, audit):
         app.include_router(module.router, prefix=API_PREFIX)
