@@ -101,3 +101,10 @@ def test_alert_updates_are_chained(store):
     page = store.search("audit", Query(terms={"event.action": ["alert.update"]}))
     assert page.total == 1 and page.items[0]["watchkeeper"]["audit"]["seq"] == 1
     assert chain.verify(store).ok
+
+
+def test_a_source_that_is_not_an_address_is_left_out(store):
+    record = store.append_audit(chain.audit_record("auth.login", "x", source_ip="testclient"))
+    assert "source" not in record
+    kept = store.append_audit(chain.audit_record("auth.login", "x", source_ip="192.0.2.7"))
+    assert kept["source"]["ip"] == "192.0.2.7" and chain.verify(store).ok

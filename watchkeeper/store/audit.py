@@ -9,6 +9,7 @@ on the new tail, so the chain never forks, whichever process (API, CLI) writes.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import threading
 import time
@@ -44,9 +45,17 @@ def audit_record(action: str, actor: str, *, outcome: str = "success", message: 
                         "outcome": outcome},
               "user": {"name": actor}, "message": message,
               "watchkeeper": {"audit": audit}}
-    if source_ip:
+    if source_ip and _is_ip(source_ip):    # a test client or a unix socket has no address
         record["source"] = {"ip": source_ip}
     return record
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _seq_id(seq: int) -> str:

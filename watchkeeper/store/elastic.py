@@ -154,6 +154,8 @@ class ElasticStore(Store):
             return False
         except TransportError as exc:
             raise StoreUnavailable(f"Elasticsearch at {self.url} did not answer: {exc}") from None
+        except ApiError as exc:
+            raise StoreError(f"Elasticsearch refused a {kind} document: {exc}") from None
         return True
 
     def delete_events_before(self, day: str) -> list[str]:

@@ -1,5 +1,6 @@
-"""Schemathesis against the app's own OpenAPI schema, authenticated with a role each route
-allows: no server error, and every answer matches the schema's content type and body."""
+"""Schemathesis against the app's own OpenAPI schema on both backends, authenticated with a
+role each route allows: no server error, and every answer matches the schema's content type
+and body."""
 from __future__ import annotations
 
 import pytest
@@ -46,13 +47,11 @@ def _seed(store) -> None:
     store.bulk_upsert("incidents", [merge(None, alerts, "inc-1")])
     store.bulk_upsert("events", [{**alerts[0], "event": {**alerts[0]["event"], "kind": "event",
                                                           "dataset": "watchkeeper.flow"}}])
+    store.refresh()
 
 
 @pytest.fixture
-def api_schema(tmp_path, request):
-    from watchkeeper.store import open_store
-    store = open_store(f"sqlite:///{tmp_path}/wk.db")
-    request.addfinalizer(store.close)
+def api_schema(store):
     _seed(store)
     app = create_app(store, auth_settings=AuthSettings(secret_key=SECRET, public_docs=True))
     app.state.roles = _roles(app)
