@@ -117,9 +117,10 @@ class Settings(BaseSettings):
         default_factory=list, description="[{reason, cidr?, detector?, category?}]")
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                                  description="per-detector parameters by name")
-    auth: AuthSettings = Field(default_factory=AuthSettings, description="API access")
     flow_table: FlowTableSettings = Field(default_factory=FlowTableSettings,
                                           description="packet capture flow timeouts and bounds")
+
+    auth: AuthSettings = Field(default_factory=AuthSettings, description="API access")
 
     @field_validator("internal_networks")
     @classmethod
