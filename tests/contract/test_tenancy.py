@@ -155,3 +155,12 @@ def test_evidence_and_incident_alerts_never_leak(world):
     linked = client.get(f"/api/v1/incidents/{incident['event']['id']}/alerts",
                         headers=headers).json()
     assert [_site(a) for a in linked] == ["county-a1"]
+
+
+def test_an_api_key_is_scoped_like_a_user(world):
+    client, docs = world
+    _, whole = client.app.state.access.accounts.create_key("county screen", "viewer",
+                                                           "county-a1", "tests")
+    body = client.get("/api/v1/stats/alerts", headers={"X-API-Key": whole}).json()
+    assert body["total"] == 1
+    assert client.get("/api/v1/alerts", headers={"X-API-Key": whole}).status_code == 403
