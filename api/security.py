@@ -14,7 +14,6 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from watchkeeper.accounts import Accounts
 from watchkeeper.identity import ROLES, AuthError, Principal, looks_like_jwt
-from watchkeeper.store.base import StoreError
 
 # Route groups (docs/api-access.md has the table). The three administrators (三员) share none.
 READ_ROLES = ("analyst", "responder", "security_admin")
@@ -58,8 +57,9 @@ def current_principal(
         return accounts.principal_from_key(token, source_ip=source)
     except AuthError as exc:
         raise unauthorized(str(exc)) from None
-    except (ValueError, StoreError) as exc:      # a token the store cannot even look up
+    except ValueError as exc:      # a token the store cannot even look up
         raise unauthorized(f"invalid credentials ({type(exc).__name__})") from None
+    # StoreError propagates: a store that is down is a 503, not the caller's fault.
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -127,3 +127,13 @@ def test_metrics_can_be_switched_off(store):
     from api import create_app
     app = create_app(store, auth_settings=AuthSettings(public_metrics=False))
     assert not [r for r in app.routes if getattr(r, "path", "") == "/metrics"]
+
+
+def test_a_store_down_while_checking_credentials_is_503_not_401(client, store, monkeypatch):
+    from watchkeeper.store.base import StoreUnavailable
+
+    def down(*args, **kwargs):
+        raise StoreUnavailable("cannot reach the store")
+    monkeypatch.setattr(store, "get_by_ids", down)
+    response = client.get("/api/v1/alerts")
+    assert response.status_code == 503 and "cannot reach" in response.json()["detail"]
