@@ -5,7 +5,9 @@ hash chain. Repeated failed logins lock the account for a while (AuthSettings).
 """
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from watchkeeper import identity as ident
@@ -42,6 +44,8 @@ class Accounts:
         self.settings = settings
         self.secret = secret
         self.sites = sites          # inventory id -> parent; None = no inventory (any site)
+        self._by_source: dict[str, deque[float]] = {}   # address -> recent failure times
+        self._source_lock = threading.Lock()
 
     def audit(self, action: str, actor: str, **kw) -> None:
         self.store.append_audit(audit_record(action, actor, **kw))
@@ -95,6 +99,7 @@ class Accounts:
     # -- logging in -----------------------------------------------------------------------------
     def login(self, name: str, password: str, source_ip: str | None = None) -> TokenPair:
         now = time.time()
+        self._check_source(source_ip, now)
         user = self.ids.get_user(name)
         if user and user["locked_until"] > now:
             self.audit("auth.login", name, outcome="failure", message="locked out",
@@ -111,7 +116,24 @@ class Accounts:
         self.audit("auth.login", name, source_ip=source_ip)
         return self._issue(Principal(name, user["role"], user["site"]), now)
 
+    def _check_source(self, source_ip: str | None, now: float) -> None:
+        """A password spray over many names from one address is throttled here."""
+        if not source_ip:
+            return
+        with self._source_lock:
+            recent = self._by_source.get(source_ip)
+            while recent and recent[0] <= now - self.settings.lockout_seconds:
+                recent.popleft()
+            if recent is not None and len(recent) >= self.settings.max_failures_per_source:
+                retry = int(recent[0] + self.settings.lockout_seconds - now) + 1
+                self.audit("auth.login", "?", outcome="failure", source_ip=source_ip,
+                           message="address throttled")
+                raise LockedOut(retry)
+
     def _failed(self, user: dict | None, name: str, now: float, source_ip: str | None) -> None:
+        if source_ip:
+            with self._source_lock:
+                self._by_source.setdefault(source_ip, deque()).append(now)
         reason = "unknown user" if user is None else \
             "disabled" if user["disabled"] else "wrong password"
         if user is not None and not user["disabled"]:

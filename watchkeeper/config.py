@@ -69,6 +69,10 @@ class AuthSettings(BaseModel):
     max_failures: int = Field(5, ge=1, le=100, description="consecutive failed logins before a "
                                                            "temporary lockout")
     lockout_seconds: int = Field(900, ge=1, le=86_400, description="how long the lockout lasts")
+    max_failures_per_source: int = Field(20, ge=1, le=10_000,
+                                         description="failed logins from one address within "
+                                                     "lockout_seconds before it is refused "
+                                                     "(any user names; this process only)")
     public_metrics: bool = Field(True, description="serve /metrics (pipeline counters) without "
                                                    "credentials; false = not served")
     public_docs: bool = Field(False, description="serve /docs and /openapi.json without "

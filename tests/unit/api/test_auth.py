@@ -173,3 +173,13 @@ def test_only_the_audit_admin_reads_and_exports_the_audit(client, bearer_for, st
     assert '"audit.export"' in lines[-1]
     assert client.get("/api/v1/audit/verify", headers=auditor).json()["ok"] is True
     assert client.get("/api/v1/audit").status_code == 403         # the analyst
+
+
+def test_one_address_spraying_many_names_is_throttled(anonymous, store, user):
+    accounts = anonymous.app.state.access.accounts
+    accounts.settings = accounts.settings.model_copy(update={"max_failures_per_source": 4})
+    for n in range(4):
+        assert _login(anonymous, f"guess-{n}").status_code == 401
+    throttled = _login(anonymous, user)          # the right password, the wrong neighbourhood
+    assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) > 0
+    assert "address throttled" in _actions(store, "auth.login", "failure")[0]["message"]
