@@ -1,34 +1,57 @@
 """Application factory: the caller owns the store (opens it, closes it); the app only uses it."""
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
 from api.errors import install_error_handlers
-from api.routes import alerts, events, health, incidents, stats
+from api.openapi import install_openapi
+from api.routes import alerts, audit, auth, events, health, incidents, keys, stats, users
+from api.security import Access
+from watchkeeper.accounts import Accounts
+from watchkeeper.config import AuthSettings
+from watchkeeper.identity import new_secret
 from watchkeeper.liveness import StageRegistry
 from watchkeeper.store.base import Store
 
 API_PREFIX = "/api/v1"
+log = logging.getLogger("watchkeeper.api")
 
 
-def create_app(store: Store, *, title: str = "Watchkeeper",
-               stages: StageRegistry | None = None) -> FastAPI:
-    """`stages`: the consuming stages running in this process (`run`), reported read-only by
+def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
+               sites: dict[str, str | None] | None = None,
+               title: str = "Watchkeeper", stages: StageRegistry | None = None) -> FastAPI:
+    """`sites` is the inventory's tree (site id -> parent id) that tenancy follows; without
+    one only principals bound to the root see site-labelled data... and everything else.
+    `stages`: the consuming stages running in this process (`run`), reported read-only by
     /health; None for a process that runs none (`serve`)."""
+    settings = auth_settings or AuthSettings()
+    secret = settings.secret_key
+    if secret is None:
+        # No configured secret: a random one, so tokens end with the process (never a default).
+        log.warning("no auth.secret_key configured: access tokens last until this process "
+                    "stops (set WATCHKEEPER_AUTH__SECRET_KEY)")
+        secret = new_secret(48)
     app = FastAPI(
         title=title,
         version="0.1.0",
-        description="Network-security monitor: alerts, events and statistics (ECS documents).",
+        # Only /health (and /metrics, the docs) answer without credentials, if configured.
+        **({} if settings.public_docs else {"docs_url": None, "redoc_url": None,
+                                             "openapi_url": None}),
+        description="Network-security monitor: alerts, events and statistics (ECS documents). "
+                    "Log in at /api/v1/auth/token; see docs/api-access.md.",
     )
     app.state.store = store
     app.state.stages = stages
+    app.state.access = Access(Accounts(store, settings, secret, sites), sites)
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(health.router)
-    app.include_router(alerts.router, prefix=API_PREFIX)
-    app.include_router(events.router, prefix=API_PREFIX)
-    app.include_router(incidents.router, prefix=API_PREFIX)
-    app.include_router(stats.router, prefix=API_PREFIX)
-    # Pipeline counters (records accepted, written, dead-lettered) for Prometheus.
-    app.mount("/metrics", make_asgi_app())
+    for module in (auth, alerts, events, incidents, stats, users, keys, audit):
+        app.include_router(module.router, prefix=API_PREFIX)
+    if settings.public_metrics:
+        # Pipeline counters (records accepted, written, dead-lettered) for Prometheus.
+        app.mount("/metrics", make_asgi_app())
     return app

@@ -5,18 +5,28 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.security import Access, CurrentPrincipal, get_access
 from watchkeeper.store.base import Store
+from watchkeeper.store.scoped import ScopedStore, subtree
 
 
 def get_store(request: Request) -> Store:
-    """The store `create_app` was given; handlers reach data only through it."""
+    """The whole store `create_app` was given: health, identity and audit only."""
     return request.app.state.store
 
 
-def get_current_actor() -> str:
-    """Who is acting on the API. Authentication replaces this body; routes stay unchanged."""
-    return "anonymous"
+def get_scoped_store(request: Request, principal: CurrentPrincipal) -> ScopedStore:
+    """The store as the caller may see it: tenant data of their site subtree only."""
+    sites = get_access(request).sites or {}
+    return ScopedStore(request.app.state.store, subtree(sites, principal.site))
 
 
-StoreDep = Annotated[Store, Depends(get_store)]
+def get_current_actor(principal: CurrentPrincipal) -> str:
+    """Who is acting, as written in the audit trail."""
+    return principal.actor
+
+
+RawStoreDep = Annotated[Store, Depends(get_store)]
+StoreDep = Annotated[ScopedStore, Depends(get_scoped_store)]
+AccessDep = Annotated[Access, Depends(get_access)]
 CurrentActor = Annotated[str, Depends(get_current_actor)]

@@ -87,6 +87,8 @@ def merge(incident: dict | None, alerts: list[dict], iid: str) -> dict:
                   "created": (incident or {}).get("event", {}).get("created")
                   or timeutil.format(time.time())},
         "message": f"{entity}: " + " → ".join(ordered),
+        # Tenancy: the incident belongs to the site of its first alert that has one.
+        **({"labels": {"site": site}} if (site := _site(incident, alerts)) else {}),
         "related": {"ip": related},
         "watchkeeper": {"incident": {
             "entity": entity, "status": state.get("status", "new"),
@@ -98,3 +100,9 @@ def merge(incident: dict | None, alerts: list[dict], iid: str) -> dict:
             "level": LEVELS[severity],
         }},
     }
+
+
+def _site(incident: dict | None, alerts: list[dict]) -> str | None:
+    kept = ((incident or {}).get("labels") or {}).get("site")
+    return kept or next((a["labels"]["site"] for a in alerts
+                         if (a.get("labels") or {}).get("site")), None)

@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--sensitivity", type=float, default=0.5, help="0 (quiet) .. 1 (eager)")
     train.add_argument("--window-seconds", type=int, default=300)
 
+    from watchkeeper import admin
+    admin.add_parsers(sub)
+
     sim = sub.add_parser("simulate", help="write scenario traffic (benign + port scan) as pcap")
     sim.add_argument("output", metavar="OUT.pcap")
     sim.add_argument("--seed", type=int, default=7)

@@ -32,8 +32,18 @@ def dispatch(args: argparse.Namespace) -> int:
         "retention": cmd_retention, "allowlist": cmd_allowlist, "train": cmd_train, "ingest": cmd_ingest, "flows": cmd_flows,
         "alerts": cmd_list, "events": cmd_list, "simulate": cmd_simulate, "tail": cmd_collector,
         "syslog": cmd_collector, "capture": cmd_collector, "netflow": cmd_collector,
+        "users": cmd_admin, "keys": cmd_admin, "audit": cmd_admin,
     }[args.command]
     return handler(args)
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    from watchkeeper import admin
+    handler = {"users": admin.cmd_users, "keys": admin.cmd_keys, "audit": admin.cmd_audit}
+    try:
+        return handler[args.command](args, _settings(args))
+    except KeyError as exc:
+        raise ValueError(f"{args.command}: no {exc.args[0]!r}") from None
 
 
 def _serve_api(settings: Settings, backends: pipeline.Backends,
@@ -41,9 +51,12 @@ def _serve_api(settings: Settings, backends: pipeline.Backends,
     import uvicorn
 
     from api.app import create_app
-    app = create_app(backends.store, stages=stages)
+    from watchkeeper.admin import inventory_sites
+    app = create_app(backends.store, auth_settings=settings.auth, sites=inventory_sites(settings),
+                     stages=stages)
     print(f"Watchkeeper API on http://{settings.host}:{settings.port}/ "
-          f"(OpenAPI: /docs, alerts: /api/v1/alerts)", file=sys.stderr, flush=True)
+          f"(log in: POST /api/v1/auth/token, alerts: /api/v1/alerts)", file=sys.stderr,
+          flush=True)
     # uvicorn re-raises SIGTERM once it has shut down; with the default handler that kills us
     # before the sources and workers flush. A no-op handler lets the caller's cleanup run.
     signal.signal(signal.SIGTERM, lambda *_: None)
@@ -69,7 +82,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             sources.append(_thread(collect.run_capture, settings, backends.bus, sources_stop,
                                    live, name="wk-capture"))
         if args.demo:
+            from watchkeeper.admin import create_demo_users
             sources.append(_thread(_feed_demo, settings, backends, name="wk-demo"))
+            create_demo_users(backends.store, settings)   # argon2 is slow: feed meanwhile
         _serve_api(settings, backends, stages)
     finally:
         watchdog.stop()

@@ -56,6 +56,35 @@ class FlowTableSettings(BaseModel):
         return FlowConfig(**self.model_dump())
 
 
+class AuthSettings(BaseModel):
+    """API access (docs/api-access.md). The secret signs access tokens; without one a random
+    secret lives as long as the process (tokens then end with it)."""
+    model_config = ConfigDict(extra="forbid")
+
+    secret_key: str | None = Field(None, description="JWT signing secret, >= 32 random "
+                                                     "characters (env WATCHKEEPER_AUTH__SECRET_KEY)")
+    access_ttl_seconds: int = Field(900, ge=60, le=86_400, description="access token lifetime")
+    refresh_ttl_seconds: int = Field(7 * 86_400, ge=300, le=90 * 86_400,
+                                     description="refresh token lifetime (each use rotates it)")
+    max_failures: int = Field(5, ge=1, le=100, description="consecutive failed logins before a "
+                                                           "temporary lockout")
+    lockout_seconds: int = Field(900, ge=1, le=86_400, description="how long the lockout lasts")
+    max_failures_per_source: int = Field(20, ge=1, le=10_000,
+                                         description="failed logins from one address within "
+                                                     "lockout_seconds before it is refused "
+                                                     "(any user names; this process only)")
+    public_metrics: bool = Field(True, description="serve /metrics (pipeline counters) without "
+                                                   "credentials; false = not served")
+    public_docs: bool = Field(False, description="serve /docs and /openapi.json without "
+                                                 "credentials (the schema names every route)")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong(cls, value: str | None) -> str | None:
+        from watchkeeper.identity import check_secret
+        return None if value is None else check_secret(value)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WATCHKEEPER_", env_nested_delimiter="__",
                                       extra="forbid")
@@ -105,6 +134,8 @@ class Settings(BaseSettings):
                     "75 so a supervisor restarts it")
     flow_table: FlowTableSettings = Field(default_factory=FlowTableSettings,
                                           description="packet capture flow timeouts and bounds")
+
+    auth: AuthSettings = Field(default_factory=AuthSettings, description="API access")
 
     @field_validator("internal_networks")
     @classmethod

@@ -8,10 +8,12 @@ from fastapi import Query as Param
 
 from api.deps import CurrentActor, StoreDep
 from api.errors import store_errors
+from api.security import READ_ROLES, TRIAGE_ROLES, allow
 from api.params import (AlertStatus, Category, CursorDep, Ip, Limit, Severity, TimeRangeDep)
 from api.schemas.alerts import AlertEvidence, AlertList, AlertPublic, AlertUpdate
 from watchkeeper.schema import get
-from watchkeeper.store.base import Query, Store
+from watchkeeper.store.base import Query
+from watchkeeper.store.scoped import ScopedStore
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -25,7 +27,7 @@ def alert_terms(category: list[str], severity: list[int], status: list[str]) -> 
     return {name: list(dict.fromkeys(values)) for name, values in terms.items() if values}
 
 
-def load_alert(store: Store, alert_id: str) -> dict:
+def load_alert(store: ScopedStore, alert_id: str) -> dict:
     with store_errors():
         found = store.get_by_ids("alerts", [alert_id])
     if not found:
@@ -34,7 +36,7 @@ def load_alert(store: Store, alert_id: str) -> dict:
 
 
 @router.get("", response_model=AlertList, summary="Search alerts, newest first",
-            responses={400: {"description": "Bad cursor"}})
+            responses={400: {"description": "Bad cursor"}}, dependencies=[allow(*READ_ROLES)])
 def list_alerts(
     store: StoreDep,
     span: TimeRangeDep,
@@ -54,13 +56,14 @@ def list_alerts(
     return AlertList(items=page.items, total=page.total, next_cursor=page.next_cursor)
 
 
-@router.get("/{alert_id}", response_model=AlertPublic, responses=NOT_FOUND)
+@router.get("/{alert_id}", response_model=AlertPublic, responses=NOT_FOUND,
+            dependencies=[allow(*READ_ROLES)])
 def read_alert(store: StoreDep, alert_id: AlertId):
     return load_alert(store, alert_id)
 
 
 @router.get("/{alert_id}/evidence", response_model=AlertEvidence, responses=NOT_FOUND,
-            summary="The events the alert was raised on")
+            summary="The events the alert was raised on", dependencies=[allow(*READ_ROLES)])
 def read_evidence(store: StoreDep, alert_id: AlertId):
     alert = load_alert(store, alert_id)
     ids = [i for i in get(alert, "watchkeeper.alert.evidence", None) or [] if isinstance(i, str)]
@@ -72,7 +75,8 @@ def read_evidence(store: StoreDep, alert_id: AlertId):
 
 
 @router.patch("/{alert_id}", response_model=AlertPublic, responses=NOT_FOUND,
-              summary="Change status or assignee (audited)")
+              summary="Change status or assignee (audited)",
+              dependencies=[allow(*TRIAGE_ROLES)])
 def update_alert(store: StoreDep, actor: CurrentActor, alert_id: AlertId,
                  body: Annotated[AlertUpdate, Body()]):
     try:

@@ -8,6 +8,7 @@ from fastapi import Query as Param
 
 from api.deps import StoreDep
 from api.errors import store_errors
+from api.security import READ_ROLES, allow
 from api.params import CursorDep, Ip, Limit, TimeRangeDep
 from api.schemas.events import EventList
 from watchkeeper.store.base import Query
@@ -18,7 +19,7 @@ Dataset = Annotated[str, Param(min_length=1, max_length=128)]
 
 
 @router.get("", response_model=EventList, summary="Search events, newest first",
-            responses={400: {"description": "Bad cursor"}})
+            responses={400: {"description": "Bad cursor"}}, dependencies=[allow(*READ_ROLES)])
 def list_events(
     store: StoreDep,
     span: TimeRangeDep,

@@ -6,7 +6,8 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.deps import StoreDep
+from api.deps import RawStoreDep
+from api.security import public
 from api.schemas.health import HealthPublic, StagePublic
 from watchkeeper import timeutil
 from watchkeeper.store.base import Query, Store
@@ -35,8 +36,9 @@ def _stages(request: Request) -> list[StagePublic] | None:
 
 @router.get("/health", response_model=HealthPublic, response_model_exclude_none=True,
             responses={503: {"model": HealthPublic,
-                             "description": "The store cannot be read, or a stage is stalled"}})
-def health(store: StoreDep, request: Request):
+                             "description": "The store cannot be read, or a stage is stalled"}},
+            dependencies=[public("liveness probes carry no credentials")])
+def health(store: RawStoreDep, request: Request):
     kind = store_kind(store)
     stages = _stages(request)
     try:

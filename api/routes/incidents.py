@@ -8,6 +8,7 @@ from fastapi import Query as Param
 
 from api.deps import StoreDep
 from api.errors import store_errors
+from api.security import READ_ROLES, allow
 from api.params import CursorDep, Ip, Limit, TimeRangeDep
 from api.schemas.alerts import AlertPublic
 from api.schemas.incidents import IncidentList, IncidentPublic
@@ -20,7 +21,7 @@ Status = Literal["new", "acknowledged", "in_progress", "resolved", "false_positi
 
 
 @router.get("", response_model=IncidentList, summary="Search incidents, newest first",
-            responses={400: {"description": "Bad cursor"}})
+            responses={400: {"description": "Bad cursor"}}, dependencies=[allow(*READ_ROLES)])
 def list_incidents(
     store: StoreDep,
     span: TimeRangeDep,
@@ -42,7 +43,8 @@ def list_incidents(
     return IncidentList(items=page.items, total=page.total, next_cursor=page.next_cursor)
 
 
-@router.get("/{incident_id}", response_model=IncidentPublic, responses={404: {}})
+@router.get("/{incident_id}", response_model=IncidentPublic, responses={404: {}},
+            dependencies=[allow(*READ_ROLES)])
 def get_incident(incident_id: IncidentId, store: StoreDep):
     with store_errors():
         found = store.get_by_ids("incidents", [incident_id])
@@ -51,7 +53,8 @@ def get_incident(incident_id: IncidentId, store: StoreDep):
     return found[0]
 
 
-@router.get("/{incident_id}/alerts", response_model=list[AlertPublic], responses={404: {}})
+@router.get("/{incident_id}/alerts", response_model=list[AlertPublic], responses={404: {}},
+            dependencies=[allow(*READ_ROLES)])
 def incident_alerts(incident_id: IncidentId, store: StoreDep):
     with store_errors():
         found = store.get_by_ids("incidents", [incident_id])

@@ -8,6 +8,7 @@ from fastapi import Query as Param
 
 from api.deps import StoreDep
 from api.errors import store_errors
+from api.security import SCREEN_ROLES, allow
 from api.params import TimeRangeDep
 from api.schemas.common import BucketPublic
 from api.schemas.stats import AlertStats, Histogram
@@ -24,7 +25,8 @@ def _buckets(buckets: list[Bucket]) -> list[BucketPublic]:
     return [BucketPublic(key=b.key, count=b.count) for b in buckets]
 
 
-@router.get("/alerts", response_model=AlertStats, summary="Alert counts for the screen")
+@router.get("/alerts", response_model=AlertStats, summary="Alert counts for the screen",
+            dependencies=[allow(*SCREEN_ROLES)])
 def alert_stats(store: StoreDep, span: TimeRangeDep, interval: Interval = 3600):
     query = Query(since=span.since, until=span.until, limit=1)
     with store_errors():

@@ -17,3 +17,20 @@ class EcsDocument(BaseModel):
 class BucketPublic(BaseModel):
     key: str | int | float
     count: int
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted location: query.since, body.password …")
+    message: str
+    type: str
+    input: Any = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, served as application/problem+json."""
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[FieldError] | None = Field(None, description="422: one entry per bad field")

@@ -21,6 +21,28 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subpro
                           capture_output=True, text=True, timeout=timeout)
 
 
+def api_key(*options: str, env: dict | None = None, role: str = "analyst") -> dict:
+    """`watchkeeper keys create` on the store of `options`: headers that carry the new key."""
+    made = run_cli("keys", "create", "integration-tests", "--role", role, *options, env=env)
+    assert made.returncode == 0, made.stderr
+    return {"X-API-Key": made.stdout.strip()}
+
+
+def demo_login(process: subprocess.Popen, base: str, user: str = "demo-analyst") -> dict:
+    """Read `user`'s password from what `run --demo` prints once, log in: bearer headers."""
+    for line in process.stderr:
+        fields = line.split()
+        if fields[:1] == [user]:
+            password = fields[-1]
+            break
+    else:
+        pytest.fail(f"`run --demo` exited without printing a password for {user}")
+    token = httpx.post(f"{base}/api/v1/auth/token",
+                       data={"username": user, "password": password}, timeout=30)
+    assert token.status_code == 200, token.text
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -9,7 +9,7 @@ import pytest
 
 from watchkeeper.simulate import write_scenario
 
-from .conftest import free_port, run_cli, wait_http
+from .conftest import api_key, free_port, run_cli, wait_http
 
 
 @pytest.fixture(params=["embedded", "kafka+elasticsearch"])
@@ -46,17 +46,20 @@ def test_scan_in_a_capture_becomes_an_alert_in_the_api(backends, tmp_path, serve
     assert evidence <= {f["event"]["id"] for f in flows}
 
     port = free_port()
+    headers = api_key(*options, env=env)
     proc = server("serve", "--port", str(port), *options, env=env)
     wait_http(f"http://127.0.0.1:{port}/health", process=proc)
     body = httpx.get(f"http://127.0.0.1:{port}/api/v1/alerts",
-                     params={"category": "scan"}).json()
+                     params={"category": "scan"}, headers=headers).json()
     assert body["total"] == 1 and body["items"][0]["source"]["ip"] == summary.scanner
     incident_id = body["items"][0]["watchkeeper"]["alert"]["incident_id"]
-    incident = httpx.get(f"http://127.0.0.1:{port}/api/v1/incidents/{incident_id}").json()
+    incident = httpx.get(f"http://127.0.0.1:{port}/api/v1/incidents/{incident_id}",
+                         headers=headers).json()
     assert incident["watchkeeper"]["incident"]["entity"] == summary.scanner
     assert incident["watchkeeper"]["incident"]["categories"] == ["scan"]
     assert incident["watchkeeper"]["incident"]["gbt_code"] == "NASCAN"
-    linked = httpx.get(f"http://127.0.0.1:{port}/api/v1/incidents/{incident_id}/alerts").json()
+    linked = httpx.get(f"http://127.0.0.1:{port}/api/v1/incidents/{incident_id}/alerts",
+                       headers=headers).json()
     assert [a["event"]["id"] for a in linked] == [body["items"][0]["event"]["id"]]
 
 

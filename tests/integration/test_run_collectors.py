@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from .conftest import ANY_PORTS, free_port, wait_http
+from .conftest import ANY_PORTS, api_key, free_port, wait_http
 
 HEADER = "\n".join([
     "#separator \\x09", "#set_separator\t,", "#empty_field\t(empty)", "#unset_field\t-",
@@ -31,11 +31,12 @@ def _conn_row(i: int) -> str:
             "443\ttcp\tssl\t1.25\t517\t4312\tSF\tT\tF\t0\tShADadFf\t9\t997\t8\t4744\t-\n")
 
 
-def _wait_total(url: str, params: dict, want: int, deadline_s: float = 60) -> dict:
+def _wait_total(url: str, params: dict, want: int, headers: dict,
+                deadline_s: float = 60) -> dict:
     end = time.monotonic() + deadline_s
     body: dict = {}
     while time.monotonic() < end:
-        body = httpx.get(url, params=params, timeout=5).json()
+        body = httpx.get(url, params=params, headers=headers, timeout=5).json()
         if body["total"] >= want:
             return body
         time.sleep(0.3)
@@ -51,6 +52,7 @@ def test_followed_files_reach_the_api(server, tmp_path):
     config.write_text(json.dumps({"tail_paths": [str(logs / "*.log"), str(logs / "eve.json")],
                                   "data_dir": str(tmp_path / "state")}))
     port = free_port()
+    headers = api_key("--store", f"sqlite:///{tmp_path}/wk.db")
     proc = server("run", "--config", str(config), "--port", str(port), *ANY_PORTS,
                   "--store", f"sqlite:///{tmp_path}/wk.db")
     base = f"http://127.0.0.1:{port}"
@@ -59,11 +61,11 @@ def test_followed_files_reach_the_api(server, tmp_path):
         fh.write(_conn_row(2) + _conn_row(3))
     (logs / "eve.json").write_text(json.dumps(ALERT) + "\n")
 
-    flows = _wait_total(f"{base}/api/v1/events", {"dataset": "watchkeeper.flow"}, 3)
+    flows = _wait_total(f"{base}/api/v1/events", {"dataset": "watchkeeper.flow"}, 3, headers)
     assert flows["total"] == 3
     assert {f["watchkeeper"]["flow"]["uid"] for f in flows["items"]} == {
         "Cz00001", "Cz00002", "Cz00003"}
-    alerts = _wait_total(f"{base}/api/v1/alerts", {"category": "ids"}, 1)
+    alerts = _wait_total(f"{base}/api/v1/alerts", {"category": "ids"}, 1, headers)
     assert alerts["total"] == 1
     assert alerts["items"][0]["rule"]["id"] == "suricata:2024897"
 
@@ -72,6 +74,7 @@ def test_syslog_from_logger_reaches_the_api(server, tmp_path):
     port, syslog_port = free_port(), free_port()
     config = tmp_path / "wk.yaml"
     config.write_text(json.dumps({"status_seconds": 1}))
+    headers = api_key("--store", f"sqlite:///{tmp_path}/wk.db")
     proc = server("run", "--config", str(config), "--port", str(port),
                   "--syslog-port", str(syslog_port), "--netflow-port", "0",
                   "--store", f"sqlite:///{tmp_path}/wk.db")
@@ -80,7 +83,7 @@ def test_syslog_from_logger_reaches_the_api(server, tmp_path):
     line = "Failed password for invalid user admin from 203.0.113.9 port 52814 ssh2"
     subprocess.run(["logger", "--server", "127.0.0.1", "--port", str(syslog_port), "--tcp",
                     "--octet-count", "--rfc5424", "-t", "sshd", line], check=True, timeout=30)
-    events = _wait_total(f"{base}/api/v1/events", {"dataset": "watchkeeper.syslog"}, 1)
+    events = _wait_total(f"{base}/api/v1/events", {"dataset": "watchkeeper.syslog"}, 1, headers)
     assert events["total"] == 1
     event = events["items"][0]
     assert (event["user"]["name"], event["source"]["ip"]) == ("admin", "203.0.113.9")
@@ -89,7 +92,8 @@ def test_syslog_from_logger_reaches_the_api(server, tmp_path):
     end = time.monotonic() + 30
     while time.monotonic() < end:
         points = httpx.get(f"{base}/api/v1/events", params={"dataset": "watchkeeper.collector",
-                                                            "limit": 100}, timeout=5).json()
+                                                            "limit": 100},
+                           headers=headers, timeout=5).json()
         syslog = [p["watchkeeper"]["collector"]["counters"] for p in points["items"]
                   if p["watchkeeper"]["collector"]["name"] == "syslog"]
         if any(c.get("received", 0) >= 1 and c.get("parsed", 0) >= 1 for c in syslog):

@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from .conftest import ANY_PORTS, free_port, wait_http
+from .conftest import ANY_PORTS, demo_login, free_port, wait_http
 
 
 def test_all_in_one_serves_the_demo_alert_within_90s(server, tmp_path):
@@ -15,9 +15,12 @@ def test_all_in_one_serves_the_demo_alert_within_90s(server, tmp_path):
     proc = server("run", "--demo", "--port", str(port), *ANY_PORTS, "--store", f"sqlite:///{tmp_path}/wk.db")
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/health", deadline_s=90, process=proc)
+    headers = demo_login(proc, base)
+    assert httpx.get(f"{base}/api/v1/alerts", timeout=5).status_code == 401
     alerts = {}
     while time.monotonic() - started < 90:
-        alerts = httpx.get(f"{base}/api/v1/alerts", params={"category": "scan"}, timeout=5).json()
+        alerts = httpx.get(f"{base}/api/v1/alerts", params={"category": "scan"},
+                           headers=headers, timeout=5).json()
         if alerts["total"]:
             break
         time.sleep(0.5)
@@ -25,7 +28,8 @@ def test_all_in_one_serves_the_demo_alert_within_90s(server, tmp_path):
     assert alerts.get("total") == 1, f"no demo alert after {elapsed:.0f}s"
     alert = alerts["items"][0]
     assert alert["watchkeeper"]["alert"]["detector"] == "scan"
-    flows = httpx.get(f"{base}/api/v1/events", params={"dataset": "watchkeeper.flow"}).json()
+    flows = httpx.get(f"{base}/api/v1/events", params={"dataset": "watchkeeper.flow"},
+                      headers=headers).json()
     assert flows["total"] > 100
 
 
@@ -38,7 +42,8 @@ def test_metrics_count_the_pipeline(server, tmp_path):
     text = ""
     while time.monotonic() < deadline:
         text = httpx.get(f"{base}/metrics/", timeout=5).text
-        if 'watchkeeper_records_total{outcome="written",stage="index"}' in text:
+        if 'watchkeeper_records_total{outcome="written",stage="index"}' in text and \
+                'watchkeeper_records_total{outcome="accepted",stage="demo"}' in text:
             break
         time.sleep(0.5)
     assert 'watchkeeper_records_total{outcome="accepted",stage="demo"}' in text

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from watchkeeper import timeutil
 
-KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state")
+KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state", "identity")
 SCAN_PAGE = 1000                    # page size of Store.scan
 
 # Fields an analyst owns on an alert: a detector re-raising the same alert never resets them.
@@ -26,6 +26,7 @@ UPDATABLE_ALERT_FIELDS = frozenset(ANALYST_FIELDS)
 # Fields that can be filtered exactly and aggregated (keyword, ip or numeric in both backends).
 TERM_FIELDS = frozenset({
     "event.dataset", "event.kind", "event.severity", "event.module", "event.outcome",
+    "event.action",
     "watchkeeper.alert.category", "watchkeeper.alert.status", "watchkeeper.alert.detector",
     "watchkeeper.alert.assignee", "watchkeeper.alert.incident_id", "watchkeeper.alert.entity",
     "watchkeeper.flow.conn_state", "rule.id", "source.ip", "destination.ip", "destination.port",
@@ -57,6 +58,9 @@ class Query:
     limit: int = 100
     cursor: str | None = None
     order: Literal["desc", "asc"] = "desc"
+    # Tenancy (watchkeeper/store/scoped.py sets it, nothing else should): None = every
+    # document; a list = only documents whose labels.site is in it (site-less ones excluded).
+    sites: list[str] | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.terms) - TERM_FIELDS
@@ -155,8 +159,19 @@ class Store(ABC):
             if cursor is None or not page.items:
                 return
 
-    def refresh(self) -> None:
-        """Make every write so far visible to reads."""
+    @abstractmethod
+    def insert_new(self, kind: str, doc: dict) -> bool:
+        """Insert unless a document with this `event.id` exists (append-only kinds: audit);
+        False if it exists. The write is visible to reads when this returns."""
+
+    def append_audit(self, record: dict) -> dict:
+        """Append to the hash-chained audit trail (watchkeeper/store/audit.py)."""
+        from watchkeeper.store.audit import AuditChain
+        chain = self.__dict__.setdefault("_audit_chain", AuditChain(self))
+        return chain.append(record)
+
+    def refresh(self, kind: str | None = None) -> None:
+        """Make every write so far (to `kind`, or to all kinds) visible to reads."""
 
     def close(self) -> None:
         pass

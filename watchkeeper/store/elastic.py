@@ -6,7 +6,8 @@ import time
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import msgspec
-from elasticsearch import ApiError, Elasticsearch, JsonSerializer, NotFoundError, TransportError
+from elasticsearch import (ApiError, ConflictError, Elasticsearch, JsonSerializer, NotFoundError,
+                           TransportError)
 from elasticsearch.helpers import BulkIndexError, bulk
 
 from watchkeeper import timeutil
@@ -83,6 +84,15 @@ class ElasticStore(Store):
                                                **mappings.component_template())
         for name, body in mappings.index_templates(self.prefix, self.replicas).items():
             self.es.indices.put_index_template(name=name, **body)
+        for kind in ("audit", "identity"):
+            # Made now, not by the first write: concurrent first appends to the audit chain
+            # would otherwise search an index whose shard is still starting (503).
+            if not self.es.indices.exists(index=self.index_for(kind)):
+                try:
+                    self.es.indices.create(index=self.index_for(kind))
+                except ApiError as exc:
+                    if "resource_already_exists" not in str(exc):
+                        raise
 
     def index_for(self, kind: str, doc: dict | None = None) -> str:
         """Events go to the daily index of their event time; other kinds to one index each."""
@@ -130,10 +140,23 @@ class ElasticStore(Store):
         info.update(changes)
         self.es.update(index=index, id=alert_id, doc={"watchkeeper": {"alert": changes}},
                        refresh="wait_for")
-        audit = audit_document(alert_id, before, changes, actor, comment, time.time())
-        self.es.index(index=self.index_for("audit"), id=audit["event"]["id"], document=audit,
-                      refresh="wait_for")
+        self.append_audit(audit_document(alert_id, before, changes, actor, comment, time.time()))
         return alert
+
+    def insert_new(self, kind: str, doc: dict) -> bool:
+        check_kind(kind)
+        try:
+            # refresh=true: the small audit index is refreshed at once (wait_for would wait
+            # up to the 1 s refresh interval on every login and every change).
+            self.es.create(index=self.index_for(kind, doc), id=doc["event"]["id"], document=doc,
+                           refresh=True)
+        except ConflictError:
+            return False
+        except TransportError as exc:
+            raise StoreUnavailable(f"Elasticsearch at {self.url} did not answer: {exc}") from None
+        except ApiError as exc:
+            raise StoreError(f"Elasticsearch refused a {kind} document: {exc}") from None
+        return True
 
     def delete_events_before(self, day: str) -> list[str]:
         indices = self.es.indices.get(index=self._events + "*", expand_wildcards="open,closed",
@@ -143,9 +166,10 @@ class ElasticStore(Store):
             self.es.indices.delete(index=name)   # a whole day at a time: cheap, no delete-by-query
         return [name[len(self._events):] for name in old]
 
-    def refresh(self) -> None:
+    def refresh(self, kind: str | None = None) -> None:
+        index = self.index_for(kind) if kind else f"{self.prefix}-*"
         try:
-            self.es.indices.refresh(index=f"{self.prefix}-*", ignore_unavailable=True,
+            self.es.indices.refresh(index=index, ignore_unavailable=True,
                                     allow_no_indices=True)
         except (TransportError, ApiError) as exc:
             raise StoreError(f"refresh of {self.url} failed: {exc}") from None
@@ -211,6 +235,8 @@ class ElasticStore(Store):
             span["lt"] = _iso(query.until)
         if span:
             clauses.append({"range": {"@timestamp": span}})
+        if query.sites is not None:   # tenancy: see watchkeeper/store/scoped.py
+            clauses.append({"terms": {"labels.site": query.sites}})
         clauses += [{"terms": {name: values}} for name, values in query.terms.items() if values]
         if query.ip:
             clauses.append({"term": {"related.ip": query.ip}})

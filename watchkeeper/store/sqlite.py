@@ -102,12 +102,19 @@ class SqliteStore(Store):
             info = alert["watchkeeper"]["alert"]
             before = {k: info.get(k) for k in changes}
             info.update(changes)
-            audit = audit_document(alert_id, before, changes, actor, comment, time.time())
-            self._db.execute("BEGIN")
             self._db.execute("UPDATE alerts SET doc = ? WHERE id = ?", (self._encode(alert), alert_id))
-            self._db.execute("INSERT OR REPLACE INTO audit VALUES (?, ?, ?, ?)", self._row(audit))
-            self._db.execute("COMMIT")
+        self.append_audit(audit_document(alert_id, before, changes, actor, comment, time.time()))
         return alert
+
+    def insert_new(self, kind: str, doc: dict) -> bool:
+        check_kind(kind)
+        with self._lock:
+            try:
+                self._db.execute(f"INSERT INTO {kind} (id, ts, day, doc) VALUES (?, ?, ?, ?)",
+                                 self._row(doc))
+            except sqlite3.IntegrityError:
+                return False
+        return True
 
     def delete_events_before(self, day: str) -> list[str]:
         with self._lock:
@@ -184,6 +191,10 @@ class SqliteStore(Store):
         if query.until is not None:
             where.append("ts < ?")
             args.append(round(query.until * 1_000_000))
+        if query.sites is not None:   # tenancy: see watchkeeper/store/scoped.py
+            where.append(f"json_extract(doc, '$.labels.site') IN "
+                         f"({','.join('?' * len(query.sites))})" if query.sites else "0")
+            args.extend(query.sites)
         for name, values in query.terms.items():
             if not values:
                 continue

@@ -1,13 +1,16 @@
 """A real SqliteStore at a tmp path behind FastAPI's TestClient, plus document builders."""
 from __future__ import annotations
 
+import functools
 import warnings
 
 import pytest
 
 from api import create_app
+from watchkeeper.identity import Principal, hash_password, issue_access_token
 from watchkeeper.documents import AlertSpec, FlowRecord, alert_document, flow_document
 from watchkeeper.networks import InternalNetworks
+from watchkeeper.config import AuthSettings
 from watchkeeper.store import open_store
 
 with warnings.catch_warnings():
@@ -65,9 +68,73 @@ def store(tmp_path):
     store.close()
 
 
+SECRET = "unit-tests-only-" + "k3y-" * 6          # 40 characters, not a placeholder
+PASSWORD = "correct horse battery staple"
+
+
+def make_app(store, sites=None):
+    return create_app(store, auth_settings=AuthSettings(secret_key=SECRET), sites=sites)
+
+
+def login(client, name: str, role: str, site: str = "/") -> dict:
+    """Create `name` with `role` at `site` and log in at /auth/token: its Authorization header."""
+    add_user(client, name, role, site)
+    response = client.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@functools.cache
+def password_hash() -> str:
+    return hash_password(PASSWORD)     # argon2 is slow on purpose: once per session
+
+
+def add_user(client, name: str, role: str, site: str = "/") -> None:
+    client.app.state.access.accounts.ids.put_user({
+        "name": name, "role": role, "site": site, "disabled": False,
+        "password_hash": password_hash(), "failures": 0, "locked_until": 0.0,
+        "created_by": "tests"}, T0)
+
+
+def bearer(client, name: str, role: str, site: str = "/") -> dict:
+    """Like login, without paying for argon2 on every test: the user exists, the token is
+    signed with the app's secret (tests/unit/api/test_auth.py covers the real login)."""
+    add_user(client, name, role, site)
+    token = issue_access_token(Principal(name, role, site), SECRET, 900)
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def bearer_for(client):
+    return lambda name, role, site="/": bearer(client, name, role, site)
+
+
+@pytest.fixture
+def sited_client(store):
+    """(client without credentials on an app whose inventory is `sites`, the bearer helper)."""
+    made = []
+
+    def build(sites):
+        client = TestClient(make_app(store, sites))
+        made.append(client)
+        return client, bearer
+    yield build
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def anonymous(store):
+    """A client without credentials."""
+    with TestClient(make_app(store)) as client:
+        yield client
+
+
 @pytest.fixture
 def client(store):
-    with TestClient(create_app(store)) as client:
+    """A client logged in as an analyst bound to the root (sees every site)."""
+    with TestClient(make_app(store)) as client:
+        client.headers.update(bearer(client, "li.wei", "analyst"))
         yield client
 
 

@@ -73,4 +73,6 @@ def test_store_refusal_maps_to_400(client, store, monkeypatch):
     monkeypatch.setattr(store, "search", refuse)
     response = client.get("/api/v1/alerts")
     assert response.status_code == 400
-    assert response.json() == {"detail": "cannot filter on that"}
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {"type": "about:blank", "title": "Bad Request", "status": 400,
+                               "detail": "cannot filter on that", "instance": "/api/v1/alerts"}

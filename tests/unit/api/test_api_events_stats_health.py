@@ -1,12 +1,19 @@
 """Events search, alert statistics, /health and the OpenAPI pages."""
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from api import create_app
+from watchkeeper.config import AuthSettings
 from watchkeeper.store.base import StoreUnavailable
 
 T0 = 1_767_225_600.0   # 2026-01-01T00:00:00Z, as in conftest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")   # starlette's httpx deprecation notice
+    from fastapi.testclient import TestClient
 
 
 @pytest.fixture
@@ -100,14 +107,18 @@ def test_store_error_on_a_route_is_503(client, store, monkeypatch):
     assert response.status_code == 503 and "cannot reach" in response.json()["detail"]
 
 
-def test_docs_and_openapi(client):
-    assert client.get("/docs").status_code == 200
-    spec = client.get("/openapi.json").json()
-    assert spec["info"]["title"] == "Watchkeeper"
-    for path in ("/health", "/api/v1/alerts", "/api/v1/alerts/{alert_id}",
-                 "/api/v1/alerts/{alert_id}/evidence", "/api/v1/events", "/api/v1/stats/alerts"):
-        assert path in spec["paths"], path
-    assert "patch" in spec["paths"]["/api/v1/alerts/{alert_id}"]
+def test_docs_and_openapi_only_when_configured(store, client):
+    assert client.get("/docs").status_code == 404          # not public by default
+    assert client.get("/openapi.json").status_code == 404
+    public = create_app(store, auth_settings=AuthSettings(public_docs=True))
+    with TestClient(public) as anonymous:
+        assert anonymous.get("/docs").status_code == 200
+        spec = anonymous.get("/openapi.json").json()
+        assert spec["info"]["title"] == "Watchkeeper"
+        for path in ("/health", "/api/v1/alerts", "/api/v1/alerts/{alert_id}",
+                     "/api/v1/alerts/{alert_id}/evidence", "/api/v1/events", "/api/v1/stats/alerts"):
+            assert path in spec["paths"], path
+        assert "patch" in spec["paths"]["/api/v1/alerts/{alert_id}"]
 
 
 def test_title_is_configurable(store):
