@@ -18,14 +18,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from watchkeeper import metrics
+from watchkeeper import metrics, ratelog
 from watchkeeper.publish import EventPublisher
+from watchkeeper.senders import ACCEPT_ALL, SenderPolicy
 
 from collectors.syslog.document import Origin
 from collectors.syslog.framing import MAX_MESSAGE, Frame, StreamFramer, datagram_frame
 from collectors.syslog.pipeline import Processor, Received, SyslogStats
 
 log = logging.getLogger(__name__)
+ratelog.limit(log)
 _STOP = object()            # queued last by stop(): the parser drains up to it
 _READ_SIZE = 64 * 1024
 
@@ -35,9 +37,11 @@ class SyslogServer:
                  udp_port: int | None = 5514, tcp_port: int | None = 5514, *,
                  queue_size: int = 10_000, max_message: int = MAX_MESSAGE,
                  max_connections: int = 1024, batch_size: int = 500,
-                 udp_buffer: int = 4 << 20, clock: Callable[[], float] = time.time):
+                 udp_buffer: int = 4 << 20, clock: Callable[[], float] = time.time,
+                 senders: SenderPolicy = ACCEPT_ALL, drain_s: float = 5.0):
         """Ports may be 0 (the kernel picks; see .udp_port/.tcp_port after start) or None
-        (that listener off)."""
+        (that listener off). `drain_s`: at stop, how long a TCP sender is given to notice
+        the half-close and stop sending (see _close)."""
         self.publisher = publisher
         self.host = host
         self.udp_port = udp_port
@@ -48,6 +52,8 @@ class SyslogServer:
         self.batch_size = batch_size
         self.udp_buffer = udp_buffer
         self.clock = clock
+        self.senders = senders
+        self.drain_s = drain_s
         self._stats = SyslogStats()
         self._processor = Processor(publisher, self._stats)
         self._seq = 0
@@ -116,6 +122,7 @@ class SyslogServer:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.udp_buffer)
             self.udp_port = sock.getsockname()[1]
         self._drainer = loop.create_task(self._drain())
+        self.senders.announce("syslog", f"{self.host} udp/{self.udp_port} tcp/{self.tcp_port}")
 
     async def _close(self) -> None:
         if self._udp is not None:
@@ -149,6 +156,9 @@ class SyslogServer:
                         self._seq)
 
     def offer_datagram(self, data: bytes, peer: tuple) -> None:
+        if not self.senders.admit(_unmapped(peer[0]), "syslog", "udp"):
+            self._stats.refused += 1
+            return
         item = self._received(datagram_frame(data, self.max_message), peer, "udp")
         try:
             self._queue.put_nowait(item)
@@ -157,13 +167,17 @@ class SyslogServer:
             metrics.RECORDS.labels(stage=self.publisher.stage, outcome="dropped").inc()
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        peer = writer.get_extra_info("peername") or ("0.0.0.0", 0)
+        if not self.senders.admit(_unmapped(peer[0]), "syslog", "tcp"):
+            self._stats.refused += 1
+            writer.close()
+            return
         if len(self._connections) >= self.max_connections:
             log.warning("syslog: refusing a connection: %d already open", self.max_connections)
             writer.close()
             return
         self._connections[asyncio.current_task()] = writer
         self._stats.connections += 1
-        peer = writer.get_extra_info("peername") or ("0.0.0.0", 0)
         framer = StreamFramer(self.max_message)
         try:
             while data := await _read(reader):
