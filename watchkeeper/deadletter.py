@@ -67,6 +67,18 @@ def deadletter_document(stage: str, reason: str, raw: bytes | str, topic: str | 
     }
 
 
+_STAGES_SEEN: set[str] = set()
+
+
+def _label_series(stage: str) -> None:
+    """All of a stage's reason_kind series at once, on its first dead letter: the series
+    count is then fixed by the stages in use, whatever input arrives later."""
+    if stage not in _STAGES_SEEN:
+        _STAGES_SEEN.add(stage)
+        for kind in REASON_KINDS:
+            metrics.DEADLETTERS.labels(stage=stage, reason_kind=kind)
+
+
 def send_deadletter(producer: Producer, names: Names, stage: str, reason: str, raw: bytes | str,
                     topic: str | None = None, position: str | None = None,
                     kind: str | None = None) -> None:
@@ -74,6 +86,7 @@ def send_deadletter(producer: Producer, names: Names, stage: str, reason: str, r
     `stage` must be a name from code, never from input: it is a metric label too."""
     doc = deadletter_document(stage, reason, raw, topic, position)
     producer.send(names.deadletter, codec.encode(doc), key=stage)
+    _label_series(stage)
     label = kind if kind in REASON_KINDS else reason_kind(reason)
     metrics.DEADLETTERS.labels(stage=stage, reason_kind=label).inc()
     metrics.RECORDS.labels(stage=stage, outcome="deadlettered").inc()

@@ -18,6 +18,8 @@ from prometheus_client import Counter, Gauge
 
 EVICTIONS = Counter("watchkeeper_netflow_exporter_evictions_total",
                     "(exporter, domain) state evicted", ["reason"])   # cap | idle
+for _reason in ("cap", "idle"):
+    EVICTIONS.labels(reason=_reason)
 TRACKED = Gauge("watchkeeper_netflow_exporter_states",
                 "(exporter, domain) pairs whose state the NetFlow decoder keeps")
 _SWEEP_EVERY_S = 10.0

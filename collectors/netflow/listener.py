@@ -25,8 +25,12 @@ log = logging.getLogger(__name__)
 ratelog.limit(log)
 PACKETS = Counter("watchkeeper_netflow_packets_total", "Export datagrams by outcome",
                   ["outcome"])  # received | malformed | dropped | refused
+for _outcome in ("received", "malformed", "dropped", "refused"):
+    PACKETS.labels(outcome=_outcome)      # fixed series from the start
 LOST_EXPORTS = Counter("watchkeeper_netflow_lost_exports_total",
                        "Exports the sequence numbers say never arrived", ["version"])
+for _version in ("5", "9", "10", "other"):
+    LOST_EXPORTS.labels(version=_version)
 _MAX_DATAGRAM = 65535
 
 

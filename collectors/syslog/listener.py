@@ -1,9 +1,10 @@
 """Syslog over UDP and TCP: `SyslogServer(publisher, host, udp_port, tcp_port).start()`.
 
 One asyncio loop on its own thread receives; one parser thread turns frames into documents.
-Between them a bounded queue: when it is full a TCP connection stops being read (the
-kernel's window then slows the sender: nothing is lost), and a UDP datagram is dropped and
-counted (UDP has no way to push back). `stop()` stops receiving, closes the connections,
+Between them a queue bounded in frames and in bytes: when it is full a TCP connection stops
+being read (the kernel's window then slows the sender: nothing is lost), and a UDP datagram
+is dropped and counted (UDP has no way to push back). Senders outside
+`collector_allowed_senders` are counted and never parsed (watchkeeper/senders.py). `stop()` stops receiving, closes the connections,
 parses what is queued and flushes the publisher.
 """
 from __future__ import annotations
@@ -37,6 +38,7 @@ class SyslogServer:
     def __init__(self, publisher: EventPublisher, host: str = "127.0.0.1",
                  udp_port: int | None = 5514, tcp_port: int | None = 5514, *,
                  queue_size: int = 10_000, max_message: int = MAX_MESSAGE,
+                 queue_bytes: int = 32 << 20,
                  max_connections: int = 1024, batch_size: int = 500,
                  udp_buffer: int = 4 << 20, clock: Callable[[], float] = time.time,
                  senders: SenderPolicy = ACCEPT_ALL, drain_s: float = 5.0):
@@ -48,6 +50,7 @@ class SyslogServer:
         self.udp_port = udp_port
         self.tcp_port = tcp_port
         self.queue_size = queue_size
+        self.queue_bytes = queue_bytes   # 10 000 frames of 64 KiB would be 640 MiB
         self.max_message = max_message
         self.max_connections = max_connections
         self.batch_size = batch_size
@@ -111,6 +114,8 @@ class SyslogServer:
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue = asyncio.Queue(self.queue_size)
+        self._queued_bytes = 0
+        self._space = asyncio.Event()
         self._tcp = self._udp = None
         self._stopping = False
         if self.tcp_port is not None:
@@ -160,6 +165,8 @@ class SyslogServer:
                 batch.append(self._queue.get_nowait())
             done = batch[-1] is _STOP
             items = [item for item in batch if item is not _STOP]
+            self._queued_bytes -= sum(len(item.frame.data) for item in items)
+            self._space.set()
             await loop.run_in_executor(self._executor, self._processor.handle_batch, items)
             if done:
                 return
@@ -176,7 +183,10 @@ class SyslogServer:
             return
         item = self._received(datagram_frame(data, self.max_message), peer, "udp")
         try:
+            if self._queued_bytes + len(item.frame.data) > self.queue_bytes:
+                raise asyncio.QueueFull
             self._queue.put_nowait(item)
+            self._queued_bytes += len(item.frame.data)
         except asyncio.QueueFull:
             self._stats.dropped += 1
             metrics.RECORDS.labels(stage=self.publisher.stage, outcome="dropped").inc()
@@ -198,12 +208,20 @@ class SyslogServer:
             while data := await self._read(reader):
                 for frame in framer.feed(data):
                     # Blocks while the queue is full: this connection is not read meanwhile.
-                    await self._queue.put(self._received(frame, peer, "tcp"))
+                    await self._put(self._received(frame, peer, "tcp"))
             for frame in framer.close():
-                await self._queue.put(self._received(frame, peer, "tcp"))
+                await self._put(self._received(frame, peer, "tcp"))
         finally:
             writer.close()
             self._connections.pop(asyncio.current_task(), None)
+
+    async def _put(self, item: Received) -> None:
+        """Queue a TCP frame, waiting while the queue is full in frames or in bytes."""
+        while self._queued_bytes >= self.queue_bytes:
+            self._space.clear()
+            await self._space.wait()
+        self._queued_bytes += len(item.frame.data)
+        await self._queue.put(item)
 
     async def _read(self, reader: asyncio.StreamReader) -> bytes:
         """Next chunk, or b"" at end of stream (a reset is an end like any other); while
