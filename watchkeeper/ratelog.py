@@ -60,7 +60,7 @@ class RateLimitFilter(logging.Filter):
                 self._windows.pop(next(iter(self._windows)))
             window = self._windows[key] = _Window(now, level=record.levelno,
                                                   logger=record.name,
-                                                  example=str(record.msg)[:200])
+                                                  example=_message(record))
         if window.passed < self.burst:
             window.passed += 1
             return True
@@ -92,10 +92,17 @@ class RateLimitFilter(logging.Filter):
         try:
             for window in due:
                 logging.getLogger(window.logger).log(
-                    window.level, "suppressed %d similar messages in the last %.0f s (%s)",
+                    window.level, "suppressed %d similar messages in the last %.0f s (first: %s)",
                     window.suppressed, window.start, window.example)
         finally:
             self._summarising.on = False
+
+
+def _message(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()[:200]
+    except (TypeError, ValueError):
+        return str(record.msg)[:200]
 
 
 def _key(record: logging.LogRecord) -> tuple:
