@@ -62,6 +62,8 @@ def _v5(rng: random.Random) -> bytes:
 
 def netflow_datagram(rng: random.Random) -> bytes:
     pick = rng.random()
+    if pick < 0.01:
+        return rng.randbytes(rng.randrange(9000, 65507))  # as large as UDP allows
     if pick < 0.4:
         return rng.randbytes(rng.randrange(0, 1400))      # any "version" at all
     if pick < 0.6:
