@@ -56,6 +56,7 @@ bench: install
 	deploy/local/install-debs deploy/local/bench-packages.txt
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/capture.py
+	$(BIN)/python bench/hostile.py
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache

@@ -8,6 +8,7 @@ import sys
 from watchkeeper import __version__
 from watchkeeper.bus import BusError, BusUnavailable
 from watchkeeper.config import ConfigError
+from watchkeeper.memory import limit_malloc_arenas
 from watchkeeper.store import StoreError, StoreUnavailable
 from watchkeeper.worker import StalledError
 
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    limit_malloc_arenas()      # before any thread: see watchkeeper/memory.py
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.verbose:

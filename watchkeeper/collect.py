@@ -13,6 +13,11 @@ from watchkeeper.publish import EventPublisher
 log = logging.getLogger(__name__)
 
 
+def _senders(settings: Settings):
+    from watchkeeper.senders import SenderPolicy
+    return SenderPolicy(settings.collector_allowed_senders)
+
+
 def _publisher(settings: Settings, bus: Bus, stage: str) -> EventPublisher:
     return EventPublisher(bus.producer(), stage, Names(settings.namespace))
 
@@ -78,7 +83,8 @@ def syslog_server(settings: Settings, bus: Bus):
     """A bound, running syslog listener (binding here surfaces a busy port at start-up)."""
     from collectors.syslog import SyslogServer
     server = SyslogServer(_publisher(settings, bus, "syslog"), settings.collector_host,
-                          settings.syslog_port, settings.syslog_port)
+                          settings.syslog_port, settings.syslog_port,
+                          senders=_senders(settings))
     try:
         server.start()
     except OSError as exc:
@@ -108,7 +114,10 @@ def netflow_server(settings: Settings, bus: Bus):
     from collectors.netflow import NetflowServer
     server = NetflowServer(_publisher(settings, bus, "netflow"), host=settings.collector_host,
                            port=settings.netflow_port,
-                           networks=InternalNetworks(settings.internal_networks))
+                           networks=InternalNetworks(settings.internal_networks),
+                           senders=_senders(settings),
+                           max_exporters=settings.netflow_max_exporters,
+                           exporter_idle_s=settings.netflow_exporter_idle_seconds)
     try:
         server.start()
     except OSError as exc:

@@ -100,6 +100,16 @@ class Settings(BaseSettings):
     collector_host: str = Field("127.0.0.1", description="syslog/NetFlow listen address")
     syslog_port: int = Field(5514, ge=0, le=65535, description="UDP and TCP; 0 = any free port")
     netflow_port: int = Field(2055, ge=0, le=65535, description="UDP; 0 = any free port")
+    collector_allowed_senders: list[str] = Field(
+        default_factory=list, description="CIDRs the syslog/NetFlow collectors accept input "
+                                          "from; empty = any sender (a WARNING at start)")
+    netflow_max_exporters: int = Field(1024, ge=1, le=1_000_000,
+                                       description="(exporter, observation domain) pairs "
+                                                   "whose templates/sampling/sequence state "
+                                                   "is kept; least recently seen evicted")
+    netflow_exporter_idle_seconds: float = Field(3600.0, ge=60, le=7 * 86_400,
+                                                 description="state of a pair silent this "
+                                                             "long is evicted")
     enable_syslog: bool = Field(True, description="`run` listens for syslog")
     enable_netflow: bool = Field(True, description="`run` listens for NetFlow/IPFIX")
     observer: str = Field("watchkeeper", min_length=1, max_length=64,
@@ -137,7 +147,7 @@ class Settings(BaseSettings):
 
     auth: AuthSettings = Field(default_factory=AuthSettings, description="API access")
 
-    @field_validator("internal_networks")
+    @field_validator("internal_networks", "collector_allowed_senders")
     @classmethod
     def _cidrs(cls, value: list[str]) -> list[str]:
         for cidr in value:

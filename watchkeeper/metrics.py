@@ -1,12 +1,48 @@
-"""Counters every stage moves; exposed at /metrics in Prometheus format."""
+"""Counters every stage moves; exposed at /metrics in Prometheus format.
+
+Label values come from code, never from input (a sender must not be able to add series):
+stages are role names, outcomes and reason kinds fixed vocabularies. A stage's series are
+all created on its first use, so the number of series depends on the stages running, not
+on what arrived.
+"""
 from __future__ import annotations
+
+import threading
 
 from prometheus_client import Counter, Gauge
 
-RECORDS = Counter("watchkeeper_records_total", "Records handled by a pipeline stage",
-                  ["stage", "outcome"])   # outcome: accepted | written | deadlettered | alerted
+OUTCOMES = ("accepted", "written", "deadlettered", "alerted", "dropped")
+
+
+class _StageCounter(Counter):
+    """RECORDS: the first `labels(stage=S, …)` creates S's series for every outcome."""
+
+    def labels(self, *args, **kwargs):
+        child = super().labels(*args, **kwargs)
+        stage = kwargs.get("stage", args[0] if args else None)
+        if stage not in self._stages_seen:
+            with self._stages_lock:
+                if stage not in self._stages_seen:
+                    self._stages_seen.add(stage)
+                    for outcome in OUTCOMES:
+                        super().labels(stage=stage, outcome=outcome)
+        return child
+
+    def __init__(self, *args, **kwargs):
+        self._stages_seen: set = set()
+        self._stages_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+
+RECORDS = _StageCounter("watchkeeper_records_total", "Records handled by a pipeline stage",
+                        ["stage", "outcome"])   # outcome: one of OUTCOMES
 DEADLETTERS = Counter("watchkeeper_deadletters_total", "Records sent to wk.deadletter",
-                      ["stage", "reason_kind"])
+                      ["stage", "reason_kind"])  # reason_kind: deadletter.REASON_KINDS
+REFUSED = Counter("watchkeeper_collector_refused_total",
+                  "Datagrams and connections from senders outside collector_allowed_senders",
+                  ["collector", "transport"])   # transport: udp | tcp
+SEND_FAILURES = Counter("watchkeeper_bus_send_failures_total",
+                        "Messages a producer could not store on the bus", ["stage"])
 
 # Liveness of the consuming stages (watchkeeper/liveness.py); label values are stage names
 # from code (index, correlate, detect, detect-2...), never from input.

@@ -4,26 +4,44 @@ Every collector (capture, NetFlow, syslog, tailers) publishes through one EventP
 `publish(doc)` for a parsed event, `reject(reason, raw)` for input it could not parse. Both
 count (Prometheus `watchkeeper_records_total{stage=<collector>}`) and neither raises on bad
 data, so a collector never dies of its input.
+
+The producer is flushed every `flush_every_s` (by a timer thread, started on the first send)
+and every `flush_every_n` messages, not only at stop: a long-running collector confirms its
+sends as it goes, and the producer never holds an unbounded backlog. A failed timed flush is
+logged (rate-limited) and counted in `watchkeeper_bus_send_failures_total{stage}`.
 """
 from __future__ import annotations
 
+import logging
 import threading
 
-from watchkeeper import codec, metrics, schema
-from watchkeeper.bus import Names, Producer
+from watchkeeper import codec, metrics, ratelog, schema
+from watchkeeper.bus import BusError, Names, Producer
 from watchkeeper.deadletter import send_deadletter
+
+log = logging.getLogger(__name__)
+ratelog.limit(log)
+FLUSH_EVERY_S = 1.0
+FLUSH_EVERY_N = 10_000
 
 
 class EventPublisher:
     def __init__(self, producer: Producer, stage: str, names: Names = Names(),
-                 key_field: str = "source.ip"):
+                 key_field: str = "source.ip", flush_every_s: float = FLUSH_EVERY_S,
+                 flush_every_n: int = FLUSH_EVERY_N):
         self.producer = producer
         self.stage = stage
         self.names = names
         self.key_field = key_field
+        self.flush_every_s = flush_every_s
+        self.flush_every_n = flush_every_n
         self.published = 0
         self.rejected = 0
+        self._unflushed = 0
         self._lock = threading.Lock()   # listeners publish from several threads
+        self._flush_lock = threading.Lock()
+        self._closed = threading.Event()
+        self._timer: threading.Thread | None = None
 
     def publish(self, doc: dict, topic: str | None = None) -> bool:
         """Send a valid event to wk.events (or `topic`); dead-letter an invalid one."""
@@ -31,19 +49,60 @@ class EventPublisher:
             schema.validate(doc)
             value = codec.encode(doc)
         except (schema.ValidationError, TypeError, ValueError) as exc:
-            self.reject(f"{type(exc).__name__}: {exc}", repr(doc)[:65536])
+            self.reject(f"{type(exc).__name__}: {exc}", repr(doc)[:65536], kind="validation_error")
             return False
         self.producer.send(topic or self.names.events, value, key=schema.get(doc, self.key_field))
         with self._lock:
             self.published += 1
+        self._sent()
         metrics.RECORDS.labels(stage=self.stage, outcome="accepted").inc()
         return True
 
-    def reject(self, reason: str, raw: bytes | str, position: str | None = None) -> None:
-        """Input that could not be parsed: counted and kept in wk.deadletter with its reason."""
+    def reject(self, reason: str, raw: bytes | str, position: str | None = None,
+               kind: str | None = None) -> None:
+        """Input that could not be parsed: counted and kept in wk.deadletter with its reason
+        (`kind`: one of deadletter.REASON_KINDS, classified from `reason` when not given)."""
         with self._lock:
             self.rejected += 1
-        send_deadletter(self.producer, self.names, self.stage, reason, raw, position=position)
+        send_deadletter(self.producer, self.names, self.stage, reason, raw, position=position,
+                        kind=kind)
+        self._sent()
 
     def flush(self) -> None:
-        self.producer.flush()
+        """Block until everything sent so far is stored; BusError if something was not."""
+        with self._flush_lock:
+            with self._lock:
+                self._unflushed = 0
+            self.producer.flush()
+
+    def close(self) -> None:
+        """Stop the timer and flush what is left."""
+        self._closed.set()
+        if self._timer is not None and self._timer is not threading.current_thread():
+            self._timer.join(timeout=30)
+        self.flush()
+
+    def _sent(self) -> None:
+        with self._lock:
+            self._unflushed += 1
+            due = self._unflushed >= self.flush_every_n
+            start = self._timer is None and not self._closed.is_set()
+            if start:
+                self._timer = threading.Thread(target=self._tick, daemon=True,
+                                               name=f"wk-flush-{self.stage}")
+        if start:
+            self._timer.start()
+        if due:
+            self._flush_counted()
+
+    def _tick(self) -> None:
+        while not self._closed.wait(self.flush_every_s):
+            if self._unflushed:
+                self._flush_counted()
+
+    def _flush_counted(self) -> None:
+        try:
+            self.flush()
+        except BusError as exc:
+            metrics.SEND_FAILURES.labels(stage=self.stage).inc(getattr(exc, "failed", 1))
+            log.error("%s: sends not stored on the bus: %s", self.stage, exc)

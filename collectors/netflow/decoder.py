@@ -12,6 +12,7 @@ long after their neighbours, out of order, for little gain.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import struct
 import time
@@ -20,13 +21,19 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from netflume import Decoder
+from netflume.sampling import SamplingWatch
+from netflume.sequence import SequenceWatch
 
 from collectors.netflow import wire
+from collectors.netflow.exporters import ExporterStates, forget_netflume
 from collectors.netflow.records import ExportContext, flow_document
 from collectors.netflow.templates import DEFAULT_TEMPLATE_TIMEOUT, ExpiringTemplateStore
+from watchkeeper import ratelog
 from watchkeeper.networks import InternalNetworks
 
 log = logging.getLogger(__name__)
+# Every line these log is caused by a datagram: rate-limited and summarised.
+ratelog.limit(log, *(f"netflume.{m}" for m in ("decoder", "parse", "sampling", "sequence")))
 _MAX_INIT_TIMES = 10_000   # bounded: exporter addresses are forgeable
 _UNITS = {5: "flow records", 9: "export packets", 10: "data records"}
 
@@ -54,12 +61,22 @@ class NetflowDecoder:
 
     def __init__(self, template_timeout: float = DEFAULT_TEMPLATE_TIMEOUT,
                  networks: InternalNetworks | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, max_exporters: int = 1024,
+                 exporter_idle_s: float = 3600.0):
         self.networks = networks or InternalNetworks()
         self.templates = ExpiringTemplateStore(template_timeout, clock)
         self._decoder = Decoder()
         self._decoder.templates = self.templates   # netflume reads it per datagram
+        # netflume's own ceilings stay as a backstop, no larger than ours.
+        self._decoder.sequence = SequenceWatch(max_streams=max_exporters * 3)
+        self._decoder.sampling = SamplingWatch(max_streams=max_exporters)
         self._init_times: OrderedDict[tuple, int] = OrderedDict()
+        self.exporters = ExporterStates(self._forget, max_exporters, exporter_idle_s, clock)
+
+    def _forget(self, exporter, domain) -> None:
+        self.templates.forget_stream(exporter, domain)
+        forget_netflume(self._decoder, exporter, domain)
+        self._init_times.pop((exporter, domain), None)
 
     @property
     def stats(self):
@@ -78,8 +95,13 @@ class NetflowDecoder:
         before = self.stats["deferred"]
         message = self._decoder.decode(data, exporter)
         self._decoder.take_events()   # logged by netflume already; we keep counters
+        domain = _domain(data, version, message)
+        if domain is not _NONE:
+            # After the decode: a template set may have stored state even if it then failed.
+            self.exporters.seen(message.exporter if message else _netflume_key(exporter), domain)
         if message is None:
-            result.problem = problem or f"unparsable datagram (version {version})"
+            result.problem = problem or (f"unparsable datagram (v{version})"
+                                         if version in _UNITS else f"unsupported version {version}")
             return result
         result.problem = problem
         result.sequence = message.sequence
@@ -138,3 +160,28 @@ class NetflowDecoder:
         log.warning("netflow: exporter %s domain %s (v%s) lost %d %s before sequence %s",
                     message.exporter, stream[1], message.version, message.gap, unit,
                     message.sequence)
+
+
+_NONE = object()
+
+
+def _netflume_key(exporter: str) -> str:
+    """The spelling netflume files an exporter under: IPv4-mapped IPv6 folded to IPv4."""
+    if ":" not in exporter:
+        return exporter
+    try:
+        mapped = ipaddress.IPv6Address(exporter).ipv4_mapped
+    except ValueError:
+        return exporter
+    return exporter if mapped is None else str(mapped)
+
+
+def _domain(data: bytes, version: int | None, message) -> object:
+    """The observation domain a datagram may have stored state under, or _NONE."""
+    if message is not None:
+        return message.header.get("domain")
+    if version == 9 and len(data) >= 20:
+        return struct.unpack_from("!I", data, 16)[0]
+    if version == 10 and len(data) >= 16:
+        return struct.unpack_from("!I", data, 12)[0]
+    return _NONE

@@ -16,6 +16,7 @@ from netflume import TemplateStore
 from collectors.netflow.wire import WITHDRAW_ALL, Withdrawal
 
 DEFAULT_TEMPLATE_TIMEOUT = 1800.0  # seconds; softflowd/Cisco resend every few minutes
+MAX_PER_STREAM = 512   # templates per (exporter, domain); real exporters use tens
 
 
 class ExpiringTemplateStore(TemplateStore):
@@ -26,11 +27,23 @@ class ExpiringTemplateStore(TemplateStore):
         self.clock = clock
         self.expired = 0
         self.withdrawn = 0
+        self.per_stream_evicted = 0
         self._refreshed: dict[tuple, float] = {}
+        # (exporter, domain) -> its template ids, oldest first: evicting a pair must not
+        # scan every template, and one pair must not fill the store with 65 536 ids.
+        self._streams: dict[tuple, dict[int, None]] = {}
 
     def put(self, exporter, domain, tid, fields, options=False):
         key = (exporter, domain, tid)
         self._refreshed[key] = self.clock()
+        ids = self._streams.setdefault((exporter, domain), {})
+        ids.pop(tid, None)
+        ids[tid] = None
+        while len(ids) > MAX_PER_STREAM:
+            oldest = next(iter(ids))
+            del ids[oldest]
+            self._forget((exporter, domain, oldest))
+            self.per_stream_evicted += 1
         changed = super().put(exporter, domain, tid, fields, options)
         if len(self._refreshed) > len(self.templates) * 2 + 64:
             # The parent evicted some (LRU ceiling): drop their stamps too.
@@ -55,6 +68,11 @@ class ExpiringTemplateStore(TemplateStore):
         removed = sum(self._forget(key) for key in keys)
         self.withdrawn += removed
         return removed
+
+    def forget_stream(self, exporter, domain) -> int:
+        """Drop every template of one (exporter, domain) pair (its state was evicted)."""
+        ids = self._streams.pop((exporter, domain), {})
+        return sum(self._forget((exporter, domain, tid)) for tid in ids)
 
     def _forget(self, key: tuple) -> bool:
         self._refreshed.pop(key, None)

@@ -6,7 +6,7 @@ number); anything else runs to the next LF (§3.4.2). Memory is bounded by `max_
 - an octet-counted frame longer than `max_size` is rejected and its declared bytes skipped,
   so the stream stays in step with the sender (what rsyslog's imtcp does too);
 - a line longer than `max_size` is rejected and skipped up to its LF.
-Errors come back as Frames with `error` set and a bounded sample of the bad bytes: the
+Errors come back as Frames with `error` set and a bounded sample (ERROR_SAMPLE) of the bad bytes: the
 framer never raises, and a connection never has to be dropped to recover.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MAX_MESSAGE = 64 * 1024
+ERROR_SAMPLE = 4096       # bytes of an oversized frame kept as evidence for the dead letter
 _MAX_DIGITS = 10          # "4294967295 " is the longest length anyone means
 _BLANK = b"\r\n\x00 \t"   # between frames: stray line ends, NUL terminators, keep-alives
 _DIGITS = frozenset(b"0123456789")
@@ -28,7 +29,7 @@ class Frame:
 def datagram_frame(data: bytes, max_size: int = MAX_MESSAGE) -> Frame:
     """A UDP datagram is one message (RFC 5426); senders often add a trailing LF."""
     if len(data) > max_size:
-        return Frame(data[:max_size], f"oversized: datagram of {len(data)} bytes > {max_size}")
+        return Frame(data[:min(max_size, ERROR_SAMPLE)], f"oversized: datagram of {len(data)} bytes > {max_size}")
     return Frame(data.rstrip(b"\r\n\x00"))
 
 
@@ -119,7 +120,7 @@ class StreamFramer:
         if length > self.max_size:
             self._pos = start
             self._discard = length
-            sample = bytes(self._buf[start:start + min(length, self.max_size)])
+            sample = bytes(self._buf[start:start + min(length, self.max_size, ERROR_SAMPLE)])
             return Frame(sample, f"oversized: octet-counted frame of {length} bytes "
                                  f"> {self.max_size}")
         if len(self._buf) - start < length:
@@ -135,7 +136,7 @@ class StreamFramer:
             return Frame(bytes(self._buf[pos:end]).rstrip(b"\r\x00"))
         if len(self._buf) - pos <= self.max_size:
             return None              # an incomplete line: wait for its LF
-        sample = bytes(self._buf[pos:pos + self.max_size])
+        sample = bytes(self._buf[pos:pos + min(self.max_size, ERROR_SAMPLE)])
         self._pos = pos + self.max_size
         self._skip_line = True
         return Frame(sample, f"oversized: line longer than {self.max_size} bytes")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from watchkeeper import ratelog
 from watchkeeper.publish import EventPublisher
 
 from collectors.syslog import document, programs, rfc
@@ -16,6 +17,7 @@ from collectors.syslog.framing import Frame
 from collectors.syslog.message import SyslogError
 
 log = logging.getLogger(__name__)
+ratelog.limit(log)   # a parser bug hit by every message must not flood the log
 
 
 @dataclass
@@ -39,6 +41,7 @@ class SyslogStats:
     malformed: int = 0       # frames dead-lettered: framing, header or document invalid
     dropped: int = 0         # UDP datagrams lost because the queue was full
     connections: int = 0     # TCP connections accepted so far
+    refused: int = 0         # datagrams and connections from senders not allowed
 
 
 def to_document(item: Received) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -191,3 +192,67 @@ def test_rsyslog_forwarding_octet_counted(collector, rsyslog, tmp_path, template
         ("success", "alice", "192.0.2.44")
     expected_time = "message" if "Protocol23" in template else "received"
     assert {d["watchkeeper"]["syslog"]["time_source"] for d in docs} == {expected_time}
+
+
+# --- issue 9 fault: the collector's TCP listener restarts while rsyslog is sending ---------
+def feed(port: int, count: int, run: str, per_second: int) -> threading.Thread:
+    """Lines into rsyslog's imtcp at a steady rate, so its forwarding outlasts the restart
+    (a fast feed is all in kernel buffers before the stop and tests no reconnect)."""
+    def send():
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            start = time.monotonic()
+            for i in range(count):
+                msg = f"<14>1 - - wkrestart - - - restart run={run} n={i}".encode()
+                sock.sendall(b"%d %s" % (len(msg), msg))
+                ahead = i / per_second - (time.monotonic() - start)
+                if ahead > 0.01:
+                    time.sleep(ahead)    # pacing the feed, not waiting for a result
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_rsyslog_reconnect_after_listener_restart_loses_nothing(rsyslog):
+    """rsyslog (omfwd, TCP, retrying for ever) relays a paced stream; a quarter of the way
+    through, the collector's listener is stopped and a new one started on the same port
+    (same bus, as after a process restart on Kafka). Every line rsyslog took in must be
+    stored: what it had sent into the old connection and what it re-sent after reconnecting.
+    The feed outruns the collector, so the old connection's kernel buffers are full at the
+    stop: closing it outright lost 8,094 of 48,000 lines (the listener now half-closes and
+    reads on until the sender goes quiet)."""
+    bus = EmbeddedBus()
+    consumer = bus.consumer("t", ["wk.events"])
+    port = free_port()
+
+    def listener() -> SyslogServer:
+        server = SyslogServer(EventPublisher(bus.producer(), "syslog"), "127.0.0.1", None, port)
+        server.start()
+        return server
+
+    server = listener()
+    in_port = rsyslog(port, "RSYSLOG_SyslogProtocol23Format")
+    count, run = 48_000, uuid.uuid4().hex[:8]
+    sender = feed(in_port, count, run, per_second=8_000)
+    docs: dict[str, dict] = {}
+    end = time.monotonic() + DEADLINE_S
+    while len(docs) < count // 4 and time.monotonic() < end:   # mid-stream
+        docs.update((d["event"]["id"], d) for d in map(codec.decode, (
+            m.value for m in consumer.poll(1000, timeout=0.2))))
+    assert len(docs) >= count // 4, "the stream never got going"
+    server.stop()
+    first = server.stats
+    server = listener()
+    try:
+        sender.join(timeout=DEADLINE_S)
+        docs.update((d["event"]["id"], d) for d in collect(consumer, count - len(docs)))
+        got = bodies(list(docs.values()), run)
+        missing = {f"restart run={run} n={i}" for i in range(count)} - got
+        assert not missing, (f"{len(missing)} lines lost across the restart "
+                             f"(first listener received {first.received}), e.g. "
+                             f"{sorted(missing)[:3]}")
+        print(f"restart: first listener {first.received} lines, second {server.stats.received}"
+              f" in {server.stats.connections} connection(s), {len(got)}/{count} stored")
+        assert first.received < count, "the stream had ended before the restart"
+        assert server.stats.connections >= 1 and server.stats.received > 0   # re-sent there
+    finally:
+        server.stop()

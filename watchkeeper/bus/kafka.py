@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from urllib.parse import urlparse
 
@@ -80,6 +81,11 @@ class KafkaBus(Bus):
 
 
 class KafkaBusProducer(Producer):
+    """Delivery is confirmed by callbacks that count failures, not by keeping a future per
+    message (a collector that ran for days kept millions): memory stays bounded by
+    kafka-python's own `buffer_memory`. `flush()` raises if any send since the last flush
+    failed."""
+
     def __init__(self, servers: list[str]):
         try:
             self._producer = KafkaProducer(
@@ -90,18 +96,33 @@ class KafkaBusProducer(Producer):
                 delivery_timeout_ms=120_000)
         except _NO_BROKER:
             raise _unavailable(servers) from None
-        self._pending: list = []
+        self._lock = threading.Lock()
+        self._sent = 0
+        self._failed = 0
+        self._first_error: BaseException | None = None
 
     def send(self, topic: str, value: bytes, key: str | None = None) -> None:
         encoded = key.encode() if key is not None else None
-        self._pending.append(self._producer.send(topic, value=value, key=encoded))
+        future = self._producer.send(topic, value=value, key=encoded)
+        with self._lock:
+            self._sent += 1
+        future.add_errback(self._on_error)
+
+    def _on_error(self, exc: BaseException) -> None:
+        with self._lock:
+            self._failed += 1
+            if self._first_error is None:
+                self._first_error = exc
 
     def flush(self) -> None:
         self._producer.flush()
-        pending, self._pending = self._pending, []
-        failed = [f.exception for f in pending if f.failed()]
+        with self._lock:
+            sent, failed, first = self._sent, self._failed, self._first_error
+            self._sent, self._failed, self._first_error = 0, 0, None
         if failed:
-            raise BusError(f"{len(failed)} of {len(pending)} messages were not stored: {failed[0]}")
+            error = BusError(f"{failed} of {sent} messages were not stored: {first}")
+            error.failed = failed
+            raise error
 
     def close(self) -> None:
         try:
