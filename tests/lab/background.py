@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import threading
+import zlib
 from pathlib import Path
 
 from . import services as svc
@@ -73,7 +74,9 @@ def start_background(lab: Lab, ssh_key: Path, stop: threading.Event,
 
 
 def _loop(name, action, mean, stop: threading.Event, stats: dict[str, list[int]]) -> None:
-    rng = random.Random(hash(name) & 0xFFFF)
+    # A stable seed (str hash() changes with every process): the same benign gaps every run,
+    # so a lab verdict can be reproduced.
+    rng = random.Random(zlib.crc32(name.encode()))
     first = True
     while not stop.is_set():
         # irregular (exponential) gaps, so benign traffic is not periodic
