@@ -141,8 +141,8 @@ def ingest(paths: list[str], settings: Settings, backends: Backends,
                 sent += 1
             publisher.flush()
             for detector in detectors:
-                _add(detected, drain(detector, stall_s=settings.ingest_stall_seconds))
-            _add(indexed, drain(indexer, stall_s=settings.ingest_stall_seconds))
+                detected.add(drain(detector, stall_s=settings.ingest_stall_seconds))
+            indexed.add(drain(indexer, stall_s=settings.ingest_stall_seconds))
             drain(correlator, stall_s=settings.ingest_stall_seconds)
             if sent < chunk:
                 break
@@ -153,11 +153,6 @@ def ingest(paths: list[str], settings: Settings, backends: Backends,
     backends.store.refresh()
     return IngestReport(publisher.published, publisher.rejected, detected, indexed,
                         time.monotonic() - started)
-
-
-def _add(total: StepResult, result: StepResult) -> None:
-    for name in ("consumed", "written", "alerts", "deadlettered"):
-        setattr(total, name, getattr(total, name) + getattr(result, name))
 
 
 def _with_progress(docs: Iterable[dict], label: str) -> Iterator[dict]:

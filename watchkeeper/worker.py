@@ -25,6 +25,14 @@ class StepResult:
     alerts: int = 0
     deadlettered: int = 0
 
+    def add(self, other: StepResult) -> StepResult:
+        """Accumulate another step's counts into this one (returns self)."""
+        self.consumed += other.consumed
+        self.written += other.written
+        self.alerts += other.alerts
+        self.deadlettered += other.deadlettered
+        return self
+
 
 class Stage(Protocol):
     name: str
@@ -123,8 +131,7 @@ def drain(stage: Stage, idle_polls: int = 2, stall_s: float = 120.0,
             backoff = min(max_backoff, backoff * 2)
             continue
         backoff = 0.5
-        for name in ("consumed", "written", "alerts", "deadlettered"):
-            setattr(total, name, getattr(total, name) + getattr(result, name))
+        total.add(result)
         if result.consumed:
             last_progress = time.monotonic()
             rejoins = 0
