@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from watchkeeper import admin
     admin.add_parsers(sub)
+    from playbooks.cli import add_parser as add_playbooks_parser
+    add_playbooks_parser(sub, _backend_options)
 
     sim = sub.add_parser("simulate", help="write scenario traffic (benign + port scan) as pcap")
     sim.add_argument("output", metavar="OUT.pcap")

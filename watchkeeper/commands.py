@@ -33,8 +33,14 @@ def dispatch(args: argparse.Namespace) -> int:
         "alerts": cmd_list, "events": cmd_list, "simulate": cmd_simulate, "tail": cmd_collector,
         "syslog": cmd_collector, "capture": cmd_collector, "netflow": cmd_collector,
         "users": cmd_admin, "keys": cmd_admin, "audit": cmd_admin,
+        "playbooks": cmd_playbooks,
     }[args.command]
     return handler(args)
+
+
+def cmd_playbooks(args: argparse.Namespace) -> int:
+    from playbooks.cli import dispatch
+    return dispatch(args, _settings(args))
 
 
 def cmd_admin(args: argparse.Namespace) -> int:

@@ -146,6 +146,9 @@ class Settings(BaseSettings):
                                           description="packet capture flow timeouts and bounds")
 
     auth: AuthSettings = Field(default_factory=AuthSettings, description="API access")
+    playbooks: dict[str, Any] = Field(default_factory=dict,
+                                      description="playbook worker settings, validated by "
+                                                  "playbooks/settings.py (docs/playbooks.md)")
 
     @field_validator("internal_networks", "collector_allowed_senders")
     @classmethod
