@@ -62,6 +62,7 @@ WATCHKEEPER = _obj(
              steps={"type": "object", "enabled": False},
              output={"type": "object", "enabled": False},
              approval={"type": "object", "enabled": False},
+             subject={"type": "object", "enabled": False},   # the alert, as the run saw it
              message={"type": "text"}, comment={"type": "text"}, not_before=_DATE),
     deadletter=_obj(reason=_KW, stage=_KW, topic=_KW, raw={"type": "keyword", "index": False,
                                                             "doc_values": False}),

@@ -63,14 +63,17 @@ class NewRun:
     site: str | None = None
 
 
-def create_run(store: Store, new: NewRun, now: float) -> tuple[dict, bool]:
-    """The run for this trigger; created (and audited) only if it does not exist yet."""
+def create_run(store: Store, new: NewRun, now: float,
+               subject: dict | None = None) -> tuple[dict, bool]:
+    """The run for this trigger; created (and audited) only if it does not exist yet.
+    `subject`: the alert as the run saw it (steps read it even before it is indexed)."""
     rid = run_id(new.playbook, new.trigger_key)
     run = {"run_id": rid, "playbook": new.playbook, "version": new.version, "status": "queued",
            "trigger": {"kind": new.trigger_kind, "key": new.trigger_key,
                        "object_id": new.object_id},
            "target": new.target, "inputs": new.inputs, "requested_by": new.requested_by,
-           "step_index": 0, "steps": {}, "updated_at": timeutil.format(now)}
+           "step_index": 0, "steps": {}, "updated_at": timeutil.format(now),
+           "subject": subject or {}}
     doc = _envelope(rid, RUN, now, new.site, run)
     if not store.insert_new("runs", doc):
         return get_run(store, rid) or doc, False
@@ -90,11 +93,12 @@ def save_run(store: Store, doc: dict, now: float) -> None:
     store.bulk_upsert("runs", [doc])
 
 
-def active_runs(store: Store, limit: int = 1000) -> list[dict]:
+def active_runs(store: Store, limit: int = 5000) -> list[dict]:
+    """Unfinished runs, oldest first (at most `limit`: the rest wait for a later tick)."""
     store.refresh("runs")
     query = Query(terms={"event.dataset": [RUN], "watchkeeper.run.status": list(ACTIVE)},
-                  order="asc", limit=min(limit, 10_000))
-    return store.search("runs", query).items
+                  order="asc")
+    return list(store.scan("runs", query, limit=limit))
 
 
 def claim_attempt(store: Store, run: dict, step: str, target: str | None, attempt: int,
@@ -121,8 +125,8 @@ def finish_attempt(store: Store, run: dict, step: str, target: str | None, attem
 def attempts(store: Store, rid: str) -> list[dict]:
     store.refresh("runs")
     query = Query(terms={"event.dataset": [STEP], "watchkeeper.run.run_id": [rid]},
-                  order="asc", limit=10_000)
-    return [d["watchkeeper"]["run"] for d in store.search("runs", query).items]
+                  order="asc")
+    return [d["watchkeeper"]["run"] for d in store.scan("runs", query)]
 
 
 def decide(store: Store, run: dict, step: str, approve: bool, actor: str, comment: str,

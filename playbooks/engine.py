@@ -1,0 +1,252 @@
+"""Runs playbooks: starts a run per trigger, advances runs step by step, durably.
+
+Everything a restart needs is in the store (watchkeeper/store/runs.py): the run document
+(status, step index, each step's outcome and output) and one record per step attempt,
+claimed with `insert_new` before the action runs. After a crash an attempt found claimed
+but unfinished is never run again: an idempotent action (same key -> no second effect at
+the target) gets a new attempt with the same key, any other is recorded as `interrupted`
+and its `on_failure` decides.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from playbooks import template, triggers
+from playbooks.actions import REGISTRY, ActionContext, ActionResult
+from playbooks.expr import Expression, ExpressionError
+from playbooks.loader import Library
+from playbooks.model import Playbook, Step
+from playbooks.settings import PlaybookSettings
+from watchkeeper import timeutil
+from watchkeeper.assets import Inventory
+from watchkeeper.networks import InternalNetworks
+from watchkeeper.store import Query, Store, runs
+from watchkeeper.store.audit import audit_record
+
+log = logging.getLogger(__name__)
+BUSY = ("running", "waiting")
+
+
+@dataclass
+class TickResult:
+    advanced: int = 0
+    finished: int = 0
+    waiting: int = 0
+    queued: int = 0
+
+
+@dataclass
+class Engine:
+    store: Store
+    library: Library
+    settings: PlaybookSettings = field(default_factory=PlaybookSettings)
+    internal: InternalNetworks = field(default_factory=InternalNetworks)
+    inventory: Inventory = field(default_factory=Inventory)
+    site_tree: Mapping[str, str | None] | None = None
+    clock: Callable[[], float] = time.time
+    pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8, "playbook"))
+
+    # -- starting runs --------------------------------------------------------------------
+    def on_alert(self, alert: dict) -> list[str]:
+        """Start one run per matching playbook; a replayed or re-raised alert (same id)
+        finds its run and starts nothing. Returns the ids of runs created now."""
+        created = []
+        for playbook in triggers.playbooks_for(alert, self.library.playbooks, self.site_tree):
+            new = runs.NewRun(playbook.name, playbook.version, "alert", alert["event"]["id"],
+                              alert["event"]["id"], triggers.target_of(playbook, alert),
+                              dict(playbook.inputs), f"rule:{playbook.name}",
+                              (alert.get("labels") or {}).get("site"))
+            doc, fresh = runs.create_run(self.store, new, self.clock(), subject=alert)
+            if fresh:
+                created.append(doc["event"]["id"])
+        return created
+
+    # -- advancing runs -------------------------------------------------------------------
+    def tick(self) -> TickResult:
+        self.library.reload_if_changed()
+        result = TickResult()
+        active = runs.active_runs(self.store)
+        busy = Counter()
+        for doc in active:
+            info = doc["watchkeeper"]["run"]
+            if info["status"] in BUSY:
+                busy[info["playbook"]] += 1
+                busy[(info["playbook"], info.get("target"))] += 1
+        recent: dict[str, int] = {}
+        for doc in active:
+            before = doc["watchkeeper"]["run"]["status"]
+            if before == "queued" and not self._admit(doc, busy):
+                result.queued += 1
+                continue
+            self.advance(doc, recent)
+            after = doc["watchkeeper"]["run"]["status"]
+            result.advanced += 1
+            result.finished += after in runs.FINISHED
+            result.waiting += after == "waiting"
+        return result
+
+    def _admit(self, doc: dict, busy: Counter) -> bool:
+        """Concurrency limits per playbook and per target, counted over running runs."""
+        info = doc["watchkeeper"]["run"]
+        playbook = self.library.playbooks.get(info["playbook"])
+        if playbook is None:
+            return True          # advance() fails it with the reason
+        limits = playbook.concurrency
+        if busy[info["playbook"]] >= limits.per_playbook or \
+                busy[(info["playbook"], info.get("target"))] >= limits.per_target:
+            return False
+        busy[info["playbook"]] += 1
+        busy[(info["playbook"], info.get("target"))] += 1
+        return True
+
+    def advance(self, doc: dict, recent: dict[str, int] | None = None) -> None:
+        """Run steps until the run finishes, waits for a human, or waits to retry."""
+        info = doc["watchkeeper"]["run"]
+        now = self.clock()
+        playbook = self.library.playbooks.get(info["playbook"])
+        if playbook is None:
+            self._finish(doc, "failed", f"playbook {info['playbook']!r} is not loaded", now)
+            return
+        if info.get("not_before") and now < timeutil.parse(info["not_before"]):
+            return
+        if info["status"] == "queued":
+            info["status"], info["started_at"] = "running", timeutil.format(now)
+        while info["step_index"] < len(playbook.steps):
+            step = playbook.steps[info["step_index"]]
+            result = self._step(doc, playbook, step, recent if recent is not None else {})
+            if not self._after_step(doc, step, result):
+                runs.save_run(self.store, doc, self.clock())
+                return
+            info["step_index"] += 1
+        self._finish(doc, "succeeded", "", self.clock())
+
+    def _after_step(self, doc: dict, step: Step, result: ActionResult) -> bool:
+        """Record the step's result; True = go on to the next step."""
+        info = doc["watchkeeper"]["run"]
+        state = info["steps"].setdefault(step.id, {"attempts": 0})
+        state.update(outcome=result.outcome, output=result.output, message=result.message)
+        info.pop("not_before", None)
+        if result.outcome in ("ok", "skipped"):
+            info["status"] = "running"
+            return True
+        if result.outcome == "waiting":
+            info["status"] = "waiting"
+            return False
+        if result.outcome == "denied":
+            self._finish(doc, "denied", result.message, self.clock())
+            return False
+        if result.outcome == "failed" and state["attempts"] < step.retries.attempts \
+                and not state.get("final"):
+            info["not_before"] = timeutil.format(self.clock() +
+                                                 step.retries.delay(state["attempts"]))
+            return False
+        if step.on_failure == "continue":
+            return True
+        self._finish(doc, "failed" if step.on_failure == "stop" else "escalated",
+                     f"step {step.id}: {result.message}", self.clock())
+        return False
+
+    def _finish(self, doc: dict, status: str, message: str, now: float) -> None:
+        info = doc["watchkeeper"]["run"]
+        info.update(status=status, ended_at=timeutil.format(now), message=message)
+        runs.save_run(self.store, doc, now)
+        action = "playbook.run.escalated" if status == "escalated" else "playbook.run.end"
+        self.store.append_audit(audit_record(
+            action, f"playbook:{info['playbook']}", object_kind="run",
+            object_id=info["run_id"], outcome="success" if status == "succeeded" else "failure",
+            message=f"{info['playbook']}: {status}" + (f": {message}" if message else "")))
+
+    # -- one step -------------------------------------------------------------------------
+    def _step(self, doc: dict, playbook: Playbook, step: Step,
+              recent: dict[str, int]) -> ActionResult:
+        info = doc["watchkeeper"]["run"]
+        state = info["steps"].setdefault(step.id, {"attempts": 0})
+        action = REGISTRY[step.action]
+        context = self._context(doc, playbook, recent)
+        ctx = self._action_context(doc, step)
+        try:
+            if step.if_ and not Expression(step.if_).test(context):
+                return ActionResult("skipped", {}, f"if {step.if_!r} was false")
+            params = action.Params.model_validate(template.render(step.with_, context))
+        except (ValidationError, ExpressionError, TypeError) as exc:
+            state["final"] = True        # the same input fails the same way: no retry
+            return ActionResult("failed", {}, f"parameters: {exc}")
+        if state.get("outcome") == "waiting" and hasattr(action, "resume"):
+            return action.resume(ctx, params, state.get("output") or {})
+        return self._attempt(doc, step, action, ctx, params, state)
+
+    def _attempt(self, doc, step, action, ctx, params, state) -> ActionResult:
+        info = doc["watchkeeper"]["run"]
+        while True:
+            state["attempts"] += 1
+            number = state["attempts"]
+            if runs.claim_attempt(self.store, doc, step.id, info.get("target"), number,
+                                  ctx.now):
+                break
+            earlier = self._earlier_attempt(info["run_id"], step.id, number)
+            if earlier and earlier.get("outcome") == "interrupted":
+                state["final"] = True
+                return ActionResult("failed", {}, earlier.get("message", "interrupted"))
+            if earlier and earlier.get("outcome") not in (None, "started"):
+                return ActionResult(earlier["outcome"], earlier.get("output") or {},
+                                    earlier.get("message", ""))
+            if not action.idempotent:
+                state["final"] = True
+                result = ActionResult("failed", {}, "interrupted by a restart; outcome "
+                                                    "unknown, not repeated")
+                runs.finish_attempt(self.store, doc, step.id, info.get("target"), number,
+                                    {"outcome": "interrupted", "message": result.message},
+                                    self.clock())
+                return result
+        result = self._call(action, ctx, params, step.timeout)
+        runs.finish_attempt(self.store, doc, step.id, info.get("target"), number,
+                            {"outcome": result.outcome, "output": result.output,
+                             "message": result.message,
+                             "inputs": params.model_dump(mode="json")}, self.clock())
+        return result
+
+    def _earlier_attempt(self, rid: str, step: str, number: int) -> dict | None:
+        for attempt in runs.attempts(self.store, rid):
+            if attempt.get("step") == step and attempt.get("attempt") == number:
+                return attempt
+        return None
+
+    def _call(self, action, ctx: ActionContext, params, timeout: float) -> ActionResult:
+        future = self.pool.submit(action.run, ctx, params)
+        try:
+            return future.result(timeout=timeout)
+        except FutureTimeout:
+            return ActionResult("failed", {}, f"timed out after {timeout:g}s")
+        except Exception as exc:      # an action's bug must fail its step, not the worker
+            log.exception("action %s failed", action.name)
+            return ActionResult("failed", {}, f"{type(exc).__name__}: {exc}")
+
+    def _action_context(self, doc: dict, step: Step) -> ActionContext:
+        info = doc["watchkeeper"]["run"]
+        return ActionContext(
+            store=self.store, settings=self.settings, run=info, run_id=info["run_id"],
+            step_id=step.id, target=info.get("target"),
+            key=runs.step_key(info["run_id"], step.id, info.get("target")), now=self.clock(),
+            internal=self.internal, inventory=self.inventory)
+
+    def _context(self, doc: dict, playbook: Playbook, recent: dict[str, int]) -> dict:
+        info = doc["watchkeeper"]["run"]
+        if playbook.name not in recent:
+            since = self.clock() - 3600
+            recent[playbook.name] = self.store.search("runs", Query(
+                since=since, limit=1, terms={"event.dataset": [runs.RUN],
+                                             "watchkeeper.run.playbook": [playbook.name]})).total
+        return {"alert": info.get("subject") or {}, "inputs": info.get("inputs") or {},
+                "target": info.get("target"),
+                "steps": {k: {"outcome": v.get("outcome"), "output": v.get("output") or {}}
+                          for k, v in (info.get("steps") or {}).items()},
+                "run": {"id": info["run_id"], "requested_by": info.get("requested_by")},
+                "playbook": {"name": playbook.name, "runs_last_hour": recent[playbook.name]}}
