@@ -117,6 +117,10 @@ class Engine:
             return
         if info.get("not_before") and now < timeutil.parse(info["not_before"]):
             return
+        if info["trigger"]["kind"] == "manual" and not playbook.trigger.manual:
+            self._finish(doc, "failed", f"playbook {playbook.name!r} cannot be started by "
+                                        f"hand (trigger.manual: false)", now)
+            return
         if info["status"] == "queued":
             info["status"], info["started_at"] = "running", timeutil.format(now)
         while info["step_index"] < len(playbook.steps):

@@ -27,6 +27,10 @@ class DecisionRefused(PermissionError):
     """The responder may not decide (they requested it) or someone already did."""
 
 
+class SelfApproval(DecisionRefused):
+    """The requester (a person, or the rule that started the run) cannot decide."""
+
+
 def run_id(playbook: str, trigger_key: str) -> str:
     return schema.stable_id("run", playbook, trigger_key)
 
@@ -134,7 +138,7 @@ def decide(store: Store, run: dict, step: str, approve: bool, actor: str, commen
     """Record a responder's decision on a waiting approval step (first decision wins)."""
     info = run["watchkeeper"]["run"]
     if actor == info.get("requested_by"):
-        raise DecisionRefused("the requester cannot approve their own request")
+        raise SelfApproval("the requester cannot approve or deny their own request")
     body = {"run_id": info["run_id"], "playbook": info["playbook"], "step": step,
             "decision": "approved" if approve else "denied", "by": actor,
             "at": timeutil.format(now), "comment": comment}
@@ -151,6 +155,22 @@ def decide(store: Store, run: dict, step: str, approve: bool, actor: str, commen
 def decision_for(store: Store, rid: str, step: str) -> dict | None:
     found = store.get_by_ids("runs", [schema.stable_id("decision", rid, step)])
     return found[0]["watchkeeper"]["run"] if found else None
+
+
+def waiting_step(run: dict) -> str | None:
+    """The step a run waits on for a human, if any."""
+    info = run["watchkeeper"]["run"]
+    if info.get("status") != "waiting":
+        return None
+    return next((name for name, state in (info.get("steps") or {}).items()
+                 if state.get("outcome") == "waiting"), None)
+
+
+def decisions(store: Store, rid: str) -> list[dict]:
+    store.refresh("runs")
+    query = Query(terms={"event.dataset": [DECISION], "watchkeeper.run.run_id": [rid]},
+                  order="asc")
+    return [d["watchkeeper"]["run"] for d in store.scan("runs", query)]
 
 
 def _site(run: dict) -> str | None:
