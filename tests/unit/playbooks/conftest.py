@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -22,7 +23,7 @@ class Receiver:
     """A webhook receiver on a free local port; counts every POST and every distinct
     Idempotency-Key; answers with `statuses` in turn (then 200)."""
 
-    def __init__(self):
+    def __init__(self, delay: float = 0.0):
         self.posts: list[dict] = []
         self.statuses: list[int] = []
         receiver = self
@@ -30,6 +31,8 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if delay:
+                    time.sleep(delay)      # a slow receiver: a kill lands mid-step
                 receiver.posts.append({"key": self.headers.get("Idempotency-Key"),
                                        "path": self.path, "body": json.loads(body)})
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
