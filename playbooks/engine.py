@@ -137,6 +137,8 @@ class Engine:
         info = doc["watchkeeper"]["run"]
         state = info["steps"].setdefault(step.id, {"attempts": 0})
         state.update(outcome=result.outcome, output=result.output, message=result.message)
+        if not result.retry:
+            state["final"] = True
         info.pop("not_before", None)
         if result.outcome in ("ok", "skipped"):
             info["status"] = "running"
@@ -243,14 +245,20 @@ class Engine:
 
     def _context(self, doc: dict, playbook: Playbook, recent: dict[str, int]) -> dict:
         info = doc["watchkeeper"]["run"]
-        if playbook.name not in recent:
-            since = self.clock() - 3600
-            recent[playbook.name] = self.store.search("runs", Query(
-                since=since, limit=1, terms={"event.dataset": [runs.RUN],
-                                             "watchkeeper.run.playbook": [playbook.name]})).total
+        if doc["event"]["id"] not in recent:
+            recent[doc["event"]["id"]] = self._runs_in_hour_before(doc, playbook.name)
         return {"alert": info.get("subject") or {}, "inputs": info.get("inputs") or {},
                 "target": info.get("target"),
                 "steps": {k: {"outcome": v.get("outcome"), "output": v.get("output") or {}}
                           for k, v in (info.get("steps") or {}).items()},
                 "run": {"id": info["run_id"], "requested_by": info.get("requested_by")},
-                "playbook": {"name": playbook.name, "runs_last_hour": recent[playbook.name]}}
+                "playbook": {"name": playbook.name,
+                             "runs_last_hour": recent[doc["event"]["id"]]}}
+
+    def _runs_in_hour_before(self, doc: dict, name: str) -> int:
+        """Runs of this playbook started in the hour up to this one (itself included): a
+        rate a step can gate on (`if: playbook.runs_last_hour > 20`)."""
+        created = timeutil.parse(doc["@timestamp"])
+        query = Query(since=created - 3600, until=created + 1e-6, limit=1,
+                      terms={"event.dataset": [runs.RUN], "watchkeeper.run.playbook": [name]})
+        return self.store.search("runs", query).total

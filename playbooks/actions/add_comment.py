@@ -23,7 +23,7 @@ class AddComment(Action):
     def run(self, ctx: ActionContext, params: CommentParams) -> ActionResult:
         object_id = params.object_id or (ctx.run.get("trigger") or {}).get("object_id")
         if not object_id:
-            return ActionResult("failed", {}, "no alert or incident to comment on")
+            return ActionResult("failed", {}, "no alert or incident to comment on", retry=False)
         record = incident_ops.add_comment(ctx.store, params.about, object_id, params.text,
                                           ctx.actor, ctx.now)
         return ActionResult("ok", {"object_id": object_id,

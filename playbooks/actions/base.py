@@ -39,6 +39,7 @@ class ActionResult:
     outcome: Literal["ok", "failed", "waiting", "denied", "skipped"]
     output: dict[str, Any] = field(default_factory=dict)
     message: str = ""
+    retry: bool = True         # False: trying again cannot help (a refusal, a bad input)
 
 
 class Action:

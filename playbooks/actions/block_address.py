@@ -51,7 +51,8 @@ class BlockAddress(Action):
     def run(self, ctx: ActionContext, params: BlockParams) -> ActionResult:
         why = refusal(ctx, params.address)
         if why:
-            return ActionResult("failed", {"refused": why}, f"block refused: {why}")
+            return ActionResult("failed", {"refused": why}, f"block refused: {why}",
+                                retry=False)
         block = ctx.settings.block
         seconds = params.seconds or block.default_seconds
         text = nft.ruleset(block.table, params.address, seconds)
@@ -63,7 +64,7 @@ class BlockAddress(Action):
         try:
             done = nft.apply(block.command, block.allowed_commands, text)
         except PermissionError as exc:
-            return ActionResult("failed", output, str(exc))
+            return ActionResult("failed", output, str(exc), retry=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return ActionResult("failed", output, f"cannot run {block.command[0]}: {exc}")
         if done.returncode != 0:

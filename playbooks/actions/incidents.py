@@ -10,9 +10,10 @@ from playbooks.actions.base import Action, ActionContext, ActionResult, Params
 
 
 def _alert(ctx: ActionContext) -> dict | None:
+    """The run's alert as stored, or as the run saw it when the indexer has not written it."""
     object_id = (ctx.run.get("trigger") or {}).get("object_id")
     found = ctx.store.get_by_ids("alerts", [object_id]) if object_id else []
-    return found[0] if found else None
+    return found[0] if found else (ctx.run.get("subject") or None)
 
 
 def _incident_id(ctx: ActionContext, given: str | None) -> str | None:
@@ -58,7 +59,7 @@ class UpdateIncident(Action):
         iid = _incident_id(ctx, params.incident_id)
         changes = params.model_dump(exclude={"incident_id"}, exclude_none=True)
         if not iid:
-            return ActionResult("failed", {}, "no incident: open one first")
+            return ActionResult("failed", {}, "no incident: open one first", retry=False)
         try:
             incident_ops.update_incident(ctx.store, iid, changes, ctx.actor, ctx.now)
         except KeyError:
@@ -80,7 +81,7 @@ class SetEmergencyLevel(Action):
     def run(self, ctx: ActionContext, params: LevelParams) -> ActionResult:
         iid = _incident_id(ctx, params.incident_id)
         if not iid:
-            return ActionResult("failed", {}, "no incident: open one first")
+            return ActionResult("failed", {}, "no incident: open one first", retry=False)
         try:
             doc = incident_ops.set_level(ctx.store, iid, params.level, ctx.actor, ctx.now,
                                          params.org_type)

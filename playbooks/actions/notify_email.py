@@ -24,7 +24,8 @@ class NotifyEmail(Action):
     def run(self, ctx: ActionContext, params: EmailParams) -> ActionResult:
         to = params.to or ctx.settings.duty_officer
         if not to:
-            return ActionResult("failed", {}, "no recipient: set `to` or playbooks.duty_officer")
+            return ActionResult("failed", {}, "no recipient: set `to` or playbooks.duty_officer",
+                                retry=False)
         mail = EmailMessage()
         mail["From"] = ctx.settings.mail_from
         mail["To"] = ", ".join(to)

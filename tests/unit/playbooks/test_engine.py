@@ -234,3 +234,21 @@ def test_unloaded_playbook_fails_its_run_with_the_reason(store, tmp_path, receiv
     engine.tick()
     run = _run(store, rid)
     assert run["status"] == "failed" and "not loaded" in run["message"]
+
+
+@pytest.mark.parametrize("manual, status", [(True, "succeeded"), (False, "failed")])
+def test_a_run_started_by_hand_runs_if_the_playbook_allows_it(store, tmp_path, receiver,
+                                                              manual, status):
+    folder = _hook(tmp_path, receiver)
+    path = folder / "hook.yaml"
+    path.write_text(path.read_text().replace(
+        "trigger:\n", f"trigger:\n  manual: {str(manual).lower()}\n"))
+    engine = engine_for(store, folder)
+    alert = make_alert(severity=1)                 # below the automatic trigger
+    new = runs.NewRun("hook", 0, "manual", "manual:a:wang.fang:1", alert["event"]["id"],
+                      "203.0.113.7", {}, "wang.fang")
+    doc, _ = runs.create_run(store, new, 0, subject=alert)
+    engine.tick()
+    run = _run(store, doc["event"]["id"])
+    assert run["status"] == status
+    assert len(receiver.posts) == (2 if manual else 0)
