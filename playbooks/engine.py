@@ -259,6 +259,6 @@ class Engine:
         """Runs of this playbook started in the hour up to this one (itself included): a
         rate a step can gate on (`if: playbook.runs_last_hour > 20`)."""
         created = timeutil.parse(doc["@timestamp"])
-        query = Query(since=created - 3600, until=created + 1e-6, limit=1,
+        query = Query(since=max(0.0, created - 3600), until=created + 1e-6, limit=1,
                       terms={"event.dataset": [runs.RUN], "watchkeeper.run.playbook": [name]})
         return self.store.search("runs", query).total
