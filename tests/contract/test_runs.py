@@ -65,3 +65,40 @@ def test_runs_are_tenant_scoped(store):
     scoped = ScopedStore(store, ["city-a"])
     ids = [mine["event"]["id"], theirs["event"]["id"]]
     assert [d["event"]["id"] for d in scoped.get_by_ids("runs", ids)] == [mine["event"]["id"]]
+
+
+def test_the_engine_runs_and_resumes_on_this_store(store, tmp_path):
+    """Alert -> run -> webhook to a real receiver -> approval -> done, on either backend
+    (Elasticsearch makes writes visible on refresh: the engine must not read stale state)."""
+    from tests.unit.playbooks.conftest import Receiver, engine_for, make_alert, write_playbook
+    receiver = Receiver()
+    try:
+        folder = tmp_path / "books"
+        write_playbook(folder, "gate", f"""\
+name: gate
+version: 1
+trigger: {{alert: {{category: [scan]}}}}
+steps:
+  - id: hook
+    action: notify_webhook
+    with: {{url: "{receiver.url}/before"}}
+  - id: approve
+    action: wait_for_approval
+  - id: after
+    action: notify_webhook
+    with: {{url: "{receiver.url}/after"}}
+""")
+        engine = engine_for(store, folder)
+        alert = make_alert()
+        [rid] = engine.on_alert(alert)
+        assert engine.on_alert(alert) == []
+        engine.tick()
+        engine.tick()
+        assert runs.get_run(store, rid)["watchkeeper"]["run"]["status"] == "waiting"
+        runs.decide(store, runs.get_run(store, rid), "approve", True, "alice", "", T0)
+        fresh = engine_for(store, folder)               # a restarted worker
+        fresh.tick()
+        assert runs.get_run(store, rid)["watchkeeper"]["run"]["status"] == "succeeded"
+        assert [p["path"] for p in receiver.posts] == ["/before", "/after"]
+    finally:
+        receiver.close()

@@ -88,6 +88,7 @@ def create_run(store: Store, new: NewRun, now: float,
 
 
 def get_run(store: Store, rid: str) -> dict | None:
+    store.refresh("runs")           # Elasticsearch: the latest save, not the one before
     found = store.get_by_ids("runs", [rid])
     return found[0] if found and found[0]["event"]["dataset"] == RUN else None
 
