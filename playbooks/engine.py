@@ -33,6 +33,7 @@ from watchkeeper.store.audit import audit_record
 
 log = logging.getLogger(__name__)
 BUSY = ("running", "waiting")
+IN_FLIGHT_GRACE_S = 5.0    # beyond a step's timeout before its attempt counts as interrupted
 
 
 @dataclass
@@ -126,6 +127,8 @@ class Engine:
         while info["step_index"] < len(playbook.steps):
             step = playbook.steps[info["step_index"]]
             result = self._step(doc, playbook, step, recent if recent is not None else {})
+            if result.outcome == "busy":      # another worker has this step in hand
+                return
             if not self._after_step(doc, step, result):
                 runs.save_run(self.store, doc, self.clock())
                 return
@@ -204,6 +207,9 @@ class Engine:
             if earlier and earlier.get("outcome") not in (None, "started"):
                 return ActionResult(earlier["outcome"], earlier.get("output") or {},
                                     earlier.get("message", ""))
+            if earlier and self._may_still_run(earlier, step):
+                state["attempts"] -= 1
+                return ActionResult("busy")
             if not action.idempotent:
                 state["final"] = True
                 result = ActionResult("failed", {}, "interrupted by a restart; outcome "
@@ -218,6 +224,12 @@ class Engine:
                              "message": result.message,
                              "inputs": params.model_dump(mode="json")}, self.clock())
         return result
+
+    def _may_still_run(self, attempt: dict, step: Step) -> bool:
+        """Claimed and not finished: another worker's attempt still within its timeout
+        (it records a timeout when that passes), or one a crash interrupted."""
+        started = timeutil.parse(attempt["started_at"])
+        return self.clock() < started + step.timeout + IN_FLIGHT_GRACE_S
 
     def _earlier_attempt(self, rid: str, step: str, number: int) -> dict | None:
         for attempt in runs.attempts(self.store, rid):

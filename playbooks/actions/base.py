@@ -36,7 +36,8 @@ class ActionContext:
 
 @dataclass
 class ActionResult:
-    outcome: Literal["ok", "failed", "waiting", "denied", "skipped"]
+    # busy: the engine's own (another worker has the step in hand), never an action's
+    outcome: Literal["ok", "failed", "waiting", "denied", "skipped", "busy"]
     output: dict[str, Any] = field(default_factory=dict)
     message: str = ""
     retry: bool = True         # False: trying again cannot help (a refusal, a bad input)

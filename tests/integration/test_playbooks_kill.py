@@ -7,7 +7,9 @@ real webhook receiver so the kills land while steps are in flight. "Runs twice" 
 where it matters: every step attempt record is claimed once (run × step × target × attempt),
 each step has exactly one successful attempt, and every webhook the receiver got carries the
 step's idempotency key, so the receiver sees each step's effect exactly once (a delivery
-whose record the kill prevented is resent with the same key, never as a new one)."""
+whose record the kill prevented is resent with the same key, never as a new one). An attempt
+the kill interrupted is taken up again once its timeout (2 s) and the grace (5 s) have passed:
+before that it could be another live worker's."""
 from __future__ import annotations
 
 import collections
@@ -41,6 +43,7 @@ steps:
 """ + "".join(f"""\
   - id: {step}
     action: notify_webhook
+    timeout: 2
     with: {{{{url: "{{url}}/{step}"}}}}
     retries: {{{{attempts: 5, backoff: 0.2}}}}
 """ for step in STEPS)

@@ -252,3 +252,23 @@ def test_a_run_started_by_hand_runs_if_the_playbook_allows_it(store, tmp_path, r
     run = _run(store, doc["event"]["id"])
     assert run["status"] == status
     assert len(receiver.posts) == (2 if manual else 0)
+
+
+def test_a_step_another_worker_has_in_hand_is_left_alone_until_its_timeout(store, tmp_path,
+                                                                           receiver):
+    """Two workers (compose runs two) may look at one run: an attempt claimed moments ago is
+    another worker's, still running; only past its timeout (+ grace) is it interrupted."""
+    clock = Clock()
+    engine = engine_for(store, _hook(tmp_path, receiver), clock)
+    [rid] = engine.on_alert(make_alert())
+    doc = runs.get_run(store, rid)
+    assert runs.claim_attempt(store, doc, "first", "203.0.113.7", 1, clock.now)
+    engine.tick()
+    assert receiver.posts == [] and _run(store, rid)["status"] == "queued"
+    clock.now += 30 + 4                                   # timeout 30 s, grace 5 s
+    engine.tick()
+    assert receiver.posts == []
+    clock.now += 2
+    engine.tick()
+    assert [p["path"] for p in receiver.posts] == ["/a", "/b"]
+    assert _run(store, rid)["steps"]["first"]["attempts"] == 2
