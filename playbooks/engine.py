@@ -257,7 +257,7 @@ class Engine:
 
     def _context(self, doc: dict, playbook: Playbook, recent: dict[str, int]) -> dict:
         info = doc["watchkeeper"]["run"]
-        if doc["event"]["id"] not in recent:
+        if doc["event"]["id"] not in recent and playbook.uses("playbook.runs_last_hour"):
             recent[doc["event"]["id"]] = self._runs_in_hour_before(doc, playbook.name)
         return {"alert": info.get("subject") or {}, "inputs": info.get("inputs") or {},
                 "target": info.get("target"),
@@ -265,7 +265,7 @@ class Engine:
                           for k, v in (info.get("steps") or {}).items()},
                 "run": {"id": info["run_id"], "requested_by": info.get("requested_by")},
                 "playbook": {"name": playbook.name,
-                             "runs_last_hour": recent[doc["event"]["id"]]}}
+                             "runs_last_hour": recent.get(doc["event"]["id"])}}
 
     def _runs_in_hour_before(self, doc: dict, name: str) -> int:
         """Runs of this playbook started in the hour up to this one (itself included): a

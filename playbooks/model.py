@@ -102,6 +102,11 @@ class Playbook(Strict):
     concurrency: Concurrency = Field(default_factory=Concurrency)
     steps: list[Step] = Field(min_length=1)
 
+    def uses(self, name: str) -> bool:
+        """Does any step's `if` or template mention `name` (costly context is made lazily)?"""
+        return any(name in (step.if_ or "") or any(name in text for text in _strings(step.with_))
+                   for step in self.steps)
+
     @model_validator(mode="after")
     def _unique_steps(self) -> Playbook:
         seen: set[str] = set()
