@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from playbooks import template, triggers
 from playbooks.actions import REGISTRY, ActionContext, ActionResult
-from playbooks.expr import Expression, ExpressionError
+from playbooks.expr import ExpressionError, compiled
 from playbooks.loader import Library
 from playbooks.model import Playbook, Step
 from playbooks.settings import PlaybookSettings
@@ -182,7 +182,7 @@ class Engine:
         context = self._context(doc, playbook, recent)
         ctx = self._action_context(doc, step)
         try:
-            if step.if_ and not Expression(step.if_).test(context):
+            if step.if_ and not compiled(step.if_).test(context):
                 return ActionResult("skipped", {}, f"if {step.if_!r} was false")
             params = action.Params.model_validate(template.render(step.with_, context))
         except (ValidationError, ExpressionError, TypeError) as exc:

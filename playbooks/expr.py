@@ -13,6 +13,7 @@ import ast
 import ipaddress
 import operator
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 
 
 class ExpressionError(ValueError):
@@ -130,7 +131,10 @@ class Expression:
         if isinstance(node, ast.Compare):
             return self._compare(node, values)
         func = FUNCTIONS[node.func.id]   # _check allowed nothing else
-        return func(*(self._eval(arg, values) for arg in node.args))
+        try:
+            return func(*(self._eval(arg, values) for arg in node.args))
+        except (TypeError, ValueError):   # len(5), a wrong argument count: no value
+            return None
 
     def _compare(self, node: ast.Compare, values: Mapping) -> bool:
         left = self._eval(node.left, values)
@@ -143,3 +147,9 @@ class Expression:
                 return False
             left = right
         return True
+
+
+@lru_cache(maxsize=4096)
+def compiled(source: str) -> Expression:
+    """Parsed and checked once per distinct text (triggers are tested on every alert)."""
+    return Expression(source)

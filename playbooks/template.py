@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from playbooks.expr import Expression
+from playbooks.expr import compiled
 from playbooks.model import TEMPLATE
 
 
@@ -21,8 +21,8 @@ def render(value: Any, context: Mapping) -> Any:
         return value
     whole = TEMPLATE.fullmatch(value.strip())
     if whole:
-        return Expression(whole.group(1)).evaluate(context)
-    return TEMPLATE.sub(lambda m: _text(Expression(m.group(1)).evaluate(context)), value)
+        return compiled(whole.group(1)).evaluate(context)
+    return TEMPLATE.sub(lambda m: _text(compiled(m.group(1)).evaluate(context)), value)
 
 
 def _text(value: Any) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from playbooks.expr import Expression
+from playbooks.expr import compiled
 from playbooks.model import AlertTrigger, Playbook
 from watchkeeper import schema
 
@@ -37,7 +37,7 @@ def alert_matches(trigger: AlertTrigger, alert: dict,
             return False
     if trigger.site and not in_subtree(schema.get(alert, "labels.site"), trigger.site, tree):
         return False
-    if trigger.where and not Expression(trigger.where).test({**alert, "alert": alert}):
+    if trigger.where and not compiled(trigger.where).test({**alert, "alert": alert}):
         return False
     return True
 

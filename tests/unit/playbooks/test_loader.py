@@ -151,3 +151,9 @@ def test_watchkeeper_playbooks_check_cli(tmp_path):
                           text=True, timeout=60)
     assert done.returncode == 1
     assert "bad.yaml:13:" in done.stderr and "0 playbooks valid" in done.stdout
+
+
+def test_a_function_given_the_wrong_kind_of_value_yields_no_value():
+    assert not Expression("len(event.severity) > 1").test({"event": {"severity": 3}})
+    assert not Expression("cidr(source.ip, 'nonsense')").test({"source": {"ip": "1.2.3.4"}})
+    assert not Expression("'a' in event.severity").test({"event": {"severity": 3}})
