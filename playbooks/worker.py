@@ -71,17 +71,23 @@ def build_engine(settings: Settings, store: Store,
                   InternalNetworks(settings.internal_networks), inventory, tree)
 
 
+def playbook_stage(settings: Settings, bus: Bus, store: Store) -> PlaybookWorker:
+    """The stage `watchkeeper run` starts beside detection and indexing (own group)."""
+    pb = playbook_settings(settings.playbooks)
+    return PlaybookWorker(bus, build_engine(settings, store, pb), Names(settings.namespace),
+                          pb.tick_seconds)
+
+
 def run_worker(settings: Settings) -> int:
+    """`watchkeeper playbooks`: the stage alone, until SIGTERM (finishing the batch in hand)."""
     from watchkeeper.bus import open_bus
     from watchkeeper.store import open_store
-    pb = playbook_settings(settings.playbooks)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     store = open_store(settings.store)
     bus = open_bus(settings.bus, settings.partitions)
-    names = Names(settings.namespace)
-    bus.ensure_topics(names.topics)
-    worker = PlaybookWorker(bus, build_engine(settings, store, pb), names, pb.tick_seconds)
+    bus.ensure_topics(Names(settings.namespace).topics)
+    worker = playbook_stage(settings, bus, store)
     log.info("playbooks worker on %s -> %s (%d playbooks)", settings.bus, settings.store,
              len(worker.engine.library.playbooks))
     try:

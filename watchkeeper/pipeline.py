@@ -169,7 +169,8 @@ def _with_progress(docs: Iterable[dict], label: str) -> Iterator[dict]:
 
 
 def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
-                  roles: tuple[str, ...] = ("detect", "index", "correlate", "retention"),
+                  roles: tuple[str, ...] = ("detect", "index", "correlate", "retention",
+                                            "playbooks"),
                   registry: StageRegistry | None = None) -> list[threading.Thread]:
     """Each consuming stage in its own thread, reporting to `registry` (the watchdog's)."""
     registry = registry or StageRegistry()
@@ -190,6 +191,10 @@ def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
         elif role == "correlate":
             correlator = Correlator(backends.bus, backends.store, Names(settings.namespace))
             targets.append(("wk-correlate", loop(correlator)))
+        elif role == "playbooks":
+            from playbooks.worker import playbook_stage
+            targets.append(("wk-playbooks", loop(playbook_stage(settings, backends.bus,
+                                                                backends.store))))
         elif role == "retention":
             targets.append(("wk-retention", lambda: retention_loop(settings, backends.store, stop)))
     threads = [threading.Thread(target=fn, name=name, daemon=True) for name, fn in targets]
