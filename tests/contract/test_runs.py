@@ -13,15 +13,15 @@ def _new(key: str = "alert-1", site: str | None = "city-a", target: str = "203.0
     return runs.NewRun("hook", 1, "alert", key, key, target, {"n": 1}, "rule:hook", site)
 
 
-def test_one_run_per_trigger(store):
+def test_one_run_per_trigger_and_active_runs_in_order(store):
+    """(One test per store setup: an Elasticsearch fixture costs seconds.)"""
     doc, created = runs.create_run(store, _new(), T0, subject={"message": "scan"})
     again, created_again = runs.create_run(store, _new(), T0 + 5)
     assert created and not created_again
     assert again["event"]["id"] == doc["event"]["id"] == runs.run_id("hook", "alert-1")
     assert again["watchkeeper"]["run"]["subject"] == {"message": "scan"}
-
-
-def test_active_runs_follow_status_and_creation_order(store):
+    doc["watchkeeper"]["run"]["status"] = "succeeded"
+    runs.save_run(store, doc, T0)
     a, _ = runs.create_run(store, _new("a"), T0)
     b, _ = runs.create_run(store, _new("b"), T0 + 1)
     c, _ = runs.create_run(store, _new("c"), T0 + 2)
@@ -34,7 +34,7 @@ def test_active_runs_follow_status_and_creation_order(store):
     assert runs.get_run(store, c["event"]["id"])["watchkeeper"]["run"]["status"] == "waiting"
 
 
-def test_an_attempt_is_claimed_once(store):
+def test_attempts_are_claimed_once_and_the_first_decision_wins(store):
     doc, _ = runs.create_run(store, _new(), T0)
     assert runs.claim_attempt(store, doc, "s1", "203.0.113.7", 1, T0)
     assert not runs.claim_attempt(store, doc, "s1", "203.0.113.7", 1, T0 + 1)
@@ -45,10 +45,6 @@ def test_an_attempt_is_claimed_once(store):
     assert found[1]["outcome"] == "ok" and found[1]["output"] == {"status": 200}
     assert found[2]["outcome"] == "started"
     assert runs.get_run(store, doc["event"]["id"]) is not None      # attempts are not runs
-
-
-def test_decisions_first_wins_and_requester_refused(store):
-    doc, _ = runs.create_run(store, _new(), T0)
     with pytest.raises(runs.DecisionRefused):
         runs.decide(store, doc, "approve", True, "rule:hook", "", T0)
     decision = runs.decide(store, doc, "approve", True, "alice", "ok", T0 + 1)
@@ -59,15 +55,16 @@ def test_decisions_first_wins_and_requester_refused(store):
     assert runs.decision_for(store, doc["event"]["id"], "other") is None
 
 
-def test_runs_are_tenant_scoped(store):
+def test_runs_are_tenant_scoped_and_the_engine_runs_on_this_store(store, tmp_path):
     mine, _ = runs.create_run(store, _new("a", site="city-a"), T0)
     theirs, _ = runs.create_run(store, _new("b", site="city-b"), T0)
     scoped = ScopedStore(store, ["city-a"])
     ids = [mine["event"]["id"], theirs["event"]["id"]]
     assert [d["event"]["id"] for d in scoped.get_by_ids("runs", ids)] == [mine["event"]["id"]]
+    _engine_end_to_end(store, tmp_path)
 
 
-def test_the_engine_runs_and_resumes_on_this_store(store, tmp_path):
+def _engine_end_to_end(store, tmp_path):
     """Alert -> run -> webhook to a real receiver -> approval -> done, on either backend
     (Elasticsearch makes writes visible on refresh: the engine must not read stale state)."""
     from tests.unit.playbooks.conftest import Receiver, engine_for, make_alert, write_playbook
