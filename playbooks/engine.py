@@ -223,6 +223,12 @@ class Engine:
                             {"outcome": result.outcome, "output": result.output,
                              "message": result.message,
                              "inputs": params.model_dump(mode="json")}, self.clock())
+        if action.audited:
+            self.store.append_audit(audit_record(
+                f"playbook.step.{action.name}", ctx.actor, object_kind="run",
+                object_id=info["run_id"], outcome="success" if result.outcome == "ok"
+                else "failure", message=f"{step.id} (attempt {number}) on {ctx.target}: "
+                                        f"{result.outcome} {result.message}".strip()))
         return result
 
     def _may_still_run(self, attempt: dict, step: Step) -> bool:

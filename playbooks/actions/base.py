@@ -51,6 +51,9 @@ class Action:
     # once), so a step interrupted by a crash is retried. False: it is not repeated;
     # its outcome is recorded as unknown and `on_failure` decides.
     idempotent: ClassVar[bool] = False
+    # Each finished attempt of an action that acts on the world gets an audit record; reads
+    # (enrich) and approvals (their decisions are audited) do not.
+    audited: ClassVar[bool] = True
 
     def run(self, ctx: ActionContext, params: Any) -> ActionResult:
         raise NotImplementedError

@@ -17,6 +17,7 @@ class Enrich(Action):
     name = "enrich"
     Params = EnrichParams
     idempotent = True          # reads only
+    audited = False
 
     def run(self, ctx: ActionContext, params: EnrichParams) -> ActionResult:
         asset = ctx.inventory.lookup(params.address)

@@ -24,6 +24,7 @@ class WaitForApproval(Action):
     name = "wait_for_approval"
     Params = ApprovalParams
     idempotent = True          # asking again changes nothing
+    audited = False
 
     def run(self, ctx: ActionContext, params: ApprovalParams) -> ActionResult:
         seconds = params.expires_after or ctx.settings.approval_expires_seconds

@@ -272,3 +272,17 @@ def test_a_step_another_worker_has_in_hand_is_left_alone_until_its_timeout(store
     engine.tick()
     assert [p["path"] for p in receiver.posts] == ["/a", "/b"]
     assert _run(store, rid)["steps"]["first"]["attempts"] == 2
+
+
+def test_runs_and_acting_steps_are_audited(store, tmp_path, receiver):
+    from watchkeeper.store import Query
+    engine = engine_for(store, _hook(tmp_path, receiver))
+    [rid] = engine.on_alert(make_alert())
+    engine.tick()
+    records = [a for a in store.scan("audit", Query(order="asc"))
+               if a["watchkeeper"]["audit"].get("object_id") == rid]
+    assert [a["event"]["action"] for a in records] == [
+        "playbook.run.start", "playbook.step.notify_webhook", "playbook.step.notify_webhook",
+        "playbook.run.end"]
+    assert records[1]["user"]["name"] == "playbook:hook"
+    assert records[1]["message"].startswith("first (attempt 1) on 203.0.113.7: ok")
