@@ -54,6 +54,7 @@ class Engine:
     site_tree: Mapping[str, str | None] | None = None
     clock: Callable[[], float] = time.time
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8, "playbook"))
+    _incidents_polled_at: float | None = None
 
     # -- starting runs --------------------------------------------------------------------
     def on_alert(self, alert: dict) -> list[str]:
@@ -70,9 +71,39 @@ class Engine:
                 created.append(doc["event"]["id"])
         return created
 
+    def poll_incidents(self) -> list[str]:
+        """Start runs for incidents the store holds that an incident trigger matches: one
+        run per incident and level (re-graded to a graver level = a new trigger)."""
+        books = [p for p in self.library.playbooks.values() if p.trigger.incident]
+        now = self.clock()
+        since = max(0.0, now - self.settings.incident_lookback_days * 86_400)
+        created = []
+        for playbook in books:
+            trigger = playbook.trigger.incident
+            query = Query(since=since, terms={"watchkeeper.incident.level": trigger.levels()})
+            for incident in self.store.scan("incidents", query, limit=10_000):
+                if triggers.incident_matches(trigger, incident, self.site_tree):
+                    created += self._start_for_incident(playbook, incident, now)
+        return created
+
+    def _start_for_incident(self, playbook: Playbook, incident: dict, now: float) -> list[str]:
+        iid = incident["event"]["id"]
+        level = incident["watchkeeper"]["incident"].get("level")
+        new = runs.NewRun(playbook.name, playbook.version, "incident", f"incident:{iid}:{level}",
+                          iid, triggers.incident_target(playbook, incident),
+                          dict(playbook.inputs), f"rule:{playbook.name}",
+                          (incident.get("labels") or {}).get("site"))
+        doc, fresh = runs.create_run(self.store, new, now, subject=incident)
+        return [doc["event"]["id"]] if fresh else []
+
     # -- advancing runs -------------------------------------------------------------------
     def tick(self) -> TickResult:
         self.library.reload_if_changed()
+        now = self.clock()
+        if self._incidents_polled_at is None or \
+                now - self._incidents_polled_at >= self.settings.incident_poll_seconds:
+            self._incidents_polled_at = now
+            self.poll_incidents()
         result = TickResult()
         active = runs.active_runs(self.store)
         busy = Counter()
@@ -265,7 +296,11 @@ class Engine:
         info = doc["watchkeeper"]["run"]
         if doc["event"]["id"] not in recent and playbook.uses("playbook.runs_last_hour"):
             recent[doc["event"]["id"]] = self._runs_in_hour_before(doc, playbook.name)
-        return {"alert": info.get("subject") or {}, "inputs": info.get("inputs") or {},
+        subject = info.get("subject") or {}
+        about = "incident" if info["trigger"]["kind"] == "incident" else "alert"
+        return {"alert": subject if about == "alert" else {},
+                "incident": subject if about == "incident" else {},
+                "inputs": info.get("inputs") or {},
                 "target": info.get("target"),
                 "steps": {k: {"outcome": v.get("outcome"), "output": v.get("output") or {}}
                           for k, v in (info.get("steps") or {}).items()},

@@ -50,8 +50,31 @@ class AlertTrigger(Strict):
     _where = field_validator("where")(classmethod(lambda cls, v: _expression(v)))
 
 
+LEVELS = ("I", "II", "III", "IV")          # 特别重大 … 一般: I is the gravest
+
+
+class IncidentTrigger(Strict):
+    """An incident graded at least `level_at_least` (III = III, II or I), and the rest."""
+    level_at_least: Literal["I", "II", "III", "IV"] | None = None
+    category: list[str] = Field(default_factory=list, description="any of its categories")
+    site: str | None = None
+    where: str | None = Field(None, description="expression over the incident's fields")
+
+    _category = field_validator("category")(classmethod(
+        lambda cls, v: AlertTrigger._known.__func__(cls, v)))
+    _where = field_validator("where")(classmethod(lambda cls, v: _expression(v)))
+
+    def levels(self) -> list[str]:
+        if self.level_at_least is None:
+            return list(LEVELS)
+        return list(LEVELS[:LEVELS.index(self.level_at_least) + 1])
+
+
 class Trigger(Strict):
     alert: AlertTrigger | None = None
+    incident: IncidentTrigger | None = Field(
+        None, description="incidents are looked for in the store every "
+                          "playbooks.incident_poll_seconds; one run per incident and level")
     manual: bool = Field(True, description="may also be started by hand from the API")
 
 

@@ -37,6 +37,10 @@ class PlaybookSettings(BaseModel):
     shipped: bool = Field(True, description="load playbooks/library/*.yaml")
     approval_expires_seconds: int = Field(3600, ge=10, le=7 * 86_400)
     tick_seconds: float = Field(1.0, gt=0, le=60, description="how often runs are advanced")
+    incident_poll_seconds: float = Field(10.0, gt=0, le=3600,
+                                         description="how often incident triggers are checked")
+    incident_lookback_days: float = Field(7.0, gt=0, le=366,
+                                          description="incidents first seen this recently")
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(25, ge=1, le=65535)
     mail_from: str = "watchkeeper@localhost"

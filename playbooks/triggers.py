@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from playbooks.expr import compiled
-from playbooks.model import AlertTrigger, Playbook
+from playbooks.model import AlertTrigger, IncidentTrigger, Playbook
 from watchkeeper import schema
 
 # Alerts the policy layer closed (allowlisted / suppressed) start nothing.
@@ -52,4 +52,24 @@ def target_of(playbook: Playbook, alert: dict) -> str | None:
     value = schema.get(alert, playbook.target)
     if isinstance(value, list):
         value = value[0] if value else None
+    return None if value is None else str(value)
+
+
+def incident_matches(trigger: IncidentTrigger, incident: dict,
+                     tree: Mapping[str, str | None] | None = None) -> bool:
+    info = incident.get("watchkeeper", {}).get("incident", {})
+    if info.get("level") not in trigger.levels():
+        return False
+    if trigger.category and not set(info.get("categories") or []) & set(trigger.category):
+        return False
+    if trigger.site and not in_subtree(schema.get(incident, "labels.site"), trigger.site, tree):
+        return False
+    if trigger.where and not compiled(trigger.where).test({**incident, "incident": incident}):
+        return False
+    return True
+
+
+def incident_target(playbook: Playbook, incident: dict) -> str | None:
+    value = schema.get(incident, playbook.target) or \
+        schema.get(incident, "watchkeeper.incident.entity")
     return None if value is None else str(value)

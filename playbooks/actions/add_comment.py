@@ -11,7 +11,8 @@ from playbooks.actions.base import Action, ActionContext, ActionResult, Params
 
 class CommentParams(Params):
     text: str = Field(min_length=1, max_length=10_000)
-    about: Literal["alert", "incident"] = "alert"
+    about: Literal["alert", "incident"] | None = Field(
+        None, description="default: what the run is about (its trigger)")
     object_id: str | None = Field(None, description="default: the run's alert / incident")
 
 
@@ -24,7 +25,9 @@ class AddComment(Action):
         object_id = params.object_id or (ctx.run.get("trigger") or {}).get("object_id")
         if not object_id:
             return ActionResult("failed", {}, "no alert or incident to comment on", retry=False)
-        record = incident_ops.add_comment(ctx.store, params.about, object_id, params.text,
+        trigger_kind = (ctx.run.get("trigger") or {}).get("kind")
+        about = params.about or ("incident" if trigger_kind == "incident" else "alert")
+        record = incident_ops.add_comment(ctx.store, about, object_id, params.text,
                                           ctx.actor, ctx.now)
         return ActionResult("ok", {"object_id": object_id,
                                    "audit_seq": record["watchkeeper"]["audit"].get("seq")})

@@ -19,12 +19,15 @@ def _alert(ctx: ActionContext) -> dict | None:
 def _incident_id(ctx: ActionContext, given: str | None) -> str | None:
     if given:
         return given
+    trigger = ctx.run.get("trigger") or {}
+    if trigger.get("kind") == "incident":
+        return trigger.get("object_id")
     for step in (ctx.run.get("steps") or {}).values():
         iid = (step.get("output") or {}).get("incident_id")
         if iid:
             return iid
     alert = _alert(ctx)
-    return alert["watchkeeper"]["alert"].get("incident_id") if alert else None
+    return (alert.get("watchkeeper", {}).get("alert") or {}).get("incident_id") if alert else None
 
 
 class OpenParams(Params):
@@ -37,6 +40,9 @@ class OpenIncident(Action):
     idempotent = True          # the incident id is the alert's: opening twice finds it
 
     def run(self, ctx: ActionContext, params: OpenParams) -> ActionResult:
+        if (ctx.run.get("trigger") or {}).get("kind") == "incident":
+            return ActionResult("ok", {"incident_id": ctx.run["trigger"]["object_id"],
+                                       "created": False})
         alert = _alert(ctx)
         if alert is None:
             return ActionResult("failed", {}, "the run's alert is not in the store")

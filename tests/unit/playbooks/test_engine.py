@@ -286,3 +286,54 @@ def test_runs_and_acting_steps_are_audited(store, tmp_path, receiver):
         "playbook.run.end"]
     assert records[1]["user"]["name"] == "playbook:hook"
     assert records[1]["message"].startswith("first (attempt 1) on 203.0.113.7: ok")
+
+
+def _incident(iid: str, level: str, categories=("exfiltration",), site=None) -> dict:
+    from watchkeeper import timeutil
+    from tests.unit.playbooks.conftest import T0
+    doc = {"@timestamp": timeutil.format(T0), "event": {"id": iid, "kind": "event",
+                                                         "dataset": "watchkeeper.incident"},
+           "watchkeeper": {"incident": {"entity": "10.20.1.8", "status": "new", "level": level,
+                                        "categories": list(categories)}}}
+    if site:
+        doc["labels"] = {"site": site}
+    return doc
+
+
+def test_incident_trigger_one_run_per_incident_and_level(store, tmp_path, receiver):
+    from watchkeeper.store import Query
+    folder = tmp_path / "books"
+    write_playbook(folder, "grave", f"""\
+name: grave
+version: 1
+trigger:
+  incident: {{level_at_least: III, category: [exfiltration, dos]}}
+steps:
+  - id: hook
+    action: notify_webhook
+    with: {{url: "{receiver.url}/x", message: "{{{{ incident.watchkeeper.incident.level }}}}"}}
+  - id: triage
+    action: update_incident
+    with: {{status: investigating}}
+  - id: note
+    action: add_comment
+    with: {{text: "剧本已处置"}}
+""")
+    clock = Clock()
+    engine = engine_for(store, folder, clock)
+    store.bulk_upsert("incidents", [_incident("a", "IV"), _incident("b", "III"),
+                                    _incident("c", "I", categories=("scan",))])
+    engine.tick()
+    assert [p["body"]["message"] for p in receiver.posts] == ["III"]
+    assert store.get_by_ids("incidents", ["b"])[0]["watchkeeper"]["incident"]["status"] == \
+        "investigating"
+    comments = [a for a in store.scan("audit", Query(order="asc"))
+                if a["event"]["action"] == "incident.comment"]
+    assert [c["watchkeeper"]["audit"]["object_id"] for c in comments] == ["b"]
+    clock.now += 10
+    engine.tick()
+    assert len(receiver.posts) == 1                     # the same incident, the same level
+    store.bulk_upsert("incidents", [_incident("a", "II")])          # re-graded
+    clock.now += 10
+    engine.tick()
+    assert [p["body"]["message"] for p in receiver.posts] == ["III", "II"]
