@@ -65,7 +65,8 @@ class Engine:
             new = runs.NewRun(playbook.name, playbook.version, "alert", alert["event"]["id"],
                               alert["event"]["id"], triggers.target_of(playbook, alert),
                               dict(playbook.inputs), f"rule:{playbook.name}",
-                              (alert.get("labels") or {}).get("site"))
+                              (alert.get("labels") or {}).get("site"),
+                              alert["watchkeeper"]["alert"].get("incident_id"))
             doc, fresh = runs.create_run(self.store, new, self.clock(), subject=alert)
             if fresh:
                 created.append(doc["event"]["id"])
@@ -92,7 +93,7 @@ class Engine:
         new = runs.NewRun(playbook.name, playbook.version, "incident", f"incident:{iid}:{level}",
                           iid, triggers.incident_target(playbook, incident),
                           dict(playbook.inputs), f"rule:{playbook.name}",
-                          (incident.get("labels") or {}).get("site"))
+                          (incident.get("labels") or {}).get("site"), iid)
         doc, fresh = runs.create_run(self.store, new, now, subject=incident)
         return [doc["event"]["id"]] if fresh else []
 

@@ -58,6 +58,12 @@ def test_attempts_are_claimed_once_and_the_first_decision_wins(store):
 def test_runs_are_tenant_scoped_and_the_engine_runs_on_this_store(store, tmp_path):
     mine, _ = runs.create_run(store, _new("a", site="city-a"), T0)
     theirs, _ = runs.create_run(store, _new("b", site="city-b"), T0)
+    linked = runs.NewRun("hook", 1, "alert", "c", "alert-c", None, {}, "rule:hook",
+                         "city-a", incident_id="inc-9")
+    runs.create_run(store, linked, T0 + 1)
+    about = [d["watchkeeper"]["run"]["trigger"]["key"]
+             for d in runs.runs_about(store, ["inc-9", "a"])]
+    assert about == ["a", "c"]
     scoped = ScopedStore(store, ["city-a"])
     ids = [mine["event"]["id"], theirs["event"]["id"]]
     assert [d["event"]["id"] for d in scoped.get_by_ids("runs", ids)] == [mine["event"]["id"]]

@@ -36,6 +36,7 @@ TERM_FIELDS = frozenset({
     "watchkeeper.incident.categories", "watchkeeper.incident.level",
     "watchkeeper.run.playbook", "watchkeeper.run.status", "watchkeeper.run.run_id",
     "watchkeeper.run.target", "watchkeeper.run.trigger.object_id",
+    "watchkeeper.run.incident_id",
 })
 
 _EARLIEST, _LATEST = 0.0, 253402300799.0   # 1970-01-01 .. 9999-12-31T23:59:59Z

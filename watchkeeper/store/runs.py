@@ -65,6 +65,7 @@ class NewRun:
     inputs: dict
     requested_by: str
     site: str | None = None
+    incident_id: str | None = None   # the incident the run's alert belongs to (timeline)
 
 
 def create_run(store: Store, new: NewRun, now: float,
@@ -76,6 +77,7 @@ def create_run(store: Store, new: NewRun, now: float,
            "trigger": {"kind": new.trigger_kind, "key": new.trigger_key,
                        "object_id": new.object_id},
            "target": new.target, "inputs": new.inputs, "requested_by": new.requested_by,
+           "incident_id": new.incident_id,
            "step_index": 0, "steps": {}, "updated_at": timeutil.format(now),
            "subject": subject or {}}
     doc = _envelope(rid, RUN, now, new.site, run)
@@ -156,6 +158,21 @@ def decide(store: Store, run: dict, step: str, approve: bool, actor: str, commen
 def decision_for(store: Store, rid: str, step: str) -> dict | None:
     found = store.get_by_ids("runs", [schema.stable_id("decision", rid, step)])
     return found[0]["watchkeeper"]["run"] if found else None
+
+
+def runs_about(store: Store, object_ids: list[str], limit: int = 1000) -> list[dict]:
+    """Runs about these alerts or incidents (an incident's timeline shows them): started by
+    one of them, or by an alert of the incident."""
+    if not object_ids:
+        return []
+    store.refresh("runs")
+    seen: dict[str, dict] = {}
+    for field_name in ("watchkeeper.run.trigger.object_id", "watchkeeper.run.incident_id"):
+        query = Query(terms={"event.dataset": [RUN], field_name: list(object_ids)},
+                      order="asc")
+        for doc in store.scan("runs", query, limit=limit):
+            seen.setdefault(doc["event"]["id"], doc)
+    return sorted(seen.values(), key=lambda d: (d["@timestamp"], d["event"]["id"]))
 
 
 def waiting_step(run: dict) -> str | None:
