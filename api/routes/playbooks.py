@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, HTTPException, Path
 from fastapi import Query as Param
+from pydantic import StringConstraints
 
 from api.deps import CurrentActor, StoreDep
 from api.errors import store_errors
@@ -24,6 +25,7 @@ from watchkeeper.store.scoped import ScopedStore
 
 router = APIRouter(prefix="/playbooks", tags=["playbooks"])
 
+ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 RunId = Annotated[str, Path(min_length=1, max_length=128, description="the run's id")]
 Status = Literal["queued", "running", "waiting", "succeeded", "failed", "denied", "escalated"]
 DECIDE_ROLES = ("responder",)
@@ -46,7 +48,15 @@ def _load(store: ScopedStore, run_id: str) -> dict:
 def list_runs(store: StoreDep, cursor: CursorDep,
               status: Annotated[list[Status], Param(description="Repeatable")] = [],
               playbook: Annotated[str | None, Param(max_length=64)] = None,
+              about: Annotated[list[ObjectId], Param(max_length=100, description=(
+                  "Repeatable alert or incident id: the runs about them (an incident's "
+                  "timeline); one page, oldest first"))] = [],
               limit: Limit = 100):
+    if about:
+        with store_errors():
+            found = [d for d in runs.runs_about(store.store, about, limit=limit)
+                     if store.visible(d)]
+        return RunList(items=found, total=len(found), next_cursor=None)
     terms: dict[str, list] = {"event.dataset": [runs.RUN]}
     if status:
         terms["watchkeeper.run.status"] = list(dict.fromkeys(status))

@@ -102,3 +102,13 @@ def test_start_by_hand(client, store, bearer_for, make_alert):
                        json={**body, "alert_id": "missing"}).status_code == 404
     assert client.post("/api/v1/playbooks/runs", headers=responder,
                        json={**body, "playbook": "Bad Name"}).status_code == 422
+
+
+def test_runs_about_an_incident(client, store):
+    new = runs.NewRun("gate", 1, "alert", "k9", "alert-9", None, {}, "rule:gate",
+                      incident_id="inc-3")
+    doc, _ = runs.create_run(store, new, T0)
+    _waiting_run(store, "other")
+    body = client.get("/api/v1/playbooks/runs", params={"about": "inc-3"}).json()
+    assert [r["event"]["id"] for r in body["items"]] == [doc["event"]["id"]]
+    assert client.get("/api/v1/playbooks/runs", params={"about": "x" * 200}).status_code == 422
