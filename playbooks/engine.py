@@ -158,12 +158,16 @@ class Engine:
             info["status"], info["started_at"] = "running", timeutil.format(now)
         while info["step_index"] < len(playbook.steps):
             step = playbook.steps[info["step_index"]]
+            if (info["steps"].get(step.id) or {}).get("done"):   # moved by a reload: done
+                info["step_index"] += 1
+                continue
             result = self._step(doc, playbook, step, recent if recent is not None else {})
             if result.outcome == "busy":      # another worker has this step in hand
                 return
             if not self._after_step(doc, step, result):
                 runs.save_run(self.store, doc, self.clock())
                 return
+            info["steps"][step.id]["done"] = True
             info["step_index"] += 1
         self._finish(doc, "succeeded", "", self.clock())
 

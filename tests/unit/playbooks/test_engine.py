@@ -337,3 +337,31 @@ steps:
     clock.now += 10
     engine.tick()
     assert [p["body"]["message"] for p in receiver.posts] == ["III", "II"]
+
+
+def test_a_reload_that_moves_a_done_step_does_not_run_it_again(store, tmp_path, receiver):
+    folder = tmp_path / "books"
+    path = write_playbook(folder, "move", f"""\
+name: move
+version: 1
+trigger: {{alert: {{category: [scan]}}}}
+steps:
+  - id: hook
+    action: notify_webhook
+    with: {{url: "{receiver.url}/hook"}}
+  - id: gate
+    action: wait_for_approval
+""")
+    engine = engine_for(store, folder)
+    [rid] = engine.on_alert(make_alert())
+    engine.tick()
+    assert _run(store, rid)["status"] == "waiting"
+    path.write_text(path.read_text().replace("version: 1", "version: 2").replace(
+        "steps:\n", f"steps:\n  - id: first\n    action: notify_webhook\n"
+                    f"    with: {{url: \"{receiver.url}/first\"}}\n"))
+    import os
+    os.utime(path, ns=(1, 10**18))
+    runs.decide(store, runs.get_run(store, rid), "gate", True, "alice", "", 0)
+    engine.tick()
+    assert _run(store, rid)["status"] == "succeeded"
+    assert [p["path"] for p in receiver.posts] == ["/hook"]     # "first" came before: index past it
