@@ -111,3 +111,18 @@ def test_silent_collector_notifies(store, shipped):
     assert runs.get_run(store, rid)["watchkeeper"]["run"]["status"] == "succeeded"
     [mail] = inbox.mails
     assert "netflow-edge-1" in mail.get_payload(decode=True).decode()
+
+
+def test_brute_force_success_matches_what_the_detector_really_raises(store, shipped):
+    """The playbook's condition against the real detector's alerts, not a hand-made one."""
+    from detectors.bruteforce import BruteForceDetector
+    from tests.unit.detectors.test_bruteforce import T0, _run, accepted, compromise
+    from watchkeeper.documents import alert_document
+    engine, _, inbox = shipped
+    specs = _run(BruteForceDetector(), compromise() + accepted(T0 + 70))
+    assert [s.severity for s in specs] == [2, 4]
+    started = [engine.on_alert(alert_document(s, created=T0 + 80)) for s in specs]
+    assert [len(r) for r in started] == [0, 1]           # only the success starts the playbook
+    engine.tick()
+    assert runs.get_run(store, started[1][0])["watchkeeper"]["run"]["status"] == "succeeded"
+    assert len(inbox.mails) == 1
