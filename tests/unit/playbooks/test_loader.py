@@ -157,3 +157,16 @@ def test_a_function_given_the_wrong_kind_of_value_yields_no_value():
     assert not Expression("len(event.severity) > 1").test({"event": {"severity": 3}})
     assert not Expression("cidr(source.ip, 'nonsense')").test({"source": {"ip": "1.2.3.4"}})
     assert not Expression("'a' in event.severity").test({"event": {"severity": 3}})
+
+
+def test_a_bad_playbooks_setting_is_one_line_and_exit_2(tmp_path):
+    config = tmp_path / "wk.yaml"
+    config.write_text('playbooks:\n  block:\n    command: ["nft -f - ; rm -rf /"]\n')
+    exe = Path(sys.executable).parent / "watchkeeper"
+    done = subprocess.run([str(exe), "playbooks", "--config", str(config), "--store",
+                           f"sqlite:///{tmp_path}/wk.db"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "watchkeeper: config: playbooks.block.command: Value error, command[0] is a program "
+        "name, not a shell string"]
