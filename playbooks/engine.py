@@ -121,6 +121,10 @@ class Engine:
                 continue
             self.advance(doc, recent)
             after = doc["watchkeeper"]["run"]["status"]
+            if after in runs.FINISHED:           # its place is free for a queued run now
+                info = doc["watchkeeper"]["run"]
+                busy[info["playbook"]] -= 1
+                busy[(info["playbook"], info.get("target"))] -= 1
             result.advanced += 1
             result.finished += after in runs.FINISHED
             result.waiting += after == "waiting"
@@ -130,12 +134,11 @@ class Engine:
         """Concurrency limits per playbook and per target, counted over running runs."""
         info = doc["watchkeeper"]["run"]
         playbook = self.library.playbooks.get(info["playbook"])
-        if playbook is None:
-            return True          # advance() fails it with the reason
-        limits = playbook.concurrency
-        if busy[info["playbook"]] >= limits.per_playbook or \
-                busy[(info["playbook"], info.get("target"))] >= limits.per_target:
-            return False
+        if playbook is not None:     # (not loaded: advance() fails it with the reason)
+            limits = playbook.concurrency
+            if busy[info["playbook"]] >= limits.per_playbook or \
+                    busy[(info["playbook"], info.get("target"))] >= limits.per_target:
+                return False
         busy[info["playbook"]] += 1
         busy[(info["playbook"], info.get("target"))] += 1
         return True

@@ -127,6 +127,30 @@ steps:
     assert _run(store, first)["status"] == "waiting"
     assert _run(store, second)["status"] == "queued"
     assert _run(store, other)["status"] == "waiting"
+    runs.decide(store, runs.get_run(store, first), "ok", True, "alice", "", clock.now)
+    engine.tick()                                         # first done: second admitted
+    assert _run(store, first)["status"] == "succeeded"
+    assert _run(store, second)["status"] == "waiting"
+
+
+def test_per_playbook_concurrency(store, tmp_path):
+    folder = tmp_path / "books"
+    write_playbook(folder, "few", """name: few
+version: 1
+trigger: {alert: {category: [scan]}}
+concurrency: {per_playbook: 2, per_target: 5}
+steps:
+  - id: ok
+    action: wait_for_approval
+""")
+    clock = Clock()
+    engine = engine_for(store, folder, clock)
+    for i in range(4):
+        engine.on_alert(make_alert(source=f"198.51.100.{i + 1}"))
+        clock.now += 1
+    assert engine.tick().queued == 2
+    statuses = sorted(d["watchkeeper"]["run"]["status"] for d in runs.active_runs(store))
+    assert statuses == ["queued", "queued", "waiting", "waiting"]
 
 
 def test_manual_expression_and_site_triggers(store, tmp_path, receiver):
