@@ -126,3 +126,33 @@ def test_brute_force_success_matches_what_the_detector_really_raises(store, ship
     engine.tick()
     assert runs.get_run(store, started[1][0])["watchkeeper"]["run"]["status"] == "succeeded"
     assert len(inbox.mails) == 1
+
+
+def test_exfiltration_mlps3_matches_the_real_detector_with_asset_context(store, shipped):
+    """The real exfiltration detector's alert, given asset context by the real inventory
+    lookup (a level-3 system), starts the grading playbook; the same from a level-2 one not."""
+    import ipaddress
+
+    from detectors.context import AlertContext
+    from detectors.exfil import ExfilDetector
+    from tests.unit.detectors.test_exfil import HOST, MB, T, _run, history, spike
+    from watchkeeper.assets import Asset, Inventory, Site
+    from watchkeeper.documents import alert_document
+    engine, _, _ = shipped
+    det = ExfilDetector()
+    _run(det, history())
+    specs = _run(det, spike(total=1200 * MB))     # >= 10x the floor: the detector says high
+    assert specs and specs[-1].source_ip == HOST
+    raised = {}
+    for level in (2, 3):
+        inventory = Inventory(sites={"county-a1": Site(id="county-a1", name="A1县")})
+        inventory._nets[4].append((ipaddress.ip_network("10.0.0.0/24"),
+                                   Asset(cidr="10.0.0.0/24", site="county-a1", mlps_level=level)))
+        alert = AlertContext(inventory).apply(alert_document(specs[-1], created=T + 4000))
+        raised[level] = alert
+    assert raised[3]["event"]["severity"] >= 3, raised[3]["event"]
+    assert engine.on_alert(raised[2]) == []
+    [rid] = engine.on_alert(raised[3])
+    engine.tick()
+    run = runs.get_run(store, rid)["watchkeeper"]["run"]
+    assert run["status"] == "succeeded" and run["steps"]["grade"]["output"]["level"] == "III"
