@@ -112,3 +112,42 @@ def test_runs_about_an_incident(client, store):
     body = client.get("/api/v1/playbooks/runs", params={"about": "inc-3"}).json()
     assert [r["event"]["id"] for r in body["items"]] == [doc["event"]["id"]]
     assert client.get("/api/v1/playbooks/runs", params={"about": "x" * 200}).status_code == 422
+
+
+def test_a_real_run_waits_and_a_responder_releases_it_through_the_api(client, store, tmp_path,
+                                                                       bearer_for):
+    """The engine parks a run on wait_for_approval; the API's approval lets the next tick
+    finish it; the detail shows who approved, and the steps before and after."""
+    from tests.unit.playbooks.conftest import (Clock, Receiver, engine_for, make_alert,
+                                               write_playbook)
+    receiver = Receiver()
+    try:
+        folder = tmp_path / "books"
+        write_playbook(folder, "gate", f"""\
+name: gate
+version: 1
+trigger: {{alert: {{category: [scan]}}}}
+steps:
+  - id: approve
+    action: wait_for_approval
+    with: {{reason: "封禁 {{{{ target }}}}？"}}
+  - id: hook
+    action: notify_webhook
+    with: {{url: "{receiver.url}/after"}}
+""")
+        engine = engine_for(store, folder, Clock(T0))
+        [rid] = engine.on_alert(make_alert())
+        engine.tick()
+        listed = client.get("/api/v1/playbooks/runs", params={"status": "waiting"}).json()
+        assert [r["event"]["id"] for r in listed["items"]] == [rid]
+        reply = client.post(f"/api/v1/playbooks/runs/{rid}/approve",
+                            headers=bearer_for("wang.fang", "responder"), json={"comment": "同意"})
+        assert reply.status_code == 200 and reply.json()["step"] == "approve"
+        engine.tick()
+        detail = client.get(f"/api/v1/playbooks/runs/{rid}").json()
+        run = detail["run"]["watchkeeper"]["run"]
+        assert run["status"] == "succeeded" and len(receiver.posts) == 1
+        assert run["steps"]["approve"]["output"]["approver"] == "wang.fang"
+        assert sorted(a["step"] for a in detail["attempts"]) == ["approve", "hook"]
+    finally:
+        receiver.close()
