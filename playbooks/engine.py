@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -55,6 +56,9 @@ class Engine:
     clock: Callable[[], float] = time.time
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8, "playbook"))
     _incidents_polled_at: float | None = None
+    # Runs belong to the worker that saved them last; another worker leaves them alone while
+    # that one keeps saving them (N replicas share the work instead of racing on every run).
+    worker_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     # -- starting runs --------------------------------------------------------------------
     def on_alert(self, alert: dict) -> list[str]:
@@ -67,7 +71,8 @@ class Engine:
                               dict(playbook.inputs), f"rule:{playbook.name}",
                               (alert.get("labels") or {}).get("site"),
                               alert["watchkeeper"]["alert"].get("incident_id"))
-            doc, fresh = runs.create_run(self.store, new, self.clock(), subject=alert)
+            doc, fresh = runs.create_run(self.store, new, self.clock(), subject=alert,
+                                         owner=self.worker_id)
             if fresh:
                 created.append(doc["event"]["id"])
         return created
@@ -94,7 +99,8 @@ class Engine:
                           iid, triggers.incident_target(playbook, incident),
                           dict(playbook.inputs), f"rule:{playbook.name}",
                           (incident.get("labels") or {}).get("site"), iid)
-        doc, fresh = runs.create_run(self.store, new, now, subject=incident)
+        doc, fresh = runs.create_run(self.store, new, now, subject=incident,
+                                     owner=self.worker_id)
         return [doc["event"]["id"]] if fresh else []
 
     # -- advancing runs -------------------------------------------------------------------
@@ -115,6 +121,8 @@ class Engine:
                 busy[(info["playbook"], info.get("target"))] += 1
         recent: dict[str, int] = {}
         for doc in active:
+            if not self._mine(doc):
+                continue
             before = doc["watchkeeper"]["run"]["status"]
             if before == "queued" and not self._admit(doc, busy):
                 result.queued += 1
@@ -129,6 +137,16 @@ class Engine:
             result.finished += after in runs.FINISHED
             result.waiting += after == "waiting"
         return result
+
+    def _mine(self, doc: dict) -> bool:
+        """Ours to advance: saved last by this worker, by none (a run started by hand), or
+        not saved for `takeover_seconds` (its worker stopped), or waiting for a human."""
+        info = doc["watchkeeper"]["run"]
+        owner = info.get("owner")
+        if owner in (None, self.worker_id) or info["status"] == "waiting":
+            return True
+        idle = self.clock() - timeutil.parse(info["updated_at"])
+        return idle >= self.settings.takeover_seconds
 
     def _admit(self, doc: dict, busy: Counter) -> bool:
         """Concurrency limits per playbook and per target, counted over running runs."""
@@ -147,6 +165,7 @@ class Engine:
         """Run steps until the run finishes, waits for a human, or waits to retry."""
         info = doc["watchkeeper"]["run"]
         now = self.clock()
+        info["owner"] = self.worker_id         # saved with the run's next save
         playbook = self.library.playbooks.get(info["playbook"])
         if playbook is None:
             self._finish(doc, "failed", f"playbook {info['playbook']!r} is not loaded", now)

@@ -37,6 +37,9 @@ class PlaybookSettings(BaseModel):
     shipped: bool = Field(True, description="load playbooks/library/*.yaml")
     approval_expires_seconds: int = Field(3600, ge=10, le=7 * 86_400)
     tick_seconds: float = Field(1.0, gt=0, le=60, description="how often runs are advanced")
+    takeover_seconds: float = Field(60.0, gt=0, le=86_400,
+                                    description="a run another worker has not saved for this "
+                                                "long is taken over (it stopped or died)")
     incident_poll_seconds: float = Field(10.0, gt=0, le=3600,
                                          description="how often incident triggers are checked")
     incident_lookback_days: float = Field(7.0, gt=0, le=366,

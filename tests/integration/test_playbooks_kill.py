@@ -93,7 +93,7 @@ def test_kill_9_mid_run_every_run_completes_and_no_step_runs_twice(kafka_url, un
     config.write_text(yaml.safe_dump({
         "bus": kafka_url, "store": f"sqlite:///{db}", "namespace": names.namespace,
         "partitions": 2, "playbooks": {"shipped": False, "folders": [str(books)],
-                                       "tick_seconds": 0.2}}))
+                                       "tick_seconds": 0.2, "takeover_seconds": 3}}))
     log = open(tmp_path / "worker.log", "w")
     try:
         for kill_at in (RUNS // 2, RUNS * 2):          # posts received before each kill

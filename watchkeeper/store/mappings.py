@@ -53,7 +53,7 @@ WATCHKEEPER = _obj(
     incident=_obj(entity=_KW, status=_KW, alerts=_KW, alert_count=_LONG, categories=_KW,
                   stages=_KW, first_seen=_DATE, last_seen=_DATE, severity=_LONG,
                   risk_score={"type": "float"}, gbt_code=_KW, gbt_name=_KW, level=_KW),   # detector checkpoints: stored, never searched
-    run=_obj(run_id=_KW, incident_id=_KW, playbook=_KW, version=_LONG, status=_KW, target=_KW, step=_KW,
+    run=_obj(run_id=_KW, incident_id=_KW, owner=_KW, playbook=_KW, version=_LONG, status=_KW, target=_KW, step=_KW,
              attempt=_LONG, outcome=_KW, decision=_KW, by=_KW, requested_by=_KW,
              trigger=_obj(kind=_KW, key=_KW, object_id=_KW), step_index=_LONG,
              updated_at=_DATE, started_at=_DATE, ended_at=_DATE, at=_DATE,

@@ -68,8 +68,8 @@ class NewRun:
     incident_id: str | None = None   # the incident the run's alert belongs to (timeline)
 
 
-def create_run(store: Store, new: NewRun, now: float,
-               subject: dict | None = None) -> tuple[dict, bool]:
+def create_run(store: Store, new: NewRun, now: float, subject: dict | None = None,
+               owner: str | None = None) -> tuple[dict, bool]:
     """The run for this trigger; created (and audited) only if it does not exist yet.
     `subject`: the alert as the run saw it (steps read it even before it is indexed)."""
     rid = run_id(new.playbook, new.trigger_key)
@@ -79,7 +79,7 @@ def create_run(store: Store, new: NewRun, now: float,
            "target": new.target, "inputs": new.inputs, "requested_by": new.requested_by,
            "incident_id": new.incident_id,
            "step_index": 0, "steps": {}, "updated_at": timeutil.format(now),
-           "subject": subject or {}}
+           "subject": subject or {}, "owner": owner}
     doc = _envelope(rid, RUN, now, new.site, run)
     if not store.insert_new("runs", doc):
         return get_run(store, rid) or doc, False

@@ -389,3 +389,19 @@ steps:
     engine.tick()
     assert _run(store, rid)["status"] == "succeeded"
     assert [p["path"] for p in receiver.posts] == ["/hook"]     # "first" came before: index past it
+
+
+def test_two_workers_share_runs_and_take_over_a_silent_ones(store, tmp_path, receiver):
+    from playbooks.engine import Engine
+    clock = Clock()
+    folder = _hook(tmp_path, receiver)
+    first = engine_for(store, folder, clock)
+    second = Engine(store, first.library, first.settings, clock=clock)     # another replica
+    [rid] = first.on_alert(make_alert())
+    second.tick()
+    assert receiver.posts == []                        # the first worker's run: left alone
+    clock.now += first.settings.takeover_seconds       # the first worker said nothing since
+    second.tick()
+    run = _run(store, rid)
+    assert run["status"] == "succeeded" and run["owner"] == second.worker_id
+    assert len(receiver.posts) == 2
