@@ -327,7 +327,7 @@ class Engine:
         about = "incident" if info["trigger"]["kind"] == "incident" else "alert"
         return {"alert": subject if about == "alert" else {},
                 "incident": subject if about == "incident" else {},
-                "inputs": info.get("inputs") or {},
+                "inputs": {**playbook.inputs, **(info.get("inputs") or {})},   # by hand: overrides
                 "target": info.get("target"),
                 "steps": {k: {"outcome": v.get("outcome"), "output": v.get("output") or {}}
                           for k, v in (info.get("steps") or {}).items()},

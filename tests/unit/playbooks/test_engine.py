@@ -266,16 +266,20 @@ def test_a_run_started_by_hand_runs_if_the_playbook_allows_it(store, tmp_path, r
     folder = _hook(tmp_path, receiver)
     path = folder / "hook.yaml"
     path.write_text(path.read_text().replace(
-        "trigger:\n", f"trigger:\n  manual: {str(manual).lower()}\n"))
+        "trigger:\n", f"trigger:\n  manual: {str(manual).lower()}\n").replace(
+        "steps:\n", "inputs: {note: default}\nsteps:\n").replace(
+        "sev {{ alert.event.severity }}", "sev {{ alert.event.severity }} {{ inputs.note }}"))
     engine = engine_for(store, folder)
     alert = make_alert(severity=1)                 # below the automatic trigger
     new = runs.NewRun("hook", 0, "manual", "manual:a:wang.fang:1", alert["event"]["id"],
-                      "203.0.113.7", {}, "wang.fang")
+                      "203.0.113.7", {"note": "by hand"}, "wang.fang")
     doc, _ = runs.create_run(store, new, 0, subject=alert)
     engine.tick()
     run = _run(store, doc["event"]["id"])
     assert run["status"] == status
     assert len(receiver.posts) == (2 if manual else 0)
+    if manual:
+        assert receiver.posts[0]["body"]["message"] == "scan from 203.0.113.7 sev 1 by hand"
 
 
 def test_a_step_another_worker_has_in_hand_is_left_alone_until_its_timeout(store, tmp_path,
