@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("watchkeeper", "collectors", "detectors", "api")
+PACKAGES = ("app", "watchkeeper", "collectors", "detectors", "api")
 LINT = str(Path(sys.executable).parent / "lint-imports")
 
 

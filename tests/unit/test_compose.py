@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from watchkeeper.cli import build_parser
+from app.cli import build_parser
 from watchkeeper.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from watchkeeper import cli
+from app import cli
 from watchkeeper.store import audit as chain
 from watchkeeper.store import open_store
 

@@ -1,7 +1,8 @@
 """Retention keeps six calendar months of events (Cybersecurity Law Art. 23, formerly 21)."""
 from __future__ import annotations
 
-from watchkeeper import pipeline, timeutil
+from app import pipeline
+from watchkeeper import timeutil
 from watchkeeper.config import load_settings
 from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks

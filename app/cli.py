@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--sensitivity", type=float, default=0.5, help="0 (quiet) .. 1 (eager)")
     train.add_argument("--window-seconds", type=int, default=300)
 
-    from watchkeeper import admin
+    from app import admin
     admin.add_parsers(sub)
 
     sim = sub.add_parser("simulate", help="write scenario traffic (benign + port scan) as pcap")
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         # Client libraries log every failed connection attempt; our own messages say it once.
         for noisy in ("kafka", "elastic_transport", "elasticsearch", "uvicorn.error"):
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    from watchkeeper import commands
+    from app import commands
     try:
         return commands.dispatch(args)
     except (ConfigError, BusUnavailable, StoreUnavailable, ValueError) as exc:

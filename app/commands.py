@@ -10,7 +10,8 @@ import tempfile
 import threading
 import time
 
-from watchkeeper import codec, collect, pipeline
+from app import collect, pipeline
+from watchkeeper import codec
 from watchkeeper.bus import Names
 from watchkeeper.config import Settings, load_settings
 from watchkeeper.liveness import EXIT_STALLED, LivenessConfig, StageRegistry, Watchdog
@@ -38,7 +39,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
-    from watchkeeper import admin
+    from app import admin
     handler = {"users": admin.cmd_users, "keys": admin.cmd_keys, "audit": admin.cmd_audit}
     try:
         return handler[args.command](args, _settings(args))
@@ -51,7 +52,7 @@ def _serve_api(settings: Settings, backends: pipeline.Backends,
     import uvicorn
 
     from api.app import create_app
-    from watchkeeper.admin import inventory_sites
+    from app.admin import inventory_sites
     app = create_app(backends.store, auth_settings=settings.auth, sites=inventory_sites(settings),
                      stages=stages)
     print(f"Watchkeeper API on http://{settings.host}:{settings.port}/ "
@@ -82,7 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             sources.append(_thread(collect.run_capture, settings, backends.bus, sources_stop,
                                    live, name="wk-capture"))
         if args.demo:
-            from watchkeeper.admin import create_demo_users
+            from app.admin import create_demo_users
             sources.append(_thread(_feed_demo, settings, backends, name="wk-demo"))
             create_demo_users(backends.store, settings)   # argon2 is slow: feed meanwhile
         _serve_api(settings, backends, stages)

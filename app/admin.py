@@ -33,7 +33,7 @@ def cli_actor() -> str:
 
 
 def add_parsers(sub) -> None:
-    from watchkeeper.cli import _backend_options
+    from app.cli import _backend_options
     users = sub.add_parser("users", help="API users: add, list, disable, enable")
     _backend_options(users)
     users.add_argument("action", choices=["add", "list", "disable", "enable", "password"])
