@@ -6,7 +6,7 @@ import os
 import threading
 
 from watchkeeper.bus import Bus, Names
-from watchkeeper.config import Settings
+from app.settings import Settings
 from watchkeeper.networks import InternalNetworks
 from watchkeeper.publish import EventPublisher
 

@@ -13,7 +13,7 @@ import time
 from app import collect, pipeline
 from watchkeeper import codec
 from watchkeeper.bus import Names
-from watchkeeper.config import Settings, load_settings
+from app.settings import Settings, load_settings
 from watchkeeper.liveness import EXIT_STALLED, LivenessConfig, StageRegistry, Watchdog
 from watchkeeper.store import Query, open_store
 

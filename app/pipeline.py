@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from watchkeeper import timeutil
 from watchkeeper.bus import Bus, Names, open_bus
-from watchkeeper.config import Settings
+from app.settings import Settings
 from detectors.correlate import Correlator
 from watchkeeper.indexer import Indexer
 from watchkeeper.liveness import StageRegistry

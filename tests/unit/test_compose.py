@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from app.cli import build_parser
-from watchkeeper.config import Settings, load_settings
+from app.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
