@@ -9,10 +9,11 @@ import argparse
 import getpass
 import sys
 
+from app import options
+from app.settings import Settings
 from watchkeeper import codec
 from watchkeeper.accounts import Accounts
 from watchkeeper.assets import load_inventory
-from watchkeeper.config import Settings
 from watchkeeper.identity import ROLES, ROOT, new_secret
 from watchkeeper.store import Store, open_store
 from watchkeeper.store import audit as chain
@@ -32,24 +33,26 @@ def cli_actor() -> str:
         return "cli"
 
 
-def add_parsers(sub) -> None:
-    from app.cli import _backend_options
-    users = sub.add_parser("users", help="API users: add, list, disable, enable")
-    _backend_options(users)
+def users_options(users: argparse.ArgumentParser) -> None:
+    options.backends(users)
     users.add_argument("action", choices=["add", "list", "disable", "enable", "password"])
     users.add_argument("name", nargs="?")
     users.add_argument("--role", choices=ROLES)
     users.add_argument("--site", default=ROOT, help="inventory site id (default / = root)")
     users.add_argument("--password-stdin", action="store_true",
                        help="read the password from stdin instead of prompting")
-    keys = sub.add_parser("keys", help="API keys for machines: create, list, revoke")
-    _backend_options(keys)
+
+
+def keys_options(keys: argparse.ArgumentParser) -> None:
+    options.backends(keys)
     keys.add_argument("action", choices=["create", "list", "revoke"])
     keys.add_argument("name", nargs="?", help="create: what uses it; revoke: the key id")
     keys.add_argument("--role", choices=ROLES)
     keys.add_argument("--site", default=ROOT)
-    audit = sub.add_parser("audit", help="audit trail: verify the hash chain, export it")
-    _backend_options(audit)
+
+
+def audit_options(audit: argparse.ArgumentParser) -> None:
+    options.backends(audit)
     audit.add_argument("action", choices=["verify", "export"])
 
 

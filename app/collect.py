@@ -141,21 +141,37 @@ def _stop_when(stop: threading.Event, servers: list) -> None:
         server.stop()
 
 
-def start_collectors(settings: Settings, bus: Bus,
-                     stop: threading.Event) -> list[threading.Thread]:
-    """The collectors `watchkeeper run` starts next to the workers."""
-    servers = []
-    if settings.enable_syslog:
-        servers.append(_with_status(settings, bus, "syslog", syslog_server(settings, bus), stop))
-    if settings.enable_netflow:
-        servers.append(_with_status(settings, bus, "netflow", netflow_server(settings, bus),
-                                    stop))
-    threads = [threading.Thread(target=_stop_when, args=(stop, servers), name="wk-listeners",
-                                daemon=True)]
-    if settings.tail_paths:
-        threads.append(threading.Thread(
-            target=run_tailers, args=(settings, bus, settings.tail_paths, stop),
-            name="wk-tailers", daemon=True))
-    for thread in threads:
-        thread.start()
-    return threads
+def _started(target, *args, name: str) -> list[threading.Thread]:
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    thread.start()
+    return [thread]
+
+
+# What `watchkeeper run` starts next to the workers (app/roles.py), each if configured.
+
+def start_syslog(settings: Settings, bus: Bus, stop: threading.Event) -> list[threading.Thread]:
+    if not settings.enable_syslog:
+        return []
+    server = _with_status(settings, bus, "syslog", syslog_server(settings, bus), stop)
+    return _started(_stop_when, stop, [server], name="wk-syslog")
+
+
+def start_netflow(settings: Settings, bus: Bus, stop: threading.Event) -> list[threading.Thread]:
+    if not settings.enable_netflow:
+        return []
+    server = _with_status(settings, bus, "netflow", netflow_server(settings, bus), stop)
+    return _started(_stop_when, stop, [server], name="wk-netflow")
+
+
+def start_tailers(settings: Settings, bus: Bus, stop: threading.Event) -> list[threading.Thread]:
+    if not settings.tail_paths:
+        return []
+    return _started(run_tailers, settings, bus, settings.tail_paths, stop, name="wk-tailers")
+
+
+def start_capture(settings: Settings, bus: Bus, stop: threading.Event,
+                  interface: str | None) -> list[threading.Thread]:
+    if not interface:
+        return []
+    live = open_capture(interface, stop)
+    return _started(run_capture, settings, bus, stop, live, name="wk-capture")

@@ -1,99 +1,65 @@
-"""What each `watchkeeper` subcommand does, once its arguments are parsed."""
+"""The one-shot commands (tools) and `run`, every role in one process.
+
+Like app/roles.py for roles, TOOLS is the table of these subcommands (name -> options ->
+handler) that app/cli.py builds the parser from.
+"""
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-import signal
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from app import collect, pipeline
+from app import admin, options, pipeline, roles
+from app.settings import Settings, load_settings, settings_from_args
 from watchkeeper import codec
 from watchkeeper.bus import Names
-from app.settings import Settings, load_settings
-from watchkeeper.liveness import EXIT_STALLED, LivenessConfig, StageRegistry, Watchdog
+from watchkeeper.liveness import StageRegistry, Watchdog
 from watchkeeper.store import Query, open_store
 
 log = logging.getLogger("watchkeeper")
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {k: getattr(args, k, None)
-                 for k in ("bus", "store", "host", "port", "syslog_port", "netflow_port")}
-    return load_settings(getattr(args, "config", None), **overrides)
-
-
-def dispatch(args: argparse.Namespace) -> int:
-    handler = {
-        "run": cmd_run, "serve": cmd_serve, "detect": cmd_worker, "index": cmd_worker,
-        "correlate": cmd_worker,
-        "retention": cmd_retention, "allowlist": cmd_allowlist, "train": cmd_train, "ingest": cmd_ingest, "flows": cmd_flows,
-        "alerts": cmd_list, "events": cmd_list, "simulate": cmd_simulate, "tail": cmd_collector,
-        "syslog": cmd_collector, "capture": cmd_collector, "netflow": cmd_collector,
-        "users": cmd_admin, "keys": cmd_admin, "audit": cmd_admin,
-    }[args.command]
-    return handler(args)
-
-
-def cmd_admin(args: argparse.Namespace) -> int:
-    from app import admin
-    handler = {"users": admin.cmd_users, "keys": admin.cmd_keys, "audit": admin.cmd_audit}
-    try:
-        return handler[args.command](args, _settings(args))
-    except KeyError as exc:
-        raise ValueError(f"{args.command}: no {exc.args[0]!r}") from None
-
-
-def _serve_api(settings: Settings, backends: pipeline.Backends,
-               stages: StageRegistry | None = None) -> None:
-    import uvicorn
-
-    from api.app import create_app
-    from app.admin import inventory_sites
-    app = create_app(backends.store, auth_settings=settings.auth, sites=inventory_sites(settings),
-                     stages=stages)
-    print(f"Watchkeeper API on http://{settings.host}:{settings.port}/ "
-          f"(log in: POST /api/v1/auth/token, alerts: /api/v1/alerts)", file=sys.stderr,
-          flush=True)
-    # uvicorn re-raises SIGTERM once it has shut down; with the default handler that kills us
-    # before the sources and workers flush. A no-op handler lets the caller's cleanup run.
-    signal.signal(signal.SIGTERM, lambda *_: None)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_from_args(args)
     backends = pipeline.open_backends(settings)
-    sources_stop, workers_stop = threading.Event(), threading.Event()
-    sources: list[threading.Thread] = []
-    workers: list[threading.Thread] = []
-    stages = StageRegistry()
-    watchdog = Watchdog(stages, _liveness(settings))
+    ctx = roles.RunContext(args, settings, backends, StageRegistry(), threading.Event(),
+                           threading.Event())
+    threads: dict[str, list[threading.Thread]] = {"worker": [], "collector": []}
+    watchdog = Watchdog(ctx.stages, roles.liveness(settings))
     try:
-        # Workers first: every consumer group then exists before the first event, so the
-        # embedded bus keeps each message until all of them have read it.
-        workers += pipeline.start_workers(settings, backends, workers_stop, registry=stages)
-        sources += collect.start_collectors(settings, backends.bus, sources_stop)
+        # Workers first (table order): every consumer group then exists before the first
+        # event, so the embedded bus keeps each message until all of them have read it.
+        for role in roles.ROLES:
+            if role.start is not None:
+                threads[role.kind] += role.start(ctx)
         watchdog.start()
-        if args.interface:
-            live = collect.open_capture(args.interface, sources_stop)
-            sources.append(_thread(collect.run_capture, settings, backends.bus, sources_stop,
-                                   live, name="wk-capture"))
         if args.demo:
-            from app.admin import create_demo_users
-            sources.append(_thread(_feed_demo, settings, backends, name="wk-demo"))
-            create_demo_users(backends.store, settings)   # argon2 is slow: feed meanwhile
-        _serve_api(settings, backends, stages)
+            threads["collector"].append(_thread(_feed_demo, settings, backends, name="wk-demo"))
+            admin.create_demo_users(backends.store, settings)   # argon2 is slow: feed meanwhile
+        roles.serve_api(settings, backends, ctx.stages)
     finally:
         watchdog.stop()
         # Sources first (they flush what they hold), then the workers finish the bus.
-        _stop(sources_stop, sources, 30)
-        _stop(workers_stop, workers, 60)
+        _stop(ctx.sources_stop, threads["collector"], 30)
+        _stop(ctx.workers_stop, threads["worker"], 60)
         backends.close()
     return 0
+
+
+def run_options(parser: argparse.ArgumentParser) -> None:
+    """`run`'s own options plus those each role it starts contributes (app/roles.py)."""
+    options.backends(parser)
+    for role in roles.ROLES:
+        if role.run_options is not None:
+            role.run_options(parser)
+    parser.add_argument("--demo", action="store_true",
+                        help="also feed a simulated scenario (benign traffic and a port scan)")
 
 
 def _thread(target, *args, name: str) -> threading.Thread:
@@ -122,82 +88,9 @@ def _feed_demo(settings: Settings, backends: pipeline.Backends) -> None:
     log.info("demo: published %d flows (scanner %s)", publisher.published, summary.scanner)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    with pipeline.open_backends(settings) as backends:
-        _serve_api(settings, backends)
-    return 0
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    stop = threading.Event()
-    # `docker stop` sends SIGTERM: finish the batch in hand and leave the group cleanly.
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    log.info("%s worker on %s -> %s", args.command, settings.bus, settings.store)
-    with pipeline.open_backends(settings) as backends:
-        stages = StageRegistry()
-        threads = pipeline.start_workers(settings, backends, stop, roles=(args.command,),
-                                         registry=stages)
-        watchdog = Watchdog(stages, _liveness(settings)).start()
-        try:
-            while any(t.is_alive() for t in threads):
-                for thread in threads:
-                    thread.join(timeout=1)
-        except KeyboardInterrupt:
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=30)
-        finally:
-            watchdog.stop()
-    if not stop.is_set():   # every stage thread ended on its own: an error, not a stop
-        log.error("%s: every stage stopped unexpectedly; exiting with status %d",
-                  args.command, EXIT_STALLED)
-        return EXIT_STALLED
-    return 0
-
-
-def _liveness(settings: Settings) -> LivenessConfig:
-    return LivenessConfig(stall_seconds=settings.worker_stall_seconds,
-                          max_rejoins=settings.worker_max_rejoins)
-
-
-def cmd_retention(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    with pipeline.open_backends(settings) as backends:
-        dropped = pipeline.apply_retention(settings, backends.store)
-    print(f"dropped {len(dropped)} event day(s): {', '.join(dropped) or 'none'}")
-    return 0
-
-
-def cmd_collector(args: argparse.Namespace) -> int:
-    """A collector as its own process (production: one per source); it needs only the bus."""
-    settings = _settings(args)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    bus = pipeline.open_bus_only(settings)
-    try:
-        if args.command == "capture":
-            live = collect.open_capture(args.interface, stop, args.bpf, args.snaplen)
-            collect.run_capture(settings, bus, stop, live)
-        elif args.command == "tail":
-            paths = args.paths or settings.tail_paths
-            if not paths:
-                raise ValueError("nothing to follow: give PATH arguments or set tail_paths")
-            collect.run_tailers(settings, bus, paths, stop, args.state)
-        elif args.command == "netflow":
-            collect.run_netflow(settings, bus, stop)
-        else:
-            collect.run_syslog(settings, bus, stop)
-    except KeyboardInterrupt:
-        stop.set()
-    finally:
-        bus.close()
-    return 0
-
 
 def cmd_allowlist(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_from_args(args)
     store = open_store(settings.store)
     try:
         changed = pipeline.apply_allowlist(settings, store)
@@ -209,7 +102,7 @@ def cmd_allowlist(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     _check_files(args.files)
-    settings = _settings(args)
+    settings = settings_from_args(args)
     with pipeline.open_backends(settings) as backends:
         report = pipeline.ingest(args.files, settings, backends)
     print(f"ingested {report.published} events ({report.rejected} rejected), "
@@ -231,7 +124,7 @@ def cmd_flows(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Documents from the store only: listing needs no bus."""
-    settings = _settings(args)
+    settings = settings_from_args(args)
     terms = {"event.dataset": [args.dataset]} if getattr(args, "dataset", None) else {}
     out = sys.stdout.buffer
     store = open_store(settings.store)
@@ -250,7 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from detectors.train import train
     from watchkeeper import schema, timeutil
-    settings = _settings(args)
+    settings = settings_from_args(args)
     query = Query(since=timeutil.parse(args.since), until=timeutil.parse(args.until),
                   terms={"event.dataset": [schema.FLOW]}, order="asc")
     store = open_store(settings.store)
@@ -275,3 +168,81 @@ def _check_files(paths: list[str]) -> None:
     for path in paths:
         if not os.path.isfile(path):
             raise ValueError(f"{path}: no such file")
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    handler = {"users": admin.cmd_users, "keys": admin.cmd_keys, "audit": admin.cmd_audit}
+    try:
+        return handler[args.command](args, settings_from_args(args))
+    except KeyError as exc:
+        raise ValueError(f"{args.command}: no {exc.args[0]!r}") from None
+
+
+def _allowlist_options(parser: argparse.ArgumentParser) -> None:
+    options.backends(parser)
+    parser.add_argument("action", choices=["apply"])
+
+
+def _ingest_options(parser: argparse.ArgumentParser) -> None:
+    options.backends(parser)
+    parser.add_argument("files", nargs="+", metavar="FILE")
+
+
+def _flows_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument("--json", action="store_true", required=True, help="one JSON per line")
+    parser.add_argument("--config", metavar="FILE")
+
+
+def _list_options(parser: argparse.ArgumentParser) -> None:
+    options.backends(parser)
+    parser.add_argument("--json", action="store_true", required=True)
+    parser.add_argument("--limit", type=int, default=10_000)
+
+
+def _events_options(parser: argparse.ArgumentParser) -> None:
+    _list_options(parser)
+    parser.add_argument("--dataset", help="e.g. watchkeeper.flow")
+
+
+def _train_options(parser: argparse.ArgumentParser) -> None:
+    options.backends(parser)
+    parser.add_argument("--since", required=True, help="ISO-8601 start of the baseline period")
+    parser.add_argument("--until", required=True, help="ISO-8601 end (exclusive)")
+    parser.add_argument("--out", required=True, metavar="PATH", help="model file to write")
+    parser.add_argument("--sensitivity", type=float, default=0.5, help="0 (quiet) .. 1 (eager)")
+    parser.add_argument("--window-seconds", type=int, default=300)
+
+
+def _simulate_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("output", metavar="OUT.pcap")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--start", type=float, help="epoch seconds of the first packet")
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    help: str
+    options: Callable[[argparse.ArgumentParser], None]
+    main: Callable[[argparse.Namespace], int]
+
+
+TOOLS: tuple[Tool, ...] = (
+    Tool("run", "every role in one process (embedded defaults)", run_options, cmd_run),
+    Tool("allowlist", "apply the configured allowlist to stored alerts", _allowlist_options,
+         cmd_allowlist),
+    Tool("ingest", "pcap/pcapng files through the pipeline, then exit", _ingest_options,
+         cmd_ingest),
+    Tool("flows", "pcap -> flow records on stdout (no bus, no store)", _flows_options, cmd_flows),
+    Tool("alerts", "alerts from the store, one JSON document per line", _list_options, cmd_list),
+    Tool("events", "events from the store, one JSON document per line", _events_options,
+         cmd_list),
+    Tool("train", "fit the anomaly model on stored flow events", _train_options, cmd_train),
+    Tool("users", "API users: add, list, disable, enable", admin.users_options, cmd_admin),
+    Tool("keys", "API keys for machines: create, list, revoke", admin.keys_options, cmd_admin),
+    Tool("audit", "audit trail: verify the hash chain, export it", admin.audit_options,
+         cmd_admin),
+    Tool("simulate", "write scenario traffic (benign + port scan) as pcap", _simulate_options,
+         cmd_simulate),
+)

@@ -6,6 +6,7 @@ model sits under its own key (`flow_table:`, env `WATCHKEEPER_FLOW_TABLE__…`).
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -23,3 +24,10 @@ class Settings(config.Settings):
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Validated settings of every subsystem; `overrides` are command-line values."""
     return config.load_settings(config_file, model=Settings, **overrides)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings with the command line's flags (those a subcommand has) winning."""
+    overrides = {k: getattr(args, k, None)
+                 for k in ("bus", "store", "host", "port", "syslog_port", "netflow_port")}
+    return load_settings(getattr(args, "config", None), **overrides)
