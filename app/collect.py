@@ -49,8 +49,8 @@ def open_capture(interface: str, stop: threading.Event, bpf: str | None = None,
                  snaplen: int = 65535):
     """The bound capture socket. Opened by the caller's thread before it reports ready, so no
     frame sent after start-up is missed and a bad interface fails the start, not a thread."""
-    from collectors.flowcore.warm import warm
-    from collectors.live import LiveSource
+    from collectors.capture.kernels.warm import warm
+    from collectors.capture.sources.live import LiveSource
     log.info("flow-table kernels ready in %.1f s", warm())
     try:
         return LiveSource(interface, stop, bpf=bpf, snaplen=snaplen)

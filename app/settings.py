@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import Field
 
-from collectors.settings import FlowTableSettings
+from collectors.capture.settings import FlowTableSettings
 from watchkeeper import config
 
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors.capture import iter_flow_documents, iter_flows
-from collectors.pcapio import _pcap_offsets, _walk_offsets, open_records
+from collectors.capture.sources.pcap import _pcap_offsets, _walk_offsets, open_records
 from watchkeeper.networks import InternalNetworks
 
 GOOD = (b"\x00" * 12 + b"\x08\x00" + bytes.fromhex("45000028000100004006") + b"\x00\x00"

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collectors import decode as D
-from collectors.decoder import CompiledDecoder
-from collectors.pcapio import RecordBatch, open_records
-from collectors.slowpath import SlowDecoder
+from collectors.capture.decoding import packets as D
+from collectors.capture.decoding.compiled import CompiledDecoder
+from collectors.capture.sources.pcap import RecordBatch, open_records
+from collectors.capture.decoding.reference import SlowDecoder
 from tests.datafiles import captures
 
 CAPTURES = captures()

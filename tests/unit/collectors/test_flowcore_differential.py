@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scapy.all import IP, TCP, UDP, Raw
 
-from collectors import capture
-from collectors.flowcore import CompiledFlowTable
-from collectors.flowtable import FlowTable
+from collectors.capture import meter as capture
+from collectors.capture.flows.compiled import CompiledFlowTable
+from collectors.capture.flows.reference import FlowTable
 
 from tests.datafiles import captures
 

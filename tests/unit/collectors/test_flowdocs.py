@@ -10,8 +10,8 @@ from watchkeeper import timeutil
 from watchkeeper.networks import InternalNetworks
 
 from collectors.capture import Capture, capture_document, file_batches
-from collectors.flowdocs import iso_times
-from collectors.flowtable import FlowConfig
+from collectors.capture.documents.flows import iso_times
+from collectors.capture.flows.reference import FlowConfig
 from tests.datafiles import captures
 
 CAPTURES = captures()

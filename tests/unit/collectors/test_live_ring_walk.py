@@ -6,7 +6,7 @@ import struct
 
 import numpy as np
 
-from collectors import native
+from collectors.capture.kernels import native
 
 HEADER = 48          # a block descriptor's size: the first frame header starts after it
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from collectors import native
+from collectors.capture.kernels import native
 from tests.datafiles import captures
 
 CAPTURES = captures()
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 DIGEST = """
 import hashlib, sys
-from collectors import native
+from collectors.capture.kernels import native
 from collectors.capture import CaptureStats, iter_flow_columns
 digest = hashlib.sha256()
 for path in sys.argv[1:]:
