@@ -9,7 +9,7 @@ COPY collectors ./collectors
 COPY detectors ./detectors
 COPY api ./api
 COPY app ./app
-# The capture kernels are compiled ahead of time (collectors/native_build.py needs a C
+# The capture kernels are compiled ahead of time (collectors/capture/kernels/build.py needs a C
 # compiler only while building; run from / so the installed package gets the module).
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
     && pip install --no-cache-dir . && (cd / && python -m collectors.capture.kernels.build) \

@@ -3,8 +3,8 @@
     for rec in iter_flows(["a.pcap", "b.pcapng"]): ...
     flows = iter_flows(paths); docs = list(flows); flows.stats.malformed
 
-Pipeline per chunk of records: pcapio (record batch) -> decode (numpy fast path, Python slow
-path for the rest) -> flowtable (grouped per flow). Memory is bounded by the chunk size and
+Pipeline per chunk of records: sources (record batch) -> decoding (numpy fast path, Python slow
+path for the rest) -> flows (grouped per flow). Memory is bounded by the chunk size and
 `FlowConfig.max_flows`, not by the file size.
 
 Live capture seam: `Capture` consumes any iterable of `RecordBatch`; a live source
@@ -22,14 +22,14 @@ import numpy as np
 from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
 
-from collectors.capture.decoding import packets as D
-from collectors.capture.documents.app import app_document
 from collectors.capture.appmeta.tracker import AppConfig, AppRecord, AppTracker
-from collectors.capture.flows.compiled.table import RecordColumns
-from collectors.capture.documents.flows import flow_documents
-from collectors.capture.flows.reference import FlowConfig, FlowTable
-from collectors.capture.sources.pcap import CHUNK, CaptureFormatError, RecordBatch, open_records
+from collectors.capture.decoding import packets as D
 from collectors.capture.decoding.reference import ReferenceDecoder
+from collectors.capture.documents.app import app_document
+from collectors.capture.flows.compiled.table import RecordColumns
+from collectors.capture.flows.protocol import FlowBatch, FlowTable
+from collectors.capture.flows.reference import FlowConfig, ReferenceFlowTable
+from collectors.capture.sources.pcap import CHUNK, CaptureFormatError, RecordBatch, open_records
 
 __all__ = ["CaptureStats", "Capture", "FlowConfig", "iter_flows", "iter_flow_documents"]
 
@@ -82,29 +82,23 @@ class Capture:
 
     def _run(self) -> Iterator[FlowRecord | AppRecord]:
         for flows, apps in self._chunks():
-            yield from flows.records() if isinstance(flows, RecordColumns) else flows
+            yield from flows.records()
             yield from apps
 
     def documents(self, observer: str, networks: InternalNetworks,
                   site: str | None = None) -> Iterator[dict]:
-        """ECS documents instead of records: flow documents are built from the compiled
-        table's rows in bulk (collectors/flowdocs.py), without a FlowRecord per flow."""
+        """ECS documents instead of records: the compiled table's are built from its rows in
+        bulk (documents/flows.py), without a FlowRecord per flow."""
         for flows, apps in self._chunks():
-            if isinstance(flows, RecordColumns):
-                yield from flow_documents(flows.rows, flows.app, observer, networks, site)
-            else:
-                for rec in flows:
-                    yield flow_document(rec, observer, networks, site)
+            yield from flows.documents(observer, networks, site)
             for rec in apps:
                 yield app_document(rec, observer, networks, site)
 
-    def _chunks(self) -> Iterator[tuple]:
-        """Per batch: (its flow records - RecordColumns from the compiled table, a list of
-        FlowRecords from the reference -, its app records)."""
-        table = make_table(self.config)
+    def _chunks(self) -> Iterator[tuple[FlowBatch, list[AppRecord]]]:
+        """Per batch: its flow records (a FlowBatch, whichever the table) and app records."""
+        table: FlowTable = make_table(self.config)
         decoder = make_decoder(self.config)
         app = self.app
-        columnar = hasattr(table, "drain_columns")
         for batch in self._batches:
             self.stats.malformed += 1 if batch.truncated_tail else 0
             if len(batch):
@@ -117,13 +111,13 @@ class Capture:
                 table.advance(batch.clock)
             self.stats.fragments = decoder.fragments_seen
             self.stats.evicted_flows = table.evicted
-            flows = self._count(table.drain_columns() if columnar else table.drain())
+            flows = self._count(table.drain_columns())
             apps = []
             if app is not None:
                 app.expire(table.now)
                 apps = app.drain()
             yield flows, apps
-        flows = self._count(table.flush_columns() if columnar else table.flush())
+        flows = self._count(table.flush_columns())
         yield flows, app.flush() if app is not None else []
 
     def decode(self, batch: RecordBatch, decoder) -> D.Packets:
@@ -136,24 +130,17 @@ class Capture:
         self.stats.bad_checksum += int(status[D.BADSUM])
         return rows
 
-    def _count(self, records):
-        if isinstance(records, RecordColumns):
-            finals = int(np.count_nonzero(records.rows["final"]))
-            self.stats.flows += finals
-            self.stats.interim_records += len(records) - finals
-            return records
-        for rec in records:
-            if rec.final:
-                self.stats.flows += 1
-            else:
-                self.stats.interim_records += 1
-        return records
+    def _count(self, flows: FlowBatch) -> FlowBatch:
+        finals = flows.final_count()
+        self.stats.flows += finals
+        self.stats.interim_records += len(flows) - finals
+        return flows
 
 
-def make_table(config: FlowConfig):
+def make_table(config: FlowConfig) -> FlowTable:
     """The flow table `config.engine` names: the compiled one, or the Python reference."""
     if config.engine == "reference":
-        return FlowTable(config)
+        return ReferenceFlowTable(config)
     if config.engine == "compiled":
         from collectors.capture.flows.compiled import CompiledFlowTable
         return CompiledFlowTable(config)

@@ -20,9 +20,9 @@ import numpy as np
 
 from watchkeeper import schema
 
-from collectors.capture.decoding import packets as D
 from collectors.capture.appmeta import dnswire, httphead, sshbanner, tlshello
 from collectors.capture.appmeta.errors import AppParseError
+from collectors.capture.decoding import packets as D
 from collectors.capture.flows.flow import ip_text
 from collectors.capture.flows.reference import canonical_keys
 

@@ -1,18 +1,19 @@
-"""`CompiledDecoder`: record batches -> `decode.Packets` through the compiled decoder
-(decodecore.py, via collectors/native.py), with the Python slow path (slowpath.py) for the
-records it leaves, merged back into record order."""
+"""`CompiledDecoder`: record batches -> `packets.Packets` through the compiled decoder
+(kernel.py, via kernels/native.py), with the Python slow path (reference.py) for the records
+it leaves, merged back into record order."""
 from __future__ import annotations
 
 import numpy as np
 
 from collectors.capture.decoding import packets as D
-from collectors.capture.kernels import native
 from collectors.capture.decoding.fragments import HEADER, FragmentStore
-from collectors.capture.sources.pcap import RecordBatch
 from collectors.capture.decoding.reference import SlowDecoder
+from collectors.capture.kernels import native
+from collectors.capture.sources.pcap import RecordBatch
 
 
-def _columns(p: D.Packets) -> tuple:
+def packet_columns(p: D.Packets) -> tuple:
+    """The columns the compiled decoder fills, in its argument order."""
     return (p.ts, p.status, p.proto, p.v6, p.src, p.dst, p.sport, p.dport, p.flags, p.seq,
             p.ack, p.paylen, p.iplen, p.tunnel, p.payoff, p.paycap)
 
@@ -43,14 +44,14 @@ class CompiledDecoder:
         n_slow = native.decode_records(
             _c(batch.data, np.uint8), _c(batch.offset, np.int64),
             _c(batch.caplen, np.int64), _c(batch.linktype, np.int32), _c(batch.ts, np.float64),
-            self.store.arrays(), _columns(p), slow, D.ICMP4_PAIRS, D.ICMP6_PAIRS,
+            self.store.arrays(), packet_columns(p), slow, D.ICMP4_PAIRS, D.ICMP6_PAIRS,
             *self._scratch)
         if not n_slow:
             return p, 0
         index = np.flatnonzero(slow)
         rows, owners = self.slow.decode(batch, index)
         if len(owners) == len(index):           # one row each: drop them in place
-            for name, column in zip(D.Packets.__dataclass_fields__, _columns(rows)):
+            for name, column in zip(D.Packets.__dataclass_fields__, packet_columns(rows)):
                 getattr(p, name)[index] = column
             return p, int(n_slow)
         keep = np.flatnonzero(slow == 0)

@@ -1,5 +1,5 @@
 """IP fragment reassembly accounting for the compiled decoder: the `_fragment` rule of
-slowpath.SlowDecoder (the reference) on fixed numpy arrays.
+reference.SlowDecoder (the reference) on fixed numpy arrays.
 
 A datagram is keyed by (IP version, source, destination, identification, protocol). Its
 fragments are counted until the last one has arrived and the bytes received cover the whole

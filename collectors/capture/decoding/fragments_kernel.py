@@ -1,12 +1,13 @@
 """The compiled side of fragments.py: find, add, complete and drop datagrams in a
-`FragmentStore`'s arrays (numba; no allocation, see collectors/jit.py)."""
+`FragmentStore`'s arrays (numba; no allocation, see kernels/jit.py)."""
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
 
+from collectors.capture.decoding.fragments import (F_HEAD, F_LIVE, F_NFREE, F_SEEN, F_SEQ, F_TAIL,
+                                                   FREE)
 from collectors.capture.flows.compiled.index import hash_key
-from collectors.capture.decoding.fragments import F_HEAD, F_LIVE, F_NFREE, F_SEEN, F_SEQ, F_TAIL, FREE
 from collectors.capture.kernels.jit import PACKET_LOOP
 
 

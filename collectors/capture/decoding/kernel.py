@@ -1,5 +1,5 @@
-"""Compiled header decoder: the per-packet rules of slowpath.SlowDecoder (the reference) as one
-numba loop over a record batch, writing `decode.Packets` columns in record order.
+"""Compiled header decoder: the per-packet rules of reference.SlowDecoder (the reference) as one
+numba loop over a record batch, writing `packets.Packets` columns in record order.
 
 Handled here: Ethernet (up to 8 802.1Q/QinQ tags, FabricPath, MPLS, PPPoE), Linux SLL
 v1/v2, BSD loopback and raw IP link types; IPv4 and IPv6 with extension headers; IPv4/IPv6
@@ -7,7 +7,7 @@ fragments (reassembly accounting in fragments_kernel.py); TCP/UDP/ICMP/other tra
 non-IP frames. Left to the Python slow path, marked per record: Teredo (one record, two
 rows), checksum verification, and every header that is truncated or corrupt *before* any
 state is touched (the slow path reports it as malformed). The Python side is
-collectors/decoder.py.
+decoding/compiled.py.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def _is_teredo_prefix(b, p):
 @nb.njit(inline="always", **PACKET_LOOP)
 def _after_type(u8, et, l3, end):
     """(ethertype, network offset) after VLAN tags, MPLS labels or a PPPoE header, as
-    slowpath._after_type; ethertype SLOW when a header runs past the capture."""
+    reference._after_type; ethertype SLOW when a header runs past the capture."""
     for _ in range(8):
         if et == 0x8100 or et == 0x88A8 or et == 0x9100:
             if l3 + 4 > end:
@@ -93,7 +93,7 @@ def _by_version(u8, l3, end):
 
 @nb.njit(inline="always", **PACKET_LOOP)
 def _link(u8, lt, o, end):
-    """(ethertype, network offset) of one frame, as slowpath.link_layer."""
+    """(ethertype, network offset) of one frame, as reference.link_layer."""
     cap = end - o
     if lt == 1:
         off = o

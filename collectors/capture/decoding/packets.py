@@ -4,7 +4,7 @@ The fast path covers what almost all traffic looks like (Ethernet, up to two VLA
 unfragmented IPv4 / IPv6 without extension headers, TCP/UDP/ICMP and other IP protocols).
 Everything else - MPLS, PPPoE, FabricPath, Linux SLL, raw IP, IPv6 extension headers, IP
 fragments, Teredo tunnels, truncated or corrupt headers, checksum verification - goes to the
-per-packet slow path in `slowpath.py`. Both produce the same columns (`Packets`).
+per-packet slow path in `decoding/reference.py`. Both produce the same columns (`Packets`).
 """
 from __future__ import annotations
 

@@ -233,7 +233,7 @@ def _locate_payload(row: Row, at: int | None, header: int, captured: int) -> Non
 
 
 def _looks_teredo(payload: bytes) -> bool:
-    # Same test as decode._looks_teredo (Zeek's dpd_teredo signature).
+    # Same test as packets._looks_teredo (Zeek's dpd_teredo signature).
     return (len(payload) >= 40 and payload[0] >> 4 == 6
             and (payload[8:12] == b"\x20\x01\x00\x00" or payload[24:28] == b"\x20\x01\x00\x00"))
 
@@ -320,7 +320,7 @@ def _to_packets(rows: list[Row], times: list[float]) -> D.Packets:
 
 
 class ReferenceDecoder:
-    """The reference decode of record batches: decode.decode_fast (numpy) for the common
+    """The reference decode of record batches: packets.decode_fast (numpy) for the common
     shapes, this module's SlowDecoder for the rest, merged back into record order."""
 
     def __init__(self, verify_checksums: bool = False):

@@ -18,8 +18,8 @@ from watchkeeper.documents import (_PORT_PROTOS, PROTO_NAMES, community_id,
                                    community_id_packed)
 from watchkeeper.networks import InternalNetworks
 
-from collectors.capture.flows.flow import SERVICES, flow_uid, ip_text
 from collectors.capture.flows.compiled.layout import CONN_STATES, HISTORY
+from collectors.capture.flows.flow import SERVICES, flow_uid, ip_text
 
 def iso_times(epoch: np.ndarray) -> list[str]:
     """Epoch seconds -> ISO-8601 UTC with microseconds, rounded as `timeutil.format` does

@@ -1,4 +1,4 @@
-"""Walk each flow's packets of a batch (grouped by flowtable.FlowTable.process).
+"""Walk each flow's packets of a batch (grouped by reference.ReferenceFlowTable.process).
 
 New flows whose only packet in the batch is a bare SYN or a UDP datagram go to the lite
 store in one numpy step (see lite.py); the rest run packet by packet through the

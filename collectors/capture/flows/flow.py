@@ -1,6 +1,6 @@
 """One connection in the flow table: counters, history, timers, and its FlowRecord.
 
-Split from flowtable.py to keep modules small; the table decides *when* packets reach a
+Split from flows/reference.py to keep modules small; the table decides *when* packets reach a
 Flow, this module decides *what* they do to it (Zeek conn.log semantics).
 """
 from __future__ import annotations
@@ -60,8 +60,8 @@ class FlowConfig:
     verify_checksums: bool = False          # Zeek verifies unless run with -C; offload
                                             # makes bad checksums common on live sensors
     likely_server_ports: frozenset = field(default=LIKELY_SERVER_PORTS)
-    engine: str = "compiled"                # "compiled" (collectors/flowcore, numba) or
-                                            # "reference" (flowtable.py: the test oracle)
+    engine: str = "compiled"                # "compiled" (flows/compiled, numba) or
+                                            # "reference" (flows/reference.py: the test oracle)
 
     def inactivity(self, proto: int) -> float:
         if proto == 6:
@@ -71,6 +71,15 @@ class FlowConfig:
         if proto in (1, 58):
             return self.icmp_inactivity_timeout
         return self.other_inactivity_timeout
+
+
+def merged_hints(old: dict | None, new: dict) -> dict:
+    """A flow's payload hints (appmeta: SSH banners, a service) with a newer hint merged in."""
+    merged = dict(old or {})
+    merged["banners"] = {**merged.get("banners", {}), **new.get("banners", {})}
+    if new.get("service"):
+        merged["service"] = new["service"]
+    return merged
 
 
 class Flow:

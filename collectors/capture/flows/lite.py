@@ -10,7 +10,7 @@ from its start (attempt delay, DNS session timeout or inactivity) unless another
 arrives. So such flows are stored as one row per flow in
 per-batch segments (the packet's decoded columns), their records are built in bulk when
 they expire, and a later packet on the same key *materialises* the flow by replaying the
-stored packet through the reference path (`FlowTable.packet`) - so every subtle case
+stored packet through the reference path (`ReferenceFlowTable.packet`) - so every subtle case
 (retransmitted SYN, reuse, replies) stays in one place, tcpstate.py.
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _bare_syn_ack(q: D.Packets) -> np.ndarray:
 
 
 def group_dst(dst: np.ndarray) -> np.ndarray:
-    """Vector form of flowtable._group_addr (broadcast / multicast destination)."""
+    """Vector form of reference._group_addr (broadcast / multicast destination)."""
     mapped = (dst[:, :10] == 0).all(axis=1) & (dst[:, 10] == 0xFF) & (dst[:, 11] == 0xFF)
     v4_group = ((dst[:, 12] >= 224) & (dst[:, 12] <= 239)) | (dst[:, 12:] == 0xFF).all(axis=1)
     return np.where(mapped, v4_group, dst[:, 0] == 0xFF)
@@ -111,7 +111,7 @@ class LiteStore:
         # analyzer's session timeout on DNS ports.
         tcp_end = np.where(synack, cfg.tcp_inactivity_timeout, syn_end)
         due = q.ts + np.where(udp, udp_end, tcp_end)
-        # FlowTable's early report, for lite flows that would otherwise stay silent for a
+        # ReferenceFlowTable's early report, for lite flows that would otherwise stay silent for a
         # whole inactivity timeout (one-way UDP); not when the end is close anyway (DNS).
         early = cfg.early_report
         report = np.where((due - q.ts > 2 * early) & (early > 0), q.ts + early, np.inf)

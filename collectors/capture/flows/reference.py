@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
-from watchkeeper.documents import FlowRecord
+from watchkeeper.documents import FlowRecord, flow_document
+from watchkeeper.networks import InternalNetworks
 
 from collectors.capture.decoding import packets as D
 from collectors.capture.flows import tcpstate as T
-from collectors.capture.flows.flow import Flow, FlowConfig
+from collectors.capture.flows.flow import Flow, FlowConfig, merged_hints
 from collectors.capture.flows.lite import LiteStore
 
-__all__ = ["FlowConfig", "FlowTable", "canonical_keys"]
+__all__ = ["FlowConfig", "RecordList", "ReferenceFlowTable", "canonical_keys"]
 
 
 def canonical_keys(p: D.Packets) -> tuple[np.ndarray, np.ndarray]:
@@ -51,14 +54,6 @@ def canonical_keys(p: D.Packets) -> tuple[np.ndarray, np.ndarray]:
     return keys, src_low
 
 
-def _merged(old: dict | None, new: dict) -> dict:
-    merged = dict(old or {})
-    merged["banners"] = {**merged.get("banners", {}), **new.get("banners", {})}
-    if new.get("service"):
-        merged["service"] = new["service"]
-    return merged
-
-
 def _group_addr(ip16: bytes) -> bool:
     # A packet sent to broadcast / multicast is never a reply, so Zeek does not flip it.
     if ip16[:12] == b"\x00" * 10 + b"\xff\xff":
@@ -66,7 +61,29 @@ def _group_addr(ip16: bytes) -> bool:
     return ip16[0] == 0xFF
 
 
-class FlowTable:
+@dataclass
+class RecordList:
+    """The reference table's `FlowBatch` (flows/protocol.py): FlowRecord objects."""
+    items: list[FlowRecord]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def final_count(self) -> int:
+        return sum(1 for rec in self.items if rec.final)
+
+    def records(self) -> list[FlowRecord]:
+        return self.items
+
+    def documents(self, observer: str, networks: InternalNetworks,
+                  site: str | None = None) -> Iterator[dict]:
+        for rec in self.items:
+            yield flow_document(rec, observer, networks, site)
+
+
+class ReferenceFlowTable:
+    """The Python flow table (the test oracle of compiled/): a `FlowTable` (protocol.py)."""
+
     def __init__(self, config: FlowConfig | None = None):
         self.config = config or FlowConfig()
         self.flows: dict[bytes, Flow] = {}
@@ -83,7 +100,7 @@ class FlowTable:
         live = np.flatnonzero((p.status == D.OK) | (p.status == D.BADSUM))
         if live.size == 0:
             return
-        from collectors.capture.flows.bulk import process_groups     # local: bulk imports this module
+        from collectors.capture.flows.bulk import process_groups   # bulk imports this module
         q = D.take(p, live)
         keys, _ = canonical_keys(q)
         _, inverse = np.unique(keys.view(np.dtype((np.void, 40))).ravel(), return_inverse=True)
@@ -105,19 +122,25 @@ class FlowTable:
         for key, hint in self.hints.items():
             flow = self.flows.get(key)
             if flow is not None:
-                flow.app = _merged(flow.app, hint)
+                flow.app = merged_hints(flow.app, hint)
         self.hints.clear()
 
     def _record(self, flow: Flow, final: bool = True) -> FlowRecord:
         if self.hints:
             hint = self.hints.pop(flow.key, None)
             if hint:
-                flow.app = _merged(flow.app, hint)
+                flow.app = merged_hints(flow.app, hint)
         return flow.record(final)
 
     def drain(self) -> list[FlowRecord]:
         out, self.out = self.out, []
         return out
+
+    def drain_columns(self) -> RecordList:
+        return RecordList(self.drain())
+
+    def flush_columns(self) -> RecordList:
+        return RecordList(self.flush())
 
     def flush(self) -> list[FlowRecord]:
         """End of input: every remaining flow is reported (Zeek does the same at exit)."""

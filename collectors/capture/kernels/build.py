@@ -1,7 +1,7 @@
-"""Build `collectors/_native`: the capture kernels compiled ahead of time (numba.pycc), and
-the stamp naming the sources they were built from (collectors/native.py checks it).
+"""Build `_native` beside this module: the capture kernels compiled ahead of time
+(numba.pycc), and the stamp naming the sources they were built from (native.py checks it).
 
-    python -m collectors.capture.kernels.build [--if-stale]  # make install: only when sources changed
+    python -m collectors.capture.kernels.build [--if-stale]  # make install: when sources changed
 
 Each exported function is a thin wrapper around the numba kernel of the same name, compiled
 for the argument types the Python side really passes (taken from live example objects, so a
@@ -22,27 +22,18 @@ from collectors.capture.kernels import native
 
 def example_args() -> dict[str, tuple]:
     from collectors.capture.decoding import packets as D
-    from collectors.capture.decoding.compiled import _columns
-    from collectors.capture.flows.compiled.table import CompiledFlowTable
+    from collectors.capture.decoding.compiled import packet_columns
     from collectors.capture.decoding.fragments import HEADER, FragmentStore
-    table = CompiledFlowTable()
+    from collectors.capture.flows.compiled.table import CompiledFlowTable
     p = D.empty_packets(1)
     u8 = np.frombuffer(bytes(16), np.uint8)         # capture bytes are read-only buffers
     i64 = np.zeros(1, np.int64)
-    packets = (p.ts, p.status, p.proto, p.v6.view(np.uint8), p.tunnel.view(np.uint8), p.src,
-               p.dst, p.sport, p.dport, p.flags, p.seq, p.ack, p.paylen, p.iplen)
-    state = (table._state, table._due, table._htab, table._free, table._meta, table._out)
     return {
         "decode_records": (u8, i64, i64, np.zeros(1, np.int32), np.zeros(1),
-                           FragmentStore(1).arrays(), _columns(p), np.zeros(1, np.uint8),
+                           FragmentStore(1).arrays(), packet_columns(p), np.zeros(1, np.uint8),
                            D.ICMP4_PAIRS, D.ICMP6_PAIRS, np.empty(HEADER, np.uint8),
                            np.empty(5, np.uint64)),
-        "process": state + (table._cfg, table._ports, 1, 1, table._key, 0) + packets,
-        "sweep": state + (table._cfg, 0.0),
-        "flush": state,
-        "evict": (table._state, table._due, table._htab, table._free, table._out, table._meta,
-                  1),
-        "rebuild": (table._state, table._htab, table._meta),
+        **CompiledFlowTable().kernel_args(),
         "walk_pcap": (u8, False, 1, 1e-6),
         "walk_tpacket": (u8, 0, 1),     # a ring block, copied out as read-only bytes
     }
@@ -80,7 +71,7 @@ def build() -> float:
 
 if __name__ == "__main__":
     if "--if-stale" in sys.argv and native.kernels().kind == "aot":
-        print("collectors/_native is current", file=sys.stderr)
+        print("the capture kernels' ahead-of-time build is current", file=sys.stderr)
     else:
-        print(f"collectors/_native built in {build():.0f} s (~1 min on 2 cores)",
+        print(f"capture kernels built ahead of time in {build():.0f} s (~1 min on 2 cores)",
               file=sys.stderr)

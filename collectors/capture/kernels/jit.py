@@ -1,4 +1,4 @@
-"""numba options shared by the compiled packet paths (decodecore, fragments, flowcore, pcapio),
+"""numba options shared by the compiled packet paths (decoding/, flows/compiled/, sources/),
 and where their compiled code is cached.
 
 `PACKET_LOOP` functions run once or more per packet and never allocate: they are compiled
@@ -8,7 +8,7 @@ per-packet cost (decode: 719 ns/packet with the runtime, 57 ns without, same cod
 Arrays they use are allocated by the caller and passed in. `ALLOCATING` is for the few
 per-batch functions that create arrays (numpy does the allocation, the runtime frees it).
 
-This is the JIT path (collectors/native.py prefers the ahead-of-time build). Its cache: numba
+This is the JIT path (kernels/native.py prefers the ahead-of-time build). Its cache: numba
 keys a cached function on its own file only, so a kernel that calls (and inlines) a helper
 from another module would keep running the helper's old code after an edit. The cache
 directory is therefore named after a hash of every compiled module's source

@@ -1,6 +1,6 @@
 """Load every capture kernel before traffic arrives, and check it runs.
 
-With the ahead-of-time build (collectors/native.py) this takes milliseconds. On the JIT
+With the ahead-of-time build (kernels/native.py) this takes milliseconds. On the JIT
 fallback numba compiles on first call (~40 s on 2 cores on a cold cache): live capture runs
 this before it reports ready, so no packet waits on the compiler.
 
@@ -20,10 +20,10 @@ def warm() -> float:
     from collectors.capture.decoding import packets as D
     from collectors.capture.decoding.compiled import CompiledDecoder
     from collectors.capture.flows.compiled import CompiledFlowTable
-    from collectors.capture.sources.pcap import RecordBatch, _pcap_offsets
+    from collectors.capture.sources.pcap import RecordBatch, pcap_offsets
     started = time.perf_counter()
-    _pcap_offsets(bytes(64), "<", 65535)
-    _pcap_offsets(bytes(64), ">", 65535)
+    pcap_offsets(bytes(64), "<", 65535)
+    pcap_offsets(bytes(64), ">", 65535)
     # an IPv4 first fragment and its last: the decoder's fragment path too
     head = bytes(12) + b"\x08\x00"
     ip = b"\x45\x00\x00\x24\x00\x01%s\x40\x11\x00\x00\x0a\x00\x00\x01\x0a\x00\x00\x02"

@@ -6,7 +6,7 @@ of packets with a handful of vectorised numpy operations. Memory stays bounded: 
 read in `chunk_size` pieces whatever its size.
 
 Classic pcap record boundaries are found by a compiled walk over the record headers
-(`pcapwalk.walk_pcap`, compiled; the Python `_walk_offsets` is its reference). pcapng (rarer,
+(`pcapwalk.walk_pcap`, compiled; the Python `walk_offsets` is its reference). pcapng (rarer,
 usually smaller) is walked block by block in Python.
 """
 from __future__ import annotations
@@ -110,13 +110,13 @@ def _pcap_records(buf: bytes | bytearray, order: str, tick: float,
     return batch, int(end)
 
 
-def _pcap_offsets(buf: bytes, order: str, snaplen: int = 65535) -> tuple[np.ndarray, int]:
+def pcap_offsets(buf: bytes, order: str, snaplen: int = 65535) -> tuple[np.ndarray, int]:
     """Header offsets of all *complete* records in `buf` and where the next record starts."""
     batch, end = _pcap_records(buf, order, 1e-6, 1)
     return batch.offset - 16, end
 
 
-def _walk_offsets(buf: bytes, order: str, n: int) -> tuple[np.ndarray, int]:
+def walk_offsets(buf: bytes, order: str, n: int) -> tuple[np.ndarray, int]:
     # Plain record walk: used for small buffers and as the fallback of the fast path.
     fmt = struct.Struct(order + "I")
     offs, off = [], 0

@@ -1,4 +1,4 @@
-"""The compiled walk over classic pcap record headers (numba; see collectors/jit.py)."""
+"""The compiled walk over classic pcap record headers (numba; see kernels/jit.py)."""
 from __future__ import annotations
 
 import numba as nb
@@ -55,7 +55,7 @@ def walk_pcap(u8, big_endian, max_record, tick):
 
 @nb.njit(**ALLOCATING)
 def walk_tpacket(block, first, count):
-    """Frames of one TPACKET_V3 ring block (collectors/live.py): (frame offsets in `block`,
+    """Frames of one TPACKET_V3 ring block (sources/live.py): (frame offsets in `block`,
     captured length, wire length, time). Stops early at the last frame (next offset 0) or at
     a header that would run past the block, whatever `count` claims (the kernel's count is
     right; a guard, not a case)."""

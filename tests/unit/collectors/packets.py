@@ -40,7 +40,7 @@ def either_engine(request, monkeypatch):
     from collectors.capture import meter as capture
     from collectors.capture.decoding.compiled import CompiledDecoder
     from collectors.capture.flows.compiled import CompiledFlowTable
-    from collectors.capture.flows.reference import FlowTable
+    from collectors.capture.flows.reference import ReferenceFlowTable as FlowTable
     from collectors.capture.decoding.reference import ReferenceDecoder
     compiled = request.param == "compiled"
     monkeypatch.setattr(capture, "make_table", CompiledFlowTable if compiled else FlowTable)

@@ -5,9 +5,9 @@ import ssl
 
 from scapy.all import DNS, DNSQR, DNSRR, IP, TCP, UDP, Raw
 
-from collectors.capture.documents.app import app_document
-from collectors.capture.appmeta.tracker import AppRecord
 from collectors.capture import Capture, iter_flow_documents
+from collectors.capture.appmeta.tracker import AppRecord
+from collectors.capture.documents.app import app_document
 from collectors.capture.flows.flow import FlowConfig
 from collectors.capture.sources.pcap import open_records
 from watchkeeper import schema

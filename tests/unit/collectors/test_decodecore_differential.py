@@ -1,4 +1,4 @@
-"""The compiled decoder (collectors/decodecore.py + fragments.py) against the per-packet
+"""The compiled decoder (collectors/capture/decoding/kernel.py + fragments.py) against the per-packet
 reference (collectors/slowpath.SlowDecoder): the same rows, column for column, on every vendored
 capture and on random frames (hypothesis) - truncated, tagged, tunnelled, fragmented."""
 from __future__ import annotations
@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from collectors.capture.decoding import packets as D
 from collectors.capture.decoding.compiled import CompiledDecoder
-from collectors.capture.sources.pcap import RecordBatch, open_records
 from collectors.capture.decoding.reference import SlowDecoder
+from collectors.capture.sources.pcap import RecordBatch, open_records
 from tests.datafiles import captures
 
 CAPTURES = captures()

@@ -1,5 +1,5 @@
-"""The compiled flow table (collectors/flowcore) against its Python reference
-(collectors/flowtable.py): the same records, field for field, on every vendored capture and on
+"""The compiled flow table (collectors/capture/flows/compiled) against its Python reference
+(collectors/capture/flows/reference.py): the same records, field for field, on every vendored capture and on
 random TCP/UDP conversations."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from scapy.all import IP, TCP, UDP, Raw
 
 from collectors.capture import meter as capture
 from collectors.capture.flows.compiled import CompiledFlowTable
-from collectors.capture.flows.reference import FlowTable
+from collectors.capture.flows.reference import ReferenceFlowTable as FlowTable
 
 from tests.datafiles import captures
 

@@ -1,4 +1,4 @@
-"""Flow documents built from record rows (collectors/flowdocs.py) against the reference:
+"""Flow documents built from record rows (collectors/capture/documents/flows.py) against the reference:
 `flow_document` of each `FlowRecord` - the same dicts on every vendored capture."""
 from __future__ import annotations
 

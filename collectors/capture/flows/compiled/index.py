@@ -23,7 +23,7 @@ def hash_key(key):
 
 @nb.njit(**PACKET_LOOP)
 def canonical_key(proto, src, dst, sport, dport, key):
-    """The 40-byte key of flowtable.canonical_keys (as five little-endian words) into `key`:
+    """The 40-byte key of reference.canonical_keys (as five little-endian words) into `key`:
     equal for both directions of a flow."""
     first = -1
     for k in range(16):

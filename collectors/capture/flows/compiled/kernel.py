@@ -1,7 +1,7 @@
 """The compiled flow table: a hash of canonical keys to rows of `layout.FLOW`, packets applied
 in capture order, Zeek's timers, early/interim reports, eviction and expiry.
 
-It is the numba form of collectors/flowtable.py + flow.py (the reference path, kept as the
+It is the numba form of flows/reference.py + flow.py (the reference path, kept as the
 test oracle). Every function writes the records it emits into `out` (`layout.RECORD`) and
 stops before `out` can overflow; the caller drains `out` and calls again from where it
 stopped. Nothing here allocates per packet."""
@@ -13,14 +13,15 @@ import numpy as np
 from collectors.capture.flows.compiled import history as H
 from collectors.capture.flows.compiled import tcp as T
 from collectors.capture.flows.compiled.index import canonical_key, delete, insert, lookup
-from collectors.capture.flows.compiled.layout import (C_ACTIVE, C_DNS, C_EARLY, C_ICMP_INACT, C_LINGER,
-                                        C_OTHER_INACT, C_SESSION, C_SYN_TIMEOUT, C_TCP_INACT,
-                                        C_UDP_INACT, M_EVICTED, M_HIGH, M_HIST_OVERFLOW,
-                                        M_LIVE, M_NEED_EVICT, M_NFREE, M_OUT, M_TIMER_OVERFLOW,
-                                        M_TOMBSTONES)
+from collectors.capture.flows.compiled.layout import (C_ACTIVE, C_DNS, C_EARLY, C_ICMP_INACT,
+                                                      C_LINGER, C_OTHER_INACT, C_SESSION,
+                                                      C_SYN_TIMEOUT, C_TCP_INACT, C_UDP_INACT,
+                                                      M_EVICTED, M_HIGH, M_HIST_OVERFLOW, M_LIVE,
+                                                      M_NEED_EVICT, M_NFREE, M_OUT,
+                                                      M_TIMER_OVERFLOW, M_TOMBSTONES)
 from collectors.capture.kernels.jit import ALLOCATING, PACKET_LOOP
 
-OK, BADSUM = 0, 4                       # decode status codes (collectors/decode.py)
+OK, BADSUM = 0, 4                       # decode status codes (decoding/packets.py)
 
 
 # --- one flow ----------------------------------------------------------------------------------

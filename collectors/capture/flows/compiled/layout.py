@@ -2,7 +2,7 @@
 snapshot row the table emits for each record (final or interim).
 
 Endpoint pairs are indexed 0 = originator, 1 = responder; a flip swaps them. The meanings
-are those of collectors/flow.py and collectors/tcpstate.py (the reference path)."""
+are those of flows/flow.py and flows/tcpstate.py (the reference path)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,8 +1,8 @@
-"""`CompiledFlowTable`: the flow table of collectors/flowtable.py (same interface, same
+"""`CompiledFlowTable`: the flow table of flows/reference.py (same interface, same
 records) on the numba kernel in kernel.py, with records handed out in columns.
 
     table = CompiledFlowTable(config)
-    table.process(packets)            # decoded batch (collectors/decode.Packets)
+    table.process(packets)            # decoded batch (decoding/packets.Packets)
     cols = table.drain_columns()      # RecordColumns: numpy rows, no Python object per flow
     recs = cols.records()             # FlowRecords when a consumer wants them
 
@@ -12,20 +12,22 @@ tombstones. Records leave the kernel as `layout.RECORD` rows through a fixed-siz
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from watchkeeper.documents import FlowRecord
+from watchkeeper.networks import InternalNetworks
 
 from collectors.capture.decoding import packets as D
+from collectors.capture.flows.compiled.layout import (CONN_STATES, EMPTY, FLOW, HISTORY, M_EVICTED,
+                                                      M_HIGH, M_HIST_OVERFLOW, M_LIVE, M_NEED_EVICT,
+                                                      M_NFREE, M_OUT, M_TIMER_OVERFLOW,
+                                                      M_TOMBSTONES, RECORD, config_vector,
+                                                      port_tables)
+from collectors.capture.flows.flow import SERVICES, FlowConfig, flow_uid, ip_text, merged_hints
 from collectors.capture.kernels import native as K
-from collectors.capture.flows.flow import SERVICES, FlowConfig, flow_uid, ip_text
-from collectors.capture.flows.reference import _merged
-from collectors.capture.flows.compiled.layout import (CONN_STATES, EMPTY, FLOW, HISTORY, M_EVICTED, M_HIGH,
-                                        M_HIST_OVERFLOW, M_LIVE, M_NEED_EVICT, M_NFREE, M_OUT,
-                                        M_TIMER_OVERFLOW, M_TOMBSTONES, RECORD, config_vector,
-                                        port_tables)
 
 OUT_ROWS = 1 << 15
 
@@ -40,8 +42,17 @@ class RecordColumns:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def final_count(self) -> int:
+        return int(np.count_nonzero(self.rows["final"]))
+
     def records(self) -> list[FlowRecord]:
         return to_records(self.rows, self.app)
+
+    def documents(self, observer: str, networks: InternalNetworks,
+                  site: str | None = None) -> Iterator[dict]:
+        """Built from the rows in bulk, without a FlowRecord per flow."""
+        from collectors.capture.documents.flows import flow_documents   # it imports layout
+        return flow_documents(self.rows, self.app, observer, networks, site)
 
 
 class CompiledFlowTable:
@@ -90,14 +101,7 @@ class CompiledFlowTable:
         if not live.any():
             return
         self._merge_hints()
-        # the kernels' compiled signature: contiguous columns of these dtypes (no copy when
-        # they already are, which is always the case for the decoders' output)
-        args = tuple(np.ascontiguousarray(column, dtype) for column, dtype in (
-            (p.ts, np.float64), (p.status, np.uint8), (p.proto, np.int64),
-            (p.v6.view(np.uint8), np.uint8), (p.tunnel.view(np.uint8), np.uint8),
-            (p.src, np.uint8), (p.dst, np.uint8), (p.sport, np.int64), (p.dport, np.int64),
-            (p.flags, np.int64), (p.seq, np.int64), (p.ack, np.int64), (p.paylen, np.int64),
-            (p.iplen, np.int64)))
+        args = packet_args(p)
         i = 0
         while i < len(p):
             i = K.process(self._state, self._due, self._htab, self._free, self._meta, self._out,
@@ -150,6 +154,19 @@ class CompiledFlowTable:
     def flush(self) -> list[FlowRecord]:
         return self.flush_columns().records()
 
+    def kernel_args(self) -> dict[str, tuple]:
+        """Example arguments of each flow-table kernel, of the types this table passes them
+        (the ahead-of-time build compiles for exactly these: kernels/build.py)."""
+        state = (self._state, self._due, self._htab, self._free, self._meta, self._out)
+        return {
+            "process": state + (self._cfg, self._ports, 1, 1, self._key, 0)
+            + packet_args(D.empty_packets(1)),
+            "sweep": state + (self._cfg, 0.0),
+            "flush": state,
+            "evict": (self._state, self._due, self._htab, self._free, self._out, self._meta, 1),
+            "rebuild": (self._state, self._htab, self._meta),
+        }
+
     # --- internals ----------------------------------------------------------------------------
     def _take_out_if_full(self) -> None:
         # Kernels stop when `out` is nearly full (over half: see the size chosen in __init__).
@@ -186,7 +203,7 @@ class CompiledFlowTable:
 
     def _merge_hints(self) -> None:
         for key, hint in self.hints.items():
-            self._app[key] = _merged(self._app.get(key), hint)
+            self._app[key] = merged_hints(self._app.get(key), hint)
         self.hints.clear()
 
     def _app_of(self, rows: np.ndarray) -> dict[int, dict]:
@@ -203,6 +220,17 @@ class CompiledFlowTable:
                 if final[j]:
                     del self._app[key]
         return found
+
+
+def packet_args(p: D.Packets) -> tuple:
+    """The packet columns as the `process` kernel's compiled signature takes them: contiguous,
+    of these dtypes (no copy when they already are, always the case for decoder output)."""
+    return tuple(np.ascontiguousarray(column, dtype) for column, dtype in (
+        (p.ts, np.float64), (p.status, np.uint8), (p.proto, np.int64),
+        (p.v6.view(np.uint8), np.uint8), (p.tunnel.view(np.uint8), np.uint8),
+        (p.src, np.uint8), (p.dst, np.uint8), (p.sport, np.int64), (p.dport, np.int64),
+        (p.flags, np.int64), (p.seq, np.int64), (p.ack, np.int64), (p.paylen, np.int64),
+        (p.iplen, np.int64)))
 
 
 def to_records(rows: np.ndarray, app: dict[int, dict] | None = None) -> list[FlowRecord]:

@@ -1,5 +1,5 @@
 """Zeek's TCP state machine on a flow row: a line-by-line translation of
-collectors/tcpstate.py (the reference, which the tests compare this with) for numba.
+flows/tcpstate.py (the reference, which the tests compare this with) for numba.
 
 `e` is the index of the endpoint that sent the packet (0 originator, 1 responder)."""
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 import numba as nb
 
 from collectors.capture.flows.compiled import history as H
-from collectors.capture.flows.compiled.layout import (C_ATTEMPT, C_CLOSE, C_LINGER, C_PARTIAL, C_RESET,
-                                        C_SESSION)
+from collectors.capture.flows.compiled.layout import (C_ATTEMPT, C_CLOSE, C_LINGER, C_PARTIAL,
+                                                      C_RESET, C_SESSION)
 from collectors.capture.kernels.jit import PACKET_LOOP
 
 INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = range(7)
