@@ -14,7 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from watchkeeper import schema
-from watchkeeper.documents import (_PORT_PROTOS, PROTO_NAMES, community_id,
+from watchkeeper.documents import (PORT_PROTOCOLS, PROTO_NAMES, community_id,
                                    community_id_packed)
 from watchkeeper.networks import InternalNetworks
 
@@ -56,7 +56,7 @@ def flow_documents(rows: np.ndarray, app: dict[int, dict], observer: str,
         raw_o, raw_r = ips[32 * j:32 * j + 16], ips[32 * j + 16:32 * j + 32]
         src, dst = ip_text(raw_o, v6[j]), ip_text(raw_r, v6[j])
         uid = flow_uid(keyhex[80 * j:80 * j + 80], start_l[j])
-        if pr in _PORT_PROTOS:
+        if pr in PORT_PROTOCOLS:
             cid = community_id_packed(pr, raw_o, raw_r, op, rp) if v6[j] else \
                 community_id_packed(pr, raw_o[12:], raw_r[12:], op, rp)
         else:
