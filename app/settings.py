@@ -13,10 +13,11 @@ from typing import Any
 from pydantic import Field
 
 from collectors.capture.settings import FlowTableSettings
+from collectors.settings import CollectorSettings
 from watchkeeper import config
 
 
-class Settings(config.Settings):
+class Settings(config.Settings, CollectorSettings):
     flow_table: FlowTableSettings = Field(default_factory=FlowTableSettings,
                                           description="packet capture flow timeouts and bounds")
 

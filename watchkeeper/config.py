@@ -64,31 +64,10 @@ class Settings(BaseSettings):
                            description="topic and consumer-group prefix (wk.events, wk-detect)")
     host: str = Field("127.0.0.1", description="API listen address")
     port: int = Field(8000, ge=1, le=65535, description="API port")
-    collector_host: str = Field("127.0.0.1", description="syslog/NetFlow listen address")
-    syslog_port: int = Field(5514, ge=0, le=65535, description="UDP and TCP; 0 = any free port")
-    netflow_port: int = Field(2055, ge=0, le=65535, description="UDP; 0 = any free port")
-    collector_allowed_senders: list[str] = Field(
-        default_factory=list, description="CIDRs the syslog/NetFlow collectors accept input "
-                                          "from; empty = any sender (a WARNING at start)")
-    netflow_max_exporters: int = Field(1024, ge=1, le=1_000_000,
-                                       description="(exporter, observation domain) pairs "
-                                                   "whose templates/sampling/sequence state "
-                                                   "is kept; least recently seen evicted")
-    netflow_exporter_idle_seconds: float = Field(3600.0, ge=60, le=7 * 86_400,
-                                                 description="state of a pair silent this "
-                                                             "long is evicted")
-    enable_syslog: bool = Field(True, description="`run` listens for syslog")
-    enable_netflow: bool = Field(True, description="`run` listens for NetFlow/IPFIX")
     observer: str = Field("watchkeeper", min_length=1, max_length=64,
                           description="this sensor's name (observer.name)")
     site: str | None = Field(None, max_length=128, description="labels.site of this sensor")
     internal_networks: list[str] = Field(list(DEFAULT_INTERNAL))
-    data_dir: str = Field("var", description="collector state (tailer offsets) lives here")
-    tail_paths: list[str] = Field(default_factory=list,
-                                  description="Zeek logs / Suricata eve.json files or globs to follow")
-    status_seconds: float = Field(10.0, ge=1, le=3600,
-                                  description="how often each collector's counters are "
-                                              "stored (dataset watchkeeper.collector)")
     retention_months: int = Field(6, ge=1, le=120,
                                   description="keep events this many calendar months (law: >= 6)")
     alert_window_seconds: int = Field(3600, ge=60, le=86400,
@@ -111,7 +90,7 @@ class Settings(BaseSettings):
                     "75 so a supervisor restarts it")
     auth: AuthSettings = Field(default_factory=AuthSettings, description="API access")
 
-    @field_validator("internal_networks", "collector_allowed_senders")
+    @field_validator("internal_networks")
     @classmethod
     def _cidrs(cls, value: list[str]) -> list[str]:
         for cidr in value:
