@@ -1,6 +1,7 @@
-"""The compiled decoder (collectors/capture/decoding/kernel.py + fragments.py) against the per-packet
-reference (collectors/slowpath.SlowDecoder): the same rows, column for column, on every vendored
-capture and on random frames (hypothesis) - truncated, tagged, tunnelled, fragmented."""
+"""The compiled decoder (collectors/capture/decoding/kernel.py + fragments.py) against the
+per-packet reference (decoding/reference.SlowDecoder): the same rows, column for column, on
+every vendored capture and on random frames (hypothesis) - truncated, tagged, tunnelled,
+fragmented."""
 from __future__ import annotations
 
 import struct

@@ -1,5 +1,6 @@
-"""The compiled walk over a TPACKET_V3 ring block (collectors/pcapwalk.walk_tpacket), on
-hand-built blocks: the kernel's layout, and a block whose last header runs past its end."""
+"""The compiled walk over a TPACKET_V3 ring block
+(collectors/capture/sources/pcapwalk.walk_tpacket), on hand-built blocks: the kernel's layout,
+and a block whose last header runs past its end."""
 from __future__ import annotations
 
 import struct
