@@ -146,6 +146,10 @@ class Settings(BaseSettings):
                                           description="packet capture flow timeouts and bounds")
 
     auth: AuthSettings = Field(default_factory=AuthSettings, description="API access")
+    # Validated by the reports package (reports/settings.py: templates folder, language,
+    # schedules, SMTP and webhook delivery); kept opaque here so the spine knows no feature.
+    reports: dict[str, Any] = Field(default_factory=dict,
+                                    description="compliance reports: see docs/reports.md")
 
     @field_validator("internal_networks", "collector_allowed_senders")
     @classmethod
