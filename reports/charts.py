@@ -2,6 +2,7 @@
 (so the PDF needs no font for them and they print the same everywhere)."""
 from __future__ import annotations
 
+import base64
 import io
 import threading
 from pathlib import Path
@@ -28,7 +29,7 @@ def _cjk() -> font_manager.FontProperties:
 
 def bar_chart(labels: list[str], values: list[float], title: str = "",
               horizontal: bool = False, ylabel: str = "") -> str:
-    """A small bar chart as an inline <svg> string (empty data: an empty string)."""
+    """A small bar chart as an SVG data: URI (empty data: an empty string)."""
     if not values:
         return ""
     with _lock:
@@ -55,8 +56,9 @@ def bar_chart(labels: list[str], values: list[float], title: str = "",
         fig.tight_layout()
         out = io.StringIO()
         fig.savefig(out, format="svg", metadata={"Date": None})
-    text = out.getvalue()
-    return text[text.index("<svg"):]
+    # A data: URI for an <img>: WeasyPrint draws it with its SVG renderer (inline SVG's
+    # style attributes would go through the HTML CSS parser and be dropped with warnings).
+    return "data:image/svg+xml;base64," + base64.b64encode(out.getvalue().encode()).decode()
 
 
 matplotlib.rcParams["svg.fonttype"] = "path"

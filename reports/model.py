@@ -24,7 +24,7 @@ class SectionResult:
     key: str                                    # also the template name: sections/<key>.html.j2
     rows: list[Row] = field(default_factory=list)
     data: dict = field(default_factory=dict)    # figures and tables the template shows
-    charts: dict[str, str] = field(default_factory=dict)   # name -> inline SVG
+    charts: dict[str, str] = field(default_factory=dict)   # name -> SVG data: URI
 
 
 @dataclass

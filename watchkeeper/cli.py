@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from watchkeeper import admin
     admin.add_parsers(sub)
+    from reports import cli as report_cli
+    report_cli.add_parsers(sub, _backend_options)
 
     sim = sub.add_parser("simulate", help="write scenario traffic (benign + port scan) as pcap")
     sim.add_argument("output", metavar="OUT.pcap")

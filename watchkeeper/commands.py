@@ -33,8 +33,15 @@ def dispatch(args: argparse.Namespace) -> int:
         "alerts": cmd_list, "events": cmd_list, "simulate": cmd_simulate, "tail": cmd_collector,
         "syslog": cmd_collector, "capture": cmd_collector, "netflow": cmd_collector,
         "users": cmd_admin, "keys": cmd_admin, "audit": cmd_admin,
+        "report": cmd_reports, "scheduler": cmd_reports,
     }[args.command]
     return handler(args)
+
+
+def cmd_reports(args: argparse.Namespace) -> int:
+    from reports import cli as report_cli
+    handler = report_cli.cmd_report if args.command == "report" else report_cli.cmd_scheduler
+    return handler(args, _settings(args))
 
 
 def cmd_admin(args: argparse.Namespace) -> int:

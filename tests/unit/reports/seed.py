@@ -131,11 +131,29 @@ def events() -> list[dict]:
     return docs
 
 
+AUDIT_TIMES = [utc(2026, 10, 20), utc(2026, 11, 2), utc(2026, 11, 15), utc(2026, 11, 29),
+               utc(2026, 12, 2)]
+
+
 def seed(store) -> Inventory:
     store.bulk_upsert("alerts", alerts())
     store.bulk_upsert("incidents", incidents())
     store.bulk_upsert("events", events())
-    for i in range(5):
-        store.append_audit(audit_record("report.test", f"user{i}", message="seed"))
+    seed_audit(store)
     store.refresh()
     return inventory()
+
+
+def seed_audit(store) -> None:
+    """Audit records at fixed past times: the chain takes its clock from the module's `time`,
+    replaced here by a fixed one for each record (the chain itself is the real one)."""
+    import types
+
+    from watchkeeper.store import audit as audit_module
+    real = audit_module.time
+    try:
+        for i, moment in enumerate(AUDIT_TIMES):
+            audit_module.time = types.SimpleNamespace(time=lambda m=moment: m)
+            store.append_audit(audit_record("report.test", f"user{i}", message="seed"))
+    finally:
+        audit_module.time = real

@@ -1,0 +1,85 @@
+"""`watchkeeper report …` and `watchkeeper scheduler` (registered by the composition root)."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from reports.builder import REPORT_TYPES, ReportRequest
+from reports.generate import generate
+from reports.periods import parse_period
+from reports.sections.incident_detail import IncidentNotFound
+from reports.settings import report_settings
+from reports.templates import ReportTemplateError, TemplateSet
+from watchkeeper.assets import load_inventory
+from watchkeeper.identity import ROOT
+from watchkeeper.store import open_store
+
+
+def add_parsers(sub, backend_options) -> None:
+    report = sub.add_parser("report", help="generate a compliance report (PDF) and store it")
+    backend_options(report)
+    report.add_argument("type", choices=REPORT_TYPES)
+    report.add_argument("--site", default=ROOT, help="root of the subtree covered (default /)")
+    report.add_argument("--period", help="2026-11 (monthly), 2026-W45 (weekly), 2026-11-05 "
+                                         "(daily)")
+    report.add_argument("--incident", help="incident id (incident reports)")
+    report.add_argument("--lang", choices=["zh-CN", "en"], help="default: reports.lang")
+    report.add_argument("--out", required=True, metavar="FILE", help="PDF to write")
+    report.add_argument("--html", metavar="FILE", help="also write the HTML")
+    scheduler = sub.add_parser("scheduler", help="run the report schedules (one per deployment "
+                                                 "is enough; more are harmless)")
+    backend_options(scheduler)
+    scheduler.add_argument("--once", action="store_true",
+                           help="catch up missed runs, deliver pending reports, then exit")
+
+
+def cmd_report(args: argparse.Namespace, settings) -> int:
+    options = report_settings(settings.reports)
+    if args.type != "incident" and not args.period:
+        raise ValueError(f"a {args.type} report needs --period")
+    if args.type == "incident" and not args.incident:
+        raise ValueError("an incident report needs --incident ID")
+    request = ReportRequest(args.type, site=args.site, lang=args.lang or options.lang,
+                            incident_id=args.incident,
+                            period=parse_period(args.type, args.period, options.timezone)
+                            if args.type != "incident" else None)
+    store = open_store(settings.store)
+    try:
+        made = generate(store, request, options, TemplateSet(options.templates_dir),
+                        load_inventory(settings.inventory_file), generated_by="cli",
+                        configured_retention_months=settings.retention_months)
+    except (IncidentNotFound, ReportTemplateError) as exc:
+        raise ValueError(str(exc)) from None
+    finally:
+        store.close()
+    Path(args.out).write_bytes(made.pdf)
+    if args.html:
+        Path(args.html).write_text(made.html, encoding="utf-8")
+    for problem in made.problems:
+        print(f"watchkeeper report: template problem (previous version used): {problem}",
+              file=sys.stderr)
+    print(f"{made.report.report_id} {args.out} sha256={made.sha256}")
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace, settings) -> int:
+    from reports.scheduler import ReportScheduler
+    options = report_settings(settings.reports)
+    store = open_store(settings.store)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        scheduler = ReportScheduler(store, options, load_inventory(settings.inventory_file),
+                                    configured_retention_months=settings.retention_months)
+        if args.once:
+            scheduler.run_pending()
+            return 0
+        scheduler.run_forever(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        store.close()
+    return 0
