@@ -1,0 +1,154 @@
+"""Scheduled reports: two scheduler processes produce and send a due monthly report once; it
+is stored and arrives at a real local SMTP server (aiosmtpd) with the PDF attached; a failed
+delivery is recorded and retried; a webhook is called."""
+from __future__ import annotations
+
+import email
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+import yaml
+from aiosmtpd.controller import Controller
+
+from reports.periods import last_complete
+from reports.scheduler import ReportScheduler
+from reports.settings import report_settings
+from tests.unit.reports import seed
+from watchkeeper.store.base import Query
+from watchkeeper.store.sqlite import SqliteStore
+
+
+class Sink:
+    def __init__(self):
+        self.messages: list[email.message.Message] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp():
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield sink, controller.port
+    controller.stop()
+
+
+def _pdf_attachments(message) -> list[bytes]:
+    return [part.get_payload(decode=True) for part in message.walk()
+            if part.get_content_type() == "application/pdf"]
+
+
+def test_two_scheduler_processes_send_the_due_monthly_report_once(tmp_path, smtp):
+    sink, port = smtp
+    db = tmp_path / "wk.db"
+    store = SqliteStore(f"sqlite:///{db}")
+    seed.seed(store)
+    config = tmp_path / "wk.yaml"
+    config.write_text(yaml.safe_dump({"store": f"sqlite:///{db}", "reports": {
+        "smtp": {"host": "127.0.0.1", "port": port},
+        # Fired at 08:00 on the 1st: by now (any day) the last month's report is due.
+        "schedules": [{"name": "monthly-all", "type": "monthly", "cron": "0 8 1 * *",
+                       "email_to": ["officer@example.gov.cn"]}]}}, allow_unicode=True))
+    command = [sys.executable, "-m", "watchkeeper.cli", "scheduler", "--once",
+               "--config", str(config)]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(2)]
+    for run in runs:
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err.decode()[-2000:]
+    store.refresh()
+    reports = store.search("reports", Query()).items
+    assert len(reports) == 1
+    info = reports[0]["watchkeeper"]["report"]
+    assert info["period"] == last_complete("monthly", time.time()).label
+    assert [d["ok"] for d in info["deliveries"]] == [True]
+    assert len(sink.messages) == 1
+    [pdf] = _pdf_attachments(sink.messages[0])
+    assert pdf.startswith(b"%PDF") and len(pdf) == info["size"]
+
+    # A third run later (a restart) does not send it again.
+    again = subprocess.run(command, capture_output=True, timeout=120)
+    assert again.returncode == 0
+    assert len(sink.messages) == 1
+    store.close()
+
+
+def _settings(port: int, **extra) -> dict:
+    return {"smtp": {"host": "127.0.0.1", "port": port, "timeout_seconds": 5},
+            "delivery_backoff_seconds": 60,
+            "schedules": [{"name": "daily-city-a", "type": "daily", "cron": "30 8 * * *",
+                           "site": "/", "email_to": ["duty@example.gov.cn"], **extra}]}
+
+
+def test_a_failed_delivery_is_recorded_and_retried(tmp_path):
+    store = SqliteStore(f"sqlite:///{tmp_path}/wk.db")
+    port = free_port()                       # nothing listens yet: the first attempt fails
+    scheduler = ReportScheduler(store, report_settings(_settings(port)))
+    now = seed.utc(2026, 11, 16, 1)          # 09:00 Beijing, after the 08:30 run
+    [doc] = scheduler.run_pending(now)
+    [first] = doc["watchkeeper"]["report"]["deliveries"]
+    assert first["ok"] is False and first["error"]
+    assert scheduler.retry_failed(now + 10) == 0          # within the backoff: wait
+
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        assert scheduler.retry_failed(now + 61) == 1
+    finally:
+        controller.stop()
+    stored = store.get_by_ids("reports", [doc["event"]["id"]])[0]
+    attempts = stored["watchkeeper"]["report"]["deliveries"]
+    assert [(a["attempt"], a["ok"]) for a in attempts] == [(1, False), (2, True)]
+    assert len(sink.messages) == 1 and _pdf_attachments(sink.messages[0])
+    assert scheduler.run_pending(now + 120) == []          # the period was claimed once
+    store.close()
+
+
+def test_a_period_not_yet_fired_is_not_run_early(tmp_path):
+    store = SqliteStore(f"sqlite:///{tmp_path}/wk.db")
+    scheduler = ReportScheduler(store, report_settings(_settings(free_port())))
+    assert scheduler.run_pending(seed.utc(2026, 11, 16, 0)) == []   # 08:00 Beijing < 08:30
+    store.close()
+
+
+def test_the_webhook_receives_the_report_metadata(tmp_path):
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = _settings(free_port(), email_to=[],
+                             webhook_url=f"http://127.0.0.1:{server.server_port}/hook")
+        store = SqliteStore(f"sqlite:///{tmp_path}/wk.db")
+        [doc] = ReportScheduler(store, report_settings(settings)).run_pending(
+            seed.utc(2026, 11, 16, 1))
+        store.close()
+    finally:
+        server.shutdown()
+    assert received[0]["report"]["id"] == doc["event"]["id"]
+    assert received[0]["report"]["sha256"] == doc["watchkeeper"]["report"]["sha256"]
