@@ -136,8 +136,13 @@ AUDIT_TIMES = [utc(2026, 10, 20), utc(2026, 11, 2), utc(2026, 11, 15), utc(2026,
 
 
 def seed(store) -> Inventory:
-    store.bulk_upsert("alerts", alerts())
-    store.bulk_upsert("incidents", incidents())
+    alert_docs, incident_docs = alerts(), incidents()
+    # The late incident (county-a1, 11 Nov) links that day's county alerts: its timeline.
+    linked = sorted(a["event"]["id"] for a in alert_docs if a["labels"]["site"] == "county-a1"
+                    and "2026-11-11" <= a["@timestamp"] < "2026-11-12")
+    incident_docs[1]["watchkeeper"]["incident"].update(alerts=linked, alert_count=len(linked))
+    store.bulk_upsert("alerts", alert_docs)
+    store.bulk_upsert("incidents", incident_docs)
     store.bulk_upsert("events", events())
     seed_audit(store)
     store.refresh()
