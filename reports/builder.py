@@ -33,7 +33,7 @@ class ReportRequest:
 
 def scoped_store(store: Store, inventory: Inventory, site: str) -> ScopedStore:
     if site != ROOT and site not in inventory.sites:
-        raise ValueError(f"--site {site!r} is not a site of the inventory "
+        raise ValueError(f"site {site!r} is not a site of the inventory "
                          f"({', '.join(sorted(inventory.sites)) or 'none configured'})")
     tree = {s.id: s.parent for s in inventory.sites.values()}
     return ScopedStore(store, subtree(tree, site))

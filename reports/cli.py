@@ -65,6 +65,32 @@ def cmd_report(args: argparse.Namespace, settings) -> int:
     return 0
 
 
+def on_demand_generator(settings, store):
+    """What POST /api/v1/reports calls (the composition root hands it to the API)."""
+    options = report_settings(settings.reports)
+    templates = TemplateSet(options.templates_dir)
+    inventory = load_inventory(settings.inventory_file)
+
+    def generate_now(*, report_type: str, site: str, period: str | None,
+                     incident_id: str | None, lang: str | None, actor: str) -> dict:
+        if report_type != "incident" and not period:
+            raise ValueError(f"a {report_type} report needs a period")
+        if report_type == "incident" and not incident_id:
+            raise ValueError("an incident report needs incident_id")
+        request = ReportRequest(report_type, site=site, lang=lang or options.lang,
+                                incident_id=incident_id if report_type == "incident" else None,
+                                period=parse_period(report_type, period, options.timezone)
+                                if report_type != "incident" else None)
+        try:
+            made = generate(store, request, options, templates, inventory,
+                            generated_by=f"api:{actor}",
+                            configured_retention_months=settings.retention_months)
+        except ReportTemplateError as exc:
+            raise RuntimeError(str(exc)) from None
+        return made.document
+    return generate_now
+
+
 def cmd_scheduler(args: argparse.Namespace, settings) -> int:
     from reports.scheduler import ReportScheduler
     options = report_settings(settings.reports)

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Response
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi import Query as Param
 
-from api.deps import StoreDep
+from api.deps import CurrentActor, RawStoreDep, StoreDep
 from api.errors import store_errors
 from api.params import CursorDep, Limit
-from api.schemas.reports import ReportList, ReportPublic
-from api.security import READ_ROLES, allow
+from api.schemas.reports import ReportCreate, ReportList, ReportPublic
+from api.security import READ_ROLES, CurrentPrincipal, allow
+from watchkeeper.store.audit import audit_record
 from watchkeeper.store.reports import list_reports, pdf_bytes, summary
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -59,3 +60,34 @@ def download_pdf(report_id: ReportId, store: StoreDep):
     return Response(pdf_bytes(doc), media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{info["id"]}.pdf"',
         "X-Report-SHA256": info["sha256"] or ""})
+
+
+@router.post("", response_model=ReportPublic, status_code=201, dependencies=[allow(*REPORT_ROLES)],
+             summary="Generate a report now (synchronous: a few seconds) and store it",
+             responses={404: {"description": "Site or incident outside your subtree"},
+                        422: {"description": "Bad period or missing incident"},
+                        503: {"description": "This process does not generate reports"}})
+def create_report(body: ReportCreate, request: Request, store: StoreDep, raw: RawStoreDep,
+                  principal: CurrentPrincipal, actor: CurrentActor):
+    generator = getattr(request.app.state, "report_generator", None)
+    if generator is None:
+        raise HTTPException(503, "report generation is not configured in this process "
+                                 "(use `watchkeeper report` or the scheduler)")
+    site = body.site or principal.site
+    if store.sites is not None and site not in store.sites:
+        raise HTTPException(404, f"no site {site!r} in your subtree")
+    try:
+        doc = generator(report_type=body.type, site=site, period=body.period,
+                        incident_id=body.incident_id, lang=body.lang, actor=actor)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except RuntimeError as exc:     # templates that never worked, the store down
+        raise HTTPException(503, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(422, [{"type": "value_error", "loc": ["body"], "msg": str(exc)}]) \
+            from None
+    info = summary(doc)
+    raw.append_audit(audit_record("report.generate", actor, object_kind="report",
+                                  object_id=info["id"], message=f"{body.type} {info['period']} "
+                                  f"site={site} sha256={info['sha256']}"))
+    return info

@@ -1,7 +1,21 @@
 """Report schemas: Public (a stored report's metadata, without its bytes) and List (a page)."""
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ReportCreate(BaseModel):
+    """Generate a report now (it is stored and listed like a scheduled one)."""
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["daily", "weekly", "monthly", "incident"]
+    period: str | None = Field(None, max_length=16, description="2026-11 (monthly), 2026-W45 "
+                               "(weekly), 2026-11-05 (daily); not for incident reports")
+    site: str | None = Field(None, min_length=1, max_length=64,
+                             description="Root of the subtree covered; default: your own site")
+    incident_id: str | None = Field(None, min_length=1, max_length=128)
+    lang: Literal["zh-CN", "en"] | None = None
 
 
 class DeliveryPublic(BaseModel):
