@@ -121,7 +121,7 @@ def flow(ts: float, site: str) -> dict:
 def events() -> list[dict]:
     docs = []
     start = utc(2026, 10, 31, 16)
-    for hour in range(0, 30 * 24, 6):       # every 6 h: 25 % availability
+    for hour in range(0, 30 * 24, 6):       # every 6 h: 1 hour in 6 heard
         docs.append(collector_status(start + hour * 3600, "sensor-a", "city-a"))
     for hour in range(0, 30 * 24):           # every hour: 100 %
         docs.append(collector_status(start + hour * 3600 + 3540, "sensor-b", "city-b"))
