@@ -91,6 +91,21 @@ def on_demand_generator(settings, store):
     return generate_now
 
 
+def start_scheduler(settings, store, stop: threading.Event) -> threading.Thread | None:
+    """`watchkeeper run`: the schedules in a thread of the all-in-one process (None if none
+    are configured). Other schedulers in the deployment are harmless: reports are claimed."""
+    from reports.scheduler import ReportScheduler
+    options = report_settings(settings.reports)
+    if not options.schedules:
+        return None
+    scheduler = ReportScheduler(store, options, load_inventory(settings.inventory_file),
+                                configured_retention_months=settings.retention_months)
+    thread = threading.Thread(target=scheduler.run_forever, args=(stop,), name="wk-reports",
+                              daemon=True)
+    thread.start()
+    return thread
+
+
 def cmd_scheduler(args: argparse.Namespace, settings) -> int:
     from reports.scheduler import ReportScheduler
     options = report_settings(settings.reports)

@@ -85,6 +85,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         # embedded bus keeps each message until all of them have read it.
         workers += pipeline.start_workers(settings, backends, workers_stop, registry=stages)
         sources += collect.start_collectors(settings, backends.bus, sources_stop)
+        from reports.cli import start_scheduler
+        reports_thread = start_scheduler(settings, backends.store, workers_stop)
+        workers += [reports_thread] if reports_thread else []
         watchdog.start()
         if args.interface:
             live = collect.open_capture(args.interface, sources_stop)

@@ -152,3 +152,29 @@ def test_the_webhook_receives_the_report_metadata(tmp_path):
         server.shutdown()
     assert received[0]["report"]["id"] == doc["event"]["id"]
     assert received[0]["report"]["sha256"] == doc["watchkeeper"]["report"]["sha256"]
+
+
+def test_the_running_scheduler_catches_up_at_start_and_stops_cleanly(tmp_path, smtp):
+    """run_forever as `watchkeeper scheduler` and `run` use it (APScheduler started, the
+    missed period caught up at once, shut down when asked)."""
+    sink, port = smtp
+    store = SqliteStore(f"sqlite:///{tmp_path}/wk.db")
+    settings = report_settings({"smtp": {"host": "127.0.0.1", "port": port}, "schedules": [
+        {"name": "every-minute", "type": "daily", "cron": "* * * * *",
+         "email_to": ["duty@example.gov.cn"]}]})
+    stop = threading.Event()
+    thread = threading.Thread(target=ReportScheduler(store, settings).run_forever, args=(stop,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not sink.messages and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    store.refresh()
+    [report] = store.search("reports", Query()).items
+    assert report["watchkeeper"]["report"]["period"] == last_complete("daily", time.time()).label
+    assert len(sink.messages) == 1
+    store.close()
