@@ -15,6 +15,13 @@ from watchkeeper.store.base import Bucket, Query, Store
 from watchkeeper.store.scoped import ScopedStore
 
 OPEN_ALERT_STATUSES = ["new", "acknowledged", "investigating"]
+# Words builders put into figures (the rest of the wording is in clauses.yaml).
+WORDS = {"no_data": {"zh-CN": "无数据", "en": "not available"},
+         "not_reported": {"zh-CN": "未上报", "en": "not reported"},
+         "not_applicable": {"zh-CN": "不适用", "en": "not applicable"},
+         "unregistered": {"zh-CN": "未登记", "en": "not in the inventory"},
+         "indefinite": {"zh-CN": "长期", "en": "no expiry"},
+         "all_sites": {"zh-CN": "全部", "en": "all sites"}}
 OPEN_INCIDENT_STATUSES = ["new", "acknowledged", "investigating", "contained"]
 HIGH_SEVERITIES = [3, 4]
 
@@ -55,9 +62,12 @@ class ReportContext:
 
     def site_name(self, site_id: str | None) -> str:
         if not site_id:
-            return "全部" if self.lang == "zh-CN" else "all sites"
+            return self.word("all_sites")
         found = self.inventory.sites.get(site_id)
         return found.name if found else site_id
+
+    def word(self, key: str) -> str:
+        return WORDS[key].get(self.lang) or WORDS[key]["zh-CN"]
 
     def scope_sites(self) -> list[str]:
         """Inventory sites inside the report's subtree (all of them for the root)."""

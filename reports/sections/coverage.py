@@ -45,7 +45,7 @@ def _collector(ctx: ReportContext, observer: str, hours: int) -> dict:
     return {"name": observer, "collector": get(doc, "watchkeeper.collector.name", ""),
             "site": get(doc, "labels.site") or "",
             "availability": round(100 * len(heard) / hours, 1),
-            "last_seen": local_time(last_seen, ctx.period.zone) if last_seen else "无数据",
+            "last_seen": local_time(last_seen, ctx.period.zone) if last_seen else ctx.word("no_data"),
             "drops": sum(int(counters.get(k, 0) or 0) for k in DROP_COUNTERS),
             "down": stale}
 

@@ -32,21 +32,24 @@ def build(ctx: ReportContext) -> SectionResult:
     alert_ids = list(info.get("alerts", []))[:MAX_ALERTS]
     alerts = sorted(ctx.scoped.get_by_ids("alerts", alert_ids), key=lambda a: a["@timestamp"])
     zone = ctx.period.zone
+
+    def shown(value) -> str:
+        return _shown(value, zone) or ctx.word("no_data")
     data = {
         "id": get(doc, "event.id"), "entity": info.get("entity", ""),
-        "level": info.get("level") or "无数据",
+        "level": info.get("level") or ctx.word("no_data"),
         "colour": info.get("warning_colour") or COLOURS.get(info.get("level"), ""),
-        "status": info.get("status", "无数据"), "site": ctx.site_name(get(doc, "labels.site")),
+        "status": info.get("status") or ctx.word("no_data"), "site": ctx.site_name(get(doc, "labels.site")),
         "org_type": info.get("org_type") or "other",
         "gbt_code": info.get("gbt_code") or "", "gbt_name": info.get("gbt_name") or "",
         "categories": info.get("categories", []), "alert_count": info.get("alert_count", 0),
-        "first_seen": _shown(info.get("first_seen"), zone),
-        "last_seen": _shown(info.get("last_seen"), zone),
-        "graded_at": _shown(info.get("graded_at"), zone),
-        "due": local_time(clock.due, zone) if clock.due else "不适用",
-        "reported": local_time(clock.reported, zone) if clock.reported else "未上报",
-        "reported_to": info.get("reported_to") or "无数据", "clock": clock.state,
-        "alerts": [{"time": _shown(a["@timestamp"], zone),
+        "first_seen": shown(info.get("first_seen")),
+        "last_seen": shown(info.get("last_seen")),
+        "graded_at": shown(info.get("graded_at")),
+        "due": local_time(clock.due, zone) if clock.due else ctx.word("not_applicable"),
+        "reported": local_time(clock.reported, zone) if clock.reported else ctx.word("not_reported"),
+        "reported_to": info.get("reported_to") or ctx.word("no_data"), "clock": clock.state,
+        "alerts": [{"time": shown(a["@timestamp"]),
                     "category": get(a, "watchkeeper.alert.category", ""),
                     "severity": get(a, "event.severity"), "source": get(a, "source.ip", ""),
                     "target": get(a, "destination.ip", ""), "message": a.get("message", "")}
@@ -55,11 +58,11 @@ def build(ctx: ReportContext) -> SectionResult:
     return SectionResult(KEY, [_clock_row(clock.state)], data)
 
 
-def _shown(value, zone: str) -> str:
+def _shown(value, zone: str) -> str | None:
     try:
-        return local_time(timeutil.parse(value), zone) if isinstance(value, str) else "无数据"
+        return local_time(timeutil.parse(value), zone) if isinstance(value, str) else None
     except ValueError:
-        return "无数据"
+        return None
 
 
 def _clock_row(state: str) -> Row:

@@ -37,9 +37,9 @@ def _clocks(ctx: ReportContext) -> list[dict]:
         rows.append({"id": get(doc, "event.id"), "level": clock.level,
                      "entity": get(doc, "watchkeeper.incident.entity", ""),
                      "site": ctx.site_name(get(doc, "labels.site")),
-                     "due": local_time(clock.due, ctx.period.zone) if clock.due else "无数据",
+                     "due": local_time(clock.due, ctx.period.zone) if clock.due else ctx.word("no_data"),
                      "reported": local_time(clock.reported, ctx.period.zone)
-                     if clock.reported else "未上报",
+                     if clock.reported else ctx.word("not_reported"),
                      "reported_to": get(doc, "watchkeeper.incident.reported_to") or "",
                      "state": clock.state})
     return rows

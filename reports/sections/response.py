@@ -22,12 +22,14 @@ def build(ctx: ReportContext) -> SectionResult:
             end = _t(doc, name)
             if start is not None and end is not None and end >= start:
                 slot[key].append(end - start)
-    rows = [{"level": lv, "mtta": _mean(v["ack"]), "mttr": _mean(v["close"]),
+    missing = ctx.word("no_data")
+    rows = [{"level": lv, "mtta": _mean(v["ack"], missing), "mttr": _mean(v["close"], missing),
              "acknowledged": len(v["ack"]), "closed": len(v["close"])}
             for lv, v in sorted(acc.items())]
     all_ack = [x for v in acc.values() for x in v["ack"]]
     all_close = [x for v in acc.values() for x in v["close"]]
-    data = {"levels": rows, "mtta": _mean(all_ack), "mttr": _mean(all_close)}
+    data = {"levels": rows, "mtta": _mean(all_ack, missing),
+            "mttr": _mean(all_close, missing)}
     status = "pass" if all_ack else "na"
     row = Row("8.1.10.12", status, "response.measured" if all_ack else "response.no_data",
               {"mtta": data["mtta"], "mttr": data["mttr"]})
@@ -42,8 +44,8 @@ def _t(doc: dict, name: str) -> float | None:
         return None
 
 
-def _mean(values: list[float]) -> str:
-    """Minutes, shown; 无数据 when nothing was measured."""
+def _mean(values: list[float], missing: str) -> str:
+    """Minutes, shown; `missing` (无数据) when nothing was measured."""
     if not values:
-        return "无数据"
+        return missing
     return f"{sum(values) / len(values) / 60:.1f}"

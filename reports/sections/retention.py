@@ -40,6 +40,6 @@ def _source(ctx: ReportContext, dataset: str, count: int, cutoff: float) -> dict
                                                     until=ctx.period.end, limit=1, order="asc"))
     oldest = timeutil.parse(oldest_page.items[0]["@timestamp"]) if oldest_page.items else None
     return {"dataset": dataset, "count": count,
-            "oldest": local_time(oldest, ctx.period.zone) if oldest else "无数据",
+            "oldest": local_time(oldest, ctx.period.zone) if oldest else ctx.word("no_data"),
             "days": int((ctx.period.end - oldest) // 86400) if oldest else 0,
             "held": oldest is not None and oldest <= cutoff}

@@ -24,8 +24,8 @@ def build(ctx: ReportContext) -> SectionResult:
         if until and until < _iso(ctx.period.end):
             continue      # expired before the period ended
         rules.append({"id": get(doc, "event.id"), "who": rule.get("created_by")
-                      or get(doc, "user.name", "无数据"), "why": rule.get("reason", "无数据"),
-                      "until": until or "长期", "enabled": rule.get("enabled", True)})
+                      or get(doc, "user.name") or ctx.word("no_data"), "why": rule.get("reason") or ctx.word("no_data"),
+                      "until": until or ctx.word("indefinite"), "enabled": rule.get("enabled", True)})
     return SectionResult(KEY, [], {"available": True, "rules": rules})
 
 

@@ -115,3 +115,4 @@ def test_english_labels_come_from_the_same_clause_file(report):
         report.lang = "zh-CN"
     assert "Monthly MLPS 2.0 compliance report" in html
     assert "Centralised control: central monitoring" in html
+    assert "By emergency level" in html and "按事件级别统计" not in html   # sections/*.en
