@@ -31,7 +31,7 @@ def attempt_record(target: Target, ok: bool, error: str = "", attempt: int = 1,
             "attempt": attempt, "at": time.time() if now is None else now}
 
 
-def send_email(doc: dict, to: str, smtp: SmtpSettings) -> None:
+def send_email(doc: dict, pdf: bytes, to: str, smtp: SmtpSettings) -> None:
     info = summary(doc)
     message = EmailMessage()
     name = TYPE_NAMES.get(info["type"], info["type"])
@@ -41,7 +41,7 @@ def send_email(doc: dict, to: str, smtp: SmtpSettings) -> None:
     message.set_content(
         f"{name}\n报告编号：{info['id']}\n统计周期：{info['period']}\n"
         f"范围：{info['site'] or '全部'}\nPDF SHA-256：{info['sha256']}\n")
-    message.add_attachment(pdf_bytes(doc), maintype="application", subtype="pdf",
+    message.add_attachment(pdf, maintype="application", subtype="pdf",
                            filename=f"{info['id']}.pdf")
     context = ssl.create_default_context()
     if smtp.tls == "ssl":
@@ -68,13 +68,13 @@ def send_webhook(doc: dict, url: str, timeout: float = 30) -> None:
             raise OSError(f"webhook answered {response.status}")
 
 
-def deliver(doc: dict, target: Target, smtp: SmtpSettings) -> str:
+def deliver(store, doc: dict, target: Target, smtp: SmtpSettings) -> str:
     """'' when delivered, else the reason it failed (never raises for a delivery problem)."""
     try:
         if target.channel == "email":
-            send_email(doc, target.address, smtp)
+            send_email(doc, pdf_bytes(store, doc), target.address, smtp)
         else:
             send_webhook(doc, target.address, smtp.timeout_seconds)
-    except (OSError, smtplib.SMTPException, urllib.error.URLError, ValueError) as exc:
+    except (OSError, smtplib.SMTPException, urllib.error.URLError, ValueError, KeyError) as exc:
         return f"{type(exc).__name__}: {exc}"
     return ""

@@ -88,7 +88,7 @@ class ReportScheduler:
         if not claim_run(self.store, f"{report_id}:{target.channel}:{target.address}",
                          f"attempt-{attempt}", self.owner, now):
             return None           # another scheduler makes this attempt
-        error = deliver(doc, target, self.settings.smtp)
+        error = deliver(self.store, doc, target, self.settings.smtp)
         if error:
             log.warning("report %s to %s failed (attempt %d): %s", report_id, target.address,
                         attempt, error)

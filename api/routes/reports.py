@@ -54,10 +54,14 @@ def get_report(report_id: ReportId, store: StoreDep):
 
 @router.get("/{report_id}/pdf", responses={404: {}, 200: {"content": {"application/pdf": {}}}},
             response_class=Response, dependencies=[allow(*REPORT_ROLES)])
-def download_pdf(report_id: ReportId, store: StoreDep):
-    doc = _one(store, report_id)
+def download_pdf(report_id: ReportId, store: StoreDep, raw: RawStoreDep):
+    doc = _one(store, report_id)          # tenancy: outside the subtree = 404
     info = summary(doc)
-    return Response(pdf_bytes(doc), media_type="application/pdf", headers={
+    try:
+        pdf = pdf_bytes(raw, doc)
+    except KeyError as exc:
+        raise HTTPException(404, str(exc.args[0])) from None
+    return Response(pdf, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{info["id"]}.pdf"',
         "X-Report-SHA256": info["sha256"] or ""})
 

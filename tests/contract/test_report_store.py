@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 import threading
 
-from watchkeeper.store.reports import (StoredReport, claim_run, list_reports, pdf_bytes,
-                                       record_delivery, save_report, summary)
+from watchkeeper.store.reports import (StoredReport, claim_run, html_text, list_reports,
+                                       pdf_bytes, record_delivery, save_report, summary)
 from watchkeeper.store.scoped import ScopedStore
 
 T0 = 1_764_518_400.0      # 2025-11-30T16:00:00Z
@@ -25,7 +25,9 @@ def test_reports_round_trip_and_respect_the_scope(store):
     save_report(store, _report("rep-b", "city-b", "weekly"), now=T0 + 200)
     save_report(store, _report("rep-root", None), now=T0 + 300)
     [stored] = store.get_by_ids("reports", ["rep-a"])
-    assert pdf_bytes(stored) == PDF
+    assert pdf_bytes(store, stored) == PDF
+    assert html_text(store, stored) == "<h1>月报</h1>"
+    assert "pdf" not in str(list_reports(store).items)     # lists carry no bytes
     assert summary(stored)["sha256"] == hashlib.sha256(PDF).hexdigest()
     assert [summary(d)["id"] for d in list_reports(store).items] == ["rep-root", "rep-b", "rep-a"]
     assert [summary(d)["id"] for d in list_reports(store, "weekly").items] == ["rep-b"]
@@ -42,7 +44,7 @@ def test_delivery_attempts_are_appended(store):
                                      "error": "", "attempt": 2, "at": T0 + 60})
     [doc] = store.get_by_ids("reports", ["rep-d"])
     assert [d["ok"] for d in doc["watchkeeper"]["report"]["deliveries"]] == [False, True]
-    assert pdf_bytes(doc) == PDF
+    assert pdf_bytes(store, doc) == PDF
     assert record_delivery(store, "missing", {}) is None
 
 

@@ -1,9 +1,10 @@
 """Generated compliance reports in the store (kind `reports`): metadata plus the PDF bytes.
 
 Shared by the report generator (reports/) that writes them and the API that lists and serves
-them. The PDF and HTML are kept base64 in the document itself (`watchkeeper.report.pdf`), so
-the same code works on SQLite and Elasticsearch (an ES `binary` field is neither indexed nor
-searched). A report belongs to the site whose subtree it covers (`labels.site`), so tenancy
+them. Two documents per report, the same on SQLite and Elasticsearch: the metadata in kind
+`reports` (small: lists and searches never carry the bytes) and the PDF and HTML, base64, in a
+blob document of kind `state` (`report-blob:<id>`, never searched), written first so a listed
+report always has its bytes. A report belongs to the site whose subtree it covers (`labels.site`), so tenancy
 (watchkeeper/store/scoped.py) applies to reports like to alerts: a county officer sees the
 county's reports and nothing above it. Reports covering the whole deployment carry no site
 and only root principals see them.
@@ -48,6 +49,10 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def blob_id(report_id: str) -> str:
+    return f"report-blob:{report_id}"
+
+
 def report_document(report: StoredReport, now: float | None = None) -> dict:
     now = time.time() if now is None else now
     info = {
@@ -56,8 +61,6 @@ def report_document(report: StoredReport, now: float | None = None) -> dict:
         "period_end": timeutil.format(report.period_end),
         "sha256": sha256(report.pdf), "size": len(report.pdf), "lang": report.lang,
         "generated_by": report.generated_by, "deliveries": [],
-        "pdf": base64.b64encode(report.pdf).decode(),
-        "html": base64.b64encode(report.html.encode()).decode(),
         "sections": report.sections or {},
     }
     if report.schedule:
@@ -73,7 +76,16 @@ def report_document(report: StoredReport, now: float | None = None) -> dict:
     return doc
 
 
+def blob_document(report: StoredReport, now: float | None = None) -> dict:
+    return {"@timestamp": timeutil.format(time.time() if now is None else now),
+            "event": {"id": blob_id(report.report_id), "kind": "state",
+                      "dataset": "watchkeeper.report_blob"},
+            "watchkeeper": {"state": {"pdf": base64.b64encode(report.pdf).decode(),
+                                      "html": base64.b64encode(report.html.encode()).decode()}}}
+
+
 def save_report(store: Store, report: StoredReport, now: float | None = None) -> dict:
+    store.bulk_upsert("state", [blob_document(report, now)])
     doc = report_document(report, now)
     store.bulk_upsert("reports", [doc])
     store.refresh("reports")
@@ -88,12 +100,21 @@ def summary(doc: dict) -> dict:
             **{k: info.get(k) for k in LIST_FIELDS}}
 
 
-def pdf_bytes(doc: dict) -> bytes:
-    return base64.b64decode(doc["watchkeeper"]["report"]["pdf"])
+def _blob(store: Store, doc: dict) -> dict:
+    """The bytes of a report whose metadata the caller may see (tenancy is checked on `doc`,
+    read through the scoped store; the blob itself is looked up by id in the whole store)."""
+    found = store.get_by_ids("state", [blob_id(schema.get(doc, "event.id"))])
+    if not found:
+        raise KeyError(f"report {schema.get(doc, 'event.id')}: its PDF is missing")
+    return found[0]["watchkeeper"]["state"]
 
 
-def html_text(doc: dict) -> str:
-    return base64.b64decode(doc["watchkeeper"]["report"].get("html", "")).decode()
+def pdf_bytes(store: Store, doc: dict) -> bytes:
+    return base64.b64decode(_blob(store, doc)["pdf"])
+
+
+def html_text(store: Store, doc: dict) -> str:
+    return base64.b64decode(_blob(store, doc)["html"]).decode()
 
 
 def list_reports(store, report_type: str | None = None, limit: int = 100,

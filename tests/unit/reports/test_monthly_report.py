@@ -126,7 +126,7 @@ def test_audit_and_collector_figures_equal_the_store(made):
 def test_pdf_sha256_is_recorded_with_the_stored_report(made):
     store, generated, pdf, _ = made
     stored = store.get_by_ids("reports", [generated.report.report_id])[0]
-    assert pdf_bytes(stored) == pdf.read_bytes()
+    assert pdf_bytes(store, stored) == pdf.read_bytes()
     assert stored["watchkeeper"]["report"]["sha256"] == \
         hashlib.sha256(pdf.read_bytes()).hexdigest()
 
