@@ -6,6 +6,8 @@ document); only the one whose insert succeeds generates and sends. A period whos
 passed while no scheduler ran is caught up once, at the next start or tick (only the latest
 complete period: a scheduler down for three months sends one report, not three). Failed
 deliveries are retried, each attempt claimed the same way, up to `delivery_attempts`.
+A claim whose report has not appeared within `claim_timeout_seconds` (its process died while
+generating) is taken over with a numbered follow-up claim, at most MAX_TAKEOVERS times.
 """
 from __future__ import annotations
 
@@ -28,10 +30,12 @@ from reports.settings import ReportSettings, Schedule
 from reports.templates import TemplateSet
 from watchkeeper.assets import Inventory
 from watchkeeper.store.base import Query, Store
-from watchkeeper.store.reports import claim_run, record_delivery
+from watchkeeper import timeutil
+from watchkeeper.store.reports import claim_id, claim_run, record_delivery
 
 log = logging.getLogger("watchkeeper.reports.scheduler")
 RETRY_EVERY_SECONDS = 60
+MAX_TAKEOVERS = 3
 
 
 def trigger(schedule: Schedule, zone: str) -> CronTrigger:
@@ -69,8 +73,7 @@ class ReportScheduler:
         """Generate and send this schedule's due report if this process wins the claim."""
         now = time.time() if now is None else now
         period = self.due_period(schedule, now)
-        if period is None or not claim_run(self.store, schedule.name, period.label,
-                                           self.owner, now):
+        if period is None or not self._claim(schedule, period, now):
             return None
         log.info("schedule %s: generating %s %s", schedule.name, schedule.type, period.label)
         made = generate(self.store, ReportRequest(schedule.type, schedule.site, period,
@@ -82,6 +85,25 @@ class ReportScheduler:
         for target in targets(schedule):
             doc = self._attempt(doc, target, 1, now) or doc
         return doc
+
+    def _claim(self, schedule: Schedule, period: Period, now: float) -> bool:
+        """Win the claim for this period, or take over a stale one whose report never came."""
+        for n in range(MAX_TAKEOVERS + 1):
+            label = period.label if n == 0 else f"{period.label}:takeover-{n}"
+            if claim_run(self.store, schedule.name, label, self.owner, now):
+                return True
+            held = self.store.get_by_ids("state", [claim_id(schedule.name, label)])
+            stale = held and now - timeutil.parse(held[0]["@timestamp"]) > \
+                self.settings.claim_timeout_seconds
+            if not stale or self._made(schedule, period):
+                return False
+        return False
+
+    def _made(self, schedule: Schedule, period: Period) -> bool:
+        self.store.refresh("reports")
+        query = Query(limit=1, terms={"watchkeeper.report.schedule": [schedule.name],
+                                      "watchkeeper.report.period": [period.label]})
+        return self.store.search("reports", query).total > 0
 
     def _attempt(self, doc: dict, target: Target, attempt: int, now: float) -> dict | None:
         report_id = doc["event"]["id"]

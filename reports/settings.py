@@ -48,7 +48,9 @@ class ReportSettings(BaseModel):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     delivery_attempts: int = Field(3, ge=1, le=20)
     delivery_backoff_seconds: float = Field(30, ge=0, le=3600)
-    catch_up: bool = Field(True, description="run once for a period missed while down")
+    claim_timeout_seconds: int = Field(1800, ge=60, le=86_400, description="a claimed report "
+                                       "still missing after this long was lost with its process"
+                                       ": another scheduler takes it over")
 
 
 def report_settings(raw: dict | None) -> ReportSettings:

@@ -178,3 +178,18 @@ def test_the_running_scheduler_catches_up_at_start_and_stops_cleanly(tmp_path, s
     assert report["watchkeeper"]["report"]["period"] == last_complete("daily", time.time()).label
     assert len(sink.messages) == 1
     store.close()
+
+
+def test_a_claim_lost_with_its_process_is_taken_over_once_stale(tmp_path):
+    from watchkeeper.store.reports import claim_run
+    store = SqliteStore(f"sqlite:///{tmp_path}/wk.db")
+    scheduler = ReportScheduler(store, report_settings(
+        {**_settings(free_port(), email_to=[]), "claim_timeout_seconds": 600}))
+    now = seed.utc(2026, 11, 16, 1)
+    label = "2026-11-15"
+    assert claim_run(store, "daily-city-a", label, "died-while-generating", now - 60)
+    assert scheduler.run_pending(now) == []                    # fresh claim: its owner works
+    [doc] = scheduler.run_pending(now + 601)                   # stale, no report: taken over
+    assert doc["watchkeeper"]["report"]["period"] == label
+    assert scheduler.run_pending(now + 5000) == []             # made: never again
+    store.close()
