@@ -43,7 +43,7 @@ def send_email(doc: dict, pdf: bytes, to: str, smtp: SmtpSettings) -> None:
         f"范围：{info['site'] or '全部'}\nPDF SHA-256：{info['sha256']}\n")
     message.add_attachment(pdf, maintype="application", subtype="pdf",
                            filename=f"{info['id']}.pdf")
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=smtp.ca_file)
     if smtp.tls == "ssl":
         client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout_seconds,
                                   context=context)

@@ -17,6 +17,8 @@ class SmtpSettings(BaseModel):
     username: str | None = None
     password: str | None = None
     sender: str = "watchkeeper@localhost"
+    ca_file: str | None = Field(None, description="PEM of the CA that signed the mail server's "
+                                "certificate (an internal government CA); default: the system's")
     timeout_seconds: float = Field(30, gt=0, le=600)
 
 

@@ -193,3 +193,43 @@ def test_a_claim_lost_with_its_process_is_taken_over_once_stale(tmp_path):
     assert doc["watchkeeper"]["report"]["period"] == label
     assert scheduler.run_pending(now + 5000) == []             # made: never again
     store.close()
+
+
+def _certificate(tmp_path) -> tuple[str, str]:
+    """A throwaway certificate for 127.0.0.1 (openssl CLI): (cert PEM path, key PEM path)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+def test_email_over_starttls_verifies_the_server_against_the_configured_ca(tmp_path):
+    import ssl
+    cert, key = _certificate(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port(),
+                            tls_context=server_tls, require_starttls=True)
+    controller.start()
+    store = SqliteStore(f"sqlite:///{tmp_path}/wk.db")
+    try:
+        settings = _settings(controller.port)
+        settings["smtp"].update(tls="starttls", ca_file=cert)
+        [doc] = ReportScheduler(store, report_settings(settings)).run_pending(
+            seed.utc(2026, 11, 16, 1))
+        assert [d["ok"] for d in doc["watchkeeper"]["report"]["deliveries"]] == [True]
+        assert len(sink.messages) == 1 and _pdf_attachments(sink.messages[0])
+
+        # Without the CA the server's certificate is refused: recorded, not sent.
+        settings["smtp"]["ca_file"] = None
+        settings["schedules"][0]["name"] = "daily-untrusted"
+        [doc] = ReportScheduler(store, report_settings(settings)).run_pending(
+            seed.utc(2026, 11, 16, 1))
+        [attempt] = doc["watchkeeper"]["report"]["deliveries"]
+        assert not attempt["ok"] and "CERTIFICATE_VERIFY_FAILED" in attempt["error"]
+        assert len(sink.messages) == 1
+    finally:
+        controller.stop()
+        store.close()
