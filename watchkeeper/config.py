@@ -89,6 +89,10 @@ class Settings(BaseSettings):
         description="rejoins in a row without progress before the process exits with status "
                     "75 so a supervisor restarts it")
     auth: AuthSettings = Field(default_factory=AuthSettings, description="API access")
+    # Validated by the reports package (reports/settings.py: templates folder, language,
+    # schedules, SMTP and webhook delivery); kept opaque here so the spine knows no feature.
+    reports: dict[str, Any] = Field(default_factory=dict,
+                                    description="compliance reports: see docs/reports.md")
 
     @field_validator("internal_networks")
     @classmethod
