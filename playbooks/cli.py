@@ -6,10 +6,8 @@ import sys
 from pathlib import Path
 
 
-def add_parser(sub, backend_options) -> None:
-    parser = sub.add_parser("playbooks", help="playbook worker (consumer group wk-playbooks); "
-                                              "`playbooks check FOLDER` validates files")
-    backend_options(parser)
+def options(parser: argparse.ArgumentParser) -> None:
+    """The role's own arguments (app/roles.py adds the backends)."""
     parser.add_argument("action", nargs="?", choices=["run", "check"], default="run",
                         help="run (default): the worker; check: validate, run nothing")
     parser.add_argument("paths", nargs="*", metavar="FOLDER",
@@ -32,10 +30,3 @@ def cmd_check(paths: list[str], out=None, err=None) -> int:
               f"({len(playbook.steps)} steps)", file=out)
     print(f"{len(result.playbooks)} playbooks valid, {len(result.errors)} errors", file=out)
     return 1 if result.errors else 0
-
-
-def dispatch(args: argparse.Namespace, settings) -> int:
-    if args.action == "check":
-        return cmd_check(args.paths)
-    from playbooks.worker import run_worker
-    return run_worker(settings)

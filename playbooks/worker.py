@@ -4,7 +4,6 @@ previous process left waiting or unfinished)."""
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 
@@ -103,25 +102,3 @@ def playbook_stage(settings: Settings, bus: Bus, store: Store) -> PlaybookWorker
     pb = playbook_settings(settings.playbooks)
     return PlaybookWorker(bus, build_engine(settings, store, pb), Names(settings.namespace),
                           pb.tick_seconds, background=True)
-
-
-def run_worker(settings: Settings) -> int:
-    """`watchkeeper playbooks`: the stage alone, until SIGTERM (finishing the batch in hand)."""
-    from watchkeeper.bus import open_bus
-    from watchkeeper.store import open_store
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    store = open_store(settings.store)
-    bus = open_bus(settings.bus, settings.partitions)
-    bus.ensure_topics(Names(settings.namespace).topics)
-    worker = playbook_stage(settings, bus, store)
-    log.info("playbooks worker on %s -> %s (%d playbooks)", settings.bus, settings.store,
-             len(worker.engine.library.playbooks))
-    try:
-        run_forever(worker, stop)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        bus.close()
-        store.close()
-    return 0

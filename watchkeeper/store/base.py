@@ -16,7 +16,8 @@ from urllib.parse import urlparse
 
 from watchkeeper import timeutil
 
-KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state", "identity", "runs")
+KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state", "identity", "reports",
+         "runs")
 SCAN_PAGE = 1000                    # page size of Store.scan
 
 # Fields an analyst owns on an alert: a detector re-raising the same alert never resets them.
@@ -34,6 +35,7 @@ TERM_FIELDS = frozenset({
     "labels.site", "observer.name", "user.name", "dns.question.name",
     "watchkeeper.incident.status", "watchkeeper.incident.entity",
     "watchkeeper.incident.categories", "watchkeeper.incident.level",
+    "watchkeeper.report.type", "watchkeeper.report.period", "watchkeeper.report.schedule",
     "watchkeeper.run.playbook", "watchkeeper.run.status", "watchkeeper.run.run_id",
     "watchkeeper.run.target", "watchkeeper.run.trigger.object_id",
     "watchkeeper.run.incident_id",

@@ -53,7 +53,14 @@ WATCHKEEPER = _obj(
     incident=_obj(entity=_KW, status=_KW, alerts=_KW, alert_count=_LONG, categories=_KW,
                   stages=_KW, first_seen=_DATE, last_seen=_DATE, severity=_LONG,
                   risk_score={"type": "float"}, gbt_code=_KW, gbt_name=_KW, level=_KW),   # detector checkpoints: stored, never searched
-    run=_obj(run_id=_KW, incident_id=_KW, owner=_KW, playbook=_KW, version=_LONG, status=_KW, target=_KW, step=_KW,
+    # Generated compliance reports (watchkeeper/store/reports.py): the metadata; the PDF and
+    # HTML are in a `state` blob document (watchkeeper.state: never indexed).
+    report=_obj(type=_KW, period=_KW, period_start=_DATE, period_end=_DATE, schedule=_KW,
+                sha256=_KW, lang=_KW, incident_id=_KW, generated_by=_KW, size=_LONG,
+                sections={"type": "object", "enabled": False},
+                deliveries={"type": "object", "enabled": False}),
+    run=_obj(run_id=_KW, incident_id=_KW, owner=_KW, playbook=_KW, version=_LONG, status=_KW,
+             target=_KW, step=_KW,
              attempt=_LONG, outcome=_KW, decision=_KW, by=_KW, requested_by=_KW,
              trigger=_obj(kind=_KW, key=_KW, object_id=_KW), step_index=_LONG,
              updated_at=_DATE, started_at=_DATE, ended_at=_DATE, at=_DATE,
