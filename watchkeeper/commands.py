@@ -51,9 +51,10 @@ def _serve_api(settings: Settings, backends: pipeline.Backends,
     import uvicorn
 
     from api.app import create_app
-    from watchkeeper.admin import inventory_sites
+    from watchkeeper.admin import inventory_org_types, inventory_sites
     app = create_app(backends.store, auth_settings=settings.auth, sites=inventory_sites(settings),
-                     stages=stages)
+                     stages=stages, incidents=settings.incidents,
+                     org_types=inventory_org_types(settings))
     print(f"Watchkeeper API on http://{settings.host}:{settings.port}/ "
           f"(log in: POST /api/v1/auth/token, alerts: /api/v1/alerts)", file=sys.stderr,
           flush=True)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from collectors.flow import FlowConfig
+from watchkeeper.incidents import IncidentSettings
 from watchkeeper.networks import DEFAULT_INTERNAL
 
 _file_data: ContextVar[dict] = ContextVar("watchkeeper_config_file", default={})
@@ -146,6 +147,8 @@ class Settings(BaseSettings):
                                           description="packet capture flow timeouts and bounds")
 
     auth: AuthSettings = Field(default_factory=AuthSettings, description="API access")
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings,
+                                        description="incident reporting clocks")
 
     @field_validator("internal_networks", "collector_allowed_senders")
     @classmethod

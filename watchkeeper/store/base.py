@@ -34,6 +34,8 @@ TERM_FIELDS = frozenset({
     "labels.site", "observer.name", "user.name", "dns.question.name",
     "watchkeeper.incident.status", "watchkeeper.incident.entity",
     "watchkeeper.incident.categories", "watchkeeper.incident.level",
+    "watchkeeper.incident.level_suggested", "watchkeeper.incident.escalated_to",
+    "watchkeeper.incident.assignee", "watchkeeper.audit.object_id",
 })
 
 _EARLIEST, _LATEST = 0.0, 253402300799.0   # 1970-01-01 .. 9999-12-31T23:59:59Z
