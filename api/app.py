@@ -26,13 +26,13 @@ log = logging.getLogger("watchkeeper.api")
 def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
                sites: dict[str, str | None] | None = None,
                title: str = "Watchkeeper", stages: StageRegistry | None = None,
-               incidents: IncidentSettings | None = None,
+               incident_settings: IncidentSettings | None = None,
                org_types: dict[str, str] | None = None) -> FastAPI:
     """`sites` is the inventory's tree (site id -> parent id) that tenancy follows; without
     one only principals bound to the root see site-labelled data... and everything else.
     `stages`: the consuming stages running in this process (`run`), reported read-only by
-    /health; None for a process that runs none (`serve`). `incidents` and `org_types` (site
-    id -> cii | state_organ | other) drive the incident reporting clocks."""
+    /health; None for a process that runs none (`serve`). `incident_settings` and
+    `org_types` (site id -> cii | state_organ | other) drive the incident reporting clocks."""
     settings = auth_settings or AuthSettings()
     secret = settings.secret_key
     if secret is None:
@@ -51,7 +51,8 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     )
     app.state.store = store
     app.state.stages = stages
-    app.state.incident_policy = IncidentPolicy(incidents or IncidentSettings(), org_types or {})
+    app.state.incident_policy = IncidentPolicy(incident_settings or IncidentSettings(),
+                                               org_types or {})
     app.state.clock = time.time        # tests freeze it: the reporting clocks read it
     app.state.access = Access(Accounts(store, settings, secret, sites), sites)
     install_error_handlers(app)
