@@ -134,8 +134,10 @@ def link_alerts(store, incident_id: str, alert_ids: list[str], actor: str, now: 
                 reason: str = "") -> LinkResult:
     """Attach alerts (the caller must see them); each leaves the incident it was in."""
     wanted = list(dict.fromkeys(alert_ids))[:MAX_LINK]
-    load(store, incident_id)
+    doc = load(store, incident_id)
     alerts = {a["event"]["id"]: a for a in store.get_by_ids("alerts", wanted)}
+    if not alerts:
+        return LinkResult(doc, [], wanted)          # nothing to do: nothing audited
     for alert_id, alert in alerts.items():
         previous = (alert.get("watchkeeper", {}).get("alert") or {}).get("incident_id")
         if previous and previous != incident_id:
@@ -156,6 +158,8 @@ def unlink_alerts(store, incident_id: str, alert_ids: list[str], actor: str, now
     held = set(info(doc).get("alerts", []))
     ids = [i for i in dict.fromkeys(alert_ids) if i in held]
     missing = [i for i in dict.fromkeys(alert_ids) if i not in held]
+    if not ids:
+        return LinkResult(doc, [], missing)
     doc = _detach(store, incident_id, ids, actor, now, reason)
     for alert_id in ids:
         if store.get_by_ids("alerts", [alert_id]):
