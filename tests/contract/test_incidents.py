@@ -167,3 +167,33 @@ def test_mtta_and_mttr_per_site_and_level(store):
     assert rows[("*", "*")].mttr_seconds == pytest.approx(5400)
     scoped = incident_views.response_times(ScopedStore(store, ["county-a2"]), Query())
     assert {r.site for r in scoped} == {"county-a2", "*"} and scoped[-1].incidents == 1
+
+
+def test_the_correlator_re_merging_from_the_bus_keeps_peoples_work(store):
+    """The real stage: alerts on the bus, Correlator.step, then people act, then a re-raise."""
+    from detectors.correlate import Correlator
+    from watchkeeper import codec
+    from watchkeeper.bus.embedded import EmbeddedBus
+    bus = EmbeddedBus(partitions=2)
+    correlator = Correlator(bus, store)
+    producer = bus.producer()
+
+    def publish(alert: dict) -> None:
+        producer.send("wk.alerts", codec.encode(alert), key="10.0.0.5")
+        producer.flush()
+        correlator.step(timeout=0.1)
+        store.refresh()
+    alerts = [_alert(n) for n in range(2)]
+    store.bulk_upsert("alerts", alerts)
+    publish(alerts[0])
+    ops.set_level(store, "inc-1", "II", "zhao", T0 + H, "CII down 2 h")
+    ops.update(store, "inc-1", {"status": "contained"}, "li", T0 + H)
+    ops.record_report(store, "inc-1", "公安机关", T0 + 0.5 * H, "li", T0 + H)
+    publish(alerts[1])
+    publish(alerts[0])
+    state = _state(store)
+    assert (state["level"], state["level_suggested"], state["status"]) == ("II", "III",
+                                                                          "contained")
+    assert state["reported_to"] == "公安机关" and state["alert_count"] == 2
+    correlator.close()
+    bus.close()
