@@ -15,7 +15,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from watchkeeper import timeutil
 
@@ -49,6 +49,14 @@ class IncidentSettings(BaseModel):
     clock_start: Literal["discovery", "graded"] = Field(
         "discovery", description="discovery: the first alert's event time; graded: when the "
                                  "incident was graded (by a responder, else by the correlator)")
+
+    @field_validator("report_hours")
+    @classmethod
+    def _positive(cls, value: dict) -> dict:
+        for org_type, hours in value.items():
+            if not 0 < hours <= 720:
+                raise ValueError(f"{org_type}: hours must be > 0 and <= 720")
+        return value
 
     def hours_for(self, org_type: str) -> float:
         defaults = IncidentSettings.model_fields["report_hours"].default_factory()
@@ -130,6 +138,8 @@ def keep_people_fields(stored: dict | None, merged: dict, now: float) -> dict:
             state[name] = kept[name]
     if not kept.get("level_set_by"):
         state["level"] = state["level_suggested"]
+        if kept.get("level_suggested") not in (None, state["level_suggested"]):
+            state["graded_at"] = timeutil.format(now)      # re-graded by the correlator
     state.setdefault("status", "new")
     state.setdefault("graded_at", (merged.get("event") or {}).get("created"))
     ids = (set(state.get("alerts", [])) | set(state.get("linked", []))) - \

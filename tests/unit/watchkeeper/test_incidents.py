@@ -93,6 +93,24 @@ def test_without_a_responder_the_suggestion_follows_the_correlator():
     stored = keep_people_fields(None, incident("IV"), now=T0)
     again = keep_people_fields(stored, incident("III"), now=T0)["watchkeeper"]["incident"]
     assert again["level"] == again["level_suggested"] == "III" and again["status"] == "new"
+    assert again["graded_at"] == timeutil.format(T0)     # graded again when the grade moved
+    assert keep_people_fields(stored, incident("IV"), now=T0 + H)["watchkeeper"]["incident"][
+        "graded_at"] == timeutil.format(CREATED)
+
+
+def test_incident_settings_come_from_config_and_bad_values_name_the_key(tmp_path):
+    from watchkeeper.config import ConfigError, load_settings
+    good = tmp_path / "good.yaml"
+    good.write_text("incidents: {report_hours: {cii: 0.5}, clock_start: graded}\n")
+    settings = load_settings(good)
+    assert settings.incidents.hours_for("cii") == 0.5 and settings.incidents.clock_start == \
+        "graded"
+    bad = tmp_path / "bad.yaml"
+    for text in ("incidents: {report_hours: {ministry: 3}}", "incidents: {clock_start: x}",
+                 "incidents: {report_hours: {cii: -1}}"):
+        bad.write_text(text + "\n")
+        with pytest.raises(ConfigError, match="incidents"):
+            load_settings(bad)
 
 
 def test_status_times_fill_skipped_stages_and_reopening_clears_closed_at():
