@@ -38,6 +38,11 @@ PEOPLE_FIELDS = (
 )
 
 
+# Always in an incident as read (null until set), so clients see one shape.
+SHOWN_EVEN_IF_UNSET = ("level_set_by", "level_set_at", "acknowledged_at", "closed_at",
+                       "reported_at", "reported_to", "assignee", "escalated_to")
+
+
 class IncidentSettings(BaseModel):
     """Reporting clocks (config key `incidents`)."""
     model_config = ConfigDict(extra="forbid")
@@ -118,6 +123,8 @@ def present(doc: dict, settings: IncidentSettings, org_type: str, now: float) ->
     state.update(level=level, level_name=LEVEL_NAMES[level],
                  warning_colour=WARNING_COLOURS[level],
                  status=state.get("status") if state.get("status") in STATUSES else "new")
+    for name in SHOWN_EVEN_IF_UNSET:
+        state.setdefault(name, None)
     clock = asdict(report_clock(shown, settings, org_type, now))
     state.update(org_type=org_type, discovered_at=clock["discovered_at"],
                  graded_at=clock["graded_at"], report_required=clock["required"],
