@@ -88,9 +88,10 @@ def info(doc: dict) -> dict:
 
 def effective_level(state: dict) -> str:
     """The responder's level if set, else the correlator's suggestion (older documents: level)."""
-    if state.get("level_set_by"):
+    if state.get("level_set_by") and state.get("level") in LEVELS:
         return state["level"]
-    return state.get("level_suggested") or state.get("level") or "IV"
+    found = state.get("level_suggested") or state.get("level")
+    return found if found in LEVELS else "IV"
 
 
 def report_clock(doc: dict, settings: IncidentSettings, org_type: str, now: float) -> ReportClock:

@@ -6,6 +6,7 @@ subtree is a KeyError, i.e. 404) or a whole `Store` (CLI, playbooks, reports). R
 through it; writes go to the backing store. `now` is always passed in, so the clocks can be
 tested with frozen time. A read-modify-write holds a process lock; the correlator re-merging
 at the same moment keeps people's fields (watchkeeper.incidents.keep_people_fields).
+Read-side views (timeline, MTTA/MTTR) are in watchkeeper/store/incident_views.py.
 """
 from __future__ import annotations
 
