@@ -147,6 +147,15 @@ def test_timeline_orders_alerts_and_audited_actions(world):
     assert [e.changes["level"] for e in entries if e.kind == "level"] == [
         {"from": "III", "to": "II"}]
     assert [e.summary for e in entries if e.kind == "comment"] == ["called the county"]
+    run = incident_views.TimelineEntry(timeutil.format(T0 + 2.7 * H), "playbook", "engine",
+                                       "isolate host: done")
+
+    def runs(view, incident):                       # e.g. the playbooks package's runs kind
+        assert incident["event"]["id"] == "inc-1"
+        return [run]
+    with_runs = [e for e in incident_views.timeline(store, "inc-1", sources=[runs])
+                 if e.kind != "created"]
+    assert [e.kind for e in with_runs][-3:] == ["comment", "playbook", "level"]
 
 
 def test_mtta_and_mttr_per_site_and_level(store):

@@ -4,9 +4,12 @@ The timeline is assembled from records that exist anyway, so a new kind of activ
 change here: the incident's own creation, its alerts (their event time), and every audit record
 whose object is the incident (level, status, reports, links, escalation, comments, and
 playbook runs once the playbooks package audits them with `object_id` = the incident id).
+Records kept elsewhere and linked to the incident (a `runs` kind, say) come in through
+`sources`: functions the composition root passes, so the spine imports no feature.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from watchkeeper import timeutil
@@ -28,7 +31,13 @@ class TimelineEntry:
     changes: dict | None = None
 
 
-def timeline(store, incident_id: str, limit: int = MAX_ENTRIES) -> list[TimelineEntry]:
+# A source of linked records for the timeline (e.g. playbook runs kept in their own kind):
+# given the caller's store view and the incident, the entries it contributes.
+TimelineSource = Callable[[object, dict], Iterable[TimelineEntry]]
+
+
+def timeline(store, incident_id: str, limit: int = MAX_ENTRIES,
+             sources: Iterable[TimelineSource] = ()) -> list[TimelineEntry]:
     doc = load(store, incident_id)
     state = info(doc)
     created = (doc.get("event") or {}).get("created") or doc["@timestamp"]
@@ -47,6 +56,8 @@ def timeline(store, incident_id: str, limit: int = MAX_ENTRIES) -> list[Timeline
             audit.get("at") or record["@timestamp"], action.removeprefix("incident."),
             (record.get("user") or {}).get("name"), record.get("message") or "",
             incident_id, audit.get("changes")))
+    for source in sources:
+        entries += list(source(store, doc))
     entries.sort(key=lambda e: timeutil.parse(e.at))
     return entries[:limit]
 
