@@ -144,19 +144,47 @@ def keep_people_fields(stored: dict | None, merged: dict, now: float) -> dict:
     for name in PEOPLE_FIELDS:
         if name in kept:
             state[name] = kept[name]
-    if not kept.get("level_set_by"):
-        state["level"] = state["level_suggested"]
-        if kept.get("level_suggested") not in (None, state["level_suggested"]):
-            state["graded_at"] = timeutil.format(now)      # re-graded by the correlator
+    if "people_rev" in kept:
+        state["people_rev"] = kept["people_rev"]
+    if not kept.get("level_set_by") and \
+            kept.get("level_suggested") not in (None, state["level_suggested"]):
+        state["graded_at"] = timeutil.format(now)          # re-graded by the correlator
     state.setdefault("status", "new")
     state.setdefault("graded_at", (merged.get("event") or {}).get("created"))
+    _derive(state)
+    state["discovered_at"] = state.get("first_seen")
+    state["updated_at"] = timeutil.format(now)
+    return merged
+
+
+def _derive(state: dict) -> None:
+    """Fields that follow from people's fields and the correlator's: level, membership, colour."""
+    if not state.get("level_set_by"):
+        state["level"] = state.get("level_suggested") or state.get("level")
     ids = (set(state.get("alerts", [])) | set(state.get("linked", []))) - \
         set(state.get("unlinked", []))
     state["alerts"], state["alert_count"] = sorted(ids), len(ids)
     state["warning_colour"] = WARNING_COLOURS[effective_level(state)]
-    state["discovered_at"] = state.get("first_seen")
-    state["updated_at"] = timeutil.format(now)
-    return merged
+
+
+def keep_newer_people_fields(stored: dict | None, incoming: dict) -> dict:
+    """The store's rule for every incident write (both backends, atomically): a document
+    computed from an older read (the correlator's step) never regresses what people changed
+    since. People's operations bump `people_rev`; a write carrying a lower one gets the
+    stored people's fields instead of its own."""
+    if not stored:
+        return incoming
+    kept = info(stored)
+    if int(kept.get("people_rev") or 0) <= int(info(incoming).get("people_rev") or 0):
+        return incoming
+    state = info(incoming)
+    for name in (*PEOPLE_FIELDS, "people_rev"):
+        if name in kept:
+            state[name] = kept[name]
+        else:
+            state.pop(name, None)
+    _derive(state)
+    return incoming
 
 
 def status_times(state: dict, new_status: str, now: float) -> dict:

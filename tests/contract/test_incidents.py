@@ -206,3 +206,47 @@ def test_the_correlator_re_merging_from_the_bus_keeps_peoples_work(store):
     assert state["reported_to"] == "公安机关" and state["alert_count"] == 2
     correlator.close()
     bus.close()
+
+
+def test_a_correlator_write_from_an_older_read_keeps_peoples_newer_work(world):
+    store, alerts = world
+    stale = ops.load(store, "inc-1")               # the correlator's step reads ...
+    ops.set_level(store, "inc-1", "I", "zhao", T0 + 2 * H, "portal down")   # ... people act ...
+    ops.update(store, "inc-1", {"status": "contained"}, "li", T0 + 2 * H)
+    ops.unlink_alerts(store, "inc-1", [alerts[0]["event"]["id"]], "li", T0 + 2 * H)
+    late = _alert(7)
+    store.bulk_upsert("incidents", [keep_people_fields(stale, merge(stale, [late], "inc-1"),
+                                                       T0 + 3 * H)])   # ... it writes
+    store.refresh()
+    state = _state(store)
+    assert (state["level"], state["status"], state["warning_colour"]) == ("I", "contained",
+                                                                          "red")
+    assert late["event"]["id"] in state["alerts"]
+    assert alerts[0]["event"]["id"] not in state["alerts"]
+
+
+def test_elasticsearch_modify_re_reads_when_someone_wrote_in_between(es_url, unique):
+    from watchkeeper.store.elastic import ElasticStore
+    store = ElasticStore(es_url, prefix=f"wktest-{unique}")
+    try:
+        alert = _alert(0)
+        store.bulk_upsert("incidents", [keep_people_fields(None, merge(None, [alert], "inc-1"),
+                                                           T0)])
+        calls = []
+
+        def change(doc: dict) -> dict:
+            calls.append(doc["watchkeeper"]["incident"].get("assignee"))
+            if len(calls) == 1:                    # another writer gets in first
+                store.modify("incidents", "inc-1", lambda d: {**d, "watchkeeper": {
+                    "incident": {**d["watchkeeper"]["incident"], "assignee": "other"}}})
+            doc["watchkeeper"]["incident"]["status"] = "acknowledged"
+            return doc
+        written = store.modify("incidents", "inc-1", change)
+        assert calls == [None, "other"]
+        assert written["watchkeeper"]["incident"]["assignee"] == "other"
+        with pytest.raises(KeyError):
+            store.modify("incidents", "nope", change)
+    finally:
+        store.es.indices.delete(index=f"{store.prefix}-*", ignore_unavailable=True,
+                                allow_no_indices=True)
+        store.close()

@@ -4,13 +4,14 @@ level, status, report, links, escalation, comments; each one audited with who, w
 `store` is the caller's view: a tenant `ScopedStore` (an incident or alert outside the
 subtree is a KeyError, i.e. 404) or a whole `Store` (CLI, playbooks, reports). Reads go
 through it; writes go to the backing store. `now` is always passed in, so the clocks can be
-tested with frozen time. A read-modify-write holds a process lock; the correlator re-merging
-at the same moment keeps people's fields (watchkeeper.incidents.keep_people_fields).
+tested with frozen time. Each change is applied to the freshest stored incident with no write
+in between (Store.modify: SQLite's lock, Elasticsearch's if_seq_no), and bumps `people_rev`,
+so a correlator write computed from an older read keeps people's newer fields
+(watchkeeper.incidents.keep_newer_people_fields, applied by both backends' bulk_upsert).
 Read-side views (timeline, MTTA/MTTR) are in watchkeeper/store/incident_views.py.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 from watchkeeper import timeutil
@@ -18,7 +19,6 @@ from watchkeeper.incidents import (LEVELS, STATUSES, WARNING_COLOURS, effective_
                                    status_times)
 from watchkeeper.store.audit import audit_record
 
-_LOCK = threading.Lock()
 MAX_LINK = 500
 
 
@@ -34,14 +34,6 @@ def load(store, incident_id: str) -> dict:
     return found[0]
 
 
-def _save(store, doc: dict, now: float) -> dict:
-    info(doc)["updated_at"] = timeutil.format(now)
-    raw = backing(store)
-    raw.bulk_upsert("incidents", [doc])
-    raw.refresh("incidents")
-    return doc
-
-
 def _audit(store, action: str, actor: str, incident_id: str, before: dict, after: dict,
            message: str, now: float) -> None:
     changes = {k: {"from": before.get(k), "to": after.get(k)} for k in after
@@ -54,16 +46,22 @@ def _audit(store, action: str, actor: str, incident_id: str, before: dict, after
 
 def _change(store, incident_id: str, action: str, actor: str, now: float, message: str,
             compute) -> dict:
-    """Load, let `compute(state)` give the changes, save, audit: one locked step."""
-    with _LOCK:
-        doc = load(store, incident_id)
+    """`compute(state)` gives the changes; applied to the freshest stored incident with no
+    other write in between (Store.modify), people_rev bumped, then audited."""
+    load(store, incident_id)                       # visible to the caller, or KeyError
+    seen: dict = {}
+
+    def change(doc: dict) -> dict:
         state = info(doc)
         changes = compute(state)
-        before = {k: state.get(k) for k in changes}
+        seen.update(before={k: state.get(k) for k in changes}, changes=changes)
         state.update(changes)
+        state["people_rev"] = int(state.get("people_rev") or 0) + 1
+        state["updated_at"] = timeutil.format(now)
         state["warning_colour"] = WARNING_COLOURS[effective_level(state)]
-        _save(store, doc, now)
-    _audit(store, action, actor, incident_id, before, changes, message, now)
+        return doc
+    doc = backing(store).modify("incidents", incident_id, change)
+    _audit(store, action, actor, incident_id, seen["before"], seen["changes"], message, now)
     return doc
 
 
@@ -120,8 +118,11 @@ def add_comment(store, incident_id: str, text: str, actor: str, now: float) -> N
         raise ValueError("a comment needs text")
     load(store, incident_id)                       # visible to the caller, or KeyError
     _audit(store, "comment", actor, incident_id, {}, {}, text, now)
-    with _LOCK:
-        _save(store, load(store, incident_id), now)    # updated_at moves (live feed)
+
+    def touch(doc: dict) -> dict:                  # updated_at moves (live feed)
+        info(doc)["updated_at"] = timeutil.format(now)
+        return doc
+    backing(store).modify("incidents", incident_id, touch)
 
 
 @dataclass

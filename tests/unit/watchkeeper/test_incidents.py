@@ -121,3 +121,17 @@ def test_status_times_fill_skipped_stages_and_reopening_clears_closed_at():
     reopened = status_times({"status": "closed", "closed_at": "c", "acknowledged_at": "a",
                              "investigating_at": "i"}, "investigating", T0 + H)
     assert reopened == {"status": "investigating", "closed_at": None}
+
+
+def test_a_write_from_an_older_read_gets_peoples_newer_fields():
+    from watchkeeper.incidents import keep_newer_people_fields
+    stored = incident("I", level_suggested="III", level_set_by="zhao", status="contained",
+                      people_rev=3, unlinked=["a1"], alerts=["a2"])
+    stale = incident("III", alerts=["a1", "a2", "a3"], people_rev=1)       # the correlator's
+    state = keep_newer_people_fields(stored, stale)["watchkeeper"]["incident"]
+    assert (state["level"], state["status"], state["people_rev"]) == ("I", "contained", 3)
+    assert state["alerts"] == ["a2", "a3"] and state["warning_colour"] == "red"
+    current = incident("II", people_rev=3, status="closed")                # not older: as is
+    assert keep_newer_people_fields(stored, current)["watchkeeper"]["incident"]["status"] == \
+        "closed"
+    assert keep_newer_people_fields(None, stale) is stale
