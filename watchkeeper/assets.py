@@ -16,10 +16,11 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from watchkeeper.incidents import OrgType
 
 
 class Site(BaseModel):
@@ -27,7 +28,7 @@ class Site(BaseModel):
     id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=128)
     parent: str | None = None
-    org_type: Literal["cii", "state_organ", "other"] = Field(
+    org_type: OrgType = Field(
         "other", description="organisation type for the incident reporting clock: cii "
                              "(critical information infrastructure), state_organ "
                              "(central/state organs), other")
