@@ -41,8 +41,9 @@ def timeline(store, incident_id: str, limit: int = MAX_ENTRIES,
     doc = load(store, incident_id)
     state = info(doc)
     created = (doc.get("event") or {}).get("created") or doc["@timestamp"]
+    suggested = state.get("level_suggested") or state.get("level")
     entries = [TimelineEntry(created, "created", "correlator",
-                             f"incident opened, level {state.get('level_suggested') or state.get('level')} suggested")]
+                             f"incident opened, level {suggested} suggested")]
     for alert in store.get_by_ids("alerts", list(state.get("alerts", []))[:limit]):
         alert_info = alert.get("watchkeeper", {}).get("alert", {})
         entries.append(TimelineEntry(alert_info.get("first_seen") or alert["@timestamp"],

@@ -47,7 +47,8 @@ WATCHKEEPER = _obj(
                first_seen=_DATE, last_seen=_DATE, count=_LONG, evidence=_KW,
                incident_id=_KW, subscores={"type": "object", "dynamic": True}),
     audit=_obj(object_id=_KW, object_kind=_KW, at=_DATE,
-               changes={"type": "object", "enabled": False}, seq=_LONG, prev_hash=_KW, hash=_KW, outcome=_KW),
+               changes={"type": "object", "enabled": False}, seq=_LONG, prev_hash=_KW,
+               hash=_KW, outcome=_KW),
     identity={"type": "object", "enabled": False},   # users, keys, refresh tokens: never searched
     state={"type": "object", "enabled": False},
     incident=_obj(entity=_KW, status=_KW, alerts=_KW, alert_count=_LONG, categories=_KW,
