@@ -61,6 +61,12 @@ WATCHKEEPER = _obj(
                   closed_at=_DATE, assignee=_KW, reported_at=_DATE, reported_to=_KW,
                   reported_by=_KW, linked=_KW, unlinked=_KW, escalated_to=_KW,
                   escalations={"type": "object", "enabled": False}, updated_at=_DATE),
+    # Generated compliance reports (watchkeeper/store/reports.py): the metadata; the PDF and
+    # HTML are in a `state` blob document (watchkeeper.state: never indexed).
+    report=_obj(type=_KW, period=_KW, period_start=_DATE, period_end=_DATE, schedule=_KW,
+                sha256=_KW, lang=_KW, incident_id=_KW, generated_by=_KW, size=_LONG,
+                sections={"type": "object", "enabled": False},
+                deliveries={"type": "object", "enabled": False}),
     deadletter=_obj(reason=_KW, stage=_KW, topic=_KW, raw={"type": "keyword", "index": False,
                                                             "doc_values": False}),
 )
