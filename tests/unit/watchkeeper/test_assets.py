@@ -73,7 +73,7 @@ def test_sites_carry_an_organisation_type_for_the_reporting_clock(tmp_path):
                     "  - {id: city, name: C, parent: region}\n", encoding="utf-8")
     sites = load_inventory(path).sites
     assert (sites["region"].org_type, sites["city"].org_type) == ("state_organ", "other")
-    from watchkeeper.admin import inventory_org_types
+    from app.admin import inventory_org_types
     from watchkeeper.config import Settings
     assert inventory_org_types(Settings(inventory_file=str(path))) == {
         "region": "state_organ", "city": "other"}
