@@ -29,5 +29,6 @@ class AddComment(Action):
         about = params.about or ("incident" if trigger_kind == "incident" else "alert")
         record = incident_ops.add_comment(ctx.store, about, object_id, params.text,
                                           ctx.actor, ctx.now)
-        return ActionResult("ok", {"object_id": object_id,
-                                   "audit_seq": record["watchkeeper"]["audit"].get("seq")})
+        return ActionResult("ok", {"object_id": object_id, "about": about,
+                                   "audit_seq": (record or {}).get("watchkeeper", {})
+                                   .get("audit", {}).get("seq")})

@@ -1,21 +1,25 @@
-"""Minimal incident and comment operations the playbook actions need.
+"""Incident and comment operations the playbook actions need.
 
-The shared spine operations (watchkeeper/store/triage.py, incidents.py) are being built in
-parallel; until they are on main these small versions keep the same field names
-(docs/playbooks.md says which to switch to). Every change is audited.
+Grading, status and incident comments are the spine's (watchkeeper/store/incidents.py, the
+same operations people use through the API). Opening an incident for an alert the correlator
+has not grouped, and comments on alerts (watchkeeper/store/triage.py is not on main yet), are
+small versions here with the shared field names. Every change is audited.
 """
 from __future__ import annotations
 
 from watchkeeper import schema, timeutil
+from watchkeeper.incidents import IncidentSettings, report_clock
 from watchkeeper.store import Store
+from watchkeeper.store import incidents as spine
 from watchkeeper.store.audit import audit_record
 
-COLOURS = {"I": "red", "II": "orange", "III": "yellow", "IV": "blue"}
-REPORT_HOURS = {"cii": 1, "state_organ": 2, "other": 4}   # STANDARDS.md §3
 
 
 def add_comment(store: Store, object_kind: str, object_id: str, text: str, actor: str,
-                now: float) -> dict:
+                now: float) -> dict | None:
+    if object_kind == "incident":
+        spine.add_comment(store, object_id, text, actor, now)
+        return None
     return store.append_audit(audit_record(f"{object_kind}.comment", actor, message=text,
                                            object_kind=object_kind, object_id=object_id))
 
@@ -51,26 +55,11 @@ def open_incident(store: Store, alert: dict, actor: str, now: float) -> tuple[di
 
 
 def update_incident(store: Store, iid: str, changes: dict, actor: str, now: float) -> dict:
-    found = store.get_by_ids("incidents", [iid])
-    if not found:
-        raise KeyError(iid)
-    doc = found[0]
-    info = doc["watchkeeper"]["incident"]
-    before = {k: info.get(k) for k in changes}
-    info.update(changes, updated_at=timeutil.format(now))
-    store.bulk_upsert("incidents", [doc])
-    store.append_audit(audit_record("incident.update", actor, object_kind="incident",
-                                    object_id=iid, changes={k: {"from": before[k], "to": v}
-                                                            for k, v in changes.items()}))
-    return doc
+    return spine.update(store, iid, changes, actor, now, comment=f"{actor}")
 
 
 def set_level(store: Store, iid: str, level: str, actor: str, now: float,
-              org_type: str = "other") -> dict:
-    """Grade the incident; level III and above start the reporting clock."""
-    changes = {"level": level, "level_set_by": actor, "level_set_at": timeutil.format(now),
-               "graded_at": timeutil.format(now), "warning_colour": COLOURS[level],
-               "org_type": org_type}
-    if level in ("I", "II", "III"):
-        changes["report_due"] = timeutil.format(now + REPORT_HOURS[org_type] * 3600)
-    return update_incident(store, iid, changes, actor, now)
+              org_type: str = "other") -> tuple[dict, str | None]:
+    """Grade the incident (the spine's operation); level III and above have a report due."""
+    doc = spine.set_level(store, iid, level, actor, now, reason=f"{actor} 剧本定级")
+    return doc, report_clock(doc, IncidentSettings(), org_type, now).report_due

@@ -89,10 +89,9 @@ class SetEmergencyLevel(Action):
         if not iid:
             return ActionResult("failed", {}, "no incident: open one first", retry=False)
         try:
-            doc = incident_ops.set_level(ctx.store, iid, params.level, ctx.actor, ctx.now,
-                                         params.org_type)
+            _, due = incident_ops.set_level(ctx.store, iid, params.level, ctx.actor, ctx.now,
+                                            params.org_type)
         except KeyError:
             return ActionResult("failed", {"incident_id": iid}, "incident not found")
-        info = doc["watchkeeper"]["incident"]
         return ActionResult("ok", {"incident_id": iid, "level": params.level,
-                                   "report_due": info.get("report_due")})
+                                   "report_due": due})

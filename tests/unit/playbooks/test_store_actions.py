@@ -55,8 +55,8 @@ def test_open_incident_reuses_the_correlators_incident(store):
     level = REGISTRY["set_emergency_level"]
     done = level.run(_ctx(store, {**run, "steps": {"incident": {"output": result.output}}}),
                      level.Params(level="II", org_type="cii"))
-    assert done.outcome == "ok" and done.output["report_due"] == "2026-01-01T01:00:00.000000Z"
+    assert done.outcome == "ok" and done.output["report_due"] == "2026-05-10T13:00:00.000000Z"
     [incident] = store.get_by_ids("incidents", ["inc-7"])
     assert incident["watchkeeper"]["incident"]["warning_colour"] == "orange"
     actions = [a["event"]["action"] for a in store.scan("audit", Query(order="asc"))]
-    assert actions == ["incident.update"]
+    assert actions == ["incident.level"]                 # the spine's operation, audited
