@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from detectors.base import Detector
 from detectors.checkpoint import Checkpoint, CheckpointStore
-from detectors.context import AlertContext
+from alerting.context import AlertContext
 from watchkeeper import codec, metrics, schema, timeutil
 from watchkeeper.bus import Bus, Message, Names
 from watchkeeper.deadletter import send_deadletter

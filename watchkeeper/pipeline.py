@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from watchkeeper import timeutil
 from watchkeeper.bus import Bus, Names, open_bus
 from watchkeeper.config import Settings
-from detectors.correlate import Correlator
+from alerting.correlate import Correlator
 from watchkeeper.indexer import Indexer
 from watchkeeper.liveness import StageRegistry
 from watchkeeper.networks import InternalNetworks
@@ -55,7 +55,7 @@ def alert_context(settings: Settings):
     """Inventory and allowlist from settings, validated (errors name the rule or CIDR)."""
     from pydantic import ValidationError
 
-    from detectors.context import AlertContext, AllowRule
+    from alerting.context import AlertContext, AllowRule
     from watchkeeper.assets import load_inventory
     rules = []
     for i, rule in enumerate(settings.allowlist):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from detectors.context import AlertContext, AllowRule, adjusted_risk
+from alerting.context import AlertContext, AllowRule, adjusted_risk
 from watchkeeper.assets import load_inventory
 from watchkeeper.documents import AlertSpec, alert_document
 

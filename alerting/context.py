@@ -11,7 +11,7 @@ import ipaddress
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from detectors.correlate import incident_id
+from alerting.correlate import incident_id
 from watchkeeper import schema
 from watchkeeper.assets import AssetInfo, Inventory
 
