@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, text in (("detect", "detection worker (consumer group wk-detect)"),
                        ("index", "indexer (consumer group wk-index)"),
+                       ("alerting", "alert policy: wk.alerts.raw -> wk.alerts (wk-alerting)"),
                        ("correlate", "alerts -> incidents (consumer group wk-correlate)"),
                        ("retention", "drop event days older than retention_months, then exit")):
         _backend_options(sub.add_parser(name, help=text))

@@ -28,7 +28,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def dispatch(args: argparse.Namespace) -> int:
     handler = {
         "run": cmd_run, "serve": cmd_serve, "detect": cmd_worker, "index": cmd_worker,
-        "correlate": cmd_worker,
+        "correlate": cmd_worker, "alerting": cmd_worker,
         "retention": cmd_retention, "allowlist": cmd_allowlist, "train": cmd_train, "ingest": cmd_ingest, "flows": cmd_flows,
         "alerts": cmd_list, "events": cmd_list, "simulate": cmd_simulate, "tail": cmd_collector,
         "syslog": cmd_collector, "capture": cmd_collector, "netflow": cmd_collector,
