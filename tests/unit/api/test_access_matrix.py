@@ -37,6 +37,12 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/audit"): {"audit_admin"},
     ("GET", "/api/v1/audit/verify"): {"audit_admin"},
     ("GET", "/api/v1/audit/export"): {"audit_admin"},
+    ("GET", "/api/v1/suppressions"): {"security_admin"},
+    ("POST", "/api/v1/suppressions"): {"security_admin"},
+    ("GET", "/api/v1/suppressions/{rule_id}"): {"security_admin"},
+    ("PATCH", "/api/v1/suppressions/{rule_id}"): {"security_admin"},
+    ("POST", "/api/v1/suppressions/{rule_id}/expire"): {"security_admin"},
+    ("POST", "/api/v1/alerts/{alert_id}/suppress"): {"analyst", "responder", "security_admin"},
 }
 # The three administrators (三员) share no route: none can do another's job.
 ADMINS = ("system_admin", "security_admin", "audit_admin")
