@@ -36,9 +36,8 @@ def _public(rule: rules.SuppressionRule, now: float) -> SuppressionPublic:
     return SuppressionPublic(**rule.model_dump(), active=rule.active(now))
 
 
-def _visible(access, principal: Principal, site: str | None) -> bool:
-    seen = subtree(access.sites or {}, principal.site)
-    return seen is None or (site is not None and site in seen)
+def _scope(access, principal: Principal) -> list[str] | None:
+    return subtree(access.sites or {}, principal.site)
 
 
 def _refused(field: str, message: str) -> HTTPException:
@@ -54,7 +53,8 @@ def _rule_site(access, principal: Principal, wanted: str | None) -> str | None:
         return None
     if access.sites is not None and site not in access.sites:
         raise _refused("site", f"no site {site!r} in the inventory")
-    if not _visible(access, principal, site):
+    scope = _scope(access, principal)
+    if scope is not None and site not in scope:
         raise _refused("site", f"site {site!r} is not in your subtree")
     return site
 
@@ -82,7 +82,7 @@ def _expiry(body) -> dict:
 @router.get("/suppressions", response_model=SuppressionList, dependencies=[SECURITY])
 def list_suppressions(store: RawStoreDep, access: AccessDep, principal: CurrentPrincipal):
     now = time.time()
-    found = [r for r in rules.list_rules(store) if _visible(access, principal, r.site)]
+    found = rules.list_rules(store, _scope(access, principal))
     return SuppressionList(items=[_public(r, now) for r in found], total=len(found))
 
 
@@ -97,7 +97,7 @@ def create_suppression(body: SuppressionCreate, store: RawStoreDep, access: Acce
 
 def _load(store, access, principal: Principal, rule_id: str) -> rules.SuppressionRule:
     rule = rules.get_rule(store, rule_id)
-    if rule is None or not _visible(access, principal, rule.site):
+    if rule is None or not rules.visible(rule, _scope(access, principal)):
         raise HTTPException(404, f"no suppression rule {rule_id!r}")
     return rule
 

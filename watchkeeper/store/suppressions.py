@@ -130,10 +130,16 @@ def get_rule(store: Store, rule_id: str) -> SuppressionRule | None:
     return SuppressionRule(**found[0]["watchkeeper"]["suppression"]) if found else None
 
 
-def list_rules(store: Store) -> list[SuppressionRule]:
-    """Every rule, oldest first (a few hundred at most: filtered by the caller)."""
-    return [SuppressionRule(**d["watchkeeper"]["suppression"])
-            for d in store.scan(KIND, Query(order="asc"))]
+def list_rules(store: Store, scope: list[str] | None = None) -> list[SuppressionRule]:
+    """The rules visible from `scope` (a principal's subtree; None = root), oldest first."""
+    found = [SuppressionRule(**d["watchkeeper"]["suppression"])
+             for d in store.scan(KIND, Query(order="asc"))]
+    return [rule for rule in found if visible(rule, scope)]
+
+
+def visible(rule: SuppressionRule, scope: list[str] | None) -> bool:
+    """Tenancy: a rule belongs to its site; one for every site (None) to the root only."""
+    return scope is None or (rule.site is not None and rule.site in scope)
 
 
 def _save(store: Store, rule: SuppressionRule, action: str, actor: str,
