@@ -147,6 +147,19 @@ class Store(ABC):
     def update_alert(self, alert_id: str, changes: dict, actor: str, comment: str = "") -> dict:
         """Change analyst fields of one alert and write an audit record; returns the alert."""
 
+    def update_alerts(self, alert_ids: list[str], changes: dict, actor: str,
+                      comment: str = "") -> int:
+        """`update_alert` on many alerts (each change audited); how many existed. Backends
+        whose single update waits for a refresh batch the writes."""
+        changed = 0
+        for alert_id in dict.fromkeys(alert_ids):
+            try:
+                self.update_alert(alert_id, changes, actor=actor, comment=comment)
+            except KeyError:
+                continue
+            changed += 1
+        return changed
+
     @abstractmethod
     def delete_events_before(self, day: str) -> list[str]:
         """Drop whole days of events older than `day` ('YYYY.MM.DD'); returns the days dropped."""

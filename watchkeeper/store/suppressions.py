@@ -212,12 +212,12 @@ def close_matching(store: Store, rule: SuppressionRule, actor: str, now: float) 
     query = Query(terms={"watchkeeper.alert.status": list(OPEN_STATUSES)},
                   sites=rule.sites, order="asc")
     matching = [a["event"]["id"] for a in store.scan("alerts", query) if rule.matches(a, now)]
-    for alert_id in matching:
-        store.update_alert(alert_id, close_fields(rule.id, rule.verdict, now), actor=actor,
-                           comment=f"suppression {rule.id}: {rule.reason}")
-    if matching:
-        store.refresh("alerts")
-    return len(matching)
+    if not matching:
+        return 0
+    closed = store.update_alerts(matching, close_fields(rule.id, rule.verdict, now), actor=actor,
+                                 comment=f"suppression {rule.id}: {rule.reason}")
+    store.refresh("alerts")
+    return closed
 
 
 class RuleCache:
