@@ -7,7 +7,6 @@ the alerting stage silences new ones within a few seconds. Logic: watchkeeper/st
 """
 from __future__ import annotations
 
-import ipaddress
 import time
 from typing import Annotated
 
@@ -18,7 +17,6 @@ from api.errors import store_errors
 from api.schemas.suppressions import (SuppressionCreate, SuppressionCreated, SuppressionFromAlert,
                                       SuppressionList, SuppressionPublic, SuppressionUpdate)
 from api.security import CurrentPrincipal, allow
-from watchkeeper import schema
 from watchkeeper.identity import ROOT, Principal
 from watchkeeper.store import suppressions as rules
 from watchkeeper.store.scoped import subtree
@@ -143,20 +141,12 @@ def suppress_alert(alert_id: AlertId, body: SuppressionFromAlert, scoped: StoreD
     if not found:
         raise HTTPException(404, f"no alert with id {alert_id!r}")
     alert = found[0]
-    fields = {"reason": body.reason, "verdict": body.verdict, **_expiry(body)}
-    for part in body.match:
-        fields.update(_match_of(alert, part))
+    try:
+        matched = rules.fields_from_alert(alert, list(body.match))
+    except ValueError as exc:
+        raise _refused("match", str(exc)) from None
+    fields = {"reason": body.reason, "verdict": body.verdict, **_expiry(body), **matched}
     site = (alert.get("labels") or {}).get("site")
     return _create(store, fields, site, access, actor)
 
 
-def _match_of(alert: dict, part: str) -> dict:
-    if part in ("detector", "category"):
-        value = schema.get(alert, f"watchkeeper.alert.{part}")
-        if not value:
-            raise _refused("match", f"the alert has no {part}")
-        return {part: value}
-    ip = schema.get(alert, f"{part}.ip")
-    if not ip:
-        raise _refused("match", f"the alert has no {part}.ip")
-    return {f"{part}_cidr": str(ipaddress.ip_network(ip))}

@@ -118,6 +118,27 @@ class SuppressionRule(BaseModel):
         return True
 
 
+def fields_from_alert(alert: dict, parts: list[str]) -> dict:
+    """Match fields of a rule made from `alert` (closing it as a false/benign positive):
+    any of its detector, category, source (actor /32 or /128), destination. ValueError
+    names a part the alert does not have."""
+    fields: dict[str, str] = {}
+    for part in parts:
+        if part in ("detector", "category"):
+            value = schema.get(alert, f"watchkeeper.alert.{part}")
+            if not value:
+                raise ValueError(f"the alert has no {part}")
+            fields[part] = value
+        elif part in ("source", "destination"):
+            ip = schema.get(alert, f"{part}.ip")
+            if not ip:
+                raise ValueError(f"the alert has no {part}.ip")
+            fields[f"{part}_cidr"] = str(ipaddress.ip_network(ip))
+        else:
+            raise ValueError(f"cannot match on {part!r}")
+    return fields
+
+
 def _doc(rule: SuppressionRule) -> dict:
     return {"@timestamp": rule.created_at,
             "event": {"id": rule.id, "kind": "state", "dataset": DATASET},
