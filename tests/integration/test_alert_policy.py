@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from watchkeeper import collect, pipeline
-from watchkeeper.config import load_settings
+from app import collect, pipeline
+from app.settings import load_settings
 from watchkeeper.networks import InternalNetworks
 from watchkeeper.store import Query
 from watchkeeper.store.suppressions import create_rule

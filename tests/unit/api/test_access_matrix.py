@@ -43,6 +43,10 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("PATCH", "/api/v1/suppressions/{rule_id}"): {"security_admin"},
     ("POST", "/api/v1/suppressions/{rule_id}/expire"): {"security_admin"},
     ("POST", "/api/v1/alerts/{alert_id}/suppress"): {"analyst", "responder", "security_admin"},
+    ("GET", "/api/v1/reports"): READ,
+    ("POST", "/api/v1/reports"): READ,
+    ("GET", "/api/v1/reports/{report_id}"): READ,
+    ("GET", "/api/v1/reports/{report_id}/pdf"): READ,
 }
 # The three administrators (三员) share no route: none can do another's job.
 ADMINS = ("system_admin", "security_admin", "audit_admin")
