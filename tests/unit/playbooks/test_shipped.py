@@ -135,7 +135,7 @@ def test_exfiltration_mlps3_matches_the_real_detector_with_asset_context(store, 
     lookup (a level-3 system), starts the grading playbook; the same from a level-2 one not."""
     import ipaddress
 
-    from detectors.context import AlertContext
+    from alerting.context import AlertContext
     from detectors.exfil import ExfilDetector
     from tests.unit.detectors.test_exfil import HOST, MB, T, _run, history, spike
     from watchkeeper.assets import Asset, Inventory, Site
