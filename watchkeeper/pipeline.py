@@ -17,7 +17,7 @@ from watchkeeper.indexer import Indexer
 from watchkeeper.liveness import StageRegistry
 from watchkeeper.networks import InternalNetworks
 from watchkeeper.publish import EventPublisher
-from watchkeeper.store import Query, Store, open_store
+from watchkeeper.store import Query, Store, open_store, triage
 from watchkeeper.worker import StepResult, drain, run_forever
 
 log = logging.getLogger(__name__)
@@ -202,12 +202,15 @@ def apply_allowlist(settings: Settings, store: Store) -> int:
     """Mark stored alerts that the allowlist now covers as suppressed (audited)."""
     rules = alert_context(settings).allowlist
     changed = 0
-    query = Query(terms={"watchkeeper.alert.status": ["new", "acknowledged", "in_progress"]})
+    query = Query(terms={"watchkeeper.alert.status": triage.status_filter(
+        ["new", "acknowledged", "investigating"])})
     matches = {a["event"]["id"]: (a, r) for a in store.scan("alerts", query)
                for r in rules if r.matches(a)}
     for alert, rule in matches.values():
-        store.update_alert(alert["event"]["id"], {"status": "suppressed"}, actor="allowlist",
-                           comment=rule.reason)
+        # Allowlisted: closed as benign positive, `suppressed_by` naming the rule (contracts).
+        change = triage.AlertChange(status="closed", verdict="benign_positive",
+                                    suppressed_by=rule.reason, comment=rule.reason)
+        triage.change_alert(store, alert["event"]["id"], change, "allowlist", time.time())
         changed += 1
     store.refresh()
     return changed

@@ -108,7 +108,9 @@ def test_allowlist_applies_to_new_and_stored_alerts(tmp_path):
     applied = run_cli("allowlist", "apply", "--config", str(config), *store)
     assert applied.returncode == 0 and "suppressed 1 stored alert" in applied.stdout
     alerts = [json.loads(x) for x in run_cli("alerts", "--json", *store).stdout.splitlines()]
-    assert [a["watchkeeper"]["alert"]["status"] for a in alerts] == ["suppressed"]
+    assert [(a["watchkeeper"]["alert"]["status"], a["watchkeeper"]["alert"]["verdict"],
+             a["watchkeeper"]["alert"]["suppressed_by"]) for a in alerts] == [
+        ("closed", "benign_positive", "authorised scanner")]
     from watchkeeper.store import Query
     from watchkeeper.store.sqlite import SqliteStore
     audit = SqliteStore(f"sqlite:///{tmp_path}/wk.db").search("audit", Query()).items

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-import time
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import msgspec
@@ -12,11 +12,14 @@ from elasticsearch.helpers import BulkIndexError, bulk
 
 from watchkeeper import timeutil
 from watchkeeper.store import mappings
-from watchkeeper.store.base import (ANALYST_FIELDS, Bucket, Page, Query, Store, StoreError,
-                                    StoreUnavailable, audit_document, check_alert_changes,
-                                    check_kind, decode_cursor, encode_cursor)
+from watchkeeper.store.base import (ANALYST_FIELDS, MISSING_SORT_VALUE, Bucket, Page, Query,
+                                    Store, StoreError, StoreUnavailable, apply_alert_changes,
+                                    check_alert_changes, check_kind, cursor_position,
+                                    page_cursor)
+from watchkeeper.store.legacy import upgraded
 
 CLIENT_MAJOR = 8
+_MODIFY_RETRIES = 10     # another writer changed the alert between our read and our write
 
 
 class _FastJson(JsonSerializer):
@@ -84,6 +87,7 @@ class ElasticStore(Store):
                                                **mappings.component_template())
         for name, body in mappings.index_templates(self.prefix, self.replicas).items():
             self.es.indices.put_index_template(name=name, **body)
+        self._map_new_alert_fields()
         for kind in ("audit", "identity"):
             # Made now, not by the first write: concurrent first appends to the audit chain
             # would otherwise search an index whose shard is still starting (503).
@@ -93,6 +97,14 @@ class ElasticStore(Store):
                 except ApiError as exc:
                     if "resource_already_exists" not in str(exc):
                         raise
+
+    def _map_new_alert_fields(self) -> None:
+        """Templates only shape new indices: an alerts index made by an older version gets
+        the fields added since (triage) mapped now, before a value maps them dynamically."""
+        index = self.index_for("alerts")
+        if self.es.indices.exists(index=index):
+            self.es.indices.put_mapping(index=index,
+                                        properties={"watchkeeper": mappings.WATCHKEEPER})
 
     def index_for(self, kind: str, doc: dict | None = None) -> str:
         """Events go to the daily index of their event time; other kinds to one index each."""
@@ -122,26 +134,39 @@ class ElasticStore(Store):
         action = {"_index": self.index_for(kind, doc), "_id": doc["event"]["id"]}
         if kind != "alerts":
             return {**action, "_op_type": "index", "_source": doc}
+        doc = upgraded(doc)
         # Partial update keeps what the analyst set; a new alert is inserted whole.
         partial = {**doc, "watchkeeper": {**doc["watchkeeper"], "alert": {
             k: v for k, v in doc["watchkeeper"]["alert"].items() if k not in ANALYST_FIELDS}}}
         return {**action, "_op_type": "update", "doc": partial, "upsert": doc,
                 "retry_on_conflict": 3}
 
-    def update_alert(self, alert_id: str, changes: dict, actor: str, comment: str = "") -> dict:
-        check_alert_changes(changes)
+    def modify_alert(self, alert_id: str, decide: Callable[[dict], dict]) -> tuple[dict, dict]:
         index = self.index_for("alerts")
-        try:
-            alert = self.es.get(index=index, id=alert_id)["_source"]
-        except NotFoundError:
-            raise KeyError(alert_id) from None
-        info = alert["watchkeeper"]["alert"]
-        before = {k: info.get(k) for k in changes}
-        info.update(changes)
-        self.es.update(index=index, id=alert_id, doc={"watchkeeper": {"alert": changes}},
-                       refresh="wait_for")
-        self.append_audit(audit_document(alert_id, before, changes, actor, comment, time.time()))
-        return alert
+        for _ in range(_MODIFY_RETRIES):
+            try:
+                # GET is real-time: the latest version, refreshed or not.
+                found = self.es.get(index=index, id=alert_id)
+            except NotFoundError:
+                raise KeyError(alert_id) from None
+            except (TransportError, ApiError) as exc:
+                raise StoreError(f"read of alert {alert_id} failed: {exc}") from None
+            before = found["_source"]
+            changes = decide(before)
+            if not changes:
+                return before, before
+            check_alert_changes(changes)
+            try:
+                # Only if nobody wrote since our read (optimistic concurrency); else decide again.
+                self.es.update(index=index, id=alert_id, doc={"watchkeeper": {"alert": changes}},
+                               if_seq_no=found["_seq_no"], if_primary_term=found["_primary_term"])
+            except ConflictError:
+                continue
+            except (TransportError, ApiError) as exc:
+                raise StoreError(f"update of alert {alert_id} failed: {exc}") from None
+            return before, apply_alert_changes(before, changes)
+        raise StoreError(f"alert {alert_id}: still changing under us after "
+                         f"{_MODIFY_RETRIES} attempts")
 
     def insert_new(self, kind: str, doc: dict) -> bool:
         check_kind(kind)
@@ -187,16 +212,19 @@ class ElasticStore(Store):
     def search(self, kind: str, query: Query) -> Page:
         check_kind(kind)
         order = query.order
+        sort: list[dict] = [{"@timestamp": order}, {"event.id": order}]
+        if query.sort:
+            sort.insert(0, {query.sort: {"order": order, "missing": MISSING_SORT_VALUE}})
         body: dict = {"query": self._filter(query), "size": query.limit + 1,
-                      "track_total_hits": True,
-                      "sort": [{"@timestamp": order}, {"event.id": order}]}
+                      "track_total_hits": True, "sort": sort}
         if query.cursor:
-            ts, doc_id = decode_cursor(query.cursor)
-            body["search_after"] = [_millis(ts), doc_id]
+            ts, doc_id, key = cursor_position(query)
+            body["search_after"] = [_millis(ts), doc_id] if key is None else \
+                [key, _millis(ts), doc_id]
         hits = self._search(kind, **body)["hits"]
         items = [h["_source"] for h in hits["hits"][:query.limit]]
         more = len(hits["hits"]) > query.limit
-        cursor = encode_cursor(items[-1]["@timestamp"], items[-1]["event"]["id"]) if more else None
+        cursor = page_cursor(query, items[-1]) if more else None
         return Page(items, hits["total"]["value"], cursor)
 
     def get_by_ids(self, kind: str, ids: list[str]) -> list[dict]:

@@ -45,7 +45,10 @@ WATCHKEEPER = _obj(
               orig_ip_bytes=_LONG, resp_ip_bytes=_LONG, final={"type": "boolean"}),
     alert=_obj(category=_KW, detector=_KW, status=_KW, assignee=_KW, entity=_KW,
                first_seen=_DATE, last_seen=_DATE, count=_LONG, evidence=_KW,
-               incident_id=_KW, subscores={"type": "object", "dynamic": True}),
+               incident_id=_KW, subscores={"type": "object", "dynamic": True},
+               verdict=_KW, tags=_KW, suppressed_by=_KW, acknowledged_at=_DATE,
+               closed_at=_DATE, updated_at=_DATE, reopened=_LONG),
+    comment=_obj(object_id=_KW, object_kind=_KW),
     audit=_obj(object_id=_KW, object_kind=_KW, changes={"type": "object", "enabled": False},
                seq=_LONG, prev_hash=_KW, hash=_KW, outcome=_KW),
     identity={"type": "object", "enabled": False},   # users, keys, refresh tokens: never searched

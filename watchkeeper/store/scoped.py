@@ -8,13 +8,14 @@ and id lookups (a document outside the subtree is simply not found → 404).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from watchkeeper.identity import ROOT
 from watchkeeper.store.base import Bucket, Page, Query, Store
 
 # Kinds that carry tenant data; the others (audit, identity, state) are not reachable here.
-TENANT_KINDS = frozenset({"events", "alerts", "incidents"})
+TENANT_KINDS = frozenset({"events", "alerts", "incidents", "comments"})
 
 
 def subtree(sites: dict, site: str) -> list[str] | None:
@@ -57,6 +58,9 @@ class ScopedStore:
     def search(self, kind: str, query: Query) -> Page:
         return self.store.search(kind, self._scoped(kind, query))
 
+    def scan(self, kind: str, query: Query, limit: int | None = None) -> Iterator[dict]:
+        return self.store.scan(kind, self._scoped(kind, query), limit)
+
     def terms(self, kind: str, field_name: str, query: Query, size: int = 10) -> list[Bucket]:
         return self.store.terms(kind, field_name, self._scoped(kind, query), size)
 
@@ -71,3 +75,23 @@ class ScopedStore:
         if not self.get_by_ids("alerts", [alert_id]):
             raise KeyError(alert_id)          # outside the subtree: as if it did not exist
         return self.store.update_alert(alert_id, changes, actor=actor, comment=comment)
+
+    def modify_alert(self, alert_id: str, decide: Callable[[dict], dict]) -> tuple[dict, dict]:
+        def decide_if_visible(alert: dict) -> dict:
+            if not self.visible(alert):
+                raise KeyError(alert_id)      # outside the subtree: as if it did not exist
+            return decide(alert)
+        return self.store.modify_alert(alert_id, decide_if_visible)
+
+    def insert_new(self, kind: str, doc: dict) -> bool:
+        """Tenant documents only inside the subtree (a comment carries its object's site)."""
+        self._scoped(kind, Query())
+        if not self.visible(doc):
+            raise KeyError(doc["event"]["id"])
+        return self.store.insert_new(kind, doc)
+
+    def append_audit(self, record: dict) -> dict:
+        return self.store.append_audit(record)
+
+    def refresh(self, kind: str | None = None) -> None:
+        self.store.refresh(kind)
