@@ -57,9 +57,10 @@ class AlertUpdate(BaseModel):
         if "verdict" in self.model_fields_set and self.verdict is None:
             raise ValueError("verdict cannot be null (reopening clears it)")
         if not self.model_fields_set & {"status", "verdict", "assignee", "tags_add",
-                                        "tags_remove", "comment"}:
+                                        "tags_remove"}:
             raise ValueError("give at least one of status, verdict, assignee, tags_add, "
-                             "tags_remove, comment")
+                             "tags_remove (`comment` is the reason for a change; to leave a "
+                             "note, POST /alerts/{id}/comments)")
         self.change()          # the workflow's own input checks, as field errors
         return self
 

@@ -2,6 +2,8 @@
 comments, history from the audit chain, legacy statuses, sorted search."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from watchkeeper import timeutil
@@ -85,6 +87,19 @@ def test_invalid_transitions_name_the_allowed_ones_and_write_nothing(store):
                      "li.wei", T0)
     assert _info(store, aid)["status"] == "investigating"
     assert len(history(store, "alert", aid).items) == 1
+
+
+def test_concurrent_changes_are_never_lost(store):
+    """Eight writers tag the same alert at once: each read-decide-write sees the others'."""
+    [aid] = _put(store, [_alert(1)])
+
+    def tag(n: int) -> None:
+        change_alert(store, aid, AlertChange(tags_add=(f"t{n}",)), f"analyst-{n}", T0 + n)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(tag, range(8)))
+    assert sorted(_info(store, aid)["tags"]) == [f"t{n}" for n in range(8)]
+    assert len(history(store, "alert", aid).items) == 8
+    assert chain.verify(store).ok
 
 
 def test_a_re_raised_alert_keeps_the_triage_fields(store):

@@ -166,6 +166,7 @@ def test_bulk_refuses_a_query_matching_too_many(client, alerts, monkeypatch):
     ({"ids": [], "change": {"status": "acknowledged"}}, "ids"),
     ({"ids": ["a"] * 1001, "change": {"status": "acknowledged"}}, "ids"),
     ({"ids": ["a"], "change": {}}, "at least one of"),
+    ({"ids": ["a"], "change": {"comment": "only words"}}, "POST /alerts/{id}/comments"),
     ({"ids": ["a"], "change": {"status": "closed"}}, "verdict"),
     ({"query": {"severity": ["huge"]}, "change": {"status": "acknowledged"}}, "severity"),
     ({"query": {"since": 10, "until": 5}, "change": {"status": "acknowledged"}}, "until"),
