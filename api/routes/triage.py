@@ -54,16 +54,9 @@ def read_history(store: StoreDep, raw: RawStoreDep, alert_id: AlertId, cursor: C
     load_alert(store, alert_id)       # the audit trail is not scoped: check the alert is
     with store_errors():
         page = triage.history(raw, "alert", alert_id, cursor=cursor, limit=limit)
-    return AlertHistory(alert_id=alert_id, items=[_entry(r) for r in page.items],
-                        total=page.total, next_cursor=page.next_cursor)
-
-
-def _entry(record: dict) -> HistoryEntry:
-    audit = record.get("watchkeeper", {}).get("audit", {})
-    return HistoryEntry(at=record["@timestamp"], actor=record.get("user", {}).get("name", ""),
-                        action=record.get("event", {}).get("action", ""),
-                        message=record.get("message") or "",
-                        changes=audit.get("changes") or {}, seq=audit.get("seq"))
+    return AlertHistory(alert_id=alert_id, total=page.total, next_cursor=page.next_cursor,
+                        items=[HistoryEntry(**triage.history_entry(r, alert_id))
+                               for r in page.items])
 
 
 @router.post("/bulk", response_model=BulkResult,

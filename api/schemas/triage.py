@@ -36,7 +36,8 @@ class CommentList(BaseModel):
 class HistoryEntry(BaseModel):
     at: str = Field(description="When, ISO-8601 UTC")
     actor: str = Field(description="Who: user name or key")
-    action: str = Field(description="alert.update, alert.close, alert.reopen, alert.comment")
+    action: str = Field(description="alert.update, alert.close, alert.reopen, "
+                                    "alert.bulk_update, alert.comment")
     message: str = Field(description="The reason given, or the comment's text")
     changes: dict[str, dict[str, Any]] = Field(description="field -> {from, to}")
     seq: int | None = Field(None, description="The audit record's place in the hash chain")

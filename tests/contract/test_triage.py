@@ -13,8 +13,9 @@ from watchkeeper.store import audit as chain
 from watchkeeper.store.base import AlertConflict
 from watchkeeper.store.comments import add_comment, list_comments
 from watchkeeper.store.scoped import ScopedStore
+from watchkeeper.store import triage
 from watchkeeper.store.triage import (AlertChange, change_alert, change_alerts, history,
-                                      migrate_legacy_alerts, status_filter)
+                                      history_entry, migrate_legacy_alerts, status_filter)
 
 T0 = timeutil.parse("2026-05-10T12:00:00+00:00")
 
@@ -123,6 +124,24 @@ def test_bulk_by_ids_counts_changes_and_refusals(store):
     assert set(result.refused) == {ids[0], "missing"} and result.matched == 4
     again = change_alerts(store, ids[1:], AlertChange(status="acknowledged"), "li.wei", T0)
     assert again.changed == [] and again.matched == 3        # already there: no change
+    [bulk] = [history_entry(r, ids[2]) for r in history(store, "alert", ids[2]).items]
+    assert (bulk["action"], bulk["actor"]) == ("alert.bulk_update", "li.wei")
+    assert bulk["changes"]["status"] == {"from": "new", "to": "acknowledged"}
+    assert [r["event"]["action"] for r in history(store, "alert", ids[0]).items] == [
+        "alert.update"]                                       # refused: nothing recorded
+
+
+def test_a_large_bulk_change_is_audited_in_chunks(store, monkeypatch):
+    monkeypatch.setattr(triage, "BULK_AUDIT_CHUNK", 2)
+    ids = _put(store, [_alert(n) for n in range(5)])
+    result = change_alerts(store, Query(), AlertChange(tags_add=("x",)), "li.wei", T0)
+    assert sorted(result.changed) == sorted(ids)
+    records = store.search("audit", Query(order="asc")).items
+    assert [len(r["watchkeeper"]["audit"]["object_id"]) for r in records] == [2, 2, 1]
+    for alert_id in ids:
+        [entry] = [history_entry(r, alert_id) for r in history(store, "alert", alert_id).items]
+        assert entry["changes"]["tags"] == {"from": None, "to": ["x"]}
+    assert chain.verify(store).ok
 
 
 def test_bulk_by_query_never_touches_a_sibling_site(store):
@@ -181,23 +200,23 @@ def test_legacy_statuses_are_upgraded_on_write_and_migrated_when_stored(store):
     assert migrate_legacy_alerts(store) == 0
 
 
-@pytest.mark.parametrize("sort, order", [("event.severity", "desc"), ("event.risk_score", "desc"),
-                                         ("event.severity", "asc")])
-def test_sorted_search_pages_through_everything_once(store, sort, order):
+def test_sorted_search_pages_through_everything_once(store):
     docs = [_alert(n, severity=1 + n % 4, risk=None if n % 5 == 0 else float(n % 7) * 10.5,
                    at=T0 + n // 3) for n in range(23)]
     _put(store, docs)
-    seen, cursor = [], None
-    for _ in range(10):
-        page = store.search("alerts", Query(sort=sort, order=order, limit=4, cursor=cursor))
-        seen += page.items
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    assert sorted(d["event"]["id"] for d in seen) == sorted(d["event"]["id"] for d in docs)
-    field = sort.split(".")[1]
-    keys = [(d["event"].get(field, -1), d["@timestamp"], d["event"]["id"]) for d in seen]
-    assert keys == sorted(keys, reverse=order == "desc")
+    for sort, order in [("event.severity", "desc"), ("event.risk_score", "desc"),
+                        ("event.severity", "asc")]:
+        seen, cursor = [], None
+        for _ in range(10):
+            page = store.search("alerts", Query(sort=sort, order=order, limit=4, cursor=cursor))
+            seen += page.items
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert sorted(d["event"]["id"] for d in seen) == sorted(d["event"]["id"] for d in docs)
+        field = sort.split(".")[1]
+        keys = [(d["event"].get(field, -1), d["@timestamp"], d["event"]["id"]) for d in seen]
+        assert keys == sorted(keys, reverse=order == "desc"), (sort, order)
     time_cursor = store.search("alerts", Query(limit=2)).next_cursor
     with pytest.raises(ValueError, match="another sort"):
-        store.search("alerts", Query(sort=sort, cursor=time_cursor))
+        store.search("alerts", Query(sort="event.severity", cursor=time_cursor))

@@ -44,8 +44,9 @@ TERM_FIELDS = frozenset({
 })
 
 _EARLIEST, _LATEST = 0.0, 253402300799.0   # 1970-01-01 .. 9999-12-31T23:59:59Z
+# (audit object_id: one id, or a bulk change's list of ids)
 ARRAY_FIELDS = frozenset({"related.ip", "watchkeeper.incident.categories",
-                          "watchkeeper.alert.tags"})
+                          "watchkeeper.alert.tags", "watchkeeper.audit.object_id"})
 # Orders a search can page in besides time: numeric fields, ties broken by time then id.
 SORT_FIELDS = ("event.severity", "event.risk_score")
 MISSING_SORT_VALUE = -1       # a document without the sort field sorts below every real value

@@ -139,6 +139,9 @@ def test_bulk_by_ids_answers_changed_and_refused(client, alerts):
     assert sorted(body["changed_ids"]) == sorted(alerts[1:3])
     reasons = {r["id"]: r["reason"] for r in body["refused"]}
     assert "closed" in reasons[alerts[0]] and reasons["missing"] == "no alert with this id"
+    history = client.get(f"{URL}/{alerts[1]}/history").json()["items"]
+    assert [(e["action"], e["actor"], e["changes"]["status"]) for e in history] == [
+        ("alert.bulk_update", "li.wei", {"from": "new", "to": "acknowledged"})]
 
 
 def test_bulk_by_query_uses_the_search_filters(client, alerts):
