@@ -1,6 +1,7 @@
 """Elasticsearch store: daily event indices, one index per other kind, bulk upserts by id."""
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -19,6 +20,7 @@ from watchkeeper.store.base import (ANALYST_FIELDS, MISSING_SORT_VALUE, Bucket, 
 from watchkeeper.store.legacy import upgraded
 
 CLIENT_MAJOR = 8
+log = logging.getLogger("watchkeeper.store")
 _MODIFY_RETRIES = 10     # another writer changed the alert between our read and our write
 
 
@@ -102,9 +104,14 @@ class ElasticStore(Store):
         """Templates only shape new indices: an alerts index made by an older version gets
         the fields added since (triage) mapped now, before a value maps them dynamically."""
         index = self.index_for("alerts")
-        if self.es.indices.exists(index=index):
+        if not self.es.indices.exists(index=index):
+            return
+        try:
             self.es.indices.put_mapping(index=index,
                                         properties={"watchkeeper": mappings.WATCHKEEPER})
+        except ApiError as exc:   # a field already mapped otherwise: say which, keep going
+            log.warning("could not add the triage fields to the mapping of %s (filters on "
+                        "them may not work until it is reindexed): %s", index, exc)
 
     def index_for(self, kind: str, doc: dict | None = None) -> str:
         """Events go to the daily index of their event time; other kinds to one index each."""
