@@ -220,3 +220,23 @@ def test_sorted_search_pages_through_everything_once(store):
     time_cursor = store.search("alerts", Query(limit=2)).next_cursor
     with pytest.raises(ValueError, match="another sort"):
         store.search("alerts", Query(sort="event.severity", cursor=time_cursor))
+
+
+def test_an_alerts_index_from_an_older_version_gets_the_triage_fields(es_url, unique):
+    from elasticsearch import Elasticsearch
+
+    from watchkeeper.store.elastic import ElasticStore
+    prefix = f"wktest-{unique}"
+    es = Elasticsearch(es_url)
+    es.indices.create(index=f"{prefix}-alerts", mappings={"properties": {
+        "watchkeeper": {"properties": {"alert": {"properties": {"status": {"type": "keyword"}}}}}}})
+    try:
+        store = ElasticStore(es_url, prefix=prefix)
+        mapped = es.indices.get_mapping(index=f"{prefix}-alerts")[f"{prefix}-alerts"]
+        alert = mapped["mappings"]["properties"]["watchkeeper"]["properties"]["alert"]
+        assert alert["properties"]["closed_at"] == {"type": "date"}
+        assert alert["properties"]["tags"]["type"] == "keyword"
+        store.close()
+    finally:
+        es.indices.delete(index=f"{prefix}-*", ignore_unavailable=True, allow_no_indices=True)
+        es.close()
