@@ -90,7 +90,9 @@ def decide(change: AlertChange, now: float):
 
     def decide_on(alert: dict) -> dict:
         info = upgraded(alert)["watchkeeper"]["alert"]
-        current = info.get("status") or "new"
+        current = info.get("status")
+        if current not in TRANSITIONS:     # none (or a value no writer of ours makes): new
+            current = "new"
         changes = {**_status_changes(change, info, current, stamp),
                    **_owner_changes(change, info)}
         if changes:
