@@ -103,6 +103,20 @@ def test_concurrent_changes_are_never_lost(store):
     assert chain.verify(store).ok
 
 
+def test_concurrent_bulk_changes_are_never_lost(store):
+    """Four bulk changes of the same alerts at once (Elasticsearch: the same versions read,
+    so most conditional writes conflict and are redone): every alert carries every tag."""
+    ids = _put(store, [_alert(n) for n in range(30)])
+
+    def tag(n: int) -> list[str]:
+        return change_alerts(store, ids, AlertChange(tags_add=(f"b{n}",)), f"a{n}", T0).changed
+    with ThreadPoolExecutor(4) as pool:
+        changed = list(pool.map(tag, range(4)))
+    assert all(sorted(c) == sorted(ids) for c in changed)
+    for alert in store.get_by_ids("alerts", ids):
+        assert sorted(alert["watchkeeper"]["alert"]["tags"]) == ["b0", "b1", "b2", "b3"]
+
+
 def test_a_re_raised_alert_keeps_the_triage_fields(store):
     doc = _alert(1)
     [aid] = _put(store, [doc])

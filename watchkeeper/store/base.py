@@ -150,6 +150,20 @@ def cursor_position(query: Query) -> tuple[str, str, float | None]:
     return timestamp, doc_id, key
 
 
+@dataclass
+class Modified:
+    """What Store.modify_alerts did to one alert: before/after (the same object when nothing
+    changed), or the error that refused it."""
+    alert_id: str
+    before: dict | None = None
+    after: dict | None = None
+    error: Exception | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.error is None and self.after is not self.before
+
+
 class AlertConflict(ValueError):
     """A change that does not apply to the alert as it is now (e.g. an invalid transition)."""
 
@@ -200,6 +214,20 @@ class Store(ABC):
         changes ({} = none; may raise to refuse) and is called on the latest stored version
         (again, if another writer got there first). Returns (before, after); KeyError if there
         is no such alert. Not audited and not refreshed: the caller does both."""
+
+    def modify_alerts(self, alert_ids: list[str], decide: Callable[[dict], dict]
+                      ) -> list[Modified]:
+        """modify_alert on each id (backends may batch it): one Modified per id, in order;
+        a missing alert or a refusal (KeyError, AlertConflict from `decide`) is its `error`."""
+        results = []
+        for alert_id in alert_ids:
+            try:
+                before, after = self.modify_alert(alert_id, decide)
+            except (KeyError, AlertConflict) as exc:
+                results.append(Modified(alert_id, error=exc))
+            else:
+                results.append(Modified(alert_id, before, after))
+        return results
 
     def update_alert(self, alert_id: str, changes: dict, actor: str, comment: str = "") -> dict:
         """Change analyst fields of one alert as given (no workflow: triage.py has that) and

@@ -13,10 +13,10 @@ from elasticsearch.helpers import BulkIndexError, bulk
 
 from watchkeeper import timeutil
 from watchkeeper.store import mappings
-from watchkeeper.store.base import (ANALYST_FIELDS, MISSING_SORT_VALUE, Bucket, Page, Query,
-                                    Store, StoreError, StoreUnavailable, apply_alert_changes,
-                                    check_alert_changes, check_kind, cursor_position,
-                                    page_cursor)
+from watchkeeper.store.base import (ANALYST_FIELDS, MISSING_SORT_VALUE, AlertConflict, Bucket,
+                                    Modified, Page, Query, Store, StoreError, StoreUnavailable,
+                                    apply_alert_changes, check_alert_changes, check_kind,
+                                    cursor_position, page_cursor)
 from watchkeeper.store.legacy import upgraded
 
 CLIENT_MAJOR = 8
@@ -174,6 +174,66 @@ class ElasticStore(Store):
             return before, apply_alert_changes(before, changes)
         raise StoreError(f"alert {alert_id}: still changing under us after "
                          f"{_MODIFY_RETRIES} attempts")
+
+    def modify_alerts(self, alert_ids: list[str], decide: Callable[[dict], dict]
+                      ) -> list[Modified]:
+        """Batched: one real-time mget and one bulk update (each conditional on the version
+        read) per 500 alerts; an alert another writer changed meanwhile is redone alone."""
+        results: list[Modified] = []
+        for start in range(0, len(alert_ids), 500):
+            results += self._modify_chunk(alert_ids[start:start + 500], decide)
+        return results
+
+    def _modify_chunk(self, alert_ids: list[str], decide: Callable[[dict], dict]
+                      ) -> list[Modified]:
+        index = self.index_for("alerts")
+        try:
+            found = self.es.mget(index=index, ids=alert_ids)["docs"]
+        except (TransportError, ApiError) as exc:
+            raise StoreError(f"read of {len(alert_ids)} alerts failed: {exc}") from None
+        results, operations = {}, []
+        for hit in found:
+            alert_id = hit["_id"]
+            if not hit.get("found") or alert_id in results:
+                results.setdefault(alert_id, Modified(alert_id, error=KeyError(alert_id)))
+                continue
+            before = hit["_source"]
+            try:
+                changes = decide(before)
+            except (KeyError, AlertConflict) as exc:
+                results[alert_id] = Modified(alert_id, error=exc)
+                continue
+            if changes:
+                check_alert_changes(changes)
+                operations += [{"update": {"_index": index, "_id": alert_id,
+                                           "if_seq_no": hit["_seq_no"],
+                                           "if_primary_term": hit["_primary_term"]}},
+                               {"doc": {"watchkeeper": {"alert": changes}}}]
+            results[alert_id] = Modified(alert_id, before, apply_alert_changes(before, changes)
+                                         if changes else before)
+        for alert_id in self._bulk_conflicts(operations):
+            try:                                   # changed under us: decide again, alone
+                results[alert_id] = Modified(alert_id, *self.modify_alert(alert_id, decide))
+            except (KeyError, AlertConflict) as exc:
+                results[alert_id] = Modified(alert_id, error=exc)
+        return [results[alert_id] for alert_id in alert_ids]
+
+    def _bulk_conflicts(self, operations: list[dict]) -> list[str]:
+        """Run conditional bulk updates; the ids refused for a version conflict."""
+        if not operations:
+            return []
+        try:
+            answer = self.es.bulk(operations=operations)
+        except (TransportError, ApiError) as exc:
+            raise StoreError(f"bulk update of alerts failed: {exc}") from None
+        conflicts = []
+        for item in answer["items"]:
+            result = item["update"]
+            if result.get("status") == 409:
+                conflicts.append(result["_id"])
+            elif "error" in result:
+                raise StoreError(f"alert {result['_id']} not updated: {result['error']}")
+        return conflicts
 
     def insert_new(self, kind: str, doc: dict) -> bool:
         check_kind(kind)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from watchkeeper.identity import ROOT
-from watchkeeper.store.base import Bucket, Page, Query, Store
+from watchkeeper.store.base import Bucket, Modified, Page, Query, Store
 
 # Kinds that carry tenant data; the others (audit, identity, state) are not reachable here.
 TENANT_KINDS = frozenset({"events", "alerts", "incidents", "comments"})
@@ -77,11 +77,18 @@ class ScopedStore:
         return self.store.update_alert(alert_id, changes, actor=actor, comment=comment)
 
     def modify_alert(self, alert_id: str, decide: Callable[[dict], dict]) -> tuple[dict, dict]:
+        return self.store.modify_alert(alert_id, self._if_visible(decide))
+
+    def modify_alerts(self, alert_ids: list[str], decide: Callable[[dict], dict]
+                      ) -> list[Modified]:
+        return self.store.modify_alerts(alert_ids, self._if_visible(decide))
+
+    def _if_visible(self, decide: Callable[[dict], dict]) -> Callable[[dict], dict]:
         def decide_if_visible(alert: dict) -> dict:
-            if not self.visible(alert):
-                raise KeyError(alert_id)      # outside the subtree: as if it did not exist
+            if not self.visible(alert):       # outside the subtree: as if it did not exist
+                raise KeyError(alert["event"]["id"])
             return decide(alert)
-        return self.store.modify_alert(alert_id, decide_if_visible)
+        return decide_if_visible
 
     def insert_new(self, kind: str, doc: dict) -> bool:
         """Tenant documents only inside the subtree (a comment carries its object's site)."""

@@ -201,22 +201,17 @@ def change_alerts(store, target: list[str] | Query, change: AlertChange, actor: 
     else:
         ids = list(dict.fromkeys(target))
     result = BulkResult()
-    decide_on = decide(change, now)
     changed: list[tuple[str, dict, dict]] = []
-    for alert_id in ids:
-        try:
-            before, after = store.modify_alert(alert_id, decide_on)
-        except KeyError:
-            result.refused[alert_id] = "no alert with this id"
-            continue
-        except AlertConflict as exc:
-            result.matched += 1
-            result.refused[alert_id] = str(exc)
+    for done in store.modify_alerts(ids, decide(change, now)):
+        if isinstance(done.error, KeyError):
+            result.refused[done.alert_id] = "no alert with this id"
             continue
         result.matched += 1
-        if after is not before:
-            changed.append((alert_id, before, after))
-            result.changed.append(alert_id)
+        if done.error is not None:
+            result.refused[done.alert_id] = str(done.error)
+        elif done.changed:
+            changed.append((done.alert_id, done.before, done.after))
+            result.changed.append(done.alert_id)
     if changed:
         audit_bulk(store, changed, actor, change.comment)
         store.refresh("alerts")
