@@ -215,7 +215,7 @@ def test_legacy_statuses_are_upgraded_on_write_and_migrated_when_stored(store):
 
 
 def test_sorted_search_pages_through_everything_once(store):
-    docs = [_alert(n, severity=1 + n % 4, risk=None if n % 5 == 0 else float(n % 7) * 10.5,
+    docs = [_alert(n, severity=1 + n % 4, risk=None if n % 5 == 0 else float(n % 7) * 10.3,
                    at=T0 + n // 3) for n in range(23)]
     _put(store, docs)
     for sort, order in [("event.severity", "desc"), ("event.risk_score", "desc"),
