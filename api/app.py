@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
-from api.routes import (alerts, audit, auth, events, health, incidents, keys, reports, stats,
-                        triage,
-                        users)
+from api.routes import (alerts, audit, auth, events, health, incident_actions, incidents, keys,
+                        reports, stats, triage, users)
 from api.security import Access
 from watchkeeper.accounts import Accounts
 from watchkeeper.config import AuthSettings
 from watchkeeper.identity import new_secret
+from watchkeeper.incidents import IncidentPolicy, IncidentSettings
 from watchkeeper.liveness import StageRegistry
 from watchkeeper.store import triage as alert_triage
 from watchkeeper.store.base import Store, StoreError
@@ -37,13 +38,17 @@ def _migrate_legacy_alerts(store: Store) -> None:
 def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
                sites: dict[str, str | None] | None = None,
                title: str = "Watchkeeper", stages: StageRegistry | None = None,
-               report_generator=None) -> FastAPI:
+               report_generator=None,
+               incident_settings: IncidentSettings | None = None,
+               org_types: dict[str, str] | None = None) -> FastAPI:
     """`sites` is the inventory's tree (site id -> parent id) that tenancy follows; without
     one only principals bound to the root see site-labelled data... and everything else.
     `stages`: the consuming stages running in this process (`run`), reported read-only by
     /health; None for a process that runs none (`serve`).
     `report_generator`: the callable POST /api/v1/reports uses (given by the composition
-    root: the API imports no other feature); None = that route answers 503."""
+    root: the API imports no other feature); None = that route answers 503.
+    `incident_settings` and `org_types` (site id -> cii | state_organ | other) drive the
+    incident reporting clocks."""
     settings = auth_settings or AuthSettings()
     secret = settings.secret_key
     if secret is None:
@@ -63,12 +68,16 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     app.state.store = store
     app.state.stages = stages
     app.state.report_generator = report_generator
+    app.state.incident_policy = IncidentPolicy(incident_settings or IncidentSettings(),
+                                               org_types or {})
+    app.state.clock = time.time        # tests freeze it: the reporting clocks read it
     app.state.access = Access(Accounts(store, settings, secret, sites), sites)
     install_error_handlers(app)
     _migrate_legacy_alerts(store)
     install_openapi(app)
     app.include_router(health.router)
-    for module in (auth, alerts, triage, events, incidents, stats, users, keys, audit, reports):
+    for module in (auth, alerts, triage, events, incidents, incident_actions, stats, users, keys,
+                   audit, reports):
         app.include_router(module.router, prefix=API_PREFIX)
     if settings.public_metrics:
         # Pipeline counters (records accepted, written, dead-lettered) for Prometheus.
