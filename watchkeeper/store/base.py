@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 from watchkeeper import timeutil
 
 KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state", "identity", "reports",
-         "comments")
+         "suppressions", "comments")
 SCAN_PAGE = 1000                    # page size of Store.scan
 
 # Fields an analyst owns on an alert: a detector re-raising the same alert never resets them
@@ -182,9 +182,11 @@ def merge_alert(stored: dict | None, incoming: dict) -> dict:
     kept = stored.get("watchkeeper", {}).get("alert", {})
     merged = json.loads(json.dumps(incoming))
     info = merged.setdefault("watchkeeper", {}).setdefault("alert", {})
-    for name in ANALYST_FIELDS:
+    for name in ANALYST_FIELDS:    # all from the stored alert, as Elasticsearch's partial update
         if name in kept:
             info[name] = kept[name]
+        else:
+            info.pop(name, None)
     return merged
 
 
@@ -243,6 +245,19 @@ class Store(ABC):
                                          actor, comment, time.time()))
         self.refresh("alerts")
         return after
+
+    def update_alerts(self, alert_ids: list[str], changes: dict, actor: str,
+                      comment: str = "") -> int:
+        """`update_alert` on many alerts (each change audited); how many existed. Backends
+        whose single update waits for a refresh batch the writes."""
+        changed = 0
+        for alert_id in dict.fromkeys(alert_ids):
+            try:
+                self.update_alert(alert_id, changes, actor=actor, comment=comment)
+            except KeyError:
+                continue
+            changed += 1
+        return changed
 
     @abstractmethod
     def modify(self, kind: str, doc_id: str, change: Callable[[dict], dict]) -> dict:

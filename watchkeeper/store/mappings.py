@@ -54,6 +54,7 @@ WATCHKEEPER = _obj(
                hash=_KW, outcome=_KW),
     identity={"type": "object", "enabled": False},   # users, keys, refresh tokens: never searched
     state={"type": "object", "enabled": False},
+    suppression={"type": "object", "enabled": False},   # rules: few, filtered in Python
     incident=_obj(entity=_KW, status=_KW, alerts=_KW, alert_count=_LONG, categories=_KW,
                   stages=_KW, first_seen=_DATE, last_seen=_DATE, severity=_LONG,
                   risk_score={"type": "float"}, gbt_code=_KW, gbt_name=_KW, level=_KW,
