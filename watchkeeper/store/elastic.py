@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -16,8 +17,8 @@ from watchkeeper.incidents import keep_newer_people_fields
 from watchkeeper.store import mappings
 from watchkeeper.store.base import (ANALYST_FIELDS, MISSING_SORT_VALUE, AlertConflict, Bucket,
                                     Modified, Page, Query, Store, StoreError, StoreUnavailable,
-                                    apply_alert_changes, check_alert_changes, check_kind,
-                                    cursor_position, page_cursor)
+                                    apply_alert_changes, audit_document, check_alert_changes,
+                                    check_kind, cursor_position, page_cursor)
 from watchkeeper.store.legacy import upgraded
 
 CLIENT_MAJOR = 8
