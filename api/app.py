@@ -10,17 +10,29 @@ from prometheus_client import make_asgi_app
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
 from api.routes import (alerts, audit, auth, events, health, incident_actions, incidents, keys,
-                        playbooks, reports, stats, suppressions, users)
+                        playbooks, reports, stats, suppressions, triage, users)
 from api.security import Access
 from watchkeeper.accounts import Accounts
 from watchkeeper.config import AuthSettings
 from watchkeeper.identity import new_secret
 from watchkeeper.incidents import IncidentPolicy, IncidentSettings
 from watchkeeper.liveness import StageRegistry
-from watchkeeper.store.base import Store
+from watchkeeper.store import triage as alert_triage
+from watchkeeper.store.base import Store, StoreError
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger("watchkeeper.api")
+
+
+def _migrate_legacy_alerts(store: Store) -> None:
+    """Alerts stored before the triage workflow get its vocabulary once (audited)."""
+    try:
+        migrated = alert_triage.migrate_legacy_alerts(store)
+    except StoreError as exc:      # a store down at start: /health says so; try next start
+        log.warning("could not migrate legacy alert statuses: %s", exc)
+        return
+    if migrated:
+        log.info("upgraded %d stored alert(s) to the triage status vocabulary", migrated)
 
 
 def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
@@ -61,9 +73,10 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     app.state.clock = time.time        # tests freeze it: the reporting clocks read it
     app.state.access = Access(Accounts(store, settings, secret, sites), sites)
     install_error_handlers(app)
+    _migrate_legacy_alerts(store)
     install_openapi(app)
     app.include_router(health.router)
-    for module in (auth, alerts, events, incidents, incident_actions, stats, users, keys,
+    for module in (auth, alerts, triage, events, incidents, incident_actions, stats, users, keys,
                    audit, reports, suppressions, playbooks):
         app.include_router(module.router, prefix=API_PREFIX)
     if settings.public_metrics:
