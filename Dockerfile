@@ -12,6 +12,7 @@ COPY detectors ./detectors
 COPY api ./api
 COPY app ./app
 COPY reports ./reports
+COPY playbooks ./playbooks
 # The capture kernels are compiled ahead of time (collectors/capture/kernels/build.py needs a C
 # compiler only while building; run from / so the installed package gets the module).
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \

@@ -10,7 +10,7 @@ from prometheus_client import make_asgi_app
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
 from api.routes import (alerts, audit, auth, events, health, incident_actions, incidents, keys,
-                        reports, stats, suppressions, triage, users)
+                        playbooks, reports, stats, suppressions, triage, users)
 from api.security import Access
 from watchkeeper.accounts import Accounts
 from watchkeeper.config import AuthSettings
@@ -77,7 +77,7 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     install_openapi(app)
     app.include_router(health.router)
     for module in (auth, alerts, triage, events, incidents, incident_actions, stats, users, keys,
-                   audit, reports, suppressions):
+                   audit, reports, suppressions, playbooks):
         app.include_router(module.router, prefix=API_PREFIX)
     if settings.public_metrics:
         # Pipeline counters (records accepted, written, dead-lettered) for Prometheus.

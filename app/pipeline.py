@@ -14,6 +14,7 @@ from watchkeeper.bus import Bus, Names, open_bus
 from app.settings import Settings
 from alerting.correlate import Correlator
 from alerting.worker import AlertingWorker
+from playbooks.worker import playbook_stage
 from watchkeeper.indexer import Indexer
 from watchkeeper.liveness import StageRegistry
 from watchkeeper.networks import InternalNetworks
@@ -203,6 +204,9 @@ def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
         elif role == "correlate":
             correlator = Correlator(backends.bus, backends.store, Names(settings.namespace))
             targets.append(("wk-correlate", loop(correlator)))
+        elif role == "playbooks":
+            targets.append(("wk-playbooks", loop(playbook_stage(settings, backends.bus,
+                                                                backends.store))))
         elif role == "retention":
             targets.append(("wk-retention", lambda: retention_loop(settings, backends.store, stop)))
     threads = [threading.Thread(target=fn, name=name, daemon=True) for name, fn in targets]

@@ -19,6 +19,7 @@ from typing import Literal
 
 from app import collect, options, pipeline
 from app.settings import Settings, settings_from_args
+from playbooks import cli as playbook_cli
 from reports import cli as report_cli
 from watchkeeper.liveness import EXIT_STALLED, LivenessConfig, StageRegistry, Watchdog
 
@@ -115,6 +116,13 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     return report_cli.cmd_scheduler(args, settings_from_args(args))
 
 
+def cmd_playbooks(args: argparse.Namespace) -> int:
+    """The playbook worker, or `playbooks check FOLDER…` (validates, runs nothing)."""
+    if args.action == "check":
+        return playbook_cli.cmd_check(args.paths)
+    return cmd_worker(args)
+
+
 def _scheduler_in_run(ctx: RunContext) -> list[threading.Thread]:
     thread = report_cli.start_scheduler(ctx.settings, ctx.backends.store, ctx.workers_stop)
     return [thread] if thread else []
@@ -192,6 +200,9 @@ ROLES: tuple[Role, ...] = (
          options.backends, cmd_worker, _worker_in_run("correlate")),
     Role("retention", "drop event days older than retention_months, then exit", "worker",
          options.backends, cmd_retention, _worker_in_run("retention")),   # `run`: hourly
+    Role("playbooks", "playbook worker (consumer group wk-playbooks); `playbooks check "
+         "FOLDER…` validates playbook files", "worker",
+         with_backends(playbook_cli.options), cmd_playbooks, _worker_in_run("playbooks")),
     Role("scheduler", "compliance report schedules (claimed: one run per deployment)", "worker",
          with_backends(report_cli.scheduler_options), cmd_scheduler, _scheduler_in_run),
     Role("syslog", "syslog collector (UDP and TCP)", "collector",

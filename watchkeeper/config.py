@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     # schedules, SMTP and webhook delivery); kept opaque here so the spine knows no feature.
     reports: dict[str, Any] = Field(default_factory=dict,
                                     description="compliance reports: see docs/reports.md")
+    playbooks: dict[str, Any] = Field(default_factory=dict,
+                                      description="playbook worker settings, validated by "
+                                                  "playbooks/settings.py (docs/playbooks.md)")
 
     @field_validator("internal_networks")
     @classmethod

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 from watchkeeper import timeutil
 
 KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state", "identity", "reports",
-         "suppressions", "comments")
+         "suppressions", "comments", "runs")
 SCAN_PAGE = 1000                    # page size of Store.scan
 
 # Fields an analyst owns on an alert: a detector re-raising the same alert never resets them
@@ -44,6 +44,9 @@ TERM_FIELDS = frozenset({
     "watchkeeper.incident.level_suggested", "watchkeeper.incident.escalated_to",
     "watchkeeper.incident.assignee", "watchkeeper.audit.object_id",
     "watchkeeper.report.type", "watchkeeper.report.period", "watchkeeper.report.schedule",
+    "watchkeeper.run.playbook", "watchkeeper.run.status", "watchkeeper.run.run_id",
+    "watchkeeper.run.target", "watchkeeper.run.trigger.object_id",
+    "watchkeeper.run.incident_id",
 })
 
 _EARLIEST, _LATEST = 0.0, 253402300799.0   # 1970-01-01 .. 9999-12-31T23:59:59Z

@@ -71,6 +71,18 @@ WATCHKEEPER = _obj(
                 sha256=_KW, lang=_KW, incident_id=_KW, generated_by=_KW, size=_LONG,
                 sections={"type": "object", "enabled": False},
                 deliveries={"type": "object", "enabled": False}),
+    run=_obj(run_id=_KW, incident_id=_KW, owner=_KW, playbook=_KW, version=_LONG, status=_KW,
+             target=_KW, step=_KW,
+             attempt=_LONG, outcome=_KW, decision=_KW, by=_KW, requested_by=_KW,
+             trigger=_obj(kind=_KW, key=_KW, object_id=_KW), step_index=_LONG,
+             updated_at=_DATE, started_at=_DATE, ended_at=_DATE, at=_DATE,
+             # what steps read and wrote: stored for the record, never searched
+             inputs={"type": "object", "enabled": False},
+             steps={"type": "object", "enabled": False},
+             output={"type": "object", "enabled": False},
+             approval={"type": "object", "enabled": False},
+             subject={"type": "object", "enabled": False},   # the alert, as the run saw it
+             message={"type": "text"}, comment={"type": "text"}, not_before=_DATE),
     deadletter=_obj(reason=_KW, stage=_KW, topic=_KW, raw={"type": "keyword", "index": False,
                                                             "doc_values": False}),
 )

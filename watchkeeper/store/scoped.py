@@ -15,7 +15,7 @@ from watchkeeper.identity import ROOT
 from watchkeeper.store.base import Bucket, Modified, Page, Query, Store
 
 # Kinds that carry tenant data; the others (audit, identity, state) are not reachable here.
-TENANT_KINDS = frozenset({"events", "alerts", "incidents", "reports", "comments"})
+TENANT_KINDS = frozenset({"events", "alerts", "incidents", "reports", "comments", "runs"})
 
 
 def subtree(sites: dict, site: str) -> list[str] | None:

@@ -60,6 +60,11 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/api/v1/reports"): READ,
     ("GET", "/api/v1/reports/{report_id}"): READ,
     ("GET", "/api/v1/reports/{report_id}/pdf"): READ,
+    ("GET", "/api/v1/playbooks/runs"): READ,
+    ("GET", "/api/v1/playbooks/runs/{run_id}"): READ,
+    ("POST", "/api/v1/playbooks/runs"): {"responder"},
+    ("POST", "/api/v1/playbooks/runs/{run_id}/approve"): {"responder"},
+    ("POST", "/api/v1/playbooks/runs/{run_id}/deny"): {"responder"},
 }
 # The three administrators (三员) share no route: none can do another's job.
 ADMINS = ("system_admin", "security_admin", "audit_admin")

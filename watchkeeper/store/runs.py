@@ -1,0 +1,195 @@
+"""Playbook runs in the store (kind `runs`): the durable state the playbook worker resumes from.
+
+Three record types, all under `watchkeeper.run` and all carrying the run's `labels.site` so the
+tenant scope applies:
+- the run (dataset watchkeeper.run): id = hash(playbook, trigger key), created with
+  `insert_new`, so one trigger (an alert, however often replayed or re-raised) starts one run;
+- step attempts (watchkeeper.run.step): id = hash(run, step, target, attempt), claimed with
+  `insert_new` before the action runs, so no attempt ever runs twice, whatever restarts;
+- approval decisions (watchkeeper.run.decision): id = hash(run, step), inserted once, so the
+  first responder's decision stands and a second one is refused.
+The API (approve/deny, listing) and the worker (playbooks/) both use these operations.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from watchkeeper import schema, timeutil
+from watchkeeper.store.audit import audit_record
+from watchkeeper.store.base import Query, Store
+
+RUN, STEP, DECISION = "watchkeeper.run", "watchkeeper.run.step", "watchkeeper.run.decision"
+ACTIVE = ("queued", "running", "waiting")
+FINISHED = ("succeeded", "failed", "denied", "escalated")
+
+
+class DecisionRefused(PermissionError):
+    """The responder may not decide (they requested it) or someone already did."""
+
+
+class SelfApproval(DecisionRefused):
+    """The requester (a person, or the rule that started the run) cannot decide."""
+
+
+def run_id(playbook: str, trigger_key: str) -> str:
+    return schema.stable_id("run", playbook, trigger_key)
+
+
+def attempt_id(run: str, step: str, target: str | None, attempt: int) -> str:
+    return schema.stable_id("attempt", run, step, target, attempt)
+
+
+def step_key(run: str, step: str, target: str | None) -> str:
+    """The idempotency key an action sends to its target (webhook header, mail id)."""
+    return schema.stable_id("step", run, step, target)
+
+
+def _envelope(doc_id: str, dataset: str, now: float, site: str | None, run: dict) -> dict:
+    doc = {"@timestamp": timeutil.format(now),
+           "event": {"id": doc_id, "kind": "event", "dataset": dataset,
+                     "created": timeutil.format(now)},
+           "watchkeeper": {"run": run}}
+    if site:
+        doc["labels"] = {"site": site}
+    return doc
+
+
+@dataclass
+class NewRun:
+    playbook: str
+    version: int
+    trigger_kind: str            # alert | manual
+    trigger_key: str             # e.g. the alert id
+    object_id: str | None        # the alert or incident the run is about
+    target: str | None
+    inputs: dict
+    requested_by: str
+    site: str | None = None
+    incident_id: str | None = None   # the incident the run's alert belongs to (timeline)
+
+
+def create_run(store: Store, new: NewRun, now: float, subject: dict | None = None,
+               owner: str | None = None) -> tuple[dict, bool]:
+    """The run for this trigger; created (and audited) only if it does not exist yet.
+    `subject`: the alert as the run saw it (steps read it even before it is indexed)."""
+    rid = run_id(new.playbook, new.trigger_key)
+    run = {"run_id": rid, "playbook": new.playbook, "version": new.version, "status": "queued",
+           "trigger": {"kind": new.trigger_kind, "key": new.trigger_key,
+                       "object_id": new.object_id},
+           "target": new.target, "inputs": new.inputs, "requested_by": new.requested_by,
+           "incident_id": new.incident_id,
+           "step_index": 0, "steps": {}, "updated_at": timeutil.format(now),
+           "subject": subject or {}, "owner": owner}
+    doc = _envelope(rid, RUN, now, new.site, run)
+    if not store.insert_new("runs", doc):
+        return get_run(store, rid) or doc, False
+    store.append_audit(audit_record("playbook.run.start", new.requested_by,
+                                    object_kind="run", object_id=rid,
+                                    message=f"{new.playbook} v{new.version} on {new.target}"))
+    return doc, True
+
+
+def get_run(store: Store, rid: str) -> dict | None:
+    store.refresh("runs")           # Elasticsearch: the latest save, not the one before
+    found = store.get_by_ids("runs", [rid])
+    return found[0] if found and found[0]["event"]["dataset"] == RUN else None
+
+
+def save_run(store: Store, doc: dict, now: float) -> None:
+    doc["watchkeeper"]["run"]["updated_at"] = timeutil.format(now)
+    store.bulk_upsert("runs", [doc])
+
+
+def active_runs(store: Store, limit: int = 5000) -> list[dict]:
+    """Unfinished runs, oldest first (at most `limit`: the rest wait for a later tick)."""
+    store.refresh("runs")
+    query = Query(terms={"event.dataset": [RUN], "watchkeeper.run.status": list(ACTIVE)},
+                  order="asc")
+    return list(store.scan("runs", query, limit=limit))
+
+
+def claim_attempt(store: Store, run: dict, step: str, target: str | None, attempt: int,
+                  now: float) -> bool:
+    """True if this attempt is ours to run; False if it was claimed before (never rerun)."""
+    info = run["watchkeeper"]["run"]
+    aid = attempt_id(info["run_id"], step, target, attempt)
+    body = {"run_id": info["run_id"], "playbook": info["playbook"], "step": step,
+            "target": target, "attempt": attempt, "outcome": "started",
+            "started_at": timeutil.format(now)}
+    return store.insert_new("runs", _envelope(aid, STEP, now, _site(run), body))
+
+
+def finish_attempt(store: Store, run: dict, step: str, target: str | None, attempt: int,
+                   result: dict, now: float) -> None:
+    info = run["watchkeeper"]["run"]
+    aid = attempt_id(info["run_id"], step, target, attempt)
+    found = store.get_by_ids("runs", [aid])
+    doc = found[0] if found else _envelope(aid, STEP, now, _site(run), {})
+    doc["watchkeeper"]["run"].update({**result, "ended_at": timeutil.format(now)})
+    store.bulk_upsert("runs", [doc])
+
+
+def attempts(store: Store, rid: str) -> list[dict]:
+    store.refresh("runs")
+    query = Query(terms={"event.dataset": [STEP], "watchkeeper.run.run_id": [rid]},
+                  order="asc")
+    return [d["watchkeeper"]["run"] for d in store.scan("runs", query)]
+
+
+def decide(store: Store, run: dict, step: str, approve: bool, actor: str, comment: str,
+           now: float) -> dict:
+    """Record a responder's decision on a waiting approval step (first decision wins)."""
+    info = run["watchkeeper"]["run"]
+    if actor == info.get("requested_by"):
+        raise SelfApproval("the requester cannot approve or deny their own request")
+    body = {"run_id": info["run_id"], "playbook": info["playbook"], "step": step,
+            "decision": "approved" if approve else "denied", "by": actor,
+            "at": timeutil.format(now), "comment": comment}
+    doc = _envelope(schema.stable_id("decision", info["run_id"], step), DECISION, now,
+                    _site(run), body)
+    if not store.insert_new("runs", doc):
+        raise DecisionRefused("this approval was already decided")
+    store.append_audit(audit_record(f"playbook.approval.{body['decision']}", actor,
+                                    object_kind="run", object_id=info["run_id"],
+                                    message=f"{info['playbook']} step {step}: {comment}"))
+    return body
+
+
+def decision_for(store: Store, rid: str, step: str) -> dict | None:
+    found = store.get_by_ids("runs", [schema.stable_id("decision", rid, step)])
+    return found[0]["watchkeeper"]["run"] if found else None
+
+
+def runs_about(store: Store, object_ids: list[str], limit: int = 1000) -> list[dict]:
+    """Runs about these alerts or incidents (an incident's timeline shows them): started by
+    one of them, or by an alert of the incident."""
+    if not object_ids:
+        return []
+    store.refresh("runs")
+    seen: dict[str, dict] = {}
+    for field_name in ("watchkeeper.run.trigger.object_id", "watchkeeper.run.incident_id"):
+        query = Query(terms={"event.dataset": [RUN], field_name: list(object_ids)},
+                      order="asc")
+        for doc in store.scan("runs", query, limit=limit):
+            seen.setdefault(doc["event"]["id"], doc)
+    return sorted(seen.values(), key=lambda d: (d["@timestamp"], d["event"]["id"]))
+
+
+def waiting_step(run: dict) -> str | None:
+    """The step a run waits on for a human, if any."""
+    info = run["watchkeeper"]["run"]
+    if info.get("status") != "waiting":
+        return None
+    return next((name for name, state in (info.get("steps") or {}).items()
+                 if state.get("outcome") == "waiting"), None)
+
+
+def decisions(store: Store, rid: str) -> list[dict]:
+    store.refresh("runs")
+    query = Query(terms={"event.dataset": [DECISION], "watchkeeper.run.run_id": [rid]},
+                  order="asc")
+    return [d["watchkeeper"]["run"] for d in store.scan("runs", query)]
+
+
+def _site(run: dict) -> str | None:
+    return (run.get("labels") or {}).get("site")
