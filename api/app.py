@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from fastapi import FastAPI
 from prometheus_client import make_asgi_app
@@ -10,6 +11,7 @@ from api.errors import install_error_handlers
 from api.openapi import install_openapi
 from api.routes import alerts, audit, auth, events, health, incidents, keys, stats, users
 from api.security import Access
+from api.web import web_router
 from watchkeeper.accounts import Accounts
 from watchkeeper.config import AuthSettings
 from watchkeeper.identity import new_secret
@@ -22,11 +24,13 @@ log = logging.getLogger("watchkeeper.api")
 
 def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
                sites: dict[str, str | None] | None = None,
-               title: str = "Watchkeeper", stages: StageRegistry | None = None) -> FastAPI:
+               title: str = "Watchkeeper", stages: StageRegistry | None = None,
+               web_root: Path | None = None) -> FastAPI:
     """`sites` is the inventory's tree (site id -> parent id) that tenancy follows; without
     one only principals bound to the root see site-labelled data... and everything else.
     `stages`: the consuming stages running in this process (`run`), reported read-only by
-    /health; None for a process that runs none (`serve`)."""
+    /health; None for a process that runs none (`serve`). `web_root`: the built front end
+    (default web/dist of this checkout, made by `make install`)."""
     settings = auth_settings or AuthSettings()
     secret = settings.secret_key
     if secret is None:
@@ -51,6 +55,7 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     app.include_router(health.router)
     for module in (auth, alerts, events, incidents, stats, users, keys, audit):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(web_router(web_root))
     if settings.public_metrics:
         # Pipeline counters (records accepted, written, dead-lettered) for Prometheus.
         app.mount("/metrics", make_asgi_app())

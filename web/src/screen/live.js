@@ -1,0 +1,37 @@
+// Keeping the screen current: the live feed when the API has one, else polling; the
+// connection state behind the "disconnected since …" banner.
+import { openStream } from "../api.js";
+
+const POLL_MS = 10000; // no live feed: every panel re-read this often
+const REFRESH_MS = 60000; // with the live feed: aggregates re-read this often
+
+// screen: { refresh(), onAlert(doc), onIncident(doc), onPosture(doc), setConnected(bool) }
+export function keepLive(screen) {
+  let timer = null;
+  const every = (ms) => {
+    clearInterval(timer);
+    timer = setInterval(() => screen.refresh().catch(() => {}), ms);
+  };
+  const stream = openStream({
+    onEvent(name, data) {
+      if (name === "alert") screen.onAlert(data);
+      else if (name === "incident") screen.onIncident(data);
+      else if (name === "posture") screen.onPosture(data);
+    },
+    onState(connected) {
+      screen.mode = "stream";
+      screen.setConnected(connected);
+      // Back after a gap: the aggregates may have moved while we were away.
+      if (connected) screen.refresh().catch(() => {});
+    },
+    onUnavailable() {
+      screen.mode = "poll";
+      every(POLL_MS);
+    },
+  });
+  every(REFRESH_MS);
+  return () => {
+    stream.close();
+    clearInterval(timer);
+  };
+}
