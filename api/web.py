@@ -72,8 +72,9 @@ def web_router(root: Path | None = None) -> APIRouter:
         return _send(request, found, "no-cache")
 
     @router.get("/", dependencies=[SHELL])
-    def home() -> RedirectResponse:
-        return RedirectResponse("/console", status_code=303)
+    def home(request: Request) -> RedirectResponse:
+        query = request.url.query      # ?lang=en travels along
+        return RedirectResponse("/console" + (f"?{query}" if query else ""), status_code=303)
 
     def shells(name: str):
         def shell(request: Request) -> Response:

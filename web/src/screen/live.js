@@ -2,7 +2,9 @@
 // connection state behind the "disconnected since …" banner.
 import { openStream } from "../api.js";
 
-const POLL_MS = 10000; // no live feed: every panel re-read this often
+// No live feed: every panel re-read this often (`?poll=SECONDS`, at least 2, default 10).
+const asked = Number(new URLSearchParams(location.search).get("poll"));
+const POLL_MS = (asked >= 2 ? asked : 10) * 1000;
 const REFRESH_MS = 60000; // with the live feed: aggregates re-read this often
 
 // screen: { refresh(), onAlert(doc), onIncident(doc), onPosture(doc), setConnected(bool) }
