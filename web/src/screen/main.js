@@ -7,7 +7,7 @@ import { otherLangHref, t } from "../i18n.js";
 import { bars, resizeAll, sparkline } from "./charts.js";
 import { keepLive } from "./live.js";
 import { normalizePosture, siteTiers } from "./posture.js";
-import { loadPanels } from "./panels.js";
+import { derive, loadPanels } from "./panels.js";
 import "./screen.css";
 
 const VIEWS = ["overall", "attacks", "assets", "incidents", "collectors"];
@@ -40,7 +40,7 @@ function screenApp() {
     severityRows: [], categoryRows: [], sites: [], focus: null,
     incidents: [], incidentsReadable: true, topSources: [], topTargets: [], collectors: [],
     ticker: [], view: 0, paused: false, rotateSeconds: rotationSeconds(), countdownLeft: 0,
-    now: Date.now(), lastUpdate: null,
+    now: Date.now(), lastUpdate: null, loaded: [],
 
     async init() {
       takeKeyFromUrl();
@@ -87,20 +87,27 @@ function screenApp() {
       this.connected = connected;
     },
     async refresh() {
+      const raw = {};
       try {
-        const { recent, ...panels } = await loadPanels(this.focus);
-        Object.assign(this, panels);
-        const known = new Set(this.ticker.map((a) => a.event.id));
-        const merged = [...recent.filter((a) => !known.has(a.event.id)), ...this.ticker];
-        merged.sort((a, b) => String(b["@timestamp"]).localeCompare(String(a["@timestamp"])));
-        this.ticker = merged.slice(0, TICKER_MAX);
+        await loadPanels(this.focus, (name, value) => {
+          raw[name] = value;
+          if (!this.loaded.includes(name)) this.loaded = [...this.loaded, name];
+          Object.assign(this, derive(raw));
+          if (name === "recent") this.mergeTicker(value?.items || []);
+          this.$nextTick(() => this.draw());
+        });
         if (this.mode !== "stream") this.setConnected(true);
         this.lastUpdate = new Date().toISOString();
       } catch (error) {
         if (!error.status || error.status >= 500) this.setConnected(false);
         throw error;
       }
-      this.$nextTick(() => this.draw());
+    },
+    mergeTicker(recent) {
+      const known = new Set(this.ticker.map((a) => a.event.id));
+      const merged = [...recent.slice(0, TICKER_MAX).filter((a) => !known.has(a.event.id)), ...this.ticker];
+      merged.sort((a, b) => String(b["@timestamp"]).localeCompare(String(a["@timestamp"])));
+      this.ticker = merged.slice(0, TICKER_MAX);
     },
     draw() {
       sparkline(document.getElementById("trend-chart"), this.trend, LEVEL_HEX[this.level]);

@@ -52,38 +52,56 @@ function topBy(alerts, field) {
   return [...counts].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([key, count]) => ({ key, count }));
 }
 
-export async function loadPanels(focus) {
+// Every read starts at once and is shown as it lands (`apply(name, value)`): the cheap ones
+// (the last hour, health) do not wait for the 24 h aggregates.
+export function loadPanels(focus, apply) {
   const site = focus || undefined;
-  const [day, hour, rawPosture, status, incidents, recent] = await Promise.all([
-    api.alertStats({ since: ago(24 * HOUR), interval: 3600, site }),
-    api.alertStats({ since: ago(HOUR), interval: 60, site }),
-    api.posture({ site }),
-    health(),
-    readable(api.incidents({ limit: 100 })),
-    readable(api.alerts({ since: ago(24 * HOUR), limit: 200 })),
-  ]);
-  const posture = normalizePosture(rawPosture);
-  const minutes = dense(hour.histogram.buckets, 60, 60);
-  const recentAlerts = recent?.items || [];
-  return {
-    total24: day.total,
-    // The last full minute (the current one is still filling).
-    perMinute: minutes[minutes.length - 2][1],
-    rateSeries: minutes,
-    severityRows: rows(day.by_severity, severityLabel).sort((a, b) => b.key - a.key),
-    categoryRows: rows(day.by_category, (key) => `${t(`cat.${key}`)} · ${t(`gbt.${key}`)}`)
-      .sort((a, b) => b.count - a.count).slice(0, 8),
-    level: posture?.level || levelFromStats(day),
-    score: posture?.score ?? null,
-    trend: posture?.trend?.length ? posture.trend : dense(day.histogram.buckets, 3600, 24),
-    sites: posture?.sites?.length ? posture.sites : [],
-    collectors: posture?.collectors?.length ? posture.collectors : collectorsFromHealth(status),
-    topSources: posture?.topSources?.length ? posture.topSources : topBy(recentAlerts, (a) => a.source?.ip),
-    topTargets: posture?.topTargets?.length ? posture.topTargets
-      : topBy(recentAlerts, (a) => a.destination?.ip),
-    incidentsReadable: incidents !== null,
-    // Unreadable for this role: the board keeps what the live feed brought.
-    ...(incidents ? { incidents: sortIncidents(incidents.items) } : {}),
-    recent: recentAlerts.slice(0, 30),
+  const hour = api.alertStats({ since: ago(HOUR), interval: 60, site });
+  const reads = {
+    hour,
+    // After the last hour's: a store that answers one query at a time (SQLite) would
+    // otherwise keep the quick panels waiting behind the 24 h aggregation.
+    day: hour.catch(() => null).then(() => api.alertStats({ since: ago(24 * HOUR), interval: 3600, site })),
+    posture: api.posture({ site }),
+    health: health(),
+    incidents: readable(api.incidents({ limit: 100 })),
+    recent: readable(api.alerts({ since: ago(24 * HOUR), limit: 200 })),
   };
+  return Promise.all(Object.entries(reads).map(([name, read]) => read.then((v) => apply(name, v))));
+}
+
+// What the panels show, from the reads landed so far (`raw`): only the fields they settle.
+export function derive(raw) {
+  const out = {};
+  const posture = normalizePosture(raw.posture);
+  const recent = raw.recent?.items || [];
+  if (raw.hour) {
+    const minutes = dense(raw.hour.histogram.buckets, 60, 60);
+    out.perMinute = minutes[minutes.length - 2][1]; // the last full minute
+    out.rateSeries = minutes;
+  }
+  if (raw.day) {
+    out.total24 = raw.day.total;
+    out.severityRows = rows(raw.day.by_severity, severityLabel).sort((a, b) => b.key - a.key);
+    out.categoryRows = rows(raw.day.by_category, (key) => `${t(`cat.${key}`)} · ${t(`gbt.${key}`)}`)
+      .sort((a, b) => b.count - a.count).slice(0, 8);
+  }
+  if (posture || raw.day) {
+    out.level = posture?.level || levelFromStats(raw.day);
+    out.score = posture?.score ?? null;
+    out.trend = posture?.trend?.length ? posture.trend : dense(raw.day?.histogram.buckets || [], 3600, 24);
+  }
+  if (posture?.sites?.length) out.sites = posture.sites;
+  const collectors = posture?.collectors?.length ? posture.collectors : collectorsFromHealth(raw.health);
+  if (collectors.length) out.collectors = collectors;
+  if (posture?.topSources?.length || raw.recent) {
+    out.topSources = posture?.topSources?.length ? posture.topSources : topBy(recent, (a) => a.source?.ip);
+    out.topTargets = posture?.topTargets?.length ? posture.topTargets : topBy(recent, (a) => a.destination?.ip);
+  }
+  if ("incidents" in raw) {
+    out.incidentsReadable = raw.incidents !== null;
+    // Unreadable for this role: the board keeps what the live feed brought.
+    if (raw.incidents) out.incidents = sortIncidents(raw.incidents.items);
+  }
+  return out;
 }
