@@ -27,9 +27,14 @@ def test_screen_renders_every_panel_with_the_demo_data(demo, page):
     assert page.locator("[data-testid=severity] canvas").count() == 1
     # The tiered map from the inventory is the posture's; without it one tile for the scope.
     assert page.locator("[data-testid=site-map] .tile").count() >= 1
-    page.click("text=采集器状态")
-    page.wait_for_selector("[data-testid=collectors] tbody tr")
     screenshot(page, "screen-zh-CN")
+    page.set_viewport_size({"width": 3840, "height": 2160})     # the 4K wall: same layout
+    page.wait_for_timeout(300)
+    screenshot(page, "screen-zh-CN-3840")
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.click("text=采集器状态")                                 # pipeline stages from /health
+    page.wait_for_selector("[data-testid=collectors] tbody tr")
+    assert page.locator("[data-testid=collectors] tbody tr").count() >= 3
     assert axe_violations(page) == []
 
 

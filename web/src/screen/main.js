@@ -46,7 +46,7 @@ function screenApp() {
       takeKeyFromUrl();
       if (auth.hasCredentials()) await this.start();
       setInterval(() => this.tick(), 1000);
-      window.addEventListener("resize", resizeAll);
+      window.addEventListener("resize", () => this.draw()); // font sizes follow the width
       window.addEventListener("keydown", (e) => e.key === " " && this.togglePause());
     },
     async start() {
