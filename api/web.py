@@ -36,10 +36,13 @@ class WebFiles:
         self.cache: dict[str, tuple[float, tuple[bytes, bytes | None, str]]] = {}
 
     def get(self, relative: str) -> tuple[bytes, bytes | None, str] | None:
-        path = (self.root / relative).resolve()
-        if not path.is_relative_to(self.root.resolve()) or not path.is_file():
+        try:
+            path = (self.root / relative).resolve()
+            if not path.is_relative_to(self.root.resolve()) or not path.is_file():
+                return None
+            mtime = path.stat().st_mtime    # a rebuild (`make install`) is served at once
+        except (OSError, ValueError):       # a name too long, a NUL byte: no such file
             return None
-        mtime = path.stat().st_mtime    # a rebuild (`make install`) is served without a restart
         kept = self.cache.get(relative)
         if kept is None or kept[0] != mtime:
             body = path.read_bytes()

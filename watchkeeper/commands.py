@@ -54,9 +54,9 @@ def _serve_api(settings: Settings, backends: pipeline.Backends,
     from watchkeeper.admin import inventory_sites
     app = create_app(backends.store, auth_settings=settings.auth, sites=inventory_sites(settings),
                      stages=stages)
-    print(f"Watchkeeper API on http://{settings.host}:{settings.port}/ "
-          f"(log in: POST /api/v1/auth/token, alerts: /api/v1/alerts)", file=sys.stderr,
-          flush=True)
+    print(f"Watchkeeper on http://{settings.host}:{settings.port}/ (console: /console, "
+          f"wall screen: /screen, API: /api/v1, log in: POST /api/v1/auth/token)",
+          file=sys.stderr, flush=True)
     # uvicorn re-raises SIGTERM once it has shut down; with the default handler that kills us
     # before the sources and workers flush. A no-op handler lets the caller's cleanup run.
     signal.signal(signal.SIGTERM, lambda *_: None)
