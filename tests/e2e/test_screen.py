@@ -2,6 +2,11 @@
 the key's site, the "disconnected since" banner and recovery, axe-core, screenshots."""
 from __future__ import annotations
 
+import re
+import time
+
+from tests.integration.conftest import run_cli
+
 from .conftest import axe_violations, screenshot
 
 PANELS = ("threat-level", "alerts-per-minute", "severity", "site-map", "incidents", "ticker")
@@ -70,3 +75,26 @@ def test_disconnected_banner_while_the_api_is_unreachable_then_recovery(demo, pa
     page.unroute("**/api/v1/**")
     banner.wait_for(state="hidden", timeout=15000)
     assert "共 1 条" in _severity_title(page)
+
+
+def test_a_scan_ingested_while_the_screen_is_open_reaches_the_ticker_and_the_counts(
+        demo, page, tmp_path):
+    """Through the live feed when the API has one, else by polling (every 2 s here); an
+    analyst key, because until the feed exists only roles that may list alerts fill the ticker.
+    Runs last in this file: it adds an alert to the shared demo store."""
+    _open(page, demo, demo.key("/", role="analyst"), "&poll=2")
+    page.wait_for_selector(".wall[data-loaded~=day]")
+    before = page.locator(".tick").count()
+    capture = tmp_path / "scan.pcap"
+    made = run_cli("simulate", str(capture), "--seed", "23", "--start", str(time.time() - 120))
+    assert made.returncode == 0, made.stderr
+    scanner = re.search(r"scanner (\S+)", made.stderr).group(1)
+    assert scanner not in page.locator("[data-testid=ticker]").inner_text()
+    done = run_cli("ingest", str(capture), "--bus", "memory://", "--store", demo.store,
+                   env=demo.env)
+    assert done.returncode == 0, done.stderr
+    page.wait_for_function(f"[...document.querySelectorAll('.tick')].some(t => "
+                           f"t.textContent.includes('{scanner}'))", timeout=15000)
+    assert page.locator(".tick").count() > before
+    page.wait_for_function("/共 2 条/.test(document.querySelector("
+                           "'[data-testid=severity] h2').textContent)", timeout=15000)
