@@ -3,9 +3,10 @@ the key's site, the "disconnected since" banner and recovery, axe-core, screensh
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 
-from tests.integration.conftest import run_cli
+from tests.integration.conftest import ROOT, WATCHKEEPER, free_port, run_cli, wait_http
 
 from .conftest import axe_violations, screenshot
 
@@ -26,8 +27,8 @@ def test_screen_renders_every_panel_with_the_demo_data(demo, page):
     _open(page, demo, demo.key("/"))
     for panel in PANELS:
         assert page.locator(f"[data-testid={panel}]").is_visible(), panel
-    page.wait_for_function("document.querySelector('[data-testid=severity] h2')"
-                           ".textContent.includes('共 1 条')")
+    page.wait_for_function("/共 [1-9][0-9,]* 条/.test(document.querySelector("
+                           "'[data-testid=severity] h2').textContent)")
     assert "橙色预警" in page.locator("[data-testid=threat-level]").inner_text()  # one high alert
     assert page.locator("[data-testid=severity] canvas").count() == 1
     # The tiered map from the inventory is the posture's; without it one tile for the scope.
@@ -64,37 +65,79 @@ def test_a_county_viewer_sees_only_its_county(demo, page):
     assert "蓝色预警" in sibling.locator("[data-testid=threat-level]").inner_text()
 
 
-def test_disconnected_banner_while_the_api_is_unreachable_then_recovery(demo, page):
-    _open(page, demo, demo.key("/"), "&poll=2")
+def test_killing_and_restarting_the_api_shows_disconnected_then_recovers_without_a_gap(
+        demo, page, tmp_path):
+    """A second API process (`serve`) on the demo's store; the screen is opened on it, the
+    process is killed, a scan lands in the store meanwhile, the API comes back on the same
+    port: the banner shows while it is down, goes away, and the scan raised during the gap
+    reaches the ticker (the live feed resumes from Last-Event-ID; polling re-reads)."""
+    port = free_port()
+    api = start_api(demo, port)
+    base = f"http://127.0.0.1:{port}"
+    page.goto(f"{base}/screen?key={demo.key('/', role='analyst')}&poll=2")
+    page.wait_for_selector(".wall[data-loaded~=day]")
     banner = page.locator("[data-testid=disconnected]")
     assert not banner.is_visible()
-    # The network drops: every API request fails as if the server were gone.
-    page.route("**/api/v1/**", lambda route: route.abort("connectionrefused"))
-    banner.wait_for(state="visible", timeout=15000)
+    api.terminate()
+    api.wait(timeout=30)
+    banner.wait_for(state="visible", timeout=20000)
     assert "连接已断开" in banner.inner_text()
-    page.unroute("**/api/v1/**")
-    banner.wait_for(state="hidden", timeout=15000)
-    assert "共 1 条" in _severity_title(page)
+    shown = ticker_ids(page)
+    scanner = ingest_scan(demo, tmp_path, seed=31)
+    api = start_api(demo, port)
+    try:
+        banner.wait_for(state="hidden", timeout=30000)
+        wait_for_new_tick(page, shown, scanner)
+    finally:
+        api.terminate()
+        api.wait(timeout=30)
 
 
 def test_a_scan_ingested_while_the_screen_is_open_reaches_the_ticker_and_the_counts(
         demo, page, tmp_path):
     """Through the live feed when the API has one, else by polling (every 2 s here); an
-    analyst key, because until the feed exists only roles that may list alerts fill the ticker.
-    Runs last in this file: it adds an alert to the shared demo store."""
+    analyst key, because until the feed exists only roles that may list alerts fill the ticker."""
     _open(page, demo, demo.key("/", role="analyst"), "&poll=2")
     page.wait_for_selector(".wall[data-loaded~=day]")
-    before = page.locator(".tick").count()
-    capture = tmp_path / "scan.pcap"
-    made = run_cli("simulate", str(capture), "--seed", "23", "--start", str(time.time() - 120))
+    before, shown = total(page), ticker_ids(page)
+    scanner = ingest_scan(demo, tmp_path, seed=23)
+    wait_for_new_tick(page, shown, scanner)
+    page.wait_for_function(f"/共 {before + 1} 条/.test(document.querySelector("
+                           "'[data-testid=severity] h2').textContent)", timeout=15000)
+
+
+def ticker_ids(page) -> list[str]:
+    return page.eval_on_selector_all(".tick", "ticks => ticks.map(t => t.dataset.id)")
+
+
+def wait_for_new_tick(page, shown: list[str], scanner: str) -> None:
+    """An alert not on the ticker before, from `scanner`, appears on it."""
+    page.wait_for_function(
+        "([shown, scanner]) => [...document.querySelectorAll('.tick')].some(t => "
+        "!shown.includes(t.dataset.id) && t.textContent.includes(scanner))",
+        arg=[shown, scanner], timeout=20000)
+
+
+def total(page) -> int:
+    return int(re.search(r"共 ([0-9,]+) 条", _severity_title(page)).group(1).replace(",", ""))
+
+
+def ingest_scan(demo, tmp_path, seed: int) -> str:
+    """`watchkeeper simulate` (a scan from a scanner chosen by `seed`, two minutes ago) and
+    `watchkeeper ingest` into the demo's store: the scanner's address."""
+    capture = tmp_path / f"scan-{seed}.pcap"
+    made = run_cli("simulate", str(capture), "--seed", str(seed),
+                   "--start", str(time.time() - 120))
     assert made.returncode == 0, made.stderr
-    scanner = re.search(r"scanner (\S+)", made.stderr).group(1)
-    assert scanner not in page.locator("[data-testid=ticker]").inner_text()
     done = run_cli("ingest", str(capture), "--bus", "memory://", "--store", demo.store,
                    env=demo.env)
     assert done.returncode == 0, done.stderr
-    page.wait_for_function(f"[...document.querySelectorAll('.tick')].some(t => "
-                           f"t.textContent.includes('{scanner}'))", timeout=15000)
-    assert page.locator(".tick").count() > before
-    page.wait_for_function("/共 2 条/.test(document.querySelector("
-                           "'[data-testid=severity] h2').textContent)", timeout=15000)
+    return re.search(r"scanner (\S+)", made.stderr).group(1)
+
+
+def start_api(demo, port: int) -> subprocess.Popen:
+    process = subprocess.Popen([*WATCHKEEPER, "serve", "--port", str(port), "--store", demo.store],
+                               cwd=ROOT, env=demo.env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    wait_http(f"http://127.0.0.1:{port}/health", deadline_s=60, process=process)
+    return process

@@ -21,10 +21,12 @@ export function keepLive(screen) {
       else if (name === "posture") screen.onPosture(data);
     },
     onState(connected) {
+      const wasDown = screen.mode === "stream" && !screen.connected;
       screen.mode = "stream";
       screen.setConnected(connected);
-      // Back after a gap: the aggregates may have moved while we were away.
-      if (connected) screen.refresh().catch(() => {});
+      // Back after a gap: the aggregates may have moved while we were away (the feed itself
+      // resumes from Last-Event-ID).
+      if (connected && wasDown) screen.refresh().catch(() => {});
     },
     onUnavailable() {
       screen.mode = "poll";

@@ -6,7 +6,7 @@ import * as fmt from "../format.js";
 import { otherLangHref, t } from "../i18n.js";
 import { bars, resizeAll, sparkline } from "./charts.js";
 import { keepLive } from "./live.js";
-import { normalizePosture, siteTiers } from "./posture.js";
+import { applyTick, siteTiers } from "./posture.js";
 import { derive, loadPanels } from "./panels.js";
 import "./screen.css";
 
@@ -99,7 +99,10 @@ function screenApp() {
         if (this.mode !== "stream") this.setConnected(true);
         this.lastUpdate = new Date().toISOString();
       } catch (error) {
-        if (!error.status || error.status >= 500) this.setConnected(false);
+        // With the live feed, the feed's own connection says whether we are connected.
+        if (this.mode !== "stream" && (!error.status || error.status >= 500)) {
+          this.setConnected(false);
+        }
         throw error;
       }
     },
@@ -148,12 +151,11 @@ function screenApp() {
       const open = fmt.incidentInfo(doc).status !== "closed";
       this.incidents = open ? [doc, ...others] : others;
     },
-    onPosture(raw) {
-      const posture = normalizePosture(raw);
-      if (!posture) return;
-      Object.assign(this, { level: posture.level, score: posture.score });
-      if (posture.trend.length) this.trend = posture.trend;
-      if (posture.sites.length) this.sites = posture.sites;
+    onPosture(tick) {
+      if (!tick || !tick.level) return;
+      this.level = tick.level;
+      this.score = tick.score ?? this.score;
+      this.sites = applyTick(this.sites, tick);
     },
   };
 }

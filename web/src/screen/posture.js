@@ -16,27 +16,40 @@ function top(entries) {
   }));
 }
 
+// The answer's shape: docs/api-posture.md (trend_24h.points, sites with parent and tier,
+// top.sources/targets, collectors with observer/collector).
 export function normalizePosture(raw) {
   if (!raw) return null;
-  const overall = raw.overall || raw;
-  const trends = raw.trends || raw.trend || {};
   return {
-    level: levelWord(overall.level) || "blue",
-    score: overall.score ?? null,
-    trend: list(trends["24h"] || trends.day || trends).map((p) => [p.time || p.key || p.at, p.score ?? p.value ?? 0]),
-    sites: list(raw.sites || raw.tiers).map((s) => ({
-      id: s.site ?? s.id, name: s.name || s.site || s.id, parent: s.parent ?? null,
-      tier: s.tier || null, level: levelWord(s.level) || "blue", score: s.score ?? null,
-      open: s.open_alerts ?? s.alerts ?? null,
-    })),
-    topSources: top(raw.top_sources || raw.top?.sources),
-    topTargets: top(raw.top_targets || raw.top?.targets),
-    collectors: list(raw.collectors || raw.collector_health).map((c) => ({
-      name: c.name || c.collector || c.id, rate: c.events_per_second ?? c.eps ?? null,
-      lastSeen: c.last_seen || null, drops: c.kernel_drops ?? c.drops ?? 0,
-      silent: Boolean(c.silent || c.stale || c.state === "silent"),
+    level: levelWord(raw.level) || "blue",
+    score: raw.score ?? null,
+    trend: list(raw.trend_24h?.points).map((p) => [p.start, p.score ?? 0]),
+    sites: list(raw.sites).map(site),
+    topSources: top(raw.top?.sources),
+    topTargets: top(raw.top?.targets),
+    collectors: list(raw.collectors).map((c) => ({
+      name: [c.collector, c.observer].filter(Boolean).join(" · ") || "?",
+      rate: c.events_per_second ?? null, lastSeen: c.last_seen || null,
+      drops: (c.kernel_drops ?? 0) + (c.dropped ?? 0), silent: Boolean(c.silent),
     })),
   };
+}
+
+function site(s) {
+  return {
+    id: s.site ?? s.id, name: s.name || s.site || s.id, parent: s.parent ?? null,
+    tier: s.tier || null, level: levelWord(s.level) || "blue", score: s.score ?? null,
+    open: s.open_alerts ?? null,
+  };
+}
+
+// A posture tick of the live feed: levels and scores for the sites already drawn (the tick
+// carries no names or parents; those come from GET /posture).
+export function applyTick(sites, tick) {
+  const fresh = new Map(list(tick?.sites).map((s) => [s.site, site(s)]));
+  return sites.map((s) => (fresh.has(s.id)
+    ? { ...s, level: fresh.get(s.id).level, score: fresh.get(s.id).score, open: fresh.get(s.id).open }
+    : s));
 }
 
 // No posture route: the worst severity among the 24 h's open alerts sets the colour.
