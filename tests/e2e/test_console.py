@@ -66,3 +66,27 @@ def test_a_viewer_gets_no_console_views(demo, page):
     console_login(page, demo, user="demo-viewer")
     page.wait_for_selector("text=无可用页面")
     assert page.locator(ROWS).count() == 0
+
+
+def test_c_closes_the_selected_alert_with_a_verdict(demo, page):
+    """Runs after the acknowledgement above: x selects, c opens the verdict dialog."""
+    console_login(page, demo)
+    page.wait_for_selector(ROWS)
+    alert_id = page.locator(ROWS).first.get_attribute("data-id")
+    page.keyboard.press("x")
+    assert page.locator("text=已选中 1 条").is_visible()
+    page.keyboard.press("c")
+    page.select_option("#close-verdict", "false_positive")
+    page.fill("#close-comment", "e2e: the scanner is the vulnerability scanner")
+    page.click(".dialog button[type=submit]")
+    deadline = time.monotonic() + 10
+    while _status(demo, alert_id) not in ("closed", "false_positive") \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    doc = httpx.get(f"{demo.base}/api/v1/alerts/{alert_id}", headers=demo.token()).json()
+    info = doc["watchkeeper"]["alert"]
+    # The triage contract: closed + verdict; the API before it: status false_positive.
+    assert (info["status"], info.get("verdict", "false_positive")) in \
+        (("closed", "false_positive"), ("false_positive", "false_positive"))
+    page.wait_for_function("document.querySelector('[data-testid=alert-status]')"
+                           ".textContent.includes('误报')")

@@ -119,11 +119,24 @@ export const api = {
       return api.updateAlert(id, { status, comment });
     }
   },
-  async bulk(ids, change) {
-    // One request per alert: every change is audited per alert either way.
-    const results = await Promise.allSettled(ids.map(change));
+  // Many alerts, one change: POST /alerts/bulk (triage), else one request per alert (each
+  // change is audited per alert either way). `each(id)` is the per-alert fallback.
+  async bulk(ids, change, each) {
+    try {
+      const result = await send("POST", "/alerts/bulk", { body: { ids, change } });
+      return result.changed;
+    } catch (error) {
+      if (![404, 405].includes(error.status)) throw error;
+    }
+    const results = await Promise.allSettled(ids.map(each));
     return results.filter((r) => r.status === "fulfilled").length;
   },
+  // Close as a false/benign positive and silence alerts like it (alerting's suppression rule).
+  suppressFromAlert: (id, { verdict, reason, days, match = ["detector", "source"] }) =>
+    send("POST", `/alerts/${encodeURIComponent(id)}/suppress`, {
+      body: { verdict, reason, match,
+        expires_at: new Date(Date.now() + days * 86400e3).toISOString() },
+    }),
   incidents: (filters) => send("GET", "/incidents", { params: filters }),
   incident: (id) => send("GET", `/incidents/${encodeURIComponent(id)}`),
   incidentAlerts: (id) => send("GET", `/incidents/${encodeURIComponent(id)}/alerts`),

@@ -136,19 +136,37 @@ export function alertsView() {
     },
     async acknowledge(ids) {
       if (!ids.length) return;
-      const done = await api.bulk(ids, (id) => api.acknowledge(id));
+      const done = await api.bulk(ids, { status: "acknowledged" }, (id) => api.acknowledge(id))
+        .catch((error) => this.failed(error));
       this.say(t("triage.acknowledged", { count: done }));
       await this.refreshRows(ids);
     },
     startClose(ids) {
-      if (ids.length) this.closing = { ids, verdict: "true_positive", comment: "" };
+      if (ids.length) {
+        this.closing = { ids, verdict: "true_positive", comment: "", suppress: false, days: 30 };
+      }
       this.$nextTick(() => document.getElementById("close-verdict")?.focus());
     },
+    canSuppress(verdict) {
+      return ["false_positive", "benign_positive"].includes(verdict);
+    },
     async confirmClose() {
-      const { ids, verdict, comment } = this.closing;
+      const { ids, verdict, comment, suppress, days } = this.closing;
       this.closing = null;
-      const done = await api.bulk(ids, (id) => api.close(id, verdict, comment));
-      this.say(t("triage.closed", { count: done }));
+      try {
+        if (suppress && this.canSuppress(verdict)) {
+          // The rule closes the alert itself, and the stored open alerts like it.
+          const made = await Promise.all(ids.map((id) =>
+            api.suppressFromAlert(id, { verdict, reason: comment, days: Number(days) })));
+          this.say(t("triage.suppressed", { count: made.length }));
+        } else {
+          const done = await api.bulk(ids, { status: "closed", verdict, comment },
+            (id) => api.close(id, verdict, comment));
+          this.say(t("triage.closed", { count: done }));
+        }
+      } catch (error) {
+        this.failed(error);
+      }
       await this.refreshRows(ids);
     },
     async refreshRows(ids) {
