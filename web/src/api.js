@@ -146,8 +146,8 @@ export const api = {
     send("POST", `/incidents/${encodeURIComponent(id)}/report`, {
       body: { reported_to: reportedTo, reported_at: reportedAt },
     }),
-  setIncidentLevel: (id, level) =>
-    send("PATCH", `/incidents/${encodeURIComponent(id)}`, { body: { level } }),
+  setIncidentLevel: (id, level, reason) =>
+    send("PUT", `/incidents/${encodeURIComponent(id)}/level`, { body: { level, reason } }),
   alertStats: (params) => send("GET", "/stats/alerts", { params }),
   posture: (params) => optional(send("GET", "/posture", { params })),
 };

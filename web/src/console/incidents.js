@@ -67,8 +67,10 @@ export function incidentsView() {
     },
     async changeLevel(level) {
       const id = this.incident.doc.event.id;
+      const reason = prompt(t("incident.levelReason"));
+      if (!reason) return;
       try {
-        await api.setIncidentLevel(id, level);
+        await api.setIncidentLevel(id, level, reason);
         await this.openIncidents(id);
       } catch (error) {
         this.failed(error);
