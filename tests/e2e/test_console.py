@@ -90,3 +90,18 @@ def test_c_closes_the_selected_alert_with_a_verdict(demo, page):
         (("closed", "false_positive"), ("false_positive", "false_positive"))
     page.wait_for_function("document.querySelector('[data-testid=alert-status]')"
                            ".textContent.includes('误报')")
+
+
+def test_incidents_list_and_page(demo, page):
+    """The demo's scan makes an incident (the correlator): listed with its level, opened with
+    its linked alert; the report form is offered to an analyst while it is not reported."""
+    console_login(page, demo)
+    page.wait_for_selector(ROWS)
+    page.click("nav >> text=安全事件")
+    first = page.locator("[data-testid=incident-list] tbody tr").first
+    first.wait_for()
+    assert "级" in first.inner_text()            # 一般（Ⅳ级） … 特别重大（Ⅰ级）
+    first.locator("a").click()
+    page.wait_for_selector("article.incident >> text=关联告警")
+    assert page.locator("article.incident .history a").count() >= 1
+    assert page.locator("#report-to").is_visible()
