@@ -105,3 +105,11 @@ def test_incidents_list_and_page(demo, page):
     page.wait_for_selector("article.incident >> text=关联告警")
     assert page.locator("article.incident .history a").count() >= 1
     assert page.locator("#report-to").is_visible()
+
+
+def test_the_audit_administrator_gets_the_audit_log_and_its_tamper_check(demo, page):
+    console_login(page, demo, user="demo-audit-admin")
+    page.wait_for_selector("[data-testid=audit-list] tbody tr")
+    assert not page.locator("nav >> text=告警").is_visible()   # no alert views for auditors
+    page.click("text=防篡改校验")
+    page.wait_for_selector("[data-testid=audit-verify] >> text=校验通过")

@@ -148,6 +148,10 @@ export const api = {
     }),
   setIncidentLevel: (id, level, reason) =>
     send("PUT", `/incidents/${encodeURIComponent(id)}/level`, { body: { level, reason } }),
+  audit: (filters) => send("GET", "/audit", { params: filters }),
+  verifyAudit: () => send("GET", "/audit/verify"),
+  suppressions: () => optional(send("GET", "/suppressions")),
+  expireSuppression: (id) => send("POST", `/suppressions/${encodeURIComponent(id)}/expire`),
   alertStats: (params) => send("GET", "/stats/alerts", { params }),
   posture: (params) => optional(send("GET", "/posture", { params })),
 };

@@ -4,6 +4,7 @@ import Alpine from "alpinejs";
 import { api, auth } from "../api.js";
 import * as fmt from "../format.js";
 import { otherLangHref, t } from "../i18n.js";
+import { adminViews } from "./admin.js";
 import { alertsView } from "./alerts.js";
 import { incidentsView } from "./incidents.js";
 import "./console.css";
@@ -22,6 +23,7 @@ function consoleApp() {
     notice: "",
     ...alertsView(),
     ...incidentsView(),
+    ...adminViews(),
 
     async init() {
       window.addEventListener("keydown", (event) => this.onKey(event));
@@ -71,12 +73,17 @@ function consoleApp() {
         this.view = "login";
         return;
       }
+      const [name, id] = location.hash.replace(/^#\/?/, "").split("/");
+      if (this.me.role === "audit_admin") {
+        this.openAudit();
+        return;
+      }
       if (!this.canRead) {
         this.view = "norole";
         return;
       }
-      const [name, id] = location.hash.replace(/^#\/?/, "").split("/");
-      if (name === "incidents") this.openIncidents(id ? decodeURIComponent(id) : null);
+      if (name === "rules" && this.me.role === "security_admin") this.openRules();
+      else if (name === "incidents") this.openIncidents(id ? decodeURIComponent(id) : null);
       else this.openAlerts(name === "alerts" && id ? decodeURIComponent(id) : null);
     },
     say(message) {
