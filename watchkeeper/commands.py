@@ -17,6 +17,9 @@ from watchkeeper.liveness import EXIT_STALLED, LivenessConfig, StageRegistry, Wa
 from watchkeeper.store import Query, open_store
 
 log = logging.getLogger("watchkeeper")
+# The demo's sample region (`run --demo` without an inventory_file of its own).
+DEMO_INVENTORY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              "deploy", "demo", "inventory.yaml")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -65,6 +68,8 @@ def _serve_api(settings: Settings, backends: pipeline.Backends,
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if args.demo and not settings.inventory_file and os.path.isfile(DEMO_INVENTORY):
+        settings = settings.model_copy(update={"inventory_file": DEMO_INVENTORY})
     backends = pipeline.open_backends(settings)
     sources_stop, workers_stop = threading.Event(), threading.Event()
     sources: list[threading.Thread] = []
