@@ -148,6 +148,7 @@ export const api = {
     }),
   setIncidentLevel: (id, level, reason) =>
     send("PUT", `/incidents/${encodeURIComponent(id)}/level`, { body: { level, reason } }),
+  assets: (params) => optional(send("GET", "/assets", { params })),
   audit: (filters) => send("GET", "/audit", { params: filters }),
   verifyAudit: () => send("GET", "/audit/verify"),
   suppressions: () => optional(send("GET", "/suppressions")),

@@ -7,6 +7,23 @@ export function adminViews() {
   return {
     audit: { filters: { action: "", user: "", outcome: "" }, items: [], total: 0, verify: null },
     rules: [],
+    assets: null, // null: the API has no asset routes (yet)
+    assetFilter: "",
+
+    async openAssets() {
+      this.view = "assets";
+      try {
+        const page = await api.assets({});
+        this.assets = page ? page.items : null;
+      } catch (error) {
+        this.failed(error);
+      }
+    },
+    shownAssets() {
+      const text = this.assetFilter.trim().toLowerCase();
+      return (this.assets || []).filter((a) => !text || [a.cidr, a.name, a.site, a.department, a.owner]
+        .some((v) => String(v || "").toLowerCase().includes(text)));
+    },
 
     async openAudit() {
       this.view = "audit";

@@ -83,6 +83,7 @@ function consoleApp() {
         return;
       }
       if (name === "rules" && this.me.role === "security_admin") this.openRules();
+      else if (name === "assets") this.openAssets();
       else if (name === "incidents") this.openIncidents(id ? decodeURIComponent(id) : null);
       else this.openAlerts(name === "alerts" && id ? decodeURIComponent(id) : null);
     },
