@@ -6,6 +6,8 @@ import re
 import subprocess
 import time
 
+import httpx
+
 from tests.integration.conftest import ROOT, WATCHKEEPER, free_port, run_cli, wait_http
 
 from .conftest import axe_violations, screenshot
@@ -107,6 +109,12 @@ def test_a_scan_ingested_while_the_screen_is_open_reaches_the_ticker_and_the_cou
     wait_for_new_tick(page, shown, scanner)
     page.wait_for_function(f"/共 {before + 1} 条/.test(document.querySelector("
                            "'[data-testid=severity] h2').textContent)", timeout=15000)
+    # An analyst's change reaches the screen: the new alert's tick shows its status.
+    new_id = next(i for i in ticker_ids(page) if i not in shown)
+    changed = httpx.patch(f"{demo.base}/api/v1/alerts/{new_id}", headers=demo.token(),
+                          json={"status": "acknowledged"}, timeout=10)
+    assert changed.status_code == 200, changed.text
+    page.wait_for_selector(f".tick[data-id='{new_id}'] >> text=已确认", timeout=15000)
 
 
 def ticker_ids(page) -> list[str]:

@@ -107,8 +107,9 @@ function screenApp() {
       }
     },
     mergeTicker(recent) {
-      const known = new Set(this.ticker.map((a) => a.event.id));
-      const merged = [...recent.slice(0, TICKER_MAX).filter((a) => !known.has(a.event.id)), ...this.ticker];
+      // The freshest state of each alert wins (an analyst's change shows on the ticker too).
+      const fresh = new Map(recent.slice(0, TICKER_MAX).map((a) => [a.event.id, a]));
+      const merged = [...fresh.values(), ...this.ticker.filter((a) => !fresh.has(a.event.id))];
       merged.sort((a, b) => String(b["@timestamp"]).localeCompare(String(a["@timestamp"])));
       this.ticker = merged.slice(0, TICKER_MAX);
     },
@@ -127,6 +128,10 @@ function screenApp() {
       this.focus = this.focus === siteId ? null : siteId;
       this.refresh().catch(() => {});
     },
+    tickState(alert) {
+      const { status } = fmt.alertState(alert);
+      return status === "new" ? "" : t(`status.${status}`);
+    },
     clock(incident) {
       const info = fmt.incidentInfo(incident);
       if (info.reported_at) return { text: t("incident.reported"), overdue: false };
@@ -136,8 +141,11 @@ function screenApp() {
     },
     onAlert(doc) {
       if (!doc?.event?.id) return;
-      this.ticker = [doc, ...this.ticker.filter((a) => a.event.id !== doc.event.id)]
-        .slice(0, TICKER_MAX);
+      const others = this.ticker.filter((a) => a.event.id !== doc.event.id);
+      // A changed alert keeps its place; a new one goes first.
+      this.ticker = others.length < this.ticker.length
+        ? this.ticker.map((a) => (a.event.id === doc.event.id ? doc : a))
+        : [doc, ...others].slice(0, TICKER_MAX);
       this.soon();
     },
     soon() {
