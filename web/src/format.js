@@ -1,6 +1,6 @@
 // How times, numbers and alert fields are shown: Beijing time, grouped numbers, and the
 // triage contract's status words (legacy values read from older alerts are mapped).
-import { lang, t } from "./i18n.js";
+import { t } from "./i18n.js";
 
 const clock = new Intl.DateTimeFormat("en-GB", {
   timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit",
@@ -51,4 +51,3 @@ export function countdown(ms) {
 }
 
 export const LEVEL_COLOURS = { I: "red", II: "orange", III: "yellow", IV: "blue" };
-export const unit = (key) => (lang === "zh-CN" ? t(key) : "");
