@@ -9,7 +9,8 @@ from prometheus_client import make_asgi_app
 
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
-from api.routes import alerts, audit, auth, events, health, incidents, keys, stats, users
+from api.routes import (alerts, audit, auth, events, health, incidents, keys, reports, stats,
+                        users)
 from api.security import Access
 from api.web import web_router
 from watchkeeper.accounts import Accounts
@@ -25,12 +26,14 @@ log = logging.getLogger("watchkeeper.api")
 def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
                sites: dict[str, str | None] | None = None,
                title: str = "Watchkeeper", stages: StageRegistry | None = None,
-               web_root: Path | None = None) -> FastAPI:
+               report_generator=None, web_root: Path | None = None) -> FastAPI:
     """`sites` is the inventory's tree (site id -> parent id) that tenancy follows; without
     one only principals bound to the root see site-labelled data... and everything else.
     `stages`: the consuming stages running in this process (`run`), reported read-only by
-    /health; None for a process that runs none (`serve`). `web_root`: the built front end
-    (default web/dist of this checkout, made by `make install`)."""
+    /health; None for a process that runs none (`serve`).
+    `report_generator`: the callable POST /api/v1/reports uses (given by the composition
+    root: the API imports no other feature); None = that route answers 503.
+    `web_root`: the built front end (default web/dist of this checkout, `make install`)."""
     settings = auth_settings or AuthSettings()
     secret = settings.secret_key
     if secret is None:
@@ -49,11 +52,12 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     )
     app.state.store = store
     app.state.stages = stages
+    app.state.report_generator = report_generator
     app.state.access = Access(Accounts(store, settings, secret, sites), sites)
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(health.router)
-    for module in (auth, alerts, events, incidents, stats, users, keys, audit):
+    for module in (auth, alerts, events, incidents, stats, users, keys, audit, reports):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(web_router(web_root))
     if settings.public_metrics:

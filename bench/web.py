@@ -103,7 +103,7 @@ def main() -> int:
         started = time.monotonic()
         fill(url, args.alerts)
         print(f"stored {args.alerts:,} alerts in {time.monotonic() - started:.1f} s")
-        cli = [sys.executable, "-m", "watchkeeper.cli"]
+        cli = [sys.executable, "-m", "app.cli"]
         key = subprocess.run([*cli, "keys", "create", "bench", "--role", "viewer", "--store", url],
                              capture_output=True, text=True, check=True, cwd=ROOT).stdout.split()[-1]
         port = 18000 + os.getpid() % 1000

@@ -18,7 +18,7 @@ from tests.required import unavailable
 HERE = Path(__file__).resolve().parent
 CHROMIUM = os.environ.get("WATCHKEEPER_TEST_CHROMIUM", "/usr/bin/chromium")
 AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
-SHOTS = ROOT / "reports" / "screenshots"
+SHOTS = ROOT / "test-reports" / "screenshots"     # reports/ is the reports package
 DEMO_ROLES = ("viewer", "analyst", "responder", "system-admin", "security-admin", "audit-admin")
 
 

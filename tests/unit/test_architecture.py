@@ -7,10 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("watchkeeper", "collectors", "detectors", "api")
+NOT_PRODUCT = {"tests", "bench", "deploy", "web", "docs"}
+with open(ROOT / "pyproject.toml", "rb") as _f:
+    PACKAGES = tuple(tomllib.load(_f)["tool"]["importlinter"]["root_packages"])
 LINT = str(Path(sys.executable).parent / "lint-imports")
 
 
@@ -50,3 +53,23 @@ def test_features_may_not_import_each_other(tmp_path):
     result = lint(tmp_path)
     assert result.returncode != 0
     assert "detectors.dos -> collectors.capture" in result.stdout, result.stdout
+
+
+def test_nothing_imports_the_composition_root(tmp_path):
+    copy_tree(tmp_path)
+    meter = tmp_path / "collectors" / "capture" / "meter.py"
+    meter.write_text(meter.read_text() + "\nfrom app import roles  # noqa: E402,F401\n")
+    result = lint(tmp_path)
+    assert result.returncode != 0
+    assert "collectors.capture.meter -> app.roles" in result.stdout, result.stdout
+
+
+def test_the_contract_has_no_exceptions():
+    """Issue 16: every spine -> feature import is gone, so none may be ignored."""
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        linter = tomllib.load(f)["tool"]["importlinter"]
+    # Every top-level package of the product is under the contract (a new one must be added).
+    top_level = {p.parent.name for p in ROOT.glob("*/__init__.py")} - NOT_PRODUCT
+    assert top_level <= set(linter["root_packages"]), top_level - set(linter["root_packages"])
+    for contract in linter["contracts"]:
+        assert not contract.get("ignore_imports"), contract["name"]

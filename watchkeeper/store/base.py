@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from watchkeeper import timeutil
 
-KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state", "identity")
+KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state", "identity", "reports")
 SCAN_PAGE = 1000                    # page size of Store.scan
 
 # Fields an analyst owns on an alert: a detector re-raising the same alert never resets them.
@@ -34,6 +34,7 @@ TERM_FIELDS = frozenset({
     "labels.site", "observer.name", "user.name", "dns.question.name",
     "watchkeeper.incident.status", "watchkeeper.incident.entity",
     "watchkeeper.incident.categories", "watchkeeper.incident.level",
+    "watchkeeper.report.type", "watchkeeper.report.period", "watchkeeper.report.schedule",
 })
 
 _EARLIEST, _LATEST = 0.0, 253402300799.0   # 1970-01-01 .. 9999-12-31T23:59:59Z

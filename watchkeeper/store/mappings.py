@@ -53,6 +53,12 @@ WATCHKEEPER = _obj(
     incident=_obj(entity=_KW, status=_KW, alerts=_KW, alert_count=_LONG, categories=_KW,
                   stages=_KW, first_seen=_DATE, last_seen=_DATE, severity=_LONG,
                   risk_score={"type": "float"}, gbt_code=_KW, gbt_name=_KW, level=_KW),   # detector checkpoints: stored, never searched
+    # Generated compliance reports (watchkeeper/store/reports.py): the metadata; the PDF and
+    # HTML are in a `state` blob document (watchkeeper.state: never indexed).
+    report=_obj(type=_KW, period=_KW, period_start=_DATE, period_end=_DATE, schedule=_KW,
+                sha256=_KW, lang=_KW, incident_id=_KW, generated_by=_KW, size=_LONG,
+                sections={"type": "object", "enabled": False},
+                deliveries={"type": "object", "enabled": False}),
     deadletter=_obj(reason=_KW, stage=_KW, topic=_KW, raw={"type": "keyword", "index": False,
                                                             "doc_values": False}),
 )

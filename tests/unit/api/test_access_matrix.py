@@ -37,6 +37,10 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/audit"): {"audit_admin"},
     ("GET", "/api/v1/audit/verify"): {"audit_admin"},
     ("GET", "/api/v1/audit/export"): {"audit_admin"},
+    ("GET", "/api/v1/reports"): READ,
+    ("POST", "/api/v1/reports"): READ,
+    ("GET", "/api/v1/reports/{report_id}"): READ,
+    ("GET", "/api/v1/reports/{report_id}/pdf"): READ,
     # The web pages' shells and assets (api/web.py): static files, no data.
     ("GET", "/"): "public",
     ("GET", "/console"): "public",
