@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from app import collect, options, pipeline
@@ -62,8 +63,9 @@ def serve_api(settings: Settings, backends: pipeline.Backends,
 
     from api.app import create_app
     from app.admin import inventory_sites
+    web_root = Path(settings.web_root) if settings.web_root else None
     app = create_app(backends.store, auth_settings=settings.auth, sites=inventory_sites(settings),
-                     stages=stages,
+                     stages=stages, web_root=web_root,
                      report_generator=report_cli.on_demand_generator(settings, backends.store))
     print(f"Watchkeeper on http://{settings.host}:{settings.port}/ (console: /console, "
           f"wall screen: /screen, API: /api/v1, log in: POST /api/v1/auth/token)",
