@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -9,13 +10,14 @@ from prometheus_client import make_asgi_app
 
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
-from api.routes import (alerts, audit, auth, events, health, incidents, keys, reports, stats,
-                        users)
+from api.routes import (alerts, audit, auth, events, health, incident_actions, incidents, keys,
+                        reports, stats, users)
 from api.security import Access
 from api.web import web_router
 from watchkeeper.accounts import Accounts
 from watchkeeper.config import AuthSettings
 from watchkeeper.identity import new_secret
+from watchkeeper.incidents import IncidentPolicy, IncidentSettings
 from watchkeeper.liveness import StageRegistry
 from watchkeeper.store.base import Store
 
@@ -26,13 +28,17 @@ log = logging.getLogger("watchkeeper.api")
 def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
                sites: dict[str, str | None] | None = None,
                title: str = "Watchkeeper", stages: StageRegistry | None = None,
-               report_generator=None, web_root: Path | None = None) -> FastAPI:
+               report_generator=None,
+               incident_settings: IncidentSettings | None = None,
+               org_types: dict[str, str] | None = None, web_root: Path | None = None) -> FastAPI:
     """`sites` is the inventory's tree (site id -> parent id) that tenancy follows; without
     one only principals bound to the root see site-labelled data... and everything else.
     `stages`: the consuming stages running in this process (`run`), reported read-only by
     /health; None for a process that runs none (`serve`).
     `report_generator`: the callable POST /api/v1/reports uses (given by the composition
     root: the API imports no other feature); None = that route answers 503.
+    `incident_settings` and `org_types` (site id -> cii | state_organ | other) drive the
+    incident reporting clocks.
     `web_root`: the built front end (default web/dist of this checkout, `make install`)."""
     settings = auth_settings or AuthSettings()
     secret = settings.secret_key
@@ -53,11 +59,15 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     app.state.store = store
     app.state.stages = stages
     app.state.report_generator = report_generator
+    app.state.incident_policy = IncidentPolicy(incident_settings or IncidentSettings(),
+                                               org_types or {})
+    app.state.clock = time.time        # tests freeze it: the reporting clocks read it
     app.state.access = Access(Accounts(store, settings, secret, sites), sites)
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(health.router)
-    for module in (auth, alerts, events, incidents, stats, users, keys, audit, reports):
+    for module in (auth, alerts, events, incidents, incident_actions, stats, users, keys,
+                   audit, reports):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(web_router(web_root))
     if settings.public_metrics:

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.security import Access, CurrentPrincipal, get_access
+from watchkeeper.incidents import IncidentPolicy
 from watchkeeper.store.base import Store
 from watchkeeper.store.scoped import ScopedStore, subtree
 
@@ -26,7 +27,24 @@ def get_current_actor(principal: CurrentPrincipal) -> str:
     return principal.actor
 
 
+def get_incident_policy(request: Request) -> IncidentPolicy:
+    return request.app.state.incident_policy
+
+
+def get_now(request: Request) -> float:
+    """The moment of this request (the app's clock: tests freeze it)."""
+    return request.app.state.clock()
+
+
+def get_visible_sites(request: Request, principal: CurrentPrincipal) -> list[str] | None:
+    """The caller's site subtree (None = everything)."""
+    return subtree(get_access(request).sites or {}, principal.site)
+
+
 RawStoreDep = Annotated[Store, Depends(get_store)]
 StoreDep = Annotated[ScopedStore, Depends(get_scoped_store)]
 AccessDep = Annotated[Access, Depends(get_access)]
 CurrentActor = Annotated[str, Depends(get_current_actor)]
+IncidentPolicyDep = Annotated[IncidentPolicy, Depends(get_incident_policy)]
+NowDep = Annotated[float, Depends(get_now)]
+VisibleSitesDep = Annotated[list[str] | None, Depends(get_visible_sites)]

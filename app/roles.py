@@ -62,11 +62,13 @@ def serve_api(settings: Settings, backends: pipeline.Backends,
     import uvicorn
 
     from api.app import create_app
-    from app.admin import inventory_sites
+    from app.admin import inventory_org_types, inventory_sites
     web_root = Path(settings.web_root) if settings.web_root else None
     app = create_app(backends.store, auth_settings=settings.auth, sites=inventory_sites(settings),
                      stages=stages, web_root=web_root,
-                     report_generator=report_cli.on_demand_generator(settings, backends.store))
+                     report_generator=report_cli.on_demand_generator(settings, backends.store),
+                     incident_settings=settings.incidents,
+                     org_types=inventory_org_types(settings))
     print(f"Watchkeeper on http://{settings.host}:{settings.port}/ (console: /console, "
           f"wall screen: /screen, API: /api/v1, log in: POST /api/v1/auth/token)",
           file=sys.stderr, flush=True)

@@ -2,7 +2,7 @@
 (GB/T 22239-2019, 1–5) and its criticality. Sites nest region → city → county.
 
     sites:
-      - {id: region, name: 区域中心}
+      - {id: region, name: 区域中心, org_type: state_organ}   # cii | state_organ | other
       - {id: city-a, name: A市, parent: region}
       - {id: county-a1, name: A1县, parent: city-a}
     assets:
@@ -20,12 +20,18 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from watchkeeper.incidents import OrgType
+
 
 class Site(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=128)
     parent: str | None = None
+    org_type: OrgType = Field(
+        "other", description="organisation type for the incident reporting clock: cii "
+                             "(critical information infrastructure), state_organ "
+                             "(central/state organs), other")
 
 
 class Asset(BaseModel):
