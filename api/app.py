@@ -11,7 +11,7 @@ from prometheus_client import make_asgi_app
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
 from api.routes import (alerts, audit, auth, events, health, incident_actions, incidents, keys,
-                        reports, stats, users)
+                        reports, stats, suppressions, users)
 from api.security import Access
 from api.web import web_router
 from watchkeeper.accounts import Accounts
@@ -67,7 +67,7 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     install_openapi(app)
     app.include_router(health.router)
     for module in (auth, alerts, events, incidents, incident_actions, stats, users, keys,
-                   audit, reports):
+                   audit, reports, suppressions):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(web_router(web_root))
     if settings.public_metrics:
