@@ -1,4 +1,12 @@
 # Image for every Watchkeeper role in docker-compose.yml (one process per role).
+# The web pages (console, wall screen) are built in a Node stage; only web/dist is kept.
+FROM node:20-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web ./
+RUN npm run build
+
 FROM python:3.11-slim
 # pango/harfbuzz and Noto CJK: the compliance reports' PDFs (reports/, WeasyPrint).
 RUN apt-get update && apt-get install -y --no-install-recommends libpcap0.8 \
@@ -13,6 +21,8 @@ COPY api ./api
 COPY app ./app
 COPY reports ./reports
 COPY playbooks ./playbooks
+COPY --from=web /web/dist ./web/dist
+ENV WATCHKEEPER_WEB_ROOT=/opt/watchkeeper/web/dist
 # The capture kernels are compiled ahead of time (collectors/capture/kernels/build.py needs a C
 # compiler only while building; run from / so the installed package gets the module).
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \

@@ -5,12 +5,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 SERVICES := deploy/local/services
 STAMP := $(VENV)/.installed
+# The console and the wall screen (web/, Vite): rebuilt when a source or the lockfile changes.
+WEB_BUILT := web/dist/.built
+WEB_SOURCES := $(shell find web/src web/console web/screen -type f 2>/dev/null) \
+               web/package.json web/package-lock.json web/vite.config.js
 
 .PHONY: install run test test-unit lab services-start services-stop bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(WEB_BUILT)
 	$(BIN)/python -m collectors.capture.kernels.build --if-stale
 	$(BIN)/python -m collectors.capture.kernels.warm
+
+$(WEB_BUILT): $(WEB_SOURCES)
+	cd web && npm ci --no-audit --no-fund && npm run build
+	touch $(WEB_BUILT)
 
 $(STAMP): pyproject.toml deploy/local/debian-packages.txt
 	deploy/local/install-debs
@@ -59,4 +67,4 @@ bench: install
 	$(BIN)/python bench/hostile.py
 
 clean:
-	rm -rf $(VENV) test-reports .pytest_cache
+	rm -rf $(VENV) test-reports .pytest_cache web/dist web/node_modules

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 from fastapi import FastAPI
 from prometheus_client import make_asgi_app
@@ -12,6 +13,7 @@ from api.openapi import install_openapi
 from api.routes import (alerts, audit, auth, events, health, incident_actions, incidents, keys,
                         playbooks, reports, stats, suppressions, triage, users)
 from api.security import Access
+from api.web import web_router
 from watchkeeper.accounts import Accounts
 from watchkeeper.config import AuthSettings
 from watchkeeper.identity import new_secret
@@ -40,7 +42,7 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
                title: str = "Watchkeeper", stages: StageRegistry | None = None,
                report_generator=None,
                incident_settings: IncidentSettings | None = None,
-               org_types: dict[str, str] | None = None) -> FastAPI:
+               org_types: dict[str, str] | None = None, web_root: Path | None = None) -> FastAPI:
     """`sites` is the inventory's tree (site id -> parent id) that tenancy follows; without
     one only principals bound to the root see site-labelled data... and everything else.
     `stages`: the consuming stages running in this process (`run`), reported read-only by
@@ -48,7 +50,8 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     `report_generator`: the callable POST /api/v1/reports uses (given by the composition
     root: the API imports no other feature); None = that route answers 503.
     `incident_settings` and `org_types` (site id -> cii | state_organ | other) drive the
-    incident reporting clocks."""
+    incident reporting clocks.
+    `web_root`: the built front end (default web/dist of this checkout, `make install`)."""
     settings = auth_settings or AuthSettings()
     secret = settings.secret_key
     if secret is None:
@@ -79,6 +82,7 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     for module in (auth, alerts, triage, events, incidents, incident_actions, stats, users, keys,
                    audit, reports, suppressions, playbooks):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(web_router(web_root))
     if settings.public_metrics:
         # Pipeline counters (records accepted, written, dead-lettered) for Prometheus.
         app.mount("/metrics", make_asgi_app())

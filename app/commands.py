@@ -24,10 +24,15 @@ from watchkeeper.liveness import StageRegistry, Watchdog
 from watchkeeper.store import Query, open_store
 
 log = logging.getLogger("watchkeeper")
+# The demo's sample region (`run --demo` without an inventory_file of its own).
+DEMO_INVENTORY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              "deploy", "demo", "inventory.yaml")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    if args.demo and not settings.inventory_file and os.path.isfile(DEMO_INVENTORY):
+        settings = settings.model_copy(update={"inventory_file": DEMO_INVENTORY})
     backends = pipeline.open_backends(settings)
     ctx = roles.RunContext(args, settings, backends, StageRegistry(), threading.Event(),
                            threading.Event())

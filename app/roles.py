@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from app import collect, options, pipeline
@@ -63,14 +64,15 @@ def serve_api(settings: Settings, backends: pipeline.Backends,
 
     from api.app import create_app
     from app.admin import inventory_org_types, inventory_sites
+    web_root = Path(settings.web_root) if settings.web_root else None
     app = create_app(backends.store, auth_settings=settings.auth, sites=inventory_sites(settings),
-                     stages=stages,
+                     stages=stages, web_root=web_root,
                      report_generator=report_cli.on_demand_generator(settings, backends.store),
                      incident_settings=settings.incidents,
                      org_types=inventory_org_types(settings))
-    print(f"Watchkeeper API on http://{settings.host}:{settings.port}/ "
-          f"(log in: POST /api/v1/auth/token, alerts: /api/v1/alerts)", file=sys.stderr,
-          flush=True)
+    print(f"Watchkeeper on http://{settings.host}:{settings.port}/ (console: /console, "
+          f"wall screen: /screen, API: /api/v1, log in: POST /api/v1/auth/token)",
+          file=sys.stderr, flush=True)
     # uvicorn re-raises SIGTERM once it has shut down; with the default handler that kills us
     # before the sources and workers flush. A no-op handler lets the caller's cleanup run.
     signal.signal(signal.SIGTERM, lambda *_: None)

@@ -20,6 +20,9 @@ from watchkeeper import config
 class Settings(config.Settings, CollectorSettings):
     flow_table: FlowTableSettings = Field(default_factory=FlowTableSettings,
                                           description="packet capture flow timeouts and bounds")
+    web_root: str | None = Field(None, description="the built web pages (console, wall screen); "
+                                                   "default: web/dist of this checkout, made "
+                                                   "by `make install` (docs/web.md)")
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:

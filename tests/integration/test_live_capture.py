@@ -116,4 +116,4 @@ def test_run_with_a_missing_interface_fails_at_start_in_one_line(tmp_path):
     assert done.returncode != 0
     assert "cannot capture on 'wk-no-such0'" in done.stderr
     assert "Traceback" not in done.stderr
-    assert "Watchkeeper API on" not in done.stderr
+    assert "Watchkeeper on http" not in done.stderr

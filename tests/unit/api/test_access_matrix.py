@@ -65,7 +65,16 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/api/v1/playbooks/runs"): {"responder"},
     ("POST", "/api/v1/playbooks/runs/{run_id}/approve"): {"responder"},
     ("POST", "/api/v1/playbooks/runs/{run_id}/deny"): {"responder"},
+    # The web pages' shells and assets (api/web.py): static files, no data.
+    ("GET", "/"): "public",
+    ("GET", "/console"): "public",
+    ("GET", "/console/{path:path}"): "public",
+    ("GET", "/screen"): "public",
+    ("GET", "/screen/{path:path}"): "public",
+    ("GET", "/assets/{path:path}"): "public",
 }
+WEB_SHELLS = {path for (_, path), roles in EXPECTED.items()
+              if roles == "public" and not path.startswith(("/api", "/health"))}
 # The three administrators (三员) share no route: none can do another's job.
 ADMINS = ("system_admin", "security_admin", "audit_admin")
 
@@ -133,13 +142,16 @@ def test_nothing_but_health_and_metrics_answers_without_credentials(anonymous):
         response = _call(anonymous, method, path, {})
         if path == "/health":
             assert response.status_code == 200
+        elif path in WEB_SHELLS:   # a page shell, an asset or a 404: never data
+            assert response.status_code in (200, 303, 404), (path, response.status_code)
+            assert "json" not in response.headers["content-type"] or response.status_code == 404
         else:
             assert response.status_code in (401, 422) if path == "/api/v1/auth/token" else \
                 response.status_code == 401, (method, path, response.status_code)
             if response.status_code == 401:
                 assert response.headers["www-authenticate"] == "Bearer"
     assert anonymous.get("/metrics/").status_code == 200
-    for other in ("/docs", "/openapi.json", "/redoc", "/", "/api/v1"):
+    for other in ("/docs", "/openapi.json", "/redoc", "/api/v1"):
         assert anonymous.get(other).status_code == 404, other
 
 

@@ -1,0 +1,112 @@
+// The analysts' console: login, alert list with filters and keyboard triage, alert detail,
+// incidents. One Alpine component; the views are sections of console/index.html.
+import Alpine from "alpinejs";
+import { api, auth } from "../api.js";
+import * as fmt from "../format.js";
+import { otherLangHref, t } from "../i18n.js";
+import { adminViews } from "./admin.js";
+import { alertsView } from "./alerts.js";
+import { incidentsView } from "./incidents.js";
+import "./console.css";
+
+const TRIAGE_ROLES = ["analyst", "responder"];
+const READ_ROLES = ["analyst", "responder", "security_admin"];
+
+function consoleApp() {
+  return {
+    t,
+    fmt,
+    langHref: otherLangHref(),
+    me: null,
+    view: "login",
+    login: { username: "", password: "", error: "", busy: false },
+    notice: "",
+    ...alertsView(),
+    ...incidentsView(),
+    ...adminViews(),
+
+    async init() {
+      window.addEventListener("keydown", (event) => this.onKey(event));
+      window.addEventListener("hashchange", () => this.route());
+      if (auth.hasCredentials()) await this.loadMe();
+      this.route();
+    },
+    get canTriage() {
+      return Boolean(this.me && TRIAGE_ROLES.includes(this.me.role));
+    },
+    get canRead() {
+      return Boolean(this.me && READ_ROLES.includes(this.me.role));
+    },
+    get canSetLevel() {
+      return Boolean(this.me && this.me.role === "responder");
+    },
+    async loadMe() {
+      try {
+        this.me = await api.me();
+      } catch {
+        this.me = null;
+        await auth.logout().catch(() => {});
+      }
+    },
+    async submitLogin() {
+      this.login.busy = true;
+      this.login.error = "";
+      try {
+        await auth.login(this.login.username, this.login.password);
+        this.login.password = "";
+        await this.loadMe();
+        this.route();
+      } catch (error) {
+        this.login.error = error.status === 429 ? t("login.locked") : t("login.failed");
+      } finally {
+        this.login.busy = false;
+      }
+    },
+    async logout() {
+      await auth.logout().catch(() => {});
+      this.me = null;
+      location.hash = "";
+      this.view = "login";
+    },
+    route() {
+      if (!this.me) {
+        this.view = "login";
+        return;
+      }
+      const [name, id] = location.hash.replace(/^#\/?/, "").split("/");
+      if (this.me.role === "audit_admin") {
+        this.openAudit();
+        return;
+      }
+      if (!this.canRead) {
+        this.view = "norole";
+        return;
+      }
+      if (name === "rules" && this.me.role === "security_admin") this.openRules();
+      else if (name === "assets") this.openAssets();
+      else if (name === "incidents") this.openIncidents(id ? decodeURIComponent(id) : null);
+      else this.openAlerts(name === "alerts" && id ? decodeURIComponent(id) : null);
+    },
+    say(message) {
+      this.notice = message;
+      clearTimeout(this.noticeTimer);
+      this.noticeTimer = setTimeout(() => (this.notice = ""), 4000);
+    },
+    failed(error) {
+      this.say(t("error.request", { detail: error.message || String(error) }));
+    },
+    onKey(event) {
+      const target = event.target;
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      if (target && ["INPUT", "SELECT", "TEXTAREA"].includes(target.tagName)) {
+        if (event.key === "Escape") target.blur();
+        return;
+      }
+      if (this.view === "alerts") this.alertKey(event);
+    },
+  };
+}
+
+Alpine.data("consoleApp", consoleApp);
+window.Alpine = Alpine;
+Alpine.start();

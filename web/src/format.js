@@ -1,0 +1,53 @@
+// How times, numbers and alert fields are shown: Beijing time, grouped numbers, and the
+// triage contract's status words (legacy values read from older alerts are mapped).
+import { t } from "./i18n.js";
+
+const clock = new Intl.DateTimeFormat("en-GB", {
+  timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit",
+  hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+});
+
+export function beijing(iso, withDate = true) {
+  if (!iso) return "—";
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return "—";
+  const p = Object.fromEntries(clock.formatToParts(date).map((x) => [x.type, x.value]));
+  const time = `${p.hour}:${p.minute}:${p.second}`;
+  return withDate ? `${p.year}-${p.month}-${p.day} ${time}` : time;
+}
+
+const grouped = new Intl.NumberFormat("en-US");
+export const num = (value) => (value === null || value === undefined ? "—" : grouped.format(value));
+
+export const SEVERITIES = { 1: "low", 2: "medium", 3: "high", 4: "critical" };
+export const severityName = (level) => SEVERITIES[level] || "low";
+export const severityLabel = (level) => t(`severity.${severityName(level)}`);
+
+const LEGACY = {
+  in_progress: ["investigating", null],
+  resolved: ["closed", "true_positive"],
+  false_positive: ["closed", "false_positive"],
+  suppressed: ["closed", "benign_positive"],
+};
+
+export function alertState(alert) {
+  const info = alert?.watchkeeper?.alert || {};
+  const [status, verdict] = LEGACY[info.status] || [info.status || "new", info.verdict || null];
+  return { status, verdict: info.verdict || verdict };
+}
+
+export const alertInfo = (alert) => alert?.watchkeeper?.alert || {};
+export const incidentInfo = (incident) => incident?.watchkeeper?.incident || {};
+export const site = (doc) => doc?.labels?.site || "";
+
+// "1 h 05 min" / "05:12" for the reporting clock; negative = overdue.
+export function countdown(ms) {
+  const sign = ms < 0 ? "-" : "";
+  const total = Math.floor(Math.abs(ms) / 1000);
+  const h = Math.floor(total / 3600);
+  const m = String(Math.floor((total % 3600) / 60)).padStart(2, "0");
+  const s = String(total % 60).padStart(2, "0");
+  return `${sign}${h}:${m}:${s}`;
+}
+
+export const LEVEL_COLOURS = { I: "red", II: "orange", III: "yellow", IV: "blue" };
