@@ -8,7 +8,8 @@ from prometheus_client import make_asgi_app
 
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
-from api.routes import alerts, audit, auth, events, health, incidents, keys, stats, users
+from api.routes import (alerts, audit, auth, events, health, incidents, keys, posture, stats,
+                        users)
 from api.security import Access
 from watchkeeper.accounts import Accounts
 from watchkeeper.config import AuthSettings
@@ -49,7 +50,7 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(health.router)
-    for module in (auth, alerts, events, incidents, stats, users, keys, audit):
+    for module in (auth, alerts, events, incidents, stats, posture, users, keys, audit):
         app.include_router(module.router, prefix=API_PREFIX)
     if settings.public_metrics:
         # Pipeline counters (records accepted, written, dead-lettered) for Prometheus.

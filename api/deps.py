@@ -1,11 +1,13 @@
 """Typed dependency aliases shared by the routers (FastAPI-template style)."""
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from api.security import Access, CurrentPrincipal, get_access
+from watchkeeper.posture import SiteNode
 from watchkeeper.store.base import Store
 from watchkeeper.store.scoped import ScopedStore, subtree
 
@@ -26,7 +28,22 @@ def get_current_actor(principal: CurrentPrincipal) -> str:
     return principal.actor
 
 
+def get_clock() -> float:
+    """Now, epoch seconds: the one place tests freeze (app.dependency_overrides)."""
+    return time.time()
+
+
+def get_site_tree(request: Request) -> dict[str, SiteNode]:
+    """The inventory's site tree with display names (id -> node)."""
+    access = get_access(request)
+    names = getattr(request.app.state, "site_names", None) or {}
+    return {sid: SiteNode(sid, names.get(sid, sid), parent)
+            for sid, parent in (access.sites or {}).items()}
+
+
 RawStoreDep = Annotated[Store, Depends(get_store)]
 StoreDep = Annotated[ScopedStore, Depends(get_scoped_store)]
 AccessDep = Annotated[Access, Depends(get_access)]
 CurrentActor = Annotated[str, Depends(get_current_actor)]
+ClockDep = Annotated[float, Depends(get_clock)]
+SiteTreeDep = Annotated[dict[str, SiteNode], Depends(get_site_tree)]

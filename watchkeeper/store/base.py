@@ -34,6 +34,10 @@ TERM_FIELDS = frozenset({
     "labels.site", "observer.name", "user.name", "dns.question.name",
     "watchkeeper.incident.status", "watchkeeper.incident.entity",
     "watchkeeper.incident.categories", "watchkeeper.incident.level",
+    # asset context (detectors' AlertContext) and collector status documents: posture
+    "watchkeeper.asset.source.criticality", "watchkeeper.asset.source.mlps_level",
+    "watchkeeper.asset.destination.criticality", "watchkeeper.asset.destination.mlps_level",
+    "watchkeeper.collector.name", "watchkeeper.deadletter.stage",
 })
 
 _EARLIEST, _LATEST = 0.0, 253402300799.0   # 1970-01-01 .. 9999-12-31T23:59:59Z
@@ -87,6 +91,29 @@ class Bucket:
     count: int
 
 
+@dataclass
+class Group:
+    """One combination of `group_counts` fields (None: the field is missing) and its count;
+    `start` is the interval start (epoch seconds) when an interval was asked for."""
+    keys: tuple
+    count: int
+    start: int | None = None
+
+
+MAX_GROUPS = 50_000     # group_counts refuses to return more combinations than this
+
+
+def group_order(group: Group) -> tuple:
+    """(start, keys) with missing values first: both backends return groups in this order."""
+    return (group.start or 0, tuple((k is not None, k) for k in group.keys))
+
+
+def check_group_fields(fields: list[str]) -> None:
+    bad = [f for f in fields if f not in TERM_FIELDS or f in ARRAY_FIELDS]
+    if bad or not fields:
+        raise ValueError(f"cannot group by {bad}; groupable: scalar fields of {sorted(TERM_FIELDS)}")
+
+
 def encode_cursor(timestamp: str, doc_id: str) -> str:
     return base64.urlsafe_b64encode(json.dumps([timestamp, doc_id]).encode()).decode()
 
@@ -137,6 +164,13 @@ class Store(ABC):
     @abstractmethod
     def date_histogram(self, kind: str, interval_seconds: int, query: Query) -> list[Bucket]:
         """Counts per fixed interval; bucket key = interval start in epoch seconds; empty omitted."""
+
+    @abstractmethod
+    def group_counts(self, kind: str, fields: list[str], query: Query,
+                     interval_seconds: int | None = None) -> list[Group]:
+        """Counts per combination of `fields` values (and per fixed time interval when given):
+        a composite aggregation, so the screen's sums run over groups, never over documents.
+        Ordered by (start, keys); at most MAX_GROUPS (more is a ValueError)."""
 
     @abstractmethod
     def update_alert(self, alert_id: str, changes: dict, actor: str, comment: str = "") -> dict:

@@ -12,9 +12,10 @@ from elasticsearch.helpers import BulkIndexError, bulk
 
 from watchkeeper import timeutil
 from watchkeeper.store import mappings
-from watchkeeper.store.base import (ANALYST_FIELDS, Bucket, Page, Query, Store, StoreError,
-                                    StoreUnavailable, audit_document, check_alert_changes,
-                                    check_kind, decode_cursor, encode_cursor)
+from watchkeeper.store.base import (ANALYST_FIELDS, MAX_GROUPS, Bucket, Group, Page, Query, Store,
+                                    StoreError, StoreUnavailable, audit_document,
+                                    check_alert_changes, check_group_fields, check_kind,
+                                    decode_cursor, encode_cursor, group_order)
 
 CLIENT_MAJOR = 8
 
@@ -34,6 +35,11 @@ class _FastJson(JsonSerializer):
 
 def _millis(timestamp: str) -> int:
     return round(timeutil.parse(timestamp) * 1_000_000) // 1000   # ES keeps milliseconds
+
+
+def _plain(value):
+    """Composite keys of long fields come back as ints; keep them ints, like SQLite does."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _iso(epoch: float) -> str:
@@ -224,6 +230,33 @@ class ElasticStore(Store):
         result = self._search(kind, query=self._filter(query), size=0, aggs=aggs)
         buckets = result.get("aggregations", {}).get("h", {}).get("buckets", [])
         return [Bucket(b["key"] // 1000, b["doc_count"]) for b in buckets]
+
+    def group_counts(self, kind: str, fields: list[str], query: Query,
+                     interval_seconds: int | None = None) -> list[Group]:
+        check_kind(kind)
+        check_group_fields(fields)
+        sources = [{f"f{i}": {"terms": {"field": name, "missing_bucket": True}}}
+                   for i, name in enumerate(fields)]
+        if interval_seconds:
+            sources.insert(0, {"t": {"date_histogram": {
+                "field": "@timestamp", "fixed_interval": f"{int(interval_seconds)}s"}}})
+        groups: list[Group] = []
+        after = None
+        while True:
+            composite = {"sources": sources, "size": 2000, **({"after": after} if after else {})}
+            result = self._search(kind, query=self._filter(query), size=0,
+                                  aggs={"g": {"composite": composite}})
+            agg = result.get("aggregations", {}).get("g", {})
+            for b in agg.get("buckets", []):
+                key = b["key"]
+                start = key["t"] // 1000 if interval_seconds else None
+                groups.append(Group(tuple(_plain(key[f"f{i}"]) for i in range(len(fields))),
+                                    b["doc_count"], start))
+            if len(groups) > MAX_GROUPS:
+                raise ValueError(f"more than {MAX_GROUPS} groups: narrow the query")
+            after = agg.get("after_key")
+            if not agg.get("buckets") or after is None:
+                return sorted(groups, key=group_order)
 
     @staticmethod
     def _filter(query: Query) -> dict:

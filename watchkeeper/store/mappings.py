@@ -19,7 +19,7 @@ ECS_COMMON = {
     "@timestamp": _DATE,
     "message": {"type": "text"},
     "event": _obj(id=_KW, kind=_KW, category=_KW, type=_KW, dataset=_KW, module=_KW,
-                  action=_KW, outcome=_KW, start=_DATE, end=_DATE, created=_DATE,
+                  action=_KW, outcome=_KW, start=_DATE, end=_DATE, created=_DATE, ingested=_DATE,
                   duration=_LONG, severity=_LONG, risk_score={"type": "float"},
                   original={"type": "keyword", "index": False, "doc_values": False}),
     "observer": _obj(name=_KW, type=_KW),
@@ -53,6 +53,10 @@ WATCHKEEPER = _obj(
     incident=_obj(entity=_KW, status=_KW, alerts=_KW, alert_count=_LONG, categories=_KW,
                   stages=_KW, first_seen=_DATE, last_seen=_DATE, severity=_LONG,
                   risk_score={"type": "float"}, gbt_code=_KW, gbt_name=_KW, level=_KW),   # detector checkpoints: stored, never searched
+    asset=_obj(**{side: _obj(name=_KW, site=_KW, site_path=_KW, department=_KW, owner=_KW,
+                             mlps_level=_LONG, criticality=_LONG)
+                  for side in ("source", "destination")}),
+    collector=_obj(name=_KW, counters={"type": "object", "dynamic": True}),
     deadletter=_obj(reason=_KW, stage=_KW, topic=_KW, raw={"type": "keyword", "index": False,
                                                             "doc_values": False}),
 )

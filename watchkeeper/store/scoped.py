@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from watchkeeper.identity import ROOT
-from watchkeeper.store.base import Bucket, Page, Query, Store
+from watchkeeper.store.base import Bucket, Group, Page, Query, Store
 
 # Kinds that carry tenant data; the others (audit, identity, state) are not reachable here.
 TENANT_KINDS = frozenset({"events", "alerts", "incidents"})
@@ -62,6 +62,10 @@ class ScopedStore:
 
     def date_histogram(self, kind: str, interval_seconds: int, query: Query) -> list[Bucket]:
         return self.store.date_histogram(kind, interval_seconds, self._scoped(kind, query))
+
+    def group_counts(self, kind: str, fields: list[str], query: Query,
+                     interval_seconds: int | None = None) -> list[Group]:
+        return self.store.group_counts(kind, fields, self._scoped(kind, query), interval_seconds)
 
     def get_by_ids(self, kind: str, ids: list[str]) -> list[dict]:
         self._scoped(kind, Query())

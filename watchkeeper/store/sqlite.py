@@ -9,9 +9,10 @@ from pathlib import Path
 import msgspec
 
 from watchkeeper import timeutil
-from watchkeeper.store.base import (ARRAY_FIELDS, KINDS, Bucket, Page, Query, Store,
-                                    StoreError, StoreUnavailable,
-                                    audit_document, check_alert_changes, check_kind,
+from watchkeeper.store.base import (ARRAY_FIELDS, KINDS, MAX_GROUPS, Bucket, Group, Page, Query,
+                                    Store, StoreError, StoreUnavailable,
+                                    audit_document, check_alert_changes, check_group_fields,
+                                    check_kind, group_order,
                                     decode_cursor, encode_cursor, merge_alert)
 
 _INDEXED = ("event.dataset", "watchkeeper.alert.category", "watchkeeper.alert.status",
@@ -181,6 +182,28 @@ class SqliteStore(Store):
         with self._lock:
             rows = self._db.execute(sql, (width, width, *args)).fetchall()
         return [Bucket(k // 1_000_000, n) for k, n in rows]
+
+    def group_counts(self, kind: str, fields: list[str], query: Query,
+                     interval_seconds: int | None = None) -> list[Group]:
+        check_kind(kind)
+        check_group_fields(fields)
+        where, args = self._where(query)
+        columns = [f"json_extract(doc, '{_path(name)}')" for name in fields]
+        if interval_seconds:
+            width = int(interval_seconds) * 1_000_000
+            columns.insert(0, f"(ts / {width}) * {width}")
+        names = ", ".join(columns)
+        sql = (f"SELECT {names}, count(*) FROM {kind} {self._clause(where)} "
+               f"GROUP BY {names} ORDER BY {names} LIMIT ?")
+        with self._lock:
+            rows = self._db.execute(sql, (*args, MAX_GROUPS + 1)).fetchall()
+        if len(rows) > MAX_GROUPS:
+            raise ValueError(f"more than {MAX_GROUPS} groups: narrow the query")
+        if interval_seconds:
+            groups = [Group(tuple(r[1:-1]), r[-1], r[0] // 1_000_000) for r in rows]
+        else:
+            groups = [Group(tuple(r[:-1]), r[-1]) for r in rows]
+        return sorted(groups, key=group_order)
 
     def _where(self, query: Query) -> tuple[list[str], list]:
         where: list[str] = []
