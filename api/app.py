@@ -9,10 +9,10 @@ from prometheus_client import make_asgi_app
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
 from api.routes import (alerts, audit, auth, events, health, incidents, keys, posture, stats,
-                        users)
+                        stream, users)
 from api.security import Access
 from watchkeeper.accounts import Accounts
-from watchkeeper.config import AuthSettings
+from watchkeeper.config import AuthSettings, FeedSettings
 from watchkeeper.identity import new_secret
 from watchkeeper.liveness import StageRegistry
 from watchkeeper.store.base import Store
@@ -23,7 +23,8 @@ log = logging.getLogger("watchkeeper.api")
 
 def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
                sites: dict[str, str | None] | None = None,
-               title: str = "Watchkeeper", stages: StageRegistry | None = None) -> FastAPI:
+               title: str = "Watchkeeper", stages: StageRegistry | None = None,
+               feed: FeedSettings | None = None) -> FastAPI:
     """`sites` is the inventory's tree (site id -> parent id) that tenancy follows; without
     one only principals bound to the root see site-labelled data... and everything else.
     `stages`: the consuming stages running in this process (`run`), reported read-only by
@@ -46,11 +47,14 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     )
     app.state.store = store
     app.state.stages = stages
+    app.state.feed = feed or FeedSettings()
+    app.state.secret = secret          # signs the live feed's short-lived stream tokens
     app.state.access = Access(Accounts(store, settings, secret, sites), sites)
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(health.router)
-    for module in (auth, alerts, events, incidents, stats, posture, users, keys, audit):
+    for module in (auth, alerts, events, incidents, stats, posture, stream, users, keys,
+                   audit):
         app.include_router(module.router, prefix=API_PREFIX)
     if settings.public_metrics:
         # Pipeline counters (records accepted, written, dead-lettered) for Prometheus.

@@ -85,6 +85,21 @@ class AuthSettings(BaseModel):
         return None if value is None else check_secret(value)
 
 
+class FeedSettings(BaseModel):
+    """The live feed, GET /api/v1/stream (docs/api-posture.md)."""
+    model_config = ConfigDict(extra="forbid")
+
+    poll_seconds: float = Field(0.5, ge=0.05, le=30, description="how often the store is read")
+    settle_seconds: float = Field(1.5, ge=0, le=60, description="documents stamped less than "
+                                  "this long ago wait for the next read (ES refreshes each 1 s)")
+    heartbeat_seconds: float = Field(15, ge=0.1, le=300, description="comment line interval")
+    posture_seconds: float = Field(15, ge=0.1, le=3600, description="posture tick interval")
+    lifetime_seconds: float = Field(900, ge=0.1, le=86_400, description="the server closes a "
+                                    "stream after this long; the client resumes (Last-Event-ID)")
+    token_seconds: int = Field(60, ge=10, le=3600, description="lifetime of a stream token "
+                               "(POST /api/v1/stream/token, for EventSource)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WATCHKEEPER_", env_nested_delimiter="__",
                                       extra="forbid")
@@ -146,6 +161,7 @@ class Settings(BaseSettings):
                                           description="packet capture flow timeouts and bounds")
 
     auth: AuthSettings = Field(default_factory=AuthSettings, description="API access")
+    feed: FeedSettings = Field(default_factory=FeedSettings, description="live feed (SSE)")
 
     @field_validator("internal_networks", "collector_allowed_senders")
     @classmethod

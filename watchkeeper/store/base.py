@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -103,6 +104,17 @@ class Group:
 MAX_GROUPS = 50_000     # group_counts refuses to return more combinations than this
 
 
+# Times the live feed follows (ascending, with a (time, id) cursor): the indexer's stamp on
+# every stored alert and incident, and the analysts' last change (triage, incidents owners).
+CHANGE_FIELDS = frozenset({"event.ingested", "watchkeeper.alert.updated_at",
+                           "watchkeeper.incident.updated_at"})
+
+
+def check_change_field(time_field: str) -> None:
+    if time_field not in CHANGE_FIELDS:
+        raise ValueError(f"cannot follow {time_field!r}; one of {sorted(CHANGE_FIELDS)}")
+
+
 def group_order(group: Group) -> tuple:
     """(start, keys) with missing values first: both backends return groups in this order."""
     return (group.start or 0, tuple((k is not None, k) for k in group.keys))
@@ -173,6 +185,14 @@ class Store(ABC):
         Ordered by (start, keys); at most MAX_GROUPS (more is a ValueError)."""
 
     @abstractmethod
+    def changes_after(self, kind: str, time_field: str, after: tuple[str, str] | None,
+                      until: float, query: Query) -> list[dict]:
+        """Documents whose `time_field` (CHANGE_FIELDS) is after `after` = (time, event.id)
+        (ties broken by id) and before `until`, oldest first, at most `query.limit`; the
+        query's terms and sites filter, its since/until/cursor/order are ignored. Times are
+        compared at millisecond precision on both backends."""
+
+    @abstractmethod
     def update_alert(self, alert_id: str, changes: dict, actor: str, comment: str = "") -> dict:
         """Change analyst fields of one alert and write an audit record; returns the alert."""
 
@@ -214,6 +234,18 @@ class Store(ABC):
 def check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise ValueError(f"unknown document kind {kind!r}; one of {KINDS}")
+
+
+STAMPED_KINDS = ("alerts", "incidents")
+
+
+def stamp_ingested(kind: str, docs: list[dict], now: float | None = None) -> list[dict]:
+    """`event.ingested` = when the store took the document (ECS), on alerts and incidents
+    whoever writes them (indexer, correlator): the live feed's cursor for new documents."""
+    if kind not in STAMPED_KINDS:
+        return docs
+    stamp = timeutil.format(time.time() if now is None else now)
+    return [{**doc, "event": {**doc["event"], "ingested": stamp}} for doc in docs]
 
 
 def check_alert_changes(changes: dict) -> None:

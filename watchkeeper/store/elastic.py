@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import msgspec
@@ -14,7 +15,8 @@ from watchkeeper import timeutil
 from watchkeeper.store import mappings
 from watchkeeper.store.base import (ANALYST_FIELDS, MAX_GROUPS, Bucket, Group, Page, Query, Store,
                                     StoreError, StoreUnavailable, audit_document,
-                                    check_alert_changes, check_group_fields, check_kind,
+                                    check_alert_changes, check_change_field, check_group_fields,
+                                    check_kind, stamp_ingested,
                                     decode_cursor, encode_cursor, group_order)
 
 CLIENT_MAJOR = 8
@@ -113,6 +115,7 @@ class ElasticStore(Store):
         check_kind(kind)
         if not docs:
             return 0
+        docs = stamp_ingested(kind, docs)
         actions = [self._action(kind, doc) for doc in docs]
         try:
             written, _ = bulk(self.es, actions, chunk_size=2000, max_chunk_bytes=50 * 1024 * 1024,
@@ -144,7 +147,9 @@ class ElasticStore(Store):
         info = alert["watchkeeper"]["alert"]
         before = {k: info.get(k) for k in changes}
         info.update(changes)
-        self.es.update(index=index, id=alert_id, doc={"watchkeeper": {"alert": changes}},
+        info["updated_at"] = timeutil.format(time.time())    # the live feed follows it
+        self.es.update(index=index, id=alert_id, doc={"watchkeeper": {"alert": {
+            **changes, "updated_at": info["updated_at"]}}},
                        refresh="wait_for")
         self.append_audit(audit_document(alert_id, before, changes, actor, comment, time.time()))
         return alert
@@ -257,6 +262,18 @@ class ElasticStore(Store):
             after = agg.get("after_key")
             if not agg.get("buckets") or after is None:
                 return sorted(groups, key=group_order)
+
+    def changes_after(self, kind: str, time_field: str, after: tuple[str, str] | None,
+                      until: float, query: Query) -> list[dict]:
+        check_kind(kind)
+        check_change_field(time_field)
+        base = self._filter(replace(query, since=None, until=None))
+        base["bool"]["filter"].append({"range": {time_field: {"lt": _iso(until)}}})
+        body: dict = {"query": base, "size": query.limit,
+                      "sort": [{time_field: "asc"}, {"event.id": "asc"}]}
+        if after:
+            body["search_after"] = [_millis(after[0]), after[1]]
+        return [h["_source"] for h in self._search(kind, **body)["hits"]["hits"]]
 
     @staticmethod
     def _filter(query: Query) -> dict:

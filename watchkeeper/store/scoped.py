@@ -67,6 +67,10 @@ class ScopedStore:
                      interval_seconds: int | None = None) -> list[Group]:
         return self.store.group_counts(kind, fields, self._scoped(kind, query), interval_seconds)
 
+    def changes_after(self, kind: str, time_field: str, after: tuple[str, str] | None,
+                      until: float, query: Query) -> list[dict]:
+        return self.store.changes_after(kind, time_field, after, until, self._scoped(kind, query))
+
     def get_by_ids(self, kind: str, ids: list[str]) -> list[dict]:
         self._scoped(kind, Query())
         return [d for d in self.store.get_by_ids(kind, ids) if self.visible(d)]

@@ -4,15 +4,16 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import msgspec
 
 from watchkeeper import timeutil
-from watchkeeper.store.base import (ARRAY_FIELDS, KINDS, MAX_GROUPS, Bucket, Group, Page, Query,
+from watchkeeper.store.base import (ARRAY_FIELDS, CHANGE_FIELDS, KINDS, MAX_GROUPS, Bucket, Group, Page, Query,
                                     Store, StoreError, StoreUnavailable,
                                     audit_document, check_alert_changes, check_group_fields,
-                                    check_kind, group_order,
+                                    check_change_field, check_kind, stamp_ingested, group_order,
                                     decode_cursor, encode_cursor, merge_alert)
 
 _INDEXED = ("event.dataset", "watchkeeper.alert.category", "watchkeeper.alert.status",
@@ -21,6 +22,12 @@ _INDEXED = ("event.dataset", "watchkeeper.alert.category", "watchkeeper.alert.st
 
 def _path(field_name: str) -> str:
     return "$." + ".".join(f'"{p}"' if p.startswith("@") else p for p in field_name.split("."))
+
+
+def _millis_sql(expr: str) -> str:
+    """ISO-8601 (any zone) -> epoch milliseconds, in SQL: the same expression on both sides of
+    a comparison, so rounding can never make a cursor skip or repeat a document."""
+    return f"CAST(round((julianday({expr}) - 2440587.5) * 86400000) AS INTEGER)"
 
 
 def sqlite_path(url: str) -> str:
@@ -58,6 +65,12 @@ class SqliteStore(Store):
                                  "ts INTEGER NOT NULL, day TEXT NOT NULL, doc TEXT NOT NULL)")
                 self._db.execute(f"CREATE INDEX IF NOT EXISTS {kind}_ts ON {kind}(ts, id)")
                 self._db.execute(f"CREATE INDEX IF NOT EXISTS {kind}_day ON {kind}(day)")
+                if kind in ("alerts", "incidents"):       # the live feed's cursors
+                    for name in sorted(CHANGE_FIELDS):
+                        index = name.replace(".", "_").replace("@", "")
+                        self._db.execute(f"CREATE INDEX IF NOT EXISTS {kind}_{index} ON {kind}("
+                                         f"{_millis_sql(f'json_extract(doc, {_path(name)!r})')}"
+                                         ", id)")
                 for i, name in enumerate(_INDEXED):
                     self._db.execute(f"CREATE INDEX IF NOT EXISTS {kind}_f{i} ON {kind}"
                                      f"(json_extract(doc, '{_path(name)}'))")
@@ -67,6 +80,7 @@ class SqliteStore(Store):
         check_kind(kind)
         if not docs:
             return 0
+        docs = stamp_ingested(kind, docs)
         with self._lock:
             if kind == "alerts":
                 docs = self._merge_stored_alerts(docs)
@@ -103,6 +117,7 @@ class SqliteStore(Store):
             info = alert["watchkeeper"]["alert"]
             before = {k: info.get(k) for k in changes}
             info.update(changes)
+            info["updated_at"] = timeutil.format(time.time())    # the live feed follows it
             self._db.execute("UPDATE alerts SET doc = ? WHERE id = ?", (self._encode(alert), alert_id))
         self.append_audit(audit_document(alert_id, before, changes, actor, comment, time.time()))
         return alert
@@ -204,6 +219,25 @@ class SqliteStore(Store):
         else:
             groups = [Group(tuple(r[:-1]), r[-1]) for r in rows]
         return sorted(groups, key=group_order)
+
+    def changes_after(self, kind: str, time_field: str, after: tuple[str, str] | None,
+                      until: float, query: Query) -> list[dict]:
+        check_kind(kind)
+        check_change_field(time_field)
+        when = _millis_sql(f"json_extract(doc, '{_path(time_field)}')")
+        where, args = self._where(replace(query, since=None, until=None))
+        where.append(f"{when} < {_millis_sql('?')}")
+        args.append(timeutil.format(until))
+        if after:
+            where.append(f"({when} > {_millis_sql('?')} OR ({when} = {_millis_sql('?')} "
+                         "AND id > ?))")
+            args += [after[0], after[0], after[1]]
+        else:
+            where.append(f"{when} IS NOT NULL")
+        with self._lock:
+            rows = self._db.execute(f"SELECT doc FROM {kind} {self._clause(where)} "
+                                    f"ORDER BY {when}, id LIMIT ?", (*args, query.limit))
+            return [self._decode(r[0]) for r in rows.fetchall()]
 
     def _where(self, query: Query) -> tuple[list[str], list]:
         where: list[str] = []

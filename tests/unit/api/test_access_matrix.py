@@ -29,6 +29,8 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/incidents/{incident_id}/alerts"): READ,
     ("GET", "/api/v1/stats/alerts"): READ | {"viewer"},
     ("GET", "/api/v1/posture"): READ | {"viewer"},
+    ("GET", "/api/v1/stream"): READ | {"viewer"},
+    ("POST", "/api/v1/stream/token"): READ | {"viewer"},
     ("GET", "/api/v1/users"): {"system_admin"},
     ("POST", "/api/v1/users"): {"system_admin"},
     ("PATCH", "/api/v1/users/{name}"): {"system_admin"},
