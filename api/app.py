@@ -8,14 +8,16 @@ from prometheus_client import make_asgi_app
 
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
-from api.routes import (alerts, audit, auth, events, health, incidents, keys, posture, stats,
-                        stream, users)
+from api.routes import (alerts, assets, audit, auth, events, health, incidents, inventory, keys,
+                        posture, stats, stream, users)
+from api.routes import sites as site_routes     # `sites` is create_app's site tree
 from api.security import Access
 from watchkeeper.accounts import Accounts
 from watchkeeper.config import AuthSettings, FeedSettings
 from watchkeeper.identity import new_secret
 from watchkeeper.liveness import StageRegistry
 from watchkeeper.store.base import Store
+from watchkeeper.store.inventory import SiteDirectory
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger("watchkeeper.api")
@@ -49,12 +51,16 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     app.state.stages = stages
     app.state.feed = feed or FeedSettings()
     app.state.secret = secret          # signs the live feed's short-lived stream tokens
-    app.state.access = Access(Accounts(store, settings, secret, sites), sites)
+    directory = SiteDirectory(store, sites)
+    directory.refresh()          # sites stored in the inventory win over `sites`
+    app.state.site_directory = directory
+    app.state.access = Access(Accounts(store, settings, secret, directory.parents),
+                              directory.parents)
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(health.router)
-    for module in (auth, alerts, events, incidents, stats, posture, stream, users, keys,
-                   audit):
+    for module in (auth, alerts, events, incidents, stats, posture, stream, site_routes, assets,
+                   inventory, users, keys, audit):
         app.include_router(module.router, prefix=API_PREFIX)
     if settings.public_metrics:
         # Pipeline counters (records accepted, written, dead-lettered) for Prometheus.

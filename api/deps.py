@@ -17,8 +17,17 @@ def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
+def sync_sites(request: Request, force: bool = False) -> None:
+    """Follow the stored site tree (changed by this process, or another, or a seed)."""
+    directory = request.app.state.site_directory
+    if directory.refresh() if force else directory.maybe_refresh():
+        access = get_access(request)
+        access.sites = access.accounts.sites = directory.parents
+
+
 def get_scoped_store(request: Request, principal: CurrentPrincipal) -> ScopedStore:
     """The store as the caller may see it: tenant data of their site subtree only."""
+    sync_sites(request)
     sites = get_access(request).sites or {}
     return ScopedStore(request.app.state.store, subtree(sites, principal.site))
 
@@ -35,8 +44,9 @@ def get_clock() -> float:
 
 def get_site_tree(request: Request) -> dict[str, SiteNode]:
     """The inventory's site tree with display names (id -> node)."""
+    sync_sites(request)
     access = get_access(request)
-    names = getattr(request.app.state, "site_names", None) or {}
+    names = request.app.state.site_directory.names
     return {sid: SiteNode(sid, names.get(sid, sid), parent)
             for sid, parent in (access.sites or {}).items()}
 

@@ -52,8 +52,9 @@ def _serve_api(settings: Settings, backends: pipeline.Backends,
 
     from api.app import create_app
     from watchkeeper.admin import inventory_sites
-    app = create_app(backends.store, auth_settings=settings.auth, sites=inventory_sites(settings),
-                     stages=stages, feed=settings.feed)
+    app = create_app(backends.store, auth_settings=settings.auth,
+                     sites=inventory_sites(settings, backends.store), stages=stages,
+                     feed=settings.feed)
     print(f"Watchkeeper API on http://{settings.host}:{settings.port}/ "
           f"(log in: POST /api/v1/auth/token, alerts: /api/v1/alerts)", file=sys.stderr,
           flush=True)

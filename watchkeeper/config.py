@@ -141,7 +141,10 @@ class Settings(BaseSettings):
                                   description="keep events this many calendar months (law: >= 6)")
     alert_window_seconds: int = Field(3600, ge=60, le=86400,
                                       description="repeats within this window update one alert")
-    inventory_file: str | None = Field(None, description="asset inventory YAML (sites, CIDRs)")
+    inventory_file: str | None = Field(None, description="asset inventory YAML (sites, CIDRs): "
+                                       "seeds the store's inventory once, while it is empty")
+    inventory_refresh_seconds: float = Field(10.0, ge=0.1, le=3600, description="how often "
+                                             "alerting re-reads the inventory from the store")
     allowlist: list[dict[str, Any]] = Field(
         default_factory=list, description="[{reason, cidr?, detector?, category?}]")
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict,

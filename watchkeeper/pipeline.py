@@ -51,8 +51,10 @@ def open_backends(settings: Settings) -> Backends:
     return Backends(bus, open_store(settings.store))
 
 
-def alert_context(settings: Settings):
-    """Inventory and allowlist from settings, validated (errors name the rule or CIDR)."""
+def alert_context(settings: Settings, store: Store | None = None):
+    """Inventory and allowlist from settings, validated (errors name the rule or CIDR).
+    With a store, the inventory is the store's (seeded once from the file), reloaded every
+    `inventory_refresh_seconds`: edits through the API reach new alerts without a restart."""
     from pydantic import ValidationError
 
     from detectors.context import AlertContext, AllowRule
@@ -63,7 +65,14 @@ def alert_context(settings: Settings):
             rules.append(AllowRule(**rule))
         except ValidationError as exc:
             raise ValueError(f"config: allowlist[{i}]: {exc.errors()[0]['msg']}") from None
-    return AlertContext(load_inventory(settings.inventory_file), rules)
+    if store is None:
+        return AlertContext(load_inventory(settings.inventory_file), rules)
+    from watchkeeper.assets import Inventory
+    from watchkeeper.store.inventory import load_from_store, seed_from_file
+    seed_from_file(store, settings.inventory_file)
+    inventory = Inventory.refreshing(lambda: load_from_store(store),
+                                     every=settings.inventory_refresh_seconds)
+    return AlertContext(inventory, rules)
 
 
 def detection_workers(settings: Settings, backends: Backends) -> list:
@@ -80,7 +89,7 @@ def detection_workers(settings: Settings, backends: Backends) -> list:
     names = Names(settings.namespace)
     rekey = {field: names.rekeyed(field) for field in by_key if field != "source.ip"}
     backends.bus.ensure_topics(tuple(rekey.values()))
-    context = alert_context(settings)
+    context = alert_context(settings, backends.store)
 
     def stage(detector_names: list[str], **where) -> DetectionWorker:
         return DetectionWorker(backends.bus,

@@ -17,7 +17,9 @@ from urllib.parse import urlparse
 
 from watchkeeper import timeutil
 
-KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state", "identity")
+KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state", "identity",
+         "sites", "assets")
+DELETABLE_KINDS = frozenset({"sites", "assets"})    # the inventory; never audit or events
 SCAN_PAGE = 1000                    # page size of Store.scan
 
 # Fields an analyst owns on an alert: a detector re-raising the same alert never resets them.
@@ -193,6 +195,10 @@ class Store(ABC):
         compared at millisecond precision on both backends."""
 
     @abstractmethod
+    def delete_ids(self, kind: str, ids: list[str]) -> int:
+        """Remove documents by id (DELETABLE_KINDS only); returns how many existed."""
+
+    @abstractmethod
     def update_alert(self, alert_id: str, changes: dict, actor: str, comment: str = "") -> dict:
         """Change analyst fields of one alert and write an audit record; returns the alert."""
 
@@ -246,6 +252,11 @@ def stamp_ingested(kind: str, docs: list[dict], now: float | None = None) -> lis
         return docs
     stamp = timeutil.format(time.time() if now is None else now)
     return [{**doc, "event": {**doc["event"], "ingested": stamp}} for doc in docs]
+
+
+def check_deletable(kind: str) -> None:
+    if kind not in DELETABLE_KINDS:
+        raise ValueError(f"{kind!r} documents cannot be deleted")
 
 
 def check_alert_changes(changes: dict) -> None:

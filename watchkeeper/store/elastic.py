@@ -15,9 +15,9 @@ from watchkeeper import timeutil
 from watchkeeper.store import mappings
 from watchkeeper.store.base import (ANALYST_FIELDS, MAX_GROUPS, Bucket, Group, Page, Query, Store,
                                     StoreError, StoreUnavailable, audit_document,
-                                    check_alert_changes, check_change_field, check_group_fields,
-                                    check_kind, stamp_ingested,
-                                    decode_cursor, encode_cursor, group_order)
+                                    check_alert_changes, check_change_field, check_deletable,
+                                    check_group_fields, check_kind, decode_cursor, encode_cursor,
+                                    group_order, stamp_ingested)
 
 CLIENT_MAJOR = 8
 
@@ -168,6 +168,17 @@ class ElasticStore(Store):
         except ApiError as exc:
             raise StoreError(f"Elasticsearch refused a {kind} document: {exc}") from None
         return True
+
+    def delete_ids(self, kind: str, ids: list[str]) -> int:
+        check_deletable(kind)
+        found = 0
+        for doc_id in dict.fromkeys(ids):
+            try:
+                self.es.delete(index=self.index_for(kind), id=doc_id, refresh="wait_for")
+                found += 1
+            except NotFoundError:
+                pass
+        return found
 
     def delete_events_before(self, day: str) -> list[str]:
         indices = self.es.indices.get(index=self._events + "*", expand_wildcards="open,closed",

@@ -57,6 +57,9 @@ WATCHKEEPER = _obj(
     asset=_obj(**{side: _obj(name=_KW, site=_KW, site_path=_KW, department=_KW, owner=_KW,
                              mlps_level=_LONG, criticality=_LONG)
                   for side in ("source", "destination")}),
+    inventory=_obj(site=_obj(id=_KW, name=_KW, parent=_KW, org_type=_KW),
+                   asset=_obj(id=_KW, cidr=_KW, site=_KW, name=_KW, department=_KW, owner=_KW,
+                              mlps_level=_LONG, criticality=_LONG)),
     collector=_obj(name=_KW, counters={"type": "object", "dynamic": True}),
     deadletter=_obj(reason=_KW, stage=_KW, topic=_KW, raw={"type": "keyword", "index": False,
                                                             "doc_values": False}),

@@ -14,7 +14,7 @@ from watchkeeper.identity import ROOT
 from watchkeeper.store.base import Bucket, Group, Page, Query, Store
 
 # Kinds that carry tenant data; the others (audit, identity, state) are not reachable here.
-TENANT_KINDS = frozenset({"events", "alerts", "incidents"})
+TENANT_KINDS = frozenset({"events", "alerts", "incidents", "sites", "assets"})
 
 
 def subtree(sites: dict, site: str) -> list[str] | None:

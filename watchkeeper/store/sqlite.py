@@ -10,11 +10,11 @@ from pathlib import Path
 import msgspec
 
 from watchkeeper import timeutil
-from watchkeeper.store.base import (ARRAY_FIELDS, CHANGE_FIELDS, KINDS, MAX_GROUPS, Bucket, Group, Page, Query,
-                                    Store, StoreError, StoreUnavailable,
-                                    audit_document, check_alert_changes, check_group_fields,
-                                    check_change_field, check_kind, stamp_ingested, group_order,
-                                    decode_cursor, encode_cursor, merge_alert)
+from watchkeeper.store.base import (ARRAY_FIELDS, CHANGE_FIELDS, KINDS, MAX_GROUPS, Bucket, Group,
+                                    Page, Query, Store, StoreError, StoreUnavailable,
+                                    audit_document, check_alert_changes, check_change_field,
+                                    check_deletable, check_group_fields, check_kind, decode_cursor,
+                                    encode_cursor, group_order, merge_alert, stamp_ingested)
 
 _INDEXED = ("event.dataset", "watchkeeper.alert.category", "watchkeeper.alert.status",
             "event.severity", "source.ip")
@@ -131,6 +131,13 @@ class SqliteStore(Store):
             except sqlite3.IntegrityError:
                 return False
         return True
+
+    def delete_ids(self, kind: str, ids: list[str]) -> int:
+        check_deletable(kind)
+        with self._lock:
+            found = len(self._fetch(kind, ids))
+            self._db.executemany(f"DELETE FROM {kind} WHERE id = ?", [(i,) for i in ids])
+        return found
 
     def delete_events_before(self, day: str) -> list[str]:
         with self._lock:
