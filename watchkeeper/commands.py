@@ -9,6 +9,7 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 from watchkeeper import codec, collect, pipeline
 from watchkeeper.bus import Names
@@ -64,8 +65,14 @@ def _serve_api(settings: Settings, backends: pipeline.Backends,
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 
 
+DEMO_INVENTORY = Path(__file__).parent / "demo" / "inventory.yaml"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if args.demo and not settings.inventory_file:
+        # the sample inventory: every posture panel and map tile has a site to show
+        settings = settings.model_copy(update={"inventory_file": str(DEMO_INVENTORY)})
     backends = pipeline.open_backends(settings)
     sources_stop, workers_stop = threading.Event(), threading.Event()
     sources: list[threading.Thread] = []
