@@ -22,11 +22,15 @@ Format = Annotated[Literal["yaml", "csv"], Param(description="File format")]
 MEDIA = {"yaml": "application/yaml", "csv": "text/csv"}
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 _FILE = {"schema": {"type": "string"}}
+_YAML = {"type": "object", "properties": {"sites": {"type": "array", "items": {"type": "object"}},
+                                          "assets": {"type": "array",
+                                                     "items": {"type": "object"}}}}
 
 
 @router.get("/export", response_class=Response, summary="Sites and assets of your subtree as "
             "a file (audited)", dependencies=[allow(*READ_ROLES)],
-            responses={200: {"content": {media: _FILE for media in MEDIA.values()}}})
+            responses={200: {"content": {"application/yaml": {"schema": _YAML},
+                                         "text/csv": _FILE}}})
 def export_inventory(store: StoreDep, raw: RawStoreDep, actor: CurrentActor,
                      format: Format = "yaml"):
     sites = inv.stored_sites(store)

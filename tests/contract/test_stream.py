@@ -17,6 +17,7 @@ from watchkeeper.config import AuthSettings, FeedSettings
 from watchkeeper.documents import AlertSpec, alert_document
 from watchkeeper.feed import BadCursor, FeedCursor
 from watchkeeper.identity import Principal, issue_access_token
+from watchkeeper.store.base import Query
 
 SECRET = "contract-tests-only-" + "str3am-" * 4
 SITES = {"region": None, "city-a": "region", "county-a1": "city-a", "county-a2": "city-a"}
@@ -211,3 +212,26 @@ def test_cursor_decoding_refuses_what_it_did_not_issue(text):
         FeedCursor.decode(text)
     cursor = FeedCursor.starting_at(1_767_225_600.0)
     assert FeedCursor.decode(cursor.encode()) == cursor
+
+
+def test_changes_after_pages_through_equal_times_once(store):
+    """Many documents stamped in the same bulk write (same event.ingested) are walked by id:
+    small pages neither skip nor repeat one, and the site filter applies."""
+    docs = [_alert(100 + n, "county-a1" if n % 3 else "county-a2") for n in range(25)]
+    store.bulk_upsert("alerts", docs)
+    store.refresh()
+    until = time.time() + 5
+    seen, after = [], None
+    while True:
+        page = store.changes_after("alerts", "event.ingested", after, until,
+                                   Query(limit=4, sites=["county-a1"]))
+        if not page:
+            break
+        seen += [d["event"]["id"] for d in page]
+        after = (page[-1]["event"]["ingested"], page[-1]["event"]["id"])
+    wanted = sorted(d["event"]["id"] for d in docs if d["labels"]["site"] == "county-a1")
+    assert seen == wanted
+    assert store.changes_after("alerts", "event.ingested", None, time.time() - 3600,
+                               Query()) == []                   # nothing stored before then
+    with pytest.raises(ValueError):
+        store.changes_after("alerts", "@timestamp", None, until, Query())
