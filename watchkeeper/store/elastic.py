@@ -259,7 +259,8 @@ class ElasticStore(Store):
         groups: list[Group] = []
         after = None
         while True:
-            composite = {"sources": sources, "size": 2000, **({"after": after} if after else {})}
+            composite = {"sources": sources, "size": 10_000,
+                         **({"after": after} if after else {})}
             result = self._search(kind, query=self._filter(query), size=0,
                                   aggs={"g": {"composite": composite}})
             agg = result.get("aggregations", {}).get("g", {})
