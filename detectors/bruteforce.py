@@ -2,7 +2,9 @@
 
 Auth logs (sshd, PAM and any parser that sets event.category authentication + event.outcome),
 per source within `auth_window_seconds`:
-- guessing: >= `min_failures` failures against one account (T1110);
+- guessing: >= `min_failures` failures against one account (T1110), or a burst of
+  >= `burst_failures` failures over any accounts within `burst_window_seconds`, nearly all
+  failing (Wazuh's stock sshd rule: 8 in 120 s), so a fast guesser is named within 8 tries;
 - spraying: >= `min_accounts` accounts, few tries each, almost all failing (T1110.003);
 - a success while either holds re-raises the alert at severity 4: possible compromise.
 Flow shape, per source|server|port on an authentication port: >= `min_sessions` short sessions of
@@ -37,6 +39,11 @@ class BruteForceConfig(DetectorConfig):
         "event-time window for auth-log failures (Zeek's FTP default: 15 min)"))
     min_failures: int = Field(10, ge=3, le=100_000, description=(
         "failures against one account from one source that make password guessing"))
+    burst_failures: int = Field(8, ge=3, le=100_000, description=(
+        "failures from one source over any accounts within burst_window_seconds that make "
+        "password guessing (Wazuh rule 5712: 8)"))
+    burst_window_seconds: float = Field(120.0, ge=10, le=3600, description=(
+        "window of the burst rule; a person mistyping does not fail 8 times in 2 minutes"))
     min_accounts: int = Field(8, ge=3, le=100_000, description=(
         "distinct failing accounts from one source that make password spraying"))
     max_tries_per_account: float = Field(3.0, ge=1, le=100, description=(
@@ -146,14 +153,14 @@ class BruteForceDetector(Detector):
         state.attempts.append([t, user, False, event["event"]["id"]])
         state.failures_by_user[user] = state.failures_by_user.get(user, 0) + 1
         self._cap_auth(state)
-        verdict = self._verdict(state)
+        verdict = self._verdict(state, t)
         if verdict is None or verdict.failures < 2 * state.reported_at:
             return []
         state.reported_at = verdict.failures
         return [self._auth_alert(src, state, verdict, None)]
 
     def _on_success(self, src: str, state: _Auth, user: str, t: float, event_id: str):
-        verdict = self._verdict(state)           # judged on the failures before this success
+        verdict = self._verdict(state, t)        # judged on the failures before this success
         state.successes += 1
         state.attempts.append([t, user, True, event_id])
         self._cap_auth(state)
@@ -162,7 +169,7 @@ class BruteForceDetector(Detector):
         state.compromised.append(user)
         return [self._auth_alert(src, state, verdict, (user, event_id))]
 
-    def _verdict(self, state: _Auth) -> _Verdict | None:
+    def _verdict(self, state: _Auth, now: float) -> _Verdict | None:
         c = self.config
         failures = sum(state.failures_by_user.values())
         if not failures:
@@ -175,6 +182,12 @@ class BruteForceDetector(Detector):
         if (accounts >= c.min_accounts and failures / accounts <= c.max_tries_per_account
                 and ratio >= c.min_failure_ratio):
             return _Verdict("spraying", failures, accounts, top_user)
+        # The burst: many failures in a short window, almost none succeeding (an office NAT
+        # where each user mistypes once and then logs in is half successes).
+        recent = [a[2] for a in state.attempts if a[0] >= now - c.burst_window_seconds]
+        failed = recent.count(False)
+        if failed >= c.burst_failures and failed / len(recent) >= c.min_failure_ratio:
+            return _Verdict("guessing", failures, accounts, top_user)
         return None
 
     def _auth_alert(self, src: str, state: _Auth, v: _Verdict, success) -> AlertSpec:

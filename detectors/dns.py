@@ -6,7 +6,9 @@ it in fresh labels under the attacker's domain. Per (source, registered domain) 
 window we count unique subdomains that are long and high-entropy; a CDN or cloud host also has
 many unique subdomains, but they are short and low-entropy (`e1234.a`, `img3`). Record types a
 tunnel prefers (TXT, NULL, CNAME, MX: bigger answers) raise confidence. The registered domain
-comes from the Public Suffix List bundled with `tldextract`, used offline.
+comes from the Public Suffix List bundled with `tldextract`, used offline; a name under a suffix
+not on the list (`.lan`, `.internal`, a private zone) registers as its last two labels, or as the
+label below a configured `internal_zones` entry, so a tunnel to such a zone is not invisible.
 """
 from __future__ import annotations
 
@@ -41,9 +43,14 @@ class DnsTunnelConfig(DetectorConfig):
     tunnel_query_types: frozenset[str] = Field(frozenset({"TXT", "NULL", "CNAME", "MX", "ANY"}),
                                                description="record types tunnels prefer (large "
                                                            "answers); they raise confidence")
-    ignored_domains: frozenset[str] = Field(frozenset({"in-addr.arpa", "ip6.arpa"}),
+    ignored_domains: frozenset[str] = Field(frozenset({"in-addr.arpa", "ip6.arpa", "local"}),
                                             description="registered domains never analysed "
-                                                        "(reverse lookups are long and unique)")
+                                                        "(reverse lookups are long and unique; "
+                                                        ".local is mDNS service discovery)")
+    internal_zones: frozenset[str] = Field(frozenset(), description="private DNS zones (e.g. "
+                                           "gov.internal): a name under one registers as the "
+                                           "label below the zone; names under no public suffix "
+                                           "and no listed zone register as their last two labels")
     max_names_per_key: int = Field(512, ge=50, le=100_000,
                                    description="unique names remembered per (source, domain)")
     max_keys: int = Field(20_000, ge=100, le=1_000_000,
@@ -84,13 +91,16 @@ class DnsTunnelDetector(Detector):
         self._keys: dict[str, _Key] = {}     # insertion order = least recently seen first
         self.evicted_keys = 0
         self._sets: dict[str, set[int]] = {}  # lookup sets beside the JSON-friendly lists
+        # Longest zone first, so "a.gov.internal" wins over "internal".
+        self._zones = tuple(sorted({z.strip(".").lower() for z in self.config.internal_zones},
+                                   key=len, reverse=True))
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         src = event.get("source", {}).get("ip")
         if schema.get(event, FORWARDED):
             return []       # a resolver relaying a client's query: the client's leg is judged
         question = event.get("dns", {}).get("question", {})
-        parts = split_name(question.get("name"))
+        parts = split_name(question.get("name"), self._zones)
         if not src or parts is None or _ignored(parts.registered, self.config.ignored_domains):
             return []
         key = f"{src}|{parts.registered}"
@@ -190,14 +200,35 @@ def _extractor() -> tldextract.TLDExtract:
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
-def split_name(name: object) -> NameParts | None:
-    """Subdomain and registered domain of a query name; None when it has no public suffix."""
+def split_name(name: object, internal_zones: tuple[str, ...] | None = None) -> NameParts | None:
+    """Subdomain and registered domain of a query name.
+
+    With `internal_zones` None, only names under a public suffix have one (None otherwise).
+    Given a tuple (longest zone first), a name under a listed private zone registers as the
+    label below the zone, and any other name without a public suffix as its last two labels:
+    tunnels to `.lan`, `.internal` or an unlisted suffix are then analysed too."""
     if not isinstance(name, str) or not name.strip("."):
         return None
-    parts = _extractor()(name.strip(".").lower())
-    if not parts.suffix or not parts.domain:
+    name = name.strip(".").lower()
+    if internal_zones is not None:
+        zone = next((z for z in internal_zones if name == z or name.endswith("." + z)), None)
+        if zone is not None:
+            return _below(name[:-len(zone)].rstrip("."), zone)
+    parts = _extractor()(name)
+    if parts.suffix and parts.domain:
+        return NameParts(parts.subdomain, f"{parts.domain}.{parts.suffix}")
+    if internal_zones is None or "." not in name:
         return None
-    return NameParts(parts.subdomain, f"{parts.domain}.{parts.suffix}")
+    head, _, last = name.rpartition(".")
+    return _below(head, last)
+
+
+def _below(head: str, zone: str) -> NameParts:
+    """`head` = the labels left of `zone`; the registered domain keeps the last of them."""
+    if not head:
+        return NameParts("", zone)
+    subdomain, _, label = head.rpartition(".")
+    return NameParts(subdomain, f"{label}.{zone}")
 
 
 def _ignored(registered: str, ignored: frozenset[str]) -> bool:

@@ -106,16 +106,18 @@ def ftp_pam(n=11):
 
 
 @pytest.mark.parametrize("events, rule, technique, severity, count", [
-    (guessing(), "wk.brute_force.guessing", "T1110", 2, 10),
-    (guessing(src="10.0.0.66"), "wk.brute_force.guessing", "T1110", 3, 10),   # lateral
+    (guessing(), "wk.brute_force.guessing", "T1110", 2, 8),                   # burst: 8 in 120 s
+    (guessing(src="10.0.0.66"), "wk.brute_force.guessing", "T1110", 3, 8),    # lateral
+    (guessing(n=9, gap=3.5), "wk.brute_force.guessing", "T1110", 2, 8),       # ~17 a minute
     (guessing(n=12, gap=60.0), "wk.brute_force.guessing", "T1110", 2, 10),     # slow, in window
     (spraying(), "wk.brute_force.spraying", "T1110.003", 3, 8),
-    (compromise(), "wk.brute_force.guessing", "T1110", 4, 10),
-    (ftp_pam(), "wk.brute_force.guessing", "T1110", 2, 10),
+    (compromise(), "wk.brute_force.guessing", "T1110", 4, 8),
+    (ftp_pam(), "wk.brute_force.guessing", "T1110", 2, 8),
     (mistyped_then_in(), None, None, None, None),
     (key_offering_client(), None, None, None, None),
     (office_nat(), None, None, None, None),
-    (guessing(n=9), None, None, None, None),                                   # below min
+    (guessing(n=7), None, None, None, None),                                   # below the burst
+    (guessing(n=9, gap=20.0), None, None, None, None),    # 7 per 120 s, 9 per account: below both
     (guessing(n=20, gap=120.0), None, None, None, None),                       # slower than window
 ])
 def test_auth_logs(events, rule, technique, severity, count):

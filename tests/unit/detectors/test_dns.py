@@ -166,3 +166,33 @@ def test_a_resolver_relaying_a_client_is_not_the_actor():
         event["watchkeeper"] = {"dns": {"forwarded_for": "10.0.0.77"}}
     assert _run(DnsTunnelDetector(), relayed) == []
     assert _run(DnsTunnelDetector(), _stream(tunnel(), qtype="TXT"))   # asked by a client
+
+
+@pytest.mark.parametrize("name, zones, subdomain, registered", [
+    ("a.b.corp.lan", (), "a.b", "corp.lan"),
+    ("x1.y2.tunnel.internal.", (), "x1.y2", "tunnel.internal"),
+    ("q.t.zj.gov.internal", ("zj.gov.internal",), "q", "t.zj.gov.internal"),
+    ("zj.gov.internal", ("zj.gov.internal",), "", "zj.gov.internal"),
+    ("q.evil.com", ("zj.gov.internal",), "q", "evil.com"),     # public names unchanged
+    ("localhost", (), None, None),
+])
+def test_split_name_falls_back_for_private_zones(name, zones, subdomain, registered):
+    parts = split_name(name, zones)
+    assert (parts and parts.subdomain, parts and parts.registered) == (subdomain, registered)
+
+
+@pytest.mark.parametrize("domain, zones, registered", [
+    ("exfil.lan", (), "exfil.lan"),
+    ("c2.ops.example.internal", ("example.internal",), "ops.example.internal"),
+])
+def test_tunnel_under_a_private_zone_is_found(domain, zones, registered):
+    # A REFUSED/NXDOMAIN answer from the internal resolver does not matter: the names leave.
+    config = DnsTunnelConfig(internal_zones=frozenset(zones))
+    alerts = _run(DnsTunnelDetector(config), _stream(tunnel(n=40, domain=domain), rcode="REFUSED"))
+    assert alerts and alerts[0].entity == f"10.0.0.9->{registered}"
+
+
+def test_mdns_service_names_are_not_analysed():
+    names = [f"{''.join(random.Random(i).choice(B32) for _ in range(30))}._ipp._tcp.local"
+             for i in range(60)]
+    assert _run(DnsTunnelDetector(), _stream(names)) == []
