@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import ipaddress
 
 import yaml
 
@@ -52,6 +53,7 @@ def from_yaml(text: str) -> tuple[list[Site], list[Asset]]:
             errors.append(f"{name}: a list")
     sites = _parse(data.get("sites") or [], Site, "sites", errors)
     assets = _parse(data.get("assets") or [], Asset, "assets", errors)
+    _check_cidrs(assets, errors)
     if errors:
         raise InventoryError("YAML", errors)
     return sites, assets
@@ -82,9 +84,18 @@ def _from_csv(text: str) -> tuple[list[Site], list[Asset]]:
             errors.append(f"row {row_number}: kind {kind!r}: site or asset")
     sites = _parse(sites_raw, Site, "sites", errors)
     assets = _parse(assets_raw, Asset, "assets", errors)
+    _check_cidrs(assets, errors)
     if errors:
         raise InventoryError("CSV", errors)
     return sites, assets
+
+
+def _check_cidrs(assets: list[Asset], errors: list[str]) -> None:
+    for i, asset in enumerate(assets):
+        try:
+            ipaddress.ip_network(asset.cidr, strict=False)
+        except ValueError as exc:
+            errors.append(f"assets[{i}].cidr: {exc}")
 
 
 def _cells(row: dict, columns: tuple[str, ...]) -> dict:

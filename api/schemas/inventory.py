@@ -1,9 +1,10 @@
 """Sites and assets of the inventory (docs/api-posture.md#assets)."""
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from watchkeeper.assets import Asset, Site
 
@@ -34,6 +35,17 @@ class SiteList(BaseModel):
 
 class AssetCreate(Asset):
     cidr: str = Field(max_length=64, description="Address or network, e.g. 10.20.0.0/16")
+    name: str | None = Field(None, max_length=128)
+    department: str | None = Field(None, max_length=128)
+    owner: str | None = Field(None, max_length=128)
+
+    @field_validator("cidr")
+    @classmethod
+    def _network(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class AssetUpdate(BaseModel):
