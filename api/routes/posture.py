@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from api.deps import ClockDep, CurrentPrincipal, RawStoreDep, SiteTreeDep, StoreDep
 from api.errors import store_errors
@@ -16,11 +16,12 @@ from watchkeeper.store.base import Query
 
 router = APIRouter(prefix="/posture", tags=["posture"])
 DAY = 86400
+MONTH_CACHE_SECONDS = 300
 
 
 @router.get("", response_model=Posture, summary="Threat level, per site and tier, trends, "
             "tops and collector health", dependencies=[allow(*SCREEN_ROLES)])
-def read_posture(store: StoreDep, raw: RawStoreDep, tree: SiteTreeDep,
+def read_posture(request: Request, store: StoreDep, raw: RawStoreDep, tree: SiteTreeDep,
                  principal: CurrentPrincipal, now: ClockDep):
     day = Query(since=now - DAY, until=now + 1, limit=1)
     with store_errors():
@@ -30,7 +31,7 @@ def read_posture(store: StoreDep, raw: RawStoreDep, tree: SiteTreeDep,
             open_alerts=whole.open_alerts, scope=principal.site,
             sites=[asdict(s) for s in whole.sites],
             trend_24h=_trend(store, now, DAY, 3600),
-            trend_30d=_trend(store, now, 30 * DAY, DAY),
+            trend_30d=_month(request, store, now),
             by_severity=_series(store, "event.severity", day),
             by_category=_series(store, "watchkeeper.alert.category", day),
             top=Tops(sources=_top(store, "source.ip", day),
@@ -45,6 +46,23 @@ def read_posture(store: StoreDep, raw: RawStoreDep, tree: SiteTreeDep,
 def _trend(store, now: float, span: int, interval: int) -> Trend:
     return Trend(interval=interval,
                  points=[asdict(p) for p in posture.trend(store, now, span, interval)])
+
+
+def _month(request: Request, store, now: float) -> Trend:
+    """The 30-day trend, kept MONTH_CACHE_SECONDS per scope: its daily points hardly move,
+    and it is the dearest part of the answer (every alert of the month is grouped)."""
+    cache = getattr(request.app.state, "posture_month_cache", None)
+    if cache is None:
+        cache = request.app.state.posture_month_cache = {}
+    key = tuple(store.sites) if store.sites is not None else None
+    cached = cache.get(key)
+    if cached and cached[0] <= now < cached[0] + MONTH_CACHE_SECONDS:
+        return cached[1]
+    trend = _trend(store, now, 30 * DAY, DAY)
+    if len(cache) > 1000:            # one entry per scope in use: a bound, not an LRU
+        cache.clear()
+    cache[key] = (now, trend)
+    return trend
 
 
 def _series(store, field_name: str, query: Query) -> Series:

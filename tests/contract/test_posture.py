@@ -155,3 +155,16 @@ def test_collector_health(api):
     assert capture["silent"] is False and capture["site"] == "county-a1"
     assert collectors["syslog"]["silent"] is True                 # an hour without a report
     assert collectors["syslog"]["events_per_second"] == pytest.approx(50 / 3600, abs=0.001)
+
+
+def test_the_month_is_kept_five_minutes_per_scope(api, seeded):
+    first = _get(api, "/")["trend_30d"]
+    seeded.bulk_upsert("alerts", [_alert(99, "city-b", age_h=0.2, severity=4)])
+    seeded.refresh()
+    again = _get(api, "/")
+    assert again["trend_30d"] == first                       # cached
+    assert again["trend_24h"]["points"][-1]["raised"] == 6   # the rest is live
+    assert _get(api, "city-b")["trend_30d"]["points"][-1]["raised"] == 2   # its own scope
+    api.app.dependency_overrides[get_clock] = lambda: NOW + 301
+    later = _get(api, "/")["trend_30d"]
+    assert sum(p["raised"] for p in later["points"]) == len(SEED) + 1
