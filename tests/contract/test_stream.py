@@ -7,17 +7,22 @@ import json
 import socket
 import threading
 import time
+from contextlib import contextmanager
 
 import httpx
 import pytest
 import uvicorn
 
 from api import create_app
+from watchkeeper import codec
+from watchkeeper.bus import Names
 from watchkeeper.config import AuthSettings, FeedSettings
 from watchkeeper.documents import AlertSpec, alert_document
 from watchkeeper.feed import BadCursor, FeedCursor
 from watchkeeper.identity import Principal, issue_access_token
+from watchkeeper.indexer import Indexer
 from watchkeeper.store.base import Query
+from watchkeeper.store.sqlite import SqliteStore
 
 SECRET = "contract-tests-only-" + "str3am-" * 4
 SITES = {"region": None, "city-a": "region", "county-a1": "city-a", "county-a2": "city-a"}
@@ -44,8 +49,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def server(store):
+@contextmanager
+def _serving(store):
     app = create_app(store, auth_settings=AuthSettings(secret_key=SECRET), sites=SITES, feed=FEED)
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
@@ -56,9 +61,17 @@ def server(store):
     while not running.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert running.started
-    yield app, f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(10)
+    try:
+        yield app, f"http://127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def server(store):
+    with _serving(store) as served:
+        yield served
 
 
 def _headers(app, site: str, role: str = "viewer") -> dict:
@@ -235,3 +248,30 @@ def test_changes_after_pages_through_equal_times_once(store):
                                Query()) == []                   # nothing stored before then
     with pytest.raises(ValueError):
         store.changes_after("alerts", "@timestamp", None, until, Query())
+
+
+def test_an_alert_indexed_from_either_bus_is_delivered(bus, unique, tmp_path):
+    """The feed follows the store, so it works the same whichever bus fed the indexer."""
+    names = Names(f"wkfeed{unique}")
+    bus.ensure_topics(names.topics)
+    store = SqliteStore(f"sqlite:///{tmp_path}/wk.db")
+    indexer = Indexer(bus, store, names)
+    try:
+        with _serving(store) as (app, base):
+            feed = Feed(f"{base}/api/v1/stream", headers=_headers(app, "city-a"))
+            try:
+                alert = _alert(200, "county-a1")
+                producer = bus.producer()
+                producer.send(names.alerts, codec.encode(alert), key="203.0.113.9")
+                producer.flush()
+                deadline = time.monotonic() + WAIT
+                while not store.get_by_ids("alerts", [alert["event"]["id"]]):
+                    assert time.monotonic() < deadline, "the indexer stored nothing"
+                    indexer.step(timeout=0.5)
+                delivered = feed.wait_for(alert["event"]["id"])
+                assert delivered["data"]["event"]["ingested"]       # stamped on the way in
+            finally:
+                feed.close()
+    finally:
+        indexer.close()
+        store.close()
