@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from watchkeeper.store.base import Group, Query
+from watchkeeper.store.base import Group, Query, TooManyGroups
 
 OPEN_STATUSES = ["new", "acknowledged", "investigating", "in_progress"]
 SEVERITY_WEIGHT = {1: 1.0, 2: 3.0, 3: 6.0, 4: 10.0}
@@ -98,8 +98,14 @@ def _weighted(reader, fields: list[str], query: Query, since: float, until: floa
     if until <= since:
         return []
     window = Query(since=since, until=until, terms=query.terms, limit=1)
-    return [(g, g.start + interval / 2)
-            for g in reader.group_counts("alerts", fields, window, interval)]
+    while True:
+        try:
+            groups = reader.group_counts("alerts", fields, window, interval)
+            return [(g, g.start + interval / 2) for g in groups]
+        except TooManyGroups:
+            if interval >= 86400:
+                raise
+            interval = min(interval * 6, 86400)    # coarser time, same sums: degrade, not fail
 
 
 def _recent_and_older(reader, fields: list[str], query: Query, since: float,

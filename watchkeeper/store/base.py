@@ -103,7 +103,11 @@ class Group:
     start: int | None = None
 
 
-MAX_GROUPS = 50_000     # group_counts refuses to return more combinations than this
+class TooManyGroups(ValueError):
+    """group_counts would return more than MAX_GROUPS combinations."""
+
+
+MAX_GROUPS = 200_000    # group_counts refuses to return more combinations than this
 
 
 # Times the live feed follows (ascending, with a (time, id) cursor): the indexer's stamp on
@@ -125,7 +129,8 @@ def group_order(group: Group) -> tuple:
 def check_group_fields(fields: list[str]) -> None:
     bad = [f for f in fields if f not in TERM_FIELDS or f in ARRAY_FIELDS]
     if bad or not fields:
-        raise ValueError(f"cannot group by {bad}; groupable: scalar fields of {sorted(TERM_FIELDS)}")
+        raise ValueError(f"cannot group by {bad}; groupable: scalar fields of "
+                         f"{sorted(TERM_FIELDS)}")
 
 
 def encode_cursor(timestamp: str, doc_id: str) -> str:

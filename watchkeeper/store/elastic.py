@@ -14,7 +14,7 @@ from elasticsearch.helpers import BulkIndexError, bulk
 from watchkeeper import timeutil
 from watchkeeper.store import mappings
 from watchkeeper.store.base import (ANALYST_FIELDS, MAX_GROUPS, Bucket, Group, Page, Query, Store,
-                                    StoreError, StoreUnavailable, audit_document,
+                                    StoreError, StoreUnavailable, TooManyGroups, audit_document,
                                     check_alert_changes, check_change_field, check_deletable,
                                     check_group_fields, check_kind, decode_cursor, encode_cursor,
                                     group_order, stamp_ingested)
@@ -270,7 +270,7 @@ class ElasticStore(Store):
                 groups.append(Group(tuple(_plain(key[f"f{i}"]) for i in range(len(fields))),
                                     b["doc_count"], start))
             if len(groups) > MAX_GROUPS:
-                raise ValueError(f"more than {MAX_GROUPS} groups: narrow the query")
+                raise TooManyGroups(f"more than {MAX_GROUPS} groups: narrow the query")
             after = agg.get("after_key")
             if not agg.get("buckets") or after is None:
                 return sorted(groups, key=group_order)

@@ -12,9 +12,10 @@ import msgspec
 from watchkeeper import timeutil
 from watchkeeper.store.base import (ARRAY_FIELDS, CHANGE_FIELDS, KINDS, MAX_GROUPS, Bucket, Group,
                                     Page, Query, Store, StoreError, StoreUnavailable,
-                                    audit_document, check_alert_changes, check_change_field,
-                                    check_deletable, check_group_fields, check_kind, decode_cursor,
-                                    encode_cursor, group_order, merge_alert, stamp_ingested)
+                                    TooManyGroups, audit_document, check_alert_changes,
+                                    check_change_field, check_deletable, check_group_fields,
+                                    check_kind, decode_cursor, encode_cursor, group_order,
+                                    merge_alert, stamp_ingested)
 
 _INDEXED = ("event.dataset", "watchkeeper.alert.category", "watchkeeper.alert.status",
             "event.severity", "source.ip")
@@ -220,7 +221,7 @@ class SqliteStore(Store):
         with self._lock:
             rows = self._db.execute(sql, (*args, MAX_GROUPS + 1)).fetchall()
         if len(rows) > MAX_GROUPS:
-            raise ValueError(f"more than {MAX_GROUPS} groups: narrow the query")
+            raise TooManyGroups(f"more than {MAX_GROUPS} groups: narrow the query")
         if interval_seconds:
             groups = [Group(tuple(r[1:-1]), r[-1], r[0] // 1_000_000) for r in rows]
         else:

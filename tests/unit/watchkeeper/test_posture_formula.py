@@ -63,3 +63,24 @@ def test_bad_csv_names_the_problem(text):
     with pytest.raises(InventoryError) as refused:
         from_csv(text)
     assert refused.value.errors
+
+
+def test_too_many_groups_degrades_to_coarser_time_not_an_error(tmp_path, monkeypatch):
+    from watchkeeper.documents import AlertSpec, alert_document
+    from watchkeeper.store import open_store
+    now = 1_767_225_600.0
+    store = open_store(f"sqlite:///{tmp_path}/wk.db")
+    docs = []
+    for n in range(12):                                   # 12 different hours of one day
+        at = now - 3600 * n - 60
+        spec = AlertSpec(detector="d", detector_version="1", category="scan", rule_id="r",
+                         rule_name="r", severity=2, message="m", entity=f"e{n}",
+                         first_seen=at, last_seen=at, source_ip="10.0.0.1")
+        docs.append({**alert_document(spec, created=at), "labels": {"site": "k1"}})
+    store.bulk_upsert("alerts", docs)
+    exact_scores, exact_counts = posture.open_scores(store, now)
+    monkeypatch.setattr("watchkeeper.store.sqlite.MAX_GROUPS", 4)
+    scores, counts = posture.open_scores(store, now)
+    assert counts == exact_counts == {"k1": 12}
+    assert scores["k1"] == pytest.approx(exact_scores["k1"], rel=0.15)
+    store.close()
