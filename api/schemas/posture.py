@@ -69,7 +69,8 @@ class Posture(BaseModel):
     level: Colour = Field(description="Overall warning colour of the caller's subtree")
     score: float
     open_alerts: int
-    scope: str = Field(description="The caller's site (`/` = everything)")
+    scope: str = Field(description="The site this answer covers: the caller's (`/` = "
+                                   "everything) or the `site` asked for")
     sites: list[SitePosturePublic] = Field(description="Parents before children")
     trend_24h: Trend
     trend_30d: Trend

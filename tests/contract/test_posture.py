@@ -78,14 +78,16 @@ def api(seeded):
         yield client
 
 
-def _get(client, site: str, role: str = "viewer") -> dict:
+def _get(client, site: str, role: str = "viewer", focus: str | None = None,
+         status: int = 200) -> dict:
     name = f"{role}-{site.strip('/') or 'root'}"
     client.app.state.access.accounts.ids.put_user({
         "name": name, "role": role, "site": site, "disabled": False, "password_hash": "x",
         "failures": 0, "locked_until": 0.0}, NOW)
     token = issue_access_token(Principal(name, role, site), SECRET, 600)
-    response = client.get("/api/v1/posture", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 200, response.text
+    response = client.get("/api/v1/posture", headers={"Authorization": f"Bearer {token}"},
+                          params={"site": focus} if focus else {})
+    assert response.status_code == status, response.text
     return response.json()
 
 
@@ -168,3 +170,17 @@ def test_the_month_is_kept_five_minutes_per_scope(api, seeded):
     api.app.dependency_overrides[get_clock] = lambda: NOW + 301
     later = _get(api, "/")["trend_30d"]
     assert sum(p["raised"] for p in later["points"]) == len(SEED) + 1
+
+
+def test_a_tile_focuses_on_its_subtree_within_the_callers(api):
+    city = _get(api, "/", focus="city-a")
+    assert city["scope"] == "city-a" and city["open_alerts"] == 4
+    assert city["score"] == pytest.approx(10 * 5 / 3 * 2 + 6 + 3 + 1.5, abs=0.01)
+    assert {s["site"] for s in city["sites"]} == {"city-a", "county-a1", "county-a2"}
+    assert sum(p["raised"] for p in city["trend_30d"]["points"]) == 5
+    assert city["deadletters_by_stage"] is None
+    county = _get(api, "city-a", focus="county-a1")
+    assert county["open_alerts"] == 2
+    for site, focus in (("county-a1", "city-a"), ("county-a1", "county-a2"), ("/", "nowhere")):
+        problem = _get(api, site, focus=focus, status=404)
+        assert problem["status"] == 404
