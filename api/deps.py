@@ -46,8 +46,9 @@ def get_site_tree(request: Request) -> dict[str, SiteNode]:
     """The inventory's site tree with display names (id -> node)."""
     sync_sites(request)
     access = get_access(request)
-    names = request.app.state.site_directory.names
-    return {sid: SiteNode(sid, names.get(sid, sid), parent)
+    directory = request.app.state.site_directory
+    return {sid: SiteNode(sid, directory.names.get(sid, sid), parent,
+                          directory.org_types.get(sid, "other"))
             for sid, parent in (access.sites or {}).items()}
 
 

@@ -65,6 +65,7 @@ class SiteNode:
     id: str
     name: str
     parent: str | None
+    org_type: str = "other"         # cii | state_organ | other (the inventory's)
 
 
 @dataclass
@@ -74,6 +75,7 @@ class SitePosture:
     parent: str | None
     tier: str
     depth: int
+    org_type: str = "other"
     own_score: float = 0.0
     score: float = 0.0              # the site and everything below it
     open_alerts: int = 0            # the site and everything below it
@@ -140,7 +142,7 @@ def site_postures(tree: dict[str, SiteNode], visible: list[str] | None,
     ids = [s for s in tree if visible is None or s in visible]
     depth = {s: _depth(tree, s) for s in ids}
     entries = {s: SitePosture(s, tree[s].name, tree[s].parent, tier_name(depth[s]), depth[s],
-                              own_score=round(scores.get(s, 0.0), 2),
+                              tree[s].org_type, own_score=round(scores.get(s, 0.0), 2),
                               score=scores.get(s, 0.0), open_alerts=counts.get(s, 0))
                for s in ids}
     for s in sorted(ids, key=lambda s: -depth[s]):         # leaves first: roll up

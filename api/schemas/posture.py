@@ -16,6 +16,8 @@ class SitePosturePublic(BaseModel):
     parent: str | None = Field(description="Parent site id; null for a top-level site")
     tier: str = Field(description="region | city | county (tier-N below that)")
     depth: int = Field(description="0 = top level")
+    org_type: Literal["cii", "state_organ", "other"] = Field(
+        description="critical information infrastructure, state organ, other")
     own_score: float = Field(description="Open alerts labelled with this site only")
     score: float = Field(description="This site and everything below it")
     open_alerts: int = Field(description="Open alerts of this site and everything below it")

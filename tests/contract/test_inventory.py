@@ -59,6 +59,10 @@ def test_crud_is_audited_and_refuses_a_broken_tree(client, store):
     assert made.status_code == 201, made.text
     assert client.post("/api/v1/sites", headers=admin, json={
         "id": "county-a2", "name": "again", "parent": "city-a"}).status_code == 409
+    tiles = {s["site"]: s for s in client.get("/api/v1/posture", headers=_as(
+        client, role="viewer")).json()["sites"]}
+    assert tiles["county-a2"]["name"] == "A2县" and tiles["county-a2"]["org_type"] == \
+        "state_organ" and tiles["county-a2"]["parent"] == "city-a"
     orphan = client.post("/api/v1/sites", headers=admin, json={
         "id": "lost", "name": "x", "parent": "nowhere"})
     assert orphan.status_code == 422 and "nowhere" in orphan.json()["detail"]
