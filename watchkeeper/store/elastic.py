@@ -282,7 +282,9 @@ class ElasticStore(Store):
         base = self._filter(replace(query, since=None, until=None))
         base["bool"]["filter"].append({"range": {time_field: {"lt": _iso(until)}}})
         body: dict = {"query": base, "size": query.limit,
-                      "sort": [{time_field: "asc"}, {"event.id": "asc"}]}
+                      # unmapped_type: an index made before the field was mapped still sorts
+                      "sort": [{time_field: {"order": "asc", "unmapped_type": "date"}},
+                               {"event.id": "asc"}]}
         if after:
             body["search_after"] = [_millis(after[0]), after[1]]
         return [h["_source"] for h in self._search(kind, **body)["hits"]["hits"]]
