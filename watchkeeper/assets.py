@@ -22,10 +22,25 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
-class Site(BaseModel):
+class _Text(BaseModel):
+    """Every text field must be encodable Unicode: a lone surrogate (which JSON's \\ud800
+    escapes and YAML's can carry) could be stored but never shown again."""
+
+    @model_validator(mode="after")
+    def _encodable(self):
+        for name, value in self.__dict__.items():
+            if isinstance(value, str):
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError(f"{name}: not valid Unicode (a lone surrogate)") from None
+        return self
+
+
+class Site(_Text):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=128)
@@ -35,7 +50,7 @@ class Site(BaseModel):
                              "sets the incident reporting deadline")
 
 
-class Asset(BaseModel):
+class Asset(_Text):
     model_config = ConfigDict(extra="forbid")
     cidr: str
     site: str

@@ -36,6 +36,18 @@ def test_bad_input_is_a_problem(client, admin, method, path, body, status):
     assert response.headers["content-type"] == PROBLEM
 
 
+@pytest.mark.parametrize("path, body", [
+    ("/api/v1/sites", b'{"id": "x1", "name": "a\\ud9c6b"}'),
+    ("/api/v1/assets", b'{"cidr": "10.0.0.0/8", "site": "x1", "owner": "\\udc00"}'),
+    ("/api/v1/inventory/import", b'sites: [{id: x2, name: "\\ud9c6"}]'),
+])
+def test_a_lone_surrogate_is_refused_not_stored(client, admin, path, body):
+    response = client.post(path, headers={**admin, "content-type": "application/json"},
+                           content=body)
+    assert response.status_code == 422, response.text
+    assert client.get("/api/v1/sites", headers=admin).status_code == 200
+
+
 def test_an_oversized_import_is_refused(client, admin):
     response = client.post("/api/v1/inventory/import", headers=admin,
                            content=b"#" * (5 * 1024 * 1024 + 1))
