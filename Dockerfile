@@ -8,10 +8,11 @@ COPY watchkeeper ./watchkeeper
 COPY collectors ./collectors
 COPY detectors ./detectors
 COPY api ./api
-# The capture kernels are compiled ahead of time (collectors/native_build.py needs a C
+COPY app ./app
+# The capture kernels are compiled ahead of time (collectors/capture/kernels/build.py needs a C
 # compiler only while building; run from / so the installed package gets the module).
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
-    && pip install --no-cache-dir . && (cd / && python -m collectors.native_build) \
+    && pip install --no-cache-dir . && (cd / && python -m collectors.capture.kernels.build) \
     && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 USER watchkeeper
 ENTRYPOINT ["watchkeeper"]

@@ -9,8 +9,8 @@ STAMP := $(VENV)/.installed
 .PHONY: install run test test-unit lab services-start services-stop bench clean
 
 install: $(STAMP)
-	$(BIN)/python -m collectors.native_build --if-stale
-	$(BIN)/python -m collectors.flowcore.warm
+	$(BIN)/python -m collectors.capture.kernels.build --if-stale
+	$(BIN)/python -m collectors.capture.kernels.warm
 
 $(STAMP): pyproject.toml deploy/local/debian-packages.txt
 	deploy/local/install-debs

@@ -43,7 +43,7 @@ def shared_captures() -> list[Path]:
 
 def build(path: Path, target: int) -> int:
     """Replay shared captures (Ethernet only, each < 1 day long) until `target` packets."""
-    from collectors.pcapio import open_records
+    from collectors.capture.sources.pcap import open_records
     sources = []
     for cap in shared_captures():
         recs = [(float(b.ts[i]), bytes(b.data[b.offset[i]:b.offset[i] + b.caplen[i]]),
@@ -111,7 +111,7 @@ def run_ours_documents(path: str) -> dict:
 
 def child(mode: str, path: str) -> None:
     if mode != "raw":
-        from collectors.flowcore.warm import warm
+        from collectors.capture.kernels.warm import warm
         warm()      # load the compiled kernels from numba's cache (make install builds it)
     start = time.perf_counter()
     result = {"raw": run_raw, "ours": run_ours, "ours+documents": run_ours_documents}[mode](path)

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from bench.machine import machine, machine_line  # noqa: E402
 from tests.integration.synthetic_pcap import write_flows_pcap  # noqa: E402
 
-CLI = [sys.executable, "-m", "watchkeeper.cli"]
+CLI = [sys.executable, "-m", "app.cli"]
 
 
 def timed(args: list[str]) -> tuple[float, float, str]:

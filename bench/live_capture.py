@@ -52,7 +52,7 @@ class Veth:
 def one_rate(veth: Veth, pcap: Path, packets: int, rate: int | None,
              documents: bool = False) -> dict:
     from collectors.capture import Capture
-    from collectors.live import LiveSource
+    from collectors.capture.sources.live import LiveSource
     from watchkeeper.networks import InternalNetworks
     stop = threading.Event()
     source = LiveSource(veth.here, stop)

@@ -8,52 +8,19 @@ from __future__ import annotations
 import ipaddress
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from collectors.flow import FlowConfig
 from watchkeeper.networks import DEFAULT_INTERNAL
 
 _file_data: ContextVar[dict] = ContextVar("watchkeeper_config_file", default={})
 
 
-_FLOW = FlowConfig()
-
-
 class ConfigError(ValueError):
     """Bad configuration; the message names the key and the source."""
-
-
-class FlowTableSettings(BaseModel):
-    """The packet collector's flow-table knobs; defaults are collectors.flow.FlowConfig's
-    (Zeek's timeouts), bounds are ours."""
-    model_config = ConfigDict(extra="forbid")
-
-    tcp_inactivity_timeout: float = Field(_FLOW.tcp_inactivity_timeout, ge=1, le=86_400,
-                                          description="idle TCP flow ends")
-    udp_inactivity_timeout: float = Field(_FLOW.udp_inactivity_timeout, ge=1, le=86_400,
-                                          description="idle UDP flow ends")
-    icmp_inactivity_timeout: float = Field(_FLOW.icmp_inactivity_timeout, ge=1, le=86_400,
-                                           description="idle ICMP flow ends")
-    early_report: float = Field(_FLOW.early_report, ge=0, le=3600,
-                                description="a flow open this long is reported once; 0 = off")
-    active_timeout: float = Field(_FLOW.active_timeout, ge=1, le=86_400,
-                                  description="then an interim record this often")
-    max_flows: int = Field(_FLOW.max_flows, ge=1000, le=50_000_000,
-                           description="flows held at once; the oldest deadline is evicted")
-    verify_checksums: bool = Field(_FLOW.verify_checksums,
-                                   description="drop packets with bad checksums (off: NIC "
-                                               "offload makes them common)")
-
-    engine: Literal["compiled", "reference"] = Field(
-        _FLOW.engine, description="compiled: the numba flow table; reference: the Python one "
-                                  "it is tested against (slower)")
-
-    def flow_config(self) -> FlowConfig:
-        return FlowConfig(**self.model_dump())
 
 
 class AuthSettings(BaseModel):
@@ -112,31 +79,10 @@ class Settings(BaseSettings):
                            description="topic and consumer-group prefix (wk.events, wk-detect)")
     host: str = Field("127.0.0.1", description="API listen address")
     port: int = Field(8000, ge=1, le=65535, description="API port")
-    collector_host: str = Field("127.0.0.1", description="syslog/NetFlow listen address")
-    syslog_port: int = Field(5514, ge=0, le=65535, description="UDP and TCP; 0 = any free port")
-    netflow_port: int = Field(2055, ge=0, le=65535, description="UDP; 0 = any free port")
-    collector_allowed_senders: list[str] = Field(
-        default_factory=list, description="CIDRs the syslog/NetFlow collectors accept input "
-                                          "from; empty = any sender (a WARNING at start)")
-    netflow_max_exporters: int = Field(1024, ge=1, le=1_000_000,
-                                       description="(exporter, observation domain) pairs "
-                                                   "whose templates/sampling/sequence state "
-                                                   "is kept; least recently seen evicted")
-    netflow_exporter_idle_seconds: float = Field(3600.0, ge=60, le=7 * 86_400,
-                                                 description="state of a pair silent this "
-                                                             "long is evicted")
-    enable_syslog: bool = Field(True, description="`run` listens for syslog")
-    enable_netflow: bool = Field(True, description="`run` listens for NetFlow/IPFIX")
     observer: str = Field("watchkeeper", min_length=1, max_length=64,
                           description="this sensor's name (observer.name)")
     site: str | None = Field(None, max_length=128, description="labels.site of this sensor")
     internal_networks: list[str] = Field(list(DEFAULT_INTERNAL))
-    data_dir: str = Field("var", description="collector state (tailer offsets) lives here")
-    tail_paths: list[str] = Field(default_factory=list,
-                                  description="Zeek logs / Suricata eve.json files or globs to follow")
-    status_seconds: float = Field(10.0, ge=1, le=3600,
-                                  description="how often each collector's counters are "
-                                              "stored (dataset watchkeeper.collector)")
     retention_months: int = Field(6, ge=1, le=120,
                                   description="keep events this many calendar months (law: >= 6)")
     alert_window_seconds: int = Field(3600, ge=60, le=86400,
@@ -160,13 +106,10 @@ class Settings(BaseSettings):
         3, ge=0, le=100,
         description="rejoins in a row without progress before the process exits with status "
                     "75 so a supervisor restarts it")
-    flow_table: FlowTableSettings = Field(default_factory=FlowTableSettings,
-                                          description="packet capture flow timeouts and bounds")
-
     auth: AuthSettings = Field(default_factory=AuthSettings, description="API access")
     feed: FeedSettings = Field(default_factory=FeedSettings, description="live feed (SSE)")
 
-    @field_validator("internal_networks", "collector_allowed_senders")
+    @field_validator("internal_networks")
     @classmethod
     def _cidrs(cls, value: list[str]) -> list[str]:
         for cidr in value:
@@ -193,6 +136,9 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, _FileSource(settings_cls))
 
 
+S = TypeVar("S", bound=Settings)
+
+
 class _FileSource(PydanticBaseSettingsSource):
     def get_field_value(self, field, field_name):  # pragma: no cover - __call__ is used
         return _file_data.get().get(field_name), field_name, False
@@ -201,12 +147,14 @@ class _FileSource(PydanticBaseSettingsSource):
         return dict(_file_data.get())
 
 
-def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
-    """Build validated settings; `overrides` are command-line values (None = not given)."""
+def load_settings(config_file: str | Path | None = None, *, model: type[S] = Settings,
+                  **overrides: Any) -> S:
+    """Build validated settings; `overrides` are command-line values (None = not given).
+    `model`: the composed settings (app/settings.py adds each subsystem's own model)."""
     data = _read_file(config_file) if config_file else {}
     token = _file_data.set(data)
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return model(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise ConfigError(_describe(exc, config_file)) from None
     finally:

@@ -15,7 +15,7 @@ from watchkeeper import schema, timeutil
 from watchkeeper.networks import InternalNetworks
 
 _COMMUNITY = CommunityID(seed=0)
-_PORT_PROTOS = frozenset({6, 17, 132})
+PORT_PROTOCOLS = frozenset({6, 17, 132})    # IP protocols whose flows have ports (TCP, UDP, SCTP)
 _SEED = struct.pack("!H", 0)
 _PROTO_PAD = struct.Struct("!BBHH")
 # communityid logs every hash it computes at INFO: far too much for a sensor.
@@ -58,7 +58,7 @@ def community_id(proto: int, src: str, dst: str, sport: int, dport: int) -> str:
     package validates and converts every address in Python and costs ~110 us per flow, the
     largest single cost of building a flow document; it stays the reference (ICMP's
     type/code pairing, other protocols) and the test oracle for this fast path."""
-    if proto in _PORT_PROTOS:
+    if proto in PORT_PROTOCOLS:
         try:
             return _community_id_ports(proto, src, dst, sport, dport)
         except (OSError, ValueError, struct.error):

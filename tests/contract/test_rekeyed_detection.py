@@ -6,7 +6,8 @@ from pydantic import Field
 
 from detectors import registry
 from detectors.base import Detector, DetectorConfig
-from watchkeeper import codec, pipeline
+from app import pipeline
+from watchkeeper import codec
 from watchkeeper.bus import Names
 from watchkeeper.config import load_settings
 from watchkeeper.documents import AlertSpec, FlowRecord, flow_document

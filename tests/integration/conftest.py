@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-WATCHKEEPER = [sys.executable, "-m", "watchkeeper.cli"]
+WATCHKEEPER = [sys.executable, "-m", "app.cli"]
 ANY_PORTS = ["--syslog-port", "0", "--netflow-port", "0"]   # `run` listeners on free ports
 
 

@@ -215,7 +215,7 @@ def start_target(workdir: Path, extra_config: str = "") -> Target:
     log_path = workdir / "run.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "watchkeeper.cli", "run", "--config", str(config),
+            [sys.executable, "-m", "app.cli", "run", "--config", str(config),
              "--port", str(api), "--syslog-port", str(syslog_port),
              "--netflow-port", str(netflow_port), "--store", f"sqlite:///{workdir}/wk.db"],
             cwd=ROOT, env={**os.environ, "WATCHKEEPER_BUS": "memory://"},

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from collectors.capture import iter_flows
-from collectors.flowtable import FlowConfig
+from collectors.capture.flows.reference import FlowConfig
 from tests.datafiles import DATA, manifest, zeek_baselines
 
 ACCEPTANCE = 0.99

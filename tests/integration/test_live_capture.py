@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 
 from collectors.capture import Capture, iter_flows
-from collectors.live import LiveSource
+from collectors.capture.sources.live import LiveSource
 from tests.datafiles import data_file
 from tests.required import unavailable
 

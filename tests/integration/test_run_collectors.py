@@ -113,7 +113,7 @@ def test_a_busy_syslog_port_fails_run_with_one_line(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "watchkeeper.cli", "run", "--port",
+        result = subprocess.run([sys.executable, "-m", "app.cli", "run", "--port",
                                  str(free_port()), "--syslog-port", str(taken), "--netflow-port", "0",
                                  "--store",
                                  f"sqlite:///{tmp_path}/wk.db"], cwd=ROOT, capture_output=True,

@@ -146,14 +146,14 @@ class Range:
         env.pop("WATCHKEEPER_STORE", None)
         # The API answers only with credentials: an analyst key on the lab's store, made as
         # an operator would, before the monitor opens it.
-        key = subprocess.run([sys.executable, "-m", "watchkeeper.cli", "keys", "create", "lab",
+        key = subprocess.run([sys.executable, "-m", "app.cli", "keys", "create", "lab",
                               "--role", "analyst", "--store", f"sqlite:///{self.workdir}/lab.db"],
                              env=env, cwd=str(ROOT), capture_output=True, text=True, timeout=120)
         if key.returncode != 0:
             raise LabError(f"keys create failed: {key.stderr[-2000:]}")
         self.http.headers["X-API-Key"] = key.stdout.strip()
         self.monitor = self.lab.spawn(
-            None, "monitor", sys.executable, "-m", "watchkeeper.cli", "run",
+            None, "monitor", sys.executable, "-m", "app.cli", "run",
             "--interface", "wkmirror0", "--store", f"sqlite:///{self.workdir}/lab.db",
             "--port", str(port), "--syslog-port", str(syslog_port), "--netflow-port", "0",
             env=env, cwd=str(ROOT))

@@ -7,10 +7,11 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("watchkeeper", "collectors", "detectors", "api")
+PACKAGES = ("app", "watchkeeper", "collectors", "detectors", "api")
 LINT = str(Path(sys.executable).parent / "lint-imports")
 
 
@@ -50,3 +51,21 @@ def test_features_may_not_import_each_other(tmp_path):
     result = lint(tmp_path)
     assert result.returncode != 0
     assert "detectors.dos -> collectors.capture" in result.stdout, result.stdout
+
+
+def test_nothing_imports_the_composition_root(tmp_path):
+    copy_tree(tmp_path)
+    meter = tmp_path / "collectors" / "capture" / "meter.py"
+    meter.write_text(meter.read_text() + "\nfrom app import roles  # noqa: E402,F401\n")
+    result = lint(tmp_path)
+    assert result.returncode != 0
+    assert "collectors.capture.meter -> app.roles" in result.stdout, result.stdout
+
+
+def test_the_contract_has_no_exceptions():
+    """Issue 16: every spine -> feature import is gone, so none may be ignored."""
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        linter = tomllib.load(f)["tool"]["importlinter"]
+    assert set(linter["root_packages"]) == set(PACKAGES)
+    for contract in linter["contracts"]:
+        assert not contract.get("ignore_imports"), contract["name"]

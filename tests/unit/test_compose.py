@@ -7,19 +7,20 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from watchkeeper.cli import build_parser
-from watchkeeper.config import Settings, load_settings
+from app.cli import build_parser
+from app.roles import BY_NAME, ROLES
+from app.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-COLLECTORS = {"capture", "syslog", "tail", "netflow"}
 OURS = {name: svc for name, svc in SERVICES.items() if svc.get("image", "").startswith("watchkeeper")}
 
 
 def test_topology_has_every_role():
+    """One service per row of the role table (app/roles.py), and every service is a role."""
     commands = {svc["command"][0] for svc in OURS.values()}
-    assert {"detect", "index", "serve"} <= commands
+    assert commands == {role.name for role in ROLES}
     assert {"kafka", "elasticsearch"} <= set(SERVICES)
     assert SERVICES["detect"]["deploy"]["replicas"] >= 2
 
@@ -40,7 +41,7 @@ def test_environment_names_are_settings_and_validate(name, monkeypatch):
     settings = load_settings()
     _check_reachable(OURS[name], urlparse(settings.bus), "kafka",
                      SERVICES["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"])
-    if OURS[name]["command"][0] not in COLLECTORS:     # collectors need only the bus
+    if BY_NAME[OURS[name]["command"][0]].needs_store:     # collectors need only the bus
         _check_reachable(OURS[name], urlparse(settings.store), "elasticsearch",
                          f"http://elasticsearch:{urlparse(settings.store).port}")
 

@@ -1,7 +1,7 @@
 """What the payload-parser tests share: the no-other-exception probe and a real request."""
 from __future__ import annotations
 
-from collectors.appmeta.errors import AppParseError
+from collectors.capture.appmeta.errors import AppParseError
 
 BROWSER_GET = (
     b"GET /wiki/Main_Page?action=view&x=%20y HTTP/1.1\r\n"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scapy.all import Ether, wrpcap
 
-from collectors.pcapio import RecordBatch, open_records
+from collectors.capture.sources.pcap import RecordBatch, open_records
 
 ETHER = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
 
@@ -37,11 +37,11 @@ def quiet(clock: float) -> RecordBatch:
 def either_engine(request, monkeypatch):
     """Run a capture test on both engines: the compiled decoder and flow table, and their
     Python references."""
-    from collectors import capture
-    from collectors.decoder import CompiledDecoder
-    from collectors.flowcore import CompiledFlowTable
-    from collectors.flowtable import FlowTable
-    from collectors.slowpath import ReferenceDecoder
+    from collectors.capture import meter as capture
+    from collectors.capture.decoding.compiled import CompiledDecoder
+    from collectors.capture.flows.compiled import CompiledFlowTable
+    from collectors.capture.flows.reference import ReferenceFlowTable as FlowTable
+    from collectors.capture.decoding.reference import ReferenceDecoder
     compiled = request.param == "compiled"
     monkeypatch.setattr(capture, "make_table", CompiledFlowTable if compiled else FlowTable)
     decoder = CompiledDecoder if compiled else ReferenceDecoder

@@ -1,4 +1,4 @@
-"""collectors.appmeta.dnswire against dnspython (test-only oracle), plus malformed input."""
+"""collectors.capture.appmeta.dnswire against dnspython (test-only oracle), plus malformed input."""
 from __future__ import annotations
 
 import ipaddress
@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collectors.appmeta.dnswire import (DnsAnswer, DnsMessage, opcode_name, parse_dns,
+from collectors.capture.appmeta.dnswire import (DnsAnswer, DnsMessage, opcode_name, parse_dns,
                                         qclass_name, qtype_name, rcode_name)
-from collectors.appmeta.errors import AppParseError
+from collectors.capture.appmeta.errors import AppParseError
 
 # --- dnspython as the oracle ------------------------------------------------------------
 

@@ -1,12 +1,12 @@
-"""collectors.appmeta.httphead: request and response heads from one TCP segment."""
+"""collectors.capture.appmeta.httphead: request and response heads from one TCP segment."""
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.appmeta.errors import AppParseError
-from collectors.appmeta.httphead import (HttpRequest, HttpResponse, parse_request,
+from collectors.capture.appmeta.errors import AppParseError
+from collectors.capture.appmeta.httphead import (HttpRequest, HttpResponse, parse_request,
                                          parse_response)
 
 from .appmeta_cases import BROWSER_GET, parse_or_error

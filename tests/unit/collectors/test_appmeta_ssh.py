@@ -1,12 +1,12 @@
-"""collectors.appmeta.sshbanner: identification lines (RFC 4253 4.2)."""
+"""collectors.capture.appmeta.sshbanner: identification lines (RFC 4253 4.2)."""
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.appmeta.errors import AppParseError
-from collectors.appmeta.sshbanner import parse_banner
+from collectors.capture.appmeta.errors import AppParseError
+from collectors.capture.appmeta.sshbanner import parse_banner
 
 from .appmeta_cases import BROWSER_GET, parse_or_error
 

@@ -1,4 +1,4 @@
-"""collectors.appmeta.tlshello: real hellos from the ssl module, crafted and cut ones."""
+"""collectors.capture.appmeta.tlshello: real hellos from the ssl module, crafted and cut ones."""
 from __future__ import annotations
 
 import ssl
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.appmeta.errors import AppParseError
-from collectors.appmeta.tlshello import (ClientHello, ServerHello, parse_client_hello,
+from collectors.capture.appmeta.errors import AppParseError
+from collectors.capture.appmeta.tlshello import (ClientHello, ServerHello, parse_client_hello,
                                          parse_server_hello, version_text)
 
 from .appmeta_cases import parse_or_error

@@ -5,11 +5,11 @@ import ssl
 
 from scapy.all import DNS, DNSQR, DNSRR, IP, TCP, UDP, Raw
 
-from collectors.appmeta.documents import app_document
-from collectors.appmeta.tracker import AppRecord
 from collectors.capture import Capture, iter_flow_documents
-from collectors.flow import FlowConfig
-from collectors.pcapio import open_records
+from collectors.capture.appmeta.tracker import AppRecord
+from collectors.capture.documents.app import app_document
+from collectors.capture.flows.flow import FlowConfig
+from collectors.capture.sources.pcap import open_records
 from watchkeeper import schema
 from watchkeeper.documents import FlowRecord
 from watchkeeper.networks import InternalNetworks

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors.capture import iter_flow_documents, iter_flows
-from collectors.pcapio import _pcap_offsets, _walk_offsets, open_records
+from collectors.capture.sources.pcap import pcap_offsets, walk_offsets, open_records
 from watchkeeper.networks import InternalNetworks
 
 GOOD = (b"\x00" * 12 + b"\x08\x00" + bytes.fromhex("45000028000100004006") + b"\x00\x00"
@@ -71,8 +71,8 @@ def test_compiled_record_walk_matches_loop(tmp_path):
     path = tmp_path / "big.pcap"
     write_pcap(path, frames)
     buf = path.read_bytes()[24:]
-    fast, end_fast = _pcap_offsets(buf, "<", 65535)
-    slow, end_slow = _walk_offsets(buf, "<", len(buf))
+    fast, end_fast = pcap_offsets(buf, "<", 65535)
+    slow, end_slow = walk_offsets(buf, "<", len(buf))
     assert end_fast == end_slow and np.array_equal(fast, slow)
     assert sum(len(b) for b in open_records(str(path), chunk_size=1 << 20)) == 6000
 

@@ -1,6 +1,7 @@
-"""The compiled decoder (collectors/decodecore.py + fragments.py) against the per-packet
-reference (collectors/slowpath.SlowDecoder): the same rows, column for column, on every vendored
-capture and on random frames (hypothesis) - truncated, tagged, tunnelled, fragmented."""
+"""The compiled decoder (collectors/capture/decoding/kernel.py + fragments.py) against the
+per-packet reference (decoding/reference.SlowDecoder): the same rows, column for column, on
+every vendored capture and on random frames (hypothesis) - truncated, tagged, tunnelled,
+fragmented."""
 from __future__ import annotations
 
 import struct
@@ -10,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collectors import decode as D
-from collectors.decoder import CompiledDecoder
-from collectors.pcapio import RecordBatch, open_records
-from collectors.slowpath import SlowDecoder
+from collectors.capture.decoding import packets as D
+from collectors.capture.decoding.compiled import CompiledDecoder
+from collectors.capture.decoding.reference import SlowDecoder
+from collectors.capture.sources.pcap import RecordBatch, open_records
 from tests.datafiles import captures
 
 CAPTURES = captures()

@@ -5,7 +5,7 @@ import pytest
 from scapy.all import IP, TCP, UDP
 
 from collectors.capture import Capture
-from collectors.flowtable import FlowConfig
+from collectors.capture.flows.reference import FlowConfig
 
 from .packets import batches
 from .packets import quiet as _empty

@@ -1,5 +1,5 @@
-"""The compiled flow table (collectors/flowcore) against its Python reference
-(collectors/flowtable.py): the same records, field for field, on every vendored capture and on
+"""The compiled flow table (collectors/capture/flows/compiled) against its Python reference
+(collectors/capture/flows/reference.py): the same records, field for field, on every vendored capture and on
 random TCP/UDP conversations."""
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scapy.all import IP, TCP, UDP, Raw
 
-from collectors import capture
-from collectors.flowcore import CompiledFlowTable
-from collectors.flowtable import FlowTable
+from collectors.capture import meter as capture
+from collectors.capture.flows.compiled import CompiledFlowTable
+from collectors.capture.flows.reference import ReferenceFlowTable as FlowTable
 
 from tests.datafiles import captures
 

@@ -1,4 +1,4 @@
-"""Flow documents built from record rows (collectors/flowdocs.py) against the reference:
+"""Flow documents built from record rows (collectors/capture/documents/flows.py) against the reference:
 `flow_document` of each `FlowRecord` - the same dicts on every vendored capture."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from watchkeeper import timeutil
 from watchkeeper.networks import InternalNetworks
 
 from collectors.capture import Capture, capture_document, file_batches
-from collectors.flowdocs import iso_times
-from collectors.flowtable import FlowConfig
+from collectors.capture.documents.flows import iso_times
+from collectors.capture.flows.reference import FlowConfig
 from tests.datafiles import captures
 
 CAPTURES = captures()

@@ -5,7 +5,7 @@ import pytest
 from scapy.all import ICMP, IP, TCP, UDP, Dot1AD, Dot1Q, IPv6, Raw, fragment
 
 from collectors.capture import iter_flows
-from collectors.flowtable import FlowConfig
+from collectors.capture.flows.reference import FlowConfig
 
 from .packets import ETHER, write_pcap
 from .packets import either_engine  # noqa: F401  (fixture)

@@ -1,12 +1,13 @@
-"""The compiled walk over a TPACKET_V3 ring block (collectors/pcapwalk.walk_tpacket), on
-hand-built blocks: the kernel's layout, and a block whose last header runs past its end."""
+"""The compiled walk over a TPACKET_V3 ring block
+(collectors/capture/sources/pcapwalk.walk_tpacket), on hand-built blocks: the kernel's layout,
+and a block whose last header runs past its end."""
 from __future__ import annotations
 
 import struct
 
 import numpy as np
 
-from collectors import native
+from collectors.capture.kernels import native
 
 HEADER = 48          # a block descriptor's size: the first frame header starts after it
 

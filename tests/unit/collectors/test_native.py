@@ -1,5 +1,6 @@
-"""The ahead-of-time build of the capture kernels (collectors/native.py, native_build.py):
-in use after `make install`, and giving the same records as the JIT-compiled kernels."""
+"""The ahead-of-time build of the capture kernels (collectors/capture/kernels/native.py,
+build.py): in use after `make install`, and giving the same records as the JIT-compiled
+kernels."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from collectors import native
+from collectors.capture.kernels import native
 from tests.datafiles import captures
 
 CAPTURES = captures()
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 DIGEST = """
 import hashlib, sys
-from collectors import native
+from collectors.capture.kernels import native
 from collectors.capture import CaptureStats, iter_flow_columns
 digest = hashlib.sha256()
 for path in sys.argv[1:]:
@@ -36,7 +37,7 @@ def records_digest(paths: list[str], mode: str) -> tuple[str, str]:
 
 def test_installed_kernels_are_the_ahead_of_time_build():
     # A stale or missing build silently costs ~140 MiB per capture process and a compile.
-    assert native.kernels().kind == "aot", "collectors/_native missing or stale: make install"
+    assert native.kernels().kind == "aot", "capture kernels' build missing or stale: make install"
     assert native.STAMP.read_text().strip() == native.source_hash()
 
 
@@ -54,3 +55,15 @@ def test_same_records_from_the_build_and_the_jit():
     assert (aot[0], jit[0]) == ("aot", "jit")
     assert aot[1] == jit[1]
     assert aot[1] != hashlib.sha256().hexdigest()       # some records were compared
+
+
+def test_the_build_finds_its_sources_by_reading_the_package():
+    """Every module that compiles a kernel, and each capture module it imports from, is in
+    the stamp's sources without a hand-kept list; a module that compiles nothing is not."""
+    sources = set(native.kernel_sources())
+    compiling = {str(p.relative_to(native.CAPTURE)) for p in native.CAPTURE.rglob("*.py")
+                 if "from collectors.capture.kernels.jit import" in p.read_text()}
+    assert compiling and compiling <= sources
+    assert {"decoding/packets.py", "decoding/fragments.py", "flows/compiled/layout.py",
+            "kernels/jit.py", "kernels/native.py", "kernels/build.py"} <= sources
+    assert not sources & {"meter.py", "flows/reference.py", "appmeta/tracker.py"}

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from watchkeeper.config import ConfigError, load_settings
+from app.settings import load_settings
+from watchkeeper.config import ConfigError
 
 
 def test_defaults_are_the_embedded_single_machine_setup():

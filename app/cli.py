@@ -1,0 +1,59 @@
+"""The `watchkeeper` command (DESIGN.md §7)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from app import commands, roles
+from watchkeeper import __version__
+from watchkeeper.bus import BusError, BusUnavailable
+from watchkeeper.config import ConfigError
+from watchkeeper.memory import limit_malloc_arenas
+from watchkeeper.store import StoreError, StoreUnavailable
+from watchkeeper.worker import StalledError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Subcommands from the two tables: roles (app/roles.py) and tools (app/commands.py)."""
+    parser = argparse.ArgumentParser(prog="watchkeeper", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"watchkeeper {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for entry in (*commands.TOOLS[:1], *roles.ROLES, *commands.TOOLS[1:]):   # `run` first
+        entry.options(sub.add_parser(entry.name, help=entry.help))
+    return parser
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    handlers = {entry.name: entry.main for entry in (*roles.ROLES, *commands.TOOLS)}
+    return handlers[args.command](args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    limit_malloc_arenas()      # before any thread: see watchkeeper/memory.py
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # Client libraries log every failed connection attempt; our own messages say it once.
+        for noisy in ("kafka", "elastic_transport", "elasticsearch", "uvicorn.error"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    try:
+        return dispatch(args)
+    except (ConfigError, BusUnavailable, StoreUnavailable, ValueError) as exc:
+        print(f"watchkeeper: {exc}", file=sys.stderr)
+        return 2
+    except (StalledError, BusError, StoreError) as exc:
+        # A stage or backend failed mid-run: one line that says what, never a traceback.
+        print(f"watchkeeper {args.command}: failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:   # `watchkeeper alerts --json | head`: the reader left, not an error
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

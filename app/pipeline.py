@@ -1,0 +1,242 @@
+"""Wiring the stages together: open the backends, ingest files, run workers."""
+from __future__ import annotations
+
+import itertools
+import logging
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from watchkeeper import timeutil
+from watchkeeper.bus import Bus, Names, open_bus
+from app.settings import Settings
+from detectors.correlate import Correlator
+from watchkeeper.indexer import Indexer
+from watchkeeper.liveness import StageRegistry
+from watchkeeper.networks import InternalNetworks
+from watchkeeper.publish import EventPublisher
+from watchkeeper.store import Query, Store, open_store
+from watchkeeper.worker import StepResult, drain, run_forever
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Backends:
+    bus: Bus
+    store: Store
+
+    def close(self) -> None:
+        self.bus.close()
+        self.store.close()
+
+    def __enter__(self) -> Backends:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_bus_only(settings: Settings) -> Bus:
+    """What a collector needs: the bus with its topics."""
+    bus = open_bus(settings.bus, partitions=settings.partitions)
+    bus.ensure_topics(Names(settings.namespace).topics)
+    return bus
+
+
+def open_backends(settings: Settings) -> Backends:
+    bus = open_bus_only(settings)
+    return Backends(bus, open_store(settings.store))
+
+
+def alert_context(settings: Settings, store: Store | None = None):
+    """Inventory and allowlist from settings, validated (errors name the rule or CIDR).
+    With a store, the inventory is the store's (seeded once from the file), reloaded every
+    `inventory_refresh_seconds`: edits through the API reach new alerts without a restart."""
+    from pydantic import ValidationError
+
+    from detectors.context import AlertContext, AllowRule
+    from watchkeeper.assets import load_inventory
+    rules = []
+    for i, rule in enumerate(settings.allowlist):
+        try:
+            rules.append(AllowRule(**rule))
+        except ValidationError as exc:
+            raise ValueError(f"config: allowlist[{i}]: {exc.errors()[0]['msg']}") from None
+    if store is None:
+        return AlertContext(load_inventory(settings.inventory_file), rules)
+    from watchkeeper.assets import Inventory
+    from watchkeeper.store.inventory import load_from_store, seed_from_file
+    seed_from_file(store, settings.inventory_file)
+    inventory = Inventory.refreshing(lambda: load_from_store(store),
+                                     every=settings.inventory_refresh_seconds)
+    return AlertContext(inventory, rules)
+
+
+def detection_workers(settings: Settings, backends: Backends) -> list:
+    """One stage per partition key: source-keyed detectors read wk.events and re-publish it
+    keyed by every other entity a detector needs (DESIGN.md §4), whose own stage reads that."""
+    from detectors import registry
+    from detectors.runner import DetectionWorker
+    registry.build(settings.detectors)    # validate parameters now, not on the first event
+    by_key: dict[str, list[str]] = {}
+    datasets: dict[str, frozenset[str]] = {}
+    for name, cls in sorted(registry.available().items()):
+        by_key.setdefault(cls.key_field, []).append(name)
+        datasets[cls.key_field] = datasets.get(cls.key_field, frozenset()) | cls.datasets
+    names = Names(settings.namespace)
+    rekey = {field: names.rekeyed(field) for field in by_key if field != "source.ip"}
+    backends.bus.ensure_topics(tuple(rekey.values()))
+    context = alert_context(settings, backends.store)
+
+    def stage(detector_names: list[str], **where) -> DetectionWorker:
+        return DetectionWorker(backends.bus,
+                               lambda: registry.build(settings.detectors, detector_names),
+                               backends.store, names,
+                               alert_window_seconds=settings.alert_window_seconds,
+                               context=context, **where)
+    workers = [stage(by_key.get("source.ip", []), rekey=rekey,
+                     rekey_datasets={field: datasets[field] for field in rekey})]
+    for field, topic in rekey.items():
+        slug = field.replace(".", "-")
+        workers.append(stage(by_key[field], input_topic=topic, group=names.group(f"detect-{slug}")))
+    return workers
+
+
+def capture_documents(paths: list[str], settings: Settings, app: bool = True) -> Iterator[dict]:
+    """Events of capture files: flows, and (`app`) DNS/HTTP/TLS from their payloads."""
+    from collectors.capture import iter_flow_documents
+    return iter_flow_documents(paths, observer=settings.observer,
+                               networks=InternalNetworks(settings.internal_networks),
+                               config=settings.flow_table.flow_config(), app=app,
+                               site=settings.site)
+
+
+@dataclass
+class IngestReport:
+    published: int
+    rejected: int
+    detected: StepResult
+    indexed: StepResult
+    seconds: float
+
+
+INGEST_CHUNK = 50_000   # events published between two rounds of draining every stage
+
+
+def ingest(paths: list[str], settings: Settings, backends: Backends,
+           chunk: int = INGEST_CHUNK) -> IngestReport:
+    """Files -> flow events on the bus -> detectors -> store, then return (everything drained).
+
+    Every stage (and so every consumer group) exists before the first event is published, so
+    the embedded bus keeps each message until all of them have read it. Stages are drained in
+    rounds of `chunk` events: memory on the embedded bus stays bounded by a round, not the file.
+    """
+    started = time.monotonic()
+    names = Names(settings.namespace)
+    detectors = detection_workers(settings, backends)   # re-keyed stages after theirs
+    indexer = Indexer(backends.bus, backends.store, names)
+    correlator = Correlator(backends.bus, backends.store, names)
+    publisher = EventPublisher(backends.bus.producer(), "capture", names)
+    detected, indexed = StepResult(), StepResult()
+    try:
+        docs = iter(_with_progress(capture_documents(paths, settings), "events published"))
+        while True:
+            sent = 0
+            for doc in itertools.islice(docs, chunk):
+                publisher.publish(doc)
+                sent += 1
+            publisher.flush()
+            for detector in detectors:
+                detected.add(drain(detector, stall_s=settings.ingest_stall_seconds))
+            indexed.add(drain(indexer, stall_s=settings.ingest_stall_seconds))
+            drain(correlator, stall_s=settings.ingest_stall_seconds)
+            if sent < chunk:
+                break
+    finally:
+        for stage in (*detectors, indexer, correlator):
+            stage.close()
+        publisher.producer.close()
+    backends.store.refresh()
+    return IngestReport(publisher.published, publisher.rejected, detected, indexed,
+                        time.monotonic() - started)
+
+
+def _with_progress(docs: Iterable[dict], label: str) -> Iterator[dict]:
+    if not sys.stderr.isatty():
+        yield from docs
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    columns = (SpinnerColumn(), TextColumn("{task.completed:,} " + label), TimeElapsedColumn())
+    with Progress(*columns, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        for doc in docs:
+            yield doc
+            progress.advance(task)
+
+
+def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
+                  roles: tuple[str, ...] = ("detect", "index", "correlate", "retention"),
+                  registry: StageRegistry | None = None) -> list[threading.Thread]:
+    """Each consuming stage in its own thread, reporting to `registry` (the watchdog's)."""
+    registry = registry or StageRegistry()
+    namespace = Names(settings.namespace).namespace
+
+    def loop(stage):
+        label = getattr(stage, "group", "").removeprefix(f"{namespace}-") or stage.name
+        beat = registry.add(label)
+        return lambda: run_forever(stage, stop, heartbeat=beat)
+    targets = []
+    for role in roles:
+        if role == "detect":
+            targets += [(f"wk-detect-{i}", loop(w))
+                        for i, w in enumerate(detection_workers(settings, backends))]
+        elif role == "index":
+            indexer = Indexer(backends.bus, backends.store, Names(settings.namespace))
+            targets.append(("wk-index", loop(indexer)))
+        elif role == "correlate":
+            correlator = Correlator(backends.bus, backends.store, Names(settings.namespace))
+            targets.append(("wk-correlate", loop(correlator)))
+        elif role == "retention":
+            targets.append(("wk-retention", lambda: retention_loop(settings, backends.store, stop)))
+    threads = [threading.Thread(target=fn, name=name, daemon=True) for name, fn in targets]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def apply_allowlist(settings: Settings, store: Store) -> int:
+    """Mark stored alerts that the allowlist now covers as suppressed (audited)."""
+    rules = alert_context(settings).allowlist
+    changed = 0
+    query = Query(terms={"watchkeeper.alert.status": ["new", "acknowledged", "in_progress"]})
+    matches = {a["event"]["id"]: (a, r) for a in store.scan("alerts", query)
+               for r in rules if r.matches(a)}
+    for alert, rule in matches.values():
+        store.update_alert(alert["event"]["id"], {"status": "suppressed"}, actor="allowlist",
+                           comment=rule.reason)
+        changed += 1
+    store.refresh()
+    return changed
+
+
+def apply_retention(settings: Settings, store: Store, now: float | None = None) -> list[str]:
+    """Drop whole days of events older than `retention_months` calendar months."""
+    cutoff = timeutil.months_before(now if now is not None else time.time(),
+                                    settings.retention_months)
+    dropped = store.delete_events_before(timeutil.day(cutoff))
+    if dropped:
+        log.info("retention: dropped event days %s", ", ".join(dropped))
+    return dropped
+
+
+def retention_loop(settings: Settings, store: Store, stop: threading.Event,
+                   every_s: float = 3600.0) -> None:
+    while not stop.is_set():
+        try:
+            apply_retention(settings, store)
+        except Exception:   # noqa: BLE001 - retention must never take the monitor down
+            log.exception("retention failed; will retry")
+        stop.wait(every_s)
