@@ -36,21 +36,21 @@ test-unit: install
 # Elasticsearch are started, every other suite runs against them, and they are stopped again.
 test: install
 	deploy/local/install-debs deploy/local/lab-packages.txt
-	mkdir -p reports
+	mkdir -p test-reports
 	status=0; \
 	WATCHKEEPER_REQUIRE_SERVICES=1 $(BIN)/python -m pytest tests/lab -q -s \
-	  --junitxml=reports/lab-junit.xml || status=$$?; \
+	  --junitxml=test-reports/lab-junit.xml || status=$$?; \
 	$(SERVICES) start || status=$$?; \
 	WATCHKEEPER_REQUIRE_SERVICES=1 $(BIN)/python -m pytest tests -q --ignore=tests/lab \
-	  --junitxml=reports/junit.xml || status=$$?; \
+	  --junitxml=test-reports/junit.xml || status=$$?; \
 	$(SERVICES) stop; exit $$status
 
 # Attack lab: hosts in network namespaces, real services and attack tools (needs root).
 lab: install
 	deploy/local/install-debs deploy/local/lab-packages.txt
-	mkdir -p reports
+	mkdir -p test-reports
 	WATCHKEEPER_REQUIRE_SERVICES=1 $(BIN)/python -m pytest tests/lab -q -s \
-	  --junitxml=reports/lab-junit.xml
+	  --junitxml=test-reports/lab-junit.xml
 
 bench: install
 	deploy/local/install-debs deploy/local/bench-packages.txt
@@ -59,4 +59,4 @@ bench: install
 	$(BIN)/python bench/hostile.py
 
 clean:
-	rm -rf $(VENV) reports .pytest_cache
+	rm -rf $(VENV) test-reports .pytest_cache

@@ -9,7 +9,7 @@ from prometheus_client import make_asgi_app
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
 from api.routes import (alerts, assets, audit, auth, events, health, incidents, inventory, keys,
-                        posture, stats, stream, users)
+                        posture, reports, stats, stream, users)
 from api.routes import sites as site_routes     # `sites` is create_app's site tree
 from api.security import Access
 from watchkeeper.accounts import Accounts
@@ -26,11 +26,14 @@ log = logging.getLogger("watchkeeper.api")
 def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
                sites: dict[str, str | None] | None = None,
                title: str = "Watchkeeper", stages: StageRegistry | None = None,
-               feed: FeedSettings | None = None) -> FastAPI:
+               feed: FeedSettings | None = None,
+               report_generator=None) -> FastAPI:
     """`sites` is the inventory's tree (site id -> parent id) that tenancy follows; without
     one only principals bound to the root see site-labelled data... and everything else.
     `stages`: the consuming stages running in this process (`run`), reported read-only by
-    /health; None for a process that runs none (`serve`)."""
+    /health; None for a process that runs none (`serve`).
+    `report_generator`: the callable POST /api/v1/reports uses (given by the composition
+    root: the API imports no other feature); None = that route answers 503."""
     settings = auth_settings or AuthSettings()
     secret = settings.secret_key
     if secret is None:
@@ -56,11 +59,12 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     app.state.site_directory = directory
     app.state.access = Access(Accounts(store, settings, secret, directory.parents),
                               directory.parents)
+    app.state.report_generator = report_generator
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(health.router)
     for module in (auth, alerts, events, incidents, stats, posture, stream, site_routes, assets,
-                   inventory, users, keys, audit):
+                   inventory, users, keys, audit, reports):
         app.include_router(module.router, prefix=API_PREFIX)
     if settings.public_metrics:
         # Pipeline counters (records accepted, written, dead-lettered) for Prometheus.

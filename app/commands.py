@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app import admin, options, pipeline, roles
+from reports import cli as report_cli
 from app.settings import Settings, load_settings, settings_from_args
 from watchkeeper import codec, demo
 from watchkeeper.bus import Names
@@ -177,6 +178,10 @@ def _check_files(paths: list[str]) -> None:
             raise ValueError(f"{path}: no such file")
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    return report_cli.cmd_report(args, settings_from_args(args))
+
+
 def cmd_admin(args: argparse.Namespace) -> int:
     handler = {"users": admin.cmd_users, "keys": admin.cmd_keys, "audit": admin.cmd_audit}
     try:
@@ -250,6 +255,8 @@ TOOLS: tuple[Tool, ...] = (
     Tool("keys", "API keys for machines: create, list, revoke", admin.keys_options, cmd_admin),
     Tool("audit", "audit trail: verify the hash chain, export it", admin.audit_options,
          cmd_admin),
+    Tool("report", "generate a compliance report (PDF) and store it",
+         roles.with_backends(report_cli.report_options), _cmd_report),
     Tool("simulate", "write scenario traffic (benign + port scan) as pcap", _simulate_options,
          cmd_simulate),
 )

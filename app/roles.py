@@ -19,6 +19,7 @@ from typing import Literal
 
 from app import collect, options, pipeline
 from app.settings import Settings, settings_from_args
+from reports import cli as report_cli
 from watchkeeper.liveness import EXIT_STALLED, LivenessConfig, StageRegistry, Watchdog
 
 log = logging.getLogger("watchkeeper")
@@ -63,7 +64,8 @@ def serve_api(settings: Settings, backends: pipeline.Backends,
     from app.admin import inventory_sites
     app = create_app(backends.store, auth_settings=settings.auth,
                      sites=inventory_sites(settings, backends.store), stages=stages,
-                     feed=settings.feed)
+                     feed=settings.feed,
+                     report_generator=report_cli.on_demand_generator(settings, backends.store))
     print(f"Watchkeeper API on http://{settings.host}:{settings.port}/ "
           f"(log in: POST /api/v1/auth/token, alerts: /api/v1/alerts)", file=sys.stderr,
           flush=True)
@@ -106,6 +108,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
                   args.command, EXIT_STALLED)
         return EXIT_STALLED
     return 0
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    return report_cli.cmd_scheduler(args, settings_from_args(args))
+
+
+def _scheduler_in_run(ctx: RunContext) -> list[threading.Thread]:
+    thread = report_cli.start_scheduler(ctx.settings, ctx.backends.store, ctx.workers_stop)
+    return [thread] if thread else []
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
@@ -161,7 +172,7 @@ def _tail_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state", metavar="FILE", help="offsets file (default: data_dir)")
 
 
-def _with_backends(*more: Callable[[argparse.ArgumentParser], None]):
+def with_backends(*more: Callable[[argparse.ArgumentParser], None]):
     def add(parser: argparse.ArgumentParser) -> None:
         options.backends(parser)
         for extra in more:
@@ -178,12 +189,14 @@ ROLES: tuple[Role, ...] = (
          options.backends, cmd_worker, _worker_in_run("correlate")),
     Role("retention", "drop event days older than retention_months, then exit", "worker",
          options.backends, cmd_retention, _worker_in_run("retention")),   # `run`: hourly
+    Role("scheduler", "compliance report schedules (claimed: one run per deployment)", "worker",
+         with_backends(report_cli.scheduler_options), cmd_scheduler, _scheduler_in_run),
     Role("syslog", "syslog collector (UDP and TCP)", "collector",
-         _with_backends(options.syslog_port), cmd_collector,
+         with_backends(options.syslog_port), cmd_collector,
          lambda ctx: collect.start_syslog(ctx.settings, ctx.backends.bus, ctx.sources_stop),
          lambda p: options.syslog_port(p, "syslog UDP+TCP port (default 5514)")),
     Role("netflow", "NetFlow v5/v9/IPFIX collector (UDP)", "collector",
-         _with_backends(options.netflow_port), cmd_collector,
+         with_backends(options.netflow_port), cmd_collector,
          lambda ctx: collect.start_netflow(ctx.settings, ctx.backends.bus, ctx.sources_stop),
          lambda p: options.netflow_port(p, "NetFlow/IPFIX UDP port (default 2055)")),
     Role("tail", "follow Zeek logs and Suricata eve.json into the bus", "collector",
@@ -196,7 +209,7 @@ ROLES: tuple[Role, ...] = (
          lambda p: p.add_argument("--interface", help="also capture live on this interface")),
     # `run` serves the API itself, in the main thread, once every other role is up.
     Role("serve", "the HTTP API only", "server",
-         _with_backends(options.api_listen), cmd_serve, None, options.api_listen),
+         with_backends(options.api_listen), cmd_serve, None, options.api_listen),
 )
 
 BY_NAME = {role.name: role for role in ROLES}

@@ -108,6 +108,10 @@ class Settings(BaseSettings):
                     "75 so a supervisor restarts it")
     auth: AuthSettings = Field(default_factory=AuthSettings, description="API access")
     feed: FeedSettings = Field(default_factory=FeedSettings, description="live feed (SSE)")
+    # Validated by the reports package (reports/settings.py: templates folder, language,
+    # schedules, SMTP and webhook delivery); kept opaque here so the spine knows no feature.
+    reports: dict[str, Any] = Field(default_factory=dict,
+                                    description="compliance reports: see docs/reports.md")
 
     @field_validator("internal_networks")
     @classmethod

@@ -53,7 +53,10 @@ def _seed(store) -> None:
 @pytest.fixture
 def api_schema(store):
     _seed(store)
-    app = create_app(store, auth_settings=AuthSettings(secret_key=SECRET, public_docs=True))
+    from reports.cli import on_demand_generator
+    from watchkeeper.config import Settings
+    app = create_app(store, auth_settings=AuthSettings(secret_key=SECRET, public_docs=True),
+                     report_generator=on_demand_generator(Settings(store=store.url), store))
     app.state.roles = _roles(app)
     for role in {r for r in app.state.roles.values() if r}:
         app.state.access.accounts.ids.put_user({

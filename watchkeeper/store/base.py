@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 from watchkeeper import timeutil
 
 KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state", "identity",
-         "sites", "assets")
+         "reports", "sites", "assets")
 DELETABLE_KINDS = frozenset({"sites", "assets"})    # the inventory; never audit or events
 SCAN_PAGE = 1000                    # page size of Store.scan
 
@@ -41,6 +41,7 @@ TERM_FIELDS = frozenset({
     "watchkeeper.asset.source.criticality", "watchkeeper.asset.source.mlps_level",
     "watchkeeper.asset.destination.criticality", "watchkeeper.asset.destination.mlps_level",
     "watchkeeper.collector.name", "watchkeeper.deadletter.stage",
+    "watchkeeper.report.type", "watchkeeper.report.period", "watchkeeper.report.schedule",
 })
 
 _EARLIEST, _LATEST = 0.0, 253402300799.0   # 1970-01-01 .. 9999-12-31T23:59:59Z

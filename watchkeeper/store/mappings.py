@@ -61,6 +61,12 @@ WATCHKEEPER = _obj(
                    asset=_obj(id=_KW, cidr=_KW, site=_KW, name=_KW, department=_KW, owner=_KW,
                               mlps_level=_LONG, criticality=_LONG)),
     collector=_obj(name=_KW, counters={"type": "object", "dynamic": True}),
+    # Generated compliance reports (watchkeeper/store/reports.py): the metadata; the PDF and
+    # HTML are in a `state` blob document (watchkeeper.state: never indexed).
+    report=_obj(type=_KW, period=_KW, period_start=_DATE, period_end=_DATE, schedule=_KW,
+                sha256=_KW, lang=_KW, incident_id=_KW, generated_by=_KW, size=_LONG,
+                sections={"type": "object", "enabled": False},
+                deliveries={"type": "object", "enabled": False}),
     deadletter=_obj(reason=_KW, stage=_KW, topic=_KW, raw={"type": "keyword", "index": False,
                                                             "doc_values": False}),
 )

@@ -8,13 +8,14 @@ and id lookups (a document outside the subtree is simply not found → 404).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 from watchkeeper.identity import ROOT
 from watchkeeper.store.base import Bucket, Group, Page, Query, Store
 
 # Kinds that carry tenant data; the others (audit, identity, state) are not reachable here.
-TENANT_KINDS = frozenset({"events", "alerts", "incidents", "sites", "assets"})
+TENANT_KINDS = frozenset({"events", "alerts", "incidents", "reports", "sites", "assets"})
 
 
 def subtree(sites: dict, site: str) -> list[str] | None:
@@ -56,6 +57,9 @@ class ScopedStore:
 
     def search(self, kind: str, query: Query) -> Page:
         return self.store.search(kind, self._scoped(kind, query))
+
+    def scan(self, kind: str, query: Query, limit: int | None = None) -> Iterator[dict]:
+        return self.store.scan(kind, self._scoped(kind, query), limit)
 
     def terms(self, kind: str, field_name: str, query: Query, size: int = 10) -> list[Bucket]:
         return self.store.terms(kind, field_name, self._scoped(kind, query), size)

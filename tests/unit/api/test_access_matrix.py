@@ -53,6 +53,10 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/audit"): {"audit_admin"},
     ("GET", "/api/v1/audit/verify"): {"audit_admin"},
     ("GET", "/api/v1/audit/export"): {"audit_admin"},
+    ("GET", "/api/v1/reports"): READ,
+    ("POST", "/api/v1/reports"): READ,
+    ("GET", "/api/v1/reports/{report_id}"): READ,
+    ("GET", "/api/v1/reports/{report_id}/pdf"): READ,
 }
 # The three administrators (三员) share no route: none can do another's job.
 ADMINS = ("system_admin", "security_admin", "audit_admin")

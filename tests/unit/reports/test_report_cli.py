@@ -1,0 +1,48 @@
+"""`watchkeeper report …` as an operator runs it: a PDF on disk, the report in the store, and
+one clear line with exit 2 for bad input."""
+from __future__ import annotations
+
+import subprocess
+
+from tests.unit.reports import seed
+from app.cli import main
+from watchkeeper.store.base import Query
+from watchkeeper.store.sqlite import SqliteStore
+
+INVENTORY = """sites:
+  - {id: region, name: 区域中心}
+  - {id: city-a, name: A市, parent: region}
+  - {id: county-a1, name: A1县, parent: city-a}
+  - {id: city-b, name: B市, parent: region}
+"""
+
+
+def test_monthly_report_for_a_site_from_the_command_line(tmp_path, monkeypatch, capsys):
+    url = f"sqlite:///{tmp_path}/wk.db"
+    store = SqliteStore(url)
+    seed.seed(store)
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(INVENTORY, encoding="utf-8")
+    monkeypatch.setenv("WATCHKEEPER_INVENTORY_FILE", str(inventory))
+    out = tmp_path / "city-a.pdf"
+    assert main(["report", "monthly", "--site", "city-a", "--period", "2026-11",
+                 "--store", url, "--out", str(out), "--html", str(tmp_path / "r.html")]) == 0
+    report_id, path, digest = capsys.readouterr().out.split()
+    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert report_id in text.replace("\n", "") and "A市" in text and "2026年11月" in text
+    store.refresh()
+    [stored] = store.search("reports", Query()).items
+    assert stored["event"]["id"] == report_id and stored["labels"]["site"] == "city-a"
+    assert digest == f"sha256={stored['watchkeeper']['report']['sha256']}"
+
+    for argv, message in (
+            (["monthly", "--period", "2026-13"], "not a monthly period"),
+            (["weekly", "--period", "2026-11"], "2026-W45"),
+            (["monthly"], "needs --period"),
+            (["incident"], "needs --incident"),
+            (["incident", "--incident", "no-such"], "no incident"),
+            (["monthly", "--period", "2026-11", "--site", "atlantis"], "not a site")):
+        assert main(["report", *argv, "--store", url, "--out", str(tmp_path / "x.pdf")]) == 2
+        assert message in capsys.readouterr().err
+    store.close()
