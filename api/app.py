@@ -2,19 +2,21 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
-from api.routes import (alerts, assets, audit, auth, events, health, incidents, inventory, keys,
-                        posture, reports, stats, stream, users)
+from api.routes import (alerts, assets, audit, auth, events, health, incident_actions,
+                        incidents, inventory, keys, posture, reports, stats, stream, users)
 from api.routes import sites as site_routes     # `sites` is create_app's site tree
 from api.security import Access
 from watchkeeper.accounts import Accounts
 from watchkeeper.config import AuthSettings, FeedSettings
 from watchkeeper.identity import new_secret
+from watchkeeper.incidents import IncidentPolicy, IncidentSettings
 from watchkeeper.liveness import StageRegistry
 from watchkeeper.store.base import Store
 from watchkeeper.store.inventory import SiteDirectory
@@ -27,13 +29,17 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
                sites: dict[str, str | None] | None = None,
                title: str = "Watchkeeper", stages: StageRegistry | None = None,
                feed: FeedSettings | None = None,
-               report_generator=None) -> FastAPI:
+               report_generator=None,
+               incident_settings: IncidentSettings | None = None,
+               org_types: dict[str, str] | None = None) -> FastAPI:
     """`sites` is the inventory's tree (site id -> parent id) that tenancy follows; without
     one only principals bound to the root see site-labelled data... and everything else.
     `stages`: the consuming stages running in this process (`run`), reported read-only by
     /health; None for a process that runs none (`serve`).
     `report_generator`: the callable POST /api/v1/reports uses (given by the composition
-    root: the API imports no other feature); None = that route answers 503."""
+    root: the API imports no other feature); None = that route answers 503.
+    `incident_settings` and `org_types` (site id -> cii | state_organ | other) drive the
+    incident reporting clocks."""
     settings = auth_settings or AuthSettings()
     secret = settings.secret_key
     if secret is None:
@@ -60,11 +66,17 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     app.state.access = Access(Accounts(store, settings, secret, directory.parents),
                               directory.parents)
     app.state.report_generator = report_generator
+    # the reporting clocks' org types: the configured ones, then the stored sites'
+    # (kept current by api.deps.sync_sites)
+    app.state.incident_policy = IncidentPolicy(incident_settings or IncidentSettings(),
+                                               {**(org_types or {}),
+                                                **directory.org_types})
+    app.state.clock = time.time        # tests freeze it: the reporting clocks read it
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(health.router)
-    for module in (auth, alerts, events, incidents, stats, posture, stream, site_routes, assets,
-                   inventory, users, keys, audit, reports):
+    for module in (auth, alerts, events, incidents, incident_actions, stats, posture, stream,
+                   site_routes, assets, inventory, users, keys, audit, reports):
         app.include_router(module.router, prefix=API_PREFIX)
     if settings.public_metrics:
         # Pipeline counters (records accepted, written, dead-lettered) for Prometheus.

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from api.security import Access, CurrentPrincipal, get_access
 from watchkeeper.posture import SiteNode
+from watchkeeper.incidents import IncidentPolicy
 from watchkeeper.store.base import Store
 from watchkeeper.store.scoped import ScopedStore, subtree
 
@@ -23,6 +24,7 @@ def sync_sites(request: Request, force: bool = False) -> None:
     if directory.refresh() if force else directory.maybe_refresh():
         access = get_access(request)
         access.sites = access.accounts.sites = directory.parents
+        request.app.state.incident_policy.org_types.update(directory.org_types)
 
 
 def get_scoped_store(request: Request, principal: CurrentPrincipal) -> ScopedStore:
@@ -52,9 +54,26 @@ def get_site_tree(request: Request) -> dict[str, SiteNode]:
             for sid, parent in (access.sites or {}).items()}
 
 
+def get_incident_policy(request: Request) -> IncidentPolicy:
+    return request.app.state.incident_policy
+
+
+def get_now(request: Request) -> float:
+    """The moment of this request (the app's clock: tests freeze it)."""
+    return request.app.state.clock()
+
+
+def get_visible_sites(request: Request, principal: CurrentPrincipal) -> list[str] | None:
+    """The caller's site subtree (None = everything)."""
+    return subtree(get_access(request).sites or {}, principal.site)
+
+
 RawStoreDep = Annotated[Store, Depends(get_store)]
 StoreDep = Annotated[ScopedStore, Depends(get_scoped_store)]
 AccessDep = Annotated[Access, Depends(get_access)]
 CurrentActor = Annotated[str, Depends(get_current_actor)]
 ClockDep = Annotated[float, Depends(get_clock)]
 SiteTreeDep = Annotated[dict[str, SiteNode], Depends(get_site_tree)]
+IncidentPolicyDep = Annotated[IncidentPolicy, Depends(get_incident_policy)]
+NowDep = Annotated[float, Depends(get_now)]
+VisibleSitesDep = Annotated[list[str] | None, Depends(get_visible_sites)]

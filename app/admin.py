@@ -34,6 +34,13 @@ def inventory_sites(settings: Settings, store: Store | None = None
     return {s.id: s.parent for s in load_inventory(settings.inventory_file).sites.values()}
 
 
+def inventory_org_types(settings: Settings) -> dict[str, str]:
+    """Site id -> organisation type (cii | state_organ | other) for the reporting clock."""
+    if not settings.inventory_file:
+        return {}
+    return {s.id: s.org_type for s in load_inventory(settings.inventory_file).sites.values()}
+
+
 def cli_actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"

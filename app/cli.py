@@ -5,7 +5,6 @@ import argparse
 import logging
 import sys
 
-from app import commands, roles
 from watchkeeper import __version__
 from watchkeeper.bus import BusError, BusUnavailable
 from watchkeeper.config import ConfigError
@@ -16,6 +15,7 @@ from watchkeeper.worker import StalledError
 
 def build_parser() -> argparse.ArgumentParser:
     """Subcommands from the two tables: roles (app/roles.py) and tools (app/commands.py)."""
+    from app import commands, roles   # here, not at import: see main()
     parser = argparse.ArgumentParser(prog="watchkeeper", description=__doc__)
     parser.add_argument("--version", action="version", version=f"watchkeeper {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -26,13 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def dispatch(args: argparse.Namespace) -> int:
+    from app import commands, roles
     handlers = {entry.name: entry.main for entry in (*roles.ROLES, *commands.TOOLS)}
     return handlers[args.command](args)
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before any thread (watchkeeper/memory.py): the tables' imports load numpy, whose
+    # OpenBLAS starts one, so importing this module loads neither.
+    limit_malloc_arenas()
     args = build_parser().parse_args(argv)
-    limit_malloc_arenas()      # before any thread: see watchkeeper/memory.py
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.verbose:

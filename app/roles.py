@@ -61,11 +61,13 @@ def serve_api(settings: Settings, backends: pipeline.Backends,
     import uvicorn
 
     from api.app import create_app
-    from app.admin import inventory_sites
+    from app.admin import inventory_org_types, inventory_sites
     app = create_app(backends.store, auth_settings=settings.auth,
                      sites=inventory_sites(settings, backends.store), stages=stages,
                      feed=settings.feed,
-                     report_generator=report_cli.on_demand_generator(settings, backends.store))
+                     report_generator=report_cli.on_demand_generator(settings, backends.store),
+                     incident_settings=settings.incidents,
+                     org_types=inventory_org_types(settings))
     print(f"Watchkeeper API on http://{settings.host}:{settings.port}/ "
           f"(log in: POST /api/v1/auth/token, alerts: /api/v1/alerts)", file=sys.stderr,
           flush=True)

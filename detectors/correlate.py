@@ -12,6 +12,7 @@ import time
 
 from watchkeeper import codec, metrics, schema, timeutil
 from watchkeeper.bus import Bus, Names
+from watchkeeper.incidents import keep_people_fields
 from watchkeeper.store import Store
 from watchkeeper.taxonomy import CATEGORY_INFO
 from watchkeeper.worker import StepResult
@@ -49,7 +50,10 @@ class Correlator:
             if info.get("incident_id") and info.get("status") != "suppressed":
                 grouped.setdefault(info["incident_id"], []).append(alert)
         stored = {d["event"]["id"]: d for d in self.store.get_by_ids("incidents", list(grouped))}
-        docs = [merge(stored.get(iid), alerts, iid) for iid, alerts in grouped.items()]
+        now = time.time()
+        # People's fields (level set by a responder, status, reports, links) survive a re-merge.
+        docs = [keep_people_fields(stored.get(iid), merge(stored.get(iid), alerts, iid), now)
+                for iid, alerts in grouped.items()]
         self.store.bulk_upsert("incidents", docs)
         self.consumer.commit()
         metrics.RECORDS.labels(stage=self.name, outcome="written").inc(len(docs))

@@ -2,7 +2,7 @@
 (GB/T 22239-2019, 1–5) and its criticality. Sites nest region → city → county.
 
     sites:
-      - {id: region, name: 区域中心}
+      - {id: region, name: 区域中心, org_type: state_organ}   # cii | state_organ | other
       - {id: city-a, name: A市, parent: region}
       - {id: county-a1, name: A1县, parent: city-a}
     assets:
@@ -19,10 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from watchkeeper.incidents import OrgType
 
 
 class _Text(BaseModel):
@@ -45,9 +46,10 @@ class Site(_Text):
     id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=128)
     parent: str | None = None
-    org_type: Literal["cii", "state_organ", "other"] = Field(
-        "other", description="critical information infrastructure, central/state organ, other: "
-                             "sets the incident reporting deadline")
+    org_type: OrgType = Field(
+        "other", description="organisation type for the incident reporting clock: cii "
+                             "(critical information infrastructure), state_organ "
+                             "(central/state organs), other")
 
 
 class Asset(_Text):

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from watchkeeper.incidents import IncidentSettings
 from watchkeeper.networks import DEFAULT_INTERNAL
 
 _file_data: ContextVar[dict] = ContextVar("watchkeeper_config_file", default={})
@@ -108,6 +109,8 @@ class Settings(BaseSettings):
                     "75 so a supervisor restarts it")
     auth: AuthSettings = Field(default_factory=AuthSettings, description="API access")
     feed: FeedSettings = Field(default_factory=FeedSettings, description="live feed (SSE)")
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings,
+                                        description="incident reporting clocks")
     # Validated by the reports package (reports/settings.py: templates folder, language,
     # schedules, SMTP and webhook delivery); kept opaque here so the spine knows no feature.
     reports: dict[str, Any] = Field(default_factory=dict,

@@ -10,7 +10,7 @@ import base64
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Literal
 from urllib.parse import urlparse
@@ -41,6 +41,8 @@ TERM_FIELDS = frozenset({
     "watchkeeper.asset.source.criticality", "watchkeeper.asset.source.mlps_level",
     "watchkeeper.asset.destination.criticality", "watchkeeper.asset.destination.mlps_level",
     "watchkeeper.collector.name", "watchkeeper.deadletter.stage",
+    "watchkeeper.incident.level_suggested", "watchkeeper.incident.escalated_to",
+    "watchkeeper.incident.assignee", "watchkeeper.audit.object_id",
     "watchkeeper.report.type", "watchkeeper.report.period", "watchkeeper.report.schedule",
 })
 
@@ -170,7 +172,8 @@ class Store(ABC):
 
     @abstractmethod
     def bulk_upsert(self, kind: str, docs: list[dict]) -> int:
-        """Insert or replace by `event.id` (alerts keep ANALYST_FIELDS). Returns docs written."""
+        """Insert or replace by `event.id` (alerts keep ANALYST_FIELDS; incidents keep people's
+        newer fields, watchkeeper.incidents.keep_newer_people_fields). Returns docs written."""
 
     @abstractmethod
     def search(self, kind: str, query: Query) -> Page: ...
@@ -207,6 +210,12 @@ class Store(ABC):
     @abstractmethod
     def update_alert(self, alert_id: str, changes: dict, actor: str, comment: str = "") -> dict:
         """Change analyst fields of one alert and write an audit record; returns the alert."""
+
+    @abstractmethod
+    def modify(self, kind: str, doc_id: str, change: Callable[[dict], dict]) -> dict:
+        """Write `change(stored)` with no other write to the document in between (a conflict
+        re-reads and re-applies, so `change` must be repeatable); KeyError if absent. The
+        write is visible to reads when this returns. Not for events (daily indices)."""
 
     @abstractmethod
     def delete_events_before(self, day: str) -> list[str]:

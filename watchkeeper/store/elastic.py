@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -12,6 +13,7 @@ from elasticsearch import (ApiError, ConflictError, Elasticsearch, JsonSerialize
 from elasticsearch.helpers import BulkIndexError, bulk
 
 from watchkeeper import timeutil
+from watchkeeper.incidents import keep_newer_people_fields
 from watchkeeper.store import mappings
 from watchkeeper.store.base import (ANALYST_FIELDS, MAX_GROUPS, Bucket, Group, Page, Query, Store,
                                     StoreError, StoreUnavailable, TooManyGroups, audit_document,
@@ -20,6 +22,7 @@ from watchkeeper.store.base import (ANALYST_FIELDS, MAX_GROUPS, Bucket, Group, P
                                     group_order, stamp_ingested)
 
 CLIENT_MAJOR = 8
+_CAS_RETRIES = 20        # compare-and-set rounds before a write gives up (StoreError)
 
 
 class _FastJson(JsonSerializer):
@@ -116,6 +119,8 @@ class ElasticStore(Store):
         if not docs:
             return 0
         docs = stamp_ingested(kind, docs)
+        if kind == "incidents":
+            return self._upsert_keeping_people_fields(kind, docs)
         actions = [self._action(kind, doc) for doc in docs]
         try:
             written, _ = bulk(self.es, actions, chunk_size=2000, max_chunk_bytes=50 * 1024 * 1024,
@@ -136,6 +141,65 @@ class ElasticStore(Store):
             k: v for k, v in doc["watchkeeper"]["alert"].items() if k not in ANALYST_FIELDS}}}
         return {**action, "_op_type": "update", "doc": partial, "upsert": doc,
                 "retry_on_conflict": 3}
+
+    def _upsert_keeping_people_fields(self, kind: str, docs: list[dict]) -> int:
+        """Read, merge (keep_newer_people_fields), write only if nobody wrote in between
+        (if_seq_no); a conflicting document is read and merged again."""
+        index = self.index_for(kind)
+        pending = {d["event"]["id"]: d for d in docs}
+        for _ in range(_CAS_RETRIES):
+            actions = []
+            for hit in self._mget(index, list(pending)):
+                doc = pending[hit["_id"]]
+                if not hit.get("found"):
+                    actions.append({"_op_type": "create", "_index": index, "_id": hit["_id"],
+                                    "_source": doc})
+                    continue
+                actions.append({"_op_type": "index", "_index": index, "_id": hit["_id"],
+                                "_source": keep_newer_people_fields(hit["_source"], doc),
+                                "if_seq_no": hit["_seq_no"],
+                                "if_primary_term": hit["_primary_term"]})
+            try:
+                _, errors = bulk(self.es, actions, refresh=False, raise_on_error=False,
+                                 max_retries=3)
+            except (TransportError, ApiError) as exc:
+                raise StoreError(f"bulk write to {self.url} failed: {exc}") from None
+            failed = [next(iter(e.values())) for e in errors]
+            refused = [f for f in failed if f.get("status") != 409]
+            if refused:
+                raise StoreError(f"{len(refused)} of {len(docs)} documents rejected: "
+                                 f"{refused[0]}")
+            pending = {f["_id"]: pending[f["_id"]] for f in failed}
+            if not pending:
+                return len(docs)
+        raise StoreError(f"{len(pending)} {kind} kept changing while being written; retry")
+
+    def _mget(self, index: str, ids: list[str]) -> list[dict]:
+        try:
+            return self.es.mget(index=index, ids=ids)["docs"]
+        except NotFoundError:                      # the index does not exist yet
+            return [{"_id": i, "found": False} for i in ids]
+        except (TransportError, ApiError) as exc:
+            raise StoreError(f"read from {self.url} failed: {exc}") from None
+
+    def modify(self, kind: str, doc_id: str, change: Callable[[dict], dict]) -> dict:
+        check_kind(kind)
+        if kind == "events":
+            raise ValueError("events are not modified in place")
+        index = self.index_for(kind)
+        for _ in range(_CAS_RETRIES):
+            try:
+                got = self.es.get(index=index, id=doc_id)
+            except NotFoundError:
+                raise KeyError(doc_id) from None
+            doc = change(got["_source"])
+            try:
+                self.es.index(index=index, id=doc_id, document=doc, refresh=True,
+                              if_seq_no=got["_seq_no"], if_primary_term=got["_primary_term"])
+                return doc
+            except ConflictError:
+                continue                           # someone wrote in between: read again
+        raise StoreError(f"{kind} {doc_id} kept changing while being written; retry")
 
     def update_alert(self, alert_id: str, changes: dict, actor: str, comment: str = "") -> dict:
         check_alert_changes(changes)

@@ -46,14 +46,21 @@ WATCHKEEPER = _obj(
     alert=_obj(category=_KW, detector=_KW, status=_KW, assignee=_KW, entity=_KW,
                first_seen=_DATE, last_seen=_DATE, count=_LONG, evidence=_KW,
                incident_id=_KW, updated_at=_DATE, subscores={"type": "object", "dynamic": True}),
-    audit=_obj(object_id=_KW, object_kind=_KW, changes={"type": "object", "enabled": False},
-               seq=_LONG, prev_hash=_KW, hash=_KW, outcome=_KW),
+    audit=_obj(object_id=_KW, object_kind=_KW, at=_DATE,
+               changes={"type": "object", "enabled": False}, seq=_LONG, prev_hash=_KW,
+               hash=_KW, outcome=_KW),
     identity={"type": "object", "enabled": False},   # users, keys, refresh tokens: never searched
     state={"type": "object", "enabled": False},
     incident=_obj(entity=_KW, status=_KW, alerts=_KW, alert_count=_LONG, categories=_KW,
                   stages=_KW, first_seen=_DATE, last_seen=_DATE, severity=_LONG,
                   risk_score={"type": "float"}, gbt_code=_KW, gbt_name=_KW, level=_KW,
-                  updated_at=_DATE),   # detector checkpoints: stored, never searched
+                  # people's fields (watchkeeper/incidents.py)
+                  level_suggested=_KW, level_set_by=_KW, level_set_at=_DATE,
+                  level_reason=_KW, warning_colour=_KW, graded_at=_DATE, discovered_at=_DATE,
+                  acknowledged_at=_DATE, investigating_at=_DATE, contained_at=_DATE,
+                  closed_at=_DATE, assignee=_KW, reported_at=_DATE, reported_to=_KW,
+                  reported_by=_KW, linked=_KW, unlinked=_KW, escalated_to=_KW,
+                  escalations={"type": "object", "enabled": False}, updated_at=_DATE),
     asset=_obj(**{side: _obj(name=_KW, site=_KW, site_path=_KW, department=_KW, owner=_KW,
                              mlps_level=_LONG, criticality=_LONG)
                   for side in ("source", "destination")}),

@@ -4,12 +4,14 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import msgspec
 
 from watchkeeper import timeutil
+from watchkeeper.incidents import keep_newer_people_fields
 from watchkeeper.store.base import (ARRAY_FIELDS, CHANGE_FIELDS, KINDS, MAX_GROUPS, Bucket, Group,
                                     Page, Query, Store, StoreError, StoreUnavailable,
                                     TooManyGroups, audit_document, check_alert_changes,
@@ -85,6 +87,10 @@ class SqliteStore(Store):
         with self._lock:
             if kind == "alerts":
                 docs = self._merge_stored_alerts(docs)
+            elif kind == "incidents":
+                stored = {d["event"]["id"]: d for d in self._fetch(kind, [d["event"]["id"]
+                                                                          for d in docs])}
+                docs = [keep_newer_people_fields(stored.get(d["event"]["id"]), d) for d in docs]
             rows = [self._row(doc) for doc in docs]
             try:
                 self._db.execute("BEGIN")
@@ -122,6 +128,20 @@ class SqliteStore(Store):
             self._db.execute("UPDATE alerts SET doc = ? WHERE id = ?", (self._encode(alert), alert_id))
         self.append_audit(audit_document(alert_id, before, changes, actor, comment, time.time()))
         return alert
+
+    def modify(self, kind: str, doc_id: str, change: Callable[[dict], dict]) -> dict:
+        check_kind(kind)
+        with self._lock:              # one connection: the lock makes read + write atomic
+            found = self._fetch(kind, [doc_id])
+            if not found:
+                raise KeyError(doc_id)
+            doc = change(found[0])
+            try:
+                self._db.execute(f"INSERT OR REPLACE INTO {kind} (id, ts, day, doc) "
+                                 "VALUES (?, ?, ?, ?)", self._row(doc))
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"write to {self.url} failed: {exc}") from None
+        return doc
 
     def insert_new(self, kind: str, doc: dict) -> bool:
         check_kind(kind)

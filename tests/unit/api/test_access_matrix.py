@@ -27,6 +27,15 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/incidents"): READ,
     ("GET", "/api/v1/incidents/{incident_id}"): READ,
     ("GET", "/api/v1/incidents/{incident_id}/alerts"): READ,
+    ("GET", "/api/v1/incidents/{incident_id}/timeline"): READ,
+    ("GET", "/api/v1/incidents/response-times"): READ,
+    ("PATCH", "/api/v1/incidents/{incident_id}"): {"analyst", "responder"},
+    ("PUT", "/api/v1/incidents/{incident_id}/level"): {"responder"},
+    ("POST", "/api/v1/incidents/{incident_id}/report"): {"analyst", "responder"},
+    ("POST", "/api/v1/incidents/{incident_id}/alerts"): {"analyst", "responder"},
+    ("DELETE", "/api/v1/incidents/{incident_id}/alerts/{alert_id}"): {"analyst", "responder"},
+    ("POST", "/api/v1/incidents/{incident_id}/escalate"): {"analyst", "responder"},
+    ("POST", "/api/v1/incidents/{incident_id}/comments"): {"analyst", "responder"},
     ("GET", "/api/v1/stats/alerts"): READ | {"viewer"},
     ("GET", "/api/v1/posture"): READ | {"viewer"},
     ("GET", "/api/v1/stream"): READ | {"viewer"},
@@ -102,7 +111,7 @@ def test_the_three_administrators_share_no_route():
 
 def _call(client, method: str, path: str, headers: dict):
     url = path.replace("{", "").replace("}", "")      # {alert_id} -> alert_id: no such thing
-    body = {} if method in ("POST", "PATCH") else None
+    body = {} if method in ("POST", "PATCH", "PUT") else None
     return client.request(method, url, headers=headers, json=body)
 
 

@@ -65,3 +65,19 @@ def test_allowlist_suppresses_with_the_reason():
     with pytest.raises(ValueError):
         AllowRule(cidr="10.1.1.1/40", reason="bad")
     assert not AllowRule(reason="matches nothing without criteria").matches(_alert())
+
+
+def test_sites_carry_an_organisation_type_for_the_reporting_clock(tmp_path):
+    path = tmp_path / "inv.yaml"
+    path.write_text("sites:\n  - {id: region, name: R, org_type: state_organ}\n"
+                    "  - {id: city, name: C, parent: region}\n", encoding="utf-8")
+    sites = load_inventory(path).sites
+    assert (sites["region"].org_type, sites["city"].org_type) == ("state_organ", "other")
+    from app.admin import inventory_org_types
+    from watchkeeper.config import Settings
+    assert inventory_org_types(Settings(inventory_file=str(path))) == {
+        "region": "state_organ", "city": "other"}
+    assert inventory_org_types(Settings()) == {}
+    path.write_text("sites:\n  - {id: region, name: R, org_type: ministry}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="org_type"):
+        load_inventory(path)
