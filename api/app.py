@@ -10,7 +10,8 @@ from prometheus_client import make_asgi_app
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
 from api.routes import (alerts, assets, audit, auth, events, health, incident_actions,
-                        incidents, inventory, keys, posture, reports, stats, stream, users)
+                        incidents, inventory, keys, posture, reports, stats, stream,
+                        suppressions, users)
 from api.routes import sites as site_routes     # `sites` is create_app's site tree
 from api.security import Access
 from watchkeeper.accounts import Accounts
@@ -76,7 +77,8 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     install_openapi(app)
     app.include_router(health.router)
     for module in (auth, alerts, events, incidents, incident_actions, stats, posture, stream,
-                   site_routes, assets, inventory, users, keys, audit, reports):
+                   site_routes, assets, inventory, users, keys, audit, reports,
+                   suppressions):
         app.include_router(module.router, prefix=API_PREFIX)
     if settings.public_metrics:
         # Pipeline counters (records accepted, written, dead-lettered) for Prometheus.

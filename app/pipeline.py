@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from watchkeeper import timeutil
 from watchkeeper.bus import Bus, Names, open_bus
 from app.settings import Settings
-from detectors.correlate import Correlator
+from alerting.correlate import Correlator
+from alerting.worker import AlertingWorker
 from watchkeeper.indexer import Indexer
 from watchkeeper.liveness import StageRegistry
 from watchkeeper.networks import InternalNetworks
@@ -52,13 +53,15 @@ def open_backends(settings: Settings) -> Backends:
 
 
 def alert_context(settings: Settings, store: Store | None = None):
-    """Inventory and allowlist from settings, validated (errors name the rule or CIDR).
+    """Inventory and allowlist from settings, validated (errors name the rule or CIDR), and
+    the suppression rules of `store` (re-read every few seconds: no restart needed).
     With a store, the inventory is the store's (seeded once from the file), reloaded every
     `inventory_refresh_seconds`: edits through the API reach new alerts without a restart."""
     from pydantic import ValidationError
 
-    from detectors.context import AlertContext, AllowRule
+    from alerting.context import AlertContext, AllowRule
     from watchkeeper.assets import load_inventory
+    from watchkeeper.store.suppressions import RuleCache
     rules = []
     for i, rule in enumerate(settings.allowlist):
         try:
@@ -72,7 +75,13 @@ def alert_context(settings: Settings, store: Store | None = None):
     seed_from_file(store, settings.inventory_file)
     inventory = Inventory.refreshing(lambda: load_from_store(store),
                                      every=settings.inventory_refresh_seconds)
-    return AlertContext(inventory, rules)
+    return AlertContext(inventory, rules, suppressions=RuleCache(store))
+
+
+def alerting_worker(settings: Settings, backends: Backends) -> AlertingWorker:
+    """The policy stage every alert passes once: wk.alerts.raw -> wk.alerts."""
+    return AlertingWorker(backends.bus, alert_context(settings, backends.store),
+                          Names(settings.namespace))
 
 
 def detection_workers(settings: Settings, backends: Backends) -> list:
@@ -89,14 +98,12 @@ def detection_workers(settings: Settings, backends: Backends) -> list:
     names = Names(settings.namespace)
     rekey = {field: names.rekeyed(field) for field in by_key if field != "source.ip"}
     backends.bus.ensure_topics(tuple(rekey.values()))
-    context = alert_context(settings, backends.store)
 
     def stage(detector_names: list[str], **where) -> DetectionWorker:
         return DetectionWorker(backends.bus,
                                lambda: registry.build(settings.detectors, detector_names),
                                backends.store, names,
-                               alert_window_seconds=settings.alert_window_seconds,
-                               context=context, **where)
+                               alert_window_seconds=settings.alert_window_seconds, **where)
     workers = [stage(by_key.get("source.ip", []), rekey=rekey,
                      rekey_datasets={field: datasets[field] for field in rekey})]
     for field, topic in rekey.items():
@@ -137,6 +144,7 @@ def ingest(paths: list[str], settings: Settings, backends: Backends,
     started = time.monotonic()
     names = Names(settings.namespace)
     detectors = detection_workers(settings, backends)   # re-keyed stages after theirs
+    alerting = alerting_worker(settings, backends)
     indexer = Indexer(backends.bus, backends.store, names)
     correlator = Correlator(backends.bus, backends.store, names)
     publisher = EventPublisher(backends.bus.producer(), "capture", names)
@@ -151,12 +159,13 @@ def ingest(paths: list[str], settings: Settings, backends: Backends,
             publisher.flush()
             for detector in detectors:
                 detected.add(drain(detector, stall_s=settings.ingest_stall_seconds))
+            drain(alerting, stall_s=settings.ingest_stall_seconds)
             indexed.add(drain(indexer, stall_s=settings.ingest_stall_seconds))
             drain(correlator, stall_s=settings.ingest_stall_seconds)
             if sent < chunk:
                 break
     finally:
-        for stage in (*detectors, indexer, correlator):
+        for stage in (*detectors, alerting, indexer, correlator):
             stage.close()
         publisher.producer.close()
     backends.store.refresh()
@@ -178,7 +187,8 @@ def _with_progress(docs: Iterable[dict], label: str) -> Iterator[dict]:
 
 
 def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
-                  roles: tuple[str, ...] = ("detect", "index", "correlate", "retention"),
+                  roles: tuple[str, ...] = ("detect", "alerting", "index", "correlate",
+                                            "retention"),
                   registry: StageRegistry | None = None) -> list[threading.Thread]:
     """Each consuming stage in its own thread, reporting to `registry` (the watchdog's)."""
     registry = registry or StageRegistry()
@@ -193,6 +203,8 @@ def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
         if role == "detect":
             targets += [(f"wk-detect-{i}", loop(w))
                         for i, w in enumerate(detection_workers(settings, backends))]
+        elif role == "alerting":
+            targets.append(("wk-alerting", loop(alerting_worker(settings, backends))))
         elif role == "index":
             indexer = Indexer(backends.bus, backends.store, Names(settings.namespace))
             targets.append(("wk-index", loop(indexer)))
@@ -208,15 +220,18 @@ def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
 
 
 def apply_allowlist(settings: Settings, store: Store) -> int:
-    """Mark stored alerts that the allowlist now covers as suppressed (audited)."""
+    """Close stored open alerts that the allowlist now covers (benign positive, audited)."""
+    from alerting.context import ALLOWLIST
+    from watchkeeper.store.suppressions import OPEN_STATUSES, close_fields
     rules = alert_context(settings).allowlist
     changed = 0
-    query = Query(terms={"watchkeeper.alert.status": ["new", "acknowledged", "in_progress"]})
+    query = Query(terms={"watchkeeper.alert.status": list(OPEN_STATUSES)})
     matches = {a["event"]["id"]: (a, r) for a in store.scan("alerts", query)
                for r in rules if r.matches(a)}
     for alert, rule in matches.values():
-        store.update_alert(alert["event"]["id"], {"status": "suppressed"}, actor="allowlist",
-                           comment=rule.reason)
+        store.update_alert(alert["event"]["id"],
+                           close_fields(ALLOWLIST, "benign_positive", time.time()),
+                           actor="allowlist", comment=rule.reason)
         changed += 1
     store.refresh()
     return changed

@@ -185,6 +185,8 @@ def with_backends(*more: Callable[[argparse.ArgumentParser], None]):
 ROLES: tuple[Role, ...] = (
     Role("detect", "detection worker (consumer group wk-detect)", "worker",
          options.backends, cmd_worker, _worker_in_run("detect")),
+    Role("alerting", "alert policy: wk.alerts.raw -> wk.alerts (consumer group wk-alerting)",
+         "worker", options.backends, cmd_worker, _worker_in_run("alerting")),
     Role("index", "indexer (consumer group wk-index)", "worker",
          options.backends, cmd_worker, _worker_in_run("index")),
     Role("correlate", "alerts -> incidents (consumer group wk-correlate)", "worker",

@@ -179,7 +179,7 @@ class BeaconDetector(Detector):
                     f"(score {result.score:.2f})",
             entity=f"{src}->{dst}:{port}", first_seen=pair.starts[0], last_seen=pair.last_seen,
             source_ip=src, destination_ip=dst, related_ips=[src, dst],
-            evidence=list(pair.evidence), subscores=result.subscores,
+            evidence=list(pair.evidence), subscores=result.subscores, score=result.score,
             technique_id="T1071", technique_name="Application Layer Protocol", count=pair.total)
 
     def on_timer(self, now: float) -> list[AlertSpec]:

@@ -1,4 +1,5 @@
-"""Detection stage: events from the bus through the detectors; alerts back onto the bus.
+"""Detection stage: events from the bus through the detectors; alerts onto wk.alerts.raw
+(the alerting stage applies asset context, allowlists, suppression and incident ids).
 
 Detectors run per partition (one instance set per partition this worker reads), so the
 alerts are the same whether one worker reads every partition or several share them, and a
@@ -12,7 +13,6 @@ from collections.abc import Callable
 
 from detectors.base import Detector
 from detectors.checkpoint import Checkpoint, CheckpointStore
-from detectors.context import AlertContext
 from watchkeeper import codec, metrics, schema, timeutil
 from watchkeeper.bus import Bus, Message, Names
 from watchkeeper.deadletter import send_deadletter
@@ -72,10 +72,8 @@ class DetectionWorker:
                  names: Names = Names(), alert_window_seconds: int = 3600,
                  checkpoint_every_s: float = 5.0, input_topic: str | None = None,
                  group: str | None = None, rekey: dict[str, str] | None = None,
-                 context: AlertContext | None = None,
                  rekey_datasets: dict[str, frozenset[str]] | None = None):
         self.make_detectors = make_detectors
-        self.context = context or AlertContext()
         self.names = names
         self.alert_window_seconds = alert_window_seconds
         self.checkpoint_every_s = checkpoint_every_s
@@ -168,8 +166,8 @@ class DetectionWorker:
     def _publish(self, specs: list[AlertSpec]) -> None:
         created = time.time()
         for spec in specs:
-            doc = self.context.apply(alert_document(spec, created, self.alert_window_seconds))
-            self.producer.send(self.names.alerts, codec.encode(doc), key=spec.entity)
+            doc = alert_document(spec, created, self.alert_window_seconds)
+            self.producer.send(self.names.alerts_raw, codec.encode(doc), key=spec.entity)
         metrics.RECORDS.labels(stage=self.name, outcome="alerted").inc(len(specs))
 
     def reset(self) -> None:

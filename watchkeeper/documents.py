@@ -163,11 +163,18 @@ class AlertSpec:
     technique_id: str | None = None   # MITRE ATT&CK
     technique_name: str | None = None
     count: int = 1
+    # The detector's own composite of its subscores in [0, 1] (e.g. beaconing's weighted
+    # RITA-style sum); None: the plain mean of the subscores stands for it.
+    score: float | None = None
 
 
-def risk_score(severity: int, subscores: dict[str, float]) -> float:
-    """Severity sets the band; the mean subscore (confidence) places the alert inside it."""
-    confidence = sum(subscores.values()) / len(subscores) if subscores else 0.5
+def risk_score(severity: int, subscores: dict[str, float], score: float | None = None) -> float:
+    """Severity sets the band; the detector's composite score (else the mean subscore)
+    places the alert inside it."""
+    if score is not None:
+        confidence = min(1.0, max(0.0, score))
+    else:
+        confidence = sum(subscores.values()) / len(subscores) if subscores else 0.5
     return round(min(100.0, (severity - 1) * 25 + 25 * confidence), 1)
 
 
@@ -181,7 +188,7 @@ def alert_document(spec: AlertSpec, created: float, window_seconds: float = 3600
             "id": schema.stable_id("alert", spec.detector, spec.rule_id, spec.entity, window),
             "kind": "alert", "category": ["intrusion_detection"], "type": ["info"],
             "dataset": schema.ALERT, "module": "watchkeeper",
-            "severity": spec.severity, "risk_score": risk_score(spec.severity, spec.subscores),
+            "severity": spec.severity, "risk_score": risk_score(spec.severity, spec.subscores, spec.score),
             "start": timeutil.format(spec.first_seen), "end": timeutil.format(spec.last_seen),
             "created": timeutil.format(created),
         },

@@ -28,7 +28,8 @@ ALERT = "watchkeeper.alert"
 # Fixed vocabulary (DESIGN.md §3), defined once in taxonomy.CATEGORY_INFO with each
 # category's kill-chain stage and GB/T 20986-2023 subcategory.
 CATEGORIES = frozenset(CATEGORY_INFO)
-ALERT_STATUSES = ("new", "acknowledged", "in_progress", "resolved", "false_positive", "suppressed")
+ALERT_STATUSES = ("new", "acknowledged", "in_progress", "resolved", "false_positive", "suppressed",
+                  "investigating", "closed")   # the last two: the alert contract of this round
 SEVERITY_NAMES = {1: "low", 2: "medium", 3: "high", 4: "critical"}
 
 

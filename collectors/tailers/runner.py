@@ -1,7 +1,7 @@
 """Tail Zeek logs and Suricata EVE files into the bus, at least once.
 
 Each poll reads what every followed file has gained, parses it line by line, publishes the
-documents (alerts to wk.alerts), flushes the producer and only then saves the files' positions
+documents (alerts to wk.alerts.raw, for the alerting stage), flushes the producer and only then saves the files' positions
 (and the Zeek header in force) to the state file. A crash or a failed flush re-reads from the
 last saved position; deterministic event ids make the repeats harmless.
 
@@ -185,7 +185,7 @@ class TailRunner:
             stats.headers += 1
         elif parsed.doc is not None:
             alert = parsed.outcome == ALERT
-            topic = self.publisher.names.alerts if alert else None
+            topic = self.publisher.names.alerts_raw if alert else None
             if self.publisher.publish(parsed.doc, topic=topic):
                 stats.parsed += 1
                 stats.alerts += alert

@@ -1,7 +1,7 @@
 """Suricata EVE JSON (one object per line, Suricata 7 format) -> ECS documents.
 
 alert -> one of our alerts (documents.alert_document: category "ids", detector "suricata",
-rule id "suricata:<sid>") for wk.alerts; flow/dns/http/tls -> the matching datasets on
+rule id "suricata:<sid>") for wk.alerts.raw; flow/dns/http/tls -> the matching datasets on
 wk.events; every other event_type (stats, fileinfo, anomaly, drop...) is ignored but counted.
 """
 from __future__ import annotations

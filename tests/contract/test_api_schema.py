@@ -33,7 +33,7 @@ def _roles(app) -> dict[tuple[str, str], str | None]:
 
 def _seed(store) -> None:
     """Some of everything, so searches answer with documents to check against the schema."""
-    from detectors.correlate import merge
+    from alerting.correlate import merge
     from watchkeeper.documents import AlertSpec, alert_document
     alerts = []
     for n in range(5):

@@ -52,7 +52,7 @@ def _publish(bus, names, docs):
 
 def _final_alerts(bus, names) -> dict[str, int]:
     """alert id -> highest count raised (the state the store would hold)."""
-    consumer = bus.consumer(f"{names.namespace}-reader", [names.alerts])
+    consumer = bus.consumer(f"{names.namespace}-reader", [names.alerts_raw])
     final: dict[str, int] = {}
     while batch := consumer.poll(5000, timeout=2.0):
         for msg in batch:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.correlate import merge
+from alerting.correlate import merge
 from watchkeeper import timeutil
 from watchkeeper.documents import AlertSpec, alert_document
 from watchkeeper.incidents import IncidentPolicy, IncidentSettings, keep_people_fields
@@ -32,7 +32,7 @@ def _alert(n: int, site: str = "county-a1", severity: int = 3, source: str = "10
 
 
 def _correlate(store, alerts: list[dict], iid: str, now: float) -> dict:
-    """What the correlator does for one incident (detectors/correlate.py Correlator.step)."""
+    """What the correlator does for one incident (alerting/correlate.py Correlator.step)."""
     stored = (store.get_by_ids("incidents", [iid]) or [None])[0]
     doc = keep_people_fields(stored, merge(stored, alerts, iid), now)
     store.bulk_upsert("incidents", [doc])
@@ -180,7 +180,7 @@ def test_mtta_and_mttr_per_site_and_level(store):
 
 def test_the_correlator_re_merging_from_the_bus_keeps_peoples_work(store):
     """The real stage: alerts on the bus, Correlator.step, then people act, then a re-raise."""
-    from detectors.correlate import Correlator
+    from alerting.correlate import Correlator
     from watchkeeper import codec
     from watchkeeper.bus.embedded import EmbeddedBus
     bus = EmbeddedBus(partitions=2)

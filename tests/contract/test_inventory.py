@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from api import create_app
-from detectors.context import AlertContext
+from alerting.context import AlertContext
 from watchkeeper.assets import Inventory
 from watchkeeper.config import AuthSettings
 from watchkeeper.documents import AlertSpec, alert_document

@@ -67,7 +67,7 @@ def test_destination_keyed_detector_sees_all_sources(bus, unique, tmp_path, monk
     for worker in workers:
         drain(worker)
         worker.close()
-    reader = bus.consumer(f"rk{unique}-reader", [names.alerts])
+    reader = bus.consumer(f"rk{unique}-reader", [names.alerts_raw])
     alerts = [codec.decode(m.value) for m in reader.poll(1000, timeout=5.0)]
     fan_in = [a for a in alerts if a["watchkeeper"]["alert"]["detector"] == "fan_in_test"]
     assert [a["destination"]["ip"] for a in fan_in] == ["10.60.0.1"]
@@ -130,7 +130,7 @@ class FlowCount(Detector):
 
 def _counted(bus, names, group: str) -> list[str]:
     """The counts alerted (which flow reached them depends on arrival order: not compared)."""
-    reader = bus.consumer(group, [names.alerts])
+    reader = bus.consumer(group, [names.alerts_raw])
     alerts = [codec.decode(m.value) for m in reader.poll(1000, timeout=5.0)]
     reader.close()
     return sorted({a["message"] for a in alerts

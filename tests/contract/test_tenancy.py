@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from api import create_app
-from detectors.correlate import merge
+from alerting.correlate import merge
 from watchkeeper.config import AuthSettings
 from watchkeeper.documents import AlertSpec, FlowRecord, alert_document, flow_document
 from watchkeeper.identity import Principal, issue_access_token

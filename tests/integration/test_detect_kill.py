@@ -151,7 +151,7 @@ def _stop(proc: subprocess.Popen) -> None:
 def _final_alerts(kafka_url: str, names: Names) -> dict[str, dict]:
     """alert id -> the last version raised (alerts are keyed by entity: one partition each),
     without the wall-clock `event.created`."""
-    consumer = KafkaConsumer(names.alerts, bootstrap_servers=kafka_url.removeprefix("kafka://"),
+    consumer = KafkaConsumer(names.alerts_raw, bootstrap_servers=kafka_url.removeprefix("kafka://"),
                              auto_offset_reset="earliest", enable_auto_commit=False,
                              consumer_timeout_ms=5000)
     final: dict[str, dict] = {}

@@ -108,7 +108,9 @@ def test_allowlist_applies_to_new_and_stored_alerts(tmp_path):
     applied = run_cli("allowlist", "apply", "--config", str(config), *store)
     assert applied.returncode == 0 and "suppressed 1 stored alert" in applied.stdout
     alerts = [json.loads(x) for x in run_cli("alerts", "--json", *store).stdout.splitlines()]
-    assert [a["watchkeeper"]["alert"]["status"] for a in alerts] == ["suppressed"]
+    assert [(a["watchkeeper"]["alert"]["status"], a["watchkeeper"]["alert"]["verdict"],
+             a["watchkeeper"]["alert"]["suppressed_by"]) for a in alerts] == [
+        ("closed", "benign_positive", "allowlist")]
     from watchkeeper.store import Query
     from watchkeeper.store.sqlite import SqliteStore
     audit = SqliteStore(f"sqlite:///{tmp_path}/wk.db").search("audit", Query()).items
@@ -118,7 +120,8 @@ def test_allowlist_applies_to_new_and_stored_alerts(tmp_path):
     other = ["--store", f"sqlite:///{tmp_path}/other.db", "--config", str(config)]
     assert run_cli("ingest", str(pcap), *other).returncode == 0
     fresh = [json.loads(x) for x in run_cli("alerts", "--json", *other).stdout.splitlines()]
-    assert fresh[0]["watchkeeper"]["alert"]["suppressed_by"] == "authorised scanner"
+    assert fresh[0]["watchkeeper"]["alert"]["suppressed_by"] == "allowlist"
+    assert fresh[0]["watchkeeper"]["alert"]["suppressed_reason"] == "authorised scanner"
 
 
 def test_train_fits_and_saves_an_anomaly_model(tmp_path):

@@ -30,12 +30,17 @@ class Names:
         return f"{self.namespace}.alerts"
 
     @property
+    def alerts_raw(self) -> str:
+        """Alerts as raised (detectors, Suricata), before the alerting policy stage."""
+        return f"{self.namespace}.alerts.raw"
+
+    @property
     def deadletter(self) -> str:
         return f"{self.namespace}.deadletter"
 
     @property
-    def topics(self) -> tuple[str, str, str]:
-        return (self.events, self.alerts, self.deadletter)
+    def topics(self) -> tuple[str, ...]:
+        return (self.events, self.alerts, self.deadletter, self.alerts_raw)
 
     def group(self, role: str) -> str:
         return f"{self.namespace}-{role}"
@@ -46,7 +51,7 @@ class Names:
 
 
 DEFAULT_NAMES = Names()
-EVENTS, ALERTS, DEADLETTER = DEFAULT_NAMES.topics
+EVENTS, ALERTS, DEADLETTER = DEFAULT_NAMES.topics[:3]
 TOPICS = DEFAULT_NAMES.topics
 
 

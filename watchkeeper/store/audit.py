@@ -66,17 +66,26 @@ class AuditChain:
     def __init__(self, store):
         self.store = store
         self._lock = threading.Lock()
+        self._tail: dict | None = None     # the record this chain appended last
 
     def append(self, record: dict) -> dict:
-        """Chain `record` after the current tail and insert it; returns the stored record."""
+        """Chain `record` after the current tail and insert it; returns the stored record.
+        The tail is first assumed to be our own last record (no search per append); if
+        another writer appended since, its number is taken, the insert fails, and the real
+        tail is read from the store."""
         from watchkeeper.store.base import Query, StoreError
         with self._lock:
+            tail = self._tail
             for _ in range(_RETRIES):
-                tail = self.store.search("audit", Query(limit=1)).items
-                chained = self._chain(record, tail[0] if tail else None)
+                if tail is None:
+                    found = self.store.search("audit", Query(limit=1)).items
+                    tail = found[0] if found else {}
+                chained = self._chain(record, tail or None)
                 if self.store.insert_new("audit", chained):
+                    self._tail = chained
                     return chained
                 self.store.refresh("audit")   # another writer took this number: re-read
+                tail = self._tail = None
         raise StoreError("audit trail: could not append after repeated conflicts")
 
     @staticmethod

@@ -17,13 +17,14 @@ from urllib.parse import urlparse
 
 from watchkeeper import timeutil
 
-KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state", "identity",
-         "reports", "sites", "assets")
+KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state", "identity", "reports",
+         "suppressions", "sites", "assets")
 DELETABLE_KINDS = frozenset({"sites", "assets"})    # the inventory; never audit or events
 SCAN_PAGE = 1000                    # page size of Store.scan
 
 # Fields an analyst owns on an alert: a detector re-raising the same alert never resets them.
-ANALYST_FIELDS = ("status", "assignee", "incident_id")
+# A policy closure (suppression rule, allowlist) is one too: verdict, suppressed_by, closed_at.
+ANALYST_FIELDS = ("status", "assignee", "incident_id", "verdict", "suppressed_by", "closed_at")
 UPDATABLE_ALERT_FIELDS = frozenset(ANALYST_FIELDS)
 
 # Fields that can be filtered exactly and aggregated (keyword, ip or numeric in both backends).
@@ -32,6 +33,7 @@ TERM_FIELDS = frozenset({
     "event.action",
     "watchkeeper.alert.category", "watchkeeper.alert.status", "watchkeeper.alert.detector",
     "watchkeeper.alert.assignee", "watchkeeper.alert.incident_id", "watchkeeper.alert.entity",
+    "watchkeeper.alert.verdict", "watchkeeper.alert.suppressed_by",
     "watchkeeper.flow.conn_state", "rule.id", "source.ip", "destination.ip", "destination.port",
     "related.ip", "network.transport", "network.protocol", "network.direction",
     "labels.site", "observer.name", "user.name", "dns.question.name",
@@ -158,9 +160,11 @@ def merge_alert(stored: dict | None, incoming: dict) -> dict:
     kept = stored.get("watchkeeper", {}).get("alert", {})
     merged = json.loads(json.dumps(incoming))
     info = merged.setdefault("watchkeeper", {}).setdefault("alert", {})
-    for name in ANALYST_FIELDS:
+    for name in ANALYST_FIELDS:    # all from the stored alert, as Elasticsearch's partial update
         if name in kept:
             info[name] = kept[name]
+        else:
+            info.pop(name, None)
     return merged
 
 
@@ -210,6 +214,19 @@ class Store(ABC):
     @abstractmethod
     def update_alert(self, alert_id: str, changes: dict, actor: str, comment: str = "") -> dict:
         """Change analyst fields of one alert and write an audit record; returns the alert."""
+
+    def update_alerts(self, alert_ids: list[str], changes: dict, actor: str,
+                      comment: str = "") -> int:
+        """`update_alert` on many alerts (each change audited); how many existed. Backends
+        whose single update waits for a refresh batch the writes."""
+        changed = 0
+        for alert_id in dict.fromkeys(alert_ids):
+            try:
+                self.update_alert(alert_id, changes, actor=actor, comment=comment)
+            except KeyError:
+                continue
+            changed += 1
+        return changed
 
     @abstractmethod
     def modify(self, kind: str, doc_id: str, change: Callable[[dict], dict]) -> dict:

@@ -218,6 +218,33 @@ class ElasticStore(Store):
         self.append_audit(audit_document(alert_id, before, changes, actor, comment, time.time()))
         return alert
 
+    def update_alerts(self, alert_ids: list[str], changes: dict, actor: str,
+                      comment: str = "") -> int:
+        """One bulk of partial updates and one refresh per 1000 alerts (update_alert waits
+        for a refresh each: ~1 s an alert), then an audit record per alert."""
+        check_alert_changes(changes)
+        wanted, changed = list(dict.fromkeys(alert_ids)), 0
+        for start in range(0, len(wanted), 1000):
+            found = self.get_by_ids("alerts", wanted[start:start + 1000])
+            actions = [{"_op_type": "update", "_index": self.index_for("alerts"),
+                        "_id": doc["event"]["id"], "doc": {"watchkeeper": {"alert": changes}},
+                        "retry_on_conflict": 3} for doc in found]
+            try:
+                bulk(self.es, actions, refresh=True, raise_on_error=True, max_retries=3)
+            except BulkIndexError as exc:
+                raise StoreError(f"{len(exc.errors)} alert updates rejected: "
+                                 f"{exc.errors[0] if exc.errors else ''}") from None
+            except (TransportError, ApiError) as exc:
+                raise StoreError(f"bulk update on {self.url} failed: {exc}") from None
+            now = time.time()
+            for doc in found:
+                info = doc["watchkeeper"]["alert"]
+                before = {k: info.get(k) for k in changes}
+                self.append_audit(audit_document(doc["event"]["id"], before, changes, actor,
+                                                 comment, now))
+            changed += len(found)
+        return changed
+
     def insert_new(self, kind: str, doc: dict) -> bool:
         check_kind(kind)
         try:

@@ -45,12 +45,14 @@ WATCHKEEPER = _obj(
               orig_ip_bytes=_LONG, resp_ip_bytes=_LONG, final={"type": "boolean"}),
     alert=_obj(category=_KW, detector=_KW, status=_KW, assignee=_KW, entity=_KW,
                first_seen=_DATE, last_seen=_DATE, count=_LONG, evidence=_KW,
-               incident_id=_KW, updated_at=_DATE, subscores={"type": "object", "dynamic": True}),
+               incident_id=_KW, updated_at=_DATE, subscores={"type": "object", "dynamic": True},
+               verdict=_KW, suppressed_by=_KW, closed_at=_DATE),
     audit=_obj(object_id=_KW, object_kind=_KW, at=_DATE,
                changes={"type": "object", "enabled": False}, seq=_LONG, prev_hash=_KW,
                hash=_KW, outcome=_KW),
     identity={"type": "object", "enabled": False},   # users, keys, refresh tokens: never searched
     state={"type": "object", "enabled": False},
+    suppression={"type": "object", "enabled": False},   # rules: few, filtered in Python
     incident=_obj(entity=_KW, status=_KW, alerts=_KW, alert_count=_LONG, categories=_KW,
                   stages=_KW, first_seen=_DATE, last_seen=_DATE, severity=_LONG,
                   risk_score={"type": "float"}, gbt_code=_KW, gbt_name=_KW, level=_KW,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.correlate import merge
+from alerting.correlate import merge
 from watchkeeper import timeutil
 from watchkeeper.documents import AlertSpec, alert_document
 from watchkeeper.incidents import keep_people_fields

@@ -9,7 +9,7 @@ import pytest
 
 from detectors.beacon import BeaconConfig, BeaconDetector, bowley_skew, madm
 from watchkeeper import timeutil
-from watchkeeper.documents import FlowRecord, flow_document
+from watchkeeper.documents import FlowRecord, alert_document, flow_document
 from watchkeeper.networks import InternalNetworks
 from tests.datafiles import data_file
 
@@ -87,6 +87,20 @@ def test_score_is_the_weighted_sum_of_its_subscores():
     total = sum(config.weights[k] * v for k, v in alert.subscores.items())
     assert total >= config.threshold
     assert f"{total:.2f}" in alert.message
+    assert alert.score == pytest.approx(total, abs=1e-3)
+
+
+def test_risk_score_uses_the_weighted_composite_not_the_plain_mean():
+    weights = {**BeaconConfig().weights}
+    heavy = max(weights, key=weights.get)      # put all weight on one subscore
+    config = BeaconConfig(weights={k: float(k == heavy) for k in weights}, threshold=0.5)
+    alert = _run(BeaconDetector(config), clock())[0]
+    doc = alert_document(alert, created=0.0)
+    band = (alert.severity - 1) * 25
+    assert doc["event"]["risk_score"] == pytest.approx(band + 25 * alert.subscores[heavy],
+                                                       abs=0.06)
+    mean = sum(alert.subscores.values()) / len(alert.subscores)
+    assert alert.subscores[heavy] != pytest.approx(mean, abs=0.01)   # so the two differ
 
 
 def test_repeats_are_raised_only_as_the_pair_doubles():

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from detectors.context import AlertContext, AllowRule, adjusted_risk
+from alerting.context import AlertContext, AllowRule, adjusted_risk
 from watchkeeper.assets import load_inventory
 from watchkeeper.documents import AlertSpec, alert_document
 
@@ -54,12 +54,15 @@ def test_context_adds_assets_and_moves_risk():
     assert adjusted_risk(50.0, None, None) == 50.0
 
 
-def test_allowlist_suppresses_with_the_reason():
+def test_allowlist_closes_as_benign_with_the_reason():
     rules = [AllowRule(cidr="10.10.1.30/32", detector="scan", reason="vulnerability scanner")]
     context = AlertContext(allowlist=rules)
     alert = context.apply(_alert())
-    assert alert["watchkeeper"]["alert"]["status"] == "suppressed"
-    assert alert["watchkeeper"]["alert"]["suppressed_by"] == "vulnerability scanner"
+    assert alert["watchkeeper"]["alert"]["status"] == "closed"
+    assert alert["watchkeeper"]["alert"]["verdict"] == "benign_positive"
+    assert alert["watchkeeper"]["alert"]["suppressed_by"] == "allowlist"
+    assert alert["watchkeeper"]["alert"]["suppressed_reason"] == "vulnerability scanner"
+    assert "incident_id" not in alert["watchkeeper"]["alert"]
     other = context.apply(_alert(src="10.10.1.31"))
     assert other["watchkeeper"]["alert"]["status"] == "new"
     with pytest.raises(ValueError):

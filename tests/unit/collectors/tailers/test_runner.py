@@ -45,7 +45,7 @@ def test_publishes_events_alerts_and_counts(bus, publisher, files):
     stats = runner.poll_once()
     assert (stats.parsed, stats.alerts, stats.ignored, stats.malformed) == (25, 1, 1, 1)
     assert stats.headers == 8 and stats.lines_read == 35
-    events, alerts = drain(bus, publisher.names.events), drain(bus, publisher.names.alerts)
+    events, alerts = drain(bus, publisher.names.events), drain(bus, publisher.names.alerts_raw)
     assert len(events) == 24 and len(alerts) == 1
     assert alerts[0]["rule"]["id"] == "suricata:2024897"
     assert {e["event"]["module"] for e in events} == {"zeek", "suricata"}

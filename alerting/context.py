@@ -1,19 +1,25 @@
-"""What happens to an alert between the detector and the bus: asset context and allowlists.
+"""The alerting policy applied to every alert once (alerting/worker.py runs it on wk.alerts.raw).
 
-Detectors only say what they saw. Here the alert learns which site, department and MLPS
-level it touches (the inventory), its risk score moves with the criticality of what is at
-stake, and an allowlisted actor's alert is kept but marked `suppressed` with the reason.
+Detectors and Suricata only say what they saw. Here the alert learns which site, department
+and MLPS level it touches (the inventory), its risk score moves with the criticality of what
+is at stake, an allowlisted actor's alert or one a suppression rule covers is kept but closed
+(verdict, `suppressed_by`: "allowlist" or the rule id), and the others get their incident id.
 The same allowlist is applied to alerts already stored by `watchkeeper allowlist apply`.
 """
 from __future__ import annotations
 
 import ipaddress
+import time
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from detectors.correlate import incident_id
+from alerting.correlate import incident_id
 from watchkeeper import schema
 from watchkeeper.assets import AssetInfo, Inventory
+from watchkeeper.store.suppressions import SuppressionRule, close_fields
+
+ALLOWLIST = "allowlist"       # suppressed_by of an alert the configured allowlist covers
 
 
 class AllowRule(BaseModel):
@@ -46,10 +52,16 @@ class AllowRule(BaseModel):
 
 
 class AlertContext:
+    """`suppressions` returns the rules in force (a RuleCache reading the store)."""
+
     def __init__(self, inventory: Inventory | None = None,
-                 allowlist: list[AllowRule] | None = None):
+                 allowlist: list[AllowRule] | None = None,
+                 suppressions: Callable[[float], list[SuppressionRule]] | None = None,
+                 clock: Callable[[], float] = time.time):
         self.inventory = inventory or Inventory()
         self.allowlist = allowlist or []
+        self.suppressions = suppressions or (lambda now: [])
+        self.clock = clock
 
     def apply(self, alert: dict) -> dict:
         source = self.inventory.lookup(schema.get(alert, "source.ip"))
@@ -60,13 +72,17 @@ class AlertContext:
             alert.setdefault("labels", {})["site"] = (target or source).asset.site
         alert["event"]["risk_score"] = adjusted_risk(alert["event"]["risk_score"], source, target)
         info = alert["watchkeeper"]["alert"]
-        for rule in self.allowlist:
-            if rule.matches(alert):
-                info["status"] = "suppressed"
-                info["suppressed_by"] = rule.reason
-                break
-        else:
-            info["incident_id"] = incident_id(alert)   # fixed at birth: see correlate.py
+        now = self.clock()
+        allowed = next((rule for rule in self.allowlist if rule.matches(alert)), None)
+        if allowed is not None:
+            info.update(close_fields(ALLOWLIST, "benign_positive", now),
+                        suppressed_reason=allowed.reason)
+            return alert
+        rule = next((r for r in self.suppressions(now) if r.matches(alert, now)), None)
+        if rule is not None:
+            info.update(close_fields(rule.id, rule.verdict, now), suppressed_reason=rule.reason)
+            return alert
+        info["incident_id"] = incident_id(alert)   # fixed at birth: see correlate.py
         return alert
 
 

@@ -47,7 +47,8 @@ class Correlator:
             except (codec.DecodeError, schema.ValidationError):
                 continue          # the indexer dead-letters it; nothing to correlate
             info = alert["watchkeeper"]["alert"]
-            if info.get("incident_id") and info.get("status") != "suppressed":
+            if info.get("incident_id") and not info.get("suppressed_by") \
+                    and info.get("status") != "suppressed":
                 grouped.setdefault(info["incident_id"], []).append(alert)
         stored = {d["event"]["id"]: d for d in self.store.get_by_ids("incidents", list(grouped))}
         now = time.time()
