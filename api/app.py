@@ -11,7 +11,7 @@ from api.errors import install_error_handlers
 from api.openapi import install_openapi
 from api.routes import (alerts, assets, audit, auth, events, health, incident_actions,
                         incidents, inventory, keys, posture, reports, stats, stream,
-                        suppressions, users)
+                        suppressions, triage, users)
 from api.routes import sites as site_routes     # `sites` is create_app's site tree
 from api.security import Access
 from watchkeeper.accounts import Accounts
@@ -19,11 +19,23 @@ from watchkeeper.config import AuthSettings, FeedSettings
 from watchkeeper.identity import new_secret
 from watchkeeper.incidents import IncidentPolicy, IncidentSettings
 from watchkeeper.liveness import StageRegistry
-from watchkeeper.store.base import Store
+from watchkeeper.store import triage as alert_triage
+from watchkeeper.store.base import Store, StoreError
 from watchkeeper.store.inventory import SiteDirectory
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger("watchkeeper.api")
+
+
+def _migrate_legacy_alerts(store: Store) -> None:
+    """Alerts stored before the triage workflow get its vocabulary once (audited)."""
+    try:
+        migrated = alert_triage.migrate_legacy_alerts(store)
+    except StoreError as exc:      # a store down at start: /health says so; try next start
+        log.warning("could not migrate legacy alert statuses: %s", exc)
+        return
+    if migrated:
+        log.info("upgraded %d stored alert(s) to the triage status vocabulary", migrated)
 
 
 def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
@@ -74,10 +86,11 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
                                                 **directory.org_types})
     app.state.clock = time.time        # tests freeze it: the reporting clocks read it
     install_error_handlers(app)
+    _migrate_legacy_alerts(store)
     install_openapi(app)
     app.include_router(health.router)
-    for module in (auth, alerts, events, incidents, incident_actions, stats, posture, stream,
-                   site_routes, assets, inventory, users, keys, audit, reports,
+    for module in (auth, alerts, triage, events, incidents, incident_actions, stats, posture,
+                   stream, site_routes, assets, inventory, users, keys, audit, reports,
                    suppressions):
         app.include_router(module.router, prefix=API_PREFIX)
     if settings.public_metrics:

@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Query
 from pydantic import AfterValidator, BeforeValidator
 
 from watchkeeper import timeutil
-from watchkeeper.schema import ALERT_STATUSES, CATEGORIES, SEVERITY_NAMES
+from watchkeeper.schema import ALERT_STATUSES, CATEGORIES, SEVERITY_NAMES, VERDICTS
 from watchkeeper.store.base import decode_cursor
 
 MAX_EPOCH = 253402300799.0   # 9999-12-31T23:59:59Z: beyond it neither backend can store a time
@@ -17,6 +17,7 @@ SEVERITY_BY_NAME = {name: level for level, name in SEVERITY_NAMES.items()}
 
 Category = Literal[tuple(sorted(CATEGORIES))]      # type: ignore[valid-type]
 AlertStatus = Literal[ALERT_STATUSES]              # type: ignore[valid-type]
+Verdict = Literal[VERDICTS]                        # type: ignore[valid-type]
 
 
 def parse_instant(value: object) -> float | None:

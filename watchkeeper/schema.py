@@ -28,8 +28,14 @@ ALERT = "watchkeeper.alert"
 # Fixed vocabulary (DESIGN.md §3), defined once in taxonomy.CATEGORY_INFO with each
 # category's kill-chain stage and GB/T 20986-2023 subcategory.
 CATEGORIES = frozenset(CATEGORY_INFO)
-ALERT_STATUSES = ("new", "acknowledged", "in_progress", "resolved", "false_positive", "suppressed",
-                  "investigating", "closed")   # the last two: the alert contract of this round
+# Triage workflow (watchkeeper/store/triage.py): new -> acknowledged -> investigating -> closed.
+ALERT_STATUSES = ("new", "acknowledged", "investigating", "closed")
+VERDICTS = ("true_positive", "false_positive", "benign_positive", "duplicate", "other")
+# The status vocabulary before triage: still accepted in documents, upgraded on write and read
+# (legacy -> (status, verdict)); `suppressed` (allowlisted) becomes closed + benign_positive.
+LEGACY_ALERT_STATUSES = {"in_progress": ("investigating", None), "resolved": ("closed", "other"),
+                         "false_positive": ("closed", "false_positive"),
+                         "suppressed": ("closed", "benign_positive")}
 SEVERITY_NAMES = {1: "low", 2: "medium", 3: "high", 4: "critical"}
 
 
@@ -139,7 +145,7 @@ def _check_alert(parsed: Document) -> None:
     if info.category not in CATEGORIES:
         raise ValidationError(f"watchkeeper.alert.category {info.category!r} is not one of "
                               f"{sorted(CATEGORIES)}")
-    if info.status not in ALERT_STATUSES:
+    if info.status not in ALERT_STATUSES and info.status not in LEGACY_ALERT_STATUSES:
         raise ValidationError(f"watchkeeper.alert.status {info.status!r} is not one of "
                               f"{list(ALERT_STATUSES)}")
 

@@ -1,12 +1,13 @@
 """Alert schemas: Public (one stored alert), List (a page), Update (analyst's change), Evidence."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.params import AlertStatus
+from api.params import AlertStatus, Verdict
 from api.schemas.common import EcsDocument
+from watchkeeper.store.triage import MAX_TAGS, AlertChange
 
 
 class AlertPublic(EcsDocument):
@@ -33,25 +34,41 @@ class AlertList(BaseModel):
                                                 "the end")
 
 
+Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
 class AlertUpdate(BaseModel):
-    """Fields an analyst may change. `assignee: null` unassigns; `comment` goes to the audit."""
+    """An analyst's change (docs/api-triage.md): `status` moves along the workflow (closing
+    needs a `verdict`), `assignee: null` unassigns, tags are added and removed, `comment` is
+    the reason kept in the audit record (comments to read: POST …/comments)."""
     model_config = ConfigDict(extra="forbid")
 
     status: AlertStatus | None = None
+    verdict: Verdict | None = None
     assignee: str | None = Field(default=None, min_length=1, max_length=128)
+    tags_add: list[Tag] = Field(default=[], max_length=MAX_TAGS)
+    tags_remove: list[Tag] = Field(default=[], max_length=MAX_TAGS)
     comment: str = Field(default="", max_length=2000)
 
     @model_validator(mode="after")
     def _something_to_do(self) -> "AlertUpdate":
         if "status" in self.model_fields_set and self.status is None:
             raise ValueError("status cannot be null")
-        if not self.model_fields_set & {"status", "assignee", "comment"}:
-            raise ValueError("give at least one of status, assignee, comment")
+        if "verdict" in self.model_fields_set and self.verdict is None:
+            raise ValueError("verdict cannot be null (reopening clears it)")
+        if not self.model_fields_set & {"status", "verdict", "assignee", "tags_add",
+                                        "tags_remove"}:
+            raise ValueError("give at least one of status, verdict, assignee, tags_add, "
+                             "tags_remove (`comment` is the reason for a change; to leave a "
+                             "note, POST /alerts/{id}/comments)")
+        self.change()          # the workflow's own input checks, as field errors
         return self
 
-    def changes(self) -> dict[str, Any]:
-        """Only what the client sent: an absent field is left alone."""
-        return self.model_dump(include=self.model_fields_set & {"status", "assignee"})
+    def change(self) -> AlertChange:
+        return AlertChange(status=self.status, verdict=self.verdict,
+                           set_assignee="assignee" in self.model_fields_set,
+                           assignee=self.assignee, tags_add=tuple(self.tags_add),
+                           tags_remove=tuple(self.tags_remove), comment=self.comment)
 
 
 class AlertEvidence(BaseModel):

@@ -164,3 +164,57 @@ def test_an_api_key_is_scoped_like_a_user(world):
     body = client.get("/api/v1/stats/alerts", headers={"X-API-Key": whole}).json()
     assert body["total"] == 1
     assert client.get("/api/v1/alerts", headers={"X-API-Key": whole}).status_code == 403
+
+
+def test_triage_routes_never_reach_outside_the_subtree(world, store):
+    """Comments, history, bulk by ids and bulk by query (empty, filtered, naming a sibling's
+    site): a county analyst changes and reads only the county's alert."""
+    client, docs = world
+    headers = _as(client, "county-a1")
+    ids = [a["event"]["id"] for a in docs["alerts"]]
+    own = next(a["event"]["id"] for a in docs["alerts"] if _site(a) == "county-a1")
+    root = _as(client, "/")
+    for aid in ids:
+        assert client.post(f"/api/v1/alerts/{aid}/comments", headers=root,
+                           json={"text": f"root note on {aid}"}).status_code == 201
+    for aid in ids:
+        inside = aid == own
+        for path in (f"/api/v1/alerts/{aid}/comments", f"/api/v1/alerts/{aid}/history"):
+            answer = client.get(path, headers=headers)
+            assert answer.status_code == (200 if inside else 404), path
+        posted = client.post(f"/api/v1/alerts/{aid}/comments", headers=headers,
+                             json={"text": "mine?"})
+        assert posted.status_code == (201 if inside else 404)
+    comments = client.get(f"/api/v1/alerts/{own}/comments", headers=headers).json()
+    assert [c["message"] for c in comments["items"]] == [f"root note on {own}", "mine?"]
+    bulk = "/api/v1/alerts/bulk"
+    change = {"status": "acknowledged"}
+    for query in ({}, {"category": ["scan"]}, {"site": ["county-a2", "city-a"]},
+                  {"q": "shared words"}):
+        answer = client.post(bulk, headers=headers, json={"query": query, "change": change})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["changed_ids"] in ([own], [])
+    by_ids = client.post(bulk, headers=headers, json={"ids": ids, "change": {
+        "status": "closed", "verdict": "other"}}).json()
+    assert by_ids["changed_ids"] == [own] and by_ids["matched"] == 1
+    assert {r["id"] for r in by_ids["refused"]} == set(ids) - {own}
+    assert {r["reason"] for r in by_ids["refused"]} == {"no alert with this id"}
+    store.refresh()
+    changed = store.search("audit", Query(terms={"event.action": ["alert.bulk_update"]})).items
+    assert {i for r in changed for i in r["watchkeeper"]["audit"]["object_id"]} == {own}
+    statuses = {a["event"]["id"]: a["watchkeeper"]["alert"]["status"]
+                for a in store.get_by_ids("alerts", ids)}
+    assert statuses == {aid: "closed" if aid == own else "new" for aid in ids}
+
+
+def test_new_search_filters_and_sorts_stay_in_the_subtree(world):
+    client, docs = world
+    headers = _as(client, "county-a1")
+    own = [a["event"]["id"] for a in docs["alerts"] if _site(a) == "county-a1"]
+    for params, wanted in [({"site": "county-a2"}, []), ({"site": ["city-a", "region"]}, []),
+                           ({"site": "county-a1"}, own), ({"sort": "severity"}, own),
+                           ({"sort": "risk", "limit": 1}, own), ({"detector": "scan"}, own),
+                           ({"status": "closed"}, []), ({"tag": "x"}, [])]:
+        body = client.get("/api/v1/alerts", headers=headers, params=params).json()
+        assert [a["event"]["id"] for a in body["items"]] == wanted, params
+        assert body["total"] == len(wanted), params

@@ -18,13 +18,14 @@ from urllib.parse import urlparse
 from watchkeeper import timeutil
 
 KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state", "identity", "reports",
-         "suppressions", "sites", "assets")
+         "suppressions", "comments", "sites", "assets")
 DELETABLE_KINDS = frozenset({"sites", "assets"})    # the inventory; never audit or events
 SCAN_PAGE = 1000                    # page size of Store.scan
 
-# Fields an analyst owns on an alert: a detector re-raising the same alert never resets them.
-# A policy closure (suppression rule, allowlist) is one too: verdict, suppressed_by, closed_at.
-ANALYST_FIELDS = ("status", "assignee", "incident_id", "verdict", "suppressed_by", "closed_at")
+# Fields an analyst owns on an alert: a detector re-raising the same alert never resets them
+# (the triage fields are documented in watchkeeper/store/triage.py).
+ANALYST_FIELDS = ("status", "assignee", "incident_id", "verdict", "tags", "acknowledged_at",
+                  "closed_at", "updated_at", "suppressed_by", "reopened")
 UPDATABLE_ALERT_FIELDS = frozenset(ANALYST_FIELDS)
 
 # Fields that can be filtered exactly and aggregated (keyword, ip or numeric in both backends).
@@ -33,7 +34,9 @@ TERM_FIELDS = frozenset({
     "event.action",
     "watchkeeper.alert.category", "watchkeeper.alert.status", "watchkeeper.alert.detector",
     "watchkeeper.alert.assignee", "watchkeeper.alert.incident_id", "watchkeeper.alert.entity",
-    "watchkeeper.alert.verdict", "watchkeeper.alert.suppressed_by",
+    "watchkeeper.alert.verdict", "watchkeeper.alert.tags", "watchkeeper.alert.suppressed_by",
+    "watchkeeper.comment.object_id", "watchkeeper.comment.object_kind",
+    "watchkeeper.audit.object_id", "watchkeeper.audit.object_kind",
     "watchkeeper.flow.conn_state", "rule.id", "source.ip", "destination.ip", "destination.port",
     "related.ip", "network.transport", "network.protocol", "network.direction",
     "labels.site", "observer.name", "user.name", "dns.question.name",
@@ -49,7 +52,12 @@ TERM_FIELDS = frozenset({
 })
 
 _EARLIEST, _LATEST = 0.0, 253402300799.0   # 1970-01-01 .. 9999-12-31T23:59:59Z
-ARRAY_FIELDS = frozenset({"related.ip", "watchkeeper.incident.categories"})
+# (audit object_id: one id, or a bulk change's list of ids)
+ARRAY_FIELDS = frozenset({"related.ip", "watchkeeper.incident.categories",
+                          "watchkeeper.alert.tags", "watchkeeper.audit.object_id"})
+# Orders a search can page in besides time: numeric fields, ties broken by time then id.
+SORT_FIELDS = ("event.severity", "event.risk_score")
+MISSING_SORT_VALUE = -1       # a document without the sort field sorts below every real value
 
 
 class StoreError(RuntimeError):
@@ -70,6 +78,7 @@ class Query:
     limit: int = 100
     cursor: str | None = None
     order: Literal["desc", "asc"] = "desc"
+    sort: str | None = None             # None = time; or one of SORT_FIELDS (then time, id)
     # Tenancy (watchkeeper/store/scoped.py sets it, nothing else should): None = every
     # document; a list = only documents whose labels.site is in it (site-less ones excluded).
     sites: list[str] | None = None
@@ -78,6 +87,8 @@ class Query:
         unknown = set(self.terms) - TERM_FIELDS
         if unknown:
             raise ValueError(f"cannot filter on {sorted(unknown)}; filterable: {sorted(TERM_FIELDS)}")
+        if self.sort is not None and self.sort not in SORT_FIELDS:
+            raise ValueError(f"cannot sort on {self.sort!r}; sortable: time, {SORT_FIELDS}")
         if not 1 <= self.limit <= 10_000:
             raise ValueError("limit must be between 1 and 10000")
         for name in ("since", "until"):
@@ -138,19 +149,74 @@ def check_group_fields(fields: list[str]) -> None:
                          f"{sorted(TERM_FIELDS)}")
 
 
-def encode_cursor(timestamp: str, doc_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([timestamp, doc_id]).encode()).decode()
+def encode_cursor(timestamp: str, doc_id: str, key: float | None = None) -> str:
+    """`key`: the sort field's value of the last document, when the search sorts on one."""
+    parts = [timestamp, doc_id] if key is None else [timestamp, doc_id, key]
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode()
 
 
-def decode_cursor(cursor: str) -> tuple[str, str]:
+def decode_sort_cursor(cursor: str) -> tuple[str, str, float | None]:
     try:
-        timestamp, doc_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if isinstance(timestamp, str) and isinstance(doc_id, str):
+        parts = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        timestamp, doc_id, *rest = parts
+        key = rest[0] if len(rest) == 1 else None
+        if (isinstance(timestamp, str) and isinstance(doc_id, str) and len(rest) <= 1
+                and (key is None or (isinstance(key, int | float) and not isinstance(key, bool)
+                                     and abs(key) < 1e15))):
             timeutil.parse(timestamp)
-            return timestamp, doc_id
+            return timestamp, doc_id, key
     except (ValueError, TypeError, OverflowError):
         pass
     raise ValueError("cursor is not one this server issued")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    timestamp, doc_id, _ = decode_sort_cursor(cursor)
+    return timestamp, doc_id
+
+
+def sort_key(doc: dict, field_name: str) -> float:
+    """The value a sorted search orders `doc` by (missing or non-numeric: MISSING_SORT_VALUE)."""
+    value: object = doc
+    for part in field_name.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return value if ok else MISSING_SORT_VALUE
+
+
+def page_cursor(query: Query, last: dict) -> str:
+    key = sort_key(last, query.sort) if query.sort else None
+    return encode_cursor(last["@timestamp"], last["event"]["id"], key)
+
+
+def cursor_position(query: Query) -> tuple[str, str, float | None]:
+    """The cursor of `query`, checked against its sort: a time cursor is no severity cursor."""
+    timestamp, doc_id, key = decode_sort_cursor(query.cursor or "")
+    if (key is None) != (query.sort is None):
+        raise ValueError("cursor belongs to a search with another sort: start over without it")
+    return timestamp, doc_id, key
+
+
+@dataclass
+class Modified:
+    """What Store.modify_alerts did to one alert: before/after (the same object when nothing
+    changed), or the error that refused it."""
+    alert_id: str
+    before: dict | None = None
+    after: dict | None = None
+    error: Exception | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.error is None and self.after is not self.before
+
+
+class AlertConflict(ValueError):
+    """A change that does not apply to the alert as it is now (e.g. an invalid transition)."""
+
+    def __init__(self, message: str, allowed: list[str] | None = None):
+        super().__init__(message)
+        self.allowed = allowed or []
 
 
 def merge_alert(stored: dict | None, incoming: dict) -> dict:
@@ -212,8 +278,36 @@ class Store(ABC):
         """Remove documents by id (DELETABLE_KINDS only); returns how many existed."""
 
     @abstractmethod
+    def modify_alert(self, alert_id: str, decide: Callable[[dict], dict]) -> tuple[dict, dict]:
+        """Atomically change analyst fields of one alert: `decide(current alert)` returns the
+        changes ({} = none; may raise to refuse) and is called on the latest stored version
+        (again, if another writer got there first). Returns (before, after); KeyError if there
+        is no such alert. Not audited and not refreshed: the caller does both."""
+
+    def modify_alerts(self, alert_ids: list[str], decide: Callable[[dict], dict]
+                      ) -> list[Modified]:
+        """modify_alert on each id (backends may batch it): one Modified per id, in order;
+        a missing alert or a refusal (KeyError, AlertConflict from `decide`) is its `error`."""
+        results = []
+        for alert_id in alert_ids:
+            try:
+                before, after = self.modify_alert(alert_id, decide)
+            except (KeyError, AlertConflict) as exc:
+                results.append(Modified(alert_id, error=exc))
+            else:
+                results.append(Modified(alert_id, before, after))
+        return results
+
     def update_alert(self, alert_id: str, changes: dict, actor: str, comment: str = "") -> dict:
-        """Change analyst fields of one alert and write an audit record; returns the alert."""
+        """Change analyst fields of one alert as given (no workflow: triage.py has that) and
+        write an audit record; returns the alert."""
+        check_alert_changes(changes)
+        before, after = self.modify_alert(alert_id, lambda _: changes)
+        old = before["watchkeeper"]["alert"]
+        self.append_audit(audit_document(alert_id, {k: old.get(k) for k in changes}, changes,
+                                         actor, comment, time.time()))
+        self.refresh("alerts")
+        return after
 
     def update_alerts(self, alert_ids: list[str], changes: dict, actor: str,
                       comment: str = "") -> int:
@@ -289,6 +383,13 @@ def stamp_ingested(kind: str, docs: list[dict], now: float | None = None) -> lis
 def check_deletable(kind: str) -> None:
     if kind not in DELETABLE_KINDS:
         raise ValueError(f"{kind!r} documents cannot be deleted")
+
+
+def apply_alert_changes(alert: dict, changes: dict) -> dict:
+    """A copy of `alert` with `changes` set on watchkeeper.alert (None values stored as null)."""
+    after = json.loads(json.dumps(alert))
+    after.setdefault("watchkeeper", {}).setdefault("alert", {}).update(changes)
+    return after
 
 
 def check_alert_changes(changes: dict) -> None:

@@ -1,6 +1,7 @@
 """Elasticsearch store: daily event indices, one index per other kind, bulk upserts by id."""
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -15,13 +16,18 @@ from elasticsearch.helpers import BulkIndexError, bulk
 from watchkeeper import timeutil
 from watchkeeper.incidents import keep_newer_people_fields
 from watchkeeper.store import mappings
-from watchkeeper.store.base import (ANALYST_FIELDS, MAX_GROUPS, Bucket, Group, Page, Query, Store,
-                                    StoreError, StoreUnavailable, TooManyGroups, audit_document,
-                                    check_alert_changes, check_change_field, check_deletable,
-                                    check_group_fields, check_kind, decode_cursor, encode_cursor,
-                                    group_order, stamp_ingested)
+from watchkeeper.store.base import (ANALYST_FIELDS, MAX_GROUPS, MISSING_SORT_VALUE, AlertConflict,
+                                    Bucket, Group, Modified, Page, Query, Store, StoreError,
+                                    StoreUnavailable, TooManyGroups, apply_alert_changes,
+                                    audit_document, check_alert_changes, check_change_field,
+                                    check_deletable, check_group_fields, check_kind,
+                                    cursor_position, decode_cursor, encode_cursor, group_order,
+                                    page_cursor, stamp_ingested)
+from watchkeeper.store.legacy import upgraded
 
 CLIENT_MAJOR = 8
+log = logging.getLogger("watchkeeper.store")
+_MODIFY_RETRIES = 10     # another writer changed the alert between our read and our write
 _CAS_RETRIES = 20        # compare-and-set rounds before a write gives up (StoreError)
 
 
@@ -95,6 +101,7 @@ class ElasticStore(Store):
                                                **mappings.component_template())
         for name, body in mappings.index_templates(self.prefix, self.replicas).items():
             self.es.indices.put_index_template(name=name, **body)
+        self._map_new_alert_fields()
         for kind in ("audit", "identity"):
             # Made now, not by the first write: concurrent first appends to the audit chain
             # would otherwise search an index whose shard is still starting (503).
@@ -104,6 +111,19 @@ class ElasticStore(Store):
                 except ApiError as exc:
                     if "resource_already_exists" not in str(exc):
                         raise
+
+    def _map_new_alert_fields(self) -> None:
+        """Templates only shape new indices: an alerts index made by an older version gets
+        the fields added since (triage) mapped now, before a value maps them dynamically."""
+        index = self.index_for("alerts")
+        if not self.es.indices.exists(index=index):
+            return
+        try:
+            self.es.indices.put_mapping(index=index,
+                                        properties={"watchkeeper": mappings.WATCHKEEPER})
+        except ApiError as exc:   # a field already mapped otherwise: say which, keep going
+            log.warning("could not add the triage fields to the mapping of %s (filters on "
+                        "them may not work until it is reindexed): %s", index, exc)
 
     def index_for(self, kind: str, doc: dict | None = None) -> str:
         """Events go to the daily index of their event time; other kinds to one index each."""
@@ -136,6 +156,7 @@ class ElasticStore(Store):
         action = {"_index": self.index_for(kind, doc), "_id": doc["event"]["id"]}
         if kind != "alerts":
             return {**action, "_op_type": "index", "_source": doc}
+        doc = upgraded(doc)
         # Partial update keeps what the analyst set; a new alert is inserted whole.
         partial = {**doc, "watchkeeper": {**doc["watchkeeper"], "alert": {
             k: v for k, v in doc["watchkeeper"]["alert"].items() if k not in ANALYST_FIELDS}}}
@@ -201,22 +222,92 @@ class ElasticStore(Store):
                 continue                           # someone wrote in between: read again
         raise StoreError(f"{kind} {doc_id} kept changing while being written; retry")
 
-    def update_alert(self, alert_id: str, changes: dict, actor: str, comment: str = "") -> dict:
-        check_alert_changes(changes)
+    def modify_alert(self, alert_id: str, decide: Callable[[dict], dict]) -> tuple[dict, dict]:
+        index = self.index_for("alerts")
+        for _ in range(_MODIFY_RETRIES):
+            try:
+                # GET is real-time: the latest version, refreshed or not.
+                found = self.es.get(index=index, id=alert_id)
+            except NotFoundError:
+                raise KeyError(alert_id) from None
+            except (TransportError, ApiError) as exc:
+                raise StoreError(f"read of alert {alert_id} failed: {exc}") from None
+            before = found["_source"]
+            changes = decide(before)
+            if not changes:
+                return before, before
+            check_alert_changes(changes)
+            try:
+                # Only if nobody wrote since our read (optimistic concurrency); else decide again.
+                self.es.update(index=index, id=alert_id, doc={"watchkeeper": {"alert": changes}},
+                               if_seq_no=found["_seq_no"], if_primary_term=found["_primary_term"])
+            except ConflictError:
+                continue
+            except (TransportError, ApiError) as exc:
+                raise StoreError(f"update of alert {alert_id} failed: {exc}") from None
+            return before, apply_alert_changes(before, changes)
+        raise StoreError(f"alert {alert_id}: still changing under us after "
+                         f"{_MODIFY_RETRIES} attempts")
+
+    def modify_alerts(self, alert_ids: list[str], decide: Callable[[dict], dict]
+                      ) -> list[Modified]:
+        """Batched: one real-time mget and one bulk update (each conditional on the version
+        read) per 500 alerts; an alert another writer changed meanwhile is redone alone."""
+        results: list[Modified] = []
+        for start in range(0, len(alert_ids), 500):
+            results += self._modify_chunk(alert_ids[start:start + 500], decide)
+        return results
+
+    def _modify_chunk(self, alert_ids: list[str], decide: Callable[[dict], dict]
+                      ) -> list[Modified]:
         index = self.index_for("alerts")
         try:
-            alert = self.es.get(index=index, id=alert_id)["_source"]
-        except NotFoundError:
-            raise KeyError(alert_id) from None
-        info = alert["watchkeeper"]["alert"]
-        before = {k: info.get(k) for k in changes}
-        info.update(changes)
-        info["updated_at"] = timeutil.format(time.time())    # the live feed follows it
-        self.es.update(index=index, id=alert_id, doc={"watchkeeper": {"alert": {
-            **changes, "updated_at": info["updated_at"]}}},
-                       refresh="wait_for")
-        self.append_audit(audit_document(alert_id, before, changes, actor, comment, time.time()))
-        return alert
+            found = self.es.mget(index=index, ids=alert_ids)["docs"]
+        except (TransportError, ApiError) as exc:
+            raise StoreError(f"read of {len(alert_ids)} alerts failed: {exc}") from None
+        results, operations = {}, []
+        for hit in found:
+            alert_id = hit["_id"]
+            if not hit.get("found") or alert_id in results:
+                results.setdefault(alert_id, Modified(alert_id, error=KeyError(alert_id)))
+                continue
+            before = hit["_source"]
+            try:
+                changes = decide(before)
+            except (KeyError, AlertConflict) as exc:
+                results[alert_id] = Modified(alert_id, error=exc)
+                continue
+            if changes:
+                check_alert_changes(changes)
+                operations += [{"update": {"_index": index, "_id": alert_id,
+                                           "if_seq_no": hit["_seq_no"],
+                                           "if_primary_term": hit["_primary_term"]}},
+                               {"doc": {"watchkeeper": {"alert": changes}}}]
+            results[alert_id] = Modified(alert_id, before, apply_alert_changes(before, changes)
+                                         if changes else before)
+        for alert_id in self._bulk_conflicts(operations):
+            try:                                   # changed under us: decide again, alone
+                results[alert_id] = Modified(alert_id, *self.modify_alert(alert_id, decide))
+            except (KeyError, AlertConflict) as exc:
+                results[alert_id] = Modified(alert_id, error=exc)
+        return [results[alert_id] for alert_id in alert_ids]
+
+    def _bulk_conflicts(self, operations: list[dict]) -> list[str]:
+        """Run conditional bulk updates; the ids refused for a version conflict."""
+        if not operations:
+            return []
+        try:
+            answer = self.es.bulk(operations=operations)
+        except (TransportError, ApiError) as exc:
+            raise StoreError(f"bulk update of alerts failed: {exc}") from None
+        conflicts = []
+        for item in answer["items"]:
+            result = item["update"]
+            if result.get("status") == 409:
+                conflicts.append(result["_id"])
+            elif "error" in result:
+                raise StoreError(f"alert {result['_id']} not updated: {result['error']}")
+        return conflicts
 
     def update_alerts(self, alert_ids: list[str], changes: dict, actor: str,
                       comment: str = "") -> int:
@@ -300,16 +391,19 @@ class ElasticStore(Store):
     def search(self, kind: str, query: Query) -> Page:
         check_kind(kind)
         order = query.order
+        sort: list[dict] = [{"@timestamp": order}, {"event.id": order}]
+        if query.sort:
+            sort.insert(0, {query.sort: {"order": order, "missing": MISSING_SORT_VALUE}})
         body: dict = {"query": self._filter(query), "size": query.limit + 1,
-                      "track_total_hits": True,
-                      "sort": [{"@timestamp": order}, {"event.id": order}]}
+                      "track_total_hits": True, "sort": sort}
         if query.cursor:
-            ts, doc_id = decode_cursor(query.cursor)
-            body["search_after"] = [_millis(ts), doc_id]
+            ts, doc_id, key = cursor_position(query)
+            body["search_after"] = [_millis(ts), doc_id] if key is None else \
+                [key, _millis(ts), doc_id]
         hits = self._search(kind, **body)["hits"]
         items = [h["_source"] for h in hits["hits"][:query.limit]]
         more = len(hits["hits"]) > query.limit
-        cursor = encode_cursor(items[-1]["@timestamp"], items[-1]["event"]["id"]) if more else None
+        cursor = page_cursor(query, items[-1]) if more else None
         return Page(items, hits["total"]["value"], cursor)
 
     def get_by_ids(self, kind: str, ids: list[str]) -> list[dict]:

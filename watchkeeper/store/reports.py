@@ -88,6 +88,9 @@ def save_report(store: Store, report: StoredReport, now: float | None = None) ->
     store.bulk_upsert("state", [blob_document(report, now)])
     doc = report_document(report, now)
     store.bulk_upsert("reports", [doc])
+    # Both: a list shows the report and its download reads the blob right away (an ES search
+    # by ids sees only refreshed writes).
+    store.refresh("state")
     store.refresh("reports")
     return doc
 

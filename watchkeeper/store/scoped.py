@@ -8,14 +8,15 @@ and id lookups (a document outside the subtree is simply not found → 404).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from watchkeeper.identity import ROOT
-from watchkeeper.store.base import Bucket, Group, Page, Query, Store
+from watchkeeper.store.base import Bucket, Group, Modified, Page, Query, Store
 
 # Kinds that carry tenant data; the others (audit, identity, state) are not reachable here.
-TENANT_KINDS = frozenset({"events", "alerts", "incidents", "reports", "sites", "assets"})
+TENANT_KINDS = frozenset({"events", "alerts", "incidents", "reports", "comments", "sites",
+                          "assets"})
 
 
 def subtree(sites: dict, site: str) -> list[str] | None:
@@ -83,3 +84,30 @@ class ScopedStore:
         if not self.get_by_ids("alerts", [alert_id]):
             raise KeyError(alert_id)          # outside the subtree: as if it did not exist
         return self.store.update_alert(alert_id, changes, actor=actor, comment=comment)
+
+    def modify_alert(self, alert_id: str, decide: Callable[[dict], dict]) -> tuple[dict, dict]:
+        return self.store.modify_alert(alert_id, self._if_visible(decide))
+
+    def modify_alerts(self, alert_ids: list[str], decide: Callable[[dict], dict]
+                      ) -> list[Modified]:
+        return self.store.modify_alerts(alert_ids, self._if_visible(decide))
+
+    def _if_visible(self, decide: Callable[[dict], dict]) -> Callable[[dict], dict]:
+        def decide_if_visible(alert: dict) -> dict:
+            if not self.visible(alert):       # outside the subtree: as if it did not exist
+                raise KeyError(alert["event"]["id"])
+            return decide(alert)
+        return decide_if_visible
+
+    def insert_new(self, kind: str, doc: dict) -> bool:
+        """Tenant documents only inside the subtree (a comment carries its object's site)."""
+        self._scoped(kind, Query())
+        if not self.visible(doc):
+            raise KeyError(doc["event"]["id"])
+        return self.store.insert_new(kind, doc)
+
+    def append_audit(self, record: dict) -> dict:
+        return self.store.append_audit(record)
+
+    def refresh(self, kind: str | None = None) -> None:
+        self.store.refresh(kind)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -12,12 +11,14 @@ import msgspec
 
 from watchkeeper import timeutil
 from watchkeeper.incidents import keep_newer_people_fields
-from watchkeeper.store.base import (ARRAY_FIELDS, CHANGE_FIELDS, KINDS, MAX_GROUPS, Bucket, Group,
-                                    Page, Query, Store, StoreError, StoreUnavailable,
-                                    TooManyGroups, audit_document, check_alert_changes,
+from watchkeeper.store.base import (ARRAY_FIELDS, CHANGE_FIELDS, KINDS, MAX_GROUPS,
+                                    MISSING_SORT_VALUE, Bucket, Group, Page, Query, Store,
+                                    StoreError, StoreUnavailable, TooManyGroups,
+                                    apply_alert_changes, audit_document, check_alert_changes,
                                     check_change_field, check_deletable, check_group_fields,
-                                    check_kind, decode_cursor, encode_cursor, group_order,
-                                    merge_alert, stamp_ingested)
+                                    check_kind, cursor_position, decode_cursor, encode_cursor,
+                                    group_order, merge_alert, page_cursor, stamp_ingested)
+from watchkeeper.store.legacy import upgraded
 
 _INDEXED = ("event.dataset", "watchkeeper.alert.category", "watchkeeper.alert.status",
             "event.severity", "source.ip")
@@ -112,22 +113,22 @@ class SqliteStore(Store):
 
     def _merge_stored_alerts(self, docs: list[dict]) -> list[dict]:
         stored = {d["event"]["id"]: d for d in self._fetch("alerts", [d["event"]["id"] for d in docs])}
-        return [merge_alert(stored.get(d["event"]["id"]), d) for d in docs]
+        return [merge_alert(stored.get(d["event"]["id"]), upgraded(d)) for d in docs]
 
-    def update_alert(self, alert_id: str, changes: dict, actor: str, comment: str = "") -> dict:
-        check_alert_changes(changes)
-        with self._lock:
+    def modify_alert(self, alert_id: str, decide: Callable[[dict], dict]) -> tuple[dict, dict]:
+        with self._lock:     # one connection, one lock: nobody writes between read and write
             found = self._fetch("alerts", [alert_id])
             if not found:
                 raise KeyError(alert_id)
-            alert = found[0]
-            info = alert["watchkeeper"]["alert"]
-            before = {k: info.get(k) for k in changes}
-            info.update(changes)
-            info["updated_at"] = timeutil.format(time.time())    # the live feed follows it
-            self._db.execute("UPDATE alerts SET doc = ? WHERE id = ?", (self._encode(alert), alert_id))
-        self.append_audit(audit_document(alert_id, before, changes, actor, comment, time.time()))
-        return alert
+            before = found[0]
+            changes = decide(before)
+            if not changes:
+                return before, before
+            check_alert_changes(changes)
+            after = apply_alert_changes(before, changes)
+            self._db.execute("UPDATE alerts SET doc = ? WHERE id = ?",
+                             (self._encode(after), alert_id))
+        return before, after
 
     def modify(self, kind: str, doc_id: str, change: Callable[[dict], dict]) -> dict:
         check_kind(kind)
@@ -173,23 +174,40 @@ class SqliteStore(Store):
         where, args = self._where(query)
         desc = query.order == "desc"
         page_where, page_args = list(where), list(args)
+        key = self._sort_expression(query.sort)
         if query.cursor:
-            ts, doc_id = decode_cursor(query.cursor)
+            ts, doc_id, value = cursor_position(query)
             op = "<" if desc else ">"
-            page_where.append(f"(ts {op} ? OR (ts = ? AND id {op} ?))")
-            page_args += [_micros(ts), _micros(ts), doc_id]
+            position = f"(ts {op} ? OR (ts = ? AND id {op} ?))"
+            position_args = [_micros(ts), _micros(ts), doc_id]
+            if key:
+                position = f"({key} {op} ? OR ({key} = ? AND {position}))"
+                position_args = [value, value, *position_args]
+            page_where.append(position)
+            page_args += position_args
         direction = "DESC" if desc else "ASC"
+        order = f"ts {direction}, id {direction}"
+        if key:
+            order = f"{key} {direction}, {order}"
         with self._lock:
             rows = self._db.execute(
-                f"SELECT doc FROM {kind} {self._clause(page_where)} "
-                f"ORDER BY ts {direction}, id {direction} LIMIT ?",
+                f"SELECT doc FROM {kind} {self._clause(page_where)} ORDER BY {order} LIMIT ?",
                 (*page_args, query.limit + 1)).fetchall()
             total = self._db.execute(f"SELECT count(*) FROM {kind} {self._clause(where)}",
                                      args).fetchone()[0]
         items = [self._decode(r[0]) for r in rows[:query.limit]]
         more = len(rows) > query.limit
-        cursor = encode_cursor(items[-1]["@timestamp"], items[-1]["event"]["id"]) if more else None
+        cursor = page_cursor(query, items[-1]) if more else None
         return Page(items, total, cursor)
+
+    @staticmethod
+    def _sort_expression(field_name: str | None) -> str | None:
+        """A numeric sort field, non-numbers and missing values as MISSING_SORT_VALUE."""
+        if field_name is None:
+            return None
+        path = _path(field_name)
+        return (f"(CASE WHEN json_type(doc, '{path}') IN ('integer', 'real') "
+                f"THEN json_extract(doc, '{path}') ELSE {MISSING_SORT_VALUE} END)")
 
     def get_by_ids(self, kind: str, ids: list[str]) -> list[dict]:
         check_kind(kind)

@@ -8,7 +8,7 @@ from watchkeeper.store.base import Query
 
 T0 = 1_767_225_600.0   # 2026-01-01T00:00:00Z, as in conftest
 URL = "/api/v1/alerts"
-UPDATES = Query(terms={"event.action": ["alert.update"]})
+UPDATES = Query(terms={"event.action": ["alert.update", "alert.close", "alert.reopen"]})
 
 
 @pytest.fixture
@@ -58,37 +58,37 @@ def test_evidence_empty(client, store, make_alert):
 def test_patch_writes_audits_and_rereads(client, store, alert):
     alert_id = alert["event"]["id"]
     response = client.patch(f"{URL}/{alert_id}", json={
-        "status": "in_progress", "assignee": "li.wei", "comment": "looking into it"})
+        "status": "investigating", "assignee": "li.wei", "comment": "looking into it"})
     assert response.status_code == 200, response.text
-    assert response.json()["watchkeeper"]["alert"]["status"] == "in_progress"
+    assert response.json()["watchkeeper"]["alert"]["status"] == "investigating"
     again = client.get(f"{URL}/{alert_id}").json()["watchkeeper"]["alert"]
-    assert again["status"] == "in_progress" and again["assignee"] == "li.wei"
+    assert again["status"] == "investigating" and again["assignee"] == "li.wei"
     assert again["category"] == "brute_force"                     # the rest untouched
     audit = store.search("audit", UPDATES).items
     assert len(audit) == 1 and audit[0]["user"]["name"] == "li.wei"    # the logged-in analyst
     assert audit[0]["message"] == "looking into it"
     assert audit[0]["watchkeeper"]["audit"]["changes"]["status"] == {
-        "from": "new", "to": "in_progress"}
-    listed = client.get(URL, params={"status": "in_progress"}).json()
+        "from": "new", "to": "investigating"}
+    listed = client.get(URL, params={"status": "investigating"}).json()
     assert [a["event"]["id"] for a in listed["items"]] == [alert_id]
 
 
 def test_patch_only_what_was_sent(client, alert):
     alert_id = alert["event"]["id"]
     client.patch(f"{URL}/{alert_id}", json={"assignee": "zhang.min"})
-    client.patch(f"{URL}/{alert_id}", json={"status": "resolved"})
+    client.patch(f"{URL}/{alert_id}", json={"status": "closed", "verdict": "true_positive"})
     info = client.get(f"{URL}/{alert_id}").json()["watchkeeper"]["alert"]
-    assert info["assignee"] == "zhang.min" and info["status"] == "resolved"
+    assert info["assignee"] == "zhang.min" and info["status"] == "closed"
     client.patch(f"{URL}/{alert_id}", json={"assignee": None})    # unassign
     assert client.get(f"{URL}/{alert_id}").json()["watchkeeper"]["alert"]["assignee"] is None
 
 
 def test_patch_survives_redetection(client, store, alert):
     alert_id = alert["event"]["id"]
-    client.patch(f"{URL}/{alert_id}", json={"status": "false_positive"})
+    client.patch(f"{URL}/{alert_id}", json={"status": "closed", "verdict": "false_positive"})
     store.bulk_upsert("alerts", [alert])                          # the detector re-raises it
     info = client.get(f"{URL}/{alert_id}").json()["watchkeeper"]["alert"]
-    assert info["status"] == "false_positive"
+    assert (info["status"], info["verdict"]) == ("closed", "false_positive")
 
 
 def test_patch_uses_current_actor(client, store, alert):
@@ -98,12 +98,19 @@ def test_patch_uses_current_actor(client, store, alert):
 
 
 def test_patch_missing_is_404(client):
-    response = client.patch(f"{URL}/no-such-alert", json={"status": "resolved"})
+    response = client.patch(f"{URL}/no-such-alert", json={"status": "acknowledged"})
     assert response.status_code == 404 and "no-such-alert" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("body, needle", [
-    ({"status": "finished"}, "new"),               # lists the allowed statuses
+    ({"status": "done"}, "investigating"),         # lists the allowed statuses
+    ({"status": "closed"}, "closing needs a verdict"),
+    ({"status": "acknowledged", "verdict": "other"}, "only given when closing"),
+    ({"verdict": "maybe"}, "benign_positive"),     # lists the verdicts
+    ({"verdict": None}, "verdict cannot be null"),
+    ({"tags_add": [""]}, "tags_add"),
+    ({"tags_add": ["a\u0000b"]}, "tags_add"),
+    ({"tags_add": "apt"}, "tags_add"),             # a list, not a string
     ({"status": None}, "status cannot be null"),
     ({}, "at least one of"),
     ({"severity": 4}, "severity"),                 # not an analyst field

@@ -19,7 +19,7 @@ def seeded(store, make_alert):
         make_alert(3, at=T0 + 7200, category="dos", severity=4, source_ip="203.0.113.7",
                    message="SYN flood against web"),
         make_alert(4, at=T0 + 10800, category="scan", severity=2, source_ip="2001:db8::1",
-                   message="Vertical SCAN of one host", status="resolved"),
+                   message="Vertical SCAN of one host", status="closed"),
         make_alert(5, at=T0 + 14400, category="beaconing", severity=3, source_ip="10.0.0.1",
                    message="Beacon every 60 s", status="acknowledged"),
     ]
@@ -54,7 +54,7 @@ def test_lists_newest_first_with_ecs_names(client, seeded):
     ({"severity": ["critical", "1"]}, [3, 1]),
     ({"severity": "HIGH"}, [5, 2]),
     ({"status": "new"}, [3, 2, 1]),
-    ({"status": ["resolved", "acknowledged"]}, [5, 4]),
+    ({"status": ["closed", "acknowledged"]}, [5, 4]),
     ({"ip": "10.0.0.1"}, [5, 1]),
     ({"ip": "10.0.9.9"}, [2]),                                    # destination counts too
     ({"ip": "2001:0db8:0000::0001"}, [4]),                        # normalised IPv6

@@ -27,7 +27,7 @@ def _b64(value) -> str:
     ("/api/v1/alerts", {"severity": "5"}, 422, ["severity", "low, medium, high, critical"]),
     ("/api/v1/alerts", {"severity": "0"}, 422, ["severity"]),
     ("/api/v1/alerts", {"severity": "severe"}, 422, ["severity", "severe"]),
-    ("/api/v1/alerts", {"status": "open"}, 422, ["status", "false_positive"]),
+    ("/api/v1/alerts", {"status": "open"}, 422, ["status", "investigating"]),
     ("/api/v1/alerts", {"ip": "10.0.0.256"}, 422, ["ip", "not an IPv4 or IPv6 address"]),
     ("/api/v1/alerts", {"ip": "example.org"}, 422, ["ip"]),
     ("/api/v1/alerts", {"q": "x" * 201}, 422, ["q", "200"]),

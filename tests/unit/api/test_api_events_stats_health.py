@@ -55,7 +55,7 @@ def test_events_pagination(client, store, make_flow, page_through):
 def test_alert_stats(client, store, make_alert):
     store.bulk_upsert("alerts", [
         make_alert(1, at=T0, category="scan", severity=1),
-        make_alert(2, at=T0 + 100, category="scan", severity=3, status="resolved"),
+        make_alert(2, at=T0 + 100, category="scan", severity=3, status="closed"),
         make_alert(3, at=T0 + 3700, category="dos", severity=4),
         make_alert(4, at=T0 + 7300, category="scan", severity=3),
     ])
@@ -64,7 +64,7 @@ def test_alert_stats(client, store, make_alert):
     assert body["by_category"] == [{"key": "scan", "count": 3}, {"key": "dos", "count": 1}]
     assert body["by_severity"] == [{"key": 3, "count": 2}, {"key": 1, "count": 1},
                                    {"key": 4, "count": 1}]
-    assert body["by_status"] == [{"key": "new", "count": 3}, {"key": "resolved", "count": 1}]
+    assert body["by_status"] == [{"key": "new", "count": 3}, {"key": "closed", "count": 1}]
     assert body["histogram"] == {"interval": 3600, "buckets": [
         {"key": int(T0), "count": 2}, {"key": int(T0) + 3600, "count": 1},
         {"key": int(T0) + 7200, "count": 1}]}
