@@ -10,17 +10,20 @@ from prometheus_client import make_asgi_app
 
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
-from api.routes import (alerts, audit, auth, events, health, incident_actions, incidents, keys,
-                        playbooks, reports, stats, suppressions, triage, users)
+from api.routes import (alerts, assets, audit, auth, events, health, incident_actions,
+                        incidents, inventory, keys, playbooks, posture, reports, stats, stream,
+                        suppressions, triage, users)
+from api.routes import sites as site_routes     # `sites` is create_app's site tree
 from api.security import Access
 from api.web import web_router
 from watchkeeper.accounts import Accounts
-from watchkeeper.config import AuthSettings
+from watchkeeper.config import AuthSettings, FeedSettings
 from watchkeeper.identity import new_secret
 from watchkeeper.incidents import IncidentPolicy, IncidentSettings
 from watchkeeper.liveness import StageRegistry
 from watchkeeper.store import triage as alert_triage
 from watchkeeper.store.base import Store, StoreError
+from watchkeeper.store.inventory import SiteDirectory
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger("watchkeeper.api")
@@ -40,6 +43,7 @@ def _migrate_legacy_alerts(store: Store) -> None:
 def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
                sites: dict[str, str | None] | None = None,
                title: str = "Watchkeeper", stages: StageRegistry | None = None,
+               feed: FeedSettings | None = None,
                report_generator=None,
                incident_settings: IncidentSettings | None = None,
                org_types: dict[str, str] | None = None, web_root: Path | None = None) -> FastAPI:
@@ -70,17 +74,27 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     )
     app.state.store = store
     app.state.stages = stages
+    app.state.feed = feed or FeedSettings()
+    app.state.secret = secret          # signs the live feed's short-lived stream tokens
+    directory = SiteDirectory(store, sites)
+    directory.refresh()          # sites stored in the inventory win over `sites`
+    app.state.site_directory = directory
+    app.state.access = Access(Accounts(store, settings, secret, directory.parents),
+                              directory.parents)
     app.state.report_generator = report_generator
+    # the reporting clocks' org types: the configured ones, then the stored sites'
+    # (kept current by api.deps.sync_sites)
     app.state.incident_policy = IncidentPolicy(incident_settings or IncidentSettings(),
-                                               org_types or {})
+                                               {**(org_types or {}),
+                                                **directory.org_types})
     app.state.clock = time.time        # tests freeze it: the reporting clocks read it
-    app.state.access = Access(Accounts(store, settings, secret, sites), sites)
     install_error_handlers(app)
     _migrate_legacy_alerts(store)
     install_openapi(app)
     app.include_router(health.router)
-    for module in (auth, alerts, triage, events, incidents, incident_actions, stats, users, keys,
-                   audit, reports, suppressions, playbooks):
+    for module in (auth, alerts, triage, events, incidents, incident_actions, stats, posture,
+                   stream, site_routes, assets, inventory, users, keys, audit, reports,
+                   suppressions, playbooks):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(web_router(web_root))
     if settings.public_metrics:

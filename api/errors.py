@@ -52,6 +52,7 @@ def _shown(value: object) -> object:
     if value is None or isinstance(value, bool | int | float):
         return value
     text = value if isinstance(value, str) else repr(value)
+    text = text.encode("utf-8", "replace").decode("utf-8")   # a lone surrogate: shown as ?
     return text if len(text) <= 200 else text[:200] + "…"
 
 

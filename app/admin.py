@@ -19,8 +19,16 @@ from watchkeeper.store import Store, open_store
 from watchkeeper.store import audit as chain
 
 
-def inventory_sites(settings: Settings) -> dict[str, str | None] | None:
-    """The inventory's site tree (id -> parent) tenancy follows; None without an inventory."""
+def inventory_sites(settings: Settings, store: Store | None = None
+                    ) -> dict[str, str | None] | None:
+    """The inventory's site tree (id -> parent) tenancy follows; None without an inventory.
+    With a store: the store's sites (seeded once from the inventory file)."""
+    if store is not None:
+        from watchkeeper.store.inventory import seed_from_file, stored_sites
+        seed_from_file(store, settings.inventory_file)
+        sites = stored_sites(store)
+        if sites:
+            return {s.id: s.parent for s in sites}
     if not settings.inventory_file:
         return None
     return {s.id: s.parent for s in load_inventory(settings.inventory_file).sites.values()}
@@ -148,7 +156,8 @@ class _accounts:
     def __enter__(self) -> Accounts:
         self.store = open_store(self.settings.store)
         secret = self.settings.auth.secret_key or new_secret(48)   # the CLI signs no tokens
-        return Accounts(self.store, self.settings.auth, secret, inventory_sites(self.settings))
+        return Accounts(self.store, self.settings.auth, secret,
+                        inventory_sites(self.settings, self.store))
 
     def __exit__(self, *exc) -> None:
         self.store.close()

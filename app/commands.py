@@ -14,25 +14,26 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from app import admin, options, pipeline, roles
 from reports import cli as report_cli
 from app.settings import Settings, load_settings, settings_from_args
-from watchkeeper import codec
+from watchkeeper import codec, demo
 from watchkeeper.bus import Names
 from watchkeeper.liveness import StageRegistry, Watchdog
 from watchkeeper.store import Query, open_store
 
 log = logging.getLogger("watchkeeper")
 # The demo's sample region (`run --demo` without an inventory_file of its own).
-DEMO_INVENTORY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                              "deploy", "demo", "inventory.yaml")
+DEMO_INVENTORY = Path(demo.__file__).parent / "inventory.yaml"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    if args.demo and not settings.inventory_file and os.path.isfile(DEMO_INVENTORY):
-        settings = settings.model_copy(update={"inventory_file": DEMO_INVENTORY})
+    if args.demo and not settings.inventory_file:
+        # the sample inventory: every posture panel and map tile has a site to show
+        settings = settings.model_copy(update={"inventory_file": str(DEMO_INVENTORY)})
     backends = pipeline.open_backends(settings)
     ctx = roles.RunContext(args, settings, backends, StageRegistry(), threading.Event(),
                            threading.Event())

@@ -55,7 +55,9 @@ def open_backends(settings: Settings) -> Backends:
 
 def alert_context(settings: Settings, store: Store | None = None):
     """Inventory and allowlist from settings, validated (errors name the rule or CIDR), and
-    the suppression rules of `store` (re-read every few seconds: no restart needed)."""
+    the suppression rules of `store` (re-read every few seconds: no restart needed).
+    With a store, the inventory is the store's (seeded once from the file), reloaded every
+    `inventory_refresh_seconds`: edits through the API reach new alerts without a restart."""
     from pydantic import ValidationError
 
     from alerting.context import AlertContext, AllowRule
@@ -67,8 +69,14 @@ def alert_context(settings: Settings, store: Store | None = None):
             rules.append(AllowRule(**rule))
         except ValidationError as exc:
             raise ValueError(f"config: allowlist[{i}]: {exc.errors()[0]['msg']}") from None
-    return AlertContext(load_inventory(settings.inventory_file), rules,
-                        suppressions=RuleCache(store) if store is not None else None)
+    if store is None:
+        return AlertContext(load_inventory(settings.inventory_file), rules)
+    from watchkeeper.assets import Inventory
+    from watchkeeper.store.inventory import load_from_store, seed_from_file
+    seed_from_file(store, settings.inventory_file)
+    inventory = Inventory.refreshing(lambda: load_from_store(store),
+                                     every=settings.inventory_refresh_seconds)
+    return AlertContext(inventory, rules, suppressions=RuleCache(store))
 
 
 def alerting_worker(settings: Settings, backends: Backends) -> AlertingWorker:

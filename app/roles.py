@@ -65,8 +65,9 @@ def serve_api(settings: Settings, backends: pipeline.Backends,
     from api.app import create_app
     from app.admin import inventory_org_types, inventory_sites
     web_root = Path(settings.web_root) if settings.web_root else None
-    app = create_app(backends.store, auth_settings=settings.auth, sites=inventory_sites(settings),
-                     stages=stages, web_root=web_root,
+    app = create_app(backends.store, auth_settings=settings.auth,
+                     sites=inventory_sites(settings, backends.store), stages=stages,
+                     feed=settings.feed, web_root=web_root,
                      report_generator=report_cli.on_demand_generator(settings, backends.store),
                      incident_settings=settings.incidents,
                      org_types=inventory_org_types(settings))

@@ -14,16 +14,34 @@ The most specific CIDR wins. Loading collects every error with its position, the
 from __future__ import annotations
 
 import ipaddress
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from watchkeeper.incidents import OrgType
 
 
-class Site(BaseModel):
+class _Text(BaseModel):
+    """Every text field must be encodable Unicode: a lone surrogate (which JSON's \\ud800
+    escapes and YAML's can carry) could be stored but never shown again."""
+
+    @model_validator(mode="after")
+    def _encodable(self):
+        for name, value in self.__dict__.items():
+            if isinstance(value, str):
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError(f"{name}: not valid Unicode (a lone surrogate)") from None
+        return self
+
+
+class Site(_Text):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=128)
@@ -34,7 +52,7 @@ class Site(BaseModel):
                              "(central/state organs), other")
 
 
-class Asset(BaseModel):
+class Asset(_Text):
     model_config = ConfigDict(extra="forbid")
     cidr: str
     site: str
@@ -64,7 +82,41 @@ class Inventory:
     # per IP version: (network, asset); lookups keep the longest matching prefix
     _nets: dict[int, list] = field(default_factory=lambda: {4: [], 6: []})
 
+    # refresh hook: a store-backed inventory reloads itself (see `refreshing`)
+    _loader: Callable[[], Inventory] | None = None
+    _every: float = 10.0
+    _loaded_at: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def refreshing(cls, loader: Callable[[], Inventory], every: float = 10.0) -> Inventory:
+        """An inventory that reloads from `loader` (the store) when older than `every`
+        seconds, so inventory changes reach new alerts without a restart. A failed reload
+        keeps the previous contents (and is retried on the next lookup)."""
+        made = cls(_loader=loader, _every=every)
+        made.reload()
+        return made
+
+    def reload(self) -> None:
+        if self._loader is None:
+            return
+        with self._lock:
+            self._loaded_at = time.monotonic()
+            try:
+                fresh = self._loader()
+            except Exception:  # noqa: BLE001 - a store hiccup must not stop alerting
+                return
+            self.sites, self._nets = fresh.sites, fresh._nets
+
+    def _fresh(self) -> None:
+        if self._loader is not None and time.monotonic() - self._loaded_at >= self._every:
+            self.reload()
+
+    def assets(self) -> list[Asset]:
+        return [asset for nets in self._nets.values() for _, asset in nets]
+
     def lookup(self, ip: str | None) -> AssetInfo | None:
+        self._fresh()
         if not ip:
             return None
         try:
@@ -93,9 +145,27 @@ def load_inventory(path: str | Path | None) -> Inventory:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"inventory {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"inventory {path}: a mapping with `sites` and `assets` lists")
+    return parse_inventory(data, str(path))
+
+
+def parse_inventory(data: dict, where: str = "inventory") -> Inventory:
+    """Sites and assets from plain data (a YAML file, an import), every error collected."""
     errors: list[str] = []
     sites = _parse(data.get("sites", []), Site, "sites", errors)
     assets = _parse(data.get("assets", []), Asset, "assets", errors)
+    return build_inventory(sites, assets, where, errors)
+
+
+def build_inventory(sites: list[Site], assets: list[Asset], where: str = "inventory",
+                    errors: list[str] | None = None) -> Inventory:
+    errors = [] if errors is None else errors
+    seen: set[str] = set()
+    for i, site in enumerate(sites):
+        if site.id in seen:
+            errors.append(f"sites[{i}].id: {site.id!r} twice")
+        seen.add(site.id)
     inventory = Inventory(sites={s.id: s for s in sites})
     for i, asset in enumerate(assets):
         try:
@@ -109,9 +179,29 @@ def load_inventory(path: str | Path | None) -> Inventory:
     for site in sites:
         if site.parent and site.parent not in inventory.sites:
             errors.append(f"sites[{site.id}].parent: unknown site {site.parent!r}")
+    errors += _cycles(inventory.sites)
     if errors:
-        raise ValueError(f"inventory {path}:\n  " + "\n  ".join(errors))
+        raise InventoryError(where, errors)
     return inventory
+
+
+class InventoryError(ValueError):
+    def __init__(self, where: str, errors: list[str]):
+        self.errors = errors
+        super().__init__(f"{where}:\n  " + "\n  ".join(errors))
+
+
+def _cycles(sites: dict[str, Site]) -> list[str]:
+    found = []
+    for start in sites:
+        seen, current = {start}, sites[start].parent
+        while current in sites:
+            if current in seen:
+                found.append(f"sites[{start}].parent: the tree loops back to {current!r}")
+                break
+            seen.add(current)
+            current = sites[current].parent
+    return found
 
 
 def _parse(items, model, where: str, errors: list[str]) -> list:

@@ -53,6 +53,21 @@ class AuthSettings(BaseModel):
         return None if value is None else check_secret(value)
 
 
+class FeedSettings(BaseModel):
+    """The live feed, GET /api/v1/stream (docs/api-posture.md)."""
+    model_config = ConfigDict(extra="forbid")
+
+    poll_seconds: float = Field(0.5, ge=0.05, le=30, description="how often the store is read")
+    settle_seconds: float = Field(1.5, ge=0, le=60, description="documents stamped less than "
+                                  "this long ago wait for the next read (ES refreshes each 1 s)")
+    heartbeat_seconds: float = Field(15, ge=0.1, le=300, description="comment line interval")
+    posture_seconds: float = Field(15, ge=0.1, le=3600, description="posture tick interval")
+    lifetime_seconds: float = Field(900, ge=0.1, le=86_400, description="the server closes a "
+                                    "stream after this long; the client resumes (Last-Event-ID)")
+    token_seconds: int = Field(60, ge=10, le=3600, description="lifetime of a stream token "
+                               "(POST /api/v1/stream/token, for EventSource)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WATCHKEEPER_", env_nested_delimiter="__",
                                       extra="forbid")
@@ -73,7 +88,10 @@ class Settings(BaseSettings):
                                   description="keep events this many calendar months (law: >= 6)")
     alert_window_seconds: int = Field(3600, ge=60, le=86400,
                                       description="repeats within this window update one alert")
-    inventory_file: str | None = Field(None, description="asset inventory YAML (sites, CIDRs)")
+    inventory_file: str | None = Field(None, description="asset inventory YAML (sites, CIDRs): "
+                                       "seeds the store's inventory once, while it is empty")
+    inventory_refresh_seconds: float = Field(10.0, ge=0.1, le=3600, description="how often "
+                                             "alerting re-reads the inventory from the store")
     allowlist: list[dict[str, Any]] = Field(
         default_factory=list, description="[{reason, cidr?, detector?, category?}]")
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict,
@@ -90,6 +108,7 @@ class Settings(BaseSettings):
         description="rejoins in a row without progress before the process exits with status "
                     "75 so a supervisor restarts it")
     auth: AuthSettings = Field(default_factory=AuthSettings, description="API access")
+    feed: FeedSettings = Field(default_factory=FeedSettings, description="live feed (SSE)")
     incidents: IncidentSettings = Field(default_factory=IncidentSettings,
                                         description="incident reporting clocks")
     # Validated by the reports package (reports/settings.py: templates folder, language,

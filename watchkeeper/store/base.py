@@ -18,7 +18,8 @@ from urllib.parse import urlparse
 from watchkeeper import timeutil
 
 KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state", "identity", "reports",
-         "suppressions", "comments", "runs")
+         "suppressions", "comments", "runs", "sites", "assets")
+DELETABLE_KINDS = frozenset({"sites", "assets"})    # the inventory; never audit or events
 SCAN_PAGE = 1000                    # page size of Store.scan
 
 # Fields an analyst owns on an alert: a detector re-raising the same alert never resets them
@@ -41,6 +42,10 @@ TERM_FIELDS = frozenset({
     "labels.site", "observer.name", "user.name", "dns.question.name",
     "watchkeeper.incident.status", "watchkeeper.incident.entity",
     "watchkeeper.incident.categories", "watchkeeper.incident.level",
+    # asset context (detectors' AlertContext) and collector status documents: posture
+    "watchkeeper.asset.source.criticality", "watchkeeper.asset.source.mlps_level",
+    "watchkeeper.asset.destination.criticality", "watchkeeper.asset.destination.mlps_level",
+    "watchkeeper.collector.name", "watchkeeper.deadletter.stage",
     "watchkeeper.incident.level_suggested", "watchkeeper.incident.escalated_to",
     "watchkeeper.incident.assignee", "watchkeeper.audit.object_id",
     "watchkeeper.report.type", "watchkeeper.report.period", "watchkeeper.report.schedule",
@@ -106,6 +111,45 @@ class Page:
 class Bucket:
     key: str | int | float
     count: int
+
+
+@dataclass
+class Group:
+    """One combination of `group_counts` fields (None: the field is missing) and its count;
+    `start` is the interval start (epoch seconds) when an interval was asked for."""
+    keys: tuple
+    count: int
+    start: int | None = None
+
+
+class TooManyGroups(ValueError):
+    """group_counts would return more than MAX_GROUPS combinations."""
+
+
+MAX_GROUPS = 200_000    # group_counts refuses to return more combinations than this
+
+
+# Times the live feed follows (ascending, with a (time, id) cursor): the indexer's stamp on
+# every stored alert and incident, and the analysts' last change (triage, incidents owners).
+CHANGE_FIELDS = frozenset({"event.ingested", "watchkeeper.alert.updated_at",
+                           "watchkeeper.incident.updated_at"})
+
+
+def check_change_field(time_field: str) -> None:
+    if time_field not in CHANGE_FIELDS:
+        raise ValueError(f"cannot follow {time_field!r}; one of {sorted(CHANGE_FIELDS)}")
+
+
+def group_order(group: Group) -> tuple:
+    """(start, keys) with missing values first: both backends return groups in this order."""
+    return (group.start or 0, tuple((k is not None, k) for k in group.keys))
+
+
+def check_group_fields(fields: list[str]) -> None:
+    bad = [f for f in fields if f not in TERM_FIELDS or f in ARRAY_FIELDS]
+    if bad or not fields:
+        raise ValueError(f"cannot group by {bad}; groupable: scalar fields of "
+                         f"{sorted(TERM_FIELDS)}")
 
 
 def encode_cursor(timestamp: str, doc_id: str, key: float | None = None) -> str:
@@ -218,6 +262,25 @@ class Store(ABC):
         """Counts per fixed interval; bucket key = interval start in epoch seconds; empty omitted."""
 
     @abstractmethod
+    def group_counts(self, kind: str, fields: list[str], query: Query,
+                     interval_seconds: int | None = None) -> list[Group]:
+        """Counts per combination of `fields` values (and per fixed time interval when given):
+        a composite aggregation, so the screen's sums run over groups, never over documents.
+        Ordered by (start, keys); at most MAX_GROUPS (more is a ValueError)."""
+
+    @abstractmethod
+    def changes_after(self, kind: str, time_field: str, after: tuple[str, str] | None,
+                      until: float, query: Query) -> list[dict]:
+        """Documents whose `time_field` (CHANGE_FIELDS) is after `after` = (time, event.id)
+        (ties broken by id) and before `until`, oldest first, at most `query.limit`; the
+        query's terms and sites filter, its since/until/cursor/order are ignored. Times are
+        compared at millisecond precision on both backends."""
+
+    @abstractmethod
+    def delete_ids(self, kind: str, ids: list[str]) -> int:
+        """Remove documents by id (DELETABLE_KINDS only); returns how many existed."""
+
+    @abstractmethod
     def modify_alert(self, alert_id: str, decide: Callable[[dict], dict]) -> tuple[dict, dict]:
         """Atomically change analyst fields of one alert: `decide(current alert)` returns the
         changes ({} = none; may raise to refuse) and is called on the latest stored version
@@ -306,6 +369,23 @@ class Store(ABC):
 def check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise ValueError(f"unknown document kind {kind!r}; one of {KINDS}")
+
+
+STAMPED_KINDS = ("alerts", "incidents")
+
+
+def stamp_ingested(kind: str, docs: list[dict], now: float | None = None) -> list[dict]:
+    """`event.ingested` = when the store took the document (ECS), on alerts and incidents
+    whoever writes them (indexer, correlator): the live feed's cursor for new documents."""
+    if kind not in STAMPED_KINDS:
+        return docs
+    stamp = timeutil.format(time.time() if now is None else now)
+    return [{**doc, "event": {**doc["event"], "ingested": stamp}} for doc in docs]
+
+
+def check_deletable(kind: str) -> None:
+    if kind not in DELETABLE_KINDS:
+        raise ValueError(f"{kind!r} documents cannot be deleted")
 
 
 def apply_alert_changes(alert: dict, changes: dict) -> dict:

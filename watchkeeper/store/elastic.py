@@ -5,6 +5,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import msgspec
@@ -15,10 +16,13 @@ from elasticsearch.helpers import BulkIndexError, bulk
 from watchkeeper import timeutil
 from watchkeeper.incidents import keep_newer_people_fields
 from watchkeeper.store import mappings
-from watchkeeper.store.base import (ANALYST_FIELDS, MISSING_SORT_VALUE, AlertConflict, Bucket,
-                                    Modified, Page, Query, Store, StoreError, StoreUnavailable,
-                                    apply_alert_changes, audit_document, check_alert_changes,
-                                    check_kind, cursor_position, page_cursor)
+from watchkeeper.store.base import (ANALYST_FIELDS, MAX_GROUPS, MISSING_SORT_VALUE, AlertConflict,
+                                    Bucket, Group, Modified, Page, Query, Store, StoreError,
+                                    StoreUnavailable, TooManyGroups, apply_alert_changes,
+                                    audit_document, check_alert_changes, check_change_field,
+                                    check_deletable, check_group_fields, check_kind,
+                                    cursor_position, decode_cursor, encode_cursor, group_order,
+                                    page_cursor, stamp_ingested)
 from watchkeeper.store.legacy import upgraded
 
 CLIENT_MAJOR = 8
@@ -42,6 +46,11 @@ class _FastJson(JsonSerializer):
 
 def _millis(timestamp: str) -> int:
     return round(timeutil.parse(timestamp) * 1_000_000) // 1000   # ES keeps milliseconds
+
+
+def _plain(value):
+    """Composite keys of long fields come back as ints; keep them ints, like SQLite does."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _iso(epoch: float) -> str:
@@ -129,6 +138,7 @@ class ElasticStore(Store):
         check_kind(kind)
         if not docs:
             return 0
+        docs = stamp_ingested(kind, docs)
         if kind == "incidents":
             return self._upsert_keeping_people_fields(kind, docs)
         actions = [self._action(kind, doc) for doc in docs]
@@ -341,6 +351,17 @@ class ElasticStore(Store):
             raise StoreError(f"Elasticsearch refused a {kind} document: {exc}") from None
         return True
 
+    def delete_ids(self, kind: str, ids: list[str]) -> int:
+        check_deletable(kind)
+        found = 0
+        for doc_id in dict.fromkeys(ids):
+            try:
+                self.es.delete(index=self.index_for(kind), id=doc_id, refresh="wait_for")
+                found += 1
+            except NotFoundError:
+                pass
+        return found
+
     def delete_events_before(self, day: str) -> list[str]:
         indices = self.es.indices.get(index=self._events + "*", expand_wildcards="open,closed",
                                       ignore_unavailable=True, allow_no_indices=True)
@@ -410,6 +431,48 @@ class ElasticStore(Store):
         result = self._search(kind, query=self._filter(query), size=0, aggs=aggs)
         buckets = result.get("aggregations", {}).get("h", {}).get("buckets", [])
         return [Bucket(b["key"] // 1000, b["doc_count"]) for b in buckets]
+
+    def group_counts(self, kind: str, fields: list[str], query: Query,
+                     interval_seconds: int | None = None) -> list[Group]:
+        check_kind(kind)
+        check_group_fields(fields)
+        sources = [{f"f{i}": {"terms": {"field": name, "missing_bucket": True}}}
+                   for i, name in enumerate(fields)]
+        if interval_seconds:
+            sources.insert(0, {"t": {"date_histogram": {
+                "field": "@timestamp", "fixed_interval": f"{int(interval_seconds)}s"}}})
+        groups: list[Group] = []
+        after = None
+        while True:
+            composite = {"sources": sources, "size": 10_000,
+                         **({"after": after} if after else {})}
+            result = self._search(kind, query=self._filter(query), size=0,
+                                  aggs={"g": {"composite": composite}})
+            agg = result.get("aggregations", {}).get("g", {})
+            for b in agg.get("buckets", []):
+                key = b["key"]
+                start = key["t"] // 1000 if interval_seconds else None
+                groups.append(Group(tuple(_plain(key[f"f{i}"]) for i in range(len(fields))),
+                                    b["doc_count"], start))
+            if len(groups) > MAX_GROUPS:
+                raise TooManyGroups(f"more than {MAX_GROUPS} groups: narrow the query")
+            after = agg.get("after_key")
+            if not agg.get("buckets") or after is None:
+                return sorted(groups, key=group_order)
+
+    def changes_after(self, kind: str, time_field: str, after: tuple[str, str] | None,
+                      until: float, query: Query) -> list[dict]:
+        check_kind(kind)
+        check_change_field(time_field)
+        base = self._filter(replace(query, since=None, until=None))
+        base["bool"]["filter"].append({"range": {time_field: {"lt": _iso(until)}}})
+        body: dict = {"query": base, "size": query.limit,
+                      # unmapped_type: an index made before the field was mapped still sorts
+                      "sort": [{time_field: {"order": "asc", "unmapped_type": "date"}},
+                               {"event.id": "asc"}]}
+        if after:
+            body["search_after"] = [_millis(after[0]), after[1]]
+        return [h["_source"] for h in self._search(kind, **body)["hits"]["hits"]]
 
     @staticmethod
     def _filter(query: Query) -> dict:

@@ -19,7 +19,7 @@ ECS_COMMON = {
     "@timestamp": _DATE,
     "message": {"type": "text"},
     "event": _obj(id=_KW, kind=_KW, category=_KW, type=_KW, dataset=_KW, module=_KW,
-                  action=_KW, outcome=_KW, start=_DATE, end=_DATE, created=_DATE,
+                  action=_KW, outcome=_KW, start=_DATE, end=_DATE, created=_DATE, ingested=_DATE,
                   duration=_LONG, severity=_LONG, risk_score={"type": "float"},
                   original={"type": "keyword", "index": False, "doc_values": False}),
     "observer": _obj(name=_KW, type=_KW),
@@ -65,6 +65,13 @@ WATCHKEEPER = _obj(
                   closed_at=_DATE, assignee=_KW, reported_at=_DATE, reported_to=_KW,
                   reported_by=_KW, linked=_KW, unlinked=_KW, escalated_to=_KW,
                   escalations={"type": "object", "enabled": False}, updated_at=_DATE),
+    asset=_obj(**{side: _obj(name=_KW, site=_KW, site_path=_KW, department=_KW, owner=_KW,
+                             mlps_level=_LONG, criticality=_LONG)
+                  for side in ("source", "destination")}),
+    inventory=_obj(site=_obj(id=_KW, name=_KW, parent=_KW, org_type=_KW),
+                   asset=_obj(id=_KW, cidr=_KW, site=_KW, name=_KW, department=_KW, owner=_KW,
+                              mlps_level=_LONG, criticality=_LONG)),
+    collector=_obj(name=_KW, counters={"type": "object", "dynamic": True}),
     # Generated compliance reports (watchkeeper/store/reports.py): the metadata; the PDF and
     # HTML are in a `state` blob document (watchkeeper.state: never indexed).
     report=_obj(type=_KW, period=_KW, period_start=_DATE, period_end=_DATE, schedule=_KW,

@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from watchkeeper.identity import ROOT
-from watchkeeper.store.base import Bucket, Modified, Page, Query, Store
+from watchkeeper.store.base import Bucket, Group, Modified, Page, Query, Store
 
 # Kinds that carry tenant data; the others (audit, identity, state) are not reachable here.
-TENANT_KINDS = frozenset({"events", "alerts", "incidents", "reports", "comments", "runs"})
+TENANT_KINDS = frozenset({"events", "alerts", "incidents", "reports", "comments", "runs",
+                          "sites", "assets"})
 
 
 def subtree(sites: dict, site: str) -> list[str] | None:
@@ -66,6 +67,14 @@ class ScopedStore:
 
     def date_histogram(self, kind: str, interval_seconds: int, query: Query) -> list[Bucket]:
         return self.store.date_histogram(kind, interval_seconds, self._scoped(kind, query))
+
+    def group_counts(self, kind: str, fields: list[str], query: Query,
+                     interval_seconds: int | None = None) -> list[Group]:
+        return self.store.group_counts(kind, fields, self._scoped(kind, query), interval_seconds)
+
+    def changes_after(self, kind: str, time_field: str, after: tuple[str, str] | None,
+                      until: float, query: Query) -> list[dict]:
+        return self.store.changes_after(kind, time_field, after, until, self._scoped(kind, query))
 
     def get_by_ids(self, kind: str, ids: list[str]) -> list[dict]:
         self._scoped(kind, Query())

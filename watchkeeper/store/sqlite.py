@@ -4,16 +4,20 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import msgspec
 
 from watchkeeper import timeutil
 from watchkeeper.incidents import keep_newer_people_fields
-from watchkeeper.store.base import (ARRAY_FIELDS, KINDS, MISSING_SORT_VALUE, Bucket, Page,
-                                    Query, Store, StoreError, StoreUnavailable,
-                                    apply_alert_changes, check_alert_changes, check_kind,
-                                    cursor_position, merge_alert, page_cursor)
+from watchkeeper.store.base import (ARRAY_FIELDS, CHANGE_FIELDS, KINDS, MAX_GROUPS,
+                                    MISSING_SORT_VALUE, Bucket, Group, Page, Query, Store,
+                                    StoreError, StoreUnavailable, TooManyGroups,
+                                    apply_alert_changes, audit_document, check_alert_changes,
+                                    check_change_field, check_deletable, check_group_fields,
+                                    check_kind, cursor_position, decode_cursor, encode_cursor,
+                                    group_order, merge_alert, page_cursor, stamp_ingested)
 from watchkeeper.store.legacy import upgraded
 
 _INDEXED = ("event.dataset", "watchkeeper.alert.category", "watchkeeper.alert.status",
@@ -22,6 +26,12 @@ _INDEXED = ("event.dataset", "watchkeeper.alert.category", "watchkeeper.alert.st
 
 def _path(field_name: str) -> str:
     return "$." + ".".join(f'"{p}"' if p.startswith("@") else p for p in field_name.split("."))
+
+
+def _millis_sql(expr: str) -> str:
+    """ISO-8601 (any zone) -> epoch milliseconds, in SQL: the same expression on both sides of
+    a comparison, so rounding can never make a cursor skip or repeat a document."""
+    return f"CAST(round((julianday({expr}) - 2440587.5) * 86400000) AS INTEGER)"
 
 
 def sqlite_path(url: str) -> str:
@@ -59,6 +69,12 @@ class SqliteStore(Store):
                                  "ts INTEGER NOT NULL, day TEXT NOT NULL, doc TEXT NOT NULL)")
                 self._db.execute(f"CREATE INDEX IF NOT EXISTS {kind}_ts ON {kind}(ts, id)")
                 self._db.execute(f"CREATE INDEX IF NOT EXISTS {kind}_day ON {kind}(day)")
+                if kind in ("alerts", "incidents"):       # the live feed's cursors
+                    for name in sorted(CHANGE_FIELDS):
+                        index = name.replace(".", "_").replace("@", "")
+                        self._db.execute(f"CREATE INDEX IF NOT EXISTS {kind}_{index} ON {kind}("
+                                         f"{_millis_sql(f'json_extract(doc, {_path(name)!r})')}"
+                                         ", id)")
                 for i, name in enumerate(_INDEXED):
                     self._db.execute(f"CREATE INDEX IF NOT EXISTS {kind}_f{i} ON {kind}"
                                      f"(json_extract(doc, '{_path(name)}'))")
@@ -68,6 +84,7 @@ class SqliteStore(Store):
         check_kind(kind)
         if not docs:
             return 0
+        docs = stamp_ingested(kind, docs)
         with self._lock:
             if kind == "alerts":
                 docs = self._merge_stored_alerts(docs)
@@ -136,6 +153,13 @@ class SqliteStore(Store):
             except sqlite3.IntegrityError:
                 return False
         return True
+
+    def delete_ids(self, kind: str, ids: list[str]) -> int:
+        check_deletable(kind)
+        with self._lock:
+            found = len(self._fetch(kind, ids))
+            self._db.executemany(f"DELETE FROM {kind} WHERE id = ?", [(i,) for i in ids])
+        return found
 
     def delete_events_before(self, day: str) -> list[str]:
         with self._lock:
@@ -219,6 +243,47 @@ class SqliteStore(Store):
         with self._lock:
             rows = self._db.execute(sql, (width, width, *args)).fetchall()
         return [Bucket(k // 1_000_000, n) for k, n in rows]
+
+    def group_counts(self, kind: str, fields: list[str], query: Query,
+                     interval_seconds: int | None = None) -> list[Group]:
+        check_kind(kind)
+        check_group_fields(fields)
+        where, args = self._where(query)
+        columns = [f"json_extract(doc, '{_path(name)}')" for name in fields]
+        if interval_seconds:
+            width = int(interval_seconds) * 1_000_000
+            columns.insert(0, f"(ts / {width}) * {width}")
+        names = ", ".join(columns)
+        sql = (f"SELECT {names}, count(*) FROM {kind} {self._clause(where)} "
+               f"GROUP BY {names} ORDER BY {names} LIMIT ?")
+        with self._lock:
+            rows = self._db.execute(sql, (*args, MAX_GROUPS + 1)).fetchall()
+        if len(rows) > MAX_GROUPS:
+            raise TooManyGroups(f"more than {MAX_GROUPS} groups: narrow the query")
+        if interval_seconds:
+            groups = [Group(tuple(r[1:-1]), r[-1], r[0] // 1_000_000) for r in rows]
+        else:
+            groups = [Group(tuple(r[:-1]), r[-1]) for r in rows]
+        return sorted(groups, key=group_order)
+
+    def changes_after(self, kind: str, time_field: str, after: tuple[str, str] | None,
+                      until: float, query: Query) -> list[dict]:
+        check_kind(kind)
+        check_change_field(time_field)
+        when = _millis_sql(f"json_extract(doc, '{_path(time_field)}')")
+        where, args = self._where(replace(query, since=None, until=None))
+        where.append(f"{when} < {_millis_sql('?')}")
+        args.append(timeutil.format(until))
+        if after:
+            where.append(f"({when} > {_millis_sql('?')} OR ({when} = {_millis_sql('?')} "
+                         "AND id > ?))")
+            args += [after[0], after[0], after[1]]
+        else:
+            where.append(f"{when} IS NOT NULL")
+        with self._lock:
+            rows = self._db.execute(f"SELECT doc FROM {kind} {self._clause(where)} "
+                                    f"ORDER BY {when}, id LIMIT ?", (*args, query.limit))
+            return [self._decode(r[0]) for r in rows.fetchall()]
 
     def _where(self, query: Query) -> tuple[list[str], list]:
         where: list[str] = []

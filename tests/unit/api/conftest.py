@@ -10,7 +10,7 @@ from api import create_app
 from watchkeeper.identity import Principal, hash_password, issue_access_token
 from watchkeeper.documents import AlertSpec, FlowRecord, alert_document, flow_document
 from watchkeeper.networks import InternalNetworks
-from watchkeeper.config import AuthSettings
+from watchkeeper.config import AuthSettings, FeedSettings
 from watchkeeper.store import open_store
 
 with warnings.catch_warnings():
@@ -73,7 +73,9 @@ PASSWORD = "correct horse battery staple"
 
 
 def make_app(store, sites=None):
-    return create_app(store, auth_settings=AuthSettings(secret_key=SECRET), sites=sites)
+    # a stream that ends quickly: the role matrix calls GET /api/v1/stream too
+    return create_app(store, auth_settings=AuthSettings(secret_key=SECRET), sites=sites,
+                      feed=FeedSettings(lifetime_seconds=0.3, poll_seconds=0.1))
 
 
 def login(client, name: str, role: str, site: str = "/") -> dict:

@@ -1,0 +1,98 @@
+"""Collector health for the screen, from the status documents collectors already publish
+(watchkeeper/status.py: cumulative counters every `status_seconds`, stored as events of
+dataset `watchkeeper.collector`): events/s, last seen, kernel drops, dead letters, silent.
+
+The collectors present are found by a group count over the last day; only the two newest
+status documents of each are read (the rate is the difference of their counters).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from watchkeeper import timeutil
+from watchkeeper.status import DATASET
+from watchkeeper.store.base import Query
+
+LOOKBACK = 86400                 # a collector silent for a day still shows (as silent)
+SILENT_AFTER = 60.0              # no status for this long: silent (status every 10 s default)
+# the counter that says "events out" for each collector kind, first present wins
+OUTPUT_COUNTERS = ("records_published", "parsed", "flows_published", "flows", "packets")
+DEADLETTER_COUNTERS = ("malformed", "malformed_packets", "records_unusable")
+
+
+@dataclass
+class CollectorHealth:
+    observer: str
+    collector: str
+    site: str | None
+    last_seen: str
+    silent: bool
+    events_per_second: float
+    kernel_drops: int
+    dropped: int
+    dead_letters: int
+    counters: dict
+
+
+def collector_health(reader, now: float) -> list[CollectorHealth]:
+    base = Query(since=now - LOOKBACK, until=now + 1, terms={"event.dataset": [DATASET]},
+                 limit=2)
+    groups = reader.group_counts("events", ["observer.name", "watchkeeper.collector.name"], base)
+    found = []
+    for g in groups:
+        observer, collector = g.keys
+        if observer is None or collector is None:
+            continue
+        query = Query(since=base.since, until=base.until, limit=2, terms={
+            "event.dataset": [DATASET], "observer.name": [observer],
+            "watchkeeper.collector.name": [collector]})
+        latest = reader.search("events", query).items
+        if latest:
+            found.append(_health(observer, collector, latest, now))
+    return found
+
+
+def _health(observer: str, collector: str, latest: list[dict], now: float) -> CollectorHealth:
+    newest = latest[0]
+    counters = _counters(newest)
+    seen = timeutil.parse(newest["@timestamp"])
+    return CollectorHealth(
+        observer=observer, collector=collector,
+        site=(newest.get("labels") or {}).get("site"),
+        last_seen=newest["@timestamp"], silent=now - seen > SILENT_AFTER,
+        events_per_second=round(_rate(latest), 3),
+        kernel_drops=counters.get("kernel_drops", 0), dropped=counters.get("dropped", 0),
+        dead_letters=sum(counters.get(name, 0) for name in DEADLETTER_COUNTERS),
+        counters=counters)
+
+
+def _counters(doc: dict) -> dict[str, int]:
+    raw = ((doc.get("watchkeeper") or {}).get("collector") or {}).get("counters") or {}
+    return {k: v for k, v in raw.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
+def _output(counters: dict[str, int]) -> int:
+    return next((counters[name] for name in OUTPUT_COUNTERS if name in counters), 0)
+
+
+def _rate(latest: list[dict]) -> float:
+    """Events/s between the two newest reports of one run; since its start if only one."""
+    newest = latest[0]
+    t1 = timeutil.parse(newest["@timestamp"])
+    out1 = _output(_counters(newest))
+    older = latest[1] if len(latest) > 1 else None
+    same_run = older is not None and (older.get("event") or {}).get("start") == \
+        newest["event"].get("start")
+    if same_run:
+        t0, out0 = timeutil.parse(older["@timestamp"]), _output(_counters(older))
+    else:
+        start = newest["event"].get("start")
+        t0, out0 = (timeutil.parse(start) if start else t1), 0
+    return (out1 - out0) / (t1 - t0) if t1 > t0 and out1 >= out0 else 0.0
+
+
+def deadletters_by_stage(store, now: float) -> dict[str, int]:
+    """Dead letters stored in the last day, per stage (whole store: root principals only)."""
+    query = Query(since=now - LOOKBACK, until=now + 1, limit=1)
+    return {str(b.key): b.count for b in store.terms("deadletter", "watchkeeper.deadletter.stage",
+                                                       query, 50)}
