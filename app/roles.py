@@ -77,7 +77,10 @@ def serve_api(settings: Settings, backends: pipeline.Backends,
     # uvicorn re-raises SIGTERM once it has shut down; with the default handler that kills us
     # before the sources and workers flush. A no-op handler lets the caller's cleanup run.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    # Live-feed streams (SSE) never end by themselves: without a bound on the graceful
+    # shutdown a stop waits on every open screen for ever.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                timeout_graceful_shutdown=5)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
