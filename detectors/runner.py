@@ -81,7 +81,9 @@ class DetectionWorker:
         # entity field -> the datasets its detectors read (None: every event is re-published)
         self.rekey_datasets = rekey_datasets or {}
         group = self.group = group or names.group(self.name)
-        self.checkpoints = CheckpointStore(store, group)
+        # Checkpoints hold offsets: scoped to the bus epoch, so a new embedded bus (a second
+        # `ingest`, a restarted `run`) never skips its first messages as "already seen".
+        self.checkpoints = CheckpointStore(store, f"{group}@{bus.epoch}" if bus.epoch else group)
         self.consumer = bus.consumer(group, [input_topic or names.events])
         self.producer = bus.producer()
         self._partitions: dict[tuple[str, int], PartitionDetectors] = {}

@@ -125,3 +125,22 @@ def test_a_new_worker_resumes_from_the_checkpoint(bus, setup, checkpoint_before_
     drain(second)
     second.close()
     assert _final_alerts(bus, names) == expected
+
+
+def test_a_new_embedded_bus_is_not_read_against_an_old_checkpoint(unique, tmp_path):
+    """A second `ingest` (or a restarted `run`) on the embedded bus starts offsets at 0 again:
+    a checkpoint saved by the first must not make the second skip its first messages."""
+    from watchkeeper.bus.embedded import EmbeddedBus
+    docs = _events()
+    names, store = Names(f"depoch{unique}"), SqliteStore(f"sqlite:///{tmp_path}/epoch.db")
+    first_bus, second_bus = EmbeddedBus(), EmbeddedBus()
+    expected = {}
+    for bus in (first_bus, second_bus):
+        bus.ensure_topics(names.topics)
+        _publish(bus, names, docs)
+        worker = DetectionWorker(bus, _detectors, store, names)
+        drain(worker)
+        worker.checkpoint()
+        worker.close()
+        expected = expected or _final_alerts(bus, names)
+        assert _final_alerts(bus, names) == expected and expected

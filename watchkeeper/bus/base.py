@@ -120,6 +120,10 @@ class Consumer(ABC):
 class Bus(ABC):
     url: str
     partitions: int
+    # What offsets are relative to. Kafka's offsets outlive the process (""); an embedded bus's
+    # start at 0 with every instance, so state saved with an offset of one instance (a detector
+    # checkpoint) must never be read against another: each instance has its own epoch.
+    epoch: str = ""
 
     @abstractmethod
     def producer(self) -> Producer: ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from watchkeeper.bus.base import TOPICS, Bus, Consumer, Message, Producer
@@ -33,6 +34,7 @@ class EmbeddedBus(Bus):
     def __init__(self, partitions: int = 4):
         self.url = "memory://"
         self.partitions = partitions
+        self.epoch = uuid.uuid4().hex
         self._cond = threading.Condition()
         self._topics: dict[str, list[_Partition]] = {}
         self._committed: dict[tuple[str, str, int], int] = {}
