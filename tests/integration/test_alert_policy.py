@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
@@ -19,7 +18,6 @@ from watchkeeper.store.suppressions import create_rule
 
 from collectors.tailers.common import Context
 from collectors.tailers.suricata import alert_doc
-from tests.required import unavailable
 
 INVENTORY = Path(__file__).resolve().parents[2] / "deploy/examples/inventory.yaml"
 WHEN = "2024-03-11T10:15:02.123456+0000"
@@ -38,10 +36,7 @@ def eve_alert(src: str, dst: str, sid: int, second: int = 0) -> dict:
 def bus_url(request) -> str:
     if request.param == "memory":
         return "memory://"
-    url = os.environ.get("WATCHKEEPER_TEST_KAFKA")
-    if not url:
-        unavailable("set WATCHKEEPER_TEST_KAFKA=kafka://HOST:PORT to run against Kafka")
-    return url
+    return request.getfixturevalue("kafka_url")   # the project's broker (tests/conftest.py)
 
 
 def _wait_for(store, kind: str, count: int, timeout_s: float = 60.0) -> list[dict]:
