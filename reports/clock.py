@@ -1,9 +1,8 @@
 """Reporting clocks of incidents (2025 reporting measures; DESIGN.md §11), read defensively.
 
-The incidents feature owns `report_due` / `reported_at` (docs: /tmp contracts, incidents
-owner). Where an incident does not carry `report_due` yet, it is derived here the same way:
-graded_at (or discovered_at, or first_seen) + the hours for the site's org_type, for level III
-and above only.
+The incidents feature owns the clock (`watchkeeper.incidents.report_clock`, which the API and
+the screen show). A stored `report_due` is used as it is; otherwise the deadline comes from that
+same function, so a report never judges an incident by another rule than the API does.
 """
 from __future__ import annotations
 
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 
 from reports.context import get
 from watchkeeper import timeutil
+from watchkeeper.incidents import ORG_TYPES, IncidentSettings, report_clock
 
 REPORTABLE_LEVELS = ("I", "II", "III")
 
@@ -38,11 +38,12 @@ def incident_clock(doc: dict, hours: dict[str, float], now: float) -> Clock:
         return Clock(level, None, reported, "not_required")
     due = _time(doc, "report_due")
     if due is None:
-        start = _time(doc, "graded_at") or _time(doc, "discovered_at") or \
-            _time(doc, "first_seen")
-        org = get(doc, "watchkeeper.incident.org_type") or "other"
-        if start is not None:
-            due = start + 3600 * float(hours.get(org, hours.get("other", 4)))
+        org = get(doc, "watchkeeper.incident.org_type")
+        settings = IncidentSettings(report_hours={k: float(v) for k, v in hours.items()
+                                                  if k in ORG_TYPES})
+        org = org if org in ORG_TYPES else "other"
+        derived = report_clock(doc, settings, org, now).report_due
+        due = timeutil.parse(derived) if derived else None
     if reported is not None:
         state = "on_time" if due is None or reported <= due else "late"
     else:
