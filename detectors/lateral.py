@@ -15,6 +15,7 @@ from typing import Annotated
 from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig, plain
+from detectors.roles import RoleBook, misfit
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -44,6 +45,13 @@ class LateralConfig(DetectorConfig):
                                                   "(least recently seen evicted)")
     max_sources: int = Field(100_000, ge=100, le=10_000_000,
                              description="sources tracked; least recently seen evicted")
+    role_min_hosts: int = Field(2, ge=2, le=10_000, description=(
+        "a workstation newly reaching this many hosts on admin ports (two services, or any "
+        "but SMB) alerts from day one, learning or not (detectors/roles.py)"))
+    workstation_networks: list[str] = Field([], description=(
+        "CIDRs of workstations from the inventory; other hosts' roles are learned"))
+    server_networks: list[str] = Field([], description=(
+        "CIDRs of servers (jump hosts, management servers) from the inventory; wins on overlap"))
     admin_ports: list[Port] = Field(sorted(ADMIN_PORTS), min_length=1, max_length=64,
                                    description="destination TCP ports that count as admin "
                                                "access")
@@ -67,7 +75,7 @@ class _Source:
 
 class LateralMovementDetector(Detector):
     name = "lateral_movement"
-    version = "1"
+    version = "2"
     category = "lateral_movement"
     datasets = frozenset({schema.FLOW})
     Config = LateralConfig
@@ -78,10 +86,13 @@ class LateralMovementDetector(Detector):
         self._started: float | None = None    # event time the learning period began
         self._swept = 0.0
         self.evicted = 0
+        c = self.config
+        self.roles = RoleBook(c.workstation_networks, c.server_networks, c.max_sources)
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         if self._started is None:
             self._started = event_time
+        self.roles.observe(event)
         target = self._admin_target(event)
         if target is None:
             return []
@@ -91,9 +102,9 @@ class LateralMovementDetector(Detector):
         self._learn(state, target, event_time)
         learning = event_time - self._started < self.config.learning_seconds
         self._prune(state, event_time)
-        if learning:
-            return []
         host = target.split("|")[0]
+        if learning and (known or self.roles.role(src) != "workstation"):
+            return []
         if known:
             state.known_in_window[host] = event_time
             return []
@@ -141,7 +152,10 @@ class LateralMovementDetector(Detector):
 
     def _judge(self, src: str, state: _Source) -> list[AlertSpec]:
         hosts = {p.target.split("|")[0] for p in state.recent}
-        if len(hosts) < self.config.min_new_hosts or len(hosts) < 2 * state.reported_at:
+        enough = len(hosts) >= self.config.min_new_hosts or (
+            self.roles.role(src) == "workstation"
+            and misfit((p.target for p in state.recent), self.config.role_min_hosts))
+        if not enough or len(hosts) < 2 * state.reported_at:
             return []
         state.reported_at = len(hosts)
         return [self._alert(src, state, hosts)]
@@ -157,8 +171,9 @@ class LateralMovementDetector(Detector):
             rule_id="wk.lateral.new_admin_peers", rule_name="Lateral movement",
             severity=4 if n >= 4 * floor else 3 if risky or n >= 2 * floor else 2,
             message=f"{src} newly reached {n} internal hosts on admin ports ({services}) "
-                    f"within {self.config.window_seconds / 60:g} min, never seen during "
-                    f"learning",
+                    f"within {self.config.window_seconds / 60:g} min, "
+                    + ("not fitting its role (workstation)" if self.roles.role(src) == "workstation"
+                       else "never seen during learning"),
             entity=src, first_seen=state.recent[0].time, last_seen=state.recent[-1].time,
             source_ip=src, destination_ip=next(iter(hosts)) if n == 1 else None,
             related_ips=sorted(hosts)[:50], evidence=[p.event_id for p in state.recent][:100],
@@ -185,13 +200,15 @@ class LateralMovementDetector(Detector):
 
     def snapshot(self) -> dict:
         return {"sources": {src: plain(st) for src, st in self._sources.items()},
-                "started": self._started, "swept": self._swept, "evicted": self.evicted}
+                "started": self._started, "swept": self._swept, "evicted": self.evicted,
+                "servers": self.roles.snapshot()}
 
     def restore(self, state: dict) -> None:
         self._sources = {src: _restore_source(st) for src, st in state["sources"].items()}
         self._started = state.get("started")
         self._swept = state.get("swept", 0.0)
         self.evicted = state.get("evicted", 0)
+        self.roles.restore(state.get("servers", []))
 
 
 def _restore_source(raw: dict) -> _Source:
