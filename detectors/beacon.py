@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorConfig, plain
+from detectors.clock import steady_clock
+from detectors.dns_beacon import PORT as DNS_POLL, DnsPolls, poll_size
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -33,9 +35,9 @@ class BeaconConfig(DetectorConfig):
     window_seconds: float = Field(86_400.0, ge=60, le=7 * 86_400,
                                   description="event-time window of connection starts analysed "
                                               "per pair (RITA analyses a day)")
-    min_connections: int = Field(20, ge=5, le=10_000,
+    min_connections: int = Field(13, ge=5, le=10_000,
                                  description="connections a pair needs in the window before it "
-                                             "is scored")
+                                             "is scored (13: a dozen periods)")
     full_count_connections: int = Field(30, ge=5, le=10_000,
                                         description="connections at which the connection_count "
                                                     "subscore reaches 1")
@@ -102,15 +104,16 @@ class BeaconScore:
 
 class BeaconDetector(Detector):
     name = "beaconing"
-    version = "1"
+    version = "2"
     category = "beaconing"
-    datasets = frozenset({schema.FLOW})
+    datasets = frozenset({schema.FLOW, schema.DNS})
     Config = BeaconConfig
 
     def __init__(self, config: BeaconConfig | None = None):
         super().__init__(config)
         self._pairs: dict[str, _Pair] = {}   # insertion order = least recently seen first
         self.evicted_pairs = 0
+        self._polls = DnsPolls(self.config.max_pairs)     # beacons over DNS (dns_beacon.py)
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         key = self._key(event)
@@ -124,13 +127,16 @@ class BeaconDetector(Detector):
         # every connection of a busy benign pair (that was 90 % of the detector's time).
         result = score_pair(pair.starts, pair.sizes, self.config)
         pair.next_score_at = pair.total + max(1, pair.total // 10)
-        if result is None or result.score < self.config.threshold:
+        if result is None or (result.score < self.config.threshold and not steady_clock(
+                pair.starts, pair.sizes, self.config.min_interval_seconds)):
             return []
         pair.reported_at = pair.total
         pair.next_score_at = 2 * pair.total
         return [self._alert(key, pair, result)]
 
     def _key(self, event: dict) -> str | None:
+        if event.get("event", {}).get("dataset") == schema.DNS:
+            return self._polls.key(event)
         if event.get("network", {}).get("transport") not in ("tcp", "udp"):
             return None
         flow = event.get("watchkeeper", {}).get("flow", {})
@@ -158,7 +164,7 @@ class BeaconDetector(Detector):
         idx = bisect.bisect_right(pair.starts, start)
         pair.starts.insert(idx, start)
         pair.sizes.insert(idx, int(event.get("watchkeeper", {}).get("flow", {})
-                                   .get("orig_bytes") or 0))
+                                   .get("orig_bytes") or poll_size(event)))
         horizon = max(pair.starts[-1], pair.last_seen) - self.config.window_seconds
         cut = max(bisect.bisect_left(pair.starts, horizon),
                   len(pair.starts) - self.config.max_timestamps)
@@ -170,15 +176,19 @@ class BeaconDetector(Detector):
 
     def _alert(self, key: str, pair: _Pair, result: BeaconScore) -> AlertSpec:
         src, dst, port = key.split("|")
+        over_dns = port == DNS_POLL         # dst is a registered domain, not an address
         return AlertSpec(
             detector=self.name, detector_version=self.version, category=self.category,
             rule_id="wk.beaconing", rule_name="Periodic connections (beaconing)",
             severity=3 if result.score >= 0.9 else 2,
-            message=f"{src} connected to {dst}:{port} {pair.total} times at a regular "
+            message=(f"{src} polled fresh names under {dst} over DNS" if over_dns else
+                     f"{src} connected to {dst}:{port}") + f" {pair.total} times at a regular "
                     f"{result.median_interval:.1f}s interval with regular sizes "
-                    f"(score {result.score:.2f})",
+                    f"(score {result.score:.2f}"
+                    + (")" if result.score >= self.config.threshold else "; a steady clock)"),
             entity=f"{src}->{dst}:{port}", first_seen=pair.starts[0], last_seen=pair.last_seen,
-            source_ip=src, destination_ip=dst, related_ips=[src, dst],
+            source_ip=src, destination_ip=None if over_dns else dst,
+            related_ips=[src] if over_dns else [src, dst],
             evidence=list(pair.evidence), subscores=result.subscores, score=result.score,
             technique_id="T1071", technique_name="Application Layer Protocol", count=pair.total)
 
@@ -190,11 +200,12 @@ class BeaconDetector(Detector):
 
     def snapshot(self) -> dict:
         return {"pairs": {k: plain(p) for k, p in self._pairs.items()},
-                "evicted_pairs": self.evicted_pairs}
+                "evicted_pairs": self.evicted_pairs, "dns_polls": self._polls.snapshot()}
 
     def restore(self, state: dict) -> None:
         self._pairs = {k: _Pair(**p) for k, p in state.get("pairs", {}).items()}
         self.evicted_pairs = state.get("evicted_pairs", 0)
+        self._polls.restore(state.get("dns_polls", {}))
 
 
 def score_pair(starts: list[float], sizes: list[int], config: BeaconConfig) -> BeaconScore | None:

@@ -1,0 +1,62 @@
+"""Beacons over DNS: a client polling fresh names under one registered domain on a clock.
+
+A DNS tunnel's idle polling is a beacon whose "connections" are queries: to get past the
+resolver's cache each poll asks a name not asked before. So the beaconing detector also reads
+DNS events, keyed (client, registered domain, "dns"), and counts only queries whose name is new
+among the pair's last `MAX_NAMES` names; the size of a poll is the length of its name. A host
+re-resolving the same names on a timer (update checks, monitoring) repeats names and is not
+counted; a resolver's own queries are its clients' and are never judged (as in dns.py).
+"""
+from __future__ import annotations
+
+from detectors.dns import FORWARDED, _hash, _ignored, split_name
+from detectors.dns_features import Resolvers
+from watchkeeper import schema
+
+MAX_NAMES = 64                      # recent names remembered per pair
+PORT = "dns"                        # the pair key's third part
+IGNORED = frozenset({"in-addr.arpa", "ip6.arpa", "local"})
+
+
+class DnsPolls:
+    """Which DNS events are fresh polls, and the beacon pair key they belong to."""
+
+    def __init__(self, max_pairs: int):
+        self._names: dict[str, list[int]] = {}     # pair key -> recent name hashes (LRU)
+        self._max = max_pairs
+        self.resolvers = Resolvers()
+
+    def key(self, event: dict) -> str | None:
+        """'client|registered domain|dns' for a fresh poll, else None."""
+        if schema.get(event, FORWARDED):
+            return None
+        self.resolvers.observe(event)
+        src = event.get("source", {}).get("ip")
+        name = event.get("dns", {}).get("question", {}).get("name")
+        parts = split_name(name, ())
+        if not src or src in self.resolvers or parts is None or not parts.subdomain \
+                or _ignored(parts.registered, IGNORED):
+            return None
+        key = f"{src}|{parts.registered}|{PORT}"
+        recent = self._names.pop(key, [])
+        self._names[key] = recent
+        digest = _hash(name.strip(".").lower())
+        if digest in recent:
+            return None
+        recent.append(digest)
+        del recent[:-MAX_NAMES]
+        if len(self._names) > self._max:
+            del self._names[next(iter(self._names))]
+        return key
+
+    def snapshot(self) -> dict:
+        return {"names": self._names, "resolvers": self.resolvers.snapshot()}
+
+    def restore(self, state: dict) -> None:
+        self._names = {k: list(v) for k, v in state.get("names", {}).items()}
+        self.resolvers.restore(state.get("resolvers", []))
+
+
+def poll_size(event: dict) -> int:
+    """A poll's size: the length of the name it asked."""
+    return len(event.get("dns", {}).get("question", {}).get("name") or "")
