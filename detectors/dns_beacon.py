@@ -1,16 +1,18 @@
 """Beacons over DNS: a client polling fresh names under one registered domain on a clock.
 
 A DNS tunnel's idle polling is a beacon whose "connections" are queries: to get past the
-resolver's cache each poll asks a name not asked before. So the beaconing detector also reads
-DNS events, keyed (client, registered domain, "dns"), and counts only queries whose name is new
-among the pair's last `MAX_NAMES` names; the size of a poll is the length of its name. A host
-re-resolving the same names on a timer (update checks, monitoring) repeats names and is not
-counted; a resolver's own queries are its clients' and are never judged (as in dns.py).
+resolver's cache each poll asks a name not asked before, and the name carries an encoded nonce
+or session id. So the beaconing detector also reads DNS events, keyed (client, registered
+domain, "dns"), and counts only queries whose name is new among the pair's last `MAX_NAMES`
+names and looks encoded (dns_features.looks_encoded); the size of a poll is the length of its
+name. A host re-resolving the same names on a timer (update checks, monitoring) repeats names,
+and one resolving an inventory in turn (`ws00123.corp.lan`) asks host names, not nonces: neither
+is counted. A resolver's own queries are its clients' and are never judged (as in dns.py).
 """
 from __future__ import annotations
 
 from detectors.dns import FORWARDED, _hash, _ignored, split_name
-from detectors.dns_features import Resolvers
+from detectors.dns_features import Resolvers, looks_encoded
 from watchkeeper import schema
 
 MAX_NAMES = 64                      # recent names remembered per pair
@@ -35,7 +37,7 @@ class DnsPolls:
         name = event.get("dns", {}).get("question", {}).get("name")
         parts = split_name(name, ())
         if not src or src in self.resolvers or parts is None or not parts.subdomain \
-                or _ignored(parts.registered, IGNORED):
+                or _ignored(parts.registered, IGNORED) or not looks_encoded(parts.subdomain):
             return None
         key = f"{src}|{parts.registered}|{PORT}"
         recent = self._names.pop(key, [])

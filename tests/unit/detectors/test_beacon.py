@@ -256,6 +256,8 @@ def test_a_beacon_over_dns_is_named():
 
 def test_dns_polls_of_the_same_name_and_resolvers_are_not_beacons():
     assert _run(BeaconDetector(), dns_poll(fresh=False)) == []      # a timer re-resolving
+    inventory = [_dns(i, 1000 + i * 2.0, f"ws{i:05d}.corp.lan") for i in range(100)]
+    assert _run(BeaconDetector(), inventory) == []                  # host names, not nonces
     clients = dns_poll()
     relayed = [_dns(500 + i, timeutil.parse(e["@timestamp"]) + 0.01,
                     e["dns"]["question"]["name"], src="10.0.0.53", dst="198.51.100.53")
