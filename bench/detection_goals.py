@@ -92,7 +92,8 @@ def dns_tunnel(rng):
     events = []
     for i, t in enumerate(gaps(rng, period, rng.uniform(0, 0.3), n)):
         if tool == "hex_plain":
-            data = text[i * length // 2 % 5000:][:length // 2].hex()
+            # a sequence number: a repeated name would be answered from the resolver's cache
+            data = text[i * length // 2 % 5000:][:length // 2].hex() + f".{i:x}"
         else:
             data = rand(rng, alphabet, length)
         labels = ".".join(data[k:k + 63] for k in range(0, len(data), 63))
@@ -178,8 +179,10 @@ def benign(rng):
     events = []
     src = "10.0.1.50"
     if kind == "cdn":
+        t = T0
         for i in range(80):
-            events.append(dns(i, T0 + i * rng.expovariate(1 / 20),
+            t += rng.expovariate(1 / 20)
+            events.append(dns(i, t,
                               f"d{rand(rng, B32[:26] + '0123456789', 13)}.cloudfront.net",
                               answers=["13.32.0.1"], src=src))
     elif kind == "inventory":

@@ -21,15 +21,21 @@ MIN_SIZE_SHARE = 0.75
 def steady_clock(starts: list[float], sizes: list[int], min_interval: float,
                  tolerance: float = 0.4, min_share: float = 0.9) -> bool:
     """True when the connection starts tick like a clock and the sizes repeat."""
-    deltas = [b - a for a, b in zip(starts, starts[1:])]
+    if not ticks(starts, min_interval, tolerance, min_share):
+        return False
+    size = statistics.median(sizes)
+    slack = SIZE_SLACK_BYTES + SIZE_SLACK_SHARE * size
+    return sum(abs(s - size) <= slack for s in sizes) >= MIN_SIZE_SHARE * len(sizes)
+
+
+def ticks(times: list[float], min_interval: float, tolerance: float = 0.4,
+          min_share: float = 0.9) -> bool:
+    """True when nearly all intervals between `times` (sorted) lie near their median."""
+    deltas = [b - a for a, b in zip(times, times[1:])]
     if len(deltas) < 2:
         return False
     median = statistics.median(deltas)
     if median < max(min_interval, 1e-9):
         return False
     near = sum(abs(d - median) <= tolerance * median for d in deltas)
-    if near < min_share * len(deltas):
-        return False
-    size = statistics.median(sizes)
-    slack = SIZE_SLACK_BYTES + SIZE_SLACK_SHARE * size
-    return sum(abs(s - size) <= slack for s in sizes) >= MIN_SIZE_SHARE * len(sizes)
+    return near >= min_share * len(deltas)
