@@ -135,7 +135,7 @@ def test_auth_logs(events, rule, technique, severity, count):
 
 def test_compromise_is_said_once_and_each_try_counted_once():
     alerts = _run(BruteForceDetector(), compromise() + accepted(T0 + 70))
-    assert [a.severity for a in alerts] == [3, 4]          # an internal guesser, then 4
+    assert [a.severity for a in alerts] == [2, 4]
     assert "possible compromise" in alerts[-1].message
     assert alerts[-1].count == 12       # the PAM echo of each "Failed password" is not a try
 
