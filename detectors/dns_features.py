@@ -105,7 +105,10 @@ def looks_encoded(subdomain: str) -> bool:
     if len(label) >= 16 and shannon_entropy(label) >= 3.5:
         return True                         # long and random-looking, letters only or not
     digits = sum(c.isdigit() for c in label)
-    if digits == 0 or digits == len(label):
+    if digits == len(label):
+        return len(label) >= 10             # hex of plain text is mostly digits; ports, IP
+                                            # octets and counters are shorter
+    if digits == 0:
         return False
     if len(label) >= 8 and set(label) <= HEX:
         return True                         # a hex string with letters and digits

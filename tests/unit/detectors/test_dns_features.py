@@ -69,6 +69,14 @@ def hex_plaintext(n=30):
             for i, c in enumerate(chunks)]
 
 
+def hex_idle(n=40):
+    """Unencrypted and idle: five bytes of text as hex (mostly digits) and a counter, every
+    ~10 s."""
+    text = b"ls -la /home; cat /etc/passwd; whoami; uname -a; " * 10
+    return [(_event(i, f"{text[5 * i:5 * i + 5].hex()}.{i:x}.poll.upd-svc.info", "A"), t)
+            for i, t in enumerate(_times(n, 10.0, 0.2))]
+
+
 def refused_internal(n=30):
     """A tunnel to a zone under no public suffix, which the internal resolver refuses."""
     rng = random.Random(9)
@@ -89,6 +97,7 @@ def short_label_bulk(n=160):
     (idle_dnscat(), "c2-updates.com"),
     (idle_short_a(), "cdn-metrics.net"),
     (hex_plaintext(), "exfil-data.org"),
+    (hex_idle(), "upd-svc.info"),
     (refused_internal(), "corp-tunnel.lan"),
     (short_label_bulk(), "exfil-a.net"),
 ])
@@ -151,6 +160,7 @@ def test_a_resolver_is_never_blamed_even_unmarked():
     ("4a6f686e20536d697468", True), ("mzxw6ytboi", True), ("mzxw6ytb2i4q", True),
     ("gezdgnbvgy3tqojq", True), ("web01", False), ("server2019", False), ("ws00123", False),
     ("rr3---sn-ab5l6nzr", False), ("d3c4fx9ab1k2", True), ("www", False),
+    ("2062756467657420", True), ("443", False), ("20261203", False),
 ])
 def test_looks_encoded(label, encoded):
     assert looks_encoded(label) is encoded
