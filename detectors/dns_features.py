@@ -110,7 +110,7 @@ def looks_encoded(subdomain: str) -> bool:
                                             # octets and counters are shorter
     if digits == 0:
         return False
-    if len(label) >= 8 and set(label) <= HEX:
+    if set(label) <= HEX:
         return True                         # a hex string with letters and digits
     return _class_changes(label) >= 2       # letters and digits interleaved, not "web01"
 

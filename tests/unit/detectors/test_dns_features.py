@@ -160,7 +160,8 @@ def test_a_resolver_is_never_blamed_even_unmarked():
     ("4a6f686e20536d697468", True), ("mzxw6ytboi", True), ("mzxw6ytb2i4q", True),
     ("gezdgnbvgy3tqojq", True), ("web01", False), ("server2019", False), ("ws00123", False),
     ("rr3---sn-ab5l6nzr", False), ("d3c4fx9ab1k2", True), ("www", False),
-    ("2062756467657420", True), ("443", False), ("20261203", False),
+    ("2062756467657420", True), ("443", False), ("20261203", False), ("74696e", True),
+    ("cdn2", False), ("mail25", False),
 ])
 def test_looks_encoded(label, encoded):
     assert looks_encoded(label) is encoded
