@@ -15,6 +15,7 @@ from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig, plain
 from detectors.bruteforce import _auth_outcome, _connection_key
+from detectors.fields import part, text
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -58,10 +59,10 @@ class AccountAttackDetector(Detector):
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         outcome = _auth_outcome(event)
-        user = event.get("user", {}).get("name")
-        if outcome is None or not user:
+        user = text(part(event, "user").get("name"))
+        src = text(part(event, "source").get("ip"))
+        if outcome is None or not user or not src:
             return []
-        src = event["source"]["ip"]
         state = self._touch(user, event_time)
         _prune(state, event_time - self.config.window_seconds)
         once = _connection_key(event)

@@ -116,7 +116,7 @@ class BeaconDetector(Detector):
         self._polls = DnsPolls(self.config.max_pairs)     # beacons over DNS (dns_beacon.py)
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
-        key = self._key(event)
+        key = self._key(event, event_time)
         if key is None:
             return []
         pair = self._touch(key)
@@ -134,9 +134,9 @@ class BeaconDetector(Detector):
         pair.next_score_at = 2 * pair.total
         return [self._alert(key, pair, result)]
 
-    def _key(self, event: dict) -> str | None:
+    def _key(self, event: dict, event_time: float) -> str | None:
         if event.get("event", {}).get("dataset") == schema.DNS:
-            return self._polls.key(event)
+            return self._polls.key(event, event_time)
         if event.get("network", {}).get("transport") not in ("tcp", "udp"):
             return None
         flow = event.get("watchkeeper", {}).get("flow", {})
@@ -196,16 +196,17 @@ class BeaconDetector(Detector):
         horizon = now - self.config.window_seconds
         for key in [k for k, p in self._pairs.items() if p.last_seen < horizon]:
             del self._pairs[key]
+        self._polls.expire(horizon)
         return []
 
     def snapshot(self) -> dict:
         return {"pairs": {k: plain(p) for k, p in self._pairs.items()},
-                "evicted_pairs": self.evicted_pairs, "dns_polls": self._polls.snapshot()}
+                "evicted_pairs": self.evicted_pairs, **self._polls.snapshot()}
 
     def restore(self, state: dict) -> None:
         self._pairs = {k: _Pair(**p) for k, p in state.get("pairs", {}).items()}
         self.evicted_pairs = state.get("evicted_pairs", 0)
-        self._polls.restore(state.get("dns_polls", {}))
+        self._polls.restore(state)
 
 
 def score_pair(starts: list[float], sizes: list[int], config: BeaconConfig) -> BeaconScore | None:

@@ -111,7 +111,7 @@ class DnsTunnelDetector(Detector):
         src = event.get("source", {}).get("ip")
         if schema.get(event, FORWARDED):
             return []       # a resolver relaying a client's query: the client's leg is judged
-        self.resolvers.observe(event)
+        self.resolvers.observe(event, event_time)
         if src in self.resolvers:
             return []       # answers other hosts' queries: what it asks, it asks for them
         question = event.get("dns", {}).get("question", {})
@@ -207,6 +207,7 @@ class DnsTunnelDetector(Detector):
             count=max(state.suspicious, state.features.encoded))
 
     def on_timer(self, now: float) -> list[AlertSpec]:
+        self.resolvers.expire(now)
         horizon = now - self.config.window_seconds
         for key in [k for k, s in self._keys.items() if s.window_start < horizon]:
             del self._keys[key]
@@ -220,7 +221,7 @@ class DnsTunnelDetector(Detector):
     def restore(self, state: dict) -> None:
         self._keys = {k: _restore_key(s) for k, s in state.get("keys", {}).items()}
         self._sets = {}
-        self.resolvers.restore(state.get("resolvers", []))
+        self.resolvers.restore(state.get("resolvers", {}))
         self.evicted_keys = state.get("evicted_keys", 0)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from detectors.dns import FORWARDED, _hash, _ignored, split_name
 from detectors.dns_features import Resolvers, looks_encoded
+from detectors.fields import part, text
 from watchkeeper import schema
 
 MAX_NAMES = 64                      # recent names remembered per pair
@@ -24,25 +25,27 @@ class DnsPolls:
     """Which DNS events are fresh polls, and the beacon pair key they belong to."""
 
     def __init__(self, max_pairs: int):
-        self._names: dict[str, list[int]] = {}     # pair key -> recent name hashes (LRU)
+        # pair key -> [last poll time, recent name hashes], least recently seen first
+        self._names: dict[str, list] = {}
         self._max = max_pairs
         self.resolvers = Resolvers()
 
-    def key(self, event: dict) -> str | None:
+    def key(self, event: dict, event_time: float) -> str | None:
         """'client|registered domain|dns' for a fresh poll, else None."""
         if schema.get(event, FORWARDED):
             return None
-        self.resolvers.observe(event)
-        src = event.get("source", {}).get("ip")
-        name = event.get("dns", {}).get("question", {}).get("name")
+        self.resolvers.observe(event, event_time)
+        src = text(part(event, "source").get("ip"))
+        name = text(part(event, "dns", "question").get("name"))
         parts = split_name(name, ())
         if not src or src in self.resolvers or parts is None or not parts.subdomain \
                 or _ignored(parts.registered, IGNORED) or not looks_encoded(parts.subdomain):
             return None
         key = f"{src}|{parts.registered}|{PORT}"
-        recent = self._names.pop(key, [])
-        self._names[key] = recent
-        digest = _hash(name.strip(".").lower())
+        entry = self._names.pop(key, None) or [event_time, []]
+        entry[0] = max(entry[0], event_time)
+        self._names[key] = entry
+        recent, digest = entry[1], _hash(name.strip(".").lower())
         if digest in recent:
             return None
         recent.append(digest)
@@ -51,14 +54,20 @@ class DnsPolls:
             del self._names[next(iter(self._names))]
         return key
 
+    def expire(self, horizon: float) -> None:
+        """Forget pairs not polled since `horizon`, and resolvers after a day."""
+        for key in [k for k, (last, _) in self._names.items() if last < horizon]:
+            del self._names[key]
+        self.resolvers.expire(horizon)
+
     def snapshot(self) -> dict:
-        return {"names": self._names, "resolvers": self.resolvers.snapshot()}
+        return {"dns_poll_names": self._names, "dns_resolvers": self.resolvers.snapshot()}
 
     def restore(self, state: dict) -> None:
-        self._names = {k: list(v) for k, v in state.get("names", {}).items()}
-        self.resolvers.restore(state.get("resolvers", []))
+        self._names = {k: [v[0], list(v[1])] for k, v in state.get("dns_poll_names", {}).items()}
+        self.resolvers.restore(state.get("dns_resolvers", {}))
 
 
 def poll_size(event: dict) -> int:
     """A poll's size: the length of the name it asked."""
-    return len(event.get("dns", {}).get("question", {}).get("name") or "")
+    return len(text(part(event, "dns", "question").get("name")) or "")

@@ -26,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from detectors.clock import ticks
+from detectors.fields import part, text
 
 FAILING = frozenset({"NXDOMAIN", "REFUSED", "SERVFAIL", "NOTIMP"})
 HEX = frozenset("0123456789abcdef")
@@ -56,12 +57,13 @@ class Verdict:
 def observe(features: DomainFeatures, event: dict, subdomain: str, fresh: bool,
             event_time: float) -> None:
     """Add one DNS transaction; `fresh` when its subdomain was not asked before in the window."""
-    dns = event.get("dns", {})
-    code = dns.get("response_code")
+    dns = part(event, "dns")
+    code = text(dns.get("response_code"))
     if code:
         features.answered += 1
-        features.failed += str(code).upper() in FAILING
-        features.answer_chars += sum(len(str(a.get("data", ""))) for a in dns.get("answers") or []
+        features.failed += code.upper() in FAILING
+        answers = dns.get("answers") if isinstance(dns.get("answers"), list) else []
+        features.answer_chars += sum(len(str(a.get("data", ""))) for a in answers
                                      if isinstance(a, dict))
     if fresh:
         features.times = (features.times + [event_time])[-MAX_TIMES:]
@@ -129,25 +131,34 @@ def _class_changes(label: str) -> int:
 
 class Resolvers:
     """Addresses seen answering other hosts' DNS queries: their own queries are their clients'
-    (the capture marks forwarded ones; Zeek and Suricata logs do not), so they are never judged."""
+    (the capture marks forwarded ones; Zeek and Suricata logs do not), so they are never judged.
+    Forgotten `MEMORY_S` of event time after they last answered (state always expires)."""
+
+    MEMORY_S = 86_400.0
 
     def __init__(self, max_hosts: int = 10_000):
-        self._seen: dict[str, None] = {}
+        self._seen: dict[str, float] = {}        # address -> last time it answered (LRU)
         self._max = max_hosts
 
-    def observe(self, event: dict) -> None:
-        src = event.get("source", {}).get("ip")
-        dst = event.get("destination", {}).get("ip")
-        if dst and dst != src and dst not in self._seen:
-            self._seen[dst] = None
+    def observe(self, event: dict, event_time: float) -> None:
+        src = text(part(event, "source").get("ip"))
+        dst = text(part(event, "destination").get("ip"))
+        if dst and dst != src:
+            self._seen.pop(dst, None)
+            self._seen[dst] = event_time
             if len(self._seen) > self._max:
                 del self._seen[next(iter(self._seen))]
 
     def __contains__(self, ip: object) -> bool:
         return ip in self._seen
 
-    def snapshot(self) -> list[str]:
-        return list(self._seen)
+    def expire(self, now: float) -> None:
+        horizon = now - self.MEMORY_S
+        while self._seen and next(iter(self._seen.values())) < horizon:
+            del self._seen[next(iter(self._seen))]
 
-    def restore(self, seen: list[str]) -> None:
-        self._seen = dict.fromkeys(seen)
+    def snapshot(self) -> dict[str, float]:
+        return dict(self._seen)
+
+    def restore(self, seen: dict[str, float]) -> None:
+        self._seen = dict(seen) if isinstance(seen, dict) else {}

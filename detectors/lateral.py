@@ -92,7 +92,7 @@ class LateralMovementDetector(Detector):
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         if self._started is None:
             self._started = event_time
-        self.roles.observe(event)
+        self.roles.observe(event, event_time)
         target = self._admin_target(event)
         if target is None:
             return []
@@ -192,6 +192,7 @@ class LateralMovementDetector(Detector):
 
     def _forget(self, now: float) -> None:
         horizon = now - self.config.forget_after_seconds
+        self.roles.forget(horizon)
         for src in list(self._sources):
             state = self._sources[src]
             state.known = {t: seen for t, seen in state.known.items() if seen >= horizon}
@@ -208,7 +209,7 @@ class LateralMovementDetector(Detector):
         self._started = state.get("started")
         self._swept = state.get("swept", 0.0)
         self.evicted = state.get("evicted", 0)
-        self.roles.restore(state.get("servers", []))
+        self.roles.restore(state.get("servers", {}))
 
 
 def _restore_source(raw: dict) -> _Source:

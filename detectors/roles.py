@@ -21,6 +21,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+from detectors.fields import part, text
+
 FILE_SHARING = frozenset({445, 139})
 SERVICE_PORT_LIMIT = 10_000
 ESTABLISHED = frozenset({"S1", "S2", "S3", "SF", "RSTO", "RSTR"})
@@ -32,24 +34,27 @@ class RoleBook:
     def __init__(self, workstations: Iterable[str], servers: Iterable[str], max_hosts: int):
         self._workstations = [ipaddress.ip_network(c, strict=False) for c in workstations]
         self._servers = [ipaddress.ip_network(c, strict=False) for c in servers]
-        self._serving: dict[str, None] = {}      # learned servers, insertion order = oldest
+        self._serving: dict[str, float] = {}     # learned server -> last answered (LRU)
         self._max = max_hosts
 
-    def observe(self, event: dict) -> None:
+    def observe(self, event: dict, event_time: float) -> None:
         """Learn servers from established sessions they answered on a service port."""
-        dst = event.get("destination", {})
-        port = dst.get("port")
-        if not dst.get("ip") or not isinstance(port, int) or port >= SERVICE_PORT_LIMIT:
+        dst = part(event, "destination")
+        ip, port = text(dst.get("ip")), dst.get("port")
+        if not ip or not isinstance(port, int) or port >= SERVICE_PORT_LIMIT:
             return
-        if event.get("network", {}).get("transport") != "tcp" or not dst.get("packets"):
+        if part(event, "network").get("transport") != "tcp" or not dst.get("packets"):
             return
-        if event.get("watchkeeper", {}).get("flow", {}).get("conn_state") not in ESTABLISHED:
+        if part(event, "watchkeeper", "flow").get("conn_state") not in ESTABLISHED:
             return
-        ip = dst["ip"]
-        if ip in self._serving:
-            return
-        self._serving[ip] = None
+        self._serving.pop(ip, None)
+        self._serving[ip] = event_time
         if len(self._serving) > self._max:
+            del self._serving[next(iter(self._serving))]
+
+    def forget(self, horizon: float) -> None:
+        """Hosts that have not answered since `horizon` are no longer known servers."""
+        while self._serving and next(iter(self._serving.values())) < horizon:
             del self._serving[next(iter(self._serving))]
 
     def role(self, ip: str) -> str:
@@ -69,11 +74,11 @@ class RoleBook:
             return "workstation"
         return None
 
-    def snapshot(self) -> list[str]:
-        return list(self._serving)
+    def snapshot(self) -> dict[str, float]:
+        return dict(self._serving)
 
-    def restore(self, serving: list[str]) -> None:
-        self._serving = dict.fromkeys(serving)
+    def restore(self, serving: dict[str, float]) -> None:
+        self._serving = dict(serving) if isinstance(serving, dict) else {}
 
 
 def misfit(targets: Iterable[str], min_hosts: int) -> bool:

@@ -264,3 +264,11 @@ def test_dns_polls_of_the_same_name_and_resolvers_are_not_beacons():
                for i, e in enumerate(dns_poll())]
     merged = sorted(clients + relayed, key=lambda e: e["@timestamp"])
     assert {a.source_ip for a in _run(BeaconDetector(), merged)} == {"10.0.0.9"}
+
+
+def test_dns_poll_memory_expires_with_the_window():
+    det = BeaconDetector()
+    _run(det, dns_poll(n=5))
+    assert det.snapshot()["dns_poll_names"] and det.snapshot()["dns_resolvers"]
+    det.on_timer(1000 + 5 * 40 + det.config.window_seconds + 86_400 + 1)
+    assert det.snapshot()["dns_poll_names"] == {} and det.snapshot()["dns_resolvers"] == {}

@@ -177,3 +177,13 @@ def test_clock():
 def test_min_encoded_names_is_configurable():
     assert _run(idle_dnscat(n=12)) != []
     assert _run(idle_dnscat(n=12), DnsTunnelConfig(min_encoded_names=20)) == []
+
+
+def test_learned_resolvers_expire_on_event_time():
+    det = DnsTunnelDetector()
+    for event, t in idle_dnscat(n=5):
+        det.on_event(event, t)
+    assert det.snapshot()["resolvers"] == {"10.0.0.53": pytest.approx(idle_dnscat(n=5)[-1][1])}
+    det.on_timer(idle_dnscat(n=5)[-1][1] + 2 * 86_400)
+    assert det.snapshot()["resolvers"] == {}
+

@@ -217,3 +217,10 @@ def test_learned_servers_survive_a_restart():
     again.restore(json.loads(json.dumps(det.snapshot())))
     assert again.roles.role("10.0.3.80") == "server" and again.roles.role("10.0.0.77") == \
         "workstation"
+
+
+def test_learned_servers_are_forgotten_like_known_pairs():
+    det = LateralMovementDetector()
+    _run(det, first_two_minutes())
+    det.on_timer(T0 + det.config.forget_after_seconds + 2 * 3600)
+    assert det.snapshot()["servers"] == {}
