@@ -244,16 +244,13 @@ class BruteForceDetector(Detector):
         return [self._flow_alert(key, pair, similar, share)]
 
     def _session_after_guessing(self, key: str, pair: _Pair, event: dict) -> list[AlertSpec]:
-        """A long or large session to the server the source was guessing at: the guess that
-        worked, then a real login (flow shape's 'success after failures')."""
+        """A long or large session after the guessing alert: the guess that worked."""
         if not pair.reported_at or pair.escalated:
             return []
-        pair.escalated = True
-        similar = [s for s in pair.sessions if s[3]]
+        pair.escalated, similar = True, [s for s in pair.sessions if s[3]]
         alert = self._flow_alert(key, pair, similar, len(similar) / len(pair.sessions))
-        alert.severity = 4
+        alert.severity, alert.evidence = 4, [event["event"]["id"], *alert.evidence][:100]
         alert.message += "; then a longer session: possible successful login"
-        alert.evidence = [event["event"]["id"], *alert.evidence][:100]
         return [alert]
 
     def _alike(self, s: list, session: tuple) -> bool:
