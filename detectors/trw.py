@@ -17,8 +17,13 @@ fail on many *different ports*: a client retries the one or two ports of its ser
 walk alone names a scanner once it has crossed eta1 with `early_min_targets` failed targets on
 at least `early_min_ports` distinct ports, and nearly all first contacts failing
 (`early_min_failure_ratio`). Vertical, mixed, UDP and slow scans are then found within about
-six probes; a single-port horizontal sweep still needs the fan-out floor (one port is what a
-misconfigured client and a poller with dead hosts look like too).
+six probes.
+
+A single-port horizontal sweep looks like a client whose firewall drops its connections to a
+service's addresses — but those are a handful of addresses on the Internet. A sweep walks
+through *our* address space: so the walk alone also names a source that failed on
+`early_min_hosts` (8) hosts of one /24 (IPv4; /64 for IPv6) when it probes inward (direction
+internal or inbound). Outbound single-port failures keep the fan-out floor of 15.
 """
 from __future__ import annotations
 
@@ -36,3 +41,25 @@ def early_scan(log_ratio: float, upper: float, failed_targets, contacts: int,
         return False
     ports = {target.rsplit("|", 1)[1] for target in failed_targets}
     return len(ports) >= min_ports
+
+
+def early_sweep(log_ratio: float, upper: float, failed_targets, contacts: int, direction,
+                min_hosts: int, min_failure_ratio: float) -> bool:
+    """True when the walk has crossed eta1 over `min_hosts` failed hosts of one of our /24s."""
+    if direction not in ("internal", "inbound") or log_ratio < upper or contacts == 0:
+        return False
+    failed = len(failed_targets)
+    if failed < min_hosts or failed / contacts < min_failure_ratio:
+        return False
+    hosts_by_net: dict[str, set[str]] = {}
+    for target in failed_targets:
+        host = target.rsplit("|", 1)[0]
+        hosts_by_net.setdefault(_network(host), set()).add(host)
+    return max(len(hosts) for hosts in hosts_by_net.values()) >= min_hosts
+
+
+def _network(host: str) -> str:
+    """The /24 of an IPv4 address, the /64 of an IPv6 one (as text: cheap, no parsing)."""
+    if ":" in host:
+        return ":".join(host.split(":")[:4])
+    return host.rsplit(".", 1)[0]

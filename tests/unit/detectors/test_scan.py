@@ -193,11 +193,25 @@ def _mixed(src, n, gap, open_every=0, proto=6, hosts=1):
             for i in range(n)]
 
 
+def _sweep(src, port, gap, n=60, live_every=12):
+    """One port across a /24; one host in twelve is alive and answers."""
+    return [_ok(i, T0 + i * gap, src, f"10.0.8.{1 + i}", port) if i % live_every == 5
+            else _flow(i, T0 + i * gap, src, f"10.0.8.{1 + i}", port) for i in range(n)]
+
+
+def test_outbound_single_port_failures_keep_the_fan_out_floor():
+    """A client whose egress firewall drops a CDN's addresses: one port, one /24, outward."""
+    flows = [_flow(i, T0 + i * 3, "10.0.0.16", f"198.51.100.{i + 1}", 443) for i in range(14)]
+    assert _run(ScanDetector(), flows) == []
+
+
 @pytest.mark.parametrize("flows, max_probes", [
     (_mixed("10.0.0.21", 200, 0.4, open_every=8), 8),        # nmap -sT -T2, some ports open
     (_mixed("10.0.0.22", 200, 0.4, open_every=8, hosts=5), 8),   # same over five servers
     (_mixed("10.0.0.23", 200, 1.0, proto=17), 6),            # UDP, one probe a second
     (_mixed("10.0.0.24", 40, 180.0, open_every=10), 8),      # slow: three minutes apart
+    (_sweep("10.0.0.25", 445, 0.4), 10),                      # horizontal, one port, insider
+    (_sweep("203.0.113.26", 22, 120.0), 10),                 # horizontal from outside, slow
 ])
 def test_scan_named_within_a_handful_of_probes(flows, max_probes):
     """Issue 14 goal: a handful of probes (the fan-out floor of 15 alone took 15+)."""
