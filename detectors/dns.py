@@ -53,10 +53,10 @@ class DnsTunnelConfig(DetectorConfig):
                                                            "answers); they raise confidence")
     ignored_domains: frozenset[str] = Field(
         frozenset({"in-addr.arpa", "ip6.arpa", "local", "sophosxl.net", "mcafee.com", "e5.sk",
-                   "cymru.com"}),
+                   "cymru.com", "spamhaus.org", "spamhaus.net"}),
         description="registered domains never analysed (reverse lookups are long and unique; "
                     ".local is mDNS service discovery; file-reputation services of anti-virus "
-                    "products put a hash in every name by design)")
+                    "products and Spamhaus' hash lists put a hash in every name by design)")
     internal_zones: frozenset[str] = Field(frozenset(), description="private DNS zones (e.g. "
                                            "gov.internal): a name under one registers as the "
                                            "label below the zone; names under no public suffix "

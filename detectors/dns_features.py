@@ -130,9 +130,10 @@ def _class_changes(label: str) -> int:
 
 
 class Resolvers:
-    """Addresses seen answering other hosts' DNS queries: their own queries are their clients'
-    (the capture marks forwarded ones; Zeek and Suricata logs do not), so they are never judged.
-    Forgotten `MEMORY_S` of event time after they last answered (state always expires)."""
+    """Addresses seen answering other hosts' DNS queries on port 53: their own queries are their
+    clients' (the capture marks forwarded ones; Zeek and Suricata logs do not), so they are never
+    judged. Only port 53: every Windows host answers LLMNR (5355) and mDNS (5353) for its own
+    name, and must stay judged. Forgotten `MEMORY_S` after they last answered."""
 
     MEMORY_S = 86_400.0
 
@@ -143,7 +144,7 @@ class Resolvers:
     def observe(self, event: dict, event_time: float) -> None:
         src = text(part(event, "source").get("ip"))
         dst = text(part(event, "destination").get("ip"))
-        if dst and dst != src:
+        if dst and dst != src and part(event, "destination").get("port") == 53:
             self._seen.pop(dst, None)
             self._seen[dst] = event_time
             if len(self._seen) > self._max:

@@ -179,6 +179,14 @@ def test_min_encoded_names_is_configurable():
     assert _run(idle_dnscat(n=12), DnsTunnelConfig(min_encoded_names=20)) == []
 
 
+def test_hosts_answering_llmnr_are_still_judged():
+    """Every Windows host answers LLMNR/mDNS for its own name: not a resolver."""
+    llmnr = [(_event(900 + i, "fileserver", src="10.0.0.20", dst="10.0.0.9") | {
+        "destination": {"ip": "10.0.0.9", "port": 5355}}, 990.0 + i) for i in range(3)]
+    alerts = _run(llmnr + idle_dnscat())
+    assert {a.source_ip for a in alerts} == {"10.0.0.9"}
+
+
 def test_learned_resolvers_expire_on_event_time():
     det = DnsTunnelDetector()
     for event, t in idle_dnscat(n=5):
