@@ -18,7 +18,8 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from detectors.base import Detector, DetectorConfig, plain
+from detectors.base import Detector, DetectorConfig
+from detectors.kit import KeyedState, doubled
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 from watchkeeper.networks import DEFAULT_INTERNAL, InternalNetworks
@@ -123,10 +124,14 @@ class BruteForceDetector(Detector):
 
     def __init__(self, config: BruteForceConfig | None = None):
         super().__init__(config)
-        self._auth: dict[str, _Auth] = {}        # insertion order = least recently seen first
-        self._pairs: dict[str, _Pair] = {}
+        self._auth = KeyedState(_Auth, self.config.max_keys)     # by source
+        self._pairs = KeyedState(_Pair, self.config.max_keys)    # by source|server|port
         self._networks = InternalNetworks(self.config.internal_networks)
-        self.evicted = 0
+        self._events_dropped = 0       # attempts and sessions dropped by the per-key cap
+
+    @property
+    def evicted(self) -> int:
+        return self._auth.evicted + self._pairs.evicted + self._events_dropped
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         if event.get("event", {}).get("dataset") == schema.SYSLOG:
@@ -154,7 +159,7 @@ class BruteForceDetector(Detector):
         state.failures_by_user[user] = state.failures_by_user.get(user, 0) + 1
         self._cap_auth(state)
         verdict = self._verdict(state, t)
-        if verdict is None or verdict.failures < 2 * state.reported_at:
+        if verdict is None or not doubled(verdict.failures, state.reported_at):
             return []
         state.reported_at = verdict.failures
         return [self._auth_alert(src, state, verdict, None)]
@@ -229,13 +234,13 @@ class BruteForceDetector(Detector):
         pair.sessions.append([t, *session, event["event"]["id"]])
         if len(pair.sessions) > self.config.max_events_per_key:
             del pair.sessions[0]
-            self.evicted += 1
+            self._events_dropped += 1
         if not session[2]:
             return []
         similar = [s for s in pair.sessions if s[3] and self._alike(s, session)]
         share = len(similar) / len(pair.sessions)
         if (len(similar) < self.config.min_sessions or share < self.config.min_similar_share
-                or len(similar) < 2 * pair.reported_at):
+                or not doubled(len(similar), pair.reported_at)):
             return []
         pair.reported_at = len(similar)
         if pair.alert_first_seen is None:
@@ -276,39 +281,33 @@ class BruteForceDetector(Detector):
         limit = self.config.max_events_per_key
         if len(state.attempts) > limit:
             _forget(state, len(state.attempts) - limit)
-            self.evicted += 1
+            self._events_dropped += 1
         while len(state.counted) > limit:
             del state.counted[next(iter(state.counted))]
 
-    def _touch(self, table: dict, key: str, kind: type, t: float):
-        state = table.pop(key, None)            # re-inserted: the dict stays in LRU order
-        if state is None:
-            state = kind(t)
-            if len(table) >= self.config.max_keys:
-                del table[next(iter(table))]
-                self.evicted += 1
+    @staticmethod
+    def _touch(table: KeyedState, key: str, kind: type, t: float):
+        state = table.touch(key, lambda: kind(t))
         state.last_seen = max(state.last_seen, t)
-        table[key] = state
         return state
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         for table, window, prune in ((self._auth, self.config.auth_window_seconds, _prune_auth),
                                      (self._pairs, self.config.flow_window_seconds,
                                       _prune_sessions)):
-            for key in [k for k, st in table.items() if st.last_seen < now - window]:
-                del table[key]
+            table.expire(lambda st, horizon=now - window: st.last_seen < horizon)
             for state in table.values():
                 prune(state, now - window)
         return []
 
     def snapshot(self) -> dict:
-        return {"auth": {k: plain(v) for k, v in self._auth.items()},
-                "pairs": {k: plain(v) for k, v in self._pairs.items()}, "evicted": self.evicted}
+        return {"auth": self._auth.snapshot(), "pairs": self._pairs.snapshot(),
+                "evicted": self.evicted}
 
     def restore(self, state: dict) -> None:
-        self._auth = {k: _Auth(**v) for k, v in state.get("auth", {}).items()}
-        self._pairs = {k: _Pair(**v) for k, v in state.get("pairs", {}).items()}
-        self.evicted = state.get("evicted", 0)
+        self._auth.restore(state.get("auth", {}), state.get("evicted", 0))
+        self._pairs.restore(state.get("pairs", {}))
+        self._events_dropped = 0
 
 
 def _auth_outcome(event: dict) -> str | None:
