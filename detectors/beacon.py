@@ -23,6 +23,7 @@ from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorConfig
 from detectors.kit import KeyedState
+from detectors.kit.events import number, part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -135,14 +136,14 @@ class BeaconDetector(Detector):
         return [self._alert(key, pair, result)]
 
     def _key(self, event: dict) -> str | None:
-        if event.get("network", {}).get("transport") not in ("tcp", "udp"):
+        if part(event, "network").get("transport") not in ("tcp", "udp"):
             return None
-        flow = event.get("watchkeeper", {}).get("flow", {})
+        flow = part(event, "watchkeeper", "flow")
         if flow.get("final") is False:
             return None     # an interim update of a flow already counted at its start
         if self.config.require_payload and not flow.get("orig_bytes"):
             return None
-        src, dst = event.get("source", {}), event.get("destination", {})
+        src, dst = part(event, "source"), part(event, "destination")
         if not src.get("ip") or not dst.get("ip") or dst.get("port") in self.config.excluded_ports:
             return None
         return f"{src['ip']}|{dst['ip']}|{dst.get('port')}"
@@ -151,8 +152,7 @@ class BeaconDetector(Detector):
         # Flows arrive when they end, so starts come slightly out of order: insert sorted.
         idx = bisect.bisect_right(pair.starts, start)
         pair.starts.insert(idx, start)
-        pair.sizes.insert(idx, int(event.get("watchkeeper", {}).get("flow", {})
-                                   .get("orig_bytes") or 0))
+        pair.sizes.insert(idx, int(number(part(event, "watchkeeper", "flow").get("orig_bytes"))))
         horizon = max(pair.starts[-1], pair.last_seen) - self.config.window_seconds
         cut = max(bisect.bisect_left(pair.starts, horizon),
                   len(pair.starts) - self.config.max_timestamps)

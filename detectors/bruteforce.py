@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 
 from detectors.base import Detector, DetectorConfig
 from detectors.kit import KeyedState, doubled
+from detectors.kit.events import part, text
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 from watchkeeper.networks import DEFAULT_INTERNAL, InternalNetworks
@@ -134,7 +135,7 @@ class BruteForceDetector(Detector):
         return self._auth.evicted + self._pairs.evicted + self._events_dropped
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
-        if event.get("event", {}).get("dataset") == schema.SYSLOG:
+        if part(event, "event").get("dataset") == schema.SYSLOG:
             return self._on_auth(event, event_time)
         return self._on_flow(event, event_time)
 
@@ -144,7 +145,7 @@ class BruteForceDetector(Detector):
         outcome = _auth_outcome(event)
         if outcome is None:
             return []
-        src, user = event["source"]["ip"], event.get("user", {}).get("name") or "?"
+        src, user = event["source"]["ip"], part(event, "user").get("name") or "?"
         state = self._touch(self._auth, src, _Auth, t)
         state.internal = self._is_internal(event)
         _prune_auth(state, t - self.config.auth_window_seconds)
@@ -272,7 +273,7 @@ class BruteForceDetector(Detector):
     # --- state -----------------------------------------------------------------------------
 
     def _is_internal(self, event: dict) -> bool:
-        direction = event.get("network", {}).get("direction")
+        direction = part(event, "network").get("direction")
         if direction is not None:
             return direction in INTERNAL_DIRECTIONS
         return self._networks.is_internal(event["source"]["ip"])
@@ -312,28 +313,28 @@ class BruteForceDetector(Detector):
 
 def _auth_outcome(event: dict) -> str | None:
     """'success' / 'failure' of one login try, or None for lines that repeat or summarise one."""
-    ev = event.get("event", {})
-    if ("authentication" not in (ev.get("category") or []) or not event.get("source", {}).get("ip")
+    ev = part(event, "event")
+    if ("authentication" not in (ev.get("category") or []) or not part(event, "source").get("ip")
             or ev.get("outcome") not in ("success", "failure")):
         return None
     module, action = ev.get("module"), ev.get("action")
     if module == "sshd":
         if action not in ("ssh_login", "invalid_user"):
             return None          # pre-auth disconnects, max-tries notices: follow-up lines
-        method = event.get("watchkeeper", {}).get("syslog", {}).get("sshd", {}).get("method")
+        method = text(part(event, "watchkeeper", "syslog", "sshd").get("method"))
         if method in NOT_GUESSES:
             return None
     elif module == "pam":
-        pam = event.get("watchkeeper", {}).get("syslog", {}).get("pam", {})
+        pam = part(event, "watchkeeper", "syslog", "pam")
         # sshd logs each try itself; "PAM n more failures" summarises tries already logged.
-        if event.get("process", {}).get("name") in SSHD_PROGRAMS or "count" in pam:
+        if part(event, "process").get("name") in SSHD_PROGRAMS or "count" in pam:
             return None
     return ev["outcome"]
 
 
 def _connection_key(event: dict) -> str | None:
     """sshd logs an unknown account twice per connection; count it once per port and name."""
-    sshd = event.get("watchkeeper", {}).get("syslog", {}).get("sshd", {})
+    sshd = part(event, "watchkeeper", "syslog", "sshd")
     if not sshd.get("invalid_user"):
         return None
     return f"{event['source'].get('port')}|{event.get('user', {}).get('name')}"
@@ -341,16 +342,16 @@ def _connection_key(event: dict) -> str | None:
 
 def _session(event: dict, c: BruteForceConfig) -> tuple[int, int, bool] | None:
     """(client bytes, server bytes, login-like) of an established session to a login service."""
-    dst, net = event.get("destination", {}), event.get("network", {})
+    dst, net = part(event, "destination"), part(event, "network")
     ssh = dst.get("port") == 22 or net.get("protocol") == "ssh"
-    if net.get("transport") != "tcp" or not event.get("source", {}).get("ip") or not (
+    if net.get("transport") != "tcp" or not part(event, "source").get("ip") or not (
             dst.get("port") in c.ports or net.get("protocol") in c.protocols):
         return None
-    flow = event.get("watchkeeper", {}).get("flow", {})
+    flow = part(event, "watchkeeper", "flow")
     orig, resp = flow.get("orig_bytes") or 0, flow.get("resp_bytes") or 0
     if flow.get("conn_state") not in ESTABLISHED_TCP or orig <= 0 or not flow.get("final", True):
         return None
-    seconds = event.get("event", {}).get("duration", 0) / 1e9
+    seconds = part(event, "event").get("duration", 0) / 1e9
     login_like = (seconds <= c.max_session_seconds and max(orig, resp) <= c.max_session_bytes
                   and (not ssh or orig >= c.ssh_min_client_bytes))
     return orig, resp, login_like

@@ -15,6 +15,7 @@ from pydantic import Field
 from detectors import dgamodel
 from detectors.base import Detector, DetectorConfig
 from detectors.kit import KeyedState, doubled
+from detectors.kit.events import part
 from detectors.dns import FORWARDED, _hash, split_name
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -72,10 +73,10 @@ class DgaDetector(Detector):
         return self._sources.evicted
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
-        src = event.get("source", {}).get("ip")
+        src = part(event, "source").get("ip")
         if schema.get(event, FORWARDED):
             return []       # a resolver relaying a client's query: the client's leg is judged
-        dns = event.get("dns", {})
+        dns = part(event, "dns")
         parts = split_name(dns.get("question", {}).get("name"))
         if not src or parts is None:
             return []

@@ -23,6 +23,7 @@ from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig
 from detectors.kit import KeyedState, doubled
+from detectors.kit.events import part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -97,10 +98,10 @@ class DnsTunnelDetector(Detector):
                                    key=len, reverse=True))
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
-        src = event.get("source", {}).get("ip")
+        src = part(event, "source").get("ip")
         if schema.get(event, FORWARDED):
             return []       # a resolver relaying a client's query: the client's leg is judged
-        question = event.get("dns", {}).get("question", {})
+        question = part(event, "dns", "question")
         parts = split_name(question.get("name"), self._zones)
         if not src or parts is None or _ignored(parts.registered, self.config.ignored_domains):
             return []

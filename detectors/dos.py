@@ -20,6 +20,7 @@ from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig
 from detectors.kit import InterimDelta, KeyedState, SeededEwma, doubled
+from detectors.kit.events import number, part, text
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -119,7 +120,7 @@ class DosDetector(Detector):
         return self._targets.evicted + self._open.evicted
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
-        dst = event.get("destination", {}).get("ip")
+        dst = part(event, "destination").get("ip")
         if not dst:
             return []
         new_flow, packets = self._increment(event)
@@ -137,9 +138,9 @@ class DosDetector(Detector):
 
     def _increment(self, event: dict) -> tuple[int, float]:
         """(1 if this record opens a flow, its new packets spread over its duration)."""
-        total = event.get("source", {}).get("packets", 0) or 0
+        total = part(event, "source").get("packets", 0) or 0
         seen = self._open.advance(event, total)
-        duration = event.get("event", {}).get("duration", 0) / 1e9
+        duration = number(part(event, "event").get("duration")) / 1e9
         spread = max(1.0, duration / self.config.bucket_seconds)
         return (1 if seen is None else 0), max(0, total - (seen or 0)) / spread
 
@@ -211,12 +212,12 @@ class DosDetector(Detector):
         ep.sampled += 1
         ep.half_open += _half_open(event)
         cap = self.config.max_sources
-        src = event.get("source", {}).get("ip", "")
+        src = part(event, "source").get("ip", "")
         _bump(ep.sources, src, cap)
         if ep.sources.get(src, 0) > ep.sources.get(ep.top, 0):
             ep.top = src                      # kept as we go: max() per event is too slow
-        _bump(ep.ports, str(event.get("destination", {}).get("port")), cap)
-        _bump(ep.transports, event.get("network", {}).get("transport", "other"), cap)
+        _bump(ep.ports, str(part(event, "destination").get("port")), cap)
+        _bump(ep.transports, part(event, "network").get("transport", "other"), cap)
         if len(ep.evidence) < 100:
             ep.evidence.append(event["event"]["id"])
 
@@ -282,6 +283,6 @@ def _bump(counts: dict[str, int], key: str, cap: int) -> None:
 
 
 def _half_open(event: dict) -> int:
-    flow = event.get("watchkeeper", {}).get("flow", {})
-    return int(event.get("network", {}).get("transport") == "tcp"
-               and flow.get("conn_state") in HALF_OPEN and not flow.get("orig_bytes"))
+    flow = part(event, "watchkeeper", "flow")
+    return int(part(event, "network").get("transport") == "tcp"
+               and text(flow.get("conn_state")) in HALF_OPEN and not flow.get("orig_bytes"))

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorConfig
 from detectors.kit import Ewma, InterimDelta, KeyedState, doubled
+from detectors.kit.events import part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -103,10 +104,10 @@ class ExfilDetector(Detector):
         return self._hosts.evicted + self._open.evicted
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
-        if event.get("network", {}).get("direction") != "outbound":
+        if part(event, "network").get("direction") != "outbound":
             return []
         sent = self._growth(event)
-        src, dst = event["source"].get("ip"), event.get("destination", {}).get("ip")
+        src, dst = part(event, "source").get("ip"), part(event, "destination").get("ip")
         if sent <= 0 or not src or not dst:
             return []
         host = self._host(src, event_time)
@@ -118,14 +119,14 @@ class ExfilDetector(Detector):
             entry.bytes += sent
             entry.flows += 1
             entry.last_seen = max(entry.last_seen, event_time)
-            entry.port = event.get("destination", {}).get("port") or entry.port
+            entry.port = part(event, "destination").get("port") or entry.port
             if len(entry.evidence) < (100 if key == TOTAL else EVIDENCE_PER_DEST):
                 entry.evidence.append(event["event"]["id"])
         return [a for key in reversed(keys) if (a := self._judge(src, host, key, event_time))]
 
     def _growth(self, event: dict) -> int:
         """Originator bytes this record adds (interim records are cumulative)."""
-        total = event["source"].get("bytes", 0) or 0
+        total = part(event, "source").get("bytes", 0) or 0
         return total - (self._open.advance(event, total) or 0)
 
     def _host(self, src: str, event_time: float) -> _Host:

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig
 from detectors.kit import KeyedState, doubled
+from detectors.kit.events import part
 from detectors.kit.keyed import drop_oldest
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -109,16 +110,16 @@ class LateralMovementDetector(Detector):
 
     def _admin_target(self, event: dict) -> str | None:
         """'ip|port' of an answered internal admin session, else None."""
-        if event.get("network", {}).get("direction") != "internal":
+        if part(event, "network").get("direction") != "internal":
             return None
-        if event.get("network", {}).get("transport") != "tcp":
+        if part(event, "network").get("transport") != "tcp":
             return None
-        dst = event.get("destination", {})
+        dst = part(event, "destination")
         if dst.get("port") not in self.config.admin_ports or not dst.get("packets"):
             return None
-        if event.get("watchkeeper", {}).get("flow", {}).get("conn_state") in NOT_REACHED:
+        if part(event, "watchkeeper", "flow").get("conn_state") in NOT_REACHED:
             return None
-        return f"{dst.get('ip')}|{dst.get('port')}" if event["source"].get("ip") else None
+        return f"{dst.get('ip')}|{dst.get('port')}" if part(event, "source").get("ip") else None
 
     def _source(self, src: str, event_time: float) -> _Source:
         state = self._sources.touch(src, lambda: _Source(event_time))

@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorConfig
 from detectors.kit import KeyedState, doubled
+from detectors.kit.events import number, part, text
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -103,7 +104,7 @@ class ScanDetector(Detector):
             return []
         src = event["source"]["ip"]
         state = self._touch(src, event_time)
-        state.internal = event.get("network", {}).get("direction") in INTERNAL_DIRECTIONS
+        state.internal = part(event, "network").get("direction") in INTERNAL_DIRECTIONS
         if probe.target in state.contacts:
             return []                                # not a first contact: TRW ignores it
         self._remember(state, probe, event_time, event["event"]["id"])
@@ -209,20 +210,20 @@ def _severity(count: int, internal: bool) -> int:
 
 def _probe(event: dict) -> _Probe | None:
     """The first-contact outcome a flow tells, or None when it tells nothing about a probe."""
-    src = event.get("source", {}).get("ip")
-    dst = event.get("destination", {})
+    src = part(event, "source").get("ip")
+    dst = part(event, "destination")
     if not src or not dst.get("ip") or _unprobeable(dst["ip"]):
         return None
-    transport = event.get("network", {}).get("transport")
+    transport = part(event, "network").get("transport")
     if transport == "tcp":
-        state = event.get("watchkeeper", {}).get("flow", {}).get("conn_state")
+        state = text(part(event, "watchkeeper", "flow").get("conn_state"))
         if state not in FAILED_TCP and state not in ACCEPTED_TCP:
             return None
         return _Probe(f"{dst['ip']}|{dst.get('port')}", state in ACCEPTED_TCP)
-    answered = dst.get("packets", 0) > 0
+    answered = number(dst.get("packets")) > 0
     if transport == "udp":
         return _Probe(f"{dst['ip']}|{dst.get('port')}", answered)
-    if transport in ECHO_REQUEST and event["source"].get("port") == ECHO_REQUEST[transport]:
+    if transport in ECHO_REQUEST and part(event, "source").get("port") == ECHO_REQUEST[transport]:
         return _Probe(f"{dst['ip']}|icmp", answered)
     return None
 

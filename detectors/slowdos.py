@@ -18,6 +18,7 @@ from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig
 from detectors.kit import KeyedState, doubled
+from detectors.kit.events import part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -67,9 +68,9 @@ class SlowDosDetector(Detector):
         self.evicted = 0
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
-        flow = event.get("watchkeeper", {}).get("flow", {})
-        dst = event.get("destination", {})
-        if event.get("network", {}).get("transport") != "tcp" or not dst.get("ip"):
+        flow = part(event, "watchkeeper", "flow")
+        dst = part(event, "destination")
+        if part(event, "network").get("transport") != "tcp" or not dst.get("ip"):
             return []
         # the record's last packet: its start plus its duration (ns), no time string parsed
         self._now = max(self._now, event_time + (event["event"].get("duration") or 0) / 1e9)
@@ -79,7 +80,7 @@ class SlowDosDetector(Detector):
                 self._forget(target, uid)
             return []
         target = self._targets.setdefault(dst["ip"], _Target)
-        src, port = event.get("source", {}).get("ip", ""), int(dst.get("port") or 0)
+        src, port = part(event, "source").get("ip", ""), int(dst.get("port") or 0)
         key = f"{src}|{port}"
         if uid not in target.conns:
             self._open += 1

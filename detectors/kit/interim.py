@@ -3,6 +3,8 @@ each record carrying the flow's cumulative counters. A detector that sums volume
 only the growth since the previous record of the same flow (`watchkeeper.flow.uid`)."""
 from __future__ import annotations
 
+from detectors.kit.events import part
+
 
 class InterimDelta:
     """Last cumulative value per open flow; at most `cap` flows (the oldest dropped)."""
@@ -15,7 +17,7 @@ class InterimDelta:
     def advance(self, event: dict, total: float) -> float | None:
         """The value already counted for this record's flow (None: a flow not seen before),
         and remember `total` while the flow is open (a final record closes it)."""
-        flow = event.get("watchkeeper", {}).get("flow", {})
+        flow = part(event, "watchkeeper", "flow")
         uid, final = flow.get("uid", ""), flow.get("final", True)
         if final:
             return self.seen.pop(uid, None)
