@@ -28,6 +28,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from detectors.kit.events import part
 from watchkeeper import schema, timeutil
 
 FEATURES_VERSION = "1"

@@ -8,12 +8,15 @@ syslog parsers), each detector with its default settings must:
 - forget everything once event time has moved far past its windows (state always expires);
 - keep every subscore and composite score in [0, 1];
 - never raise on schema-valid events with any other field missing or of the wrong type.
+Checkpoints written by the previous version (main at 327ea13, before the toolkit) restore and
+give the same alerts too (data/checkpoints-327ea13.json, taken halfway through this stream).
 """
 from __future__ import annotations
 
 import copy
 import json
 from functools import cache
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +34,7 @@ CAPTURES = ("scan/cs_synscan.pcapng", "bruteforce/zeek_ssh-sshguess.pcap",
             "dos/sv_syn-flood-200.pcap", "c2-beacon/slips_test-cc-capture-1.pcap")
 FAR_FUTURE_S = 400 * 86_400          # past every detector's idle horizon
 DETECTORS = sorted(registry.available())
+OLD_CHECKPOINTS = Path(__file__).resolve().parent / "data" / "checkpoints-327ea13.json"
 
 
 def _log(t: float, text: str, program: str) -> dict:
@@ -68,12 +72,16 @@ def _fingerprint(specs) -> list[tuple]:
     return out
 
 
-def _replay(name: str, events, resume_at: int | None = None) -> tuple[list, PartitionDetectors]:
+def _replay(name: str, events, resume_at: int | None = None,
+            old: dict | None = None) -> tuple[list, PartitionDetectors]:
     part = PartitionDetectors(registry.build(names=[name]))
     specs = []
     for i, event in enumerate(events):
         if i == resume_at:
             saved = json.loads(json.dumps(part.checkpoint().__dict__))   # as stored
+            if old is not None:       # written by the previous version instead
+                saved.update(watermark=old["watermark"], next_timer=old["next_timer"],
+                             snapshots={name: old["snapshot"]})
             fresh = registry.build(names=[name])
             fresh[0].restore(saved["snapshots"][name])
             part = PartitionDetectors(fresh, saved["next_offset"], saved["watermark"],
@@ -94,6 +102,18 @@ def test_a_restored_checkpoint_gives_the_same_alerts(name):
     for resume_at in (len(events) // 3, len(events) // 2):
         resumed, _ = _replay(name, events, resume_at)
         assert _fingerprint(resumed) == _fingerprint(expected)
+
+
+def _old_checkpoints() -> dict:
+    return json.loads(OLD_CHECKPOINTS.read_text())
+
+
+@pytest.mark.parametrize("name", sorted(_old_checkpoints()["checkpoints"]))
+def test_a_checkpoint_of_the_previous_version_restores(name):
+    old = _old_checkpoints()
+    expected, _ = straight(name)
+    resumed, _ = _replay(name, stream(), old["taken_at_event"], old["checkpoints"][name])
+    assert _fingerprint(resumed) == _fingerprint(expected)
 
 
 def _collections(value, path="") -> list[str]:
