@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import KeyedState
-from detectors.kit.events import number, part
+from detectors.kit import KeyedState, number, part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 

@@ -19,8 +19,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import KeyedState, doubled
-from detectors.kit.events import part, text
+from detectors.kit import KeyedState, doubled, drop_oldest, part, text
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 from watchkeeper.networks import DEFAULT_INTERNAL, InternalNetworks
@@ -283,8 +282,7 @@ class BruteForceDetector(Detector):
         if len(state.attempts) > limit:
             _forget(state, len(state.attempts) - limit)
             self._events_dropped += 1
-        while len(state.counted) > limit:
-            del state.counted[next(iter(state.counted))]
+        drop_oldest(state.counted, limit)
 
     @staticmethod
     def _touch(table: KeyedState, key: str, kind: type, t: float):

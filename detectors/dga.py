@@ -14,8 +14,7 @@ from pydantic import Field
 
 from detectors import dgamodel
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import KeyedState, doubled
-from detectors.kit.events import part
+from detectors.kit import KeyedState, doubled, part
 from detectors.dns import FORWARDED, _hash, split_name
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec

@@ -22,8 +22,7 @@ import tldextract
 from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import KeyedState, doubled
-from detectors.kit.events import part
+from detectors.kit import KeyedState, doubled, part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import InterimDelta, KeyedState, SeededEwma, doubled
-from detectors.kit.events import number, part, text
+from detectors.kit import InterimDelta, KeyedState, SeededEwma, doubled, number, part, text
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import Ewma, InterimDelta, KeyedState, doubled
-from detectors.kit.events import part
+from detectors.kit import Ewma, InterimDelta, KeyedState, doubled, drop_oldest, part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -146,8 +145,7 @@ class ExfilDetector(Detector):
         for dst in host.dests:
             if dst != TOTAL:
                 host.known[dst] = host.known.pop(dst, 0) + 1
-        while len(host.known) > self.config.max_known:
-            host.known.pop(next(iter(host.known)))
+        drop_oldest(host.known, self.config.max_known)
         consecutive = index == host.window + 1
         host.previous = {k: d.bytes for k, d in host.dests.items()} if consecutive else {}
         host.reported = {k: v for k, v in host.reported.items() if k in host.previous}

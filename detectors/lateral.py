@@ -15,9 +15,7 @@ from typing import Annotated
 from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import KeyedState, doubled
-from detectors.kit.events import part
-from detectors.kit.keyed import drop_oldest
+from detectors.kit import KeyedState, doubled, drop_oldest, part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 

@@ -20,8 +20,7 @@ from functools import lru_cache
 from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import KeyedState, doubled
-from detectors.kit.events import number, part, text
+from detectors.kit import KeyedState, doubled, number, part, text
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import KeyedState, doubled
-from detectors.kit.events import part
+from detectors.kit import KeyedState, doubled, part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
