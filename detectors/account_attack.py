@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from pydantic import Field
 
-from detectors.base import Detector, DetectorConfig, plain
+from detectors.base import Detector, DetectorConfig
 from detectors.bruteforce import _auth_outcome, _connection_key
-from detectors.fields import part, text
+from detectors.kit import KeyedState, doubled, part, text
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -54,8 +54,11 @@ class AccountAttackDetector(Detector):
 
     def __init__(self, config: AccountAttackConfig | None = None):
         super().__init__(config)
-        self._accounts: dict[str, _Account] = {}
-        self.evicted = 0
+        self._accounts = KeyedState(_Account, self.config.max_accounts)
+
+    @property
+    def evicted(self) -> int:
+        return self._accounts.evicted
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         outcome = _auth_outcome(event)
@@ -63,7 +66,8 @@ class AccountAttackDetector(Detector):
         src = text(part(event, "source").get("ip"))
         if outcome is None or not user or not src:
             return []
-        state = self._touch(user, event_time)
+        state = self._accounts.touch(user, lambda: _Account(event_time))
+        state.last_seen = max(state.last_seen, event_time)
         _prune(state, event_time - self.config.window_seconds)
         once = _connection_key(event)
         if once is not None:
@@ -80,7 +84,7 @@ class AccountAttackDetector(Detector):
             state.compromised.append(src)
             return [self._alert(user, state, src)]
         failures, sources = self._failures(state)
-        if not self._holds(state, failures, sources) or failures < 2 * state.reported_at:
+        if not self._holds(state, failures, sources) or not doubled(failures, state.reported_at):
             return []
         state.reported_at = failures
         return [self._alert(user, state, None)]
@@ -112,32 +116,18 @@ class AccountAttackDetector(Detector):
                        "attempts": min(1.0, failures / (5 * self.config.min_failures))},
             technique_id="T1110.001", technique_name="Password Guessing", count=failures)
 
-    def _touch(self, user: str, t: float) -> _Account:
-        state = self._accounts.pop(user, None)       # re-inserted: the dict stays in LRU order
-        if state is None:
-            state = _Account(t)
-            if len(self._accounts) >= self.config.max_accounts:
-                del self._accounts[next(iter(self._accounts))]
-                self.evicted += 1
-        state.last_seen = max(state.last_seen, t)
-        self._accounts[user] = state
-        return state
-
     def on_timer(self, now: float) -> list[AlertSpec]:
         horizon = now - self.config.window_seconds
-        for user in [u for u, s in self._accounts.items() if s.last_seen < horizon]:
-            del self._accounts[user]
+        self._accounts.expire(lambda s: s.last_seen < horizon)
         for state in self._accounts.values():
             _prune(state, horizon)
         return []
 
     def snapshot(self) -> dict:
-        return {"accounts": {u: plain(s) for u, s in self._accounts.items()},
-                "evicted": self.evicted}
+        return {"accounts": self._accounts.snapshot(), "evicted": self.evicted}
 
     def restore(self, state: dict) -> None:
-        self._accounts = {u: _Account(**s) for u, s in state.get("accounts", {}).items()}
-        self.evicted = state.get("evicted", 0)
+        self._accounts.restore(state.get("accounts", {}), state.get("evicted", 0))
 
 
 def _prune(state: _Account, horizon: float) -> None:

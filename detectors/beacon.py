@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 from pydantic import Field, model_validator
 
-from detectors.base import Detector, DetectorConfig, plain
+from detectors.base import Detector, DetectorConfig
 from detectors.clock import steady_clock
 from detectors.dns_beacon import PORT as DNS_POLL, DnsPolls, poll_size
+from detectors.kit import KeyedState, number, part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -111,15 +112,18 @@ class BeaconDetector(Detector):
 
     def __init__(self, config: BeaconConfig | None = None):
         super().__init__(config)
-        self._pairs: dict[str, _Pair] = {}   # insertion order = least recently seen first
-        self.evicted_pairs = 0
+        self._pairs = KeyedState(_Pair, self.config.max_pairs)
         self._polls = DnsPolls(self.config.max_pairs)     # beacons over DNS (dns_beacon.py)
+
+    @property
+    def evicted_pairs(self) -> int:
+        return self._pairs.evicted
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         key = self._key(event, event_time)
         if key is None:
             return []
-        pair = self._touch(key)
+        pair = self._pairs.touch(key, _Pair)
         self._add(pair, event, event_time)
         if len(pair.starts) < self.config.min_connections or pair.total < pair.next_score_at:
             return []
@@ -131,40 +135,30 @@ class BeaconDetector(Detector):
                 pair.starts, pair.sizes, self.config.min_interval_seconds)):
             return []
         pair.reported_at = pair.total
-        pair.next_score_at = 2 * pair.total
+        pair.next_score_at = 2 * pair.total     # the re-raise policy: not before it doubled
         return [self._alert(key, pair, result)]
 
     def _key(self, event: dict, event_time: float) -> str | None:
-        if event.get("event", {}).get("dataset") == schema.DNS:
+        if part(event, "event").get("dataset") == schema.DNS:
             return self._polls.key(event, event_time)
-        if event.get("network", {}).get("transport") not in ("tcp", "udp"):
+        if part(event, "network").get("transport") not in ("tcp", "udp"):
             return None
-        flow = event.get("watchkeeper", {}).get("flow", {})
+        flow = part(event, "watchkeeper", "flow")
         if flow.get("final") is False:
             return None     # an interim update of a flow already counted at its start
         if self.config.require_payload and not flow.get("orig_bytes"):
             return None
-        src, dst = event.get("source", {}), event.get("destination", {})
+        src, dst = part(event, "source"), part(event, "destination")
         if not src.get("ip") or not dst.get("ip") or dst.get("port") in self.config.excluded_ports:
             return None
         return f"{src['ip']}|{dst['ip']}|{dst.get('port')}"
-
-    def _touch(self, key: str) -> _Pair:
-        pair = self._pairs.pop(key, None)
-        if pair is None:
-            pair = _Pair()
-            if len(self._pairs) >= self.config.max_pairs:
-                del self._pairs[next(iter(self._pairs))]   # least recently seen
-                self.evicted_pairs += 1
-        self._pairs[key] = pair
-        return pair
 
     def _add(self, pair: _Pair, event: dict, start: float) -> None:
         # Flows arrive when they end, so starts come slightly out of order: insert sorted.
         idx = bisect.bisect_right(pair.starts, start)
         pair.starts.insert(idx, start)
-        pair.sizes.insert(idx, int(event.get("watchkeeper", {}).get("flow", {})
-                                   .get("orig_bytes") or poll_size(event)))
+        pair.sizes.insert(idx, int(number(part(event, "watchkeeper", "flow").get("orig_bytes"))
+                                   or poll_size(event)))
         horizon = max(pair.starts[-1], pair.last_seen) - self.config.window_seconds
         cut = max(bisect.bisect_left(pair.starts, horizon),
                   len(pair.starts) - self.config.max_timestamps)
@@ -194,18 +188,16 @@ class BeaconDetector(Detector):
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         horizon = now - self.config.window_seconds
-        for key in [k for k, p in self._pairs.items() if p.last_seen < horizon]:
-            del self._pairs[key]
+        self._pairs.expire(lambda p: p.last_seen < horizon)
         self._polls.expire(horizon)
         return []
 
     def snapshot(self) -> dict:
-        return {"pairs": {k: plain(p) for k, p in self._pairs.items()},
-                "evicted_pairs": self.evicted_pairs, **self._polls.snapshot()}
+        return {"pairs": self._pairs.snapshot(), "evicted_pairs": self.evicted_pairs,
+                **self._polls.snapshot()}
 
     def restore(self, state: dict) -> None:
-        self._pairs = {k: _Pair(**p) for k, p in state.get("pairs", {}).items()}
-        self.evicted_pairs = state.get("evicted_pairs", 0)
+        self._pairs.restore(state.get("pairs", {}), state.get("evicted_pairs", 0))
         self._polls.restore(state)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from detectors.dns import FORWARDED, _hash, _ignored, split_name
 from detectors.dns_features import Resolvers, looks_encoded
-from detectors.fields import part, text
+from detectors.kit import part, text
 from watchkeeper import schema
 
 MAX_NAMES = 64                      # recent names remembered per pair

@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from detectors.clock import ticks
-from detectors.fields import part, text
+from detectors.kit import part, text
 
 FAILING = frozenset({"NXDOMAIN", "REFUSED", "SERVFAIL", "NOTIMP"})
 HEX = frozenset("0123456789abcdef")

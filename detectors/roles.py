@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from detectors.fields import part, text
+from detectors.kit import part, text
 
 FILE_SHARING = frozenset({445, 139})
 SERVICE_PORT_LIMIT = 10_000
