@@ -123,8 +123,8 @@ def cmd_flows(args: argparse.Namespace) -> int:
     _check_files(args.files)
     settings = load_settings(args.config)
     out = sys.stdout.buffer
-    for doc in pipeline.capture_documents(args.files, settings, app=False):
-        out.write(codec.encode(doc) + b"\n")
+    for lines in pipeline.capture_lines(args.files, settings, app=False):
+        out.write(lines)
     out.flush()
     return 0
 
