@@ -122,15 +122,6 @@ def capture_documents(paths: list[str], settings: Settings, app: bool = True) ->
                                site=settings.site)
 
 
-def capture_lines(paths: list[str], settings: Settings, app: bool = False) -> Iterator[bytes]:
-    """`capture_documents` as JSON lines (bytes, a batch of documents per item)."""
-    from collectors.capture import iter_flow_lines
-    return iter_flow_lines(paths, observer=settings.observer,
-                           networks=InternalNetworks(settings.internal_networks),
-                           config=settings.flow_table.flow_config(), app=app,
-                           site=settings.site)
-
-
 @dataclass
 class IngestReport:
     published: int

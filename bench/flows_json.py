@@ -145,29 +145,40 @@ def measure_meter(path: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def median_run(measure, repeat: int) -> dict | None:
+    """The run of median time among `repeat` runs (the machine is shared: single runs vary)."""
+    runs = [measure() for _ in range(repeat)]
+    if any(r is None for r in runs):
+        return None
+    return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--packets", type=int, default=2_000_000)
     ap.add_argument("--captures", default="synthetic,replay")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per contender (median shown)")
     args = ap.parse_args()
     from bench.machine import machine, machine_line
     print(machine_line(machine(None, kafka=False)))
-    load = os.getloadavg()
-    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (machine shared with 7 "
-          f"other engineers)")
+    WORK.mkdir(exist_ok=True)
+    capture_bench.DATA = WORK            # where measure_tool writes softflowd's log
     for kind in args.captures.split(","):
         path, packets = capture(kind, args.packets)
-        ours = measure_ours(path)
-        meter = measure_meter(path)
-        soft = capture_bench.measure_softflowd(path, packets)
-        print(f"\n{kind}: {path.name}, {packets} packets, {path.stat().st_size / 2**20:.0f} MiB")
-        print(f"  ours `watchkeeper flows --json`: {ours['seconds']:.2f} s, "
+        load = os.getloadavg()
+        soft = median_run(lambda: capture_bench.measure_softflowd(path, packets), args.repeat)
+        ours = median_run(lambda: measure_ours(path), args.repeat)
+        meter = median_run(lambda: measure_meter(path), args.repeat)
+        print(f"\n{kind}: {path.name}, {packets} packets, {path.stat().st_size / 2**20:.0f} MiB;"
+              f" load average {load[0]:.1f} (machine shared with 7 other engineers); "
+              f"median of {args.repeat} runs each")
+        print(f"  ours `watchkeeper flows FILE --json`: {ours['seconds']:.2f} s, "
               f"{ours['rss_mib']:.0f} MiB peak, {ours['records']} documents "
               f"({ours['mib_out']:.0f} MiB of JSON)")
-        print(f"  our meter alone (no documents): {meter['seconds']:.2f} s (in-process timing), "
+        print(f"  our meter alone (no documents, in-process time): {meter['seconds']:.2f} s, "
               f"{meter['flows']} records")
         per_doc = (ours["seconds"] - meter["seconds"]) / max(1, ours["records"]) * 1e6
-        print(f"  per document (ours - meter): {per_doc:.2f} µs")
+        print(f"  per document (ours - meter, incl. process start): {per_doc:.2f} µs")
         if soft is None:
             print("  softflowd: not measured")
             continue

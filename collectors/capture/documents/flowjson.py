@@ -20,12 +20,14 @@ from watchkeeper.documents import PORT_PROTOCOLS, PROTO_NAMES, community_id
 from watchkeeper.networks import InternalNetworks
 
 from collectors.capture.documents.flows import flow_documents
-from collectors.capture.documents.kernel import ROW_BOUND
 from collectors.capture.flows.compiled.layout import CONN_STATES
 from collectors.capture.flows.flow import SERVICES, ip_text
 from collectors.capture.kernels import native as K
 
-SLICE = 8192            # rows per kernel call: bounds the output buffer (~6 MiB)
+SLICE = 8192            # rows per kernel call: bounds the output buffer (~13 MiB)
+# A line is at most this long plus the observer, the site and the supplied texts: ~600 bytes
+# of names and punctuation, 13 integers, 3 times, 2 hashes, 2 IPv4 addresses, history.
+ROW_BOUND = 1600
 DIRECTIONS = ("external", "inbound", "outbound", "internal")    # 2 * src + dst internal
 SERVICE_NAMES = tuple(sorted(set(SERVICES.values())))
 
@@ -159,13 +161,15 @@ def _slice_lines(rows: np.ndarray, app: dict[int, dict], observer: str,
     obs_key = ("" if observer is None else str(observer)).encode() + b"\x1f"
     site_tail = b',"labels":{"site":' + codec.encode(site) + b"}" if site else b""
     obs_json = codec.encode(observer)
-    out = np.empty(n * (ROW_BOUND + len(obs_json) + len(site_tail)) + ROW_BOUND, np.uint8)
+    supplied = int((text_off[:, :, 1] - text_off[:, :, 0]).sum(axis=1).max())
+    line_bound = ROW_BOUND + len(obs_json) + len(site_tail) + supplied
+    out = np.empty(n * line_bound + line_bound, np.uint8)
     ends = np.zeros(n, np.int64)
-    done = K.encode_flows(rows, skip, iso, duration, _u8("".join(reprs).encode()), repr_off, directions(rows, networks), services(rows),
-                          texts, text_off, STRINGS, STRING_OFF, _u8(obs_json), _u8(obs_key),
+    done = K.encode_flows(rows, skip, iso, duration, _u8("".join(reprs).encode()), repr_off,
+                          directions(rows, networks), services(rows), texts, text_off, STRINGS, STRING_OFF, _u8(obs_json), _u8(obs_key),
                           _u8(site_tail), np.zeros(len(obs_key) + 512, np.uint8),
                           np.zeros(128, np.uint64), np.zeros(32, np.uint8),
-                          np.zeros(32, np.uint8), out, ends)
+                          np.zeros(32, np.uint8), out, ends, line_bound)
     assert done == n                     # `out` has room for every row
     if not app:
         return out[:ends[-1]].tobytes()
@@ -195,4 +199,4 @@ def example_args() -> tuple:
     return (rows, u8, np.zeros((1, 52), np.uint8), np.zeros(1, np.int64), u8,
             np.zeros(2, np.int64), u8, np.zeros(1, np.int16), u8, np.zeros((1, 3, 2), np.int64),
             STRINGS, STRING_OFF, u8, u8, u8, u8, np.zeros(128, np.uint64), u8, u8, u8,
-            np.zeros(1, np.int64))
+            np.zeros(1, np.int64), ROW_BOUND)

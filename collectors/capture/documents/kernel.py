@@ -57,8 +57,6 @@ LIT_OFF = np.cumsum([0] + [len(p) for p in _PIECES]).astype(np.int64)
 HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 B64 = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
                     np.uint8)
-# Every line fits in this many bytes plus the observer, site and supplied texts.
-ROW_BOUND = 1600
 
 
 @nb.njit(**PACKET_LOOP)
@@ -283,11 +281,11 @@ def _row(out, pos, r, iso, duration, reprs, repr_a, repr_b, direction, service, 
 @nb.njit(**PACKET_LOOP)
 def encode_flows(rows, skip, iso, duration, reprs, repr_off, direction, service, texts,
                  text_off, strings, string_off, obs_json, obs_key, site_tail, buf, words,
-                 digest, uid, out, ends):
-    """Lines of rows[first:] into `out` until it could overflow; ends[j] = end of row j's
-    line. Returns the number of rows written (the caller calls again for the rest)."""
+                 digest, uid, out, ends, line_bound):
+    """Lines of the rows into `out` while a line of at most `line_bound` bytes still fits;
+    ends[j] = end of row j's line. Returns the number of rows written."""
     pos = 0
-    room = len(out) - ROW_BOUND - len(obs_json) - len(site_tail)
+    room = len(out) - line_bound
     n = len(rows)
     for j in range(n):
         if pos > room:
