@@ -19,6 +19,7 @@ seconds) and µs per document.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import struct
 import subprocess
@@ -123,7 +124,8 @@ def run_process(cmd: list[str], stdout: Path) -> dict:
         seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{cmd} failed:\n{proc.stderr.read().decode()[-2000:]}")
-    return {"seconds": seconds, "rss_mib": usage.ru_maxrss / 1024}
+    return {"seconds": seconds, "rss_mib": usage.ru_maxrss / 1024,
+            "cpu_s": usage.ru_utime + usage.ru_stime}
 
 
 def measure_ours(path: Path) -> dict:
@@ -141,8 +143,41 @@ def measure_ours(path: Path) -> dict:
 def measure_meter(path: Path) -> dict:
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "capture.py"), "--child", "ours",
                           str(path)], check=True, capture_output=True, text=True)
-    import json
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_documents(path: Path, sample: int) -> dict:
+    """CPU time per flow document in a child process: the record columns of the whole
+    capture are collected first (not timed), then encoded as JSON lines by the compiled
+    writer, and (for the first `sample` rows) by the dict path - flow_documents + msgspec,
+    what `flows --json` did before. Process CPU time, so other load on the machine inflates
+    it less than wall time."""
+    out = subprocess.run([sys.executable, __file__, "--documents-child", str(path), str(sample)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def documents_child(path: str, sample: int) -> None:
+    import numpy as np
+    from collectors.capture import iter_flow_columns
+    from collectors.capture.documents.flowjson import flow_lines
+    from collectors.capture.documents.flows import flow_documents
+    from watchkeeper import codec
+    from watchkeeper.networks import InternalNetworks
+    networks = InternalNetworks()
+    rows = np.concatenate([c.rows for c in iter_flow_columns([path])])
+    b"".join(flow_lines(rows[:100], {}, "bench", networks))          # load the kernel
+    started = time.process_time()
+    size = sum(len(chunk) for chunk in flow_lines(rows, {}, "bench", networks))
+    compiled = time.process_time() - started
+    part = rows[:sample]
+    started = time.process_time()
+    for doc in flow_documents(part, {}, "bench", networks):
+        codec.encode(doc)
+    dicts = time.process_time() - started
+    print(json.dumps({"records": len(rows), "bytes": size,
+                      "compiled_us": compiled / len(rows) * 1e6,
+                      "dict_us": dicts / max(1, len(part)) * 1e6}))
 
 
 def median_run(measure, repeat: int) -> dict | None:
@@ -158,7 +193,13 @@ def main() -> None:
     ap.add_argument("--packets", type=int, default=2_000_000)
     ap.add_argument("--captures", default="synthetic,replay")
     ap.add_argument("--repeat", type=int, default=3, help="runs per contender (median shown)")
+    ap.add_argument("--sample", type=int, default=50_000,
+                    help="rows encoded by the old dict path for the per-document comparison")
+    ap.add_argument("--documents-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.documents_child:
+        documents_child(args.documents_child[0], int(args.documents_child[1]))
+        return
     from bench.machine import machine, machine_line
     print(machine_line(machine(None, kafka=False)))
     WORK.mkdir(exist_ok=True)
@@ -169,21 +210,25 @@ def main() -> None:
         soft = median_run(lambda: capture_bench.measure_softflowd(path, packets), args.repeat)
         ours = median_run(lambda: measure_ours(path), args.repeat)
         meter = median_run(lambda: measure_meter(path), args.repeat)
+        docs = measure_documents(path, args.sample)
         print(f"\n{kind}: {path.name}, {packets} packets, {path.stat().st_size / 2**20:.0f} MiB;"
               f" load average {load[0]:.1f} (machine shared with 7 other engineers); "
               f"median of {args.repeat} runs each")
-        print(f"  ours `watchkeeper flows FILE --json`: {ours['seconds']:.2f} s, "
-              f"{ours['rss_mib']:.0f} MiB peak, {ours['records']} documents "
-              f"({ours['mib_out']:.0f} MiB of JSON)")
+        print(f"  ours `watchkeeper flows FILE --json`: {ours['seconds']:.2f} s "
+              f"(CPU {ours['cpu_s']:.2f} s), {ours['rss_mib']:.0f} MiB peak, "
+              f"{ours['records']} documents ({ours['mib_out']:.0f} MiB of JSON)")
         print(f"  our meter alone (no documents, in-process time): {meter['seconds']:.2f} s, "
               f"{meter['flows']} records")
-        per_doc = (ours["seconds"] - meter["seconds"]) / max(1, ours["records"]) * 1e6
-        print(f"  per document (ours - meter, incl. process start): {per_doc:.2f} µs")
+        print(f"  per flow document, CPU: compiled JSON lines {docs['compiled_us']:.2f} µs; "
+              f"dict + msgspec (before) {docs['dict_us']:.2f} µs "
+              f"({docs['dict_us'] / docs['compiled_us']:.1f}× less)")
         if soft is None:
             print("  softflowd: not measured")
             continue
-        print(f"  softflowd -r FILE -d: {soft['seconds']:.2f} s, {soft['rss_mib']:.0f} MiB peak")
-        print(f"  ours ÷ softflowd (speed): {soft['seconds'] / ours['seconds']:.2f}×")
+        print(f"  softflowd -r FILE -d: {soft['seconds']:.2f} s (CPU {soft['cpu_s']:.2f} s), "
+              f"{soft['rss_mib']:.0f} MiB peak")
+        print(f"  ours ÷ softflowd (speed = softflowd time / ours): wall "
+              f"{soft['seconds'] / ours['seconds']:.2f}×, CPU {soft['cpu_s'] / ours['cpu_s']:.2f}×")
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ class Capture:
         are written from its rows without a dict (documents/flowjson.py)."""
         for flows, apps in self._chunks():
             if len(flows):
-                yield flows.lines(observer, networks, site)
+                yield from flows.lines(observer, networks, site)
             if apps:
                 yield b"".join(codec.encode(app_document(rec, observer, networks, site)) + b"\n"
                                for rec in apps)

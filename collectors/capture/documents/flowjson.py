@@ -1,16 +1,17 @@
 """Flow documents as JSON lines, straight from the compiled table's record rows: the bytes
 `codec.encode(doc) + b"\\n"` for each dict documents/flows.py builds, without the dict.
 
-    lines = flow_lines(rows, app, observer, networks, site)     # bytes, one line per row
+    for chunk in flow_lines(rows, app, observer, networks, site): ...   # bytes, a line per row
 
-The columns are prepared here in bulk (numpy: times, durations, directions, services), the
-per-row work (three hashes, address text, the line itself) is the compiled kernel's
-(documents/kernel.py). Rows the kernel does not write — those with payload hints (SSH
+The columns are prepared here in bulk (numpy: times, durations, services), the per-row
+work (three hashes, address text, ISO times, the direction, the line itself) is the compiled
+kernel's (documents/kernel.py). Rows the kernel does not write — those with payload hints (SSH
 banners, a service named by the payload) — are encoded from their dicts, in place.
 """
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
@@ -60,44 +61,24 @@ def _service_table() -> np.ndarray:
 SERVICE_TABLE = _service_table()
 
 
-def iso_bytes(epoch: np.ndarray) -> np.ndarray:
-    """(n, 26) ASCII of documents.flows.iso_times without the "Z" (the same rounding)."""
+def micros(epoch: np.ndarray) -> np.ndarray:
+    """Epoch seconds -> integer microseconds, rounded as documents.flows.iso_times does."""
     frac, whole = np.modf(epoch)
-    micros = np.round(frac * 1e6).astype(np.int64) + whole.astype(np.int64) * 1_000_000
-    text = np.datetime_as_string(micros.astype("datetime64[us]"), unit="us").astype("S26")
-    return text.view(np.uint8).reshape(len(epoch), 26)
+    return np.round(frac * 1e6).astype(np.int64) + whole.astype(np.int64) * 1_000_000
 
 
 @lru_cache(maxsize=8)
-def _networks(cidrs: tuple[str, ...]) -> tuple[tuple[int, np.ndarray, np.ndarray], ...]:
-    """(version, network bytes, mask bytes) as 16-byte arrays (IPv4 in the last 4)."""
-    nets = []
-    for cidr in cidrs:
+def networks_array(cidrs: tuple[str, ...]) -> np.ndarray:
+    """(3, k, 16) uint8: each internal network's address and mask as 16 bytes (IPv4 in the
+    last 4, as in the record rows), and in [2, k, 0] whether it is IPv6."""
+    nets = np.zeros((3, len(cidrs), 16), np.uint8)
+    for k, cidr in enumerate(cidrs):
         net = ipaddress.ip_network(cidr, strict=False)
         width = 4 if net.version == 4 else 16
-        addr = np.zeros(16, np.uint8)
-        mask = np.zeros(16, np.uint8)
-        addr[16 - width:] = np.frombuffer(net.network_address.packed, np.uint8)
-        mask[16 - width:] = np.frombuffer(net.netmask.packed, np.uint8)
-        nets.append((net.version, addr, mask))
-    return tuple(nets)
-
-
-def internal(ip: np.ndarray, v6: np.ndarray, networks: InternalNetworks) -> np.ndarray:
-    """networks.is_internal of each (n, 16) address at once (IPv4 in the last 4 bytes)."""
-    found = np.zeros(len(ip), bool)
-    for version, addr, mask in _networks(tuple(networks.cidrs)):
-        match = ((ip & mask) == addr).all(axis=1)
-        found |= match & (v6 if version == 6 else ~v6)
-    return found
-
-
-def directions(rows: np.ndarray, networks: InternalNetworks) -> np.ndarray:
-    """Index into DIRECTIONS of each row (networks.direction of its two addresses)."""
-    v6 = rows["v6"].astype(bool)
-    src = internal(rows["ip"][:, 0], v6, networks)
-    dst = internal(rows["ip"][:, 1], v6, networks)
-    return (2 * src + dst).astype(np.uint8)
+        nets[0, k, 16 - width:] = np.frombuffer(net.network_address.packed, np.uint8)
+        nets[1, k, 16 - width:] = np.frombuffer(net.netmask.packed, np.uint8)
+        nets[2, k, 0] = net.version == 6
+    return nets
 
 
 def services(rows: np.ndarray) -> np.ndarray:
@@ -135,12 +116,12 @@ def supplied_texts(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def flow_lines(rows: np.ndarray, app: dict[int, dict], observer: str,
-               networks: InternalNetworks, site: str | None = None) -> bytes:
-    """The JSON lines of every row, in row order."""
-    parts = [_slice_lines(rows[a:a + SLICE], {j - a: h for j, h in app.items()
-                                               if a <= j < a + SLICE},
-                          observer, networks, site) for a in range(0, len(rows), SLICE)]
-    return b"".join(parts)
+               networks: InternalNetworks, site: str | None = None) -> Iterator[bytes]:
+    """The JSON lines of every row, in row order: one bytes object per SLICE rows (a flush
+    can hand over 10^5 rows at once; joined, they would double the peak memory)."""
+    for a in range(0, len(rows), SLICE):
+        hints = {j - a: h for j, h in app.items() if a <= j < a + SLICE}
+        yield _slice_lines(rows[a:a + SLICE], hints, observer, networks, site)
 
 
 def _slice_lines(rows: np.ndarray, app: dict[int, dict], observer: str,
@@ -150,7 +131,7 @@ def _slice_lines(rows: np.ndarray, app: dict[int, dict], observer: str,
         return b""
     rows = np.ascontiguousarray(rows)
     start, last = rows["start"], rows["last"]
-    iso = np.concatenate([iso_bytes(start), iso_bytes(last)], axis=1)
+    times = np.stack([micros(start), micros(last)], axis=1)
     duration = np.maximum(0, np.round((last - start) * 1e9)).astype(np.int64)
     reprs = list(map(repr, start.tolist()))
     repr_off = np.zeros(n + 1, np.int64)
@@ -165,8 +146,8 @@ def _slice_lines(rows: np.ndarray, app: dict[int, dict], observer: str,
     line_bound = ROW_BOUND + len(obs_json) + len(site_tail) + supplied
     out = np.empty(n * line_bound + line_bound, np.uint8)
     ends = np.zeros(n, np.int64)
-    done = K.encode_flows(rows, skip, iso, duration, _u8("".join(reprs).encode()), repr_off,
-                          directions(rows, networks), services(rows), texts, text_off, STRINGS, STRING_OFF, _u8(obs_json), _u8(obs_key),
+    done = K.encode_flows(rows, skip, times, duration, _u8("".join(reprs).encode()), repr_off,
+                          networks_array(tuple(networks.cidrs)), services(rows), texts, text_off, STRINGS, STRING_OFF, _u8(obs_json), _u8(obs_key),
                           _u8(site_tail), np.zeros(len(obs_key) + 512, np.uint8),
                           np.zeros(128, np.uint64), np.zeros(32, np.uint8),
                           np.zeros(32, np.uint8), out, ends, line_bound)
@@ -196,7 +177,7 @@ def example_args() -> tuple:
     from collectors.capture.flows.compiled.layout import RECORD
     rows = np.zeros(1, RECORD)
     u8 = np.zeros(1, np.uint8)
-    return (rows, u8, np.zeros((1, 52), np.uint8), np.zeros(1, np.int64), u8,
-            np.zeros(2, np.int64), u8, np.zeros(1, np.int16), u8, np.zeros((1, 3, 2), np.int64),
+    return (rows, u8, np.zeros((1, 2), np.int64), np.zeros(1, np.int64), u8,
+            np.zeros(2, np.int64), networks_array(("10.0.0.0/8",)), np.zeros(1, np.int16), u8, np.zeros((1, 3, 2), np.int64),
             STRINGS, STRING_OFF, u8, u8, u8, u8, np.zeros(128, np.uint64), u8, u8, u8,
             np.zeros(1, np.int64), ROW_BOUND)

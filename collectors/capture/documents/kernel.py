@@ -3,9 +3,11 @@ columns): for each `layout.RECORD` row, the bytes `codec.encode(doc) + b"\\n"` o
 document documents/flows.py builds as a dict, field for field in the same order.
 
 Computed here per row: the uid and event id (BLAKE2b), the community id (SHA-1, base64),
-IPv4 address text, integers, the sorted `related.ip`. Prepared in bulk by the caller: ISO
-times, durations, `repr(start)` (the uid's input), directions, services, and texts the
-kernel does not derive itself (IPv6 addresses, community ids of port-less protocols).
+IPv4 address text, ISO times, the direction, integers, the sorted `related.ip`. Prepared in
+bulk by the caller: times in rounded microseconds, durations, `repr(start)` (the uid's
+input), services, and texts the kernel does not derive itself (IPv6 addresses, community ids
+of port-less protocols). `nets`: (3, k, 16) uint8 - internal networks, their masks, and
+(in [2, :, 0]) whether each is IPv6.
 Rows marked `skip` are left empty (zero-length line) for the caller to fill.
 """
 from __future__ import annotations
@@ -86,6 +88,59 @@ def _int(out, pos, value):
         out[pos + i] = np.uint8(48 + v % np.uint64(10))
         v //= np.uint64(10)
     return pos + digits
+
+
+@nb.njit(**PACKET_LOOP)
+def _digits(out, pos, value, width):
+    for i in range(width - 1, -1, -1):
+        out[pos + i] = 48 + value % 10
+        value //= 10
+    return pos + width
+
+
+@nb.njit(**PACKET_LOOP)
+def _iso(out, pos, micros):
+    """YYYY-MM-DDTHH:MM:SS.ffffff of epoch microseconds (UTC; the civil-from-days algorithm
+    of H. Hinnant's date library), as numpy's datetime_as_string writes it."""
+    days, rest = micros // 86_400_000_000, micros % 86_400_000_000
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (1 if month <= 2 else 0)
+    pos = _digits(out, pos, year, 4)
+    out[pos] = 45
+    pos = _digits(out, pos + 1, month, 2)
+    out[pos] = 45
+    pos = _digits(out, pos + 1, doy - (153 * mp + 2) // 5 + 1, 2)
+    out[pos] = 84        # "T"
+    seconds = rest // 1_000_000
+    pos = _digits(out, pos + 1, seconds // 3600, 2)
+    out[pos] = 58
+    pos = _digits(out, pos + 1, seconds // 60 % 60, 2)
+    out[pos] = 58
+    pos = _digits(out, pos + 1, seconds % 60, 2)
+    out[pos] = 46
+    return _digits(out, pos + 1, rest % 1_000_000, 6)
+
+
+@nb.njit(**PACKET_LOOP)
+def _internal(r, side, nets, masks, nets_v6):
+    """networks.is_internal of endpoint `side` (nets, masks: 16 bytes, IPv4 in the last 4)."""
+    for k in range(len(nets_v6)):
+        if nets_v6[k] != r.v6:
+            continue
+        inside = True
+        for i in range(16):
+            if r.ip[side, i] & masks[k, i] != nets[k, i]:
+                inside = False
+                break
+        if inside:
+            return True
+    return False
 
 
 @nb.njit(**PACKET_LOOP)
@@ -199,21 +254,22 @@ def _less(out, a0, a1, b0, b1):
 
 
 @nb.njit(**PACKET_LOOP)
-def _row(out, pos, r, iso, duration, reprs, repr_a, repr_b, direction, service, texts,
+def _row(out, pos, r, micros, duration, reprs, repr_a, repr_b, nets, service, texts,
          text_off, strings, string_off, obs_json, obs_key, site_tail, buf, words, digest, uid):
     """One flow document's line at `pos`; returns its end. String table: conn states 0..12,
     transports 13..268 (by protocol number), directions 269..272, services from 273."""
     _uid(uid, 0, r, reprs, repr_a, repr_b, buf, words, digest)
     pos = _lit(out, pos, 0)
-    pos = _copy(out, pos, iso, 0, 26)
+    start = pos
+    pos = _iso(out, pos, micros[0])
     pos = _lit(out, pos, 1)
     pos = _event_id(out, pos, uid, obs_key, buf, words, digest)
     pos = _lit(out, pos, 2)
     pos = _lit(out, pos, 3 if r.final else 4)
     pos = _lit(out, pos, 5)
-    pos = _copy(out, pos, iso, 0, 26)
+    pos = _copy(out, pos, out, start, start + 26)
     pos = _lit(out, pos, 6)
-    pos = _copy(out, pos, iso, 26, 52)
+    pos = _iso(out, pos, micros[1])
     pos = _lit(out, pos, 7)
     pos = _int(out, pos, duration)
     pos = _lit(out, pos, 8)
@@ -246,6 +302,8 @@ def _row(out, pos, r, iso, duration, reprs, repr_a, repr_b, direction, service, 
     pos = _lit(out, pos, 12)
     pos = _int(out, pos, np.uint64(r.pkts[0]) + np.uint64(r.pkts[1]))
     pos = _lit(out, pos, 16)
+    direction = (2 if _internal(r, 0, nets[0], nets[1], nets[2, :, 0]) else 0) \
+        + (1 if _internal(r, 1, nets[0], nets[1], nets[2, :, 0]) else 0)
     pos = _text(out, pos, strings, string_off, 269 + direction)
     if service >= 0:
         pos = _lit(out, pos, 17)
@@ -279,7 +337,7 @@ def _row(out, pos, r, iso, duration, reprs, repr_a, repr_b, direction, service, 
 
 
 @nb.njit(**PACKET_LOOP)
-def encode_flows(rows, skip, iso, duration, reprs, repr_off, direction, service, texts,
+def encode_flows(rows, skip, micros, duration, reprs, repr_off, nets, service, texts,
                  text_off, strings, string_off, obs_json, obs_key, site_tail, buf, words,
                  digest, uid, out, ends, line_bound):
     """Lines of the rows into `out` while a line of at most `line_bound` bytes still fits;
@@ -291,8 +349,8 @@ def encode_flows(rows, skip, iso, duration, reprs, repr_off, direction, service,
         if pos > room:
             return j
         if not skip[j]:
-            pos = _row(out, pos, rows[j], iso[j], duration[j], reprs, repr_off[j],
-                       repr_off[j + 1], direction[j], service[j], texts, text_off[j], strings,
+            pos = _row(out, pos, rows[j], micros[j], duration[j], reprs, repr_off[j],
+                       repr_off[j + 1], nets, service[j], texts, text_off[j], strings,
                        string_off, obs_json, obs_key, site_tail, buf, words, digest, uid)
         ends[j] = pos
     return n

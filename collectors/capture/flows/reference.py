@@ -81,9 +81,10 @@ class RecordList:
         for rec in self.items:
             yield flow_document(rec, observer, networks, site)
 
-    def lines(self, observer: str, networks: InternalNetworks, site: str | None = None) -> bytes:
-        return b"".join(codec.encode(doc) + b"\n"
-                        for doc in self.documents(observer, networks, site))
+    def lines(self, observer: str, networks: InternalNetworks,
+              site: str | None = None) -> Iterator[bytes]:
+        yield b"".join(codec.encode(doc) + b"\n"
+                       for doc in self.documents(observer, networks, site))
 
 
 class ReferenceFlowTable:

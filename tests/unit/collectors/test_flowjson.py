@@ -10,14 +10,17 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from watchkeeper import codec
 from watchkeeper.networks import InternalNetworks
 
 from collectors.capture import Capture, CaptureStats, file_batches
-from collectors.capture.documents.flows import flow_documents
-from collectors.capture.documents.flowjson import flow_lines
+from collectors.capture.documents.flows import flow_documents, iso_times
+from collectors.capture.documents.flowjson import flow_lines, micros
 from collectors.capture.documents.hashing import blake2b_16, sha1
+from collectors.capture.documents.kernel import _iso
 from collectors.capture.flows.reference import FlowConfig
 from tests.datafiles import captures
 
@@ -55,6 +58,21 @@ def test_blake2b_and_sha1_equal_hashlib():
         assert digest[:20].tobytes() == hashlib.sha1(data).digest(), length
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(
+    st.floats(0, 4_294_967_295, allow_nan=False),
+    st.integers(0, 4_294_967_295).map(lambda s: s + 0.5e-6),      # ties of the rounding
+    st.integers(0, 4_294_967_295).map(lambda s: s + 0.9999996),
+    st.sampled_from([951782400.0, 4107542399.999999, 68256000.0])),  # 29 Feb, 2100, 1972
+    min_size=1, max_size=20))
+def test_iso_times_written_by_the_kernel_equal_the_dict_path(values):
+    out = np.zeros(32, np.uint8)
+    for value, expected in zip(micros(np.array(values, np.float64)).tolist(),
+                               iso_times(np.array(values, np.float64))):
+        end = _iso(out, 0, value)
+        assert out[:end].tobytes().decode() + "Z" == expected
+
+
 @pytest.mark.parametrize("observer,networks,site", [
     ("sensor-1", NETWORKS, "county-7"),
     ('传感器 "东\\门"', MIXED, None),          # non-ASCII and escapes in the observer
@@ -63,7 +81,7 @@ def test_same_bytes_as_the_dict_path_on_every_capture(observer, networks, site):
     rows = hinted = 0
     for path in CAPTURES:
         for flows in batches([path]):
-            assert flow_lines(flows.rows, flows.app, observer, networks, site) == \
+            assert b"".join(flow_lines(flows.rows, flows.app, observer, networks, site)) == \
                 dict_lines(flows, observer, networks, site), path.name
             rows += len(flows)
             hinted += len(flows.app)
@@ -74,7 +92,7 @@ def test_every_direction_and_family_is_covered():
     seen = set()
     for path in CAPTURES:
         for flows in batches([path], app=False):
-            for line in flows.lines("s", MIXED).splitlines():
+            for line in b"".join(flows.lines("s", MIXED)).splitlines():
                 doc = codec.decode(line)
                 seen.add((doc["network"]["direction"], ":" in doc["source"]["ip"],
                           doc["network"]["transport"]))
@@ -86,7 +104,7 @@ def test_every_direction_and_family_is_covered():
 def test_same_bytes_with_evicted_flows_and_in_one_long_capture():
     path = max(CAPTURES, key=lambda p: p.stat().st_size)
     for flows in batches([path], FlowConfig(max_flows=64)):
-        assert flows.lines("sensor-1", NETWORKS) == dict_lines(flows, "sensor-1", NETWORKS, None)
+        assert b"".join(flows.lines("sensor-1", NETWORKS)) == dict_lines(flows, "sensor-1", NETWORKS, None)
     one = Capture(file_batches([str(p) for p in CAPTURES], CaptureStats()), app=True)
     ours = b"".join(one.lines("sensor-1", NETWORKS, "county-7"))
     docs = Capture(file_batches([str(p) for p in CAPTURES], CaptureStats()), app=True)
@@ -97,7 +115,7 @@ def test_same_bytes_with_evicted_flows_and_in_one_long_capture():
 def test_reference_table_lines_equal_its_documents():
     path = CAPTURES[0]
     for flows in batches([path], FlowConfig(engine="reference")):
-        assert flows.lines("s", NETWORKS) == dict_lines_of(flows)
+        assert b"".join(flows.lines("s", NETWORKS)) == dict_lines_of(flows)
 
 
 def dict_lines_of(flows) -> bytes:
