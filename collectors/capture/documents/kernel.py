@@ -254,30 +254,12 @@ def _less(out, a0, a1, b0, b1):
 
 
 @nb.njit(**PACKET_LOOP)
-def _row(out, pos, r, micros, duration, reprs, repr_a, repr_b, nets, service, texts,
-         text_off, strings, string_off, obs_json, obs_key, site_tail, buf, words, digest, uid):
-    """One flow document's line at `pos`; returns its end. String table: conn states 0..12,
-    transports 13..268 (by protocol number), directions 269..272, services from 273."""
-    _uid(uid, 0, r, reprs, repr_a, repr_b, buf, words, digest)
-    pos = _lit(out, pos, 0)
-    start = pos
-    pos = _iso(out, pos, micros[0])
-    pos = _lit(out, pos, 1)
-    pos = _event_id(out, pos, uid, obs_key, buf, words, digest)
-    pos = _lit(out, pos, 2)
-    pos = _lit(out, pos, 3 if r.final else 4)
-    pos = _lit(out, pos, 5)
-    pos = _copy(out, pos, out, start, start + 26)
-    pos = _lit(out, pos, 6)
-    pos = _iso(out, pos, micros[1])
-    pos = _lit(out, pos, 7)
-    pos = _int(out, pos, duration)
-    pos = _lit(out, pos, 8)
-    pos = _copy(out, pos, obs_json, 0, len(obs_json))
-    pos = _lit(out, pos, 9)
+def _endpoints(out, pos, r, texts, text_off):
+    """`"source":{…},"destination":{…` from the address on; returns the end and where the
+    two address texts are (for `related.ip`)."""
     src0 = pos
     pos = _address(out, pos, r, 0, texts, text_off)
-    src1 = pos
+    src1 = dst0 = dst1 = pos
     for side in range(2):
         pos = _lit(out, pos, 10)
         pos = _int(out, pos, r.port[side])
@@ -290,7 +272,13 @@ def _row(out, pos, r, micros, duration, reprs, repr_a, repr_b, nets, service, te
             dst0 = pos
             pos = _address(out, pos, r, 1, texts, text_off)
             dst1 = pos
-    pos = _lit(out, pos, 14)
+    return pos, src0, src1, dst0, dst1
+
+
+@nb.njit(**PACKET_LOOP)
+def _network(out, pos, r, nets, service, texts, text_off, strings, string_off, buf, words,
+             digest):
+    """`"network":{…}` from the transport's value on (up to its closing brace)."""
     pos = _text(out, pos, strings, string_off, 13 + r.proto)
     pos = _lit(out, pos, 15)
     a, b = text_off[2, 0], text_off[2, 1]
@@ -308,14 +296,12 @@ def _row(out, pos, r, micros, duration, reprs, repr_a, repr_b, nets, service, te
     if service >= 0:
         pos = _lit(out, pos, 17)
         pos = _text(out, pos, strings, string_off, 273 + service)
-    pos = _lit(out, pos, 18)
-    if _less(out, dst0, dst1, src0, src1):
-        src0, src1, dst0, dst1 = dst0, dst1, src0, src1
-    pos = _copy(out, pos, out, src0, src1)
-    if src1 - src0 != dst1 - dst0 or _less(out, src0, src1, dst0, dst1):
-        pos = _lit(out, pos, 19)
-        pos = _copy(out, pos, out, dst0, dst1)
-    pos = _lit(out, pos, 20)
+    return pos
+
+
+@nb.njit(**PACKET_LOOP)
+def _flow(out, pos, r, uid, strings, string_off):
+    """`"watchkeeper":{"flow":{…}}` from the uid's value on."""
     pos = _copy(out, pos, uid, 0, 21)
     pos = _lit(out, pos, 21)
     pos = _text(out, pos, strings, string_off, r.state)
@@ -331,7 +317,45 @@ def _row(out, pos, r, micros, duration, reprs, repr_a, repr_b, nets, service, te
         pos = _lit(out, pos, 29)
     if r.evicted:
         pos = _lit(out, pos, 30)
-    pos = _lit(out, pos, 31)
+    return _lit(out, pos, 31)
+
+
+@nb.njit(**PACKET_LOOP)
+def _row(out, pos, r, micros, duration, reprs, repr_a, repr_b, nets, service, texts,
+         text_off, strings, string_off, obs_json, obs_key, site_tail, buf, words, digest, uid):
+    """One flow document's line at `pos`, in the dict's field order; returns its end. String
+    table: conn states 0..12, transports 13..268 (by protocol number), directions 269..272,
+    services from 273."""
+    _uid(uid, 0, r, reprs, repr_a, repr_b, buf, words, digest)
+    pos = _lit(out, pos, 0)
+    start = pos
+    pos = _iso(out, pos, micros[0])
+    pos = _lit(out, pos, 1)
+    pos = _event_id(out, pos, uid, obs_key, buf, words, digest)
+    pos = _lit(out, pos, 2)
+    pos = _lit(out, pos, 3 if r.final else 4)
+    pos = _lit(out, pos, 5)
+    pos = _copy(out, pos, out, start, start + 26)
+    pos = _lit(out, pos, 6)
+    pos = _iso(out, pos, micros[1])
+    pos = _lit(out, pos, 7)
+    pos = _int(out, pos, duration)
+    pos = _lit(out, pos, 8)
+    pos = _copy(out, pos, obs_json, 0, len(obs_json))
+    pos = _lit(out, pos, 9)
+    pos, src0, src1, dst0, dst1 = _endpoints(out, pos, r, texts, text_off)
+    pos = _lit(out, pos, 14)
+    pos = _network(out, pos, r, nets, service, texts, text_off, strings, string_off, buf,
+                   words, digest)
+    pos = _lit(out, pos, 18)
+    if _less(out, dst0, dst1, src0, src1):
+        src0, src1, dst0, dst1 = dst0, dst1, src0, src1
+    pos = _copy(out, pos, out, src0, src1)
+    if src1 - src0 != dst1 - dst0 or _less(out, src0, src1, dst0, dst1):
+        pos = _lit(out, pos, 19)
+        pos = _copy(out, pos, out, dst0, dst1)
+    pos = _lit(out, pos, 20)
+    pos = _flow(out, pos, r, uid, strings, string_off)
     pos = _copy(out, pos, site_tail, 0, len(site_tail))
     return _lit(out, pos, 32)
 

@@ -131,3 +131,14 @@ def test_cli_flows_json_writes_the_documents(tmp_path):
     expected = b"".join(codec.encode(d) + b"\n"
                         for d in capture_documents(paths, load_settings(None), app=False))
     assert out == expected and out.count(b"\n") > 100
+
+
+def test_no_numba_in_a_process_writing_lines_with_the_build():
+    # numba + LLVM cost ~140 MiB and seconds per process; the lines use the built kernel
+    code = ("import sys; from collectors.capture import iter_flow_lines; "
+            "from watchkeeper.networks import InternalNetworks; "
+            f"n = sum(len(c) for c in iter_flow_lines([{str(CAPTURES[0])!r}], 's', "
+            "InternalNetworks())); print(n > 0, 'numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, check=True)
+    assert out.stdout.split() == ["True", "False"]
