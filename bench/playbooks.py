@@ -96,10 +96,14 @@ def main() -> int:
             counts = collections.Counter(
                 d["watchkeeper"]["run"]["status"]
                 for d in store.scan("runs", Query(terms={"event.dataset": [runs.RUN]})))
-            if not producer.is_alive() and counts["succeeded"] == total:
+            if not producer.is_alive() and sum(counts.values()) == total and \
+                    not set(counts) & set(runs.ACTIVE):
                 break
             if time.monotonic() - started > args.minutes * 60 * 4 + 120:
-                print(f"gave up: {dict(counts)}", file=sys.stderr)
+                failed = [d["watchkeeper"]["run"].get("message") for d in store.scan(
+                    "runs", Query(terms={"event.dataset": [runs.RUN],
+                                         "watchkeeper.run.status": ["failed"]}), limit=3)]
+                print(f"gave up: {dict(counts)} {failed}", file=sys.stderr)
                 return 1
         elapsed = time.monotonic() - started
         producer.join()

@@ -88,6 +88,36 @@ class AuditChain:
                 tail = self._tail = None
         raise StoreError("audit trail: could not append after repeated conflicts")
 
+    def append_many(self, records: list[dict]) -> list[dict]:
+        """Chain `records` in order after the tail and insert them with as few round trips
+        as the store allows (`insert_new_many(ordered=True)`: it stops at the first number
+        another writer took, so the chain never gets a record after a gap); the rest are
+        chained again on the real tail. Returns the stored records, in order."""
+        from watchkeeper.store.base import Query, StoreError
+        stored: list[dict] = []
+        with self._lock:
+            left, tail = list(records), self._tail
+            for _ in range(_RETRIES):
+                if not left:
+                    return stored
+                if tail is None:
+                    found = self.store.search("audit", Query(limit=1)).items
+                    tail = found[0] if found else {}
+                chained = []
+                for record in left:
+                    chained.append(self._chain(record, chained[-1] if chained else tail or None))
+                done = sum(self.store.insert_new_many("audit", chained, ordered=True))
+                stored += chained[:done]
+                left = left[done:]
+                if done:
+                    self._tail = tail = chained[done - 1]
+                if left:
+                    self.store.refresh("audit")   # another writer took a number: re-read
+                    tail = self._tail = None
+            if not left:
+                return stored
+        raise StoreError("audit trail: could not append after repeated conflicts")
+
     @staticmethod
     def _chain(record: dict, tail: dict | None) -> dict:
         info = (tail or {}).get("watchkeeper", {}).get("audit", {})

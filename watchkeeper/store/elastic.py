@@ -351,6 +351,57 @@ class ElasticStore(Store):
             raise StoreError(f"Elasticsearch refused a {kind} document: {exc}") from None
         return True
 
+    def insert_new_many(self, kind: str, docs: list[dict], ordered: bool = False) -> list[bool]:
+        """One bulk of `create`s (unordered), or creates one after another without a refresh
+        each (ordered: a bulk's items are not atomic, so a later one could land after an
+        earlier one lost its race); one refresh at the end either way."""
+        check_kind(kind)
+        if not docs:
+            return []
+        try:
+            if ordered:
+                inserted = self._create_in_order(kind, docs)
+            else:
+                inserted = self._create_bulk(kind, docs)
+            self.es.indices.refresh(index=self.index_for(kind), ignore_unavailable=True)
+        except TransportError as exc:
+            raise StoreUnavailable(f"Elasticsearch at {self.url} did not answer: {exc}") from None
+        except ApiError as exc:
+            raise StoreError(f"Elasticsearch refused a {kind} document: {exc}") from None
+        return inserted
+
+    def _create_in_order(self, kind: str, docs: list[dict]) -> list[bool]:
+        inserted: list[bool] = []
+        for doc in docs:
+            if inserted and not inserted[-1]:
+                inserted.append(False)
+                continue
+            try:
+                self.es.create(index=self.index_for(kind, doc), id=doc["event"]["id"],
+                               document=doc, refresh=False)
+                inserted.append(True)
+            except ConflictError:
+                inserted.append(False)
+        return inserted
+
+    def _create_bulk(self, kind: str, docs: list[dict]) -> list[bool]:
+        first = {}                               # a repeated id: the first one is tried
+        for position, doc in enumerate(docs):
+            first.setdefault(doc["event"]["id"], position)
+        actions = [{"_op_type": "create", "_index": self.index_for(kind, doc),
+                    "_id": doc["event"]["id"], "_source": doc}
+                   for position, doc in enumerate(docs) if first[doc["event"]["id"]] == position]
+        _, errors = bulk(self.es, actions, refresh=False, raise_on_error=False, max_retries=3,
+                         chunk_size=2000)
+        failed = [next(iter(e.values())) for e in errors]
+        refused = [f for f in failed if f.get("status") != 409]
+        if refused:
+            raise StoreError(f"{len(refused)} of {len(docs)} {kind} documents rejected: "
+                             f"{refused[0]}")
+        exists = {f["_id"] for f in failed}
+        return [first[doc["event"]["id"]] == position and doc["event"]["id"] not in exists
+                for position, doc in enumerate(docs)]
+
     def delete_ids(self, kind: str, ids: list[str]) -> int:
         check_deletable(kind)
         found = 0

@@ -19,6 +19,11 @@ from watchkeeper.store.sqlite import SqliteStore
 T0 = timeutil.parse("2026-05-10T12:00:00+00:00")
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024      # many runs post at once (socketserver's default is 5)
+    daemon_threads = True
+
+
 class Receiver:
     """A webhook receiver on a free local port; counts every POST and every distinct
     Idempotency-Key; answers with `statuses` in turn (then 200)."""
@@ -43,7 +48,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
                                        daemon=True)
