@@ -10,6 +10,7 @@ import base64
 import json
 import time
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, nullcontext
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -355,9 +356,10 @@ class Store(ABC):
 
     def insert_new_many(self, kind: str, docs: list[dict], ordered: bool = False) -> list[bool]:
         """`insert_new` for many documents in one go (a backend overrides it to save round
-        trips); one flag per document, True = inserted now. `ordered`: stop at the first that
-        exists (the rest are not tried, False) — a hash chain never gets a record after a gap.
-        Every insert is visible to reads when this returns."""
+        trips); one flag per document, True = inserted now. `ordered` (a hash chain's next
+        records, written under `audit_lease`): if the first exists, none is inserted, so the
+        chain never gets a record after a gap. Every insert is visible to reads when this
+        returns."""
         inserted: list[bool] = []
         for doc in docs:
             if ordered and inserted and not inserted[-1]:
@@ -365,6 +367,12 @@ class Store(ABC):
                 continue
             inserted.append(self.insert_new(kind, doc))
         return inserted
+
+    def audit_lease(self) -> AbstractContextManager:
+        """Held while appending to the audit chain. Inserts one after another need none
+        (SQLite); a backend that writes a batch in one request (Elasticsearch) holds a
+        lease across processes, so nobody takes a number in the middle of the batch."""
+        return nullcontext()
 
     def append_audit(self, record: dict) -> dict:
         """Append to the hash-chained audit trail (watchkeeper/store/audit.py)."""
