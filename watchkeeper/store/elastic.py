@@ -368,7 +368,6 @@ class ElasticStore(Store):
                 inserted = self._create_in_order(kind, docs)
             else:
                 inserted = self._create_bulk(kind, docs)
-            self.es.indices.refresh(index=self.index_for(kind), ignore_unavailable=True)
         except TransportError as exc:
             raise StoreUnavailable(f"Elasticsearch at {self.url} did not answer: {exc}") from None
         except ApiError as exc:
@@ -380,7 +379,7 @@ class ElasticStore(Store):
         rest in one bulk; flags up to the first that was not inserted."""
         try:
             self.es.create(index=self.index_for(kind, docs[0]), id=docs[0]["event"]["id"],
-                           document=docs[0], refresh=False)
+                           document=docs[0], refresh=len(docs) == 1)
         except ConflictError:
             return [False] * len(docs)
         rest = self._create_bulk(kind, docs[1:]) if len(docs) > 1 else []
@@ -442,7 +441,7 @@ class ElasticStore(Store):
         actions = [{"_op_type": "create", "_index": self.index_for(kind, doc),
                     "_id": doc["event"]["id"], "_source": doc}
                    for position, doc in enumerate(docs) if first[doc["event"]["id"]] == position]
-        _, errors = bulk(self.es, actions, refresh=False, raise_on_error=False, max_retries=3,
+        _, errors = bulk(self.es, actions, refresh=True, raise_on_error=False, max_retries=3,
                          chunk_size=2000)
         failed = [next(iter(e.values())) for e in errors]
         refused = [f for f in failed if f.get("status") != 409]
