@@ -28,7 +28,7 @@ from playbooks.engine import Engine  # noqa: E402
 from playbooks.loader import Library  # noqa: E402
 from playbooks.settings import PlaybookSettings  # noqa: E402
 from playbooks.worker import PlaybookWorker  # noqa: E402
-from tests.unit.playbooks.conftest import Receiver, make_alert  # noqa: E402
+from tests.playbooks_support import Receiver, make_alert  # noqa: E402
 from watchkeeper.bus import Names  # noqa: E402
 from watchkeeper.bus.embedded import EmbeddedBus  # noqa: E402
 from watchkeeper.store import Query, runs  # noqa: E402

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.machine import machine, machine_line  # noqa: E402
 from bench.playbooks import BOOK  # noqa: E402
-from tests.unit.playbooks.conftest import Receiver, make_alert  # noqa: E402
+from tests.playbooks_support import Receiver, make_alert  # noqa: E402
 from watchkeeper.bus import Names, open_bus  # noqa: E402
 from watchkeeper.store import Query, audit, open_store, runs  # noqa: E402
 

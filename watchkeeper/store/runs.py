@@ -214,3 +214,36 @@ def decisions(store: Store, rid: str) -> list[dict]:
 
 def _site(run: dict) -> str | None:
     return (run.get("labels") or {}).get("site")
+
+
+def timeline_entries(store, incident: dict, limit: int = 1000) -> list:
+    """The incident timeline's playbook part (a `sources` entry of
+    incident_views.timeline): each run about the incident or one of its alerts, and each
+    step attempt of those runs with its outcome, read through the caller's (scoped) view."""
+    from watchkeeper.store.incident_views import TimelineEntry
+    iid = incident["event"]["id"]
+    alert_ids = list((incident.get("watchkeeper") or {}).get("incident", {}).get("alerts", []))
+    found = runs_about(store, [iid, *alert_ids[:limit]], limit=limit)
+    entries = []
+    for doc in found:
+        info = doc["watchkeeper"]["run"]
+        entries.append(TimelineEntry(
+            info.get("started_at") or doc["@timestamp"], "playbook.run", info.get("requested_by"),
+            f"playbook {info['playbook']} v{info.get('version')} on {info.get('target')}: "
+            f"{info['status']}" + (f" ({info['message']})" if info.get("message") else ""),
+            info["run_id"]))
+    if not found:
+        return entries
+    query = Query(terms={"event.dataset": [STEP],
+                         "watchkeeper.run.run_id": [d["event"]["id"] for d in found]},
+                  order="asc")
+    for doc in store.scan("runs", query, limit=limit):
+        step = doc["watchkeeper"]["run"]
+        entries.append(TimelineEntry(
+            step.get("ended_at") or step.get("started_at") or doc["@timestamp"],
+            "playbook.step", f"playbook:{step['playbook']}",
+            f"{step['playbook']} step {step['step']} (attempt {step['attempt']}): "
+            f"{step.get('outcome')} {step.get('message') or ''}".strip(), step["run_id"],
+            {"inputs": step.get("inputs"), "output": step.get("output")}
+            if step.get("outcome") != "started" else None))
+    return entries

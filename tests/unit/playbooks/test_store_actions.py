@@ -5,7 +5,7 @@ import ipaddress
 
 from playbooks.actions import REGISTRY, ActionContext
 from playbooks.settings import PlaybookSettings
-from tests.unit.playbooks.conftest import make_alert
+from tests.playbooks_support import make_alert
 from watchkeeper.assets import Asset, Inventory
 from watchkeeper.store import Query
 
