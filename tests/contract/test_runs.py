@@ -64,6 +64,10 @@ def test_runs_are_tenant_scoped_and_the_engine_runs_on_this_store(store, tmp_pat
     about = [d["watchkeeper"]["run"]["trigger"]["key"]
              for d in runs.runs_about(store, ["inc-9", "a"])]
     assert about == ["a", "c"]
+    incident = {"event": {"id": "inc-9"}, "watchkeeper": {"incident": {"alerts": ["a"]}}}
+    entries = runs.timeline_entries(ScopedStore(store, ["city-a"]), incident)
+    assert sorted((e.kind, e.object_id) for e in entries) == sorted(
+        [("playbook.run", mine["event"]["id"]), ("playbook.run", runs.run_id("hook", "c"))])
     scoped = ScopedStore(store, ["city-a"])
     ids = [mine["event"]["id"], theirs["event"]["id"]]
     assert [d["event"]["id"] for d in scoped.get_by_ids("runs", ids)] == [mine["event"]["id"]]
