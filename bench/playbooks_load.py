@@ -28,14 +28,12 @@ import time
 import uuid
 from pathlib import Path
 
-import msgspec
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import machine, machine_line  # noqa: E402
-from bench.playbooks import BOOK  # noqa: E402
-from tests.playbooks_support import Receiver, make_alert  # noqa: E402
+from bench.playbooks import BOOK, publish  # noqa: E402
+from tests.playbooks_support import Receiver  # noqa: E402
 from watchkeeper.bus import Names, open_bus  # noqa: E402
 from watchkeeper.store import Query, audit, open_store, runs  # noqa: E402
 
@@ -50,21 +48,6 @@ def probe(out: str, events: int) -> None:
             row = timed("all", registry.build(), docs)
             sink.write(f"{time.time():.3f} {len(docs) / row.seconds:.1f}\n")
             sink.flush()
-
-
-def publish(bus, names: Names, rate: float, minutes: float, sent: list[int]) -> None:
-    producer = bus.producer()
-    total = int(rate * minutes)
-    start = time.monotonic()
-    for i in range(total):
-        alert = make_alert(source=f"198.{18 + i // 65536 % 2}.{i // 256 % 256}.{i % 256}",
-                           at=1_780_000_000 + i)
-        producer.send(names.alerts, msgspec.json.encode(alert), key=alert["source"]["ip"])
-        sent[0] += 1
-        lag = start + (i + 1) * 60 / rate - time.monotonic()
-        if lag > 0:
-            time.sleep(lag)
-    producer.flush()
 
 
 def count(store, **terms) -> int:

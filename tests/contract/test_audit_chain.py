@@ -21,6 +21,13 @@ def _delete(store, record_id: str) -> None:
         store.es.delete(index=store.index_for("audit"), id=record_id, refresh=True)
 
 
+def _race(threads: list[threading.Thread]) -> None:
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def test_records_chain_in_order(store):
     records = _append(store, 5)
     assert [r["watchkeeper"]["audit"]["seq"] for r in records] == [1, 2, 3, 4, 5]
@@ -78,11 +85,7 @@ def test_concurrent_writers_do_not_fork_the_chain(store):
                 w.append(chain.audit_record("x", f"w{i}"))
         except Exception as exc:   # surfaced below: a thread's exception is otherwise lost
             errors.append(exc)
-    threads = [threading.Thread(target=write, args=(w,)) for w in writers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _race([threading.Thread(target=write, args=(w,)) for w in writers])
     assert errors == []
     verdict = chain.verify(store)
     assert verdict.ok and verdict.checked == 32
@@ -134,12 +137,8 @@ def test_batches_and_single_appends_racing_keep_one_chain(store):
                 w.append(chain.audit_record("x", f"{name}-{i}"))
         except Exception as exc:
             errors.append(exc)
-    threads = [threading.Thread(target=batches, args=(w, f"b{n}")) for n, w in enumerate(batchers)]
-    threads += [threading.Thread(target=single, args=(w, f"s{n}")) for n, w in enumerate(singles)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _race([threading.Thread(target=batches, args=(w, f"b{n}")) for n, w in enumerate(batchers)]
+          + [threading.Thread(target=single, args=(w, f"s{n}")) for n, w in enumerate(singles)])
     assert errors == []
     verdict = chain.verify(store)
     assert verdict.ok and verdict.checked == 2 * 3 * 15 + 2 * 6
