@@ -1,12 +1,16 @@
 """Benchmark: events/s through the pipeline, beside the Kafka -> Elasticsearch ceiling, in one run.
 
-    .venv/bin/python bench/pipeline.py [--events 200000] [--modes embedded,ceiling,full] [--json]
+    .venv/bin/python bench/pipeline.py [--events 200000] [--modes embedded,anchors,ceiling,full]
+                                       [--json] [--kafka-libs DIR]
 
 Generates N flow events once (FlowRecord -> flow_document, varied 5-tuples, ~10 % of them a
 port scan from a few sources so the scan detector raises alerts), then times:
 
   embedded  memory:// bus + SQLite store (temp file): publish -> DetectionWorker -> Indexer,
             one stage after the other as `watchkeeper ingest` does; events/s for the whole.
+  anchors   the raw anchors (bench/anchors.py): Kafka's own producer and consumer perf tools
+            and a raw `_bulk` load of the same pre-serialised documents with 1 and 2 clients;
+            the report then gives every Kafka mode as a ratio to the 2-client raw bulk rate.
   ceiling   Kafka -> Elasticsearch with no detection: N events pre-published to a fresh
             namespace's `<ns>.events`, then an Indexer alone copies them into ES. The ES event
             count must equal N afterwards (the run fails otherwise).
@@ -49,6 +53,7 @@ from watchkeeper.publish import EventPublisher  # noqa: E402
 from watchkeeper.store import open_store  # noqa: E402
 from watchkeeper.worker import StepResult  # noqa: E402
 
+from bench.anchors import mode_anchors  # noqa: E402
 from bench.machine import machine, machine_line  # noqa: E402
 
 BASE_TIME = 1_699_920_000 + 3600      # 2023-11-14T01:00:00Z: every event falls on one day
@@ -349,6 +354,7 @@ def report(result: dict) -> str:
                                for i, (c, w) in enumerate(zip(row, widths))))
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
+    lines += anchor_lines(result)
     if result.get("ratio") is not None:
         lines += ["", f"ratio full/ceiling = {result['ratio']:.2f} "
                       f"(target for later rounds >= 0.80)"]
@@ -359,11 +365,35 @@ def report(result: dict) -> str:
     return "\n".join(lines)
 
 
+def anchor_lines(result: dict) -> list[str]:
+    """The raw anchors, and every Kafka mode as a ratio to the 2-client raw bulk rate."""
+    a = result.get("anchors")
+    if not a:
+        return []
+    base = a["raw_bulk_2"]["events_per_s"]
+    lines = ["", f"anchors (same {result['events']:,} documents, {a['bytes_per_doc']:.0f} B each):",
+             f"  kafka-producer-perf    {a['kafka_producer']['records_per_s']:>9,.0f} msg/s",
+             f"  kafka-consumer-perf    {a['kafka_consumer']['records_per_s']:>9,.0f} msg/s "
+             f"(fetch only {a['kafka_consumer']['fetch_records_per_s']:,.0f})",
+             f"  raw bulk, 1 client     {a['raw_bulk_1']['events_per_s']:>9,.0f} docs/s",
+             f"  raw bulk, 2 clients    {base:>9,.0f} docs/s  (the base of the ratios below)"]
+    goals = {"ceiling": 0.7, "full_concurrent": 0.5, "full_sequential": 0.5,
+             "full_processes": 0.5}
+    for key, r in result["modes"].items():
+        if key in goals:
+            ratio = r["events_per_s"] / base
+            lines.append(f"  ours: {key:<16} {r['events_per_s']:>9,.0f} ev/s = {ratio:.2f}x "
+                         f"raw bulk (goal >= {goals[key]})")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=200_000, help="N events per mode")
     ap.add_argument("--modes", default="embedded,ceiling,full",
-                    help="comma list of embedded, ceiling, full")
+                    help="comma list of embedded, anchors, ceiling, full")
+    ap.add_argument("--kafka-libs", default=None,
+                    help="Kafka jars for the perf tools (default deploy/local/.cache/kafka-*/libs)")
     ap.add_argument("--bus", default=os.environ.get("WATCHKEEPER_BENCH_BUS",
                                                     "kafka://127.0.0.1:9092"))
     ap.add_argument("--es", default=os.environ.get("WATCHKEEPER_BENCH_ES", "http://127.0.0.1:9200"))
@@ -371,9 +401,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     args = ap.parse_args(argv)
     modes = {m.strip() for m in args.modes.split(",") if m.strip()}
-    if modes - {"embedded", "ceiling", "full"}:
-        ap.error(f"unknown modes {sorted(modes - {'embedded', 'ceiling', 'full'})}")
-    remote = bool(modes & {"ceiling", "full"})
+    known = {"embedded", "anchors", "ceiling", "full"}
+    if modes - known:
+        ap.error(f"unknown modes {sorted(modes - known)}")
+    remote = bool(modes & {"anchors", "ceiling", "full"})
 
     log = (lambda msg: print(msg, file=sys.stderr, flush=True))
     info = machine(args.es if remote else None, remote)
@@ -394,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
         bus = open_bus(args.bus)
         elastic = Elastic(args.es, run_id)
         try:
+            if "anchors" in modes:
+                result["anchors"] = mode_anchors(docs, args.bus, args.es, elastic, run_id,
+                                                 args.kafka_libs, log)
             if "ceiling" in modes:
                 log(f"ceiling: Kafka -> ES (run {run_id}) ...")
                 result["modes"]["ceiling"] = mode_ceiling(docs, bus, elastic, run_id)
