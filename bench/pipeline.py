@@ -146,8 +146,8 @@ def run_stage(stage, owed, done=lambda: True) -> StageRun:
         if time.perf_counter() > deadline:
             raise SystemExit(f"{stage.name}: consumed {run.consumed} of {owed()} records "
                              f"in {STEP_DEADLINE_S:.0f} s; giving up")
+    stage.close()                         # timed: a write still in flight is part of the stage
     run.seconds = time.perf_counter() - started
-    stage.close()
     return run
 
 
@@ -324,7 +324,10 @@ def mode_full(docs: list[dict], bus, elastic: Elastic, run_id: str, concurrent: 
 
 # -- report -----------------------------------------------------------------------------------
 def report(result: dict) -> str:
+    load = result.get("load", {})
     lines = [machine_line(result["machine"]),
+             f"load average (1 min) at start {load.get('start', 0):.1f}, at end "
+             f"{load.get('end', 0):.1f}: the machine is shared with 7 other engineers",
              f"workload: {result['events']:,} flow events ({result['scan_probes']:,} scan "
              f"probes), generated in {result['generate_s']:.1f} s (not timed)", ""]
     rows = [("mode", "events/s", "seconds", "publish", "detect", "index", "alerts")]
@@ -415,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"generated {len(docs):,} events in {gen_s:.1f} s")
     result: dict = {"events": len(docs), "scan_probes": probes, "generate_s": gen_s,
                     "machine": info, "command": " ".join([Path(sys.executable).name, *sys.argv]),
-                    "modes": {}}
+                    "modes": {}, "load": {"start": os.getloadavg()[0]}}
 
     if "embedded" in modes:
         log("embedded: memory:// bus + SQLite ...")
@@ -450,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
             result["ratio_sequential"] = (m["full_sequential"]["events_per_s"]
                                           / m["ceiling"]["events_per_s"])
     result["total_s"] = time.perf_counter() - started
+    result["load"]["end"] = os.getloadavg()[0]
     print(json.dumps(result, indent=2) if args.json else report(result))
     return 0
 
