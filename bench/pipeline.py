@@ -11,6 +11,9 @@ port scan from a few sources so the scan detector raises alerts), then times:
   anchors   the raw anchors (bench/anchors.py): Kafka's own producer and consumer perf tools
             and a raw `_bulk` load of the same pre-serialised documents with 1 and 2 clients;
             the report then gives every Kafka mode as a ratio to the 2-client raw bulk rate.
+  processes Kafka -> detectors -> Elasticsearch with every stage its own process
+            (`watchkeeper supervise --processes ...`, bench/processes.py); rate from the
+            first stored event to the last, start-up reported apart.
   ceiling   Kafka -> Elasticsearch with no detection: N events pre-published to a fresh
             namespace's `<ns>.events`, then an Indexer alone copies them into ES. The ES event
             count must equal N afterwards (the run fails otherwise).
@@ -45,16 +48,17 @@ sys.path.insert(0, str(ROOT))
 from detectors import registry  # noqa: E402
 from alerting.worker import AlertingWorker  # noqa: E402
 from detectors.runner import DetectionWorker  # noqa: E402
-from watchkeeper.bus import Names, open_bus  # noqa: E402
+from watchkeeper.bus import BusError, Names, open_bus  # noqa: E402
 from watchkeeper.documents import FlowRecord, flow_document  # noqa: E402
 from watchkeeper.indexer import Indexer  # noqa: E402
 from watchkeeper.networks import InternalNetworks  # noqa: E402
 from watchkeeper.publish import EventPublisher  # noqa: E402
-from watchkeeper.store import open_store  # noqa: E402
+from watchkeeper.store import StoreError, open_store  # noqa: E402
 from watchkeeper.worker import StepResult  # noqa: E402
 
 from bench.anchors import mode_anchors  # noqa: E402
 from bench.machine import machine, machine_line  # noqa: E402
+from bench.processes import mode_processes  # noqa: E402
 
 BASE_TIME = 1_699_920_000 + 3600      # 2023-11-14T01:00:00Z: every event falls on one day
 STEP_DEADLINE_S = 1800.0              # a stage that has not finished by then fails the run
@@ -113,6 +117,7 @@ class StageRun:
     written: int = 0
     alerts: int = 0
     deadlettered: int = 0
+    recoveries: int = 0                   # failed steps read again from the last commit
 
 
 def publish(bus, names: Names, docs: list[dict]) -> float:
@@ -134,14 +139,20 @@ def run_stage(stage, owed, done=lambda: True) -> StageRun:
     started = time.perf_counter()
     deadline = started + STEP_DEADLINE_S
     while True:
-        result = stage.step(timeout=0.2)
+        try:
+            result = stage.step(timeout=0.2)
+        except (BusError, StoreError) as exc:   # as run_forever does: read again from the commit
+            print(f"{stage.name}: {exc}; rewinding", file=sys.stderr, flush=True)
+            stage.reset()
+            run.recoveries += 1
+            continue
         if result.consumed and run.first_batch_s is None:
             run.first_batch_s = time.perf_counter() - started
         run.consumed += result.consumed
         run.written += result.written
         run.alerts += result.alerts
         run.deadlettered += result.deadlettered
-        if done() and run.consumed >= owed():
+        if done() and run.consumed >= owed() and (not run.recoveries or not stage.consumer.lag()):
             break
         if time.perf_counter() > deadline:
             raise SystemExit(f"{stage.name}: consumed {run.consumed} of {owed()} records "
@@ -168,6 +179,14 @@ class DetectionWithPolicy:
         while self.owed > 0 and time.perf_counter() < deadline:
             self.owed -= self.policy.step(timeout=0.2).consumed
         return result
+
+    @property
+    def consumer(self):
+        return self.detector.consumer
+
+    def reset(self) -> None:
+        self.detector.reset()
+        self.policy.reset()
 
     def close(self) -> None:
         self.detector.close()
@@ -342,7 +361,8 @@ def report(result: dict) -> str:
     for key, label in (("embedded", "embedded end to end (memory + SQLite)"),
                        ("ceiling", "Kafka -> ES copy, no detection (ceiling)"),
                        ("full_sequential", "Kafka -> detect -> ES, sequential"),
-                       ("full_concurrent", "Kafka -> detect -> ES, concurrent (main)")):
+                       ("full_concurrent", "Kafka -> detect -> ES, concurrent (threads)"),
+                       ("full_processes", "Kafka -> detect -> ES, stages as processes")):
         r = result["modes"].get(key)
         if not r:
             continue
@@ -394,7 +414,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=200_000, help="N events per mode")
     ap.add_argument("--modes", default="embedded,ceiling,full",
-                    help="comma list of embedded, anchors, ceiling, full")
+                    help="comma list of embedded, anchors, ceiling, full, processes")
+    ap.add_argument("--processes", default="detect-source=1,detect-rekeyed=1,alerting=1,"
+                    "index=2,correlate=0,playbooks=0",
+                    help="processes mode: processes per stage (watchkeeper supervise)")
     ap.add_argument("--kafka-libs", default=None,
                     help="Kafka jars for the perf tools (default deploy/local/.cache/kafka-*/libs)")
     ap.add_argument("--bus", default=os.environ.get("WATCHKEEPER_BENCH_BUS",
@@ -404,10 +427,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     args = ap.parse_args(argv)
     modes = {m.strip() for m in args.modes.split(",") if m.strip()}
-    known = {"embedded", "anchors", "ceiling", "full"}
+    known = {"embedded", "anchors", "ceiling", "full", "processes"}
     if modes - known:
         ap.error(f"unknown modes {sorted(modes - known)}")
-    remote = bool(modes & {"anchors", "ceiling", "full"})
+    remote = bool(modes & {"anchors", "ceiling", "full", "processes"})
 
     log = (lambda msg: print(msg, file=sys.stderr, flush=True))
     info = machine(args.es if remote else None, remote)
@@ -441,6 +464,14 @@ def main(argv: list[str] | None = None) -> int:
                     log("full: Kafka -> detect -> ES, concurrent ...")
                     result["modes"]["full_concurrent"] = mode_full(docs, bus, elastic, run_id,
                                                                    True)
+            if "processes" in modes:
+                log(f"processes: Kafka -> detect -> ES, stages as processes ({args.processes}) ...")
+                names = fresh_names(run_id, "proc", bus)
+                t_pub = publish(bus, names, docs)
+                store = elastic.open("proc")
+                r = mode_processes(len(docs), names, args.bus, store,
+                                   f"{args.es}?prefix={store.prefix}", args.processes)
+                result["modes"]["full_processes"] = {**r, "publish_s": t_pub}
         finally:
             deleted = elastic.cleanup()
             log(f"cleanup: deleted {len(deleted)} indices under wkbench-{run_id}-*")
