@@ -374,8 +374,8 @@ def report(result: dict) -> str:
         if not r:
             continue
         pub = f"{r['publish_s']:.1f} s" + ("" if key == "embedded" else " (untimed)")
-        alerts = f"{r.get('alerts_published', 0)} -> {r.get('alerts_stored', 0)}" \
-            if "alerts_published" in r else "-"
+        alerts = f"{r.get('alerts_published', '?')} -> {r.get('alerts_stored', 0)}" \
+            if "alerts_stored" in r else "-"
         rows.append((label, f"{r['events_per_s']:,.0f}", f"{r['seconds']:.1f}", pub,
                      stage(r.get("detect")), stage(r.get("index")), alerts))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
