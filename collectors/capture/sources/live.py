@@ -47,6 +47,9 @@ class LiveStats:
     bytes: int = 0
     kernel_drops: int = 0        # frames the kernel dropped because we were too slow
     batches: int = 0
+    ring_blocks: int = 0         # blocks of the TPACKET_V3 ring (0: no ring, recvmsg)
+    ring_blocks_in_use: int = 0  # filled blocks waiting for us when the last one was read
+    ring_peak_in_use: int = 0    # the most ever waiting (ring_blocks: the next frame drops)
 
 
 class LiveSource:
@@ -127,6 +130,7 @@ class LiveSource:
         if block is None:
             return _batch([], [], [])
         data, first, count = block
+        self._note_ring_use()
         offs, caplen, wirelen, ts = native.walk_tpacket(data, first, count)
         self.stats.packets += len(offs)
         self.stats.bytes += int(caplen.sum())
@@ -134,6 +138,13 @@ class LiveSource:
                            wirelen=wirelen, ts=ts,
                            linktype=np.full(len(offs), LINKTYPE_ETHERNET, dtype=np.int32),
                            clock=time.time())
+
+    def _note_ring_use(self) -> None:
+        """How far behind the kernel we are, in ring blocks (ring use is a metric)."""
+        waiting = self._ring.in_use()
+        self.stats.ring_blocks = self._ring.blocks
+        self.stats.ring_blocks_in_use = waiting
+        self.stats.ring_peak_in_use = max(self.stats.ring_peak_in_use, waiting)
 
     def _next_batch(self) -> RecordBatch:
         frames: list[bytes] = []
@@ -234,6 +245,12 @@ class _Ring:
         struct.pack_into("I", self.map, base + 8, 0)        # TP_STATUS_KERNEL: hand it back
         self.current = (self.current + 1) % self.blocks
         return data, first, count
+
+    def in_use(self) -> int:
+        """Blocks the kernel has handed over and we have not read yet (the one being read
+        excluded)."""
+        return sum(1 for i in range(self.blocks)
+                   if struct.unpack_from("I", self.map, i * self.size + 8)[0] & TP_STATUS_USER)
 
     def close(self) -> None:
         self.map.close()
