@@ -1,7 +1,8 @@
 """Silent collectors and capture gaps, from the status reports collectors publish
 (watchkeeper/status.py): what detection health (docs/detection-health.md) is built on.
 
-A collector is *silent* when it was sending (its output counter above zero) and then, for
+A collector is *silent* when it was sending (its input counter — packets, datagrams
+received — else its output counter, above zero) and then, for
 `silent_after` seconds, either stopped reporting at all (`stopped`: the process died, hung or
 lost the bus) or kept reporting with an output counter that did not move (`idle`: the
 router, host or mirror port feeding it went quiet). Stateless: two reads per collector (its
@@ -18,9 +19,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 from watchkeeper import schema, timeutil
-from watchkeeper.collector_health import (DATASET, LOOKBACK, _counters, _output,
+from watchkeeper.collector_health import (DATASET, LOOKBACK, OUTPUT_COUNTERS, _counters,
                                           collector_health)
 from watchkeeper.store.base import Query
+
+
+# What says "input is arriving": frames and datagrams taken in first (a capture's `flows` only
+# moves when a flow ends), then the collector's output counter.
+ACTIVITY_COUNTERS = ("packets", "received", *OUTPUT_COUNTERS)
+
+
+def _activity(counters: dict[str, int]) -> int:
+    return next((counters[name] for name in ACTIVITY_COUNTERS if name in counters), 0)
 
 
 @dataclass(frozen=True)
@@ -76,7 +86,7 @@ def silences(reader, now: float, silent_after: float) -> list[Silence]:
 
 def _silence(reader, observer: str, collector: str, newest: dict, now: float,
              silent_after: float) -> Silence | None:
-    output = _output(_counters(newest))
+    output = _activity(_counters(newest))
     if output <= 0:                      # never sent anything: not "was sending"
         return None
     start = (newest.get("event") or {}).get("start")
@@ -86,7 +96,7 @@ def _silence(reader, observer: str, collector: str, newest: dict, now: float,
     older = _reports(reader, observer, collector, now - LOOKBACK, now - silent_after, 1)
     if not older or (older[0].get("event") or {}).get("start") != start:
         return None
-    if _output(_counters(older[0])) != output:
+    if _activity(_counters(older[0])) != output:
         return None
     return Silence(observer, collector, site, "idle", older[0]["@timestamp"], output, start)
 
