@@ -41,7 +41,7 @@ SLOTS = ("packets", "kernel_drops", "ring_blocks", "ring_blocks_in_use", "ring_p
 CAPTURE_GAUGE = Gauge("watchkeeper_capture", "Live capture of `run --interface` (its own "
                       "process): packets, kernel_drops (cumulative), ring_blocks, "
                       "ring_blocks_in_use, ring_peak_in_use, queue_depth, queue_peak, "
-                      "batches_sent", ["interface", "measure"])
+                      "batches_sent; relayed (messages put on the bus)", ["interface", "measure"])
 
 
 class QueueProducer(Producer):
@@ -216,6 +216,7 @@ class CaptureProcess:
         self.stats.gauges = {name: int(self.gauges[i]) for i, name in enumerate(SLOTS)}
         for name, value in self.stats.gauges.items():
             CAPTURE_GAUGE.labels(interface=self.interface, measure=name).set(value)
+        CAPTURE_GAUGE.labels(interface=self.interface, measure="relayed").set(self.stats.messages)
 
     def kill(self) -> None:
         if self.process.is_alive():

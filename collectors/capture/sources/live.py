@@ -101,12 +101,12 @@ class LiveSource:
             while not self.stop.is_set():
                 yield self._ring_batch() if self._ring else self._next_batch()
             if self._ring:
-                # The kernel hands a partly filled block over only when its timer retires
-                # it: wait for that, so frames received before the stop are not lost (for
-                # one retire period only: a busy link would otherwise never let us stop).
-                until = time.monotonic() + self._ring.retire + 0.2
-                while (left := until - time.monotonic()) > 0:
-                    batch = self._ring_batch(left, _NEVER)
+                # Frames received before the stop are not lost: the blocks already handed
+                # over, and the partly filled one the kernel's timer retires (waited for one
+                # retire period each). At most one ring's worth: a busy link would otherwise
+                # never let us stop.
+                for _ in range(self._ring.blocks + 1):
+                    batch = self._ring_batch(self._ring.retire + 0.2, _NEVER)
                     if not len(batch):
                         break
                     yield batch
