@@ -179,6 +179,9 @@ def start_capture(settings: Settings, bus: Bus, stop: threading.Event,
     its encoded messages onto the bus."""
     if not interface:
         return []
+    if not settings.capture_process:
+        live = open_capture(interface, stop)
+        return _started(run_capture, settings, bus, stop, live, name="wk-capture")
     from app.capture_process import CaptureProcess
     child = CaptureProcess(settings, interface).start()
     return _started(child.relay, bus.producer(), stop, name="wk-capture-relay")

@@ -15,7 +15,9 @@ The answer is the highest rate with zero kernel drops.
   process  the capture process `watchkeeper run --interface` starts (app/capture_process.py):
            documents encoded in the child, relayed to this process, which only counts them;
   run      the whole `watchkeeper run --interface` (capture process + detection + alerting +
-           indexing into SQLite + API), counters read from its /metrics.
+           indexing into SQLite + API), counters read from its /metrics;
+  run-thread  the same with `capture_process: false` (capture in a thread of `run`, as
+           before): the side-by-side anchor.
 --seconds S: at each rate send rate × S packets (the replay file is looped), not --packets.
 """
 from __future__ import annotations
@@ -124,16 +126,31 @@ def _metrics(base: str, interface: str) -> dict[str, float]:
     return found
 
 
-def one_rate_run(veth: Veth, pcap: Path, packets: int, rate: int | None) -> dict:
-    """The whole `watchkeeper run --interface` on the veth, store in a temporary SQLite."""
+def _collector_counters(base: str, interface: str) -> dict[str, float]:
+    """The capture's status counters as `run` exports them when it captures in a thread."""
+    import httpx
+    text = httpx.get(f"{base}/metrics/", timeout=10).text
+    pattern = (r'watchkeeper_collector_counter\{collector="capture:' + re.escape(interface) +
+               r'",counter="([^"]+)"\} (\S+)')
+    return {m.group(1): float(m.group(2)) for m in re.finditer(pattern, text)}
+
+
+def one_rate_run(veth: Veth, pcap: Path, packets: int, rate: int | None,
+                 in_process: bool = True) -> dict:
+    """The whole `watchkeeper run --interface` on the veth, store in a temporary SQLite;
+    `in_process=False`: the capture in a thread of `run` (setting capture_process: false)."""
+    import json
     import tempfile
 
     import httpx
     from tests.integration.conftest import free_port
     with tempfile.TemporaryDirectory(prefix="wk-bench-run-") as tmp:
         port = free_port()
+        Path(f"{tmp}/wk.yaml").write_text(json.dumps({"status_seconds": 1,
+                                                      "capture_process": in_process}))
         proc = subprocess.Popen(
             [str(ROOT / ".venv" / "bin" / "watchkeeper"), "run", "--interface", veth.here,
+             "--config", f"{tmp}/wk.yaml",
              "--port", str(port), "--syslog-port", "0", "--netflow-port", "0",
              "--store", f"sqlite:///{tmp}/wk.db"], cwd=ROOT, stdout=subprocess.DEVNULL,
             stderr=open(f"{tmp}/run.log", "w"))
@@ -147,9 +164,13 @@ def one_rate_run(veth: Veth, pcap: Path, packets: int, rate: int | None) -> dict
                 except httpx.TransportError:
                     time.sleep(0.5)
             time.sleep(1.0)
+            read = (lambda: _metrics(base, veth.here)) if in_process else \
+                (lambda: {**_collector_counters(base, veth.here),
+                          **{k: v for k, v in _metrics(base, veth.here).items()
+                             if k.startswith("lag:")}})
             sent_pps, _ = replay(veth, pcap, packets, rate)
-            _settled(lambda: _metrics(base, veth.here).get("packets", 0), packets)
-            m = _metrics(base, veth.here)
+            _settled(lambda: read().get("packets", 0), packets)
+            m = read()
             health = httpx.get(f"{base}/health", timeout=10).json()
         finally:
             proc.terminate()
@@ -157,8 +178,9 @@ def one_rate_run(veth: Veth, pcap: Path, packets: int, rate: int | None) -> dict
     lags = {k[4:]: int(v) for k, v in m.items() if k.startswith("lag:")}
     return {"rate": rate or "topspeed", "sent_pps": sent_pps,
             "captured": int(m.get("packets", 0)), "kernel_drops": int(m.get("kernel_drops", 0)),
-            "records": int(m.get("relayed", 0)),
-            "extra": f"ring peak {int(m.get('ring_peak_in_use', 0))}/"
+            "records": int(m.get("relayed", m.get("flows", 0))),
+            "extra": f"capture {'in its own process' if in_process else 'in a thread'}, "
+                     f"ring peak {int(m.get('ring_peak_in_use', 0))}/"
                      f"{int(m.get('ring_blocks', 0))}, queue peak {int(m.get('queue_peak', 0))}"
                      f", /health {health.get('status')}, stage lag at the end {lags}"}
 
@@ -197,7 +219,8 @@ def main() -> None:
     ap.add_argument("--documents", action="store_true",
                     help="consume ECS documents (the run --interface path), not records")
     ap.add_argument("--seconds", type=float, help="send rate × SECONDS packets at each rate")
-    ap.add_argument("--mode", choices=["thread", "process", "run"], default="thread")
+    ap.add_argument("--mode", choices=["thread", "process", "run", "run-thread"],
+                    default="thread", help="run-thread: `run` with capture_process: false")
     ap.add_argument("--no-topspeed", action="store_true")
     args = ap.parse_args()
     if os.geteuid() != 0 or shutil.which("tcpreplay") is None:
@@ -217,8 +240,8 @@ def main() -> None:
             packets = int(rate * args.seconds) if args.seconds and rate else args.packets
             if args.mode == "process":
                 row = one_rate_process(veth, pcap, packets, rate)
-            elif args.mode == "run":
-                row = one_rate_run(veth, pcap, packets, rate)
+            elif args.mode in ("run", "run-thread"):
+                row = one_rate_run(veth, pcap, packets, rate, args.mode == "run")
             else:
                 row = one_rate(veth, pcap, packets, rate, args.documents)
             rows.append(row)

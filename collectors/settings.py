@@ -25,6 +25,9 @@ class CollectorSettings(BaseModel):
                                                              "long is evicted")
     enable_syslog: bool = Field(True, description="`run` listens for syslog")
     enable_netflow: bool = Field(True, description="`run` listens for NetFlow/IPFIX")
+    capture_process: bool = Field(True, description="`run --interface` captures in its own "
+                                  "process (docs/capture-process.md); false: in a thread of "
+                                  "`run`, under its interpreter lock (the old way, to compare)")
     data_dir: str = Field("var", description="collector state (tailer offsets) lives here")
     tail_paths: list[str] = Field(default_factory=list,
                                   description="Zeek logs / Suricata eve.json files or globs "
