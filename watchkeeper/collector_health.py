@@ -36,6 +36,7 @@ class CollectorHealth:
     # capture is losing packets now; the detections fed by it see part of the traffic.
     dropping: bool = False
     recent_drops: int = 0
+    stopped: bool = False       # its newest report is the last of a clean stop
 
 
 def collector_health(reader, now: float) -> list[CollectorHealth]:
@@ -66,6 +67,7 @@ def _health(observer: str, collector: str, latest: list[dict], now: float) -> Co
         observer=observer, collector=collector,
         site=(newest.get("labels") or {}).get("site"),
         last_seen=newest["@timestamp"], silent=silent, dropping=recent > 0, recent_drops=recent,
+        stopped=bool(((newest.get("watchkeeper") or {}).get("collector") or {}).get("final")),
         events_per_second=round(_rate(latest), 3),
         kernel_drops=counters.get("kernel_drops", 0), dropped=counters.get("dropped", 0),
         dead_letters=sum(counters.get(name, 0) for name in DEADLETTER_COUNTERS),
@@ -124,7 +126,7 @@ def posture_warnings(health: list[CollectorHealth]) -> list[dict]:
     warnings = []
     for h in health:
         where = {"observer": h.observer, "collector": h.collector, "site": h.site}
-        if h.silent:
+        if h.silent and not h.stopped:
             warnings.append({**where, "kind": "collector_silent", "message":
                              f"采集器 {h.collector}（{h.observer}）自 {h.last_seen} 起无上报："
                              f"依赖它的检测看不到这段时间的数据"})

@@ -89,6 +89,8 @@ def _silence(reader, observer: str, collector: str, newest: dict, now: float,
     output = _activity(_counters(newest))
     if output <= 0:                      # never sent anything: not "was sending"
         return None
+    if ((newest.get("watchkeeper") or {}).get("collector") or {}).get("final"):
+        return None                      # stopped cleanly (its last report says so)
     start = (newest.get("event") or {}).get("start")
     site = (newest.get("labels") or {}).get("site")
     if now - timeutil.parse(newest["@timestamp"]) > silent_after:

@@ -60,6 +60,8 @@ class CollectorHealthPublic(BaseModel):
     counters: dict[str, int] = Field(description="Cumulative counters since it started")
     dropping: bool = Field(False, description="Kernel drops grew between its two newest reports")
     recent_drops: int = Field(0, description="Those drops")
+    stopped: bool = Field(False, description="Its newest report is the last of a clean stop "
+                                             "(so no warning when silent)")
 
 
 class PostureWarningPublic(BaseModel):

@@ -35,8 +35,8 @@ SECRET = "contract-tests-only-" + "h3alth-" * 5
 
 
 def _status(collector: str, observer: str, counters: dict, start: float, at: float,
-            site: str | None = None) -> dict:
-    return status_document(collector, counters, observer, start, at, 10, site)
+            site: str | None = None, final: bool = False) -> dict:
+    return status_document(collector, counters, observer, start, at, 10, site, final)
 
 
 SEED = [
@@ -54,6 +54,8 @@ SEED = [
     # never sent anything: not "was sending", so never silent
     _status("tailers", "sensor-4", {"records_published": 0}, NOW - 1000, NOW - 400),
     _status("tailers", "sensor-4", {"records_published": 0}, NOW - 1000, NOW - 5),
+    # sent, then stopped cleanly (its last report says so): stopped on purpose, not silent
+    _status("capture:eth2", "sensor-6", {"packets": 9}, NOW - 2000, NOW - 1000, final=True),
     # sending: its output moved within SILENT_AFTER
     _status("syslog", "sensor-5", {"parsed": 10}, NOW - 1000, NOW - 400),
     _status("syslog", "sensor-5", {"parsed": 20}, NOW - 1000, NOW - 10),

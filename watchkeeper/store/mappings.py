@@ -74,7 +74,8 @@ WATCHKEEPER = _obj(
     inventory=_obj(site=_obj(id=_KW, name=_KW, parent=_KW, org_type=_KW),
                    asset=_obj(id=_KW, cidr=_KW, site=_KW, name=_KW, department=_KW, owner=_KW,
                               mlps_level=_LONG, criticality=_LONG)),
-    collector=_obj(name=_KW, counters={"type": "object", "dynamic": True}, silence=_KW),
+    collector=_obj(name=_KW, counters={"type": "object", "dynamic": True}, silence=_KW,
+                   final={"type": "boolean"}),
     # Generated compliance reports (watchkeeper/store/reports.py): the metadata; the PDF and
     # HTML are in a `state` blob document (watchkeeper.state: never indexed).
     report=_obj(type=_KW, period=_KW, period_start=_DATE, period_end=_DATE, schedule=_KW,
