@@ -174,7 +174,11 @@ def one_rate_run(veth: Veth, pcap: Path, packets: int, rate: int | None,
             health = httpx.get(f"{base}/health", timeout=10).json()
         finally:
             proc.terminate()
-            proc.wait(timeout=120)
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:     # still working off its backlog
+                proc.kill()
+                proc.wait(timeout=30)
     lags = {k[4:]: int(v) for k, v in m.items() if k.startswith("lag:")}
     return {"rate": rate or "topspeed", "sent_pps": sent_pps,
             "captured": int(m.get("packets", 0)), "kernel_drops": int(m.get("kernel_drops", 0)),
