@@ -91,6 +91,7 @@ def _child(settings, interface: str, bpf: str | None, snaplen: int, out: mp.Queu
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    _renice(getattr(settings, "capture_nice", 0))
     try:
         source = collect.open_capture(interface, stop, bpf, snaplen)
     except ValueError as exc:
@@ -125,6 +126,17 @@ def _child(settings, interface: str, bpf: str | None, snaplen: int, out: mp.Queu
     out.put(("done", None))
     out.close()
     out.join_thread()
+
+
+def _renice(niceness: int) -> None:
+    """Frames wait in a ring of fixed size, events on the bus in memory: under CPU pressure
+    the capture should run first (a negative value needs CAP_SYS_NICE; refused: logged)."""
+    if not niceness:
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    except OSError as exc:
+        log.warning("capture_nice %d not applied: %s", niceness, exc)
 
 
 def _write_gauges(gauges, stats, producer: QueueProducer) -> None:

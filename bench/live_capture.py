@@ -136,7 +136,7 @@ def _collector_counters(base: str, interface: str) -> dict[str, float]:
 
 
 def one_rate_run(veth: Veth, pcap: Path, packets: int, rate: int | None,
-                 in_process: bool = True) -> dict:
+                 in_process: bool = True, nice: int = 0) -> dict:
     """The whole `watchkeeper run --interface` on the veth, store in a temporary SQLite;
     `in_process=False`: the capture in a thread of `run` (setting capture_process: false)."""
     import json
@@ -147,7 +147,8 @@ def one_rate_run(veth: Veth, pcap: Path, packets: int, rate: int | None,
     with tempfile.TemporaryDirectory(prefix="wk-bench-run-") as tmp:
         port = free_port()
         Path(f"{tmp}/wk.yaml").write_text(json.dumps({"status_seconds": 1,
-                                                      "capture_process": in_process}))
+                                                      "capture_process": in_process,
+                                                      "capture_nice": nice}))
         proc = subprocess.Popen(
             [str(ROOT / ".venv" / "bin" / "watchkeeper"), "run", "--interface", veth.here,
              "--config", f"{tmp}/wk.yaml",
@@ -179,11 +180,13 @@ def one_rate_run(veth: Veth, pcap: Path, packets: int, rate: int | None,
             except subprocess.TimeoutExpired:     # still working off its backlog
                 proc.kill()
                 proc.wait(timeout=30)
+            shutil.copy(f"{tmp}/run.log", "/tmp/wk-bench-run-last.log")
     lags = {k[4:]: int(v) for k, v in m.items() if k.startswith("lag:")}
     return {"rate": rate or "topspeed", "sent_pps": sent_pps,
             "captured": int(m.get("packets", 0)), "kernel_drops": int(m.get("kernel_drops", 0)),
             "records": int(m.get("relayed", m.get("flows", 0))),
-            "extra": f"capture {'in its own process' if in_process else 'in a thread'}, "
+            "extra": f"capture {'in its own process' if in_process else 'in a thread'}"
+                     f"{f' (nice {nice})' if nice and in_process else ''}, "
                      f"ring peak {int(m.get('ring_peak_in_use', 0))}/"
                      f"{int(m.get('ring_blocks', 0))}, queue peak {int(m.get('queue_peak', 0))}"
                      f", /health {health.get('status')}, stage lag at the end {lags}"}
@@ -226,6 +229,7 @@ def main() -> None:
     ap.add_argument("--mode", choices=["thread", "process", "run", "run-thread"],
                     default="thread", help="run-thread: `run` with capture_process: false")
     ap.add_argument("--no-topspeed", action="store_true")
+    ap.add_argument("--nice", type=int, default=0, help="run: capture_nice of the capture process")
     args = ap.parse_args()
     if os.geteuid() != 0 or shutil.which("tcpreplay") is None:
         sys.exit("needs root and tcpreplay (deploy/local/debian-packages.txt)")
@@ -245,7 +249,7 @@ def main() -> None:
             if args.mode == "process":
                 row = one_rate_process(veth, pcap, packets, rate)
             elif args.mode in ("run", "run-thread"):
-                row = one_rate_run(veth, pcap, packets, rate, args.mode == "run")
+                row = one_rate_run(veth, pcap, packets, rate, args.mode == "run", args.nice)
             else:
                 row = one_rate(veth, pcap, packets, rate, args.documents)
             rows.append(row)
