@@ -134,10 +134,6 @@ def test_run_captures_in_its_own_process_and_a_killed_one_is_a_silent_collector(
     killed, it stops reporting and wk.collector.silent is raised through the bus."""
     import json
 
-    import httpx
-
-    from watchkeeper.store import Query
-    from watchkeeper.store.sqlite import SqliteStore
     from .conftest import ANY_PORTS, free_port, wait_http
     here, ns, there = veth
     port = free_port()
@@ -149,9 +145,23 @@ def test_run_captures_in_its_own_process_and_a_killed_one_is_a_silent_collector(
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/health", process=proc)
     child = _capture_child(proc.pid)
-    subprocess.run(["ip", "netns", "exec", ns, "tcpreplay", "-q", "--intf1", there, "--mbps",
-                    "50", str(data_file(CAPTURES[0]))], check=True, capture_output=True,
-                   timeout=120)
+    # traffic flows until the capture is killed: its input stops because it died, not idle
+    sender = subprocess.Popen(["ip", "netns", "exec", ns, "tcpreplay", "-q", "--intf1", there,
+                               "--loop", "0", "--mbps", "5", str(data_file(CAPTURES[0]))],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _kill_the_capture_while_it_captures(here, base, child, tmp_path)
+    finally:
+        sender.terminate()
+        sender.wait(timeout=30)
+    assert proc.poll() is None                  # the rest of `run` goes on
+
+
+def _kill_the_capture_while_it_captures(here: str, base: str, child: int, tmp_path) -> None:
+    import httpx
+
+    from watchkeeper.store import Query
+    from watchkeeper.store.sqlite import SqliteStore
     gauge = f'watchkeeper_capture{{interface="{here}",measure="packets"}}'
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -162,8 +172,9 @@ def test_run_captures_in_its_own_process_and_a_killed_one_is_a_silent_collector(
         time.sleep(0.3)
     else:
         raise AssertionError(f"no packets in {gauge}")
+    ours = f'watchkeeper_capture{{interface="{here}"'
     measures = {x.split('measure="')[1].split('"')[0]: float(x.split()[-1])
-                for x in metrics.splitlines() if x.startswith(f'watchkeeper_capture{{interface="{here}"')}
+                for x in metrics.splitlines() if x.startswith(ours)}
     assert {"kernel_drops", "ring_blocks", "ring_blocks_in_use", "queue_depth",
             "relayed"} <= set(measures), measures
     assert measures["kernel_drops"] == 0 and measures["ring_blocks"] == 64, measures
@@ -182,4 +193,3 @@ def test_run_captures_in_its_own_process_and_a_killed_one_is_a_silent_collector(
         raise AssertionError("no wk.collector.silent alert after the capture process died")
     alert = found.items[0]
     assert alert["watchkeeper"]["collector"] == {"name": f"capture:{here}", "silence": "stopped"}
-    assert proc.poll() is None                  # the rest of `run` goes on
