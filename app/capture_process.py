@@ -47,8 +47,8 @@ CAPTURE_GAUGE = Gauge("watchkeeper_capture", "Live capture of `run --interface` 
 class QueueProducer(Producer):
     """The child's producer: messages go to the parent in batches, through the queue."""
 
-    def __init__(self, out: mp.Queue, depth: callable):
-        self.out, self.depth = out, depth
+    def __init__(self, out: mp.Queue, depth: callable, parent: int | None = None):
+        self.out, self.depth, self.parent = out, depth, parent
         self._batch: list[tuple[str, bytes, str | None]] = []
         self._lock = threading.Lock()
         self.batches_sent = 0
@@ -64,9 +64,20 @@ class QueueProducer(Producer):
         with self._lock:
             batch, self._batch = self._batch, []
             if batch:
-                self.out.put(("batch", batch))   # blocks while QUEUE_BATCHES wait
+                self.put(("batch", batch))       # blocks while QUEUE_BATCHES wait
                 self.batches_sent += 1
                 self.depth()
+
+    def put(self, item) -> None:
+        """Into the queue, waiting while it is full; given up (dropped) once the parent that
+        should read it is gone, so an orphaned capture process still exits."""
+        while True:
+            try:
+                self.out.put(item, timeout=0.5)
+                return
+            except queue_module.Full:
+                if self.parent is not None and os.getppid() != self.parent:
+                    return
 
     def close(self) -> None:
         self.flush()
@@ -109,7 +120,7 @@ def _child(settings, interface: str, bpf: str | None, snaplen: int, out: mp.Queu
         gauges[SLOTS.index("queue_depth")] = now
         gauges[SLOTS.index("queue_peak")] = peak[0]
 
-    producer = QueueProducer(out, depth)
+    producer = QueueProducer(out, depth, parent)
 
     def watch() -> None:            # publish the gauges; stop with the parent
         while not stop.wait(0.25):
@@ -123,9 +134,12 @@ def _child(settings, interface: str, bpf: str | None, snaplen: int, out: mp.Queu
                                        "queue_peak": gauges[SLOTS.index("queue_peak")]})
     producer.flush()
     _write_gauges(gauges, source.stats, producer)
-    out.put(("done", None))
+    producer.put(("done", None))
     out.close()
-    out.join_thread()
+    if os.getppid() != parent:
+        out.cancel_join_thread()        # nobody will read what is left
+    else:
+        out.join_thread()
 
 
 def _renice(niceness: int) -> None:
