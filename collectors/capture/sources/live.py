@@ -70,7 +70,10 @@ class LiveSource:
 
     def _open(self, rcvbuf: int, bpf: str | None, ring: bool,
               block_size: int) -> socket.socket:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        # Protocol 0: the socket receives nothing until it is bound to the interface below
+        # (with ETH_P_ALL there, which Python converts to network order). Opened with
+        # ETH_P_ALL it would queue every interface's frames (loopback included) until then.
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         try:
             if ring:
                 try:
@@ -89,7 +92,7 @@ class LiveSource:
             if bpf:
                 from scapy.arch.linux import attach_filter
                 attach_filter(sock, bpf, self.interface)
-            sock.bind((self.interface, 0))
+            sock.bind((self.interface, ETH_P_ALL))
             sock.settimeout(0.1)
         except BaseException:
             self._close(sock)
