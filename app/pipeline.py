@@ -76,7 +76,9 @@ def alert_context(settings: Settings, store: Store | None = None):
     seed_from_file(store, settings.inventory_file)
     inventory = Inventory.refreshing(lambda: load_from_store(store),
                                      every=settings.inventory_refresh_seconds)
-    return AlertContext(inventory, rules, suppressions=RuleCache(store))
+    from alerting.evidence import GapCache
+    return AlertContext(inventory, rules, suppressions=RuleCache(store),
+                        evidence_gaps=GapCache(store, settings.collector_silent_seconds))
 
 
 def alerting_worker(settings: Settings, backends: Backends) -> AlertingWorker:
@@ -85,9 +87,22 @@ def alerting_worker(settings: Settings, backends: Backends) -> AlertingWorker:
                           Names(settings.namespace))
 
 
-def detection_workers(settings: Settings, backends: Backends) -> list:
+def collector_watch(settings: Settings, backends: Backends, stop: threading.Event):
+    """Silent collectors -> wk.collector.silent alerts (alerting/collector_watch.py)."""
+    from alerting.collector_watch import CollectorWatch, run_collector_watch
+    watch = CollectorWatch(backends.bus, backends.store, settings.collector_silent_seconds,
+                           Names(settings.namespace))
+    return lambda: run_collector_watch(watch, stop, settings.collector_check_seconds)
+
+
+DETECT_STAGES = ("all", "source", "rekeyed")
+
+
+def detection_workers(settings: Settings, backends: Backends, stages: str = "all") -> list:
     """One stage per partition key: source-keyed detectors read wk.events and re-publish it
-    keyed by every other entity a detector needs (DESIGN.md §4), whose own stage reads that."""
+    keyed by every other entity a detector needs (DESIGN.md §4), whose own stage reads that.
+    `stages`: all of them, or only the source-keyed one, or only the re-keyed ones (each
+    then runs as its own process and scales by adding processes to its consumer group)."""
     from detectors import registry
     from detectors.runner import DetectionWorker
     registry.build(settings.detectors)    # validate parameters now, not on the first event
@@ -105,9 +120,11 @@ def detection_workers(settings: Settings, backends: Backends) -> list:
                                lambda: registry.build(settings.detectors, detector_names),
                                backends.store, names,
                                alert_window_seconds=settings.alert_window_seconds, **where)
-    workers = [stage(by_key.get("source.ip", []), rekey=rekey,
-                     rekey_datasets={field: datasets[field] for field in rekey})]
-    for field, topic in rekey.items():
+    workers = []
+    if stages in ("all", "source"):
+        workers.append(stage(by_key.get("source.ip", []), rekey=rekey,
+                             rekey_datasets={field: datasets[field] for field in rekey}))
+    for field, topic in rekey.items() if stages in ("all", "rekeyed") else ():
         slug = field.replace(".", "-")
         workers.append(stage(by_key[field], input_topic=topic, group=names.group(f"detect-{slug}")))
     return workers
@@ -190,7 +207,8 @@ def _with_progress(docs: Iterable[dict], label: str) -> Iterator[dict]:
 def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
                   roles: tuple[str, ...] = ("detect", "alerting", "index", "correlate",
                                             "retention"),
-                  registry: StageRegistry | None = None) -> list[threading.Thread]:
+                  registry: StageRegistry | None = None,
+                  detect_stages: str = "all") -> list[threading.Thread]:
     """Each consuming stage in its own thread, reporting to `registry` (the watchdog's)."""
     registry = registry or StageRegistry()
     namespace = Names(settings.namespace).namespace
@@ -203,9 +221,11 @@ def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
     for role in roles:
         if role == "detect":
             targets += [(f"wk-detect-{i}", loop(w))
-                        for i, w in enumerate(detection_workers(settings, backends))]
+                        for i, w in enumerate(detection_workers(settings, backends,
+                                                                detect_stages))]
         elif role == "alerting":
             targets.append(("wk-alerting", loop(alerting_worker(settings, backends))))
+            targets.append(("wk-collector-watch", collector_watch(settings, backends, stop)))
         elif role == "index":
             indexer = Indexer(backends.bus, backends.store, Names(settings.namespace))
             targets.append(("wk-index", loop(indexer)))

@@ -92,8 +92,10 @@ class Consumer(ABC):
         """Next messages of this member's partitions (empty after `timeout` seconds)."""
 
     @abstractmethod
-    def commit(self) -> None:
-        """Store the position after everything `poll()` returned so far."""
+    def commit(self, offsets: dict[tuple[str, int], int] | None = None) -> None:
+        """Store the position after everything `poll()` returned so far; with `offsets`
+        ((topic, partition) -> next offset to read), store exactly those instead: a stage
+        with writes in flight commits only what is already stored."""
 
     @abstractmethod
     def lag(self) -> int | None:

@@ -165,8 +165,8 @@ class EmbeddedConsumer(Consumer):
                 break
         return batch
 
-    def commit(self) -> None:
-        self._bus._commit(self.group, dict(self._positions))
+    def commit(self, offsets: dict[tuple[str, int], int] | None = None) -> None:
+        self._bus._commit(self.group, dict(self._positions if offsets is None else offsets))
 
     def rewind(self) -> None:
         with self._bus._cond:
