@@ -16,6 +16,7 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from watchkeeper import timeutil
+from watchkeeper.posture_weight import alert_points
 
 KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state", "identity", "reports",
          "suppressions", "comments", "runs", "sites", "assets")
@@ -52,6 +53,7 @@ TERM_FIELDS = frozenset({
     "watchkeeper.run.playbook", "watchkeeper.run.status", "watchkeeper.run.run_id",
     "watchkeeper.run.target", "watchkeeper.run.trigger.object_id",
     "watchkeeper.run.incident_id",
+    "watchkeeper.alert.weight_points",    # stamped on write (watchkeeper/posture_weight.py)
 })
 
 _EARLIEST, _LATEST = 0.0, 253402300799.0   # 1970-01-01 .. 9999-12-31T23:59:59Z
@@ -116,10 +118,14 @@ class Bucket:
 @dataclass
 class Group:
     """One combination of `group_counts` fields (None: the field is missing) and its count;
-    `start` is the interval start (epoch seconds) when an interval was asked for."""
+    `start` is the interval start (epoch seconds) when an interval was asked for; with a
+    `sum_field`, `total` is its sum over the group's documents and `summed` how many of them
+    have it (the others are not in `total`)."""
     keys: tuple
     count: int
     start: int | None = None
+    total: float | None = None
+    summed: int | None = None
 
 
 class TooManyGroups(ValueError):
@@ -145,9 +151,13 @@ def group_order(group: Group) -> tuple:
     return (group.start or 0, tuple((k is not None, k) for k in group.keys))
 
 
-def check_group_fields(fields: list[str]) -> None:
+def check_group_fields(fields: list[str], interval_seconds: int | None = None,
+                       sum_field: str | None = None) -> None:
+    """Scalar TERM_FIELDS; none at all only with an interval (counts per interval)."""
+    if sum_field is not None and (sum_field not in TERM_FIELDS or sum_field in ARRAY_FIELDS):
+        raise ValueError(f"cannot sum {sum_field!r}: not a scalar numeric field")
     bad = [f for f in fields if f not in TERM_FIELDS or f in ARRAY_FIELDS]
-    if bad or not fields:
+    if bad or not (fields or interval_seconds):
         raise ValueError(f"cannot group by {bad}; groupable: scalar fields of "
                          f"{sorted(TERM_FIELDS)}")
 
@@ -263,9 +273,11 @@ class Store(ABC):
 
     @abstractmethod
     def group_counts(self, kind: str, fields: list[str], query: Query,
-                     interval_seconds: int | None = None) -> list[Group]:
+                     interval_seconds: int | None = None,
+                     sum_field: str | None = None) -> list[Group]:
         """Counts per combination of `fields` values (and per fixed time interval when given):
         a composite aggregation, so the screen's sums run over groups, never over documents.
+        With `sum_field` (numeric) each group also has its `total` and `summed` count.
         Ordered by (start, keys); at most MAX_GROUPS (more is a ValueError)."""
 
     @abstractmethod
@@ -376,11 +388,20 @@ STAMPED_KINDS = ("alerts", "incidents")
 
 def stamp_ingested(kind: str, docs: list[dict], now: float | None = None) -> list[dict]:
     """`event.ingested` = when the store took the document (ECS), on alerts and incidents
-    whoever writes them (indexer, correlator): the live feed's cursor for new documents."""
+    whoever writes them (indexer, correlator): the live feed's cursor for new documents.
+    Alerts also get their posture weight (watchkeeper/posture_weight.py) from their
+    severity and asset context, so the posture sums one stamped number."""
     if kind not in STAMPED_KINDS:
         return docs
     stamp = timeutil.format(time.time() if now is None else now)
-    return [{**doc, "event": {**doc["event"], "ingested": stamp}} for doc in docs]
+    stamped = [{**doc, "event": {**doc["event"], "ingested": stamp}} for doc in docs]
+    return [_with_points(doc) for doc in stamped] if kind == "alerts" else stamped
+
+
+def _with_points(alert: dict) -> dict:
+    info = (alert.get("watchkeeper") or {}).get("alert") or {}
+    return {**alert, "watchkeeper": {**(alert.get("watchkeeper") or {}),
+                                     "alert": {**info, "weight_points": alert_points(alert)}}}
 
 
 def check_deletable(kind: str) -> None:

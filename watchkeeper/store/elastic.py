@@ -53,6 +53,16 @@ def _plain(value):
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+def _group(bucket: dict, width: int, interval_seconds: int | None,
+           sum_field: str | None) -> Group:
+    key = bucket["key"]
+    group = Group(tuple(_plain(key[f"f{i}"]) for i in range(width)), bucket["doc_count"],
+                  key["t"] // 1000 if interval_seconds else None)
+    if sum_field:
+        group.total, group.summed = _plain(bucket["s"]["value"]), bucket["n"]["value"]
+    return group
+
+
 def _iso(epoch: float) -> str:
     return timeutil.format(epoch)
 
@@ -433,27 +443,27 @@ class ElasticStore(Store):
         return [Bucket(b["key"] // 1000, b["doc_count"]) for b in buckets]
 
     def group_counts(self, kind: str, fields: list[str], query: Query,
-                     interval_seconds: int | None = None) -> list[Group]:
+                     interval_seconds: int | None = None,
+                     sum_field: str | None = None) -> list[Group]:
         check_kind(kind)
-        check_group_fields(fields)
+        check_group_fields(fields, interval_seconds, sum_field)
         sources = [{f"f{i}": {"terms": {"field": name, "missing_bucket": True}}}
                    for i, name in enumerate(fields)]
         if interval_seconds:
             sources.insert(0, {"t": {"date_histogram": {
                 "field": "@timestamp", "fixed_interval": f"{int(interval_seconds)}s"}}})
+        sums = {"s": {"sum": {"field": sum_field}}, "n": {"value_count": {"field": sum_field}}}
         groups: list[Group] = []
         after = None
         while True:
-            composite = {"sources": sources, "size": 10_000,
-                         **({"after": after} if after else {})}
+            composite = {"composite": {"sources": sources, "size": 10_000,
+                                       **({"after": after} if after else {})},
+                         **({"aggs": sums} if sum_field else {})}
             result = self._search(kind, query=self._filter(query), size=0,
-                                  aggs={"g": {"composite": composite}})
+                                  aggs={"g": composite})
             agg = result.get("aggregations", {}).get("g", {})
-            for b in agg.get("buckets", []):
-                key = b["key"]
-                start = key["t"] // 1000 if interval_seconds else None
-                groups.append(Group(tuple(_plain(key[f"f{i}"]) for i in range(len(fields))),
-                                    b["doc_count"], start))
+            groups += [_group(b, len(fields), interval_seconds, sum_field)
+                       for b in agg.get("buckets", [])]
             if len(groups) > MAX_GROUPS:
                 raise TooManyGroups(f"more than {MAX_GROUPS} groups: narrow the query")
             after = agg.get("after_key")

@@ -47,7 +47,8 @@ WATCHKEEPER = _obj(
                first_seen=_DATE, last_seen=_DATE, count=_LONG, evidence=_KW,
                incident_id=_KW, subscores={"type": "object", "dynamic": True},
                verdict=_KW, tags=_KW, suppressed_by=_KW, acknowledged_at=_DATE,
-               closed_at=_DATE, updated_at=_DATE, reopened=_LONG),
+               closed_at=_DATE, updated_at=_DATE, reopened=_LONG,
+               weight_points=_LONG),   # posture weight × 6 (posture_weight.py)
     comment=_obj(object_id=_KW, object_kind=_KW),
     audit=_obj(object_id=_KW, object_kind=_KW, at=_DATE,
                changes={"type": "object", "enabled": False}, seq=_LONG, prev_hash=_KW,
