@@ -2,42 +2,30 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi import Query as Param
+from fastapi import APIRouter, Request
 
-from api.deps import ClockDep, CurrentPrincipal, RawStoreDep, SiteTreeDep, StoreDep
+from api.deps import ClockDep, RawStoreDep, SiteTreeDep
 from api.errors import store_errors
+from api.focus import FOCUS_404, FocusDep
 from api.schemas.common import BucketPublic
 from api.schemas.posture import Posture, Series, Tops, Trend
 from api.security import SCREEN_ROLES, allow
 from watchkeeper import posture, timeutil
 from watchkeeper.collector_health import collector_health, deadletters_by_stage
 from watchkeeper.store.base import Query
-from watchkeeper.store.scoped import ScopedStore, subtree
 
 router = APIRouter(prefix="/posture", tags=["posture"])
 DAY = 86400
 MONTH_CACHE_SECONDS = 300
 
 
-FocusSite = Annotated[str | None, Param(max_length=64, description="Focus on this site's "
-                                      "subtree (within yours): a tile of the map, clicked")]
-
-
 @router.get("", response_model=Posture, summary="Threat level, per site and tier, trends, "
-            "tops and collector health", responses={404: {"description": "No such site in "
-                                                                       "your subtree"}},
+            "tops and collector health", responses=FOCUS_404,
             dependencies=[allow(*SCREEN_ROLES)])
-def read_posture(request: Request, store: StoreDep, raw: RawStoreDep, tree: SiteTreeDep,
-                 principal: CurrentPrincipal, now: ClockDep, site: FocusSite = None):
-    scope = principal.site
-    if site is not None and site != principal.site:
-        if site not in tree or (store.sites is not None and site not in store.sites):
-            raise HTTPException(404, f"no site {site!r} in your subtree")
-        parents = {sid: node.parent for sid, node in tree.items()}
-        store, scope = ScopedStore(raw, subtree(parents, site)), site
+def read_posture(request: Request, focus: FocusDep, raw: RawStoreDep, tree: SiteTreeDep,
+                 now: ClockDep):
+    store, scope = focus.store, focus.scope
     day = Query(since=now - DAY, until=now + 1, limit=1)
     with store_errors():
         whole = posture.overall(store, tree, store.sites, now)
