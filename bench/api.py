@@ -13,6 +13,8 @@ to the root, the worst case: every alert visible):
   order), each its first page of 50 and the next two pages by cursor;
 - posture: GET /api/v1/posture, the whole screen answer (first request reported apart: it
   computes the 30-day trend that is then kept 5 minutes per scope);
+- the same searches and posture again while alerts are written (2 a second, through the
+  store), which defeats the store's caches as production's arriving alerts do;
 - feed: GET /api/v1/stream open; alerts written one by one; time from the store's write
   returning to the `alert` event arriving on the stream.
 Side by side, the floor under each: the same search / the heaviest single aggregation asked
@@ -159,6 +161,31 @@ def bench_posture(client: httpx.Client, store, requests: int) -> tuple[float, di
     return first, percentiles(api_ms), percentiles(floor_ms), body["open_alerts"]
 
 
+class LiveIngest:
+    """Alerts written through the store while requests run (`rate` a second): every write
+    and refresh invalidates the store's caches, as alerts arriving in production do."""
+
+    def __init__(self, store, rate: float):
+        self.store, self.rate, self.stop = store, rate, threading.Event()
+        self.thread = threading.Thread(target=self._write, daemon=True)
+
+    def _write(self) -> None:
+        for doc in alerts(10**9, time.time(), seed=5):
+            if self.stop.wait(1 / self.rate):
+                return
+            doc["event"]["id"] = f"live-{uuid.uuid4().hex}"
+            doc["@timestamp"] = timeutil.format(time.time())
+            self.store.bulk_upsert("alerts", [doc])
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
 def bench_feed(base: str, token: str, store, count: int) -> dict:
     """Write `count` alerts one by one with the stream open; stored -> delivered, each."""
     arrived: dict[str, float] = {}
@@ -210,6 +237,9 @@ def run(url: str, n: int, requests: int, rounds: int, feed: int, keep: bool) -> 
                 base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=120) as c:
             search, search_floor = bench_search(c, store, rounds)
             first, post, post_floor, open_alerts = bench_posture(c, store, requests)
+            with LiveIngest(store, 2.0):
+                live_search, _ = bench_search(c, store, max(1, rounds // 2))
+                _, live_posture, _, _ = bench_posture(c, store, requests)
             delay = bench_feed(base, token, store, feed) if feed else None
         return {"alerts": held, "load_s": round(loaded, 1), "search": search,
                 "search_store_floor": search_floor,
@@ -217,7 +247,8 @@ def run(url: str, n: int, requests: int, rounds: int, feed: int, keep: bool) -> 
                 "posture_first_ms": round(first, 1), "posture": post,
                 "posture_floor_one_aggregation": post_floor,
                 "posture_ratio": round(post["p50_ms"] / post_floor["p50_ms"], 2),
-                "open_alerts": open_alerts, "feed_delay": delay}
+                "open_alerts": open_alerts, "feed_delay": delay,
+                "with_live_ingest_2_per_s": {"search": live_search, "posture": live_posture}}
     finally:
         if not keep and url.startswith("http"):
             store.es.indices.delete(index=f"{store.prefix}-*", ignore_unavailable=True,

@@ -145,8 +145,15 @@ def _recent_and_older(reader, fields: list[str], query: Query, since: float,
     of at most 2^(3/24) ≈ 9 % on alerts that weigh half or less), and the store returns up to
     six times fewer groups."""
     split = (now - 86400) // SIX_HOURS * SIX_HOURS
-    return (_weighted(reader, fields, query, split, now + 1, HOUR)
-            + _weighted(reader, fields, query, since, split, SIX_HOURS))
+    return (_weighted(reader, fields, query, split, window_end(now), HOUR)
+            + _weighted(reader, fields, query, since // SIX_HOURS * SIX_HOURS, split, SIX_HOURS))
+
+
+def window_end(now: float) -> float:
+    """The end of a window that reaches `now`: the next whole minute. Windows whose ends
+    move only once a minute are the same query from one request to the next, which the
+    store may answer from its cache (Elasticsearch's request cache, until the next write)."""
+    return (now // 60 + 1) * 60
 
 
 def open_scores(reader, now: float) -> tuple[dict[str | None, float], dict[str | None, int]]:
@@ -215,7 +222,7 @@ def trend(reader, now: float, span_seconds: int, interval: int) -> list[TrendPoi
     warmup = int(3 * HALF_LIFE_HOURS * 3600)
     first = int((now - span_seconds) // interval * interval) + interval
     every = Query(limit=1)
-    groups = _weighted(reader, [], every, first, now + 1, interval) + _weighted(
+    groups = _weighted(reader, [], every, first, window_end(now), interval) + _weighted(
         reader, [], every, first - warmup, first, max(interval, SIX_HOURS))
     weighted = [(w.start, w.middle, w.weight) for w in groups]
     raised: dict[int, int] = {}

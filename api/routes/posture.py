@@ -1,6 +1,8 @@
 """Threat posture of the caller's site subtree, for the command-centre screen."""
 from __future__ import annotations
 
+import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
 from fastapi import APIRouter, Request
@@ -18,6 +20,7 @@ from watchkeeper.store.base import Query
 router = APIRouter(prefix="/posture", tags=["posture"])
 DAY = 86400
 MONTH_CACHE_SECONDS = 300
+READ_THREADS = 4        # a posture answer is ten store reads; SQLite serialises them anyway
 
 
 @router.get("", response_model=Posture, summary="Threat level, per site and tier, trends, "
@@ -26,24 +29,40 @@ MONTH_CACHE_SECONDS = 300
 def read_posture(request: Request, focus: FocusDep, raw: RawStoreDep, tree: SiteTreeDep,
                  now: ClockDep):
     store, scope = focus.store, focus.scope
-    day = Query(since=now - DAY, until=now + 1, limit=1)
+    day = Query(since=(now - DAY) // 60 * 60, until=posture.window_end(now), limit=1)
+    reads = {   # independent store reads, asked at once (the answer waits for the slowest)
+        "whole": lambda: posture.overall(store, tree, store.sites, now),
+        "trend_24h": lambda: _trend(store, now, DAY, 3600),
+        "trend_30d": lambda: _month(request, store, now),
+        "by_severity": lambda: _series(store, "event.severity", day),
+        "by_category": lambda: _series(store, "watchkeeper.alert.category", day),
+        "sources": lambda: _top(store, "source.ip", day),
+        "targets": lambda: _top(store, "destination.ip", day),
+        "sites": lambda: _top(store, "labels.site", day),
+        "collectors": lambda: [asdict(c) for c in collector_health(store, now)],
+        "deadletters": lambda: deadletters_by_stage(raw, now) if store.sites is None else None,
+    }
     with store_errors():
-        whole = posture.overall(store, tree, store.sites, now)
-        body = Posture(
-            generated_at=timeutil.format(now), level=whole.level, score=whole.score,
-            open_alerts=whole.open_alerts, scope=scope,
-            sites=[asdict(s) for s in whole.sites],
-            trend_24h=_trend(store, now, DAY, 3600),
-            trend_30d=_month(request, store, now),
-            by_severity=_series(store, "event.severity", day),
-            by_category=_series(store, "watchkeeper.alert.category", day),
-            top=Tops(sources=_top(store, "source.ip", day),
-                     targets=_top(store, "destination.ip", day),
-                     sites=_top(store, "labels.site", day)),
-            collectors=[asdict(c) for c in collector_health(store, now)],
-            deadletters_by_stage=deadletters_by_stage(raw, now) if store.sites is None
-            else None)
-    return body
+        got = _concurrently(reads)
+    whole = got["whole"]
+    return Posture(
+        generated_at=timeutil.format(now), level=whole.level, score=whole.score,
+        open_alerts=whole.open_alerts, scope=scope, sites=[asdict(s) for s in whole.sites],
+        trend_24h=got["trend_24h"], trend_30d=got["trend_30d"],
+        by_severity=got["by_severity"], by_category=got["by_category"],
+        top=Tops(sources=got["sources"], targets=got["targets"], sites=got["sites"]),
+        collectors=got["collectors"], deadletters_by_stage=got["deadletters"])
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    """Made at the first posture request, not at import; shared by all of them."""
+    return ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="posture")
+
+
+def _concurrently(reads: dict) -> dict:
+    futures = {name: _pool().submit(read) for name, read in reads.items()}
+    return {name: future.result() for name, future in futures.items()}
 
 
 def _trend(store, now: float, span: int, interval: int) -> Trend:
