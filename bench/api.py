@@ -11,10 +11,11 @@ Then the real app is served by uvicorn on a local port and asked over HTTP (an a
 to the root, the worst case: every alert visible):
 - search: 5 filter sets (severity+status+7 days, site+category, ip, free text, severity
   order), each its first page of 50 and the next two pages by cursor;
-- posture: GET /api/v1/posture, the whole screen answer (first request reported apart: it
-  computes the 30-day trend that is then kept 5 minutes per scope);
+- posture: GET /api/v1/posture, the whole screen answer, uncached (first request reported
+  apart: it computes the 30-day trend that is then kept 5 minutes per scope);
 - the same searches and posture again while alerts are written (2 a second, through the
-  store), which defeats the store's caches as production's arriving alerts do;
+  store), which defeats the store's caches as production's arriving alerts do; posture
+  then also with the shipped answer cache (feed.posture_cache_seconds = 5, per scope);
 - feed: GET /api/v1/stream open; alerts written one by one; time from the store's write
   returning to the `alert` event arriving on the stream.
 Side by side, the floor under each: the same search / the heaviest single aggregation asked
@@ -39,6 +40,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from api import create_app  # noqa: E402
+from api.posture_cache import PostureCache  # noqa: E402
 from bench.posture import INVENTORY, alerts  # noqa: E402
 from watchkeeper import posture, timeutil  # noqa: E402
 from watchkeeper.config import AuthSettings  # noqa: E402
@@ -221,7 +223,8 @@ def bench_feed(base: str, token: str, store, count: int) -> dict:
     return {**percentiles(delays), "missed": sum(d == float("inf") for d in delays)}
 
 
-def run(url: str, n: int, requests: int, rounds: int, feed: int, keep: bool) -> dict:
+def run(url: str, n: int, requests: int, rounds: int, feed: int, keep: bool,
+        cache_seconds: float = 5.0) -> dict:
     store = open_store(url)
     try:
         if not store.search("sites", Query(limit=1)).items:
@@ -240,6 +243,10 @@ def run(url: str, n: int, requests: int, rounds: int, feed: int, keep: bool) -> 
             with LiveIngest(store, 2.0):
                 live_search, _ = bench_search(c, store, max(1, rounds // 2))
                 _, live_posture, _, _ = bench_posture(c, store, requests)
+                # the shipped setting (feed.posture_cache_seconds): answers kept 5 s per scope
+                app.state.posture_cache = PostureCache(cache_seconds)
+                _, cached_posture, _, _ = bench_posture(c, store, requests)
+                app.state.posture_cache = PostureCache(0)
             delay = bench_feed(base, token, store, feed) if feed else None
         return {"alerts": held, "load_s": round(loaded, 1), "search": search,
                 "search_store_floor": search_floor,
@@ -248,7 +255,9 @@ def run(url: str, n: int, requests: int, rounds: int, feed: int, keep: bool) -> 
                 "posture_floor_one_aggregation": post_floor,
                 "posture_ratio": round(post["p50_ms"] / post_floor["p50_ms"], 2),
                 "open_alerts": open_alerts, "feed_delay": delay,
-                "with_live_ingest_2_per_s": {"search": live_search, "posture": live_posture}}
+                "with_live_ingest_2_per_s": {
+                    "search": live_search, "posture_uncached": live_posture,
+                    f"posture_cache_{cache_seconds:g}s": cached_posture}}
     finally:
         if not keep and url.startswith("http"):
             store.es.indices.delete(index=f"{store.prefix}-*", ignore_unavailable=True,
@@ -269,6 +278,9 @@ def main() -> None:
     parser.add_argument("--sqlite", help="SQLite file (default: a new temp one, deleted)")
     parser.add_argument("--keep", action="store_true", help="keep the ES indices")
     args = parser.parse_args()
+    from bench.machine import machine
+    print("machine:", json.dumps(machine(args.es if "elasticsearch" in args.backends else None,
+                                         False)))
     print(f"load average {os.getloadavg()[0]:.1f} (2 cores shared with 7 engineers)")
     for backend in args.backends:
         tmp = None

@@ -28,6 +28,13 @@ READ_THREADS = 4        # a posture answer is ten store reads; SQLite serialises
             dependencies=[allow(*SCREEN_ROLES)])
 def read_posture(request: Request, focus: FocusDep, raw: RawStoreDep, tree: SiteTreeDep,
                  now: ClockDep):
+    key = (focus.scope, tuple(focus.store.sites) if focus.store.sites is not None else None)
+    with store_errors():
+        return request.app.state.posture_cache.get(
+            key, now, lambda: _answer(request, focus, raw, tree, now), _pool())
+
+
+def _answer(request: Request, focus, raw, tree, now: float) -> Posture:
     store, scope = focus.store, focus.scope
     day = Query(since=(now - DAY) // 60 * 60, until=posture.window_end(now), limit=1)
     reads = {   # independent store reads, asked at once (the answer waits for the slowest)
@@ -42,8 +49,7 @@ def read_posture(request: Request, focus: FocusDep, raw: RawStoreDep, tree: Site
         "collectors": lambda: [asdict(c) for c in collector_health(store, now)],
         "deadletters": lambda: deadletters_by_stage(raw, now) if store.sites is None else None,
     }
-    with store_errors():
-        got = _concurrently(reads)
+    got = _concurrently(reads)
     whole = got["whole"]
     return Posture(
         generated_at=timeutil.format(now), level=whole.level, score=whole.score,
