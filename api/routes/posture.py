@@ -31,7 +31,7 @@ def read_posture(request: Request, focus: FocusDep, raw: RawStoreDep, tree: Site
     key = (focus.scope, tuple(focus.store.sites) if focus.store.sites is not None else None)
     with store_errors():
         return request.app.state.posture_cache.get(
-            key, now, lambda: _answer(request, focus, raw, tree, now), _pool())
+            key, now, lambda: _answer(request, focus, raw, tree, now), _refresh_pool())
 
 
 def _answer(request: Request, focus, raw, tree, now: float) -> Posture:
@@ -64,6 +64,13 @@ def _answer(request: Request, focus, raw, tree, now: float) -> Posture:
 def _pool() -> ThreadPoolExecutor:
     """Made at the first posture request, not at import; shared by all of them."""
     return ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="posture")
+
+
+@functools.cache
+def _refresh_pool() -> ThreadPoolExecutor:
+    """Background recomputations of kept answers. Not `_pool`: a refresh waits for its reads,
+    and refreshes filling the read pool would wait for ever on reads queued behind them."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="posture-refresh")
 
 
 def _concurrently(reads: dict) -> dict:
