@@ -74,7 +74,7 @@ def test_c_closes_the_selected_alert_with_a_verdict(demo, page):
     page.wait_for_selector(ROWS)
     alert_id = page.locator(ROWS).first.get_attribute("data-id")
     page.keyboard.press("x")
-    assert page.locator("text=已选中 1 条").is_visible()
+    page.locator("text=已选中 1 条").wait_for(timeout=10000)   # wait, don't sample (load)
     page.keyboard.press("c")
     page.select_option("#close-verdict", "false_positive")
     page.fill("#close-comment", "e2e: the scanner is the vulnerability scanner")
