@@ -14,7 +14,8 @@ from api.schemas.common import BucketPublic
 from api.schemas.posture import Posture, Series, Tops, Trend
 from api.security import SCREEN_ROLES, allow
 from watchkeeper import posture, timeutil
-from watchkeeper.collector_health import collector_health, deadletters_by_stage
+from watchkeeper.collector_health import collector_health, deadletters_by_stage, \
+    posture_warnings
 from watchkeeper.store.base import Query
 
 router = APIRouter(prefix="/posture", tags=["posture"])
@@ -46,7 +47,7 @@ def _answer(request: Request, focus, raw, tree, now: float) -> Posture:
         "sources": lambda: _top(store, "source.ip", day),
         "targets": lambda: _top(store, "destination.ip", day),
         "sites": lambda: _top(store, "labels.site", day),
-        "collectors": lambda: [asdict(c) for c in collector_health(store, now)],
+        "collectors": lambda: collector_health(store, now),
         "deadletters": lambda: deadletters_by_stage(raw, now) if store.sites is None else None,
     }
     got = _concurrently(reads)
@@ -57,7 +58,8 @@ def _answer(request: Request, focus, raw, tree, now: float) -> Posture:
         trend_24h=got["trend_24h"], trend_30d=got["trend_30d"],
         by_severity=got["by_severity"], by_category=got["by_category"],
         top=Tops(sources=got["sources"], targets=got["targets"], sites=got["sites"]),
-        collectors=got["collectors"], deadletters_by_stage=got["deadletters"])
+        collectors=[asdict(c) for c in got["collectors"]],
+        warnings=posture_warnings(got["collectors"]), deadletters_by_stage=got["deadletters"])
 
 
 @functools.cache

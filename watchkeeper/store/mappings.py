@@ -48,7 +48,10 @@ WATCHKEEPER = _obj(
                incident_id=_KW, subscores={"type": "object", "dynamic": True},
                verdict=_KW, tags=_KW, suppressed_by=_KW, acknowledged_at=_DATE,
                closed_at=_DATE, updated_at=_DATE, reopened=_LONG,
-               weight_points=_LONG),   # posture weight × 6 (posture_weight.py)
+               weight_points=_LONG,   # posture weight × 6 (posture_weight.py)
+               # detection health (docs/detection-health.md)
+               evidence_quality=_KW,
+               evidence_gaps=_obj(kind=_KW, observer=_KW, collector=_KW, count=_LONG)),
     comment=_obj(object_id=_KW, object_kind=_KW),
     audit=_obj(object_id=_KW, object_kind=_KW, at=_DATE,
                changes={"type": "object", "enabled": False}, seq=_LONG, prev_hash=_KW,
@@ -72,7 +75,8 @@ WATCHKEEPER = _obj(
     inventory=_obj(site=_obj(id=_KW, name=_KW, parent=_KW, org_type=_KW),
                    asset=_obj(id=_KW, cidr=_KW, site=_KW, name=_KW, department=_KW, owner=_KW,
                               mlps_level=_LONG, criticality=_LONG)),
-    collector=_obj(name=_KW, counters={"type": "object", "dynamic": True}),
+    collector=_obj(name=_KW, counters={"type": "object", "dynamic": True}, silence=_KW,
+                   final={"type": "boolean"}),
     # Generated compliance reports (watchkeeper/store/reports.py): the metadata; the PDF and
     # HTML are in a `state` blob document (watchkeeper.state: never indexed).
     report=_obj(type=_KW, period=_KW, period_start=_DATE, period_end=_DATE, schedule=_KW,
