@@ -101,12 +101,17 @@ def _with_status(settings: Settings, bus: Bus, name: str, server, stop: threadin
     return server
 
 
-def run_syslog(settings: Settings, bus: Bus, stop: threading.Event) -> None:
-    server = _with_status(settings, bus, "syslog", syslog_server(settings, bus), stop)
+def _serve(settings: Settings, bus: Bus, name: str, server, stop: threading.Event) -> None:
+    """Run a bound listener, reporting its counters, until `stop`."""
+    server = _with_status(settings, bus, name, server, stop)
     try:
         stop.wait()
     finally:
         server.stop()
+
+
+def run_syslog(settings: Settings, bus: Bus, stop: threading.Event) -> None:
+    _serve(settings, bus, "syslog", syslog_server(settings, bus), stop)
 
 
 def netflow_server(settings: Settings, bus: Bus):
@@ -128,11 +133,7 @@ def netflow_server(settings: Settings, bus: Bus):
 
 
 def run_netflow(settings: Settings, bus: Bus, stop: threading.Event) -> None:
-    server = _with_status(settings, bus, "netflow", netflow_server(settings, bus), stop)
-    try:
-        stop.wait()
-    finally:
-        server.stop()
+    _serve(settings, bus, "netflow", netflow_server(settings, bus), stop)
 
 
 def _stop_when(stop: threading.Event, servers: list) -> None:

@@ -3,14 +3,15 @@
 A detector reads events of the datasets it declares, keeps per-key state that always expires,
 and raises `AlertSpec`s. It runs on event time only: `on_timer(now)` receives the newest event
 time seen, so a pcap replayed at full speed gives the same alerts as live traffic. It never
-decides the response; dedup, suppression, incidents and playbooks come after it.
+decides the response; dedup, suppression, incidents and playbooks come after it. The state
+machinery (keyed state with a cap and expiry, typed snapshots, baselines, interim-flow
+deltas, the re-raise rule, watched files, hit tables) is the toolkit in detectors/kit.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
-import msgspec
 from pydantic import BaseModel, ConfigDict
 
 from watchkeeper.documents import AlertSpec
@@ -46,12 +47,6 @@ class Detector(ABC):
 
     @abstractmethod
     def restore(self, state: dict) -> None: ...
-
-
-def plain(state):
-    """Dataclasses (nested) -> dicts and lists for `snapshot()`: msgspec does it in C, ~20x
-    faster than dataclasses.asdict, which dominated checkpoint time."""
-    return msgspec.to_builtins(state)
 
 
 def replay(detector: Detector, events, timer_every: float = 5.0) -> list[AlertSpec]:

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 from pydantic import Field, model_validator
 
-from detectors.base import Detector, DetectorConfig, plain
+from detectors.base import Detector, DetectorConfig
+from detectors.kit import KeyedState, number, part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -109,14 +110,17 @@ class BeaconDetector(Detector):
 
     def __init__(self, config: BeaconConfig | None = None):
         super().__init__(config)
-        self._pairs: dict[str, _Pair] = {}   # insertion order = least recently seen first
-        self.evicted_pairs = 0
+        self._pairs = KeyedState(_Pair, self.config.max_pairs)
+
+    @property
+    def evicted_pairs(self) -> int:
+        return self._pairs.evicted
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         key = self._key(event)
         if key is None:
             return []
-        pair = self._touch(key)
+        pair = self._pairs.touch(key, _Pair)
         self._add(pair, event, event_time)
         if len(pair.starts) < self.config.min_connections or pair.total < pair.next_score_at:
             return []
@@ -127,38 +131,27 @@ class BeaconDetector(Detector):
         if result is None or result.score < self.config.threshold:
             return []
         pair.reported_at = pair.total
-        pair.next_score_at = 2 * pair.total
+        pair.next_score_at = 2 * pair.total     # the re-raise policy: not before it doubled
         return [self._alert(key, pair, result)]
 
     def _key(self, event: dict) -> str | None:
-        if event.get("network", {}).get("transport") not in ("tcp", "udp"):
+        if part(event, "network").get("transport") not in ("tcp", "udp"):
             return None
-        flow = event.get("watchkeeper", {}).get("flow", {})
+        flow = part(event, "watchkeeper", "flow")
         if flow.get("final") is False:
             return None     # an interim update of a flow already counted at its start
         if self.config.require_payload and not flow.get("orig_bytes"):
             return None
-        src, dst = event.get("source", {}), event.get("destination", {})
+        src, dst = part(event, "source"), part(event, "destination")
         if not src.get("ip") or not dst.get("ip") or dst.get("port") in self.config.excluded_ports:
             return None
         return f"{src['ip']}|{dst['ip']}|{dst.get('port')}"
-
-    def _touch(self, key: str) -> _Pair:
-        pair = self._pairs.pop(key, None)
-        if pair is None:
-            pair = _Pair()
-            if len(self._pairs) >= self.config.max_pairs:
-                del self._pairs[next(iter(self._pairs))]   # least recently seen
-                self.evicted_pairs += 1
-        self._pairs[key] = pair
-        return pair
 
     def _add(self, pair: _Pair, event: dict, start: float) -> None:
         # Flows arrive when they end, so starts come slightly out of order: insert sorted.
         idx = bisect.bisect_right(pair.starts, start)
         pair.starts.insert(idx, start)
-        pair.sizes.insert(idx, int(event.get("watchkeeper", {}).get("flow", {})
-                                   .get("orig_bytes") or 0))
+        pair.sizes.insert(idx, int(number(part(event, "watchkeeper", "flow").get("orig_bytes"))))
         horizon = max(pair.starts[-1], pair.last_seen) - self.config.window_seconds
         cut = max(bisect.bisect_left(pair.starts, horizon),
                   len(pair.starts) - self.config.max_timestamps)
@@ -184,17 +177,14 @@ class BeaconDetector(Detector):
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         horizon = now - self.config.window_seconds
-        for key in [k for k, p in self._pairs.items() if p.last_seen < horizon]:
-            del self._pairs[key]
+        self._pairs.expire(lambda p: p.last_seen < horizon)
         return []
 
     def snapshot(self) -> dict:
-        return {"pairs": {k: plain(p) for k, p in self._pairs.items()},
-                "evicted_pairs": self.evicted_pairs}
+        return {"pairs": self._pairs.snapshot(), "evicted_pairs": self.evicted_pairs}
 
     def restore(self, state: dict) -> None:
-        self._pairs = {k: _Pair(**p) for k, p in state.get("pairs", {}).items()}
-        self.evicted_pairs = state.get("evicted_pairs", 0)
+        self._pairs.restore(state.get("pairs", {}), state.get("evicted_pairs", 0))
 
 
 def score_pair(starts: list[float], sizes: list[int], config: BeaconConfig) -> BeaconScore | None:

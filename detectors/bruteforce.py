@@ -18,7 +18,8 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from detectors.base import Detector, DetectorConfig, plain
+from detectors.base import Detector, DetectorConfig
+from detectors.kit import KeyedState, doubled, drop_oldest, part, text
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 from watchkeeper.networks import DEFAULT_INTERNAL, InternalNetworks
@@ -123,13 +124,17 @@ class BruteForceDetector(Detector):
 
     def __init__(self, config: BruteForceConfig | None = None):
         super().__init__(config)
-        self._auth: dict[str, _Auth] = {}        # insertion order = least recently seen first
-        self._pairs: dict[str, _Pair] = {}
+        self._auth = KeyedState(_Auth, self.config.max_keys)     # by source
+        self._pairs = KeyedState(_Pair, self.config.max_keys)    # by source|server|port
         self._networks = InternalNetworks(self.config.internal_networks)
-        self.evicted = 0
+        self._events_dropped = 0       # attempts and sessions dropped by the per-key cap
+
+    @property
+    def evicted(self) -> int:
+        return self._auth.evicted + self._pairs.evicted + self._events_dropped
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
-        if event.get("event", {}).get("dataset") == schema.SYSLOG:
+        if part(event, "event").get("dataset") == schema.SYSLOG:
             return self._on_auth(event, event_time)
         return self._on_flow(event, event_time)
 
@@ -139,7 +144,7 @@ class BruteForceDetector(Detector):
         outcome = _auth_outcome(event)
         if outcome is None:
             return []
-        src, user = event["source"]["ip"], event.get("user", {}).get("name") or "?"
+        src, user = event["source"]["ip"], part(event, "user").get("name") or "?"
         state = self._touch(self._auth, src, _Auth, t)
         state.internal = self._is_internal(event)
         _prune_auth(state, t - self.config.auth_window_seconds)
@@ -154,7 +159,7 @@ class BruteForceDetector(Detector):
         state.failures_by_user[user] = state.failures_by_user.get(user, 0) + 1
         self._cap_auth(state)
         verdict = self._verdict(state, t)
-        if verdict is None or verdict.failures < 2 * state.reported_at:
+        if verdict is None or not doubled(verdict.failures, state.reported_at):
             return []
         state.reported_at = verdict.failures
         return [self._auth_alert(src, state, verdict, None)]
@@ -229,13 +234,13 @@ class BruteForceDetector(Detector):
         pair.sessions.append([t, *session, event["event"]["id"]])
         if len(pair.sessions) > self.config.max_events_per_key:
             del pair.sessions[0]
-            self.evicted += 1
+            self._events_dropped += 1
         if not session[2]:
             return []
         similar = [s for s in pair.sessions if s[3] and self._alike(s, session)]
         share = len(similar) / len(pair.sessions)
         if (len(similar) < self.config.min_sessions or share < self.config.min_similar_share
-                or len(similar) < 2 * pair.reported_at):
+                or not doubled(len(similar), pair.reported_at)):
             return []
         pair.reported_at = len(similar)
         if pair.alert_first_seen is None:
@@ -267,7 +272,7 @@ class BruteForceDetector(Detector):
     # --- state -----------------------------------------------------------------------------
 
     def _is_internal(self, event: dict) -> bool:
-        direction = event.get("network", {}).get("direction")
+        direction = part(event, "network").get("direction")
         if direction is not None:
             return direction in INTERNAL_DIRECTIONS
         return self._networks.is_internal(event["source"]["ip"])
@@ -276,65 +281,58 @@ class BruteForceDetector(Detector):
         limit = self.config.max_events_per_key
         if len(state.attempts) > limit:
             _forget(state, len(state.attempts) - limit)
-            self.evicted += 1
-        while len(state.counted) > limit:
-            del state.counted[next(iter(state.counted))]
+            self._events_dropped += 1
+        drop_oldest(state.counted, limit)
 
-    def _touch(self, table: dict, key: str, kind: type, t: float):
-        state = table.pop(key, None)            # re-inserted: the dict stays in LRU order
-        if state is None:
-            state = kind(t)
-            if len(table) >= self.config.max_keys:
-                del table[next(iter(table))]
-                self.evicted += 1
+    @staticmethod
+    def _touch(table: KeyedState, key: str, kind: type, t: float):
+        state = table.touch(key, lambda: kind(t))
         state.last_seen = max(state.last_seen, t)
-        table[key] = state
         return state
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         for table, window, prune in ((self._auth, self.config.auth_window_seconds, _prune_auth),
                                      (self._pairs, self.config.flow_window_seconds,
                                       _prune_sessions)):
-            for key in [k for k, st in table.items() if st.last_seen < now - window]:
-                del table[key]
+            table.expire(lambda st, horizon=now - window: st.last_seen < horizon)
             for state in table.values():
                 prune(state, now - window)
         return []
 
     def snapshot(self) -> dict:
-        return {"auth": {k: plain(v) for k, v in self._auth.items()},
-                "pairs": {k: plain(v) for k, v in self._pairs.items()}, "evicted": self.evicted}
+        return {"auth": self._auth.snapshot(), "pairs": self._pairs.snapshot(),
+                "evicted": self.evicted}
 
     def restore(self, state: dict) -> None:
-        self._auth = {k: _Auth(**v) for k, v in state.get("auth", {}).items()}
-        self._pairs = {k: _Pair(**v) for k, v in state.get("pairs", {}).items()}
-        self.evicted = state.get("evicted", 0)
+        self._auth.restore(state.get("auth", {}), state.get("evicted", 0))
+        self._pairs.restore(state.get("pairs", {}))
+        self._events_dropped = 0
 
 
 def _auth_outcome(event: dict) -> str | None:
     """'success' / 'failure' of one login try, or None for lines that repeat or summarise one."""
-    ev = event.get("event", {})
-    if ("authentication" not in (ev.get("category") or []) or not event.get("source", {}).get("ip")
+    ev = part(event, "event")
+    if ("authentication" not in (ev.get("category") or []) or not part(event, "source").get("ip")
             or ev.get("outcome") not in ("success", "failure")):
         return None
     module, action = ev.get("module"), ev.get("action")
     if module == "sshd":
         if action not in ("ssh_login", "invalid_user"):
             return None          # pre-auth disconnects, max-tries notices: follow-up lines
-        method = event.get("watchkeeper", {}).get("syslog", {}).get("sshd", {}).get("method")
+        method = text(part(event, "watchkeeper", "syslog", "sshd").get("method"))
         if method in NOT_GUESSES:
             return None
     elif module == "pam":
-        pam = event.get("watchkeeper", {}).get("syslog", {}).get("pam", {})
+        pam = part(event, "watchkeeper", "syslog", "pam")
         # sshd logs each try itself; "PAM n more failures" summarises tries already logged.
-        if event.get("process", {}).get("name") in SSHD_PROGRAMS or "count" in pam:
+        if part(event, "process").get("name") in SSHD_PROGRAMS or "count" in pam:
             return None
     return ev["outcome"]
 
 
 def _connection_key(event: dict) -> str | None:
     """sshd logs an unknown account twice per connection; count it once per port and name."""
-    sshd = event.get("watchkeeper", {}).get("syslog", {}).get("sshd", {})
+    sshd = part(event, "watchkeeper", "syslog", "sshd")
     if not sshd.get("invalid_user"):
         return None
     return f"{event['source'].get('port')}|{event.get('user', {}).get('name')}"
@@ -342,16 +340,16 @@ def _connection_key(event: dict) -> str | None:
 
 def _session(event: dict, c: BruteForceConfig) -> tuple[int, int, bool] | None:
     """(client bytes, server bytes, login-like) of an established session to a login service."""
-    dst, net = event.get("destination", {}), event.get("network", {})
+    dst, net = part(event, "destination"), part(event, "network")
     ssh = dst.get("port") == 22 or net.get("protocol") == "ssh"
-    if net.get("transport") != "tcp" or not event.get("source", {}).get("ip") or not (
+    if net.get("transport") != "tcp" or not part(event, "source").get("ip") or not (
             dst.get("port") in c.ports or net.get("protocol") in c.protocols):
         return None
-    flow = event.get("watchkeeper", {}).get("flow", {})
+    flow = part(event, "watchkeeper", "flow")
     orig, resp = flow.get("orig_bytes") or 0, flow.get("resp_bytes") or 0
     if flow.get("conn_state") not in ESTABLISHED_TCP or orig <= 0 or not flow.get("final", True):
         return None
-    seconds = event.get("event", {}).get("duration", 0) / 1e9
+    seconds = part(event, "event").get("duration", 0) / 1e9
     login_like = (seconds <= c.max_session_seconds and max(orig, resp) <= c.max_session_bytes
                   and (not ssh or orig >= c.ssh_min_client_bytes))
     return orig, resp, login_like

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pydantic import Field
 
 from detectors import dgamodel
-from detectors.base import Detector, DetectorConfig, plain
+from detectors.base import Detector, DetectorConfig
+from detectors.kit import KeyedState, doubled, part
 from detectors.dns import FORWARDED, _hash, split_name
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -62,15 +63,19 @@ class DgaDetector(Detector):
     def __init__(self, config: DgaConfig | None = None):
         super().__init__(config)
         self._model = dgamodel.load_default()
-        self._sources: dict[str, _Source] = {}
-        self._sets: dict[str, set[int]] = {}
-        self.evicted_sources = 0
+        self._sets: dict[str, set[int]] = {}      # lookup sets beside the JSON-friendly lists
+        self._sources = KeyedState(_Source, self.config.max_sources,
+                                   on_drop=lambda src: self._sets.pop(src, None))
+
+    @property
+    def evicted_sources(self) -> int:
+        return self._sources.evicted
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
-        src = event.get("source", {}).get("ip")
+        src = part(event, "source").get("ip")
         if schema.get(event, FORWARDED):
             return []       # a resolver relaying a client's query: the client's leg is judged
-        dns = event.get("dns", {})
+        dns = part(event, "dns")
         parts = split_name(dns.get("question", {}).get("name"))
         if not src or parts is None:
             return []
@@ -94,19 +99,9 @@ class DgaDetector(Detector):
         return self._maybe_alert(src, state)
 
     def _touch(self, src: str, now: float) -> _Source:
-        state = self._sources.pop(src, None)
-        if state is not None and now - state.window_start > self.config.window_seconds:
-            state = None
-            self._sets.pop(src, None)
-        if state is None:
-            state = _Source(now, now)
-            if len(self._sources) >= self.config.max_sources:
-                oldest = next(iter(self._sources))
-                del self._sources[oldest]
-                self._sets.pop(oldest, None)
-                self.evicted_sources += 1
-        self._sources[src] = state
-        return state
+        window = self.config.window_seconds
+        return self._sources.touch(src, lambda: _Source(now, now),
+                                   stale=lambda st: now - st.window_start > window)
 
     def _remember(self, src: str, state: _Source, domain: str) -> None:
         seen = self._sets.setdefault(src, set(state.domains))
@@ -120,7 +115,7 @@ class DgaDetector(Detector):
         ratio = flagged / max(1, len(state.domains))
         enough = flagged >= self.config.min_names and (
             ratio >= self.config.min_ratio or len(state.nxdomain) >= self.config.min_nxdomain_names)
-        if not enough or flagged < 2 * state.reported_at:
+        if not enough or not doubled(flagged, state.reported_at):
             return []
         state.reported_at = flagged
         return [self._alert(src, state, ratio)]
@@ -145,16 +140,12 @@ class DgaDetector(Detector):
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         horizon = now - self.config.window_seconds
-        for src in [s for s, st in self._sources.items() if st.window_start < horizon]:
-            del self._sources[src]
-            self._sets.pop(src, None)
+        self._sources.expire(lambda st: st.window_start < horizon)
         return []
 
     def snapshot(self) -> dict:
-        return {"sources": {s: plain(st) for s, st in self._sources.items()},
-                "evicted_sources": self.evicted_sources}
+        return {"sources": self._sources.snapshot(), "evicted_sources": self.evicted_sources}
 
     def restore(self, state: dict) -> None:
-        self._sources = {s: _Source(**st) for s, st in state.get("sources", {}).items()}
+        self._sources.restore(state.get("sources", {}), state.get("evicted_sources", 0))
         self._sets = {}
-        self.evicted_sources = state.get("evicted_sources", 0)

@@ -21,7 +21,8 @@ from functools import cache
 import tldextract
 from pydantic import Field
 
-from detectors.base import Detector, DetectorConfig, plain
+from detectors.base import Detector, DetectorConfig
+from detectors.kit import KeyedState, doubled, part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -88,18 +89,18 @@ class DnsTunnelDetector(Detector):
 
     def __init__(self, config: DnsTunnelConfig | None = None):
         super().__init__(config)
-        self._keys: dict[str, _Key] = {}     # insertion order = least recently seen first
-        self.evicted_keys = 0
         self._sets: dict[str, set[int]] = {}  # lookup sets beside the JSON-friendly lists
+        self._keys = KeyedState(_Key, self.config.max_keys,
+                                on_drop=lambda key: self._sets.pop(key, None))
         # Longest zone first, so "a.gov.internal" wins over "internal".
         self._zones = tuple(sorted({z.strip(".").lower() for z in self.config.internal_zones},
                                    key=len, reverse=True))
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
-        src = event.get("source", {}).get("ip")
+        src = part(event, "source").get("ip")
         if schema.get(event, FORWARDED):
             return []       # a resolver relaying a client's query: the client's leg is judged
-        question = event.get("dns", {}).get("question", {})
+        question = part(event, "dns", "question")
         parts = split_name(question.get("name"), self._zones)
         if not src or parts is None or _ignored(parts.registered, self.config.ignored_domains):
             return []
@@ -110,25 +111,19 @@ class DnsTunnelDetector(Detector):
         if parts.subdomain and self._is_new(key, state, parts.subdomain):
             self._count(state, parts.subdomain, question.get("type"), event)
         if state.suspicious >= self.config.min_suspicious_names \
-                and state.suspicious >= 2 * state.reported_at:
+                and doubled(state.suspicious, state.reported_at):
             state.reported_at = state.suspicious
             return [self._alert(key, state)]
         return []
 
     def _touch(self, key: str, now: float) -> _Key:
-        state = self._keys.pop(key, None)
-        if state is not None and now - state.window_start > self.config.window_seconds:
-            state = None
-            self._sets.pop(key, None)
-        if state is None:
-            state = _Key(now, now)
-            if len(self._keys) >= self.config.max_keys:
-                oldest = next(iter(self._keys))
-                del self._keys[oldest]
-                self._sets.pop(oldest, None)
-                self.evicted_keys += 1
-        self._keys[key] = state
-        return state
+        window = self.config.window_seconds
+        return self._keys.touch(key, lambda: _Key(now, now),
+                                stale=lambda st: now - st.window_start > window)
+
+    @property
+    def evicted_keys(self) -> int:
+        return self._keys.evicted
 
     def _is_new(self, key: str, state: _Key, subdomain: str) -> bool:
         seen = self._sets.setdefault(key, set(state.names))
@@ -179,19 +174,15 @@ class DnsTunnelDetector(Detector):
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         horizon = now - self.config.window_seconds
-        for key in [k for k, s in self._keys.items() if s.window_start < horizon]:
-            del self._keys[key]
-            self._sets.pop(key, None)
+        self._keys.expire(lambda s: s.window_start < horizon)
         return []
 
     def snapshot(self) -> dict:
-        return {"keys": {k: plain(s) for k, s in self._keys.items()},
-                "evicted_keys": self.evicted_keys}
+        return {"keys": self._keys.snapshot(), "evicted_keys": self.evicted_keys}
 
     def restore(self, state: dict) -> None:
-        self._keys = {k: _Key(**s) for k, s in state.get("keys", {}).items()}
+        self._keys.restore(state.get("keys", {}), state.get("evicted_keys", 0))
         self._sets = {}
-        self.evicted_keys = state.get("evicted_keys", 0)
 
 
 @cache

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 from pydantic import Field
 
-from detectors.base import Detector, DetectorConfig, plain
+from detectors.base import Detector, DetectorConfig
+from detectors.kit import InterimDelta, KeyedState, SeededEwma, doubled, number, part, text
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -65,32 +66,6 @@ class DosConfig(DetectorConfig):
 
 
 @dataclass
-class _Baseline:
-    """EWMA mean and variance of one per-bucket count."""
-    mean: float = 0.0
-    var: float = 0.0
-    n: int = 0                       # buckets folded in; the first one seeds the mean
-
-    def update(self, x: float, alpha: float) -> None:
-        self.n += 1
-        if self.n == 1:
-            self.mean = x
-            return
-        diff = x - self.mean
-        self.mean += alpha * diff
-        self.var = (1 - alpha) * (self.var + alpha * diff * diff)
-
-    def decay(self, empty_buckets: int, alpha: float) -> None:
-        if self.n == 0:
-            return                       # quiet before the first bucket says nothing
-        for _ in range(min(empty_buckets, MAX_GAP_STEPS)):
-            self.update(0.0, alpha)
-
-    def threshold(self, k: float) -> float:
-        return self.mean + k * self.var ** 0.5
-
-
-@dataclass
 class _Episode:
     """A flood: flows that landed in over-threshold buckets, until a quiet gap."""
     start: float
@@ -115,13 +90,13 @@ class _Target:
     last_seen: float
     folded: int                           # last bucket index folded into the baseline
     buckets: dict[int, list[float]] = field(default_factory=dict)   # index -> [flows, packets]
-    flow_base: _Baseline = field(default_factory=_Baseline)
-    packet_base: _Baseline = field(default_factory=_Baseline)
+    flow_base: SeededEwma = field(default_factory=SeededEwma)     # per-bucket counts
+    packet_base: SeededEwma = field(default_factory=SeededEwma)
     episode: _Episode | None = None
 
     def decay(self, empty_buckets: int, alpha: float) -> None:
-        self.flow_base.decay(empty_buckets, alpha)
-        self.packet_base.decay(empty_buckets, alpha)
+        self.flow_base.decay(empty_buckets, alpha, MAX_GAP_STEPS)
+        self.packet_base.decay(empty_buckets, alpha, MAX_GAP_STEPS)
 
 
 class DosDetector(Detector):
@@ -134,13 +109,17 @@ class DosDetector(Detector):
 
     def __init__(self, config: DosConfig | None = None):
         super().__init__(config)
-        self._targets: dict[str, _Target] = {}
-        self._open: dict[str, int] = {}      # uid -> packets already counted (interim records)
-        self.evicted = 0
+        self._targets = KeyedState(_Target, self.config.max_targets)
+        self._open = InterimDelta(self.config.max_open_flows)   # packets already counted
         self.late = 0                        # records older than every open bucket
 
+    @property
+    def evicted(self) -> int:
+        """Targets and open flows dropped by the caps."""
+        return self._targets.evicted + self._open.evicted
+
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
-        dst = event.get("destination", {}).get("ip")
+        dst = part(event, "destination").get("ip")
         if not dst:
             return []
         new_flow, packets = self._increment(event)
@@ -158,31 +137,18 @@ class DosDetector(Detector):
 
     def _increment(self, event: dict) -> tuple[int, float]:
         """(1 if this record opens a flow, its new packets spread over its duration)."""
-        flow = event.get("watchkeeper", {}).get("flow", {})
-        uid, final = flow.get("uid", ""), flow.get("final", True)
-        total = event.get("source", {}).get("packets", 0) or 0
-        seen = self._open.pop(uid, None) if final else self._open.get(uid)
-        if not final:
-            if seen is None and len(self._open) >= self.config.max_open_flows:
-                self._open.pop(next(iter(self._open)))
-                self.evicted += 1
-            self._open[uid] = total
-        duration = event.get("event", {}).get("duration", 0) / 1e9
+        total = part(event, "source").get("packets", 0) or 0
+        seen = self._open.advance(event, total)
+        duration = number(part(event, "event").get("duration")) / 1e9
         spread = max(1.0, duration / self.config.bucket_seconds)
         return (1 if seen is None else 0), max(0, total - (seen or 0)) / spread
 
     def _target(self, dst: str, event_time: float) -> _Target:
-        target = self._targets.pop(dst, None)          # re-insert: dict order is recency
-        if target is None:
-            if len(self._targets) >= self.config.max_targets:
-                self._targets.pop(next(iter(self._targets)))
-                self.evicted += 1
-            horizon = self._horizon_buckets()
-            target = _Target(event_time, event_time,
-                             int(event_time // self.config.bucket_seconds) - horizon)
+        target = self._targets.touch(dst, lambda: _Target(
+            event_time, event_time,
+            int(event_time // self.config.bucket_seconds) - self._horizon_buckets()))
         target.last_seen = max(target.last_seen, event_time)
         self._fold(target, int(target.last_seen // self.config.bucket_seconds))
-        self._targets[dst] = target
         return target
 
     def _horizon_buckets(self) -> int:
@@ -232,8 +198,7 @@ class DosDetector(Detector):
         self._record(ep, event, event_time, new_flow)
         ep.peak_flows = max(ep.peak_flows, int(bucket[0]))
         ep.peak_packets = max(ep.peak_packets, bucket[1])
-        due = ep.reported_at == 0 or ep.flows >= 2 * ep.reported_at
-        if due and ep.sampled >= MIN_SAMPLE and not self._scan(ep):
+        if doubled(ep.flows, ep.reported_at) and ep.sampled >= MIN_SAMPLE and not self._scan(ep):
             ep.reported_at = ep.flows
             return [self._alert(dst, ep)]
         return []
@@ -246,12 +211,12 @@ class DosDetector(Detector):
         ep.sampled += 1
         ep.half_open += _half_open(event)
         cap = self.config.max_sources
-        src = event.get("source", {}).get("ip", "")
+        src = part(event, "source").get("ip", "")
         _bump(ep.sources, src, cap)
         if ep.sources.get(src, 0) > ep.sources.get(ep.top, 0):
             ep.top = src                      # kept as we go: max() per event is too slow
-        _bump(ep.ports, str(event.get("destination", {}).get("port")), cap)
-        _bump(ep.transports, event.get("network", {}).get("transport", "other"), cap)
+        _bump(ep.ports, str(part(event, "destination").get("port")), cap)
+        _bump(ep.transports, part(event, "network").get("transport", "other"), cap)
         if len(ep.evidence) < 100:
             ep.evidence.append(event["event"]["id"])
 
@@ -294,8 +259,7 @@ class DosDetector(Detector):
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         horizon = now - self.config.idle_expiry_seconds
-        for dst in [d for d, t in self._targets.items() if t.last_seen < horizon]:
-            del self._targets[dst]
+        self._targets.expire(lambda t: t.last_seen < horizon)
         for target in self._targets.values():
             ep = target.episode
             if ep is not None and now - ep.last > self.config.episode_gap_seconds:
@@ -303,28 +267,13 @@ class DosDetector(Detector):
         return []
 
     def snapshot(self) -> dict:
-        targets = {}
-        for dst, target in self._targets.items():
-            raw = plain(target)
-            raw["buckets"] = {str(i): b for i, b in target.buckets.items()}  # JSON keys
-            targets[dst] = raw
-        return {"targets": targets, "open": dict(self._open), "evicted": self.evicted,
-                "late": self.late}
+        return {"targets": self._targets.snapshot(), "open": self._open.snapshot(),
+                "evicted": self.evicted, "late": self.late}
 
     def restore(self, state: dict) -> None:
-        self._targets = {dst: _restore_target(t) for dst, t in state.get("targets", {}).items()}
-        self._open = dict(state.get("open", {}))
-        self.evicted = state.get("evicted", 0)
+        self._targets.restore(state.get("targets", {}), state.get("evicted", 0))
+        self._open.restore(state.get("open", {}))
         self.late = state.get("late", 0)
-
-
-def _restore_target(raw: dict) -> _Target:
-    raw = dict(raw)
-    raw["buckets"] = {int(i): list(b) for i, b in raw["buckets"].items()}
-    raw["flow_base"] = _Baseline(**raw["flow_base"])
-    raw["packet_base"] = _Baseline(**raw["packet_base"])
-    raw["episode"] = _Episode(**raw["episode"]) if raw.get("episode") else None
-    return _Target(**raw)
 
 
 def _bump(counts: dict[str, int], key: str, cap: int) -> None:
@@ -333,6 +282,6 @@ def _bump(counts: dict[str, int], key: str, cap: int) -> None:
 
 
 def _half_open(event: dict) -> int:
-    flow = event.get("watchkeeper", {}).get("flow", {})
-    return int(event.get("network", {}).get("transport") == "tcp"
-               and flow.get("conn_state") in HALF_OPEN and not flow.get("orig_bytes"))
+    flow = part(event, "watchkeeper", "flow")
+    return int(part(event, "network").get("transport") == "tcp"
+               and text(flow.get("conn_state")) in HALF_OPEN and not flow.get("orig_bytes"))

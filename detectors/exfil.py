@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from pydantic import Field, model_validator
 
-from detectors.base import Detector, DetectorConfig, plain
+from detectors.base import Detector, DetectorConfig
+from detectors.kit import Ewma, InterimDelta, KeyedState, doubled, drop_oldest, part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -62,17 +63,6 @@ class ExfilConfig(DetectorConfig):
 
 
 @dataclass
-class _Baseline:
-    mean: float = 0.0
-    var: float = 0.0
-
-    def update(self, x: float, alpha: float) -> None:
-        diff = x - self.mean
-        self.mean += alpha * diff
-        self.var = (1 - alpha) * (self.var + alpha * diff * diff)
-
-
-@dataclass
 class _Dest:
     bytes: float = 0.0
     flows: int = 0
@@ -92,7 +82,7 @@ class _Host:
     previous: dict[str, float] = field(default_factory=dict)   # last window's bytes
     known: dict[str, int] = field(default_factory=dict)        # dest -> past windows used
     reported: dict[str, float] = field(default_factory=dict)   # dest -> bytes at last alert
-    base: _Baseline = field(default_factory=_Baseline)
+    base: Ewma = field(default_factory=Ewma)    # hourly outbound volume
 
 
 class ExfilDetector(Detector):
@@ -104,15 +94,19 @@ class ExfilDetector(Detector):
 
     def __init__(self, config: ExfilConfig | None = None):
         super().__init__(config)
-        self._hosts: dict[str, _Host] = {}
-        self._open: dict[str, int] = {}           # uid -> bytes already counted
-        self.evicted = 0
+        self._hosts = KeyedState(_Host, self.config.max_hosts)
+        self._open = InterimDelta(self.config.max_open_flows)   # bytes already counted
+
+    @property
+    def evicted(self) -> int:
+        """Hosts and open flows dropped by the caps."""
+        return self._hosts.evicted + self._open.evicted
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
-        if event.get("network", {}).get("direction") != "outbound":
+        if part(event, "network").get("direction") != "outbound":
             return []
         sent = self._growth(event)
-        src, dst = event["source"].get("ip"), event.get("destination", {}).get("ip")
+        src, dst = part(event, "source").get("ip"), part(event, "destination").get("ip")
         if sent <= 0 or not src or not dst:
             return []
         host = self._host(src, event_time)
@@ -124,50 +118,34 @@ class ExfilDetector(Detector):
             entry.bytes += sent
             entry.flows += 1
             entry.last_seen = max(entry.last_seen, event_time)
-            entry.port = event.get("destination", {}).get("port") or entry.port
+            entry.port = part(event, "destination").get("port") or entry.port
             if len(entry.evidence) < (100 if key == TOTAL else EVIDENCE_PER_DEST):
                 entry.evidence.append(event["event"]["id"])
         return [a for key in reversed(keys) if (a := self._judge(src, host, key, event_time))]
 
     def _growth(self, event: dict) -> int:
         """Originator bytes this record adds (interim records are cumulative)."""
-        flow = event.get("watchkeeper", {}).get("flow", {})
-        uid, final = flow.get("uid", ""), flow.get("final", True)
-        total = event["source"].get("bytes", 0) or 0
-        seen = self._open.pop(uid, 0) if final else self._open.get(uid, 0)
-        if not final:
-            if uid not in self._open and len(self._open) >= self.config.max_open_flows:
-                self._open.pop(next(iter(self._open)))
-                self.evicted += 1
-            self._open[uid] = total
-        return total - seen
+        total = part(event, "source").get("bytes", 0) or 0
+        return total - (self._open.advance(event, total) or 0)
 
     def _host(self, src: str, event_time: float) -> _Host:
         index = int(event_time // self.config.window_seconds)
-        host = self._hosts.pop(src, None)             # re-insert: dict order is recency
-        if host is None:
-            if len(self._hosts) >= self.config.max_hosts:
-                self._hosts.pop(next(iter(self._hosts)))
-                self.evicted += 1
-            host = _Host(event_time, event_time, index)
-        elif index > host.window:                     # late records count in the open window
+        host = self._hosts.touch(src, lambda: _Host(event_time, event_time, index))
+        if index > host.window:                       # late records count in the open window
             self._roll(host, index)
         host.last_seen = max(host.last_seen, event_time)
-        self._hosts[src] = host
         return host
 
     def _roll(self, host: _Host, index: int) -> None:
         """Close the window: baseline, destination history, then skip empty windows."""
         alpha, total = self.config.ewma_alpha, host.dests.get(TOTAL, _Dest()).bytes
         host.base.update(total, alpha)
-        for _ in range(min(index - host.window - 1, MAX_GAP_STEPS)):
-            host.base.update(0.0, alpha)
+        host.base.decay(index - host.window - 1, alpha, MAX_GAP_STEPS)
         host.windows_seen += index - host.window
         for dst in host.dests:
             if dst != TOTAL:
                 host.known[dst] = host.known.pop(dst, 0) + 1
-        while len(host.known) > self.config.max_known:
-            host.known.pop(next(iter(host.known)))
+        drop_oldest(host.known, self.config.max_known)
         consecutive = index == host.window + 1
         host.previous = {k: d.bytes for k, d in host.dests.items()} if consecutive else {}
         host.reported = {k: v for k, v in host.reported.items() if k in host.previous}
@@ -183,7 +161,7 @@ class ExfilDetector(Detector):
         """Baseline volume that counts as normal for this host, None while warming up."""
         if host.windows_seen < self.config.warmup_windows:
             return None
-        return host.base.mean + self.config.deviations * host.base.var ** 0.5
+        return host.base.threshold(self.config.deviations)
 
     def _judge(self, src: str, host: _Host, key: str, event_time: float) -> AlertSpec | None:
         volume = self._estimate(host, key, event_time)
@@ -195,7 +173,7 @@ class ExfilDetector(Detector):
             floor *= self.config.warmup_floor_factor
         if volume < floor or (expected is not None and volume < expected):
             return None
-        if volume < 2 * host.reported.get(key, 0.0):
+        if not doubled(volume, host.reported.get(key, 0.0)):
             return None                               # re-raise only once it has doubled
         if key == TOTAL and self._dominant(host, volume):
             return None                               # one destination: its own alert tells it
@@ -240,25 +218,16 @@ class ExfilDetector(Detector):
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         horizon = now - self.config.idle_expiry_seconds
-        for src in [s for s, h in self._hosts.items() if h.last_seen < horizon]:
-            del self._hosts[src]
+        self._hosts.expire(lambda h: h.last_seen < horizon)
         return []
 
     def snapshot(self) -> dict:
-        return {"hosts": {src: plain(h) for src, h in self._hosts.items()},
-                "open": dict(self._open), "evicted": self.evicted}
+        return {"hosts": self._hosts.snapshot(), "open": self._open.snapshot(),
+                "evicted": self.evicted}
 
     def restore(self, state: dict) -> None:
-        self._hosts = {src: _restore_host(h) for src, h in state.get("hosts", {}).items()}
-        self._open = dict(state.get("open", {}))
-        self.evicted = state.get("evicted", 0)
-
-
-def _restore_host(raw: dict) -> _Host:
-    raw = dict(raw)
-    raw["dests"] = {k: _Dest(**d) for k, d in raw["dests"].items()}
-    raw["base"] = _Baseline(**raw["base"])
-    return _Host(**raw)
+        self._hosts.restore(state.get("hosts", {}), state.get("evicted", 0))
+        self._open.restore(state.get("open", {}))
 
 
 def _human(size: float) -> str:

@@ -28,6 +28,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from detectors.kit.events import part
 from watchkeeper import schema, timeutil
 
 FEATURES_VERSION = "1"
@@ -66,9 +67,9 @@ class HostWindow:
     evidence: list[str] = field(default_factory=list)   # a few event ids, for the alert
 
     def add(self, event: dict, event_time: float) -> None:
-        src, dst = event.get("source", {}), event.get("destination", {})
-        net = event.get("network", {})
-        flow = event.get("watchkeeper", {}).get("flow", {})
+        src, dst = part(event, "source"), part(event, "destination")
+        net = part(event, "network")
+        flow = part(event, "watchkeeper", "flow")
         self.first_seen = min(self.first_seen, event_time)
         self.last_seen = max(self.last_seen, event_time)
         self.flows += 1
@@ -76,12 +77,12 @@ class HostWindow:
         self.external += net.get("direction") == "outbound"
         self.bytes_out += int(src.get("bytes") or 0)
         self.bytes_in += int(dst.get("bytes") or 0)
-        self.duration_s += (event.get("event", {}).get("duration") or 0) / 1e9
+        self.duration_s += (part(event, "event").get("duration") or 0) / 1e9
         if len(self.dsts) < MAX_DISTINCT and dst.get("ip"):
             self.dsts.add(dst["ip"])
         if len(self.ports) < MAX_DISTINCT and dst.get("port") is not None:
             self.ports.add(int(dst["port"]))
-        if len(self.evidence) < 20 and event.get("event", {}).get("id"):
+        if len(self.evidence) < 20 and part(event, "event").get("id"):
             self.evidence.append(event["event"]["id"])
 
     def vector(self) -> list[float]:
@@ -111,11 +112,11 @@ def window_start(event_time: float, window_seconds: float) -> float:
 
 def internal_host(event: dict) -> str | None:
     """The internal host a flow event counts for, or None (not a flow, or external initiator)."""
-    if event.get("event", {}).get("dataset") != schema.FLOW:
+    if part(event, "event").get("dataset") != schema.FLOW:
         return None
-    if event.get("network", {}).get("direction") not in INTERNAL_DIRECTIONS:
+    if part(event, "network").get("direction") not in INTERNAL_DIRECTIONS:
         return None
-    return event.get("source", {}).get("ip") or None
+    return part(event, "source").get("ip") or None
 
 
 def event_time_of(event: dict) -> float:

@@ -4,7 +4,7 @@ Indicators come from CSV files (type,value,source,confidence,description) and ST
 Lookups cost O(1) or O(log n) per observed value: a dict of addresses, sorted integer ranges per
 IP version for networks, a label-suffix walk for domains; the indicator list is never scanned per
 event. One alert per (indicator, internal host); repeats update it (`HitTable`).
-Hot reload and alert updates: `WatchedFiles` and `HitTable` (detectors/sigma.py).
+Hot reload and alert updates: `WatchedFiles` and `HitTable` from the toolkit (detectors/kit).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from stix2.pattern_visitor import create_pattern_object
 
 from detectors.base import Detector, DetectorConfig
 from detectors.dns import FORWARDED
-from detectors.sigma import FileLoad, HitTable, WatchedFiles, hit_alert
+from detectors.kit import FileLoad, HitTable, WatchedFiles, hit_alert
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 

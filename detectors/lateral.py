@@ -14,7 +14,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from detectors.base import Detector, DetectorConfig, plain
+from detectors.base import Detector, DetectorConfig
+from detectors.kit import KeyedState, doubled, drop_oldest, part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -74,10 +75,14 @@ class LateralMovementDetector(Detector):
 
     def __init__(self, config: LateralConfig | None = None):
         super().__init__(config)
-        self._sources: dict[str, _Source] = {}
+        self._sources = KeyedState(_Source, self.config.max_sources)
         self._started: float | None = None    # event time the learning period began
         self._swept = 0.0
-        self.evicted = 0
+        self._pairs_dropped = 0               # known pairs dropped by the per-source cap
+
+    @property
+    def evicted(self) -> int:
+        return self._sources.evicted + self._pairs_dropped
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         if self._started is None:
@@ -103,33 +108,25 @@ class LateralMovementDetector(Detector):
 
     def _admin_target(self, event: dict) -> str | None:
         """'ip|port' of an answered internal admin session, else None."""
-        if event.get("network", {}).get("direction") != "internal":
+        if part(event, "network").get("direction") != "internal":
             return None
-        if event.get("network", {}).get("transport") != "tcp":
+        if part(event, "network").get("transport") != "tcp":
             return None
-        dst = event.get("destination", {})
+        dst = part(event, "destination")
         if dst.get("port") not in self.config.admin_ports or not dst.get("packets"):
             return None
-        if event.get("watchkeeper", {}).get("flow", {}).get("conn_state") in NOT_REACHED:
+        if part(event, "watchkeeper", "flow").get("conn_state") in NOT_REACHED:
             return None
-        return f"{dst.get('ip')}|{dst.get('port')}" if event["source"].get("ip") else None
+        return f"{dst.get('ip')}|{dst.get('port')}" if part(event, "source").get("ip") else None
 
     def _source(self, src: str, event_time: float) -> _Source:
-        state = self._sources.pop(src, None)          # re-insert: dict order is recency
-        if state is None:
-            if len(self._sources) >= self.config.max_sources:
-                self._sources.pop(next(iter(self._sources)))
-                self.evicted += 1
-            state = _Source(event_time)
+        state = self._sources.touch(src, lambda: _Source(event_time))
         state.last_seen = max(state.last_seen, event_time)
-        self._sources[src] = state
         return state
 
     def _learn(self, state: _Source, target: str, event_time: float) -> None:
         state.known[target] = max(state.known.pop(target, event_time), event_time)
-        if len(state.known) > self.config.max_known_per_source:
-            state.known.pop(next(iter(state.known)))
-            self.evicted += 1
+        self._pairs_dropped += drop_oldest(state.known, self.config.max_known_per_source)
 
     def _prune(self, state: _Source, now: float) -> None:
         horizon = now - self.config.window_seconds
@@ -141,7 +138,7 @@ class LateralMovementDetector(Detector):
 
     def _judge(self, src: str, state: _Source) -> list[AlertSpec]:
         hosts = {p.target.split("|")[0] for p in state.recent}
-        if len(hosts) < self.config.min_new_hosts or len(hosts) < 2 * state.reported_at:
+        if len(hosts) < self.config.min_new_hosts or not doubled(len(hosts), state.reported_at):
             return []
         state.reported_at = len(hosts)
         return [self._alert(src, state, hosts)]
@@ -177,24 +174,16 @@ class LateralMovementDetector(Detector):
 
     def _forget(self, now: float) -> None:
         horizon = now - self.config.forget_after_seconds
-        for src in list(self._sources):
-            state = self._sources[src]
+        for state in self._sources.values():
             state.known = {t: seen for t, seen in state.known.items() if seen >= horizon}
-            if not state.known and not state.recent:
-                del self._sources[src]
+        self._sources.expire(lambda st: not st.known and not st.recent)
 
     def snapshot(self) -> dict:
-        return {"sources": {src: plain(st) for src, st in self._sources.items()},
-                "started": self._started, "swept": self._swept, "evicted": self.evicted}
+        return {"sources": self._sources.snapshot(), "started": self._started,
+                "swept": self._swept, "evicted": self.evicted}
 
     def restore(self, state: dict) -> None:
-        self._sources = {src: _restore_source(st) for src, st in state["sources"].items()}
+        self._sources.restore(state.get("sources", {}), state.get("evicted", 0))
+        self._pairs_dropped = 0
         self._started = state.get("started")
         self._swept = state.get("swept", 0.0)
-        self.evicted = state.get("evicted", 0)
-
-
-def _restore_source(raw: dict) -> _Source:
-    raw = dict(raw)
-    raw["recent"] = [_NewPeer(**p) for p in raw["recent"]]
-    return _Source(**raw)

@@ -19,7 +19,8 @@ from functools import lru_cache
 
 from pydantic import Field, model_validator
 
-from detectors.base import Detector, DetectorConfig, plain
+from detectors.base import Detector, DetectorConfig
+from detectors.kit import KeyedState, doubled, number, part, text
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -88,8 +89,13 @@ class ScanDetector(Detector):
         self._step_fail = math.log((1 - c.theta1) / (1 - c.theta0))
         self._upper = math.log(c.beta / c.alpha)
         self._lower = math.log((1 - c.beta) / (1 - c.alpha))
-        self._sources: dict[str, _Source] = {}     # insertion order = least recently seen first
-        self.evicted = 0                           # sources and targets dropped by the caps
+        self._sources = KeyedState(_Source, c.max_sources)
+        self._targets_dropped = 0                  # per-source targets dropped by their cap
+
+    @property
+    def evicted(self) -> int:
+        """Sources and targets dropped by the caps."""
+        return self._sources.evicted + self._targets_dropped
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         probe = _probe(event)
@@ -97,7 +103,7 @@ class ScanDetector(Detector):
             return []
         src = event["source"]["ip"]
         state = self._touch(src, event_time)
-        state.internal = event.get("network", {}).get("direction") in INTERNAL_DIRECTIONS
+        state.internal = part(event, "network").get("direction") in INTERNAL_DIRECTIONS
         if probe.target in state.contacts:
             return []                                # not a first contact: TRW ignores it
         self._remember(state, probe, event_time, event["event"]["id"])
@@ -110,14 +116,8 @@ class ScanDetector(Detector):
         return []
 
     def _touch(self, src: str, event_time: float) -> _Source:
-        state = self._sources.pop(src, None)       # re-inserted: the dict stays in LRU order
-        if state is None:
-            state = _Source(event_time)
-            if len(self._sources) >= self.config.max_sources:
-                del self._sources[next(iter(self._sources))]
-                self.evicted += 1
+        state = self._sources.touch(src, lambda: _Source(event_time))
         state.last_seen = max(state.last_seen, event_time)
-        self._sources[src] = state
         return state
 
     def _remember(self, state: _Source, probe: _Probe, event_time: float, event_id: str) -> None:
@@ -125,7 +125,7 @@ class ScanDetector(Detector):
             oldest = next(iter(state.contacts))   # failed is a subset of contacts: both bounded
             del state.contacts[oldest]
             state.failed.pop(oldest, None)
-            self.evicted += 1
+            self._targets_dropped += 1
         state.contacts[probe.target] = event_time
         if not probe.succeeded:
             state.failed[probe.target] = [event_time, event_id]
@@ -141,7 +141,7 @@ class ScanDetector(Detector):
         fanout = len(state.failed)
         return (state.log_ratio >= self._upper and fanout >= self.config.min_targets
                 and fanout / len(state.contacts) >= self.config.min_failure_ratio
-                and fanout >= 2 * state.reported_at)
+                and doubled(fanout, state.reported_at))
 
     def _alert(self, src: str, state: _Source) -> AlertSpec:
         hosts = sorted({t.rsplit("|", 1)[0] for t in state.failed})
@@ -167,20 +167,18 @@ class ScanDetector(Detector):
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         horizon = now - self.config.window_seconds
-        for src in [s for s, st in self._sources.items() if st.last_seen < horizon]:
-            del self._sources[src]
+        self._sources.expire(lambda st: st.last_seen < horizon)
         for state in self._sources.values():
             if state.contacts and next(iter(state.contacts.values())) < horizon:
                 _prune(state, horizon)
         return []
 
     def snapshot(self) -> dict:
-        return {"sources": {src: plain(st) for src, st in self._sources.items()},
-                "evicted": self.evicted}
+        return {"sources": self._sources.snapshot(), "evicted": self.evicted}
 
     def restore(self, state: dict) -> None:
-        self._sources = {src: _Source(**st) for src, st in state.get("sources", {}).items()}
-        self.evicted = state.get("evicted", 0)
+        self._sources.restore(state.get("sources", {}), state.get("evicted", 0))
+        self._targets_dropped = 0
 
 
 def _prune(state: _Source, horizon: float) -> None:
@@ -211,20 +209,20 @@ def _severity(count: int, internal: bool) -> int:
 
 def _probe(event: dict) -> _Probe | None:
     """The first-contact outcome a flow tells, or None when it tells nothing about a probe."""
-    src = event.get("source", {}).get("ip")
-    dst = event.get("destination", {})
+    src = part(event, "source").get("ip")
+    dst = part(event, "destination")
     if not src or not dst.get("ip") or _unprobeable(dst["ip"]):
         return None
-    transport = event.get("network", {}).get("transport")
+    transport = part(event, "network").get("transport")
     if transport == "tcp":
-        state = event.get("watchkeeper", {}).get("flow", {}).get("conn_state")
+        state = text(part(event, "watchkeeper", "flow").get("conn_state"))
         if state not in FAILED_TCP and state not in ACCEPTED_TCP:
             return None
         return _Probe(f"{dst['ip']}|{dst.get('port')}", state in ACCEPTED_TCP)
-    answered = dst.get("packets", 0) > 0
+    answered = number(dst.get("packets")) > 0
     if transport == "udp":
         return _Probe(f"{dst['ip']}|{dst.get('port')}", answered)
-    if transport in ECHO_REQUEST and event["source"].get("port") == ECHO_REQUEST[transport]:
+    if transport in ECHO_REQUEST and part(event, "source").get("port") == ECHO_REQUEST[transport]:
         return _Probe(f"{dst['ip']}|icmp", answered)
     return None
 

@@ -4,16 +4,13 @@ Rules are parsed by pySigma and evaluated by detectors/sigma_eval.py. Rule files
 they change; a file with any error keeps its previous version (a half-saved edit must not drop
 a working rule), and every error is collected with its file and line. One alert per (rule,
 actor); repeats update it.
-
-Also home of the machinery both file-driven detectors (this one and ioc.py) share:
-`FileLoad`, `WatchedFiles` (hot reload) and `HitTable` (alerts that update in place).
+Hot reload and alert updates: `WatchedFiles` and `HitTable` from the toolkit (detectors/kit).
 """
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,155 +20,13 @@ from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.rule import SigmaRule
 
-from detectors.base import Detector, DetectorConfig, plain
+from detectors.base import Detector, DetectorConfig
+from detectors.kit import FileLoad, HitTable, WatchedFiles, hit_alert
 from detectors.sigma_eval import CompiledRule, RuleError, compile_rule
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
 log = logging.getLogger(__name__)
-MAX_EVIDENCE = 100
-
-
-# --- shared machinery: files that reload themselves, alerts that update in place -----------
-@dataclass
-class FileLoad:
-    """What one file gave: its items, every problem found, and whether the file as a whole is
-    unusable (`fatal`: a broken file never replaces the version already loaded)."""
-    items: list = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    fatal: bool = False
-
-class WatchedFiles:
-    """Loads files (or every matching file in a directory) and re-reads one when its mtime or
-    size changes. Checks run at most every `every` seconds of *wall clock* (monotonic): a file's
-    mtime is a wall-clock fact unrelated to event time, which stands still while no traffic
-    arrives and races through a replay; the interval is an I/O budget, not a detection window."""
-
-    def __init__(self, paths: tuple[str, ...], suffixes: tuple[str, ...],
-                 load: Callable[[str, int, int], FileLoad], every: float,
-                 clock: Callable[[], float] = time.monotonic):
-        self.paths, self.suffixes, self.load, self.every, self.clock = (
-            paths, suffixes, load, every, clock)
-        self.loaded: dict[str, FileLoad] = {}
-        self.errors: dict[str, list[str]] = {}     # per file, from its latest read
-        self._stamps: dict[str, tuple[int, int]] = {}
-        self._next = clock() + every
-        self.refresh()
-
-    def poll(self) -> bool:
-        """True when the loaded content changed."""
-        if self.clock() < self._next:
-            return False
-        self._next = self.clock() + self.every
-        return self.refresh()
-
-    def refresh(self) -> bool:
-        files, changed = self._files(), False
-        for gone in [f for f in self.loaded if f not in files]:
-            del self.loaded[gone]
-            self._stamps.pop(gone, None)
-            changed = True
-        for name, stat in files.items():
-            if stat is not None and self._stamps.get(name) != stat:
-                self._stamps[name] = stat
-                changed |= self._read(name, stat)
-        return changed
-
-    def _read(self, name: str, stat: tuple[int, int]) -> bool:
-        result = self.load(name, *stat)
-        self.errors[name] = result.errors
-        for error in result.errors:
-            log.warning("%s", error)
-        if result.fatal and name in self.loaded:
-            log.warning("%s: unusable, keeping the version loaded before", name)
-            return False
-        self.loaded[name] = result
-        return True
-
-    def _files(self) -> dict[str, tuple[int, int] | None]:
-        """Current files and their (mtime_ns, size); a configured path that is missing keeps its
-        old content (it is likely being replaced), a file gone from a directory is dropped."""
-        out: dict[str, tuple[int, int] | None] = {}
-        for raw in self.paths:
-            path = Path(raw)
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in self.suffixes
-                           and p.is_file()) if path.is_dir() else [path]
-            for file in found:
-                try:
-                    st = file.stat()
-                    out[str(file)] = (st.st_mtime_ns, st.st_size)
-                except OSError as exc:
-                    self.errors[str(file)] = [f"{file}: {exc.strerror or exc}"]
-                    out[str(file)] = None
-        return out
-
-    def items(self) -> list:
-        return [item for result in self.loaded.values() for item in result.items]
-
-    def all_errors(self) -> list[str]:
-        return [e for errors in self.errors.values() for e in errors]
-
-
-@dataclass
-class Hit:
-    """One (rule or indicator, actor) pair: the alert it raised and how it grew since."""
-    first_seen: float
-    last_seen: float
-    context: dict                   # AlertSpec fields fixed at the first hit (JSON-safe)
-    count: int = 0
-    evidence: list[str] = field(default_factory=list)
-    reported_count: int = 0
-    reported_at: float = 0.0
-
-
-class HitTable:
-    """Repeats of one match update one alert (same entity, same first_seen, so the same alert
-    id): it is raised at the first hit and whenever its count doubles, and `due()` sends the
-    grown count of a busy pair at most every `update_seconds`. Pairs quiet for `idle_seconds`
-    (event time) are forgotten; at most `max_tracked`, least recently seen dropped first."""
-
-    def __init__(self, idle_seconds: float, update_seconds: float, max_tracked: int):
-        self.idle, self.update, self.max_tracked = idle_seconds, update_seconds, max_tracked
-        self.hits: dict[str, Hit] = {}      # insertion order = least recently seen first
-
-    def record(self, entity: str, event_time: float, event_id: str | None,
-               context: dict) -> Hit | None:
-        hit = self.hits.pop(entity, None)
-        if hit is None or event_time - hit.last_seen > self.idle:
-            while len(self.hits) >= self.max_tracked:
-                del self.hits[next(iter(self.hits))]
-            hit = Hit(event_time, event_time, context)
-        self.hits[entity] = hit
-        hit.first_seen = min(hit.first_seen, event_time)
-        hit.last_seen = max(hit.last_seen, event_time)
-        hit.count += 1
-        if event_id and len(hit.evidence) < MAX_EVIDENCE and event_id not in hit.evidence:
-            hit.evidence.append(event_id)
-        return self._report(hit, event_time) if hit.count >= 2 * hit.reported_count else None
-
-    def due(self, now: float) -> list[tuple[str, Hit]]:
-        for entity in [e for e, h in self.hits.items() if now - h.last_seen > self.idle]:
-            del self.hits[entity]
-        return [(e, self._report(h, now)) for e, h in self.hits.items()
-                if h.count > h.reported_count and now - h.reported_at >= self.update]
-
-    @staticmethod
-    def _report(hit: Hit, now: float) -> Hit:
-        hit.reported_count, hit.reported_at = hit.count, now
-        return hit
-
-    def snapshot(self) -> dict:
-        return {entity: plain(hit) for entity, hit in self.hits.items()}
-
-    def restore(self, state: dict) -> None:
-        self.hits = {entity: Hit(**hit) for entity, hit in state.items()}
-
-
-def hit_alert(detector: Detector, entity: str, hit: Hit) -> AlertSpec:
-    return AlertSpec(detector=detector.name, detector_version=detector.version,
-                     category=detector.category, entity=entity, first_seen=hit.first_seen,
-                     last_seen=hit.last_seen, evidence=list(hit.evidence), count=hit.count,
-                     **hit.context)
 
 
 # --- Sigma -----------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from pydantic import Field
 
-from detectors.base import Detector, DetectorConfig, plain
+from detectors.base import Detector, DetectorConfig
+from detectors.kit import KeyedState, doubled, part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -60,15 +61,15 @@ class SlowDosDetector(Detector):
 
     def __init__(self, config: SlowDosConfig | None = None):
         super().__init__(config)
-        self._targets: dict[str, _Target] = {}
+        self._targets = KeyedState(_Target)     # bounded by max_open over all targets
         self._now = 0.0
         self._open = 0
         self.evicted = 0
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
-        flow = event.get("watchkeeper", {}).get("flow", {})
-        dst = event.get("destination", {})
-        if event.get("network", {}).get("transport") != "tcp" or not dst.get("ip"):
+        flow = part(event, "watchkeeper", "flow")
+        dst = part(event, "destination")
+        if part(event, "network").get("transport") != "tcp" or not dst.get("ip"):
             return []
         # the record's last packet: its start plus its duration (ns), no time string parsed
         self._now = max(self._now, event_time + (event["event"].get("duration") or 0) / 1e9)
@@ -77,8 +78,8 @@ class SlowDosDetector(Detector):
             if target is not None and uid in target.conns:
                 self._forget(target, uid)
             return []
-        target = self._targets.setdefault(dst["ip"], _Target())
-        src, port = event.get("source", {}).get("ip", ""), int(dst.get("port") or 0)
+        target = self._targets.setdefault(dst["ip"], _Target)
+        src, port = part(event, "source").get("ip", ""), int(dst.get("port") or 0)
         key = f"{src}|{port}"
         if uid not in target.conns:
             self._open += 1
@@ -99,7 +100,7 @@ class SlowDosDetector(Detector):
     def _judge(self, dst: str, target: _Target, key: str, event_time: float) -> list[AlertSpec]:
         target.first_seen.setdefault(key, event_time)
         n = target.counts.get(key, 0)
-        if n < self.config.min_connections or n < 2 * target.reported.get(key, 0):
+        if n < self.config.min_connections or not doubled(n, target.reported.get(key, 0)):
             return []
         target.reported[key] = n
         src, port = key.rsplit("|", 1)
@@ -131,28 +132,20 @@ class SlowDosDetector(Detector):
     def on_timer(self, now: float) -> list[AlertSpec]:
         self._now = max(self._now, now)
         horizon = self._now - self.config.stale_seconds
-        for dst in list(self._targets):
-            target = self._targets[dst]
+        for target in self._targets.values():
             for uid in [uid for uid, c in target.conns.items() if c.seen < horizon]:
                 self._forget(target, uid)
             live = target.counts
             target.reported = {k: v for k, v in target.reported.items() if k in live}
             target.first_seen = {k: v for k, v in target.first_seen.items() if k in live}
-            if not target.conns:
-                del self._targets[dst]
+        self._targets.expire(lambda t: not t.conns)
         return []
 
     def snapshot(self) -> dict:
-        return {"targets": {d: plain(t) for d, t in self._targets.items()}, "now": self._now,
-                "evicted": self.evicted}
+        return {"targets": self._targets.snapshot(), "now": self._now, "evicted": self.evicted}
 
     def restore(self, state: dict) -> None:
-        self._targets = {}
-        for dst, raw in state.get("targets", {}).items():
-            conns = {uid: _Conn(**c) for uid, c in raw.get("conns", {}).items()}
-            self._targets[dst] = _Target(conns, dict(raw.get("counts", {})),
-                                         dict(raw.get("reported", {})),
-                                         dict(raw.get("first_seen", {})))
+        self._targets.restore(state.get("targets", {}))
         self._open = sum(len(t.conns) for t in self._targets.values())
         self._now = state.get("now", 0.0)
         self.evicted = state.get("evicted", 0)

@@ -73,8 +73,7 @@ def link_alerts(incident_id: IncidentId, body: Annotated[LinkRequest, Body()], s
                 actor: CurrentActor, policy: IncidentPolicyDep, now: NowDep):
     with incident_errors(incident_id):
         result = ops.link_alerts(store, incident_id, body.alert_ids, actor, now, body.reason)
-    return LinkResult(incident=policy.present(result.incident, now), changed=result.changed,
-                      missing=result.missing)
+    return _link_result(result, policy, now)
 
 
 @router.delete("/{incident_id}/alerts/{alert_id}", response_model=LinkResult,
@@ -86,6 +85,10 @@ def unlink_alert(incident_id: IncidentId, alert_id: AlertId, store: StoreDep,
         result = ops.unlink_alerts(store, incident_id, [alert_id], actor, now)
     if not result.changed:
         raise HTTPException(404, f"alert {alert_id!r} is not in incident {incident_id!r}")
+    return _link_result(result, policy, now)
+
+
+def _link_result(result, policy, now) -> LinkResult:
     return LinkResult(incident=policy.present(result.incident, now), changed=result.changed,
                       missing=result.missing)
 

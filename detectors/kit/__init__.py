@@ -1,0 +1,22 @@
+"""The detector toolkit: the state handling every detector needs, written once.
+
+- `keyed.KeyedState`: per-key state in least-recently-seen order, capped, expiring, with
+  typed snapshot/restore (`keyed.to_plain` / `keyed.from_plain`).
+- `ewma.Ewma` / `ewma.SeededEwma`: exponentially weighted mean and variance baselines.
+- `interim.InterimDelta`: the growth of a long flow reported as cumulative interim records.
+- `reraise.doubled`: the "re-raise when the quantity has doubled" policy, one rule.
+- `files.WatchedFiles` / `files.FileLoad`: rule and indicator files that reload themselves.
+- `hits.HitTable` / `hits.hit_alert`: one alert per (rule or indicator, actor), updated in place.
+- `events.part` / `number` / `text`: fields read so that a null or mistyped section never raises.
+"""
+from detectors.kit.events import number, part, text
+from detectors.kit.ewma import Ewma, SeededEwma
+from detectors.kit.files import FileLoad, WatchedFiles
+from detectors.kit.hits import Hit, HitTable, hit_alert
+from detectors.kit.interim import InterimDelta
+from detectors.kit.keyed import KeyedState, drop_oldest, from_plain, to_plain
+from detectors.kit.reraise import doubled
+
+__all__ = ["Ewma", "SeededEwma", "FileLoad", "WatchedFiles", "Hit", "HitTable", "hit_alert",
+           "InterimDelta", "KeyedState", "drop_oldest", "from_plain", "to_plain", "doubled",
+           "number", "part", "text"]
