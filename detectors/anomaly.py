@@ -13,10 +13,10 @@ import logging
 import math
 import os
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
-
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:     # scikit-learn takes seconds to import: only when a model is loaded
     from detectors import model as model_mod
