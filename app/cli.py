@@ -25,7 +25,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def light_parser(argv: list[str]) -> argparse.ArgumentParser | None:
+    """For `watchkeeper flows …` only (named first): a parser of that tool alone, which runs
+    it without importing the two tables (app/flowstool.py says why); else None."""
+    if not argv or argv[0] != "flows":
+        return None
+    from app import flowstool
+    parser = argparse.ArgumentParser(prog="watchkeeper", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    flows = sub.add_parser("flows", help="pcap -> flow records on stdout (no bus, no store)")
+    flowstool.flows_options(flows)
+    flows.set_defaults(light_main=flowstool.cmd_flows, verbose=False)
+    return parser
+
+
 def dispatch(args: argparse.Namespace) -> int:
+    if getattr(args, "light_main", None):
+        return args.light_main(args)
     from app import commands, roles
     handlers = {entry.name: entry.main for entry in (*roles.ROLES, *commands.TOOLS)}
     return handlers[args.command](args)
@@ -35,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     # Before any thread (watchkeeper/memory.py): the tables' imports load numpy, whose
     # OpenBLAS starts one, so importing this module loads neither.
     limit_malloc_arenas()
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = (light_parser(argv) or build_parser()).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.verbose:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import admin, options, pipeline, roles
+from app import admin, flowstool, options, pipeline, roles
 from reports import cli as report_cli
 from app.settings import Settings, load_settings, settings_from_args
 from watchkeeper import codec, demo
@@ -119,16 +119,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_flows(args: argparse.Namespace) -> int:
-    _check_files(args.files)
-    settings = load_settings(args.config)
-    out = sys.stdout.buffer
-    for doc in pipeline.capture_documents(args.files, settings, app=False):
-        out.write(codec.encode(doc) + b"\n")
-    out.flush()
-    return 0
-
-
 def cmd_list(args: argparse.Namespace) -> int:
     """Documents from the store only: listing needs no bus."""
     settings = settings_from_args(args)
@@ -199,12 +189,6 @@ def _ingest_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE")
 
 
-def _flows_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", metavar="FILE")
-    parser.add_argument("--json", action="store_true", required=True, help="one JSON per line")
-    parser.add_argument("--config", metavar="FILE")
-
-
 def _list_options(parser: argparse.ArgumentParser) -> None:
     options.backends(parser)
     parser.add_argument("--json", action="store_true", required=True)
@@ -245,7 +229,8 @@ TOOLS: tuple[Tool, ...] = (
          cmd_allowlist),
     Tool("ingest", "pcap/pcapng files through the pipeline, then exit", _ingest_options,
          cmd_ingest),
-    Tool("flows", "pcap -> flow records on stdout (no bus, no store)", _flows_options, cmd_flows),
+    Tool("flows", "pcap -> flow records on stdout (no bus, no store)", flowstool.flows_options,
+         flowstool.cmd_flows),
     Tool("alerts", "alerts from the store, one JSON document per line", _list_options, cmd_list),
     Tool("events", "events from the store, one JSON document per line", _events_options,
          cmd_list),

@@ -172,7 +172,8 @@ def measure_tool(name: str, cmd: list[str], packets: int, timeout: float = 300,
     if code != 0 or (done_when and done_when not in text):
         print(f"{name} failed (exit {code}); not measured:\n{text[-2000:]}", file=sys.stderr)
         return None
-    return {"packets": packets, "seconds": seconds, "rss_mib": usage.ru_maxrss / 1024}
+    return {"packets": packets, "seconds": seconds, "rss_mib": usage.ru_maxrss / 1024,
+            "cpu_s": usage.ru_utime + usage.ru_stime}
 
 
 def _wait4(pid: int, timeout: float):

@@ -28,7 +28,7 @@ from playbooks.engine import Engine  # noqa: E402
 from playbooks.loader import Library  # noqa: E402
 from playbooks.settings import PlaybookSettings  # noqa: E402
 from playbooks.worker import PlaybookWorker  # noqa: E402
-from tests.unit.playbooks.conftest import Receiver, make_alert  # noqa: E402
+from tests.playbooks_support import Receiver, make_alert  # noqa: E402
 from watchkeeper.bus import Names  # noqa: E402
 from watchkeeper.bus.embedded import EmbeddedBus  # noqa: E402
 from watchkeeper.store import Query, runs  # noqa: E402
@@ -96,10 +96,14 @@ def main() -> int:
             counts = collections.Counter(
                 d["watchkeeper"]["run"]["status"]
                 for d in store.scan("runs", Query(terms={"event.dataset": [runs.RUN]})))
-            if not producer.is_alive() and counts["succeeded"] == total:
+            if not producer.is_alive() and sum(counts.values()) == total and \
+                    not set(counts) & set(runs.ACTIVE):
                 break
             if time.monotonic() - started > args.minutes * 60 * 4 + 120:
-                print(f"gave up: {dict(counts)}", file=sys.stderr)
+                failed = [d["watchkeeper"]["run"].get("message") for d in store.scan(
+                    "runs", Query(terms={"event.dataset": [runs.RUN],
+                                         "watchkeeper.run.status": ["failed"]}), limit=3)]
+                print(f"gave up: {dict(counts)} {failed}", file=sys.stderr)
                 return 1
         elapsed = time.monotonic() - started
         producer.join()

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from playbooks import template, triggers
 from playbooks.actions import REGISTRY, ActionContext, ActionResult
+from playbooks.batching import BatchingStore
 from playbooks.expr import ExpressionError, compiled
 from playbooks.loader import Library
 from playbooks.model import Playbook, Step
@@ -54,28 +55,47 @@ class Engine:
     inventory: Inventory = field(default_factory=Inventory)
     site_tree: Mapping[str, str | None] | None = None
     clock: Callable[[], float] = time.time
-    pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8, "playbook"))
+    pool: ThreadPoolExecutor | None = None     # runs actions (each with its timeout)
     _incidents_polled_at: float | None = None
     # Runs belong to the worker that saved them last; another worker leaves them alone while
     # that one keeps saving them (N replicas share the work instead of racing on every run).
     worker_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
+    def __post_init__(self) -> None:
+        # Runs advance side by side (`settings.parallel_runs` threads); their writes are
+        # grouped into shared round trips (playbooks/batching.py).
+        if not isinstance(self.store, BatchingStore):
+            self.store = BatchingStore(self.store)
+        width = self.settings.parallel_runs
+        self.pool = self.pool or ThreadPoolExecutor(width + 8, "playbook-action")
+        self.runners = ThreadPoolExecutor(width, "playbook-run")
+
+    def close(self) -> None:
+        self.runners.shutdown(wait=False, cancel_futures=True)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
     # -- starting runs --------------------------------------------------------------------
     def on_alert(self, alert: dict) -> list[str]:
         """Start one run per matching playbook; a replayed or re-raised alert (same id)
         finds its run and starts nothing. Returns the ids of runs created now."""
-        created = []
-        for playbook in triggers.playbooks_for(alert, self.library.playbooks, self.site_tree):
-            new = runs.NewRun(playbook.name, playbook.version, "alert", alert["event"]["id"],
-                              alert["event"]["id"], triggers.target_of(playbook, alert),
-                              dict(playbook.inputs), f"rule:{playbook.name}",
-                              (alert.get("labels") or {}).get("site"),
-                              alert["watchkeeper"]["alert"].get("incident_id"))
-            doc, fresh = runs.create_run(self.store, new, self.clock(), subject=alert,
-                                         owner=self.worker_id)
-            if fresh:
-                created.append(doc["event"]["id"])
-        return created
+        return self.on_alerts([alert])
+
+    def on_alerts(self, alerts: list[dict]) -> list[str]:
+        """`on_alert` for a poll's worth of alerts: their runs are created together."""
+        news = []
+        for alert in alerts:
+            for playbook in triggers.playbooks_for(alert, self.library.playbooks,
+                                                   self.site_tree):
+                news.append((runs.NewRun(
+                    playbook.name, playbook.version, "alert", alert["event"]["id"],
+                    alert["event"]["id"], triggers.target_of(playbook, alert),
+                    dict(playbook.inputs), f"rule:{playbook.name}",
+                    (alert.get("labels") or {}).get("site"),
+                    alert["watchkeeper"]["alert"].get("incident_id")), alert))
+        if not news:
+            return []
+        made = runs.create_runs(self.store, news, self.clock(), owner=self.worker_id)
+        return [doc["event"]["id"] for doc, fresh in made if fresh]
 
     def poll_incidents(self) -> list[str]:
         """Start runs for incidents the store holds that an incident trigger matches: one
@@ -120,23 +140,36 @@ class Engine:
                 busy[info["playbook"]] += 1
                 busy[(info["playbook"], info.get("target"))] += 1
         recent: dict[str, int] = {}
-        for doc in active:
-            if not self._mine(doc):
-                continue
-            before = doc["watchkeeper"]["run"]["status"]
-            if before == "queued" and not self._admit(doc, busy):
-                result.queued += 1
-                continue
-            self.advance(doc, recent)
-            after = doc["watchkeeper"]["run"]["status"]
-            if after in runs.FINISHED:           # its place is free for a queued run now
+        todo = [doc for doc in active if self._mine(doc)]
+        while todo:                   # waves: a run finished frees a place for a queued one
+            admitted, held = [], []
+            for doc in todo:
+                queued = doc["watchkeeper"]["run"]["status"] == "queued"
+                (held if queued and not self._admit(doc, busy) else admitted).append(doc)
+            self._advance_all(admitted, recent)
+            freed = False
+            for doc in admitted:
                 info = doc["watchkeeper"]["run"]
-                busy[info["playbook"]] -= 1
-                busy[(info["playbook"], info.get("target"))] -= 1
-            result.advanced += 1
-            result.finished += after in runs.FINISHED
-            result.waiting += after == "waiting"
+                after = info["status"]
+                if after in runs.FINISHED:       # its place is free for a queued run now
+                    busy[info["playbook"]] -= 1
+                    busy[(info["playbook"], info.get("target"))] -= 1
+                    freed = True
+                result.advanced += 1
+                result.finished += after in runs.FINISHED
+                result.waiting += after == "waiting"
+            todo = held if freed else []
+            result.queued += 0 if freed else len(held)
         return result
+
+    def _advance_all(self, docs: list[dict], recent: dict[str, int]) -> None:
+        """Advance these runs side by side (their writes share round trips)."""
+        if len(docs) <= 1 or self.settings.parallel_runs <= 1:
+            for doc in docs:
+                self.advance(doc, recent)
+            return
+        for _ in self.runners.map(lambda doc: self.advance(doc, recent), docs):
+            pass
 
     def _mine(self, doc: dict) -> bool:
         """Ours to advance: saved last by this worker, by none (a run started by hand), or
@@ -280,7 +313,8 @@ class Engine:
         runs.finish_attempt(self.store, doc, step.id, info.get("target"), number,
                             {"outcome": result.outcome, "output": result.output,
                              "message": result.message,
-                             "inputs": params.model_dump(mode="json")}, self.clock())
+                             "inputs": params.model_dump(mode="json")}, self.clock(),
+                            started_at=ctx.now)
         if action.audited:
             self.store.append_audit(audit_record(
                 f"playbook.step.{action.name}", ctx.actor, object_kind="run",

@@ -48,6 +48,9 @@ class PlaybookSettings(BaseModel):
     smtp_port: int = Field(25, ge=1, le=65535)
     mail_from: str = "watchkeeper@localhost"
     duty_officer: list[str] = Field(default_factory=list, description="mail addresses")
+    parallel_runs: int = Field(64, ge=1, le=512,
+                               description="runs advanced side by side in one worker (their "
+                                           "store writes are grouped into shared round trips)")
     webhook_timeout: float = Field(10.0, gt=0, le=120)
     block: BlockSettings = Field(default_factory=BlockSettings)
 

@@ -48,14 +48,13 @@ class PlaybookWorker:
 
     def step(self, max_records: int = 500, timeout: float = 0.5) -> StepResult:
         messages = self.consumer.poll(max_records, timeout)
-        created = 0
+        alerts = []
         for message in messages:
             try:
-                alert = schema.validate(msgspec.json.decode(message.value))
+                alerts.append(schema.validate(msgspec.json.decode(message.value)))
             except (msgspec.DecodeError, schema.ValidationError):
                 self.bad_records += 1     # the indexer dead-letters it; nothing to run
-                continue
-            created += len(self.engine.on_alert(alert))
+        created = len(self.engine.on_alerts(alerts)) if alerts else 0
         if messages:
             self.consumer.commit()        # after the runs exist: at-least-once, idempotent
         if self._ticker is None and (
@@ -85,7 +84,7 @@ class PlaybookWorker:
         if self._ticker is not None:
             self._ticker.join(timeout=30)
         self.consumer.close()
-        self.engine.pool.shutdown(wait=False, cancel_futures=True)
+        self.engine.close()
 
 
 def build_engine(settings: Settings, store: Store,

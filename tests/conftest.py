@@ -77,3 +77,12 @@ def es_url() -> str:
 def unique() -> str:
     """A short unique suffix for topics, groups and index names so tests never collide."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def receiver():
+    """A real local webhook receiver (tests/playbooks_support.py) counting every POST."""
+    from tests.playbooks_support import Receiver
+    made = Receiver()
+    yield made
+    made.close()

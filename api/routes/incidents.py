@@ -18,7 +18,7 @@ from api.schemas.alerts import AlertPublic
 from api.schemas.incidents import IncidentList, IncidentPublic, ResponseTimes, Timeline
 from api.security import READ_ROLES, allow
 from watchkeeper.incidents import Level, Status
-from watchkeeper.store import incident_views
+from watchkeeper.store import incident_views, runs
 from watchkeeper.store.base import Query
 from watchkeeper.store.incidents import load
 
@@ -87,10 +87,12 @@ def incident_alerts(incident_id: IncidentId, store: StoreDep):
 
 
 @router.get("/{incident_id}/timeline", response_model=Timeline, responses=NOT_FOUND,
-            summary="Alerts, level and status changes, reports, links, escalation, comments",
+            summary="Alerts, level and status changes, reports, links, escalation, comments, "
+                    "playbook runs and their steps",
             dependencies=[allow(*READ_ROLES)])
 def incident_timeline(incident_id: IncidentId, store: StoreDep):
     load_incident(store, incident_id)
     with store_errors():
-        entries = incident_views.timeline(store, incident_id)
+        entries = incident_views.timeline(store, incident_id,
+                                          sources=[runs.timeline_entries])
     return Timeline(incident_id=incident_id, items=[asdict(e) for e in entries])

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 
 __all__ = ["Capture", "CaptureStats", "FlowConfig", "capture_document", "file_batches",
-           "iter_flow_columns", "iter_flow_documents", "iter_flows"]
+           "iter_flow_columns", "iter_flow_documents", "iter_flow_lines", "iter_flows"]
 
 
 def __getattr__(name: str):

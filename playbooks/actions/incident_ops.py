@@ -1,13 +1,12 @@
 """Incident and comment operations the playbook actions need.
 
-Grading, status and incident comments are the spine's (watchkeeper/store/incidents.py, the
-same operations people use through the API). Opening an incident for an alert the correlator
-has not grouped, and comments on alerts (watchkeeper/store/triage.py is not on main yet), are
-small versions here with the shared field names. Every change is audited.
+Opening, grading, status and incident comments are the spine's (watchkeeper/store/
+incidents.py, the same operations people use through the API). Comments on alerts stay audit
+records here (the worker can be ahead of the indexer, and triage's comments need the stored
+alert). Every change is audited.
 """
 from __future__ import annotations
 
-from watchkeeper import schema, timeutil
 from watchkeeper.incidents import IncidentSettings, report_clock
 from watchkeeper.store import Store
 from watchkeeper.store import incidents as spine
@@ -26,32 +25,7 @@ def add_comment(store: Store, object_kind: str, object_id: str, text: str, actor
 
 def open_incident(store: Store, alert: dict, actor: str, now: float) -> tuple[dict, bool]:
     """The alert's incident (the correlator's id when it has one); created if missing."""
-    info = alert.get("watchkeeper", {}).get("alert", {})
-    iid = info.get("incident_id") or schema.stable_id("incident", "playbook", alert["event"]["id"])
-    found = store.get_by_ids("incidents", [iid])
-    if found:
-        return found[0], False
-    entity = schema.get(alert, "source.ip") or schema.get(alert, "destination.ip")
-    doc = {"@timestamp": alert["@timestamp"],
-           "event": {"id": iid, "kind": "event", "dataset": "watchkeeper.incident",
-                     "severity": alert["event"].get("severity", 1),
-                     "created": timeutil.format(now)},
-           "message": f"{entity}: {info.get('category')}",
-           "related": alert.get("related", {"ip": []}),
-           "watchkeeper": {"incident": {
-               "entity": entity, "status": "new", "alerts": [alert["event"]["id"]],
-               "alert_count": 1, "categories": [info.get("category")],
-               "first_seen": info.get("first_seen", alert["@timestamp"]),
-               "last_seen": info.get("last_seen", alert["@timestamp"]),
-               "severity": alert["event"].get("severity", 1),
-               "discovered_at": info.get("first_seen", alert["@timestamp"]),
-               "updated_at": timeutil.format(now)}}}
-    if (alert.get("labels") or {}).get("site"):
-        doc["labels"] = {"site": alert["labels"]["site"]}
-    store.bulk_upsert("incidents", [doc])
-    store.append_audit(audit_record("incident.open", actor, object_kind="incident",
-                                    object_id=iid, message=doc["message"]))
-    return doc, True
+    return spine.open_for_alert(store, alert, actor, now)
 
 
 def update_incident(store: Store, iid: str, changes: dict, actor: str, now: float) -> dict:

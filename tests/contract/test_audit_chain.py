@@ -21,6 +21,13 @@ def _delete(store, record_id: str) -> None:
         store.es.delete(index=store.index_for("audit"), id=record_id, refresh=True)
 
 
+def _race(threads: list[threading.Thread]) -> None:
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def test_records_chain_in_order(store):
     records = _append(store, 5)
     assert [r["watchkeeper"]["audit"]["seq"] for r in records] == [1, 2, 3, 4, 5]
@@ -78,11 +85,7 @@ def test_concurrent_writers_do_not_fork_the_chain(store):
                 w.append(chain.audit_record("x", f"w{i}"))
         except Exception as exc:   # surfaced below: a thread's exception is otherwise lost
             errors.append(exc)
-    threads = [threading.Thread(target=write, args=(w,)) for w in writers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _race([threading.Thread(target=write, args=(w,)) for w in writers])
     assert errors == []
     verdict = chain.verify(store)
     assert verdict.ok and verdict.checked == 32
@@ -108,3 +111,52 @@ def test_a_source_that_is_not_an_address_is_left_out(store):
     assert "source" not in record
     kept = store.append_audit(chain.audit_record("auth.login", "x", source_ip="192.0.2.7"))
     assert kept["source"]["ip"] == "192.0.2.7" and chain.verify(store).ok
+
+
+def test_batches_and_single_appends_racing_keep_one_chain(store):
+    """Batch writers (`append_many`: the playbook worker's group commits, one bulk on
+    Elasticsearch under the audit lease) racing single appends from other chain objects:
+    no record after a gap, no number twice, every record in."""
+    batchers = [chain.AuditChain(store) for _ in range(2)]
+    singles = [chain.AuditChain(store) for _ in range(2)]
+    errors = []
+
+    def batches(w, name):
+        try:
+            for b in range(3):
+                stored = w.append_many([chain.audit_record("x", f"{name}-{b}-{i}")
+                                        for i in range(15)])
+                assert [r["user"]["name"] for r in stored] == [f"{name}-{b}-{i}"
+                                                               for i in range(15)]
+        except Exception as exc:
+            errors.append(exc)
+
+    def single(w, name):
+        try:
+            for i in range(6):
+                w.append(chain.audit_record("x", f"{name}-{i}"))
+        except Exception as exc:
+            errors.append(exc)
+    _race([threading.Thread(target=batches, args=(w, f"b{n}")) for n, w in enumerate(batchers)]
+          + [threading.Thread(target=single, args=(w, f"s{n}")) for n, w in enumerate(singles)])
+    assert errors == []
+    verdict = chain.verify(store)
+    assert verdict.ok and verdict.checked == 2 * 3 * 15 + 2 * 6
+    names = [r["user"]["name"] for r in chain.iter_audit(store)]
+    assert len(set(names)) == len(names)
+    assert [n for n in names if n.startswith("b0-0-")] == [f"b0-0-{i}" for i in range(15)]
+
+
+def test_insert_new_many_flags_each_document(store):
+    docs = [{"@timestamp": "2026-05-10T12:00:00Z",
+             "event": {"id": f"claim-{i}", "kind": "event", "dataset": "watchkeeper.run.step"},
+             "watchkeeper": {"run": {"run_id": "r", "attempt": i}}} for i in range(4)]
+    assert store.insert_new_many("runs", docs[:2]) == [True, True]
+    assert store.insert_new_many("runs", docs) == [False, False, True, True]
+    assert store.insert_new_many("runs", [docs[0], docs[0]]) == [False, False]
+    assert len(store.get_by_ids("runs", [d["event"]["id"] for d in docs])) == 4
+    ordered = [{**d, "event": {**d["event"], "id": f"o-{i}"}} for i, d in enumerate(docs)]
+    assert store.insert_new_many("runs", [ordered[0]]) == [True]
+    assert store.insert_new_many("runs", ordered, ordered=True) == [False] * 4   # none after it
+    assert len(store.get_by_ids("runs", [d["event"]["id"] for d in ordered])) == 1
+    assert store.insert_new_many("runs", ordered[1:], ordered=True) == [True] * 3

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.playbooks_support import engine_for, gate_playbook, make_alert, new_run
 from watchkeeper.store import runs
 from watchkeeper.store.scoped import ScopedStore
 
@@ -10,7 +11,7 @@ T0 = 1_778_400_000.0
 
 
 def _new(key: str = "alert-1", site: str | None = "city-a", target: str = "203.0.113.7"):
-    return runs.NewRun("hook", 1, "alert", key, key, target, {"n": 1}, "rule:hook", site)
+    return new_run(key, site=site, target=target, inputs={"n": 1})
 
 
 def test_one_run_per_trigger_and_active_runs_in_order(store):
@@ -55,53 +56,37 @@ def test_attempts_are_claimed_once_and_the_first_decision_wins(store):
     assert runs.decision_for(store, doc["event"]["id"], "other") is None
 
 
-def test_runs_are_tenant_scoped_and_the_engine_runs_on_this_store(store, tmp_path):
+def test_runs_are_tenant_scoped_and_the_engine_runs_on_this_store(store, tmp_path, receiver):
     mine, _ = runs.create_run(store, _new("a", site="city-a"), T0)
     theirs, _ = runs.create_run(store, _new("b", site="city-b"), T0)
-    linked = runs.NewRun("hook", 1, "alert", "c", "alert-c", None, {}, "rule:hook",
-                         "city-a", incident_id="inc-9")
+    linked = new_run("c", site="city-a", target=None, object_id="alert-c", incident_id="inc-9")
     runs.create_run(store, linked, T0 + 1)
     about = [d["watchkeeper"]["run"]["trigger"]["key"]
              for d in runs.runs_about(store, ["inc-9", "a"])]
     assert about == ["a", "c"]
+    incident = {"event": {"id": "inc-9"}, "watchkeeper": {"incident": {"alerts": ["a"]}}}
+    entries = runs.timeline_entries(ScopedStore(store, ["city-a"]), incident)
+    assert sorted((e.kind, e.object_id) for e in entries) == sorted(
+        [("playbook.run", mine["event"]["id"]), ("playbook.run", runs.run_id("hook", "c"))])
     scoped = ScopedStore(store, ["city-a"])
     ids = [mine["event"]["id"], theirs["event"]["id"]]
     assert [d["event"]["id"] for d in scoped.get_by_ids("runs", ids)] == [mine["event"]["id"]]
-    _engine_end_to_end(store, tmp_path)
+    _engine_end_to_end(store, tmp_path, receiver)
 
 
-def _engine_end_to_end(store, tmp_path):
+def _engine_end_to_end(store, tmp_path, receiver):
     """Alert -> run -> webhook to a real receiver -> approval -> done, on either backend
     (Elasticsearch makes writes visible on refresh: the engine must not read stale state)."""
-    from tests.unit.playbooks.conftest import Receiver, engine_for, make_alert, write_playbook
-    receiver = Receiver()
-    try:
-        folder = tmp_path / "books"
-        write_playbook(folder, "gate", f"""\
-name: gate
-version: 1
-trigger: {{alert: {{category: [scan]}}}}
-steps:
-  - id: hook
-    action: notify_webhook
-    with: {{url: "{receiver.url}/before"}}
-  - id: approve
-    action: wait_for_approval
-  - id: after
-    action: notify_webhook
-    with: {{url: "{receiver.url}/after"}}
-""")
-        engine = engine_for(store, folder)
-        alert = make_alert()
-        [rid] = engine.on_alert(alert)
-        assert engine.on_alert(alert) == []
-        engine.tick()
-        engine.tick()
-        assert runs.get_run(store, rid)["watchkeeper"]["run"]["status"] == "waiting"
-        runs.decide(store, runs.get_run(store, rid), "approve", True, "alice", "", T0)
-        fresh = engine_for(store, folder)               # a restarted worker
-        fresh.tick()
-        assert runs.get_run(store, rid)["watchkeeper"]["run"]["status"] == "succeeded"
-        assert [p["path"] for p in receiver.posts] == ["/before", "/after"]
-    finally:
-        receiver.close()
+    gate_playbook(tmp_path / "books", receiver.url, before=True)
+    engine = engine_for(store, tmp_path / "books")
+    alert = make_alert()
+    [rid] = engine.on_alert(alert)
+    assert engine.on_alert(alert) == []
+    engine.tick()
+    engine.tick()
+    assert runs.get_run(store, rid)["watchkeeper"]["run"]["status"] == "waiting"
+    runs.decide(store, runs.get_run(store, rid), "approve", True, "alice", "", T0)
+    fresh = engine_for(store, tmp_path / "books")    # a restarted worker
+    fresh.tick()
+    assert runs.get_run(store, rid)["watchkeeper"]["run"]["status"] == "succeeded"
+    assert [p["path"] for p in receiver.posts] == ["/before", "/after"]

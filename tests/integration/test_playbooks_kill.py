@@ -22,7 +22,7 @@ import msgspec
 import pytest
 import yaml
 
-from tests.unit.playbooks.conftest import Receiver, make_alert
+from tests.playbooks_support import Receiver, make_alert
 from watchkeeper.bus import Names
 from watchkeeper.bus.kafka import KafkaBus
 from watchkeeper.store import Query, runs

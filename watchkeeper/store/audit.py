@@ -8,6 +8,7 @@ on the new tail, so the chain never forks, whichever process (API, CLI) writes.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -70,22 +71,63 @@ class AuditChain:
 
     def append(self, record: dict) -> dict:
         """Chain `record` after the current tail and insert it; returns the stored record.
-        The tail is first assumed to be our own last record (no search per append); if
-        another writer appended since, its number is taken, the insert fails, and the real
-        tail is read from the store."""
+        The tail is first assumed to be our own last record (no search, no lease per
+        append); if another writer appended since, its number is taken, the insert fails,
+        and the real tail is read from the store under the lease: a tail read while a batch
+        (`append_many`) is half written must never be chained on."""
         from watchkeeper.store.base import Query, StoreError
         with self._lock:
-            tail = self._tail
-            for _ in range(_RETRIES):
-                if tail is None:
-                    found = self.store.search("audit", Query(limit=1)).items
-                    tail = found[0] if found else {}
-                chained = self._chain(record, tail or None)
+            if self._tail is not None:
+                chained = self._chain(record, self._tail)
                 if self.store.insert_new("audit", chained):
                     self._tail = chained
                     return chained
+                self._tail = None
+            with self._lease():
                 self.store.refresh("audit")   # another writer took this number: re-read
-                tail = self._tail = None
+                for _ in range(_RETRIES):
+                    found = self.store.search("audit", Query(limit=1)).items
+                    chained = self._chain(record, found[0] if found else None)
+                    if self.store.insert_new("audit", chained):
+                        self._tail = chained
+                        return chained
+                    self.store.refresh("audit")
+        raise StoreError("audit trail: could not append after repeated conflicts")
+
+    def _lease(self):
+        lease = getattr(self.store, "audit_lease", None)
+        return lease() if lease else contextlib.nullcontext()
+
+    def append_many(self, records: list[dict]) -> list[dict]:
+        """Chain `records` in order after the tail and insert them with as few round trips
+        as the store allows (`insert_new_many(ordered=True)`: it stops at the first number
+        another writer took, so the chain never gets a record after a gap); the rest are
+        chained again on the real tail. Returns the stored records, in order."""
+        from watchkeeper.store.base import Query, StoreError
+        stored: list[dict] = []
+        if not records:
+            return stored
+        with self._lock, self._lease():
+            left, tail = list(records), self._tail
+            for _ in range(_RETRIES):
+                if not left:
+                    return stored
+                if tail is None:
+                    found = self.store.search("audit", Query(limit=1)).items
+                    tail = found[0] if found else {}
+                chained = []
+                for record in left:
+                    chained.append(self._chain(record, chained[-1] if chained else tail or None))
+                done = sum(self.store.insert_new_many("audit", chained, ordered=True))
+                stored += chained[:done]
+                left = left[done:]
+                if done:
+                    self._tail = tail = chained[done - 1]
+                if left:
+                    self.store.refresh("audit")   # another writer took a number: re-read
+                    tail = self._tail = None
+            if not left:
+                return stored
         raise StoreError("audit trail: could not append after repeated conflicts")
 
     @staticmethod

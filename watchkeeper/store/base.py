@@ -10,6 +10,7 @@ import base64
 import json
 import time
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, nullcontext
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -353,11 +354,38 @@ class Store(ABC):
         """Insert unless a document with this `event.id` exists (append-only kinds: audit);
         False if it exists. The write is visible to reads when this returns."""
 
+    def insert_new_many(self, kind: str, docs: list[dict], ordered: bool = False) -> list[bool]:
+        """`insert_new` for many documents in one go (a backend overrides it to save round
+        trips); one flag per document, True = inserted now. `ordered` (a hash chain's next
+        records, written under `audit_lease`): if the first exists, none is inserted, so the
+        chain never gets a record after a gap. Every insert is visible to reads when this
+        returns."""
+        inserted: list[bool] = []
+        for doc in docs:
+            if ordered and inserted and not inserted[-1]:
+                inserted.append(False)
+                continue
+            inserted.append(self.insert_new(kind, doc))
+        return inserted
+
+    def audit_lease(self) -> AbstractContextManager:
+        """Held while appending to the audit chain. Inserts one after another need none
+        (SQLite); a backend that writes a batch in one request (Elasticsearch) holds a
+        lease across processes, so nobody takes a number in the middle of the batch."""
+        return nullcontext()
+
     def append_audit(self, record: dict) -> dict:
         """Append to the hash-chained audit trail (watchkeeper/store/audit.py)."""
         from watchkeeper.store.audit import AuditChain
         chain = self.__dict__.setdefault("_audit_chain", AuditChain(self))
         return chain.append(record)
+
+    def append_audits(self, records: list[dict]) -> list[dict]:
+        """Append several records to the audit trail in order, in as few writes as the
+        backend allows (AuditChain.append_many)."""
+        from watchkeeper.store.audit import AuditChain
+        chain = self.__dict__.setdefault("_audit_chain", AuditChain(self))
+        return chain.append_many(records)
 
     def refresh(self, kind: str | None = None) -> None:
         """Make every write so far (to `kind`, or to all kinds) visible to reads."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -27,6 +29,9 @@ from watchkeeper.store.legacy import upgraded
 
 CLIENT_MAJOR = 8
 log = logging.getLogger("watchkeeper.store")
+_LEASE_ID = "audit-writer-lease"
+_LEASE_S = 30.0          # a holder that died frees the audit trail after this long
+_LEASE_WAIT_S = 120.0
 _MODIFY_RETRIES = 10     # another writer changed the alert between our read and our write
 _CAS_RETRIES = 20        # compare-and-set rounds before a write gives up (StoreError)
 
@@ -102,7 +107,7 @@ class ElasticStore(Store):
         for name, body in mappings.index_templates(self.prefix, self.replicas).items():
             self.es.indices.put_index_template(name=name, **body)
         self._map_new_alert_fields()
-        for kind in ("audit", "identity"):
+        for kind in ("audit", "identity", "state"):
             # Made now, not by the first write: concurrent first appends to the audit chain
             # would otherwise search an index whose shard is still starting (503).
             if not self.es.indices.exists(index=self.index_for(kind)):
@@ -350,6 +355,102 @@ class ElasticStore(Store):
         except ApiError as exc:
             raise StoreError(f"Elasticsearch refused a {kind} document: {exc}") from None
         return True
+
+    def insert_new_many(self, kind: str, docs: list[dict], ordered: bool = False) -> list[bool]:
+        """One bulk of `create`s (unordered), or creates one after another without a refresh
+        each (ordered: a bulk's items are not atomic, so a later one could land after an
+        earlier one lost its race); one refresh at the end either way."""
+        check_kind(kind)
+        if not docs:
+            return []
+        try:
+            if ordered:
+                inserted = self._create_in_order(kind, docs)
+            else:
+                inserted = self._create_bulk(kind, docs)
+        except TransportError as exc:
+            raise StoreUnavailable(f"Elasticsearch at {self.url} did not answer: {exc}") from None
+        except ApiError as exc:
+            raise StoreError(f"Elasticsearch refused a {kind} document: {exc}") from None
+        return inserted
+
+    def _create_in_order(self, kind: str, docs: list[dict]) -> list[bool]:
+        """The first alone (the only one a writer holding `audit_lease` can lose), then the
+        rest in one bulk; flags up to the first that was not inserted."""
+        try:
+            self.es.create(index=self.index_for(kind, docs[0]), id=docs[0]["event"]["id"],
+                           document=docs[0], refresh=len(docs) == 1)
+        except ConflictError:
+            return [False] * len(docs)
+        rest = self._create_bulk(kind, docs[1:]) if len(docs) > 1 else []
+        inserted = [True]
+        for made in rest:
+            inserted.append(made and inserted[-1])
+        if inserted.count(True) != sum(rest) + 1:
+            raise StoreError(f"{kind}: an ordered insert lost a record in the middle "
+                             "(written without the audit lease?)")
+        return inserted
+
+    @contextmanager
+    def audit_lease(self) -> Iterator[None]:
+        """One writer of the audit chain at a time across processes: a lease document
+        created in the `state` index (taken over once it expires: its holder died), so a
+        batch of chained records goes in one bulk without another writer taking a number
+        in the middle of it."""
+        index = self.index_for("state")
+        lease = {"@timestamp": timeutil.format(time.time()),
+                 "event": {"id": _LEASE_ID, "kind": "state", "dataset": "watchkeeper.lease"},
+                 "watchkeeper": {"state": {"holder": uuid.uuid4().hex}}}   # not indexed
+        deadline = time.monotonic() + _LEASE_WAIT_S
+        while True:
+            lease["watchkeeper"]["state"]["until"] = time.time() + _LEASE_S
+            try:
+                made = self.es.create(index=index, id=_LEASE_ID, document=lease,
+                                      refresh=False)
+                break
+            except ConflictError:
+                self._expire_lease(index)
+            except TransportError as exc:
+                raise StoreUnavailable(f"Elasticsearch at {self.url} did not answer: {exc}") \
+                    from None
+            if time.monotonic() > deadline:
+                raise StoreError("audit trail: another writer held the lease too long")
+            time.sleep(0.002)
+        try:
+            yield
+        finally:
+            try:
+                self.es.delete(index=index, id=_LEASE_ID, if_seq_no=made["_seq_no"],
+                               if_primary_term=made["_primary_term"])
+            except (ConflictError, NotFoundError, TransportError):
+                pass                  # taken over after expiry, or gone: not ours to free
+
+    def _expire_lease(self, index: str) -> None:
+        try:
+            got = self.es.get(index=index, id=_LEASE_ID)
+            if got["_source"]["watchkeeper"]["state"]["until"] < time.time():
+                self.es.delete(index=index, id=_LEASE_ID, if_seq_no=got["_seq_no"],
+                               if_primary_term=got["_primary_term"])
+        except (ConflictError, NotFoundError):
+            pass
+
+    def _create_bulk(self, kind: str, docs: list[dict]) -> list[bool]:
+        first = {}                               # a repeated id: the first one is tried
+        for position, doc in enumerate(docs):
+            first.setdefault(doc["event"]["id"], position)
+        actions = [{"_op_type": "create", "_index": self.index_for(kind, doc),
+                    "_id": doc["event"]["id"], "_source": doc}
+                   for position, doc in enumerate(docs) if first[doc["event"]["id"]] == position]
+        _, errors = bulk(self.es, actions, refresh=True, raise_on_error=False, max_retries=3,
+                         chunk_size=2000)
+        failed = [next(iter(e.values())) for e in errors]
+        refused = [f for f in failed if f.get("status") != 409]
+        if refused:
+            raise StoreError(f"{len(refused)} of {len(docs)} {kind} documents rejected: "
+                             f"{refused[0]}")
+        exists = {f["_id"] for f in failed}
+        return [first[doc["event"]["id"]] == position and doc["event"]["id"] not in exists
+                for position, doc in enumerate(docs)]
 
     def delete_ids(self, kind: str, ids: list[str]) -> int:
         check_deletable(kind)

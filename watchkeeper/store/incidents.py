@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from watchkeeper import timeutil
+from watchkeeper import schema, timeutil
 from watchkeeper.incidents import (LEVELS, STATUSES, WARNING_COLOURS, effective_level, info,
                                    status_times)
 from watchkeeper.store.audit import audit_record
@@ -63,6 +63,38 @@ def _change(store, incident_id: str, action: str, actor: str, now: float, messag
     doc = backing(store).modify("incidents", incident_id, change)
     _audit(store, action, actor, incident_id, seen["before"], seen["changes"], message, now)
     return doc
+
+
+def open_for_alert(store, alert: dict, actor: str, now: float) -> tuple[dict, bool]:
+    """The alert's incident, opened by a person or a playbook when the correlator has not
+    made it (yet): the alerting layer's id when the alert has one, else one derived from the
+    alert. Created only if absent (`insert_new`: a correlator write in between wins, and
+    later merges into it by sets); audited as `incident.open`. (incident, created now)."""
+    state = alert.get("watchkeeper", {}).get("alert", {})
+    iid = state.get("incident_id") or schema.stable_id("incident", "opened", alert["event"]["id"])
+    found = store.get_by_ids("incidents", [iid])
+    if found:
+        return found[0], False
+    entity = schema.get(alert, "source.ip") or schema.get(alert, "destination.ip")
+    first = state.get("first_seen", alert["@timestamp"])
+    severity = alert["event"].get("severity", 1)
+    doc = {"@timestamp": alert["@timestamp"],
+           "event": {"id": iid, "kind": "event", "dataset": "watchkeeper.incident",
+                     "severity": severity, "created": timeutil.format(now)},
+           "message": f"{entity}: {state.get('category')}",
+           "related": alert.get("related", {"ip": []}),
+           "watchkeeper": {"incident": {
+               "entity": entity, "status": "new", "alerts": [alert["event"]["id"]],
+               "alert_count": 1, "categories": [state.get("category")],
+               "first_seen": first, "last_seen": state.get("last_seen", alert["@timestamp"]),
+               "severity": severity, "discovered_at": first, "updated_at": timeutil.format(now),
+               "opened_by": actor}}}
+    if (alert.get("labels") or {}).get("site"):
+        doc["labels"] = {"site": alert["labels"]["site"]}
+    if not backing(store).insert_new("incidents", doc):
+        return load(store, iid), False
+    _audit(store, "open", actor, iid, {}, {"status": "new"}, doc["message"], now)
+    return doc, True
 
 
 def set_level(store, incident_id: str, level: str, actor: str, now: float,

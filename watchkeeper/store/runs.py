@@ -72,6 +72,25 @@ def create_run(store: Store, new: NewRun, now: float, subject: dict | None = Non
                owner: str | None = None) -> tuple[dict, bool]:
     """The run for this trigger; created (and audited) only if it does not exist yet.
     `subject`: the alert as the run saw it (steps read it even before it is indexed)."""
+    [(doc, fresh)] = create_runs(store, [(new, subject)], now, owner)
+    return doc, fresh
+
+
+def create_runs(store: Store, news: list[tuple[NewRun, dict | None]], now: float,
+                owner: str | None = None) -> list[tuple[dict, bool]]:
+    """`create_run` for many triggers in one insert and one audit append (a poll of alerts
+    starts its runs together); one (run, created now) per trigger, in order."""
+    docs = [_run_document(new, now, subject, owner) for new, subject in news]
+    fresh = store.insert_new_many("runs", docs)
+    store.append_audits([audit_record("playbook.run.start", new.requested_by,
+                                      object_kind="run", object_id=doc["event"]["id"],
+                                      message=f"{new.playbook} v{new.version} on {new.target}")
+                         for (new, _), doc, made in zip(news, docs, fresh) if made])
+    return [(doc if made else get_run(store, doc["event"]["id"]) or doc, made)
+            for doc, made in zip(docs, fresh)]
+
+
+def _run_document(new: NewRun, now: float, subject: dict | None, owner: str | None) -> dict:
     rid = run_id(new.playbook, new.trigger_key)
     run = {"run_id": rid, "playbook": new.playbook, "version": new.version, "status": "queued",
            "trigger": {"kind": new.trigger_kind, "key": new.trigger_key,
@@ -80,13 +99,7 @@ def create_run(store: Store, new: NewRun, now: float, subject: dict | None = Non
            "incident_id": new.incident_id,
            "step_index": 0, "steps": {}, "updated_at": timeutil.format(now),
            "subject": subject or {}, "owner": owner}
-    doc = _envelope(rid, RUN, now, new.site, run)
-    if not store.insert_new("runs", doc):
-        return get_run(store, rid) or doc, False
-    store.append_audit(audit_record("playbook.run.start", new.requested_by,
-                                    object_kind="run", object_id=rid,
-                                    message=f"{new.playbook} v{new.version} on {new.target}"))
-    return doc, True
+    return _envelope(rid, RUN, now, new.site, run)
 
 
 def get_run(store: Store, rid: str) -> dict | None:
@@ -108,23 +121,31 @@ def active_runs(store: Store, limit: int = 5000) -> list[dict]:
     return list(store.scan("runs", query, limit=limit))
 
 
-def claim_attempt(store: Store, run: dict, step: str, target: str | None, attempt: int,
-                  now: float) -> bool:
-    """True if this attempt is ours to run; False if it was claimed before (never rerun)."""
+def _attempt_body(run: dict, step: str, target: str | None, attempt: int, now: float) -> dict:
     info = run["watchkeeper"]["run"]
-    aid = attempt_id(info["run_id"], step, target, attempt)
     body = {"run_id": info["run_id"], "playbook": info["playbook"], "step": step,
             "target": target, "attempt": attempt, "outcome": "started",
             "started_at": timeutil.format(now)}
-    return store.insert_new("runs", _envelope(aid, STEP, now, _site(run), body))
+    return _envelope(attempt_id(info["run_id"], step, target, attempt), STEP, now, _site(run),
+                     body)
+
+
+def claim_attempt(store: Store, run: dict, step: str, target: str | None, attempt: int,
+                  now: float) -> bool:
+    """True if this attempt is ours to run; False if it was claimed before (never rerun)."""
+    return store.insert_new("runs", _attempt_body(run, step, target, attempt, now))
 
 
 def finish_attempt(store: Store, run: dict, step: str, target: str | None, attempt: int,
-                   result: dict, now: float) -> None:
-    info = run["watchkeeper"]["run"]
-    aid = attempt_id(info["run_id"], step, target, attempt)
-    found = store.get_by_ids("runs", [aid])
-    doc = found[0] if found else _envelope(aid, STEP, now, _site(run), {})
+                   result: dict, now: float, started_at: float | None = None) -> None:
+    """Record an attempt's outcome. `started_at`: when the caller claimed it (then the
+    claim is rewritten from what the caller knows, with no read first)."""
+    if started_at is not None:
+        doc = _attempt_body(run, step, target, attempt, started_at)
+    else:
+        info = run["watchkeeper"]["run"]
+        found = store.get_by_ids("runs", [attempt_id(info["run_id"], step, target, attempt)])
+        doc = found[0] if found else _attempt_body(run, step, target, attempt, now)
     doc["watchkeeper"]["run"].update({**result, "ended_at": timeutil.format(now)})
     store.bulk_upsert("runs", [doc])
 
@@ -193,3 +214,36 @@ def decisions(store: Store, rid: str) -> list[dict]:
 
 def _site(run: dict) -> str | None:
     return (run.get("labels") or {}).get("site")
+
+
+def timeline_entries(store, incident: dict, limit: int = 1000) -> list:
+    """The incident timeline's playbook part (a `sources` entry of
+    incident_views.timeline): each run about the incident or one of its alerts, and each
+    step attempt of those runs with its outcome, read through the caller's (scoped) view."""
+    from watchkeeper.store.incident_views import TimelineEntry
+    iid = incident["event"]["id"]
+    alert_ids = list((incident.get("watchkeeper") or {}).get("incident", {}).get("alerts", []))
+    found = runs_about(store, [iid, *alert_ids[:limit]], limit=limit)
+    entries = []
+    for doc in found:
+        info = doc["watchkeeper"]["run"]
+        entries.append(TimelineEntry(
+            info.get("started_at") or doc["@timestamp"], "playbook.run", info.get("requested_by"),
+            f"playbook {info['playbook']} v{info.get('version')} on {info.get('target')}: "
+            f"{info['status']}" + (f" ({info['message']})" if info.get("message") else ""),
+            info["run_id"]))
+    if not found:
+        return entries
+    query = Query(terms={"event.dataset": [STEP],
+                         "watchkeeper.run.run_id": [d["event"]["id"] for d in found]},
+                  order="asc")
+    for doc in store.scan("runs", query, limit=limit):
+        step = doc["watchkeeper"]["run"]
+        entries.append(TimelineEntry(
+            step.get("ended_at") or step.get("started_at") or doc["@timestamp"],
+            "playbook.step", f"playbook:{step['playbook']}",
+            f"{step['playbook']} step {step['step']} (attempt {step['attempt']}): "
+            f"{step.get('outcome')} {step.get('message') or ''}".strip(), step["run_id"],
+            {"inputs": step.get("inputs"), "output": step.get("output")}
+            if step.get("outcome") != "started" else None))
+    return entries

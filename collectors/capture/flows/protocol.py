@@ -29,6 +29,11 @@ class FlowBatch(Protocol):
                   site: str | None = None) -> Iterator[dict]:
         """The ECS flow documents of these records."""
 
+    def lines(self, observer: str, networks: InternalNetworks,
+              site: str | None = None) -> Iterator[bytes]:
+        """The same documents as JSON lines (`codec.encode(doc) + b"\\n"` each, in order),
+        in chunks of many lines."""
+
 
 class FlowTable(Protocol):
     hints: dict[bytes, dict]     # flow key -> payload hint (appmeta), set by the meter

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from watchkeeper import codec
 from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
 
@@ -79,6 +80,11 @@ class RecordList:
                   site: str | None = None) -> Iterator[dict]:
         for rec in self.items:
             yield flow_document(rec, observer, networks, site)
+
+    def lines(self, observer: str, networks: InternalNetworks,
+              site: str | None = None) -> Iterator[bytes]:
+        yield b"".join(codec.encode(doc) + b"\n"
+                       for doc in self.documents(observer, networks, site))
 
 
 class ReferenceFlowTable:

@@ -24,6 +24,7 @@ def example_args() -> dict[str, tuple]:
     from collectors.capture.decoding import packets as D
     from collectors.capture.decoding.compiled import packet_columns
     from collectors.capture.decoding.fragments import HEADER, FragmentStore
+    from collectors.capture.documents import flowjson
     from collectors.capture.flows.compiled.table import CompiledFlowTable
     p = D.empty_packets(1)
     u8 = np.frombuffer(bytes(16), np.uint8)         # capture bytes are read-only buffers
@@ -36,6 +37,7 @@ def example_args() -> dict[str, tuple]:
         **CompiledFlowTable().kernel_args(),
         "walk_pcap": (u8, False, 1, 1e-6),
         "walk_tpacket": (u8, 0, 1),     # a ring block, copied out as read-only bytes
+        "encode_flows": flowjson.example_args(),
     }
 
 

@@ -24,7 +24,7 @@ STAMP = HERE / "_native.stamp"
 CAPTURE = HERE.parent                     # collectors/capture
 JIT_OPTIONS = "collectors.capture.kernels.jit"
 KERNELS = ("decode_records", "process", "sweep", "flush", "evict", "rebuild", "walk_pcap",
-           "walk_tpacket")
+           "walk_tpacket", "encode_flows")
 
 
 @cache
@@ -83,12 +83,14 @@ def kernels() -> SimpleNamespace:
 
 def jit_kernels() -> SimpleNamespace:
     from collectors.capture.decoding.kernel import decode_records
+    from collectors.capture.documents.kernel import encode_flows
     from collectors.capture.flows.compiled.index import rebuild
     from collectors.capture.flows.compiled.kernel import evict, flush, process, sweep
     from collectors.capture.sources.pcapwalk import walk_pcap, walk_tpacket
     return SimpleNamespace(kind="jit", decode_records=decode_records, process=process,
                            sweep=sweep, flush=flush, evict=evict, rebuild=rebuild,
-                           walk_pcap=walk_pcap, walk_tpacket=walk_tpacket)
+                           walk_pcap=walk_pcap, walk_tpacket=walk_tpacket,
+                           encode_flows=encode_flows)
 
 
 def _stamp() -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.playbooks.conftest import Clock, engine_for, make_alert, write_playbook
+from tests.playbooks_support import Clock, engine_for, make_alert, write_playbook
 from watchkeeper.store import Query, runs
 
 BOOK = """\

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.playbooks.conftest import Clock, engine_for, make_alert, write_playbook
+from tests.playbooks_support import Clock, engine_for, make_alert, make_incident, write_playbook
 from watchkeeper.store import runs
 
 HOOK = """\
@@ -316,18 +316,6 @@ def test_runs_and_acting_steps_are_audited(store, tmp_path, receiver):
     assert records[1]["message"].startswith("first (attempt 1) on 203.0.113.7: ok")
 
 
-def _incident(iid: str, level: str, categories=("exfiltration",), site=None) -> dict:
-    from watchkeeper import timeutil
-    from tests.unit.playbooks.conftest import T0
-    doc = {"@timestamp": timeutil.format(T0), "event": {"id": iid, "kind": "event",
-                                                         "dataset": "watchkeeper.incident"},
-           "watchkeeper": {"incident": {"entity": "10.20.1.8", "status": "new", "level": level,
-                                        "categories": list(categories)}}}
-    if site:
-        doc["labels"] = {"site": site}
-    return doc
-
-
 def test_incident_trigger_one_run_per_incident_and_level(store, tmp_path, receiver):
     from watchkeeper.store import Query
     folder = tmp_path / "books"
@@ -349,8 +337,8 @@ steps:
 """)
     clock = Clock()
     engine = engine_for(store, folder, clock)
-    store.bulk_upsert("incidents", [_incident("a", "IV"), _incident("b", "III"),
-                                    _incident("c", "I", categories=("scan",))])
+    store.bulk_upsert("incidents", [make_incident("a", "IV"), make_incident("b", "III"),
+                                    make_incident("c", "I", categories=("scan",))])
     engine.tick()
     assert [p["body"]["message"] for p in receiver.posts] == ["III"]
     assert store.get_by_ids("incidents", ["b"])[0]["watchkeeper"]["incident"]["status"] == \
@@ -361,7 +349,7 @@ steps:
     clock.now += 10
     engine.tick()
     assert len(receiver.posts) == 1                     # the same incident, the same level
-    store.bulk_upsert("incidents", [_incident("a", "II")])          # re-graded
+    store.bulk_upsert("incidents", [make_incident("a", "II")])          # re-graded
     clock.now += 10
     engine.tick()
     assert [p["body"]["message"] for p in receiver.posts] == ["III", "II"]

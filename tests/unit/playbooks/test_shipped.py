@@ -7,7 +7,7 @@ import pytest
 from playbooks.engine import Engine
 from playbooks.loader import SHIPPED, Library
 from playbooks.settings import PlaybookSettings
-from tests.unit.playbooks.conftest import Clock, make_alert
+from tests.playbooks_support import Clock, make_alert
 from tests.unit.playbooks.test_notify import smtp  # noqa: F401  (the aiosmtpd fixture)
 from watchkeeper import timeutil
 from watchkeeper.store import Query, runs
@@ -97,7 +97,7 @@ def test_exfiltration_from_an_mlps3_asset_is_graded_III_with_a_clock(store, ship
     assert info["level"] == "III" and info["warning_colour"] == "yellow"
     assert info["level_set_by"] == "playbook:exfiltration-mlps3"
     # the spine's clock: from discovery (the alert's first event), 4 h for an "other" site
-    from tests.unit.playbooks.conftest import T0
+    from tests.playbooks_support import T0
     assert run["steps"]["grade"]["output"]["report_due"] == timeutil.format(T0 + 4 * 3600)
     comments = _audit(store, "incident.comment")
     assert comments and comments[0]["watchkeeper"]["audit"]["object_id"] == iid

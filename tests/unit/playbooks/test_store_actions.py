@@ -5,7 +5,7 @@ import ipaddress
 
 from playbooks.actions import REGISTRY, ActionContext
 from playbooks.settings import PlaybookSettings
-from tests.unit.playbooks.conftest import make_alert
+from tests.playbooks_support import make_alert
 from watchkeeper.assets import Asset, Inventory
 from watchkeeper.store import Query
 
@@ -60,3 +60,20 @@ def test_open_incident_reuses_the_correlators_incident(store):
     assert incident["watchkeeper"]["incident"]["warning_colour"] == "orange"
     actions = [a["event"]["action"] for a in store.scan("audit", Query(order="asc"))]
     assert actions == ["incident.level"]                 # the spine's operation, audited
+
+
+def test_open_incident_opens_one_through_the_spine_when_there_is_none(store):
+    alert = make_alert(site="county-a1")
+    store.bulk_upsert("alerts", [alert])
+    run = {"playbook": "t", "trigger": {"object_id": alert["event"]["id"]}}
+    action = REGISTRY["open_incident"]
+    first = action.run(_ctx(store, run), action.Params())
+    again = action.run(_ctx(store, run), action.Params())
+    assert first.output["created"] is True and again.output == {**first.output, "created": False}
+    [incident] = store.get_by_ids("incidents", [first.output["incident_id"]])
+    state = incident["watchkeeper"]["incident"]
+    assert state["alerts"] == [alert["event"]["id"]] and state["opened_by"] == "playbook:t"
+    assert incident["labels"]["site"] == "county-a1"
+    records = list(store.scan("audit", Query(order="asc")))
+    assert [(a["event"]["action"], a["watchkeeper"]["audit"]["object_id"]) for a in records] \
+        == [("incident.open", first.output["incident_id"])]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from playbooks.worker import PlaybookWorker
-from tests.unit.playbooks.conftest import engine_for, make_alert, write_playbook
+from tests.playbooks_support import engine_for, make_alert, write_playbook
 from watchkeeper.bus import Names
 from watchkeeper.bus.embedded import EmbeddedBus
 from watchkeeper.store import Query, runs
