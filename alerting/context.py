@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from alerting.evidence import stamp
 from alerting.correlate import incident_id
 from watchkeeper import schema
 from watchkeeper.assets import AssetInfo, Inventory
@@ -57,11 +58,13 @@ class AlertContext:
     def __init__(self, inventory: Inventory | None = None,
                  allowlist: list[AllowRule] | None = None,
                  suppressions: Callable[[float], list[SuppressionRule]] | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 evidence_gaps: Callable[[float], list] | None = None):
         self.inventory = inventory or Inventory()
         self.allowlist = allowlist or []
         self.suppressions = suppressions or (lambda now: [])
         self.clock = clock
+        self.evidence_gaps = evidence_gaps    # alerting/evidence.py: drops, silent collectors
 
     def apply(self, alert: dict) -> dict:
         source = self.inventory.lookup(schema.get(alert, "source.ip"))
@@ -73,6 +76,8 @@ class AlertContext:
         alert["event"]["risk_score"] = adjusted_risk(alert["event"]["risk_score"], source, target)
         info = alert["watchkeeper"]["alert"]
         now = self.clock()
+        if self.evidence_gaps is not None:
+            stamp(alert, self.evidence_gaps(now))
         allowed = next((rule for rule in self.allowlist if rule.matches(alert)), None)
         if allowed is not None:
             info.update(close_fields(ALLOWLIST, "benign_positive", now),

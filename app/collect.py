@@ -59,8 +59,10 @@ def open_capture(interface: str, stop: threading.Event, bpf: str | None = None,
                          "(needs CAP_NET_RAW and an existing interface)") from None
 
 
-def run_capture(settings: Settings, bus: Bus, stop: threading.Event, source) -> None:
-    """Live packets from an opened source -> flows -> wk.events until `stop`."""
+def run_capture(settings: Settings, bus: Bus, stop: threading.Event, source,
+                extra=None) -> None:
+    """Live packets from an opened source -> flows -> wk.events until `stop`. `extra`: more
+    counters for the status reports (the capture process's queue depth)."""
     from collectors.capture import Capture
     interface, bpf = source.interface, source.bpf
     publisher = _publisher(settings, bus, "capture")
@@ -70,7 +72,8 @@ def run_capture(settings: Settings, bus: Bus, stop: threading.Event, source) -> 
     from watchkeeper.status import counters_of
     reporter = _report_status(
         settings, bus, f"capture:{interface}",
-        lambda: counters_of(capture.stats, capture.app.stats, source.stats), stop)
+        lambda: {**counters_of(capture.stats, capture.app.stats, source.stats),
+                 **(extra() if extra else {})}, stop)
     for doc in capture.documents(settings.observer, networks, settings.site):
         publisher.publish(doc)
     publisher.flush()
@@ -172,7 +175,14 @@ def start_tailers(settings: Settings, bus: Bus, stop: threading.Event) -> list[t
 
 def start_capture(settings: Settings, bus: Bus, stop: threading.Event,
                   interface: str | None) -> list[threading.Thread]:
+    """`run --interface`: the capture in its own process (app/capture_process.py), never
+    under the interpreter lock of detection, indexing and the API; a thread here only relays
+    its encoded messages onto the bus."""
     if not interface:
         return []
-    live = open_capture(interface, stop)
-    return _started(run_capture, settings, bus, stop, live, name="wk-capture")
+    if not settings.capture_process:
+        live = open_capture(interface, stop)
+        return _started(run_capture, settings, bus, stop, live, name="wk-capture")
+    from app.capture_process import CaptureProcess
+    child = CaptureProcess(settings, interface).start()
+    return _started(child.relay, bus.producer(), stop, name="wk-capture-relay")

@@ -76,13 +76,23 @@ def alert_context(settings: Settings, store: Store | None = None):
     seed_from_file(store, settings.inventory_file)
     inventory = Inventory.refreshing(lambda: load_from_store(store),
                                      every=settings.inventory_refresh_seconds)
-    return AlertContext(inventory, rules, suppressions=RuleCache(store))
+    from alerting.evidence import GapCache
+    return AlertContext(inventory, rules, suppressions=RuleCache(store),
+                        evidence_gaps=GapCache(store, settings.collector_silent_seconds))
 
 
 def alerting_worker(settings: Settings, backends: Backends) -> AlertingWorker:
     """The policy stage every alert passes once: wk.alerts.raw -> wk.alerts."""
     return AlertingWorker(backends.bus, alert_context(settings, backends.store),
                           Names(settings.namespace))
+
+
+def collector_watch(settings: Settings, backends: Backends, stop: threading.Event):
+    """Silent collectors -> wk.collector.silent alerts (alerting/collector_watch.py)."""
+    from alerting.collector_watch import CollectorWatch, run_collector_watch
+    watch = CollectorWatch(backends.bus, backends.store, settings.collector_silent_seconds,
+                           Names(settings.namespace))
+    return lambda: run_collector_watch(watch, stop, settings.collector_check_seconds)
 
 
 def detection_workers(settings: Settings, backends: Backends,
@@ -213,6 +223,7 @@ def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
                         for i, w in enumerate(detection_workers(settings, backends))]
         elif role == "alerting":
             targets.append(("wk-alerting", loop(alerting_worker(settings, backends))))
+            targets.append(("wk-collector-watch", collector_watch(settings, backends, stop)))
         elif role == "index":
             indexer = Indexer(backends.bus, backends.store, Names(settings.namespace))
             targets.append(("wk-index", loop(indexer)))

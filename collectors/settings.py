@@ -25,6 +25,12 @@ class CollectorSettings(BaseModel):
                                                              "long is evicted")
     enable_syslog: bool = Field(True, description="`run` listens for syslog")
     enable_netflow: bool = Field(True, description="`run` listens for NetFlow/IPFIX")
+    capture_process: bool = Field(True, description="`run --interface` captures in its own "
+                                  "process (docs/capture-process.md); false: in a thread of "
+                                  "`run`, under its interpreter lock (the old way, to compare)")
+    capture_nice: int = Field(0, ge=-20, le=19, description="niceness of that capture "
+                              "process: negative (needs CAP_SYS_NICE) puts it ahead of "
+                              "detection and indexing, whose backlog the bus holds")
     data_dir: str = Field("var", description="collector state (tailer offsets) lives here")
     tail_paths: list[str] = Field(default_factory=list,
                                   description="Zeek logs / Suricata eve.json files or globs "

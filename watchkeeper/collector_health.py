@@ -32,6 +32,11 @@ class CollectorHealth:
     dropped: int
     dead_letters: int
     counters: dict
+    # Kernel drops between its two newest reports (or since its start, on the first): the
+    # capture is losing packets now; the detections fed by it see part of the traffic.
+    dropping: bool = False
+    recent_drops: int = 0
+    stopped: bool = False       # its newest report is the last of a clean stop
 
 
 def collector_health(reader, now: float) -> list[CollectorHealth]:
@@ -56,10 +61,13 @@ def _health(observer: str, collector: str, latest: list[dict], now: float) -> Co
     newest = latest[0]
     counters = _counters(newest)
     seen = timeutil.parse(newest["@timestamp"])
+    silent = now - seen > SILENT_AFTER
+    recent = 0 if silent else _recent_drops(latest)
     return CollectorHealth(
         observer=observer, collector=collector,
         site=(newest.get("labels") or {}).get("site"),
-        last_seen=newest["@timestamp"], silent=now - seen > SILENT_AFTER,
+        last_seen=newest["@timestamp"], silent=silent, dropping=recent > 0, recent_drops=recent,
+        stopped=bool(((newest.get("watchkeeper") or {}).get("collector") or {}).get("final")),
         events_per_second=round(_rate(latest), 3),
         kernel_drops=counters.get("kernel_drops", 0), dropped=counters.get("dropped", 0),
         dead_letters=sum(counters.get(name, 0) for name in DEADLETTER_COUNTERS),
@@ -69,6 +77,20 @@ def _health(observer: str, collector: str, latest: list[dict], now: float) -> Co
 def _counters(doc: dict) -> dict[str, int]:
     raw = ((doc.get("watchkeeper") or {}).get("collector") or {}).get("counters") or {}
     return {k: v for k, v in raw.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
+def _same_run(newest: dict, older: dict | None) -> bool:
+    return older is not None and (older.get("event") or {}).get("start") == \
+        (newest.get("event") or {}).get("start")
+
+
+def _recent_drops(latest: list[dict]) -> int:
+    """Kernel drops reported between the two newest reports of one run (since its start when
+    there is only one)."""
+    now_drops = _counters(latest[0]).get("kernel_drops", 0)
+    older = latest[1] if len(latest) > 1 else None
+    before = _counters(older).get("kernel_drops", 0) if _same_run(latest[0], older) else 0
+    return max(0, now_drops - before)
 
 
 def _output(counters: dict[str, int]) -> int:
@@ -96,3 +118,20 @@ def deadletters_by_stage(store, now: float) -> dict[str, int]:
     query = Query(since=now - LOOKBACK, until=now + 1, limit=1)
     return {str(b.key): b.count for b in store.terms("deadletter", "watchkeeper.deadletter.stage",
                                                        query, 50)}
+
+
+def posture_warnings(health: list[CollectorHealth]) -> list[dict]:
+    """The posture's detection-health warnings: captures dropping packets, silent collectors
+    (docs/detection-health.md); messages for people, zh-CN."""
+    warnings = []
+    for h in health:
+        where = {"observer": h.observer, "collector": h.collector, "site": h.site}
+        if h.silent and not h.stopped:
+            warnings.append({**where, "kind": "collector_silent", "message":
+                             f"采集器 {h.collector}（{h.observer}）自 {h.last_seen} 起无上报："
+                             f"依赖它的检测看不到这段时间的数据"})
+        elif h.dropping:
+            warnings.append({**where, "kind": "kernel_drops", "message":
+                             f"采集器 {h.collector}（{h.observer}）正在丢包（最近 "
+                             f"{h.recent_drops} 个）：期间的检测结果不完整"})
+    return warnings

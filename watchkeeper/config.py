@@ -107,6 +107,12 @@ class Settings(BaseSettings):
         3, ge=0, le=100,
         description="rejoins in a row without progress before the process exits with status "
                     "75 so a supervisor restarts it")
+    collector_silent_seconds: float = Field(
+        300.0, ge=2, le=86_400,
+        description="a collector that was sending and then reports nothing, or no new output, "
+                    "for this long is silent: alert wk.collector.silent (docs/detection-health.md)")
+    collector_check_seconds: float = Field(10.0, ge=0.5, le=3600,
+                                           description="how often silences are looked for")
     auth: AuthSettings = Field(default_factory=AuthSettings, description="API access")
     feed: FeedSettings = Field(default_factory=FeedSettings, description="live feed (SSE)")
     incidents: IncidentSettings = Field(default_factory=IncidentSettings,

@@ -39,7 +39,8 @@ def counters_of(*stats) -> dict[str, int]:
 
 
 def status_document(collector: str, counters: dict[str, int], observer: str, started: float,
-                    now: float, every: float, site: str | None = None) -> dict:
+                    now: float, every: float, site: str | None = None,
+                    final: bool = False) -> dict:
     doc = {
         "@timestamp": timeutil.format(now),
         "event": {"id": schema.stable_id(observer, "status", collector, repr(started),
@@ -49,6 +50,8 @@ def status_document(collector: str, counters: dict[str, int], observer: str, sta
         "observer": {"name": observer, "type": "sensor"},
         "watchkeeper": {"collector": {"name": collector, "counters": dict(counters)}},
     }
+    if final:       # the last report of a clean stop: a stopped collector, not a silent one
+        doc["watchkeeper"]["collector"]["final"] = True
     if site:
         doc["labels"] = {"site": site}
     return doc
@@ -70,22 +73,22 @@ class StatusReporter:
         self.thread.start()
         return self
 
-    def report(self) -> None:
+    def report(self, final: bool = False) -> None:
         counters = self.counters()
         for name, value in counters.items():
             COUNTER.labels(collector=self.collector, counter=name).set(value)
         self.publisher.publish(status_document(self.collector, counters, self.observer,
                                                self.started, time.time(), self.every,
-                                               self.site))
+                                               self.site, final))
         self.publisher.flush()
 
     def _run(self) -> None:
         while not self.stop.wait(self.every):
             self._safe_report()
-        self._safe_report()             # the final counts, as the collector stops
+        self._safe_report(final=True)   # the final counts, as the collector stops
 
-    def _safe_report(self) -> None:
+    def _safe_report(self, final: bool = False) -> None:
         try:
-            self.report()
+            self.report(final)
         except Exception:  # noqa: BLE001 - status must never take a collector down
             log.exception("status of %s not published", self.collector)

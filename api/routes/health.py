@@ -1,4 +1,5 @@
-"""GET /health: the process answers, the store can be read and no stage is stalled."""
+"""GET /health: the process answers, the store can be read and no stage is stalled; and
+whether a packet capture is dropping frames (degraded, still 200: a restart fixes nothing)."""
 from __future__ import annotations
 
 from urllib.parse import urlparse
@@ -6,10 +7,11 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.deps import RawStoreDep
+from api.deps import ClockDep, RawStoreDep
 from api.security import public
-from api.schemas.health import HealthPublic, StagePublic
+from api.schemas.health import CaptureDropsPublic, HealthPublic, StagePublic
 from watchkeeper import timeutil
+from watchkeeper.collector_silence import capture_gaps
 from watchkeeper.store.base import Query, Store
 
 router = APIRouter(tags=["health"])
@@ -38,7 +40,7 @@ def _stages(request: Request) -> list[StagePublic] | None:
             responses={503: {"model": HealthPublic,
                              "description": "The store cannot be read, or a stage is stalled"}},
             dependencies=[public("liveness probes carry no credentials")])
-def health(store: RawStoreDep, request: Request):
+def health(store: RawStoreDep, request: Request, now: ClockDep):
     kind = store_kind(store)
     stages = _stages(request)
     try:
@@ -51,7 +53,22 @@ def health(store: RawStoreDep, request: Request):
     if stuck:
         return _unhealthy(HealthPublic(status="degraded", store=kind, alerts=total, stages=stages,
                                        reason=f"stalled: {', '.join(stuck)}"))
+    drops = _capture_drops(store, now)
+    if drops:
+        names = ", ".join(f"{d.collector}@{d.observer}" for d in drops)
+        return HealthPublic(status="degraded", store=kind, alerts=total, stages=stages,
+                            capture=drops, reason=f"kernel drops: {names}")
     return HealthPublic(status="ok", store=kind, alerts=total, stages=stages)
+
+
+def _capture_drops(store: Store, now: float) -> list[CaptureDropsPublic]:
+    """Captures whose kernel drops grew between their two newest status reports."""
+    try:
+        gaps = capture_gaps(store, now)
+    except Exception:  # noqa: BLE001 - the store answered the count: report what we can
+        return []
+    return [CaptureDropsPublic(observer=g.observer, collector=g.collector,
+                               recent_drops=g.recent_drops) for g in gaps]
 
 
 def _unhealthy(body: HealthPublic) -> JSONResponse:

@@ -13,7 +13,8 @@ from api.schemas.common import BucketPublic
 from api.schemas.posture import Posture, Series, Tops, Trend
 from api.security import SCREEN_ROLES, allow
 from watchkeeper import posture, timeutil
-from watchkeeper.collector_health import collector_health, deadletters_by_stage
+from watchkeeper.collector_health import collector_health, deadletters_by_stage, \
+    posture_warnings
 from watchkeeper.store.base import Query
 from watchkeeper.store.scoped import ScopedStore, subtree
 
@@ -40,6 +41,7 @@ def read_posture(request: Request, store: StoreDep, raw: RawStoreDep, tree: Site
         store, scope = ScopedStore(raw, subtree(parents, site)), site
     day = Query(since=now - DAY, until=now + 1, limit=1)
     with store_errors():
+        collectors = collector_health(store, now)
         whole = posture.overall(store, tree, store.sites, now)
         body = Posture(
             generated_at=timeutil.format(now), level=whole.level, score=whole.score,
@@ -52,7 +54,8 @@ def read_posture(request: Request, store: StoreDep, raw: RawStoreDep, tree: Site
             top=Tops(sources=_top(store, "source.ip", day),
                      targets=_top(store, "destination.ip", day),
                      sites=_top(store, "labels.site", day)),
-            collectors=[asdict(c) for c in collector_health(store, now)],
+            collectors=[asdict(c) for c in collectors],
+            warnings=posture_warnings(collectors),
             deadletters_by_stage=deadletters_by_stage(raw, now) if store.sites is None
             else None)
     return body

@@ -14,9 +14,19 @@ class StagePublic(BaseModel):
     restarts: int = Field(0, description="rejoins the liveness watchdog asked for")
 
 
+class CaptureDropsPublic(BaseModel):
+    """A packet capture losing frames in the kernel now (its detections see part of it)."""
+    observer: str
+    collector: str = Field(description="capture:<interface>")
+    recent_drops: int = Field(description="kernel drops between its two newest status reports")
+
+
 class HealthPublic(BaseModel):
-    status: str
+    status: str = Field(description="ok | degraded (a stage stalled: 503; a capture dropping "
+                                    "packets: 200) | unavailable (503)")
     store: str
     alerts: int | None = None
     reason: str | None = None
     stages: list[StagePublic] | None = None
+    capture: list[CaptureDropsPublic] | None = Field(
+        None, description="captures dropping packets now (status degraded)")

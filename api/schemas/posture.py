@@ -58,6 +58,19 @@ class CollectorHealthPublic(BaseModel):
     dropped: int
     dead_letters: int
     counters: dict[str, int] = Field(description="Cumulative counters since it started")
+    dropping: bool = Field(False, description="Kernel drops grew between its two newest reports")
+    recent_drops: int = Field(0, description="Those drops")
+    stopped: bool = Field(False, description="Its newest report is the last of a clean stop "
+                                             "(so no warning when silent)")
+
+
+class PostureWarningPublic(BaseModel):
+    """Detection health: why the picture may be incomplete (docs/detection-health.md)."""
+    kind: Literal["kernel_drops", "collector_silent"]
+    observer: str
+    collector: str
+    site: str | None
+    message: str = Field(description="For people, zh-CN")
 
 
 class Tops(BaseModel):
@@ -80,6 +93,9 @@ class Posture(BaseModel):
     by_category: Series = Field(description="Alerts per hour by category, last 24 h")
     top: Tops
     collectors: list[CollectorHealthPublic]
+    warnings: list[PostureWarningPublic] = Field(
+        default_factory=list, description="Captures dropping packets, silent collectors: "
+                                          "detections fed by them see part of the traffic")
     deadletters_by_stage: dict[str, int] | None = Field(
         description="Dead letters of the last 24 h per stage; root principals only (null "
                     "otherwise: dead letters carry no site)")

@@ -117,3 +117,82 @@ def test_run_with_a_missing_interface_fails_at_start_in_one_line(tmp_path):
     assert "cannot capture on 'wk-no-such0'" in done.stderr
     assert "Traceback" not in done.stderr
     assert "Watchkeeper on http" not in done.stderr
+
+
+def _capture_child(parent: int) -> int:
+    """The pid of `run`'s capture process (multiprocessing spawn child of `parent`)."""
+    out = subprocess.run(["pgrep", "-P", str(parent), "-f", "spawn_main"], capture_output=True,
+                         text=True, timeout=30)
+    pids = [int(p) for p in out.stdout.split()]
+    assert len(pids) == 1, f"capture processes of {parent}: {pids}"
+    return pids[0]
+
+
+def test_run_captures_in_its_own_process_and_a_killed_one_is_a_silent_collector(
+        veth, server, tmp_path):
+    """The capture is a child process with its own interpreter; its gauges reach /metrics;
+    killed, it stops reporting and wk.collector.silent is raised through the bus."""
+    import json
+
+    from .conftest import ANY_PORTS, free_port, wait_http
+    here, ns, there = veth
+    port = free_port()
+    config = tmp_path / "wk.yaml"
+    config.write_text(json.dumps({"status_seconds": 1, "collector_silent_seconds": 3,
+                                  "collector_check_seconds": 0.5}))
+    proc = server("run", "--config", str(config), "--interface", here, "--port", str(port),
+                  *ANY_PORTS, "--store", f"sqlite:///{tmp_path}/wk.db")
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/health", process=proc)
+    child = _capture_child(proc.pid)
+    # traffic flows until the capture is killed: its input stops because it died, not idle
+    sender = subprocess.Popen(["ip", "netns", "exec", ns, "tcpreplay", "-q", "--intf1", there,
+                               "--loop", "0", "--mbps", "5", str(data_file(CAPTURES[0]))],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _kill_the_capture_while_it_captures(here, base, child, tmp_path)
+    except AssertionError as exc:
+        proc.terminate()
+        raise AssertionError(f"{exc}; run's log: {proc.communicate(timeout=120)[1][-3000:]}")
+    finally:
+        sender.terminate()
+        sender.wait(timeout=30)
+    assert proc.poll() is None                  # the rest of `run` goes on
+
+
+def _kill_the_capture_while_it_captures(here: str, base: str, child: int, tmp_path) -> None:
+    import httpx
+
+    from watchkeeper.store import Query
+    from watchkeeper.store.sqlite import SqliteStore
+    gauge = f'watchkeeper_capture{{interface="{here}",measure="packets"}}'
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        metrics = httpx.get(f"{base}/metrics/", timeout=5).text
+        line = next((x for x in metrics.splitlines() if x.startswith(gauge)), None)
+        if line and float(line.split()[-1]) > 0:
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError(f"no packets in {gauge}")
+    ours = f'watchkeeper_capture{{interface="{here}"'
+    measures = {x.split('measure="')[1].split('"')[0]: float(x.split()[-1])
+                for x in metrics.splitlines() if x.startswith(ours)}
+    assert {"kernel_drops", "ring_blocks", "ring_blocks_in_use", "queue_depth",
+            "relayed"} <= set(measures), measures
+    assert measures["kernel_drops"] == 0 and measures["ring_blocks"] == 64, measures
+    os.kill(child, 9)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        store = SqliteStore(f"sqlite:///{tmp_path}/wk.db")
+        try:
+            found = store.search("alerts", Query(terms={"rule.id": ["wk.collector.silent"]}))
+        finally:
+            store.close()
+        if found.total:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("no wk.collector.silent alert after the capture process died")
+    alert = found.items[0]
+    assert alert["watchkeeper"]["collector"] == {"name": f"capture:{here}", "silence": "stopped"}

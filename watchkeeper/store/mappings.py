@@ -47,7 +47,10 @@ WATCHKEEPER = _obj(
                first_seen=_DATE, last_seen=_DATE, count=_LONG, evidence=_KW,
                incident_id=_KW, subscores={"type": "object", "dynamic": True},
                verdict=_KW, tags=_KW, suppressed_by=_KW, acknowledged_at=_DATE,
-               closed_at=_DATE, updated_at=_DATE, reopened=_LONG),
+               closed_at=_DATE, updated_at=_DATE, reopened=_LONG,
+               # detection health (docs/detection-health.md)
+               evidence_quality=_KW,
+               evidence_gaps=_obj(kind=_KW, observer=_KW, collector=_KW, count=_LONG)),
     comment=_obj(object_id=_KW, object_kind=_KW),
     audit=_obj(object_id=_KW, object_kind=_KW, at=_DATE,
                changes={"type": "object", "enabled": False}, seq=_LONG, prev_hash=_KW,
@@ -71,7 +74,8 @@ WATCHKEEPER = _obj(
     inventory=_obj(site=_obj(id=_KW, name=_KW, parent=_KW, org_type=_KW),
                    asset=_obj(id=_KW, cidr=_KW, site=_KW, name=_KW, department=_KW, owner=_KW,
                               mlps_level=_LONG, criticality=_LONG)),
-    collector=_obj(name=_KW, counters={"type": "object", "dynamic": True}),
+    collector=_obj(name=_KW, counters={"type": "object", "dynamic": True}, silence=_KW,
+                   final={"type": "boolean"}),
     # Generated compliance reports (watchkeeper/store/reports.py): the metadata; the PDF and
     # HTML are in a `state` blob document (watchkeeper.state: never indexed).
     report=_obj(type=_KW, period=_KW, period_start=_DATE, period_end=_DATE, schedule=_KW,

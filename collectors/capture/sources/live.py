@@ -47,6 +47,9 @@ class LiveStats:
     bytes: int = 0
     kernel_drops: int = 0        # frames the kernel dropped because we were too slow
     batches: int = 0
+    ring_blocks: int = 0         # blocks of the TPACKET_V3 ring (0: no ring, recvmsg)
+    ring_blocks_in_use: int = 0  # filled blocks waiting for us when the last one was read
+    ring_peak_in_use: int = 0    # the most ever waiting (ring_blocks: the next frame drops)
 
 
 class LiveSource:
@@ -67,7 +70,10 @@ class LiveSource:
 
     def _open(self, rcvbuf: int, bpf: str | None, ring: bool,
               block_size: int) -> socket.socket:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        # Protocol 0: the socket receives nothing until it is bound to the interface below
+        # (with ETH_P_ALL there, which Python converts to network order). Opened with
+        # ETH_P_ALL it would queue every interface's frames (loopback included) until then.
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         try:
             if ring:
                 try:
@@ -86,7 +92,7 @@ class LiveSource:
             if bpf:
                 from scapy.arch.linux import attach_filter
                 attach_filter(sock, bpf, self.interface)
-            sock.bind((self.interface, 0))
+            sock.bind((self.interface, ETH_P_ALL))
             sock.settimeout(0.1)
         except BaseException:
             self._close(sock)
@@ -98,12 +104,12 @@ class LiveSource:
             while not self.stop.is_set():
                 yield self._ring_batch() if self._ring else self._next_batch()
             if self._ring:
-                # The kernel hands a partly filled block over only when its timer retires
-                # it: wait for that, so frames received before the stop are not lost (for
-                # one retire period only: a busy link would otherwise never let us stop).
-                until = time.monotonic() + self._ring.retire + 0.2
-                while (left := until - time.monotonic()) > 0:
-                    batch = self._ring_batch(left, _NEVER)
+                # Frames received before the stop are not lost: the blocks already handed
+                # over, and the partly filled one the kernel's timer retires (waited for one
+                # retire period each). At most one ring's worth: a busy link would otherwise
+                # never let us stop.
+                for _ in range(self._ring.blocks + 1):
+                    batch = self._ring_batch(self._ring.retire + 0.2, _NEVER)
                     if not len(batch):
                         break
                     yield batch
@@ -127,6 +133,7 @@ class LiveSource:
         if block is None:
             return _batch([], [], [])
         data, first, count = block
+        self._note_ring_use()
         offs, caplen, wirelen, ts = native.walk_tpacket(data, first, count)
         self.stats.packets += len(offs)
         self.stats.bytes += int(caplen.sum())
@@ -134,6 +141,13 @@ class LiveSource:
                            wirelen=wirelen, ts=ts,
                            linktype=np.full(len(offs), LINKTYPE_ETHERNET, dtype=np.int32),
                            clock=time.time())
+
+    def _note_ring_use(self) -> None:
+        """How far behind the kernel we are, in ring blocks (ring use is a metric)."""
+        waiting = self._ring.in_use()
+        self.stats.ring_blocks = self._ring.blocks
+        self.stats.ring_blocks_in_use = waiting
+        self.stats.ring_peak_in_use = max(self.stats.ring_peak_in_use, waiting)
 
     def _next_batch(self) -> RecordBatch:
         frames: list[bytes] = []
@@ -234,6 +248,12 @@ class _Ring:
         struct.pack_into("I", self.map, base + 8, 0)        # TP_STATUS_KERNEL: hand it back
         self.current = (self.current + 1) % self.blocks
         return data, first, count
+
+    def in_use(self) -> int:
+        """Blocks the kernel has handed over and we have not read yet (the one being read
+        excluded)."""
+        return sum(1 for i in range(self.blocks)
+                   if struct.unpack_from("I", self.map, i * self.size + 8)[0] & TP_STATUS_USER)
 
     def close(self) -> None:
         self.map.close()
