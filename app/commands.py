@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import admin, flowstool, options, pipeline, roles
+from app import admin, flowstool, options, pipeline, roles, supervise
 from reports import cli as report_cli
 from app.settings import Settings, load_settings, settings_from_args
 from watchkeeper import codec, demo
@@ -243,4 +243,6 @@ TOOLS: tuple[Tool, ...] = (
          roles.with_backends(report_cli.report_options), _cmd_report),
     Tool("simulate", "write scenario traffic (benign + port scan) as pcap", _simulate_options,
          cmd_simulate),
+    Tool("supervise", "every consuming stage as its own process (Kafka), scaled per stage",
+         supervise.supervise_options, supervise.cmd_supervise),
 )

@@ -95,9 +95,16 @@ def collector_watch(settings: Settings, backends: Backends, stop: threading.Even
     return lambda: run_collector_watch(watch, stop, settings.collector_check_seconds)
 
 
-def detection_workers(settings: Settings, backends: Backends) -> list:
+DETECT_STAGES = ("all", "source", "rekeyed")
+
+
+def detection_workers(settings: Settings, backends: Backends, stages: str = "all",
+                      checkpoint_every_s: float = 5.0) -> list:
     """One stage per partition key: source-keyed detectors read wk.events and re-publish it
-    keyed by every other entity a detector needs (DESIGN.md §4), whose own stage reads that."""
+    keyed by every other entity a detector needs (DESIGN.md §4), whose own stage reads that.
+    `stages`: all of them, or only the source-keyed one, or only the re-keyed ones (each
+    then runs as its own process and scales by adding processes to its consumer group).
+    A stage also checkpoints whenever it runs out of messages, whatever `checkpoint_every_s`."""
     from detectors import registry
     from detectors.runner import DetectionWorker
     registry.build(settings.detectors)    # validate parameters now, not on the first event
@@ -114,10 +121,13 @@ def detection_workers(settings: Settings, backends: Backends) -> list:
         return DetectionWorker(backends.bus,
                                lambda: registry.build(settings.detectors, detector_names),
                                backends.store, names,
-                               alert_window_seconds=settings.alert_window_seconds, **where)
-    workers = [stage(by_key.get("source.ip", []), rekey=rekey,
-                     rekey_datasets={field: datasets[field] for field in rekey})]
-    for field, topic in rekey.items():
+                               alert_window_seconds=settings.alert_window_seconds,
+                               checkpoint_every_s=checkpoint_every_s, **where)
+    workers = []
+    if stages in ("all", "source"):
+        workers.append(stage(by_key.get("source.ip", []), rekey=rekey,
+                             rekey_datasets={field: datasets[field] for field in rekey}))
+    for field, topic in rekey.items() if stages in ("all", "rekeyed") else ():
         slug = field.replace(".", "-")
         workers.append(stage(by_key[field], input_topic=topic, group=names.group(f"detect-{slug}")))
     return workers
@@ -151,10 +161,14 @@ def ingest(paths: list[str], settings: Settings, backends: Backends,
     Every stage (and so every consumer group) exists before the first event is published, so
     the embedded bus keeps each message until all of them have read it. Stages are drained in
     rounds of `chunk` events: memory on the embedded bus stays bounded by a round, not the file.
+    Detection checkpoints (a snapshot of every detector's state, the costliest step after the
+    detectors themselves) are taken once per round, when a stage has drained it, not on a
+    timer: a failed step still rewinds to a checkpoint no older than the round.
     """
     started = time.monotonic()
     names = Names(settings.namespace)
-    detectors = detection_workers(settings, backends)   # re-keyed stages after theirs
+    # re-keyed stages after theirs
+    detectors = detection_workers(settings, backends, checkpoint_every_s=float("inf"))
     alerting = alerting_worker(settings, backends)
     indexer = Indexer(backends.bus, backends.store, names)
     correlator = Correlator(backends.bus, backends.store, names)
@@ -200,7 +214,8 @@ def _with_progress(docs: Iterable[dict], label: str) -> Iterator[dict]:
 def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
                   roles: tuple[str, ...] = ("detect", "alerting", "index", "correlate",
                                             "retention"),
-                  registry: StageRegistry | None = None) -> list[threading.Thread]:
+                  registry: StageRegistry | None = None,
+                  detect_stages: str = "all") -> list[threading.Thread]:
     """Each consuming stage in its own thread, reporting to `registry` (the watchdog's)."""
     registry = registry or StageRegistry()
     namespace = Names(settings.namespace).namespace
@@ -213,7 +228,8 @@ def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
     for role in roles:
         if role == "detect":
             targets += [(f"wk-detect-{i}", loop(w))
-                        for i, w in enumerate(detection_workers(settings, backends))]
+                        for i, w in enumerate(detection_workers(settings, backends,
+                                                                detect_stages))]
         elif role == "alerting":
             targets.append(("wk-alerting", loop(alerting_worker(settings, backends))))
             targets.append(("wk-collector-watch", collector_watch(settings, backends, stop)))

@@ -100,7 +100,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     with pipeline.open_backends(settings) as backends:
         stages = StageRegistry()
         threads = pipeline.start_workers(settings, backends, stop, roles=(args.command,),
-                                         registry=stages)
+                                         registry=stages,
+                                         detect_stages=getattr(args, "stage", "all"))
         watchdog = Watchdog(stages, liveness(settings)).start()
         try:
             while any(t.is_alive() for t in threads):
@@ -196,9 +197,16 @@ def with_backends(*more: Callable[[argparse.ArgumentParser], None]):
     return add
 
 
+def _detect_options(parser: argparse.ArgumentParser) -> None:
+    options.backends(parser)
+    parser.add_argument("--stage", choices=pipeline.DETECT_STAGES, default="all",
+                        help="source: the source-keyed stage (group wk-detect); rekeyed: the "
+                             "re-keyed stages (wk-detect-<field>); all: both (default)")
+
+
 ROLES: tuple[Role, ...] = (
     Role("detect", "detection worker (consumer group wk-detect)", "worker",
-         options.backends, cmd_worker, _worker_in_run("detect")),
+         _detect_options, cmd_worker, _worker_in_run("detect")),
     Role("alerting", "alert policy: wk.alerts.raw -> wk.alerts (consumer group wk-alerting)",
          "worker", options.backends, cmd_worker, _worker_in_run("alerting")),
     Role("index", "indexer (consumer group wk-index)", "worker",

@@ -57,4 +57,4 @@ class CheckpointStore:
                                       "origins": {str(p): o for p, o in cp.origins.items()}}},
         } for (topic, partition), cp in checkpoints.items()]
         self.store.bulk_upsert("state", docs)
-        self.store.refresh()
+        self.store.refresh("state")   # load() searches: only the small state index, never all

@@ -95,6 +95,21 @@ def test_committed_position_is_where_a_new_member_resumes(bus, unique):
     assert sorted(m.value for m in seen + rest) == sorted(f"m{i}".encode() for i in range(100))
 
 
+def test_explicit_offsets_commit_only_those(bus, unique):
+    """A stage with writes in flight commits what is stored, not everything polled."""
+    topic = _topic(bus, unique)
+    _produce(bus, topic, 100, keys=1)                  # one key: one partition, in order
+    first = bus.consumer(f"g-{unique}", [topic])
+    seen = _consume([first], 100)[0]
+    part = seen[0].partition
+    first.commit({(topic, part): seen[29].offset + 1})  # the first 30 are stored
+    first.close()
+    second = bus.consumer(f"g-{unique}", [topic])
+    rest = _consume([second], 70)[0]
+    second.close()
+    assert [m.value for m in rest] == [f"m{i}".encode() for i in range(30, 100)]
+
+
 def test_uncommitted_messages_are_delivered_again(bus, unique):
     topic = _topic(bus, unique)
     _produce(bus, topic, 30)

@@ -87,13 +87,20 @@ class Producer(ABC):
 
 
 class Consumer(ABC):
+    # True when `lag()` counts exactly what the next `poll()` can return (the embedded bus):
+    # a lag of 0 then means there is nothing to wait for. Kafka's lag comes from the last
+    # fetch's high-water mark, so a caller must still poll with a timeout to be sure.
+    exact_lag: bool = False
+
     @abstractmethod
     def poll(self, max_records: int = 1000, timeout: float = 1.0) -> list[Message]:
         """Next messages of this member's partitions (empty after `timeout` seconds)."""
 
     @abstractmethod
-    def commit(self) -> None:
-        """Store the position after everything `poll()` returned so far."""
+    def commit(self, offsets: dict[tuple[str, int], int] | None = None) -> None:
+        """Store the position after everything `poll()` returned so far; with `offsets`
+        ((topic, partition) -> next offset to read), store exactly those instead: a stage
+        with writes in flight commits only what is already stored."""
 
     @abstractmethod
     def lag(self) -> int | None:

@@ -119,6 +119,8 @@ class EmbeddedProducer(Producer):
 
 
 class EmbeddedConsumer(Consumer):
+    exact_lag = True      # everything is in this process: lag() is what poll() would return
+
     def __init__(self, bus: EmbeddedBus, group: str, topics: tuple[str, ...]):
         self._bus = bus
         self.group = group
@@ -165,8 +167,8 @@ class EmbeddedConsumer(Consumer):
                 break
         return batch
 
-    def commit(self) -> None:
-        self._bus._commit(self.group, dict(self._positions))
+    def commit(self, offsets: dict[tuple[str, int], int] | None = None) -> None:
+        self._bus._commit(self.group, dict(self._positions if offsets is None else offsets))
 
     def rewind(self) -> None:
         with self._bus._cond:

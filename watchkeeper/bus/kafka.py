@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
+from kafka.structs import OffsetAndMetadata, TopicPartition
 from kafka.errors import (KafkaConnectionError, KafkaError, KafkaTimeoutError,
                           TopicAlreadyExistsError)
 
@@ -171,9 +172,12 @@ class KafkaBusConsumer(Consumer):
                                r.timestamp) for r in records)
         return out
 
-    def commit(self) -> None:
+    def commit(self, offsets: dict[tuple[str, int], int] | None = None) -> None:
+        explicit = None if offsets is None else {
+            TopicPartition(topic, part): OffsetAndMetadata(offset, "", -1)
+            for (topic, part), offset in offsets.items()}
         try:
-            self._live().commit(timeout_ms=_CALL_TIMEOUT_MS)
+            self._live().commit(offsets=explicit, timeout_ms=_CALL_TIMEOUT_MS)
         except KafkaError as exc:
             # A rebalance took our partitions: the new owner re-reads from the last commit.
             raise BusError(f"commit failed: {exc}") from exc

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from urllib.parse import urlparse
 
+from watchkeeper.store import raw as raw_docs
 # The contract's parts live in their own modules; importing them from here keeps working.
 from watchkeeper.store.alert_docs import (  # noqa: F401
     ANALYST_FIELDS, STAMPED_KINDS, UPDATABLE_ALERT_FIELDS, AlertConflict, Modified,
@@ -31,6 +32,15 @@ SCAN_PAGE = 1000                    # page size of Store.scan
 
 class StoreError(RuntimeError):
     pass
+
+
+class RawRejected(StoreError):
+    """`put_raw`: the store refused these documents for what they are (a mapping conflict),
+    not for its own state; the others were written. Retrying would refuse them again."""
+
+    def __init__(self, ids: list[str], first: object):
+        super().__init__(f"{len(ids)} documents refused: {first}")
+        self.ids = ids
 
 
 class StoreUnavailable(StoreError):
@@ -187,6 +197,13 @@ class Store(ABC):
         from watchkeeper.store.audit import AuditChain
         chain = self.__dict__.setdefault("_audit_chain", AuditChain(self))
         return chain.append_many(records)
+
+    def put_raw(self, kind: str, docs: list[raw_docs.RawDoc]) -> int:
+        """Insert or replace documents already validated and encoded by their producer, as
+        those bytes (events, dead letters: kinds the store does not change on the way in).
+        This default decodes them; the backends write the bytes."""
+        raw_docs.check_raw_kind(kind)
+        return self.bulk_upsert(kind, raw_docs.decoded(docs))
 
     def refresh(self, kind: str | None = None) -> None:
         """Make every write so far (to `kind`, or to all kinds) visible to reads."""

@@ -17,8 +17,10 @@ from elasticsearch.helpers import BulkIndexError, bulk
 from watchkeeper import timeutil
 from watchkeeper.incidents import keep_newer_people_fields
 from watchkeeper.store import mappings
-from watchkeeper.store.base import (ANALYST_FIELDS, Store, StoreError, StoreUnavailable,
-                                    check_deletable, check_kind, stamp_ingested)
+from watchkeeper.store import raw as raw_docs
+from watchkeeper.store.base import (ANALYST_FIELDS, RawRejected, Store, StoreError,
+                                    StoreUnavailable, check_deletable, check_kind,
+                                    stamp_ingested)
 from watchkeeper.store.elastic_alerts import ElasticAlertChanges
 from watchkeeper.store.elastic_reads import ElasticReads
 from watchkeeper.store.legacy import upgraded
@@ -138,6 +140,26 @@ class ElasticStore(ElasticAlertChanges, ElasticReads, Store):
         except (TransportError, ApiError) as exc:   # down, restarting (503), blocked (429)
             raise StoreError(f"bulk write to {self.url} failed: {exc}") from None
         return written
+
+    def put_raw(self, kind: str, docs: list[raw_docs.RawDoc]) -> int:
+        raw_docs.check_raw_kind(kind)
+        if not docs:
+            return 0
+        single = None if kind == "events" else self.index_for(kind)
+        body = raw_docs.bulk_body(docs, lambda d: single or self._events + raw_docs.day_of(
+            d.timestamp))
+        try:
+            answer = self.es.bulk(operations=body, refresh=False,
+                                  filter_path="errors,items.*.error,items.*.status,items.*._id")
+        except (TransportError, ApiError) as exc:   # down, restarting (503), blocked (429)
+            raise StoreError(f"bulk write to {self.url} failed: {exc}") from None
+        failed = raw_docs.bulk_failures(answer.body)
+        busy = [f for f in failed if f.get("status", 500) == 429 or f.get("status", 500) >= 500]
+        if busy:      # the caller retries the whole batch: writes by id are idempotent
+            raise StoreError(f"{len(busy)} of {len(docs)} documents not written: {busy[0]}")
+        if failed:    # refused for their content: the caller checks them the slow way
+            raise RawRejected([f["_id"] for f in failed], failed[0])
+        return len(docs)
 
     def _action(self, kind: str, doc: dict) -> dict:
         action = {"_index": self.index_for(kind, doc), "_id": doc["event"]["id"]}

@@ -112,12 +112,17 @@ def component_template() -> dict:
 def index_templates(prefix: str = PREFIX, replicas: int = 0) -> dict[str, dict]:
     """name -> composable template body; every index composes the shared ECS component."""
     settings = {"number_of_shards": 1, "number_of_replicas": replicas, "refresh_interval": "1s"}
+    # Events: no explicit interval, so ES's default applies, under which a shard nobody has
+    # searched for 30 s skips its scheduled refreshes (search-idle) and the next search
+    # refreshes it first: full-speed ingest while nobody looks, nothing missed when someone
+    # does. Alerts and the rest keep 1 s: the live feed polls them.
+    ingest = {"number_of_shards": 1, "number_of_replicas": replicas}
     return {
         f"{prefix}-{kind}": {
             "index_patterns": [f"{prefix}-{kind}*"],
             "composed_of": [f"{prefix}-ecs"],
             "priority": 200,
-            "template": {"settings": settings},
+            "template": {"settings": ingest if kind == "events" else settings},
         }
         for kind in KINDS
     }

@@ -18,7 +18,9 @@ from watchkeeper.store.base import (ARRAY_FIELDS, CHANGE_FIELDS, KINDS, MAX_GROU
                                     check_change_field, check_deletable, check_group_fields,
                                     check_kind, cursor_position, decode_cursor, encode_cursor,
                                     group_order, merge_alert, page_cursor, stamp_ingested)
+from watchkeeper.store import raw as raw_docs
 from watchkeeper.store.legacy import upgraded
+from watchkeeper.store.raw import RawDoc
 
 _INDEXED = ("event.dataset", "watchkeeper.alert.category", "watchkeeper.alert.status",
             "event.severity", "source.ip")
@@ -98,18 +100,31 @@ class SqliteStore(Store):
                                                                           for d in docs])}
                 docs = [keep_newer_people_fields(stored.get(d["event"]["id"]), d) for d in docs]
             rows = [self._row(doc) for doc in docs]
+            return self._insert_rows(kind, rows)   # under the lock: merge + write atomic
+
+    def _insert_rows(self, kind: str, rows: list[tuple]) -> int:
+        """One transaction; the caller holds self._lock."""
+        try:
+            self._db.execute("BEGIN")
             try:
-                self._db.execute("BEGIN")
-                try:
-                    self._db.executemany(f"INSERT OR REPLACE INTO {kind} (id, ts, day, doc) "
-                                         "VALUES (?, ?, ?, ?)", rows)
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-            except sqlite3.OperationalError as exc:   # locked by another writer, disk full
-                raise StoreError(f"write to {self.url} failed: {exc}") from None
+                self._db.executemany(f"INSERT OR REPLACE INTO {kind} (id, ts, day, doc) "
+                                     "VALUES (?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:   # locked by another writer, disk full
+            raise StoreError(f"write to {self.url} failed: {exc}") from None
         return len(rows)
+
+    def put_raw(self, kind: str, docs: list[RawDoc]) -> int:
+        raw_docs.check_raw_kind(kind)
+        rows = [(d.id, _micros(d.timestamp), raw_docs.day_of(d.timestamp), d.raw.decode())
+                for d in docs]
+        if not rows:
+            return 0
+        with self._lock:
+            return self._insert_rows(kind, rows)
 
     def _row(self, doc: dict) -> tuple:
         ts = doc["@timestamp"]

@@ -54,7 +54,7 @@ def test_detector_and_indexer_survive_and_deadletter_bad_records(loaded):
     bus, store = loaded
     before = _counter("index")
     drain(DetectionWorker(bus, lambda: [ScanDetector()], store, NAMES))
-    result = drain(Indexer(bus, store, NAMES))
+    result = drain(Indexer(bus, store, NAMES, trusted=()))   # input from anyone: validated
     assert result.deadlettered == len(BAD)
     assert store.search("events", Query()).total == len(BAD)          # every good one stored
     letters = store.search("deadletter", Query(limit=100)).items
@@ -69,9 +69,22 @@ def test_detector_and_indexer_survive_and_deadletter_bad_records(loaded):
 def test_replaying_the_same_bad_records_adds_no_duplicate_dead_letters(tmp_path):
     store = SqliteStore(f"sqlite:///{tmp_path}/wk.db")
     for _ in range(2):   # a replay: same records at the same positions
-        drain(Indexer(_bus_with_bad_records(), store, NAMES))
+        drain(Indexer(_bus_with_bad_records(), store, NAMES, trusted=()))
     assert store.search("deadletter", Query()).total == len(BAD)
     assert store.search("events", Query()).total == len(BAD)
+
+
+def test_a_trusted_topic_dead_letters_what_has_no_id_or_time_and_stores_the_bytes(tmp_path):
+    """Trusted (the default for wk.events): our publisher validated it, so the indexer only
+    reads each record's id and time; a record without them is still dead-lettered."""
+    store = SqliteStore(f"sqlite:///{tmp_path}/wk.db")
+    bus = _bus_with_bad_records()
+    result = drain(Indexer(bus, store, NAMES))
+    assert result.deadlettered == 3          # all but the well-formed one with a bad address
+    stored = {d["event"]["id"]: d for d in store.search("events", Query(limit=100)).items}
+    assert len(stored) == len(BAD) + 1
+    good = _good(2)
+    assert codec.encode(stored[good["event"]["id"]]) == codec.encode(good)
 
 
 def test_publisher_rejects_invalid_events_without_raising():

@@ -1,0 +1,233 @@
+"""Benchmark: event -> stored alert latency with canary events, at fractions of capacity.
+
+    .venv/bin/python bench/latency.py --capacity 2000 [--loads 0.5,0.8] [--seconds 30]
+        [--topology embedded,kafka] [--bus kafka://...] [--es http://...]
+
+Background flow events are published at load x capacity events/s (paced, event times =
+wall clock); every 0.25 s one of them is a canary: a flow from a fresh internal host to an
+address on an IOC list, which the ioc detector turns into an alert at once. Latency = the
+stored alert's `event.ingested` (stamped by the indexer as it writes) minus the wall time the
+canary was published, so no polling interval is in it.
+
+  embedded  `run`'s topology: memory:// bus, SQLite, every stage a thread of this process
+            (detect, alerting, index), the publisher in the same process, as capture is.
+  kafka     stages as processes (`watchkeeper supervise`), Elasticsearch.
+
+Collector-side delay is not in these figures: a flow becomes an event when the flow table
+reports it (end of the connection, or the active/inactive timeouts, printed below).
+`--capacity` is the measured rate of the same topology (bench/pipeline.py).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.machine import machine, machine_line  # noqa: E402
+from watchkeeper import codec, timeutil  # noqa: E402
+from watchkeeper.bus import Names, open_bus  # noqa: E402
+from watchkeeper.documents import FlowRecord, flow_document  # noqa: E402
+from watchkeeper.networks import InternalNetworks  # noqa: E402
+from watchkeeper.publish import EventPublisher  # noqa: E402
+from watchkeeper.store import Query, open_store  # noqa: E402
+
+BAD_IP = "203.0.113.66"
+CANARY_EVERY_S = 0.25
+
+
+def write_config(tmp: Path) -> Path:
+    (tmp / "ioc.csv").write_text("type,value,source,confidence,description\n"
+                                 f"ip,{BAD_IP},bench,90,latency canary\n")
+    config = tmp / "latency.yaml"
+    config.write_text(f"detectors:\n  ioc_match:\n    paths: ['{tmp / 'ioc.csv'}']\n")
+    return config
+
+
+def flow(i: int, now: float, rng: random.Random, canary: bool) -> dict:
+    if canary:
+        src, dst, port = f"10.77.{i // 250 % 250}.{1 + i % 250}", BAD_IP, 443
+    else:
+        src, dst, port = f"10.0.{rng.randint(0, 255)}.{rng.randint(1, 254)}", "93.184.216.34", 443
+    return flow_document(FlowRecord(uid=f"L{i}", start=now - 0.5, end=now, proto=6, orig_ip=src,
+                                    orig_port=rng.randint(32768, 60999), resp_ip=dst,
+                                    resp_port=port, orig_pkts=5, resp_pkts=5, orig_bytes=400,
+                                    resp_bytes=3000, orig_ip_bytes=660, resp_ip_bytes=3260,
+                                    conn_state="SF", history="ShADadFf"), "bench",
+                         InternalNetworks())
+
+
+def paced_publish(publisher: EventPublisher, rate: float, seconds: float) -> dict[str, float]:
+    """Publish at `rate` events/s for `seconds`; returns canary event id -> wall time sent."""
+    rng, sent = random.Random(3), {}
+    started = time.time()
+    next_canary = started
+    i = 0
+    while True:
+        now = time.time()
+        if now - started >= seconds:
+            break
+        due = int((now - started) * rate)
+        while i < due:
+            canary = now >= next_canary
+            doc = flow(i, now, rng, canary)
+            publisher.publish(doc)
+            if canary:
+                publisher.flush()   # a collector flushes every second; a canary waits for none
+                sent[doc["event"]["id"]] = time.time()
+                next_canary += CANARY_EVERY_S
+            i += 1
+        time.sleep(0.002)
+    publisher.flush()
+    return sent
+
+
+def latencies(alerts: list[dict], sent: dict[str, float]) -> list[float]:
+    out = []
+    for alert in alerts:
+        ids = [e for e in alert.get("watchkeeper", {}).get("alert", {}).get("evidence", [])
+               if e in sent]
+        if ids and alert["event"].get("ingested"):
+            out.append(timeutil.parse(alert["event"]["ingested"]) - min(sent[e] for e in ids))
+    return out
+
+
+def summary(values: list[float], canaries: int) -> dict:
+    values = sorted(values)
+    pick = (lambda q: values[min(len(values) - 1, int(q * len(values)))]) if values else None
+    return {"canaries": canaries, "alerts": len(values),
+            "p50_s": pick(0.50) if values else None, "p99_s": pick(0.99) if values else None,
+            "max_s": values[-1] if values else None,
+            "mean_s": statistics.fmean(values) if values else None}
+
+
+def all_alerts(store) -> list[dict]:
+    store.refresh()
+    return list(store.scan("alerts", Query(limit=1000)))
+
+
+def wait_alerts(store, sent: dict[str, float], settle_s: float = 15.0) -> list[dict]:
+    """Alerts until every canary has one, or `settle_s` without a new one."""
+    last, found, deadline = -1, [], time.time() + 120
+    quiet_since = time.time()
+    while time.time() < deadline:
+        found = all_alerts(store)
+        got = len(latencies(found, sent))
+        if got >= len(sent):
+            break
+        if got != last:
+            last, quiet_since = got, time.time()
+        elif time.time() - quiet_since > settle_s:
+            break
+        time.sleep(1.0)
+    return found
+
+
+def run_embedded(config: Path, rate: float, seconds: float, tmp: Path) -> dict:
+    from app.pipeline import Backends, start_workers
+    from app.settings import load_settings
+    settings = load_settings(config, bus="memory://", store=f"sqlite:///{tmp}/lat-{rate:.0f}.db")
+    backends = Backends(open_bus(settings.bus), open_store(settings.store))
+    backends.bus.ensure_topics(Names(settings.namespace).topics)
+    stop = threading.Event()
+    threads = start_workers(settings, backends, stop, roles=("detect", "alerting", "index"))
+    publisher = EventPublisher(backends.bus.producer(), "capture", Names(settings.namespace))
+    try:
+        sent = paced_publish(publisher, rate, seconds)
+        alerts = wait_alerts(backends.store, sent)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        publisher.close()
+    result = summary(latencies(alerts, sent), len(sent))
+    backends.store.close()
+    return result
+
+
+def run_kafka(config: Path, rate: float, seconds: float, bus_url: str, es_url: str,
+              processes: str) -> dict:
+    names = Names(f"wklat{uuid.uuid4().hex[:8]}")
+    bus = open_bus(bus_url)
+    bus.ensure_topics(names.topics)
+    prefix = f"wkbench-lat-{names.namespace}"
+    store = open_store(f"{es_url}?prefix={prefix}")
+    env = {**os.environ, "WATCHKEEPER_NAMESPACE": names.namespace}
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "supervise", "--config",
+                             str(config), "--bus", bus_url, "--store", f"{es_url}?prefix={prefix}",
+                             "--processes", processes], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    publisher = EventPublisher(bus.producer(), "capture", names)
+    try:
+        warm = paced_publish(publisher, 20, 2)    # stages up and joined before timing
+        wait_alerts(store, warm, settle_s=60)
+        sent = paced_publish(publisher, rate, seconds)
+        alerts = wait_alerts(store, sent)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        publisher.close()
+        for name in store.es.indices.get(index=f"{prefix}-*", ignore_unavailable=True):
+            store.es.indices.delete(index=name)
+        store.close()
+        bus.close()
+    return summary(latencies(alerts, sent), len(sent))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--capacity", type=float, required=True, help="measured events/s")
+    ap.add_argument("--loads", default="0.5,0.8")
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--topology", default="embedded,kafka")
+    ap.add_argument("--bus", default=os.environ.get("WATCHKEEPER_BENCH_BUS",
+                                                    "kafka://127.0.0.1:9092"))
+    ap.add_argument("--es", default=os.environ.get("WATCHKEEPER_BENCH_ES", "http://127.0.0.1:9200"))
+    ap.add_argument("--processes", default="detect-source=1,detect-rekeyed=1,alerting=1,"
+                    "index=1,correlate=0,playbooks=0")
+    args = ap.parse_args(argv)
+    topologies = [t.strip() for t in args.topology.split(",") if t.strip()]
+    kafka = "kafka" in topologies
+    print(machine_line(machine(args.es if kafka else None, kafka)))
+    print(f"load average (1 min) at start {os.getloadavg()[0]:.1f}: the machine is shared "
+          f"with 7 other engineers")
+    from app.settings import load_settings
+    flows = load_settings().flow_table
+    print(f"collector side, not measured here: flows are reported at their end or by the flow "
+          f"table's timeouts ({flows.model_dump()})")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="wkbench-lat-") as tmp:
+        config = write_config(Path(tmp))
+        for topology in topologies:
+            for load in (float(x) for x in args.loads.split(",")):
+                rate = load * args.capacity
+                print(f"{topology} at {load:.0%} of {args.capacity:,.0f}/s = {rate:,.0f} ev/s "
+                      f"for {args.seconds:.0f} s ...", file=sys.stderr, flush=True)
+                if topology == "embedded":
+                    r = run_embedded(config, rate, args.seconds, Path(tmp))
+                else:
+                    r = run_kafka(config, rate, args.seconds, args.bus, args.es, args.processes)
+                rows.append((topology, load, rate, r))
+    print(f"\n{'topology':<9} {'load':>5} {'events/s':>9} {'canaries':>8} {'alerts':>6} "
+          f"{'p50 s':>6} {'p99 s':>6} {'max s':>6}")
+    for topology, load, rate, r in rows:
+        fmt = (lambda v: f"{v:6.3f}" if v is not None else "     -")
+        print(f"{topology:<9} {load:>5.0%} {rate:>9,.0f} {r['canaries']:>8} {r['alerts']:>6} "
+              f"{fmt(r['p50_s'])} {fmt(r['p99_s'])} {fmt(r['max_s'])}")
+    print("goal: p99 <= 2 s at 50 %, <= 5 s at 80 % of capacity")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
