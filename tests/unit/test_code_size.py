@@ -13,11 +13,7 @@ PACKAGES = ("app", "watchkeeper", "collectors", "detectors", "alerting", "api", 
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 
-MODULE_EXCEPTIONS = {
-    # Store backends: the apiperf work (issue 15) splits them this round; not split here.
-    "watchkeeper/store/base.py": "apiperf splits",
-    "watchkeeper/store/elastic.py": "apiperf splits",
-}
+MODULE_EXCEPTIONS: dict[str, str] = {}
 FUNCTION_EXCEPTIONS = {
     # Compiled kernels (numba): one loop per batch, splitting costs calls in the hot loop.
     "collectors/capture/flows/compiled/kernel.py:process": "compiled kernel",
