@@ -41,6 +41,15 @@ def _migrate_legacy_alerts(store: Store) -> None:
         log.info("upgraded %d stored alert(s) to the triage status vocabulary", migrated)
 
 
+def _signing_secret(settings: AuthSettings) -> str:
+    if settings.secret_key is not None:
+        return settings.secret_key
+    # No configured secret: a random one, so tokens end with the process (never a default).
+    log.warning("no auth.secret_key configured: access tokens last until this process "
+                "stops (set WATCHKEEPER_AUTH__SECRET_KEY)")
+    return new_secret(48)
+
+
 def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
                sites: dict[str, str | None] | None = None,
                title: str = "Watchkeeper", stages: StageRegistry | None = None,
@@ -61,12 +70,7 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     `posture_cache_seconds`: how long a posture answer is reused per scope (0: never;
     api/posture_cache.py)."""
     settings = auth_settings or AuthSettings()
-    secret = settings.secret_key
-    if secret is None:
-        # No configured secret: a random one, so tokens end with the process (never a default).
-        log.warning("no auth.secret_key configured: access tokens last until this process "
-                    "stops (set WATCHKEEPER_AUTH__SECRET_KEY)")
-        secret = new_secret(48)
+    secret = _signing_secret(settings)
     app = FastAPI(
         title=title,
         version="0.1.0",
