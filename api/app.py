@@ -10,6 +10,7 @@ from prometheus_client import make_asgi_app
 
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
+from api.posture_cache import PostureCache
 from api.routes import (alerts, assets, audit, auth, events, health, incident_actions,
                         incidents, inventory, keys, playbooks, posture, reports, stats, stream,
                         suppressions, triage, users)
@@ -40,13 +41,23 @@ def _migrate_legacy_alerts(store: Store) -> None:
         log.info("upgraded %d stored alert(s) to the triage status vocabulary", migrated)
 
 
+def _signing_secret(settings: AuthSettings) -> str:
+    if settings.secret_key is not None:
+        return settings.secret_key
+    # No configured secret: a random one, so tokens end with the process (never a default).
+    log.warning("no auth.secret_key configured: access tokens last until this process "
+                "stops (set WATCHKEEPER_AUTH__SECRET_KEY)")
+    return new_secret(48)
+
+
 def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
                sites: dict[str, str | None] | None = None,
                title: str = "Watchkeeper", stages: StageRegistry | None = None,
                feed: FeedSettings | None = None,
                report_generator=None,
                incident_settings: IncidentSettings | None = None,
-               org_types: dict[str, str] | None = None, web_root: Path | None = None) -> FastAPI:
+               org_types: dict[str, str] | None = None, web_root: Path | None = None,
+               posture_cache_seconds: float = 0.0) -> FastAPI:
     """`sites` is the inventory's tree (site id -> parent id) that tenancy follows; without
     one only principals bound to the root see site-labelled data... and everything else.
     `stages`: the consuming stages running in this process (`run`), reported read-only by
@@ -55,14 +66,11 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     root: the API imports no other feature); None = that route answers 503.
     `incident_settings` and `org_types` (site id -> cii | state_organ | other) drive the
     incident reporting clocks.
-    `web_root`: the built front end (default web/dist of this checkout, `make install`)."""
+    `web_root`: the built front end (default web/dist of this checkout, `make install`).
+    `posture_cache_seconds`: how long a posture answer is reused per scope (0: never;
+    api/posture_cache.py)."""
     settings = auth_settings or AuthSettings()
-    secret = settings.secret_key
-    if secret is None:
-        # No configured secret: a random one, so tokens end with the process (never a default).
-        log.warning("no auth.secret_key configured: access tokens last until this process "
-                    "stops (set WATCHKEEPER_AUTH__SECRET_KEY)")
-        secret = new_secret(48)
+    secret = _signing_secret(settings)
     app = FastAPI(
         title=title,
         version="0.1.0",
@@ -75,6 +83,7 @@ def create_app(store: Store, *, auth_settings: AuthSettings | None = None,
     app.state.store = store
     app.state.stages = stages
     app.state.feed = feed or FeedSettings()
+    app.state.posture_cache = PostureCache(posture_cache_seconds)
     app.state.secret = secret          # signs the live feed's short-lived stream tokens
     directory = SiteDirectory(store, sites)
     directory.refresh()          # sites stored in the inventory win over `sites`

@@ -98,11 +98,13 @@ def collector_watch(settings: Settings, backends: Backends, stop: threading.Even
 DETECT_STAGES = ("all", "source", "rekeyed")
 
 
-def detection_workers(settings: Settings, backends: Backends, stages: str = "all") -> list:
+def detection_workers(settings: Settings, backends: Backends, stages: str = "all",
+                      checkpoint_every_s: float = 5.0) -> list:
     """One stage per partition key: source-keyed detectors read wk.events and re-publish it
     keyed by every other entity a detector needs (DESIGN.md §4), whose own stage reads that.
     `stages`: all of them, or only the source-keyed one, or only the re-keyed ones (each
-    then runs as its own process and scales by adding processes to its consumer group)."""
+    then runs as its own process and scales by adding processes to its consumer group).
+    A stage also checkpoints whenever it runs out of messages, whatever `checkpoint_every_s`."""
     from detectors import registry
     from detectors.runner import DetectionWorker
     registry.build(settings.detectors)    # validate parameters now, not on the first event
@@ -119,7 +121,8 @@ def detection_workers(settings: Settings, backends: Backends, stages: str = "all
         return DetectionWorker(backends.bus,
                                lambda: registry.build(settings.detectors, detector_names),
                                backends.store, names,
-                               alert_window_seconds=settings.alert_window_seconds, **where)
+                               alert_window_seconds=settings.alert_window_seconds,
+                               checkpoint_every_s=checkpoint_every_s, **where)
     workers = []
     if stages in ("all", "source"):
         workers.append(stage(by_key.get("source.ip", []), rekey=rekey,
@@ -158,10 +161,14 @@ def ingest(paths: list[str], settings: Settings, backends: Backends,
     Every stage (and so every consumer group) exists before the first event is published, so
     the embedded bus keeps each message until all of them have read it. Stages are drained in
     rounds of `chunk` events: memory on the embedded bus stays bounded by a round, not the file.
+    Detection checkpoints (a snapshot of every detector's state, the costliest step after the
+    detectors themselves) are taken once per round, when a stage has drained it, not on a
+    timer: a failed step still rewinds to a checkpoint no older than the round.
     """
     started = time.monotonic()
     names = Names(settings.namespace)
-    detectors = detection_workers(settings, backends)   # re-keyed stages after theirs
+    # re-keyed stages after theirs
+    detectors = detection_workers(settings, backends, checkpoint_every_s=float("inf"))
     alerting = alerting_worker(settings, backends)
     indexer = Indexer(backends.bus, backends.store, names)
     correlator = Correlator(backends.bus, backends.store, names)

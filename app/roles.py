@@ -70,7 +70,8 @@ def serve_api(settings: Settings, backends: pipeline.Backends,
                      feed=settings.feed, web_root=web_root,
                      report_generator=report_cli.on_demand_generator(settings, backends.store),
                      incident_settings=settings.incidents,
-                     org_types=inventory_org_types(settings))
+                     org_types=inventory_org_types(settings),
+                     posture_cache_seconds=settings.feed.posture_cache_seconds)
     print(f"Watchkeeper on http://{settings.host}:{settings.port}/ (console: /console, "
           f"wall screen: /screen, API: /api/v1, log in: POST /api/v1/auth/token)",
           file=sys.stderr, flush=True)

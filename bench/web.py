@@ -88,9 +88,20 @@ def first_renders(base: str, key: str, runs: int) -> list[tuple[float, float]]:
             first = page.evaluate("performance.now()") / 1000
             page.wait_for_selector(".wall[data-loaded~=day]", timeout=60000)
             times.append((first, page.evaluate("performance.now()") / 1000))
+            print_waterfall(page, first)
             context.close()
         browser.close()
     return times
+
+
+def print_waterfall(page, first: float) -> None:
+    """What the first render waited on: each script and API read, start -> end (s)."""
+    entries = page.evaluate("performance.getEntriesByType('resource').map(e => "
+                            "[e.name, e.startTime / 1000, e.responseEnd / 1000])")
+    rows = [f"{re.sub(r'^https?://[^/]+', '', name).split('?')[0][:40]} "
+            f"{start:.2f}-{end:.2f}" for name, start, end in entries
+            if "/api/" in name or "/assets/" in name or "/health" in name]
+    print(f"  first data at {first:.2f} s; " + "; ".join(rows))
 
 
 def main() -> int:

@@ -13,10 +13,13 @@ import logging
 import math
 import os
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
-from detectors import model as model_mod
+if TYPE_CHECKING:     # scikit-learn takes seconds to import: only when a model is loaded
+    from detectors import model as model_mod
 from detectors.base import Detector, DetectorConfig
 from detectors.features import (FEATURE_LABELS, HostWindow, internal_host, window_start)
 from watchkeeper import schema, timeutil
@@ -54,6 +57,7 @@ def load_model(path: str, window_seconds: float) -> model_mod.LoadedModel:
     """The model at `path` (cached per file version), checked against this detector's window."""
     key = (path, os.stat(path).st_mtime_ns)
     loaded = _MODELS.get(key)
+    from detectors import model as model_mod
     if loaded is None:
         loaded = _MODELS[key] = model_mod.load(path)
     if loaded.metadata.window_seconds != window_seconds:

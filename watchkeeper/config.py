@@ -66,6 +66,8 @@ class FeedSettings(BaseModel):
                                     "stream after this long; the client resumes (Last-Event-ID)")
     token_seconds: int = Field(60, ge=10, le=3600, description="lifetime of a stream token "
                                "(POST /api/v1/stream/token, for EventSource)")
+    posture_cache_seconds: float = Field(5, ge=0, le=300, description="GET /api/v1/posture "
+                                         "answers reused this long per scope (0: never)")
 
 
 class Settings(BaseSettings):

@@ -5,32 +5,33 @@ four warning colours (docs/api-posture.md has the formula and the thresholds).
                    × 0.5 ** (age_hours / HALF_LIFE_HOURS)
 
 The asset at stake is the alert's destination asset if the inventory knows it, else its source
-asset; without either, criticality 3 and MLPS level 2 (factor 1). Every sum runs over the
-store's groups (`Store.group_counts`: site × severity × criticality × MLPS × hour), never
-over alert documents, so its cost does not grow with the number of alerts.
+asset; without either, criticality 3 and MLPS level 2 (factor 1). The store stamps each
+alert's undecayed weight when it takes it (watchkeeper/posture_weight.py), and every sum runs
+over the store's groups (`Store.group_counts` summing it per site × hour), never over alert
+documents. Alerts stored before the stamp are weighed from their asset fields (read-time).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from watchkeeper import posture_weight
+from watchkeeper.posture_weight import POINTS_FIELD, POINTS_PER_WEIGHT
 from watchkeeper.store.base import Group, Query, TooManyGroups
 
 OPEN_STATUSES = ["new", "acknowledged", "investigating", "in_progress"]
-SEVERITY_WEIGHT = {1: 1.0, 2: 3.0, 3: 6.0, 4: 10.0}
 HALF_LIFE_HOURS = 24.0
 OPEN_WINDOW_DAYS = 7            # open alerts older than this weigh < 1/128: left out
 # score >= threshold -> colour; below the last one: blue (一般)
 LEVELS = (("red", 200.0), ("orange", 80.0), ("yellow", 20.0))
-DEFAULT_CRITICALITY, DEFAULT_MLPS = 3, 2
 TIER_NAMES = ("region", "city", "county")
 HOUR = 3600
 SIX_HOURS = 6 * HOUR
+# what an alert stored before weight_points was stamped is weighed by (read-time fallback)
 STAKE_FIELDS = ["event.severity",
                 "watchkeeper.asset.destination.criticality",
                 "watchkeeper.asset.destination.mlps_level",
                 "watchkeeper.asset.source.criticality",
                 "watchkeeper.asset.source.mlps_level"]
-
 
 def level_of(score: float) -> str:
     for colour, threshold in LEVELS:
@@ -41,12 +42,7 @@ def level_of(score: float) -> str:
 
 def stake_factor(dst_crit, dst_mlps, src_crit, src_mlps) -> float:
     """criticality / 3 × MLPS level / 2 of the asset at stake (destination first)."""
-    if dst_crit is not None or dst_mlps is not None:
-        crit, mlps = dst_crit, dst_mlps
-    else:
-        crit, mlps = src_crit, src_mlps
-    crit = crit if isinstance(crit, int) and 1 <= crit <= 5 else DEFAULT_CRITICALITY
-    mlps = mlps if isinstance(mlps, int) and 1 <= mlps <= 5 else DEFAULT_MLPS
+    crit, mlps = posture_weight.stake(dst_crit, dst_mlps, src_crit, src_mlps)
     return crit / 3 * mlps / 2
 
 
@@ -56,8 +52,7 @@ def decay(age_seconds: float) -> float:
 
 def group_weight(keys: tuple) -> float:
     """Undecayed weight of one alert in a group keyed by STAKE_FIELDS (after any prefix)."""
-    severity, *stake = keys
-    return SEVERITY_WEIGHT.get(severity, 1.0) * stake_factor(*stake)
+    return posture_weight.points(*keys) / POINTS_PER_WEIGHT
 
 
 @dataclass
@@ -94,45 +89,83 @@ def tier_name(depth: int) -> str:
     return TIER_NAMES[depth] if depth < len(TIER_NAMES) else f"tier-{depth}"
 
 
-def _weighted(reader, fields: list[str], query: Query, since: float, until: float,
-              interval: int) -> list[tuple[Group, float]]:
-    """Groups of alerts raised in [since, until), each with the midpoint of its interval."""
-    if until <= since:
-        return []
+@dataclass
+class Weighed:
+    """Alerts raised in one interval sharing `keys`: how many, their undecayed weight, and
+    the middle of the interval (where their age is taken)."""
+    keys: tuple
+    start: int
+    middle: float
+    count: int
+    weight: float
+
+
+def _grouped(reader, fields: list[str], query: Query, since: float, until: float,
+             interval: int, sum_field: str | None = None) -> tuple[list[Group], int]:
+    """Groups of alerts raised in [since, until) and the interval they came in."""
     window = Query(since=since, until=until, terms=query.terms, limit=1)
     while True:
         try:
-            groups = reader.group_counts("alerts", fields, window, interval)
-            return [(g, g.start + interval / 2) for g in groups]
+            return reader.group_counts("alerts", fields, window, interval, sum_field), interval
         except TooManyGroups:
             if interval >= 86400:
                 raise
             interval = min(interval * 6, 86400)    # coarser time, same sums: degrade, not fail
 
 
+def _weighted(reader, fields: list[str], query: Query, since: float, until: float,
+              interval: int) -> list[Weighed]:
+    """Per `fields` × interval: the sum of the stamped weights; alerts stored before the
+    weight was stamped (none of them after one week) are weighed from their asset fields."""
+    if until <= since:
+        return []
+    groups, width = _grouped(reader, fields, query, since, until, interval, POINTS_FIELD)
+    weighed = [Weighed(g.keys, g.start, g.start + width / 2, g.count,
+                       (g.total or 0) / POINTS_PER_WEIGHT) for g in groups]
+    if any(g.summed is not None and g.summed < g.count for g in groups):
+        weighed += _unstamped(reader, fields, query, since, until, interval)
+    return weighed
+
+
+def _unstamped(reader, fields: list[str], query: Query, since: float, until: float,
+               interval: int) -> list[Weighed]:
+    """The weight of alerts without weight_points (their count is already in _weighted's)."""
+    legacy, width = _grouped(reader, [*fields, POINTS_FIELD, *STAKE_FIELDS], query, since,
+                             until, interval)
+    n = len(fields)
+    return [Weighed(g.keys[:n], g.start, g.start + width / 2, 0,
+                    g.count * group_weight(g.keys[n + 1:]))
+            for g in legacy if g.keys[n] is None]
+
+
 def _recent_and_older(reader, fields: list[str], query: Query, since: float,
-                      now: float) -> list[tuple[Group, float]]:
+                      now: float) -> list[Weighed]:
     """Hourly groups for the last day (aligned to 6 h), 6-hourly before: an alert's age is
     taken at the middle of its hour, or of its 6 hours when older than a day (a decay error
     of at most 2^(3/24) ≈ 9 % on alerts that weigh half or less), and the store returns up to
     six times fewer groups."""
     split = (now - 86400) // SIX_HOURS * SIX_HOURS
-    return (_weighted(reader, fields, query, split, now + 1, HOUR)
-            + _weighted(reader, fields, query, since, split, SIX_HOURS))
+    return (_weighted(reader, fields, query, split, window_end(now), HOUR)
+            + _weighted(reader, fields, query, since // SIX_HOURS * SIX_HOURS, split, SIX_HOURS))
+
+
+def window_end(now: float) -> float:
+    """The end of a window that reaches `now`: the next whole minute. Windows whose ends
+    move only once a minute are the same query from one request to the next, which the
+    store may answer from its cache (Elasticsearch's request cache, until the next write)."""
+    return (now // 60 + 1) * 60
 
 
 def open_scores(reader, now: float) -> tuple[dict[str | None, float], dict[str | None, int]]:
     """Decayed score and open-alert count per labels.site (None: alerts without a site)."""
     query = Query(terms={"watchkeeper.alert.status": OPEN_STATUSES}, limit=1)
-    groups = _recent_and_older(reader, ["labels.site", *STAKE_FIELDS], query,
-                               now - OPEN_WINDOW_DAYS * 86400, now)
     scores: dict[str | None, float] = {}
     counts: dict[str | None, int] = {}
-    for g, middle in groups:
-        site, *stake = g.keys
-        weight = g.count * group_weight(tuple(stake)) * decay(now - middle)
-        scores[site] = scores.get(site, 0.0) + weight
-        counts[site] = counts.get(site, 0) + g.count
+    for w in _recent_and_older(reader, ["labels.site"], query,
+                               now - OPEN_WINDOW_DAYS * 86400, now):
+        site = w.keys[0]
+        scores[site] = scores.get(site, 0.0) + w.weight * decay(now - w.middle)
+        counts[site] = counts.get(site, 0) + w.count
     return scores, counts
 
 
@@ -189,12 +222,12 @@ def trend(reader, now: float, span_seconds: int, interval: int) -> list[TrendPoi
     warmup = int(3 * HALF_LIFE_HOURS * 3600)
     first = int((now - span_seconds) // interval * interval) + interval
     every = Query(limit=1)
-    groups = _weighted(reader, STAKE_FIELDS, every, first, now + 1, interval) + _weighted(
-        reader, STAKE_FIELDS, every, first - warmup, first, max(interval, SIX_HOURS))
-    weighted = [(g.start, middle, g.count * group_weight(g.keys)) for g, middle in groups]
+    groups = _weighted(reader, [], every, first, window_end(now), interval) + _weighted(
+        reader, [], every, first - warmup, first, max(interval, SIX_HOURS))
+    weighted = [(w.start, w.middle, w.weight) for w in groups]
     raised: dict[int, int] = {}
-    for g, _ in groups:
-        raised[g.start] = raised.get(g.start, 0) + g.count
+    for w in groups:
+        raised[w.start] = raised.get(w.start, 0) + w.count
     points = []
     for start in range(first, int(now) + 1, interval):
         end = min(start + interval, now)

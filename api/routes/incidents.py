@@ -13,6 +13,7 @@ from fastapi import Query as Param
 
 from api.deps import IncidentPolicyDep, NowDep, StoreDep
 from api.errors import store_errors
+from api.focus import FOCUS_404, FocusDep
 from api.params import CursorDep, Ip, Limit, TimeRangeDep
 from api.schemas.alerts import AlertPublic
 from api.schemas.incidents import IncidentList, IncidentPublic, ResponseTimes, Timeline
@@ -39,9 +40,10 @@ def load_incident(store, incident_id: str) -> dict:
 
 
 @router.get("", response_model=IncidentList, summary="Search incidents, newest first",
-            responses={400: {"description": "Bad cursor"}}, dependencies=[allow(*READ_ROLES)])
+            responses={400: {"description": "Bad cursor"}, **FOCUS_404},
+            dependencies=[allow(*READ_ROLES)])
 def list_incidents(
-    store: StoreDep, policy: IncidentPolicyDep, now: NowDep,
+    focus: FocusDep, policy: IncidentPolicyDep, now: NowDep,
     span: TimeRangeDep,
     cursor: CursorDep,
     status: Annotated[list[Status], Param(description="Repeatable")] = [],
@@ -57,7 +59,7 @@ def list_incidents(
     query = Query(since=span.since, until=span.until, ip=ip, limit=limit, cursor=cursor,
                   terms={k: v for k, v in terms.items() if v})
     with store_errors():
-        page = store.search("incidents", query)
+        page = focus.store.search("incidents", query)
     return IncidentList(items=[policy.present(d, now) for d in page.items], total=page.total,
                         next_cursor=page.next_cursor)
 

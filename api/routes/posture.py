@@ -1,14 +1,15 @@
 """Threat posture of the caller's site subtree, for the command-centre screen."""
 from __future__ import annotations
 
+import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi import Query as Param
+from fastapi import APIRouter, Request
 
-from api.deps import ClockDep, CurrentPrincipal, RawStoreDep, SiteTreeDep, StoreDep
+from api.deps import ClockDep, RawStoreDep, SiteTreeDep
 from api.errors import store_errors
+from api.focus import FOCUS_404, FocusDep
 from api.schemas.common import BucketPublic
 from api.schemas.posture import Posture, Series, Tops, Trend
 from api.security import SCREEN_ROLES, allow
@@ -16,49 +17,67 @@ from watchkeeper import posture, timeutil
 from watchkeeper.collector_health import collector_health, deadletters_by_stage, \
     posture_warnings
 from watchkeeper.store.base import Query
-from watchkeeper.store.scoped import ScopedStore, subtree
 
 router = APIRouter(prefix="/posture", tags=["posture"])
 DAY = 86400
 MONTH_CACHE_SECONDS = 300
-
-
-FocusSite = Annotated[str | None, Param(max_length=64, description="Focus on this site's "
-                                      "subtree (within yours): a tile of the map, clicked")]
+READ_THREADS = 4        # a posture answer is ten store reads; SQLite serialises them anyway
 
 
 @router.get("", response_model=Posture, summary="Threat level, per site and tier, trends, "
-            "tops and collector health", responses={404: {"description": "No such site in "
-                                                                       "your subtree"}},
+            "tops and collector health", responses=FOCUS_404,
             dependencies=[allow(*SCREEN_ROLES)])
-def read_posture(request: Request, store: StoreDep, raw: RawStoreDep, tree: SiteTreeDep,
-                 principal: CurrentPrincipal, now: ClockDep, site: FocusSite = None):
-    scope = principal.site
-    if site is not None and site != principal.site:
-        if site not in tree or (store.sites is not None and site not in store.sites):
-            raise HTTPException(404, f"no site {site!r} in your subtree")
-        parents = {sid: node.parent for sid, node in tree.items()}
-        store, scope = ScopedStore(raw, subtree(parents, site)), site
-    day = Query(since=now - DAY, until=now + 1, limit=1)
+def read_posture(request: Request, focus: FocusDep, raw: RawStoreDep, tree: SiteTreeDep,
+                 now: ClockDep):
+    key = (focus.scope, tuple(focus.store.sites) if focus.store.sites is not None else None)
     with store_errors():
-        collectors = collector_health(store, now)
-        whole = posture.overall(store, tree, store.sites, now)
-        body = Posture(
-            generated_at=timeutil.format(now), level=whole.level, score=whole.score,
-            open_alerts=whole.open_alerts, scope=scope,
-            sites=[asdict(s) for s in whole.sites],
-            trend_24h=_trend(store, now, DAY, 3600),
-            trend_30d=_month(request, store, now),
-            by_severity=_series(store, "event.severity", day),
-            by_category=_series(store, "watchkeeper.alert.category", day),
-            top=Tops(sources=_top(store, "source.ip", day),
-                     targets=_top(store, "destination.ip", day),
-                     sites=_top(store, "labels.site", day)),
-            collectors=[asdict(c) for c in collectors],
-            warnings=posture_warnings(collectors),
-            deadletters_by_stage=deadletters_by_stage(raw, now) if store.sites is None
-            else None)
-    return body
+        return request.app.state.posture_cache.get(
+            key, now, lambda: _answer(request, focus, raw, tree, now), _refresh_pool())
+
+
+def _answer(request: Request, focus, raw, tree, now: float) -> Posture:
+    store, scope = focus.store, focus.scope
+    day = Query(since=(now - DAY) // 60 * 60, until=posture.window_end(now), limit=1)
+    reads = {   # independent store reads, asked at once (the answer waits for the slowest)
+        "whole": lambda: posture.overall(store, tree, store.sites, now),
+        "trend_24h": lambda: _trend(store, now, DAY, 3600),
+        "trend_30d": lambda: _month(request, store, now),
+        "by_severity": lambda: _series(store, "event.severity", day),
+        "by_category": lambda: _series(store, "watchkeeper.alert.category", day),
+        "sources": lambda: _top(store, "source.ip", day),
+        "targets": lambda: _top(store, "destination.ip", day),
+        "sites": lambda: _top(store, "labels.site", day),
+        "collectors": lambda: collector_health(store, now),
+        "deadletters": lambda: deadletters_by_stage(raw, now) if store.sites is None else None,
+    }
+    got = _concurrently(reads)
+    whole = got["whole"]
+    return Posture(
+        generated_at=timeutil.format(now), level=whole.level, score=whole.score,
+        open_alerts=whole.open_alerts, scope=scope, sites=[asdict(s) for s in whole.sites],
+        trend_24h=got["trend_24h"], trend_30d=got["trend_30d"],
+        by_severity=got["by_severity"], by_category=got["by_category"],
+        top=Tops(sources=got["sources"], targets=got["targets"], sites=got["sites"]),
+        collectors=[asdict(c) for c in got["collectors"]],
+        warnings=posture_warnings(got["collectors"]), deadletters_by_stage=got["deadletters"])
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    """Made at the first posture request, not at import; shared by all of them."""
+    return ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="posture")
+
+
+@functools.cache
+def _refresh_pool() -> ThreadPoolExecutor:
+    """Background recomputations of kept answers. Not `_pool`: a refresh waits for its reads,
+    and refreshes filling the read pool would wait for ever on reads queued behind them."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="posture-refresh")
+
+
+def _concurrently(reads: dict) -> dict:
+    futures = {name: _pool().submit(read) for name, read in reads.items()}
+    return {name: future.result() for name, future in futures.items()}
 
 
 def _trend(store, now: float, span: int, interval: int) -> Trend:

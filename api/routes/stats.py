@@ -6,8 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter
 from fastapi import Query as Param
 
-from api.deps import StoreDep
 from api.errors import store_errors
+from api.focus import FOCUS_404, FocusDep
 from api.security import SCREEN_ROLES, allow
 from api.params import TimeRangeDep
 from api.schemas.common import BucketPublic
@@ -26,8 +26,9 @@ def _buckets(buckets: list[Bucket]) -> list[BucketPublic]:
 
 
 @router.get("/alerts", response_model=AlertStats, summary="Alert counts for the screen",
-            dependencies=[allow(*SCREEN_ROLES)])
-def alert_stats(store: StoreDep, span: TimeRangeDep, interval: Interval = 3600):
+            responses=FOCUS_404, dependencies=[allow(*SCREEN_ROLES)])
+def alert_stats(focus: FocusDep, span: TimeRangeDep, interval: Interval = 3600):
+    store = focus.store
     query = Query(since=span.since, until=span.until, limit=1)
     with store_errors():
         total = store.search("alerts", query).total

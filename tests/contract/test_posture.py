@@ -106,6 +106,47 @@ def test_group_counts_is_the_same_on_both_backends(seeded):
         seeded.group_counts("alerts", ["related.ip"], query)
 
 
+def test_group_counts_sums_the_stamped_weight_on_both_backends(seeded):
+    # weight_points = SEVERITY_WEIGHT × criticality × MLPS (defaults 3, 2), stamped on write
+    assert seeded.get_by_ids("alerts", [SEED[0]["event"]["id"]])[0][
+        "watchkeeper"]["alert"]["weight_points"] == 10 * 5 * 4
+    query = Query(terms={"watchkeeper.alert.status": ["new"]}, limit=1)
+    groups = seeded.group_counts("alerts", ["labels.site"], query,
+                                 sum_field="watchkeeper.alert.weight_points")
+    assert [(g.keys, g.count, g.total, g.summed) for g in groups] == [
+        ((None,), 1, 3 * 6, 1), (("city-a",), 1, 1 * 3 * 3, 1),
+        (("county-a1",), 2, 200 + 6 * 6, 2), (("county-a2",), 2, 6 * 6 + 10 * 6, 2)]
+    hourly = seeded.group_counts("alerts", [], Query(since=NOW - 3600, limit=1), 3600,
+                                 "watchkeeper.alert.weight_points")
+    assert [(g.start, g.keys, g.count, g.total) for g in hourly] == [
+        (NOW - 1800, (), 5, 200 + 36 + 3 * 6 + 9 + 18)]
+    with pytest.raises(ValueError):
+        seeded.group_counts("alerts", [], query)              # no field and no interval
+    with pytest.raises(ValueError):
+        seeded.group_counts("alerts", ["labels.site"], query, sum_field="related.ip")
+
+
+def test_alerts_stored_before_the_weight_stamp_weigh_the_same(api, seeded):
+    stamped = _get(api, "/")
+    for doc in SEED[:3]:        # as an older version stored them: no weight_points
+        seeded.modify("alerts", doc["event"]["id"], _without_points)
+    seeded.refresh()
+    legacy = _get(api, "/")
+    assert legacy["score"] == pytest.approx(stamped["score"], abs=0.01)
+    assert legacy["open_alerts"] == stamped["open_alerts"] == 5
+    assert [(s["site"], s["open_alerts"], s["level"]) for s in legacy["sites"]] == [
+        (s["site"], s["open_alerts"], s["level"]) for s in stamped["sites"]]
+    assert [s["score"] for s in legacy["sites"]] == pytest.approx(
+        [s["score"] for s in stamped["sites"]], abs=0.01)
+    assert [p["score"] for p in legacy["trend_24h"]["points"]] == pytest.approx(
+        [p["score"] for p in stamped["trend_24h"]["points"]], abs=0.01)
+
+
+def _without_points(doc: dict) -> dict:
+    doc["watchkeeper"]["alert"].pop("weight_points", None)
+    return doc
+
+
 def test_root_posture_follows_the_documented_formula(api):
     body = _get(api, "/")
     a1, a2, city_a = 10 * 5 / 3 * 2 + 6, 3.0, 1.5

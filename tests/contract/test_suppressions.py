@@ -58,6 +58,7 @@ def test_a_new_rule_closes_matching_open_alerts_and_counts_them(store):
         assert (after[closed]["status"], after[closed]["verdict"],
                 after[closed]["suppressed_by"]) == ("closed", "false_positive", made.rule.id)
         assert after[closed]["closed_at"] == timeutil.format(NOW)
+        assert after[closed]["updated_at"] == timeutil.format(NOW)   # the live feed sees it
     assert after[ids[2]].get("suppressed_by") is None            # closed before: untouched
     assert [after[i]["status"] for i in ids[3:]] == ["new", "new", "new"]  # other actor, detector, site
     assert made.rule.expires_at == timeutil.format(NOW + 30 * DAY)

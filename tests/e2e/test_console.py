@@ -74,7 +74,7 @@ def test_c_closes_the_selected_alert_with_a_verdict(demo, page):
     page.wait_for_selector(ROWS)
     alert_id = page.locator(ROWS).first.get_attribute("data-id")
     page.keyboard.press("x")
-    assert page.locator("text=已选中 1 条").is_visible()
+    page.locator("text=已选中 1 条").wait_for(timeout=10000)   # wait, don't sample (load)
     page.keyboard.press("c")
     page.select_option("#close-verdict", "false_positive")
     page.fill("#close-comment", "e2e: the scanner is the vulnerability scanner")
@@ -98,9 +98,10 @@ def test_incidents_list_and_page(demo, page):
     console_login(page, demo)
     page.wait_for_selector(ROWS)
     page.click("nav >> text=安全事件")
-    first = page.locator("[data-testid=incident-list] tbody tr").first
-    first.wait_for()
-    assert "级" in first.inner_text()            # 一般（Ⅳ级） … 特别重大（Ⅰ级）
+    # Wait for an incident row (一般（Ⅳ级） … 特别重大（Ⅰ级）): until the list is read the
+    # table shows its empty-state row, which a plain wait for the first row would sample.
+    first = page.locator("[data-testid=incident-list] tbody tr", has_text="级").first
+    first.wait_for(timeout=30000)
     first.locator("a").click()
     page.wait_for_selector("article.incident >> text=关联告警")
     # The linked alerts and the report form come from their own reads: wait, don't sample.

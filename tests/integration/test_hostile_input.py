@@ -4,8 +4,9 @@ datagrams and garbage syslog over UDP and TCP on loopback, as fast as loopback a
 It must stay alive, keep the same /metrics series (labels come from fixed vocabularies),
 keep its peak memory within a bound of its baseline, and not flood its log.
 
-The count here is WATCHKEEPER_HOSTILE_COUNT (default 200 000, bounded by a 40 s send
-budget); bench/hostile.py sends 10^6 (results in bench/RESULTS.md).
+The count is WATCHKEEPER_HOSTILE_COUNT, default 10^6 (issue 9's target; every one of them must
+be sent within a 120 s budget: ~7 s on loopback, see bench/RESULTS.md "Hostile input");
+bench/hostile.py is the same attack with a report.
 """
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ import pytest
 
 from .hostile_input import send_all, start_target, stop_target, wait_quiet
 
-COUNT = int(os.environ.get("WATCHKEEPER_HOSTILE_COUNT", "200000"))
+COUNT = int(os.environ.get("WATCHKEEPER_HOSTILE_COUNT", "1000000"))
 WARM = 10_000
-MAX_GROWTH_MIB = 256     # measured +160..+205 MiB: bounded by queues and bus chunks, not by the count
+MAX_GROWTH_MIB = 256     # measured +160..+225 MiB: bounded by queues and bus chunks, not by the count
+SEND_BUDGET_S = 120
 MAX_LOG_LINES = 200       # rate-limited: a handful per message kind per minute
 
 
@@ -42,7 +44,8 @@ def test_fuzzed_datagrams_and_lines_are_bounded(target):
     dead_before = target.value("watchkeeper_records_total", outcome="deadlettered")
     logs_before = target.log_lines()
 
-    sent = send_all(target.netflow_port, target.syslog_port, *split(COUNT), budget_s=40, seed=2)
+    sent = send_all(target.netflow_port, target.syslog_port, *split(COUNT), budget_s=SEND_BUDGET_S,
+                    seed=2)
     wait_quiet(target, deadline_s=60)
     after, memory = target.series(), target.memory_kib()
     received = target.value("watchkeeper_netflow_packets_total", outcome="received")
@@ -56,7 +59,7 @@ def test_fuzzed_datagrams_and_lines_are_bounded(target):
           f"{log_lines} log lines")
 
     assert target.proc.poll() is None, target.log_path.read_text()[-3000:]
-    assert sent.total >= min(COUNT, 20_000), "the fuzz never got going"
+    assert sent.total == COUNT, f"only {sent.total} of {COUNT} sent within {SEND_BUDGET_S} s"
     assert received > received_before and deadlettered > dead_before   # it reached the parsers
     changed = {f: (before.get(f), after.get(f)) for f in set(before) | set(after)
                if before.get(f) != after.get(f)}

@@ -13,11 +13,7 @@ PACKAGES = ("app", "watchkeeper", "collectors", "detectors", "alerting", "api", 
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 
-MODULE_EXCEPTIONS = {
-    # Store backends: the apiperf work (issue 15) splits them this round; not split here.
-    "watchkeeper/store/base.py": "apiperf splits",
-    "watchkeeper/store/elastic.py": "apiperf splits",
-}
+MODULE_EXCEPTIONS: dict[str, str] = {}
 FUNCTION_EXCEPTIONS = {
     # Compiled kernels (numba): one loop per batch, splitting costs calls in the hot loop.
     "collectors/capture/flows/compiled/kernel.py:process": "compiled kernel",
@@ -27,9 +23,6 @@ FUNCTION_EXCEPTIONS = {
     # DNS wire format: name decompression and the message walk follow RFC 1035 step by step.
     "collectors/capture/appmeta/dnswire.py:_name": "dnswire name decompression (RFC 1035)",
     "collectors/capture/appmeta/dnswire.py:parse_dns": "dnswire message parser (RFC 1035)",
-    # One include_router line per resource (adding a resource is one line here); other
-    # branches add routers this round, so it is split after they are merged.
-    "api/app.py:create_app": "router registrations; split after this round's merges",
 }
 
 

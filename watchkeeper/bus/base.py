@@ -87,6 +87,11 @@ class Producer(ABC):
 
 
 class Consumer(ABC):
+    # True when `lag()` counts exactly what the next `poll()` can return (the embedded bus):
+    # a lag of 0 then means there is nothing to wait for. Kafka's lag comes from the last
+    # fetch's high-water mark, so a caller must still poll with a timeout to be sure.
+    exact_lag: bool = False
+
     @abstractmethod
     def poll(self, max_records: int = 1000, timeout: float = 1.0) -> list[Message]:
         """Next messages of this member's partitions (empty after `timeout` seconds)."""

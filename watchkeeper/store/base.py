@@ -6,64 +6,29 @@ skips or repeats a document even when many share a timestamp.
 """
 from __future__ import annotations
 
-import base64
-import json
 import time
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager, nullcontext
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import replace
 from urllib.parse import urlparse
 
-from watchkeeper import timeutil
 from watchkeeper.store import raw as raw_docs
+# The contract's parts live in their own modules; importing them from here keeps working.
+from watchkeeper.store.alert_docs import (  # noqa: F401
+    ANALYST_FIELDS, STAMPED_KINDS, UPDATABLE_ALERT_FIELDS, AlertConflict, Modified,
+    apply_alert_changes, audit_document, check_alert_changes, merge_alert, stamp_ingested)
+from watchkeeper.store.cursors import (  # noqa: F401
+    cursor_position, decode_cursor, decode_sort_cursor, encode_cursor, page_cursor, sort_key)
+from watchkeeper.store.query import (  # noqa: F401
+    ARRAY_FIELDS, CHANGE_FIELDS, MAX_GROUPS, MISSING_SORT_VALUE, SORT_FIELDS, TERM_FIELDS,
+    Bucket, Group, Page, Query, TooManyGroups, check_change_field, check_group_fields,
+    group_order)
 
 KINDS = ("events", "alerts", "incidents", "audit", "deadletter", "state", "identity", "reports",
          "suppressions", "comments", "runs", "sites", "assets")
 DELETABLE_KINDS = frozenset({"sites", "assets"})    # the inventory; never audit or events
 SCAN_PAGE = 1000                    # page size of Store.scan
-
-# Fields an analyst owns on an alert: a detector re-raising the same alert never resets them
-# (the triage fields are documented in watchkeeper/store/triage.py).
-ANALYST_FIELDS = ("status", "assignee", "incident_id", "verdict", "tags", "acknowledged_at",
-                  "closed_at", "updated_at", "suppressed_by", "reopened")
-UPDATABLE_ALERT_FIELDS = frozenset(ANALYST_FIELDS)
-
-# Fields that can be filtered exactly and aggregated (keyword, ip or numeric in both backends).
-TERM_FIELDS = frozenset({
-    "event.dataset", "event.kind", "event.severity", "event.module", "event.outcome",
-    "event.action",
-    "watchkeeper.alert.category", "watchkeeper.alert.status", "watchkeeper.alert.detector",
-    "watchkeeper.alert.assignee", "watchkeeper.alert.incident_id", "watchkeeper.alert.entity",
-    "watchkeeper.alert.verdict", "watchkeeper.alert.tags", "watchkeeper.alert.suppressed_by",
-    "watchkeeper.comment.object_id", "watchkeeper.comment.object_kind",
-    "watchkeeper.audit.object_id", "watchkeeper.audit.object_kind",
-    "watchkeeper.flow.conn_state", "rule.id", "source.ip", "destination.ip", "destination.port",
-    "related.ip", "network.transport", "network.protocol", "network.direction",
-    "labels.site", "observer.name", "user.name", "dns.question.name",
-    "watchkeeper.incident.status", "watchkeeper.incident.entity",
-    "watchkeeper.incident.categories", "watchkeeper.incident.level",
-    # asset context (detectors' AlertContext) and collector status documents: posture
-    "watchkeeper.asset.source.criticality", "watchkeeper.asset.source.mlps_level",
-    "watchkeeper.asset.destination.criticality", "watchkeeper.asset.destination.mlps_level",
-    "watchkeeper.collector.name", "watchkeeper.deadletter.stage",
-    "watchkeeper.incident.level_suggested", "watchkeeper.incident.escalated_to",
-    "watchkeeper.incident.assignee", "watchkeeper.audit.object_id",
-    "watchkeeper.report.type", "watchkeeper.report.period", "watchkeeper.report.schedule",
-    "watchkeeper.run.playbook", "watchkeeper.run.status", "watchkeeper.run.run_id",
-    "watchkeeper.run.target", "watchkeeper.run.trigger.object_id",
-    "watchkeeper.run.incident_id",
-})
-
-_EARLIEST, _LATEST = 0.0, 253402300799.0   # 1970-01-01 .. 9999-12-31T23:59:59Z
-# (audit object_id: one id, or a bulk change's list of ids)
-ARRAY_FIELDS = frozenset({"related.ip", "watchkeeper.incident.categories",
-                          "watchkeeper.alert.tags", "watchkeeper.audit.object_id"})
-# Orders a search can page in besides time: numeric fields, ties broken by time then id.
-SORT_FIELDS = ("event.severity", "event.risk_score")
-MISSING_SORT_VALUE = -1       # a document without the sort field sorts below every real value
-
 
 class StoreError(RuntimeError):
     pass
@@ -80,172 +45,6 @@ class RawRejected(StoreError):
 
 class StoreUnavailable(StoreError):
     """The store cannot be reached; the message names the address and what to do."""
-
-
-@dataclass
-class Query:
-    since: float | None = None          # epoch seconds, inclusive
-    until: float | None = None          # exclusive
-    terms: dict[str, list] = field(default_factory=dict)   # TERM_FIELDS -> accepted values
-    ip: str | None = None               # any address involved (related.ip)
-    q: str | None = None                # substring of `message`
-    limit: int = 100
-    cursor: str | None = None
-    order: Literal["desc", "asc"] = "desc"
-    sort: str | None = None             # None = time; or one of SORT_FIELDS (then time, id)
-    # Tenancy (watchkeeper/store/scoped.py sets it, nothing else should): None = every
-    # document; a list = only documents whose labels.site is in it (site-less ones excluded).
-    sites: list[str] | None = None
-
-    def __post_init__(self) -> None:
-        unknown = set(self.terms) - TERM_FIELDS
-        if unknown:
-            raise ValueError(f"cannot filter on {sorted(unknown)}; filterable: {sorted(TERM_FIELDS)}")
-        if self.sort is not None and self.sort not in SORT_FIELDS:
-            raise ValueError(f"cannot sort on {self.sort!r}; sortable: time, {SORT_FIELDS}")
-        if not 1 <= self.limit <= 10_000:
-            raise ValueError("limit must be between 1 and 10000")
-        for name in ("since", "until"):
-            value = getattr(self, name)
-            if value is not None and not _EARLIEST <= value <= _LATEST:
-                raise ValueError(f"{name} must be between 1970 and 9999")
-
-
-@dataclass
-class Page:
-    items: list[dict]
-    total: int
-    next_cursor: str | None
-
-
-@dataclass
-class Bucket:
-    key: str | int | float
-    count: int
-
-
-@dataclass
-class Group:
-    """One combination of `group_counts` fields (None: the field is missing) and its count;
-    `start` is the interval start (epoch seconds) when an interval was asked for."""
-    keys: tuple
-    count: int
-    start: int | None = None
-
-
-class TooManyGroups(ValueError):
-    """group_counts would return more than MAX_GROUPS combinations."""
-
-
-MAX_GROUPS = 200_000    # group_counts refuses to return more combinations than this
-
-
-# Times the live feed follows (ascending, with a (time, id) cursor): the indexer's stamp on
-# every stored alert and incident, and the analysts' last change (triage, incidents owners).
-CHANGE_FIELDS = frozenset({"event.ingested", "watchkeeper.alert.updated_at",
-                           "watchkeeper.incident.updated_at"})
-
-
-def check_change_field(time_field: str) -> None:
-    if time_field not in CHANGE_FIELDS:
-        raise ValueError(f"cannot follow {time_field!r}; one of {sorted(CHANGE_FIELDS)}")
-
-
-def group_order(group: Group) -> tuple:
-    """(start, keys) with missing values first: both backends return groups in this order."""
-    return (group.start or 0, tuple((k is not None, k) for k in group.keys))
-
-
-def check_group_fields(fields: list[str]) -> None:
-    bad = [f for f in fields if f not in TERM_FIELDS or f in ARRAY_FIELDS]
-    if bad or not fields:
-        raise ValueError(f"cannot group by {bad}; groupable: scalar fields of "
-                         f"{sorted(TERM_FIELDS)}")
-
-
-def encode_cursor(timestamp: str, doc_id: str, key: float | None = None) -> str:
-    """`key`: the sort field's value of the last document, when the search sorts on one."""
-    parts = [timestamp, doc_id] if key is None else [timestamp, doc_id, key]
-    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode()
-
-
-def decode_sort_cursor(cursor: str) -> tuple[str, str, float | None]:
-    try:
-        parts = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        timestamp, doc_id, *rest = parts
-        key = rest[0] if len(rest) == 1 else None
-        if (isinstance(timestamp, str) and isinstance(doc_id, str) and len(rest) <= 1
-                and (key is None or (isinstance(key, int | float) and not isinstance(key, bool)
-                                     and abs(key) < 1e15))):
-            timeutil.parse(timestamp)
-            return timestamp, doc_id, key
-    except (ValueError, TypeError, OverflowError):
-        pass
-    raise ValueError("cursor is not one this server issued")
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    timestamp, doc_id, _ = decode_sort_cursor(cursor)
-    return timestamp, doc_id
-
-
-def sort_key(doc: dict, field_name: str) -> float:
-    """The value a sorted search orders `doc` by (missing or non-numeric: MISSING_SORT_VALUE)."""
-    value: object = doc
-    for part in field_name.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    return value if ok else MISSING_SORT_VALUE
-
-
-def page_cursor(query: Query, last: dict) -> str:
-    key = sort_key(last, query.sort) if query.sort else None
-    return encode_cursor(last["@timestamp"], last["event"]["id"], key)
-
-
-def cursor_position(query: Query) -> tuple[str, str, float | None]:
-    """The cursor of `query`, checked against its sort: a time cursor is no severity cursor."""
-    timestamp, doc_id, key = decode_sort_cursor(query.cursor or "")
-    if (key is None) != (query.sort is None):
-        raise ValueError("cursor belongs to a search with another sort: start over without it")
-    return timestamp, doc_id, key
-
-
-@dataclass
-class Modified:
-    """What Store.modify_alerts did to one alert: before/after (the same object when nothing
-    changed), or the error that refused it."""
-    alert_id: str
-    before: dict | None = None
-    after: dict | None = None
-    error: Exception | None = None
-
-    @property
-    def changed(self) -> bool:
-        return self.error is None and self.after is not self.before
-
-
-class AlertConflict(ValueError):
-    """A change that does not apply to the alert as it is now (e.g. an invalid transition)."""
-
-    def __init__(self, message: str, allowed: list[str] | None = None):
-        super().__init__(message)
-        self.allowed = allowed or []
-
-
-def merge_alert(stored: dict | None, incoming: dict) -> dict:
-    """A re-raised alert keeps the analyst's status, assignee and incident link."""
-    if not stored:
-        return incoming
-    kept = stored.get("watchkeeper", {}).get("alert", {})
-    merged = json.loads(json.dumps(incoming))
-    info = merged.setdefault("watchkeeper", {}).setdefault("alert", {})
-    for name in ANALYST_FIELDS:    # all from the stored alert, as Elasticsearch's partial update
-        if name in kept:
-            info[name] = kept[name]
-        else:
-            info.pop(name, None)
-    return merged
 
 
 class Store(ABC):
@@ -274,9 +73,11 @@ class Store(ABC):
 
     @abstractmethod
     def group_counts(self, kind: str, fields: list[str], query: Query,
-                     interval_seconds: int | None = None) -> list[Group]:
+                     interval_seconds: int | None = None,
+                     sum_field: str | None = None) -> list[Group]:
         """Counts per combination of `fields` values (and per fixed time interval when given):
         a composite aggregation, so the screen's sums run over groups, never over documents.
+        With `sum_field` (numeric) each group also has its `total` and `summed` count.
         Ordered by (start, keys); at most MAX_GROUPS (more is a ValueError)."""
 
     @abstractmethod
@@ -416,34 +217,9 @@ def check_kind(kind: str) -> None:
         raise ValueError(f"unknown document kind {kind!r}; one of {KINDS}")
 
 
-STAMPED_KINDS = ("alerts", "incidents")
-
-
-def stamp_ingested(kind: str, docs: list[dict], now: float | None = None) -> list[dict]:
-    """`event.ingested` = when the store took the document (ECS), on alerts and incidents
-    whoever writes them (indexer, correlator): the live feed's cursor for new documents."""
-    if kind not in STAMPED_KINDS:
-        return docs
-    stamp = timeutil.format(time.time() if now is None else now)
-    return [{**doc, "event": {**doc["event"], "ingested": stamp}} for doc in docs]
-
-
 def check_deletable(kind: str) -> None:
     if kind not in DELETABLE_KINDS:
         raise ValueError(f"{kind!r} documents cannot be deleted")
-
-
-def apply_alert_changes(alert: dict, changes: dict) -> dict:
-    """A copy of `alert` with `changes` set on watchkeeper.alert (None values stored as null)."""
-    after = json.loads(json.dumps(alert))
-    after.setdefault("watchkeeper", {}).setdefault("alert", {}).update(changes)
-    return after
-
-
-def check_alert_changes(changes: dict) -> None:
-    unknown = set(changes) - UPDATABLE_ALERT_FIELDS
-    if unknown:
-        raise ValueError(f"cannot change {sorted(unknown)}; changeable: {sorted(UPDATABLE_ALERT_FIELDS)}")
 
 
 def open_store(url: str) -> Store:
@@ -456,21 +232,3 @@ def open_store(url: str) -> Store:
         from watchkeeper.store.elastic import ElasticStore
         return ElasticStore.from_url(url)
     raise ValueError(f"store URL {url!r}: use sqlite:///PATH or http://HOST:9200")
-
-
-def audit_document(object_id: str, before: dict, after: dict, actor: str, comment: str,
-                   now: float) -> dict:
-    """Who changed what on an alert, when and why (MLPS 8.1.5.2: audited actions)."""
-    from watchkeeper import schema
-    changes = {k: {"from": before.get(k), "to": after.get(k)} for k in after
-               if before.get(k) != after.get(k)}
-    return {
-        "@timestamp": timeutil.format(now),
-        "event": {"id": schema.stable_id("audit", object_id, now, actor), "kind": "event",
-                  "dataset": "watchkeeper.audit", "action": "alert.update",
-                  "category": ["configuration"], "type": ["change"]},
-        "user": {"name": actor},
-        "message": comment,
-        "watchkeeper": {"audit": {"object_id": object_id, "object_kind": "alert",
-                                  "changes": changes}},
-    }

@@ -7,7 +7,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import msgspec
@@ -19,13 +18,11 @@ from watchkeeper import timeutil
 from watchkeeper.incidents import keep_newer_people_fields
 from watchkeeper.store import mappings
 from watchkeeper.store import raw as raw_docs
-from watchkeeper.store.base import (ANALYST_FIELDS, MAX_GROUPS, MISSING_SORT_VALUE, AlertConflict,
-                                    Bucket, Group, Modified, Page, Query, RawRejected, Store,
-                                    StoreError, StoreUnavailable, TooManyGroups, apply_alert_changes,
-                                    audit_document, check_alert_changes, check_change_field,
-                                    check_deletable, check_group_fields, check_kind,
-                                    cursor_position, decode_cursor, encode_cursor, group_order,
-                                    page_cursor, stamp_ingested)
+from watchkeeper.store.base import (ANALYST_FIELDS, RawRejected, Store, StoreError,
+                                    StoreUnavailable, check_deletable, check_kind,
+                                    stamp_ingested)
+from watchkeeper.store.elastic_alerts import ElasticAlertChanges
+from watchkeeper.store.elastic_reads import ElasticReads
 from watchkeeper.store.legacy import upgraded
 
 CLIENT_MAJOR = 8
@@ -33,7 +30,6 @@ log = logging.getLogger("watchkeeper.store")
 _LEASE_ID = "audit-writer-lease"
 _LEASE_S = 30.0          # a holder that died frees the audit trail after this long
 _LEASE_WAIT_S = 120.0
-_MODIFY_RETRIES = 10     # another writer changed the alert between our read and our write
 _CAS_RETRIES = 20        # compare-and-set rounds before a write gives up (StoreError)
 
 
@@ -50,20 +46,7 @@ class _FastJson(JsonSerializer):
         return msgspec.json.decode(data)
 
 
-def _millis(timestamp: str) -> int:
-    return round(timeutil.parse(timestamp) * 1_000_000) // 1000   # ES keeps milliseconds
-
-
-def _plain(value):
-    """Composite keys of long fields come back as ints; keep them ints, like SQLite does."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _iso(epoch: float) -> str:
-    return timeutil.format(epoch)
-
-
-class ElasticStore(Store):
+class ElasticStore(ElasticAlertChanges, ElasticReads, Store):
     def __init__(self, url: str, prefix: str = mappings.PREFIX, replicas: int = 0):
         self.url = url
         self.prefix = prefix    # tests give each run its own; production keeps the default
@@ -248,120 +231,6 @@ class ElasticStore(Store):
                 continue                           # someone wrote in between: read again
         raise StoreError(f"{kind} {doc_id} kept changing while being written; retry")
 
-    def modify_alert(self, alert_id: str, decide: Callable[[dict], dict]) -> tuple[dict, dict]:
-        index = self.index_for("alerts")
-        for _ in range(_MODIFY_RETRIES):
-            try:
-                # GET is real-time: the latest version, refreshed or not.
-                found = self.es.get(index=index, id=alert_id)
-            except NotFoundError:
-                raise KeyError(alert_id) from None
-            except (TransportError, ApiError) as exc:
-                raise StoreError(f"read of alert {alert_id} failed: {exc}") from None
-            before = found["_source"]
-            changes = decide(before)
-            if not changes:
-                return before, before
-            check_alert_changes(changes)
-            try:
-                # Only if nobody wrote since our read (optimistic concurrency); else decide again.
-                self.es.update(index=index, id=alert_id, doc={"watchkeeper": {"alert": changes}},
-                               if_seq_no=found["_seq_no"], if_primary_term=found["_primary_term"])
-            except ConflictError:
-                continue
-            except (TransportError, ApiError) as exc:
-                raise StoreError(f"update of alert {alert_id} failed: {exc}") from None
-            return before, apply_alert_changes(before, changes)
-        raise StoreError(f"alert {alert_id}: still changing under us after "
-                         f"{_MODIFY_RETRIES} attempts")
-
-    def modify_alerts(self, alert_ids: list[str], decide: Callable[[dict], dict]
-                      ) -> list[Modified]:
-        """Batched: one real-time mget and one bulk update (each conditional on the version
-        read) per 500 alerts; an alert another writer changed meanwhile is redone alone."""
-        results: list[Modified] = []
-        for start in range(0, len(alert_ids), 500):
-            results += self._modify_chunk(alert_ids[start:start + 500], decide)
-        return results
-
-    def _modify_chunk(self, alert_ids: list[str], decide: Callable[[dict], dict]
-                      ) -> list[Modified]:
-        index = self.index_for("alerts")
-        try:
-            found = self.es.mget(index=index, ids=alert_ids)["docs"]
-        except (TransportError, ApiError) as exc:
-            raise StoreError(f"read of {len(alert_ids)} alerts failed: {exc}") from None
-        results, operations = {}, []
-        for hit in found:
-            alert_id = hit["_id"]
-            if not hit.get("found") or alert_id in results:
-                results.setdefault(alert_id, Modified(alert_id, error=KeyError(alert_id)))
-                continue
-            before = hit["_source"]
-            try:
-                changes = decide(before)
-            except (KeyError, AlertConflict) as exc:
-                results[alert_id] = Modified(alert_id, error=exc)
-                continue
-            if changes:
-                check_alert_changes(changes)
-                operations += [{"update": {"_index": index, "_id": alert_id,
-                                           "if_seq_no": hit["_seq_no"],
-                                           "if_primary_term": hit["_primary_term"]}},
-                               {"doc": {"watchkeeper": {"alert": changes}}}]
-            results[alert_id] = Modified(alert_id, before, apply_alert_changes(before, changes)
-                                         if changes else before)
-        for alert_id in self._bulk_conflicts(operations):
-            try:                                   # changed under us: decide again, alone
-                results[alert_id] = Modified(alert_id, *self.modify_alert(alert_id, decide))
-            except (KeyError, AlertConflict) as exc:
-                results[alert_id] = Modified(alert_id, error=exc)
-        return [results[alert_id] for alert_id in alert_ids]
-
-    def _bulk_conflicts(self, operations: list[dict]) -> list[str]:
-        """Run conditional bulk updates; the ids refused for a version conflict."""
-        if not operations:
-            return []
-        try:
-            answer = self.es.bulk(operations=operations)
-        except (TransportError, ApiError) as exc:
-            raise StoreError(f"bulk update of alerts failed: {exc}") from None
-        conflicts = []
-        for item in answer["items"]:
-            result = item["update"]
-            if result.get("status") == 409:
-                conflicts.append(result["_id"])
-            elif "error" in result:
-                raise StoreError(f"alert {result['_id']} not updated: {result['error']}")
-        return conflicts
-
-    def update_alerts(self, alert_ids: list[str], changes: dict, actor: str,
-                      comment: str = "") -> int:
-        """One bulk of partial updates and one refresh per 1000 alerts (update_alert waits
-        for a refresh each: ~1 s an alert), then an audit record per alert."""
-        check_alert_changes(changes)
-        wanted, changed = list(dict.fromkeys(alert_ids)), 0
-        for start in range(0, len(wanted), 1000):
-            found = self.get_by_ids("alerts", wanted[start:start + 1000])
-            actions = [{"_op_type": "update", "_index": self.index_for("alerts"),
-                        "_id": doc["event"]["id"], "doc": {"watchkeeper": {"alert": changes}},
-                        "retry_on_conflict": 3} for doc in found]
-            try:
-                bulk(self.es, actions, refresh=True, raise_on_error=True, max_retries=3)
-            except BulkIndexError as exc:
-                raise StoreError(f"{len(exc.errors)} alert updates rejected: "
-                                 f"{exc.errors[0] if exc.errors else ''}") from None
-            except (TransportError, ApiError) as exc:
-                raise StoreError(f"bulk update on {self.url} failed: {exc}") from None
-            now = time.time()
-            for doc in found:
-                info = doc["watchkeeper"]["alert"]
-                before = {k: info.get(k) for k in changes}
-                self.append_audit(audit_document(doc["event"]["id"], before, changes, actor,
-                                                 comment, now))
-            changed += len(found)
-        return changed
-
     def insert_new(self, kind: str, doc: dict) -> bool:
         check_kind(kind)
         try:
@@ -500,121 +369,5 @@ class ElasticStore(Store):
         except (TransportError, ApiError) as exc:
             raise StoreError(f"refresh of {self.url} failed: {exc}") from None
 
-    # -- reads --------------------------------------------------------------------------------
-    def _search(self, kind: str, **body) -> dict:
-        try:
-            return self.es.search(index=self.index_for(kind), ignore_unavailable=True,
-                                  allow_no_indices=True, **body)
-        except TransportError as exc:
-            raise StoreUnavailable(f"Elasticsearch at {self.url} did not answer: {exc}") from None
-        except ApiError as exc:
-            raise StoreError(f"Elasticsearch refused the query: {exc}") from None
-
-    def search(self, kind: str, query: Query) -> Page:
-        check_kind(kind)
-        order = query.order
-        sort: list[dict] = [{"@timestamp": order}, {"event.id": order}]
-        if query.sort:
-            sort.insert(0, {query.sort: {"order": order, "missing": MISSING_SORT_VALUE}})
-        body: dict = {"query": self._filter(query), "size": query.limit + 1,
-                      "track_total_hits": True, "sort": sort}
-        if query.cursor:
-            ts, doc_id, key = cursor_position(query)
-            body["search_after"] = [_millis(ts), doc_id] if key is None else \
-                [key, _millis(ts), doc_id]
-        hits = self._search(kind, **body)["hits"]
-        items = [h["_source"] for h in hits["hits"][:query.limit]]
-        more = len(hits["hits"]) > query.limit
-        cursor = page_cursor(query, items[-1]) if more else None
-        return Page(items, hits["total"]["value"], cursor)
-
-    def get_by_ids(self, kind: str, ids: list[str]) -> list[dict]:
-        check_kind(kind)
-        if not ids:
-            return []
-        wanted = list(dict.fromkeys(ids))
-        hits = self._search(kind, query={"ids": {"values": wanted}}, size=len(wanted))
-        found = {h["_id"]: h["_source"] for h in hits["hits"]["hits"]}
-        return [found[i] for i in wanted if i in found]
-
-    def terms(self, kind: str, field_name: str, query: Query, size: int = 10) -> list[Bucket]:
-        check_kind(kind)
-        Query(terms={field_name: []})  # validates the field name
-        aggs = {"t": {"terms": {"field": field_name, "size": size,
-                                "order": [{"_count": "desc"}, {"_key": "asc"}]}}}
-        result = self._search(kind, query=self._filter(query), size=0, aggs=aggs)
-        buckets = result.get("aggregations", {}).get("t", {}).get("buckets", [])
-        return [Bucket(b["key"], b["doc_count"]) for b in buckets]
-
-    def date_histogram(self, kind: str, interval_seconds: int, query: Query) -> list[Bucket]:
-        check_kind(kind)
-        aggs = {"h": {"date_histogram": {"field": "@timestamp", "min_doc_count": 1,
-                                         "fixed_interval": f"{int(interval_seconds)}s"}}}
-        result = self._search(kind, query=self._filter(query), size=0, aggs=aggs)
-        buckets = result.get("aggregations", {}).get("h", {}).get("buckets", [])
-        return [Bucket(b["key"] // 1000, b["doc_count"]) for b in buckets]
-
-    def group_counts(self, kind: str, fields: list[str], query: Query,
-                     interval_seconds: int | None = None) -> list[Group]:
-        check_kind(kind)
-        check_group_fields(fields)
-        sources = [{f"f{i}": {"terms": {"field": name, "missing_bucket": True}}}
-                   for i, name in enumerate(fields)]
-        if interval_seconds:
-            sources.insert(0, {"t": {"date_histogram": {
-                "field": "@timestamp", "fixed_interval": f"{int(interval_seconds)}s"}}})
-        groups: list[Group] = []
-        after = None
-        while True:
-            composite = {"sources": sources, "size": 10_000,
-                         **({"after": after} if after else {})}
-            result = self._search(kind, query=self._filter(query), size=0,
-                                  aggs={"g": {"composite": composite}})
-            agg = result.get("aggregations", {}).get("g", {})
-            for b in agg.get("buckets", []):
-                key = b["key"]
-                start = key["t"] // 1000 if interval_seconds else None
-                groups.append(Group(tuple(_plain(key[f"f{i}"]) for i in range(len(fields))),
-                                    b["doc_count"], start))
-            if len(groups) > MAX_GROUPS:
-                raise TooManyGroups(f"more than {MAX_GROUPS} groups: narrow the query")
-            after = agg.get("after_key")
-            if not agg.get("buckets") or after is None:
-                return sorted(groups, key=group_order)
-
-    def changes_after(self, kind: str, time_field: str, after: tuple[str, str] | None,
-                      until: float, query: Query) -> list[dict]:
-        check_kind(kind)
-        check_change_field(time_field)
-        base = self._filter(replace(query, since=None, until=None))
-        base["bool"]["filter"].append({"range": {time_field: {"lt": _iso(until)}}})
-        body: dict = {"query": base, "size": query.limit,
-                      # unmapped_type: an index made before the field was mapped still sorts
-                      "sort": [{time_field: {"order": "asc", "unmapped_type": "date"}},
-                               {"event.id": "asc"}]}
-        if after:
-            body["search_after"] = [_millis(after[0]), after[1]]
-        return [h["_source"] for h in self._search(kind, **body)["hits"]["hits"]]
-
-    @staticmethod
-    def _filter(query: Query) -> dict:
-        clauses: list[dict] = []
-        span = {}
-        if query.since is not None:
-            span["gte"] = _iso(query.since)
-        if query.until is not None:
-            span["lt"] = _iso(query.until)
-        if span:
-            clauses.append({"range": {"@timestamp": span}})
-        if query.sites is not None:   # tenancy: see watchkeeper/store/scoped.py
-            clauses.append({"terms": {"labels.site": query.sites}})
-        clauses += [{"terms": {name: values}} for name, values in query.terms.items() if values]
-        if query.ip:
-            clauses.append({"term": {"related.ip": query.ip}})
-        if query.q:
-            clauses.append({"match": {"message": {"query": query.q, "operator": "and"}}})
-        return {"bool": {"filter": clauses}}
-
     def close(self) -> None:
         self.es.close()
-

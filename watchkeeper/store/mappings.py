@@ -48,6 +48,7 @@ WATCHKEEPER = _obj(
                incident_id=_KW, subscores={"type": "object", "dynamic": True},
                verdict=_KW, tags=_KW, suppressed_by=_KW, acknowledged_at=_DATE,
                closed_at=_DATE, updated_at=_DATE, reopened=_LONG,
+               weight_points=_LONG,   # posture weight × 6 (posture_weight.py)
                # detection health (docs/detection-health.md)
                evidence_quality=_KW,
                evidence_gaps=_obj(kind=_KW, observer=_KW, collector=_KW, count=_LONG)),

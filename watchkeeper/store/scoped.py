@@ -69,8 +69,10 @@ class ScopedStore:
         return self.store.date_histogram(kind, interval_seconds, self._scoped(kind, query))
 
     def group_counts(self, kind: str, fields: list[str], query: Query,
-                     interval_seconds: int | None = None) -> list[Group]:
-        return self.store.group_counts(kind, fields, self._scoped(kind, query), interval_seconds)
+                     interval_seconds: int | None = None,
+                     sum_field: str | None = None) -> list[Group]:
+        return self.store.group_counts(kind, fields, self._scoped(kind, query), interval_seconds,
+                                       sum_field)
 
     def changes_after(self, kind: str, time_field: str, after: tuple[str, str] | None,
                       until: float, query: Query) -> list[dict]:

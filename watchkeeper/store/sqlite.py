@@ -43,6 +43,11 @@ def sqlite_path(url: str) -> str:
     return url[len("sqlite:///"):] or ":memory:"
 
 
+def _whole(value: float) -> float | int:
+    """SQLite's total() is a float; whole sums as ints, like Elasticsearch's (see elastic)."""
+    return int(value) if value.is_integer() else value
+
+
 def _micros(timestamp: str) -> int:
     return round(timeutil.parse(timestamp) * 1_000_000)
 
@@ -260,25 +265,26 @@ class SqliteStore(Store):
         return [Bucket(k // 1_000_000, n) for k, n in rows]
 
     def group_counts(self, kind: str, fields: list[str], query: Query,
-                     interval_seconds: int | None = None) -> list[Group]:
+                     interval_seconds: int | None = None,
+                     sum_field: str | None = None) -> list[Group]:
         check_kind(kind)
-        check_group_fields(fields)
+        check_group_fields(fields, interval_seconds, sum_field)
         where, args = self._where(query)
         columns = [f"json_extract(doc, '{_path(name)}')" for name in fields]
         if interval_seconds:
             width = int(interval_seconds) * 1_000_000
             columns.insert(0, f"(ts / {width}) * {width}")
         names = ", ".join(columns)
-        sql = (f"SELECT {names}, count(*) FROM {kind} {self._clause(where)} "
-               f"GROUP BY {names} ORDER BY {names} LIMIT ?")
+        summed = f"json_extract(doc, '{_path(sum_field)}')" if sum_field else "NULL"
+        sql = (f"SELECT {names}, count(*), total({summed}), count({summed}) FROM {kind} "
+               f"{self._clause(where)} GROUP BY {names} ORDER BY {names} LIMIT ?")
         with self._lock:
             rows = self._db.execute(sql, (*args, MAX_GROUPS + 1)).fetchall()
         if len(rows) > MAX_GROUPS:
             raise TooManyGroups(f"more than {MAX_GROUPS} groups: narrow the query")
-        if interval_seconds:
-            groups = [Group(tuple(r[1:-1]), r[-1], r[0] // 1_000_000) for r in rows]
-        else:
-            groups = [Group(tuple(r[:-1]), r[-1]) for r in rows]
+        first = 1 if interval_seconds else 0
+        groups = [Group(tuple(r[first:-3]), r[-3], r[0] // 1_000_000 if first else None,
+                        *((_whole(r[-2]), r[-1]) if sum_field else ())) for r in rows]
         return sorted(groups, key=group_order)
 
     def changes_after(self, kind: str, time_field: str, after: tuple[str, str] | None,

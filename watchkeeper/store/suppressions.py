@@ -235,7 +235,10 @@ def close_matching(store: Store, rule: SuppressionRule, actor: str, now: float) 
     matching = [a["event"]["id"] for a in store.scan("alerts", query) if rule.matches(a, now)]
     if not matching:
         return 0
-    closed = store.update_alerts(matching, close_fields(rule.id, rule.verdict, now), actor=actor,
+    # updated_at: a person's rule changed stored alerts (the live feed follows it, so an open
+    # screen sees them close); closing new alerts in the alerting stage does not stamp it.
+    changes = {**close_fields(rule.id, rule.verdict, now), "updated_at": timeutil.format(now)}
+    closed = store.update_alerts(matching, changes, actor=actor,
                                  comment=f"suppression {rule.id}: {rule.reason}")
     store.refresh("alerts")
     return closed

@@ -26,6 +26,8 @@ def test_read_one(client, alert):
     assert response.status_code == 200
     stored = response.json()
     assert stored["event"].pop("ingested")      # the store stamps when it took the alert
+    # and the posture weight: severity 3 (6) × criticality 3 × MLPS 2 without asset context
+    assert stored["watchkeeper"]["alert"].pop("weight_points") == 6 * 3 * 2
     assert stored == alert
 
 

@@ -7,7 +7,7 @@ import { otherLangHref, t } from "../i18n.js";
 import { bars, resizeAll, sparkline } from "./charts.js";
 import { keepLive } from "./live.js";
 import { applyTick, siteTiers } from "./posture.js";
-import { derive, loadPanels } from "./panels.js";
+import { countNew, derive, loadPanels, subtreeIds } from "./panels.js";
 import "./screen.css";
 
 const VIEWS = ["overall", "attacks", "assets", "incidents", "collectors"];
@@ -89,13 +89,15 @@ function screenApp() {
     async refresh() {
       const raw = {};
       try {
-        await loadPanels(this.focus, (name, value) => {
+        const focus = this.focus;
+        await loadPanels(focus, (name, value) => {
+          if (focus !== this.focus) return; // another tile was clicked meanwhile
           raw[name] = value;
           if (!this.loaded.includes(name)) this.loaded = [...this.loaded, name];
           Object.assign(this, derive(raw));
           if (name === "recent") this.mergeTicker(value?.items || []);
           this.$nextTick(() => this.draw());
-        });
+        }, focus ? subtreeIds(this.sites, focus) : []);
         if (this.mode !== "stream") this.setConnected(true);
         this.lastUpdate = new Date().toISOString();
       } catch (error) {
@@ -125,8 +127,15 @@ function screenApp() {
       return siteTiers(this.sites, this.focus);
     },
     focusOn(siteId) {
+      // The tile's subtree is read afresh by every panel (the API's ?site=); the ticker keeps
+      // only what belongs there until the feed brings more.
+      const ids = subtreeIds(this.sites, siteId);
       this.focus = this.focus === siteId ? null : siteId;
+      if (this.focus) this.ticker = this.ticker.filter((a) => ids.includes(a.labels?.site));
       this.refresh().catch(() => {});
+    },
+    inFocus(doc) {
+      return !this.focus || subtreeIds(this.sites, this.focus).includes(doc?.labels?.site);
     },
     tickState(alert) {
       const { status } = fmt.alertState(alert);
@@ -140,12 +149,19 @@ function screenApp() {
       return { text: fmt.countdown(left), overdue: left < 0 };
     },
     onAlert(doc) {
-      if (!doc?.event?.id) return;
+      if (!doc?.event?.id || !this.inFocus(doc)) return;
       const others = this.ticker.filter((a) => a.event.id !== doc.event.id);
+      const known = others.length < this.ticker.length;
       // A changed alert keeps its place; a new one goes first.
-      this.ticker = others.length < this.ticker.length
+      this.ticker = known
         ? this.ticker.map((a) => (a.event.id === doc.event.id ? doc : a))
         : [doc, ...others].slice(0, TICKER_MAX);
+      // A new alert counts at once (the "in the counts within 3 s"); the re-read
+      // below replaces these numbers with the store's.
+      if (!known) {
+        Object.assign(this, countNew(this, doc));
+        this.$nextTick(() => this.draw());
+      }
       this.soon();
     },
     soon() {
@@ -154,15 +170,19 @@ function screenApp() {
       this.soonTimer = setTimeout(() => this.refresh().catch(() => {}), 700);
     },
     onIncident(doc) {
-      if (!doc?.event?.id) return;
+      if (!doc?.event?.id || !this.inFocus(doc)) return;
       const others = this.incidents.filter((i) => i.event.id !== doc.event.id);
       const open = fmt.incidentInfo(doc).status !== "closed";
       this.incidents = open ? [doc, ...others] : others;
     },
     onPosture(tick) {
       if (!tick || !tick.level) return;
-      this.level = tick.level;
-      this.score = tick.score ?? this.score;
+      // Focused on a tile: the headline is that site's, not the whole scope's.
+      const own = this.focus ? (tick.sites || []).find((s) => s.site === this.focus) : tick;
+      if (own?.level) {
+        this.level = own.level;
+        this.score = own.score ?? this.score;
+      }
       this.sites = applyTick(this.sites, tick);
     },
   };

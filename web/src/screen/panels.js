@@ -53,21 +53,55 @@ function topBy(alerts, field) {
 }
 
 // Every read starts at once and is shown as it lands (`apply(name, value)`): the cheap ones
-// (the last hour, health) do not wait for the 24 h aggregates.
-export function loadPanels(focus, apply) {
+// (the last hour, health) do not wait for the 24 h aggregates. `focus`: a clicked map tile,
+// every panel then reads that site's subtree (`siteIds`: its ids, for the alert search whose
+// `site` filter is exact).
+export function loadPanels(focus, apply, siteIds = []) {
   const site = focus || undefined;
   const hour = api.alertStats({ since: ago(HOUR), interval: 60, site });
+  // Everything else after the last hour's counts (the first thing drawn): a store that
+  // answers one query at a time (SQLite) would otherwise keep them queued behind the
+  // posture's ten aggregations and the 24 h one (the slow first renders of bench/web.py).
+  const then = (read) => hour.catch(() => null).then(read);
   const reads = {
     hour,
-    // After the last hour's: a store that answers one query at a time (SQLite) would
-    // otherwise keep the quick panels waiting behind the 24 h aggregation.
-    day: hour.catch(() => null).then(() => api.alertStats({ since: ago(24 * HOUR), interval: 3600, site })),
-    posture: api.posture({ site }),
+    day: then(() => api.alertStats({ since: ago(24 * HOUR), interval: 3600, site })),
+    posture: then(() => api.posture({ site })),
     health: health(),
-    incidents: readable(api.incidents({ limit: 100 })),
-    recent: readable(api.alerts({ since: ago(24 * HOUR), limit: 200 })),
+    incidents: then(() => readable(api.incidents({ limit: 100, site }))),
+    recent: then(() => readable(api.alerts({ since: ago(24 * HOUR), limit: 200, site: site ? siteIds : undefined }))),
   };
   return Promise.all(Object.entries(reads).map(([name, read]) => read.then((v) => apply(name, v))));
+}
+
+// The ids of `focus` and every site below it, from the posture's site entries.
+export function subtreeIds(sites, focus) {
+  const ids = [focus];
+  for (let i = 0; i < ids.length; i += 1) {
+    for (const s of sites) if (s.parent === ids[i] && !ids.includes(s.id)) ids.push(s.id);
+  }
+  return ids;
+}
+
+// The 24 h counts with one more alert in them (a new alert from the live feed), until the
+// next read of the store; a re-raised alert (raised before the last 24 h) is not counted.
+export function countNew(screen, alert) {
+  const raised = Date.parse(alert["@timestamp"]);
+  if (!(raised > Date.now() - 24 * HOUR)) return {};
+  const bump = (rows, key, label) => {
+    const found = rows.some((r) => r.key === key);
+    return found ? rows.map((r) => (r.key === key ? { ...r, count: r.count + 1 } : r))
+      : [...rows, { key, label: label(key), count: 1 }];
+  };
+  const severity = alert.event?.severity;
+  const category = alert.watchkeeper?.alert?.category;
+  return {
+    total24: (screen.total24 || 0) + 1,
+    severityRows: severity ? bump(screen.severityRows, severity, severityLabel)
+      .sort((a, b) => b.key - a.key) : screen.severityRows,
+    categoryRows: category ? bump(screen.categoryRows, category,
+      (key) => `${t(`cat.${key}`)} · ${t(`gbt.${key}`)}`) : screen.categoryRows,
+  };
 }
 
 // What the panels show, from the reads landed so far (`raw`): only the fields they settle.
