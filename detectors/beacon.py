@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorConfig
+from detectors.clock import steady_clock
+from detectors.dns_beacon import PORT as DNS_POLL, DnsPolls, poll_size
 from detectors.kit import KeyedState, number, part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -34,9 +36,9 @@ class BeaconConfig(DetectorConfig):
     window_seconds: float = Field(86_400.0, ge=60, le=7 * 86_400,
                                   description="event-time window of connection starts analysed "
                                               "per pair (RITA analyses a day)")
-    min_connections: int = Field(20, ge=5, le=10_000,
+    min_connections: int = Field(13, ge=5, le=10_000,
                                  description="connections a pair needs in the window before it "
-                                             "is scored")
+                                             "is scored (13: a dozen periods)")
     full_count_connections: int = Field(30, ge=5, le=10_000,
                                         description="connections at which the connection_count "
                                                     "subscore reaches 1")
@@ -103,21 +105,22 @@ class BeaconScore:
 
 class BeaconDetector(Detector):
     name = "beaconing"
-    version = "1"
+    version = "2"
     category = "beaconing"
-    datasets = frozenset({schema.FLOW})
+    datasets = frozenset({schema.FLOW, schema.DNS})
     Config = BeaconConfig
 
     def __init__(self, config: BeaconConfig | None = None):
         super().__init__(config)
         self._pairs = KeyedState(_Pair, self.config.max_pairs)
+        self._polls = DnsPolls(self.config.max_pairs)     # beacons over DNS (dns_beacon.py)
 
     @property
     def evicted_pairs(self) -> int:
         return self._pairs.evicted
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
-        key = self._key(event)
+        key = self._key(event, event_time)
         if key is None:
             return []
         pair = self._pairs.touch(key, _Pair)
@@ -128,13 +131,16 @@ class BeaconDetector(Detector):
         # every connection of a busy benign pair (that was 90 % of the detector's time).
         result = score_pair(pair.starts, pair.sizes, self.config)
         pair.next_score_at = pair.total + max(1, pair.total // 10)
-        if result is None or result.score < self.config.threshold:
+        if result is None or (result.score < self.config.threshold and not steady_clock(
+                pair.starts, pair.sizes, self.config.min_interval_seconds)):
             return []
         pair.reported_at = pair.total
         pair.next_score_at = 2 * pair.total     # the re-raise policy: not before it doubled
         return [self._alert(key, pair, result)]
 
-    def _key(self, event: dict) -> str | None:
+    def _key(self, event: dict, event_time: float) -> str | None:
+        if part(event, "event").get("dataset") == schema.DNS:
+            return self._polls.key(event, event_time)
         if part(event, "network").get("transport") not in ("tcp", "udp"):
             return None
         flow = part(event, "watchkeeper", "flow")
@@ -151,7 +157,8 @@ class BeaconDetector(Detector):
         # Flows arrive when they end, so starts come slightly out of order: insert sorted.
         idx = bisect.bisect_right(pair.starts, start)
         pair.starts.insert(idx, start)
-        pair.sizes.insert(idx, int(number(part(event, "watchkeeper", "flow").get("orig_bytes"))))
+        pair.sizes.insert(idx, int(number(part(event, "watchkeeper", "flow").get("orig_bytes"))
+                                   or poll_size(event)))
         horizon = max(pair.starts[-1], pair.last_seen) - self.config.window_seconds
         cut = max(bisect.bisect_left(pair.starts, horizon),
                   len(pair.starts) - self.config.max_timestamps)
@@ -163,28 +170,35 @@ class BeaconDetector(Detector):
 
     def _alert(self, key: str, pair: _Pair, result: BeaconScore) -> AlertSpec:
         src, dst, port = key.split("|")
+        over_dns = port == DNS_POLL         # dst is a registered domain, not an address
         return AlertSpec(
             detector=self.name, detector_version=self.version, category=self.category,
             rule_id="wk.beaconing", rule_name="Periodic connections (beaconing)",
             severity=3 if result.score >= 0.9 else 2,
-            message=f"{src} connected to {dst}:{port} {pair.total} times at a regular "
+            message=(f"{src} polled fresh names under {dst} over DNS" if over_dns else
+                     f"{src} connected to {dst}:{port}") + f" {pair.total} times at a regular "
                     f"{result.median_interval:.1f}s interval with regular sizes "
-                    f"(score {result.score:.2f})",
+                    f"(score {result.score:.2f}"
+                    + (")" if result.score >= self.config.threshold else "; a steady clock)"),
             entity=f"{src}->{dst}:{port}", first_seen=pair.starts[0], last_seen=pair.last_seen,
-            source_ip=src, destination_ip=dst, related_ips=[src, dst],
+            source_ip=src, destination_ip=None if over_dns else dst,
+            related_ips=[src] if over_dns else [src, dst],
             evidence=list(pair.evidence), subscores=result.subscores, score=result.score,
             technique_id="T1071", technique_name="Application Layer Protocol", count=pair.total)
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         horizon = now - self.config.window_seconds
         self._pairs.expire(lambda p: p.last_seen < horizon)
+        self._polls.expire(horizon)
         return []
 
     def snapshot(self) -> dict:
-        return {"pairs": self._pairs.snapshot(), "evicted_pairs": self.evicted_pairs}
+        return {"pairs": self._pairs.snapshot(), "evicted_pairs": self.evicted_pairs,
+                **self._polls.snapshot()}
 
     def restore(self, state: dict) -> None:
         self._pairs.restore(state.get("pairs", {}), state.get("evicted_pairs", 0))
+        self._polls.restore(state)
 
 
 def score_pair(starts: list[float], sizes: list[int], config: BeaconConfig) -> BeaconScore | None:

@@ -105,6 +105,7 @@ class _Pair:
     sessions: list[list] = field(default_factory=list)   # [time, orig, resp, login-like, id]
     reported_at: int = 0
     alert_first_seen: float | None = None
+    escalated: bool = False       # a long session after the alert was raised (once)
 
 
 @dataclass
@@ -236,7 +237,7 @@ class BruteForceDetector(Detector):
             del pair.sessions[0]
             self._events_dropped += 1
         if not session[2]:
-            return []
+            return self._session_after_guessing(key, pair, event)
         similar = [s for s in pair.sessions if s[3] and self._alike(s, session)]
         share = len(similar) / len(pair.sessions)
         if (len(similar) < self.config.min_sessions or share < self.config.min_similar_share
@@ -246,6 +247,16 @@ class BruteForceDetector(Detector):
         if pair.alert_first_seen is None:
             pair.alert_first_seen = similar[0][0]
         return [self._flow_alert(key, pair, similar, share)]
+
+    def _session_after_guessing(self, key: str, pair: _Pair, event: dict) -> list[AlertSpec]:
+        """A long or large session after the guessing alert: the guess that worked."""
+        if not pair.reported_at or pair.escalated:
+            return []
+        pair.escalated, similar = True, [s for s in pair.sessions if s[3]]
+        alert = self._flow_alert(key, pair, similar, len(similar) / len(pair.sessions))
+        alert.severity, alert.evidence = 4, [event["event"]["id"], *alert.evidence][:100]
+        alert.message += "; then a longer session: possible successful login"
+        return [alert]
 
     def _alike(self, s: list, session: tuple) -> bool:
         tol = self.config.size_tolerance
@@ -383,4 +394,4 @@ def _prune_sessions(pair: _Pair, horizon: float) -> None:
         stale += 1
     del pair.sessions[:stale]
     if not pair.sessions:
-        pair.reported_at, pair.alert_first_seen = 0, None
+        pair.reported_at, pair.alert_first_seen, pair.escalated = 0, None, False

@@ -22,6 +22,8 @@ import tldextract
 from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig
+from detectors.dns_features import (DomainFeatures, Resolvers, encoded_verdict, looks_encoded,
+                                    observe)
 from detectors.kit import KeyedState, doubled, part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -30,11 +32,17 @@ FORWARDED = "watchkeeper.dns.forwarded_for"    # set by the packet collector (ap
 
 
 class DnsTunnelConfig(DetectorConfig):
-    window_seconds: float = Field(600.0, ge=10, le=86_400,
-                                  description="event-time window in which names are counted")
+    window_seconds: float = Field(3600.0, ge=10, le=86_400,
+                                  description="event-time window in which names are counted; an "
+                                              "hour holds a dozen polls of a tunnel idling at "
+                                              "one every five minutes")
     min_suspicious_names: int = Field(30, ge=5, le=100_000,
                                       description="unique long high-entropy subdomains under one "
                                                   "registered domain that make a tunnel")
+    min_encoded_names: int = Field(10, ge=3, le=100_000, description=(
+        "fresh encoded (hex/base32/base64) subdomains under one registered domain that make a "
+        "tunnel together with one tunnel signal (detectors/dns_features.py); ten times as many "
+        "make one alone"))
     min_subdomain_length: int = Field(20, ge=8, le=253,
                                       description="subdomain characters (dots excluded) that "
                                                   "make a name long")
@@ -44,10 +52,12 @@ class DnsTunnelConfig(DetectorConfig):
     tunnel_query_types: frozenset[str] = Field(frozenset({"TXT", "NULL", "CNAME", "MX", "ANY"}),
                                                description="record types tunnels prefer (large "
                                                            "answers); they raise confidence")
-    ignored_domains: frozenset[str] = Field(frozenset({"in-addr.arpa", "ip6.arpa", "local"}),
-                                            description="registered domains never analysed "
-                                                        "(reverse lookups are long and unique; "
-                                                        ".local is mDNS service discovery)")
+    ignored_domains: frozenset[str] = Field(
+        frozenset({"in-addr.arpa", "ip6.arpa", "local", "sophosxl.net", "mcafee.com", "e5.sk",
+                   "cymru.com", "spamhaus.org", "spamhaus.net"}),
+        description="registered domains never analysed (reverse lookups are long and unique; "
+                    ".local is mDNS service discovery; file-reputation services of anti-virus "
+                    "products and Spamhaus' hash lists put a hash in every name by design)")
     internal_zones: frozenset[str] = Field(frozenset(), description="private DNS zones (e.g. "
                                            "gov.internal): a name under one registers as the "
                                            "label below the zone; names under no public suffix "
@@ -72,6 +82,7 @@ class _Key:
     overflow: int = 0           # unique names not remembered (max_names_per_key reached)
     evidence: list[str] = field(default_factory=list)
     reported_at: int = 0
+    features: DomainFeatures = field(default_factory=DomainFeatures)
 
 
 @dataclass
@@ -82,7 +93,7 @@ class NameParts:
 
 class DnsTunnelDetector(Detector):
     name = "dns_tunneling"
-    version = "1"
+    version = "2"
     category = "dns_tunneling"
     datasets = frozenset({schema.DNS})
     Config = DnsTunnelConfig
@@ -92,6 +103,7 @@ class DnsTunnelDetector(Detector):
         self._sets: dict[str, set[int]] = {}  # lookup sets beside the JSON-friendly lists
         self._keys = KeyedState(_Key, self.config.max_keys,
                                 on_drop=lambda key: self._sets.pop(key, None))
+        self.resolvers = Resolvers()
         # Longest zone first, so "a.gov.internal" wins over "internal".
         self._zones = tuple(sorted({z.strip(".").lower() for z in self.config.internal_zones},
                                    key=len, reverse=True))
@@ -100,6 +112,9 @@ class DnsTunnelDetector(Detector):
         src = part(event, "source").get("ip")
         if schema.get(event, FORWARDED):
             return []       # a resolver relaying a client's query: the client's leg is judged
+        self.resolvers.observe(event, event_time)
+        if src in self.resolvers:
+            return []       # answers other hosts' queries: what it asks, it asks for them
         question = part(event, "dns", "question")
         parts = split_name(question.get("name"), self._zones)
         if not src or parts is None or _ignored(parts.registered, self.config.ignored_domains):
@@ -108,13 +123,24 @@ class DnsTunnelDetector(Detector):
         state = self._touch(key, event_time)
         state.queries += 1
         state.last_seen = max(state.last_seen, event_time)
-        if parts.subdomain and self._is_new(key, state, parts.subdomain):
+        fresh = bool(parts.subdomain) and self._is_new(key, state, parts.subdomain)
+        if fresh:
             self._count(state, parts.subdomain, question.get("type"), event)
-        if state.suspicious >= self.config.min_suspicious_names \
-                and doubled(state.suspicious, state.reported_at):
-            state.reported_at = state.suspicious
-            return [self._alert(key, state)]
+        observe(state.features, event, parts.subdomain, fresh, event_time)
+        count, signals = self._evidence(state)
+        if count and doubled(count, state.reported_at):
+            state.reported_at = count
+            return [self._alert(key, state, signals)]
         return []
+
+    def _evidence(self, state: _Key) -> tuple[int, list[str]]:
+        """(names that make the case, signals) of the strongest rule that holds, else (0, [])."""
+        if state.suspicious >= self.config.min_suspicious_names:
+            return state.suspicious, ["long_high_entropy_names"]
+        verdict = encoded_verdict(state.features, len(state.names) + state.overflow,
+                                  state.queries, state.tunnel_types,
+                                  self.config.min_encoded_names)
+        return (verdict.count, verdict.signals) if verdict else (0, [])
 
     def _touch(self, key: str, now: float) -> _Key:
         window = self.config.window_seconds
@@ -146,10 +172,11 @@ class DnsTunnelDetector(Detector):
         long_enough = len(text) >= self.config.min_subdomain_length
         if long_enough and entropy >= self.config.min_entropy_bits:
             state.suspicious += 1
+        if (long_enough and entropy >= self.config.min_entropy_bits) or looks_encoded(subdomain):
             if len(state.evidence) < 100:
                 state.evidence.append(event["event"]["id"])
 
-    def _alert(self, key: str, state: _Key) -> AlertSpec:
+    def _alert(self, key: str, state: _Key, signals: list[str]) -> AlertSpec:
         src, domain = key.split("|", 1)
         unique = len(state.names) + state.overflow
         subscores = {
@@ -158,31 +185,36 @@ class DnsTunnelDetector(Detector):
             "entropy": min(1.0, state.entropy_sum / unique / 4.5),
             "uniqueness": min(1.0, unique / state.queries),
             "record_types": state.tunnel_types / unique,
+            "encoded": min(1.0, state.features.encoded / unique),
         }
         return AlertSpec(
             detector=self.name, detector_version=self.version, category=self.category,
             rule_id="wk.dns_tunneling", rule_name="DNS tunnelling",
             severity=3 if subscores["record_types"] >= 0.5 or subscores["volume"] >= 1 else 2,
-            message=f"{src} queried {state.suspicious} unique long high-entropy names under "
-                    f"{domain} ({state.queries} queries, mean subdomain "
-                    f"{state.length_sum / unique:.0f} chars)",
+            message=f"{src} queried {state.suspicious} unique long high-entropy names and "
+                    f"{state.features.encoded} fresh encoded names under {domain} "
+                    f"({state.queries} queries, mean subdomain {state.length_sum / unique:.0f} "
+                    f"chars; signals: {', '.join(signals)})",
             entity=f"{src}->{domain}", first_seen=state.window_start, last_seen=state.last_seen,
             source_ip=src, related_ips=[src], evidence=list(state.evidence),
             subscores={k: round(v, 4) for k, v in subscores.items()},
             technique_id="T1071.004", technique_name="Application Layer Protocol: DNS",
-            count=state.suspicious)
+            count=max(state.suspicious, state.features.encoded))
 
     def on_timer(self, now: float) -> list[AlertSpec]:
+        self.resolvers.expire(now)
         horizon = now - self.config.window_seconds
         self._keys.expire(lambda s: s.window_start < horizon)
         return []
 
     def snapshot(self) -> dict:
-        return {"keys": self._keys.snapshot(), "evicted_keys": self.evicted_keys}
+        return {"keys": self._keys.snapshot(), "evicted_keys": self.evicted_keys,
+                "resolvers": self.resolvers.snapshot()}
 
     def restore(self, state: dict) -> None:
         self._keys.restore(state.get("keys", {}), state.get("evicted_keys", 0))
         self._sets = {}
+        self.resolvers.restore(state.get("resolvers", {}))
 
 
 @cache

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig
 from detectors.kit import KeyedState, doubled, drop_oldest, part
+from detectors.roles import RoleBook, misfit
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -45,6 +46,13 @@ class LateralConfig(DetectorConfig):
                                                   "(least recently seen evicted)")
     max_sources: int = Field(100_000, ge=100, le=10_000_000,
                              description="sources tracked; least recently seen evicted")
+    role_min_hosts: int = Field(2, ge=2, le=10_000, description=(
+        "a workstation newly reaching this many hosts on admin ports (two services, or any "
+        "but SMB) alerts from day one, learning or not (detectors/roles.py)"))
+    workstation_networks: list[str] = Field([], description=(
+        "CIDRs of workstations from the inventory; other hosts' roles are learned"))
+    server_networks: list[str] = Field([], description=(
+        "CIDRs of servers (jump hosts, management servers) from the inventory; wins on overlap"))
     admin_ports: list[Port] = Field(sorted(ADMIN_PORTS), min_length=1, max_length=64,
                                    description="destination TCP ports that count as admin "
                                                "access")
@@ -68,7 +76,7 @@ class _Source:
 
 class LateralMovementDetector(Detector):
     name = "lateral_movement"
-    version = "1"
+    version = "2"
     category = "lateral_movement"
     datasets = frozenset({schema.FLOW})
     Config = LateralConfig
@@ -79,6 +87,8 @@ class LateralMovementDetector(Detector):
         self._started: float | None = None    # event time the learning period began
         self._swept = 0.0
         self._pairs_dropped = 0               # known pairs dropped by the per-source cap
+        c = self.config
+        self.roles = RoleBook(c.workstation_networks, c.server_networks, c.max_sources)
 
     @property
     def evicted(self) -> int:
@@ -87,6 +97,7 @@ class LateralMovementDetector(Detector):
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         if self._started is None:
             self._started = event_time
+        self.roles.observe(event, event_time)
         target = self._admin_target(event)
         if target is None:
             return []
@@ -96,9 +107,9 @@ class LateralMovementDetector(Detector):
         self._learn(state, target, event_time)
         learning = event_time - self._started < self.config.learning_seconds
         self._prune(state, event_time)
-        if learning:
-            return []
         host = target.split("|")[0]
+        if learning and (known or self.roles.role(src) != "workstation"):
+            return []
         if known:
             state.known_in_window[host] = event_time
             return []
@@ -138,7 +149,10 @@ class LateralMovementDetector(Detector):
 
     def _judge(self, src: str, state: _Source) -> list[AlertSpec]:
         hosts = {p.target.split("|")[0] for p in state.recent}
-        if len(hosts) < self.config.min_new_hosts or not doubled(len(hosts), state.reported_at):
+        enough = len(hosts) >= self.config.min_new_hosts or (
+            self.roles.role(src) == "workstation"
+            and misfit((p.target for p in state.recent), self.config.role_min_hosts))
+        if not enough or not doubled(len(hosts), state.reported_at):
             return []
         state.reported_at = len(hosts)
         return [self._alert(src, state, hosts)]
@@ -154,8 +168,9 @@ class LateralMovementDetector(Detector):
             rule_id="wk.lateral.new_admin_peers", rule_name="Lateral movement",
             severity=4 if n >= 4 * floor else 3 if risky or n >= 2 * floor else 2,
             message=f"{src} newly reached {n} internal hosts on admin ports ({services}) "
-                    f"within {self.config.window_seconds / 60:g} min, never seen during "
-                    f"learning",
+                    f"within {self.config.window_seconds / 60:g} min, "
+                    + ("not fitting its role (workstation)" if self.roles.role(src) == "workstation"
+                       else "never seen during learning"),
             entity=src, first_seen=state.recent[0].time, last_seen=state.recent[-1].time,
             source_ip=src, destination_ip=next(iter(hosts)) if n == 1 else None,
             related_ips=sorted(hosts)[:50], evidence=[p.event_id for p in state.recent][:100],
@@ -174,16 +189,18 @@ class LateralMovementDetector(Detector):
 
     def _forget(self, now: float) -> None:
         horizon = now - self.config.forget_after_seconds
+        self.roles.forget(horizon)
         for state in self._sources.values():
             state.known = {t: seen for t, seen in state.known.items() if seen >= horizon}
         self._sources.expire(lambda st: not st.known and not st.recent)
 
     def snapshot(self) -> dict:
         return {"sources": self._sources.snapshot(), "started": self._started,
-                "swept": self._swept, "evicted": self.evicted}
+                "swept": self._swept, "evicted": self.evicted, "servers": self.roles.snapshot()}
 
     def restore(self, state: dict) -> None:
         self._sources.restore(state.get("sources", {}), state.get("evicted", 0))
         self._pairs_dropped = 0
         self._started = state.get("started")
         self._swept = state.get("swept", 0.0)
+        self.roles.restore(state.get("servers", {}))

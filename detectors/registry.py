@@ -5,6 +5,7 @@ from importlib.metadata import entry_points
 
 from pydantic import ValidationError
 
+from detectors.account_attack import AccountAttackDetector
 from detectors.anomaly import AnomalyDetector
 from detectors.base import Detector
 from detectors.beacon import BeaconDetector
@@ -23,7 +24,7 @@ BUILTIN: dict[str, type[Detector]] = {
     cls.name: cls for cls in (
         ScanDetector, BruteForceDetector, BeaconDetector, DnsTunnelDetector, DgaDetector,
         IocDetector, SigmaDetector, AnomalyDetector, DosDetector, ExfilDetector,
-        LateralMovementDetector, SlowDosDetector,
+        LateralMovementDetector, SlowDosDetector, AccountAttackDetector,
     )
 }
 

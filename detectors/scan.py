@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorConfig
 from detectors.kit import KeyedState, doubled, number, part, text
+from detectors.trw import early_scan, early_sweep
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -46,6 +47,16 @@ class ScanConfig(DetectorConfig):
     min_failure_ratio: float = Field(0.5, ge=0, le=1, description=(
         "share of the window's first contacts that failed; keeps busy clients with a few dead "
         "servers out"))
+    early_min_targets: int = Field(6, ge=3, le=100_000, description=(
+        "failed first contacts that name a scanner before the fan-out floor, once TRW has "
+        "crossed eta1 over at least early_min_ports ports (detectors/trw.py)"))
+    early_min_ports: int = Field(3, ge=2, le=65_535, description=(
+        "distinct ports among those failures: clients retrying dead servers use one or two"))
+    early_min_failure_ratio: float = Field(0.8, ge=0, le=1, description=(
+        "share of the window's first contacts that failed, for the early rules"))
+    early_min_hosts: int = Field(8, ge=3, le=100_000, description=(
+        "failed hosts of one /24 that name an inward single-port sweep before the fan-out "
+        "floor, once TRW has crossed eta1 (detectors/trw.py)"))
     max_tracked_targets: int = Field(10_000, ge=100, le=1_000_000,
                                      description="per-source memory bound (oldest dropped)")
     max_sources: int = Field(100_000, ge=100, le=10_000_000,
@@ -77,7 +88,7 @@ class _Source:
 
 class ScanDetector(Detector):
     name = "scan"
-    version = "2"
+    version = "3"
     category = "scan"
     datasets = frozenset({schema.FLOW})
     Config = ScanConfig
@@ -108,7 +119,7 @@ class ScanDetector(Detector):
             return []                                # not a first contact: TRW ignores it
         self._remember(state, probe, event_time, event["event"]["id"])
         self._walk(state, probe.succeeded)
-        if self._is_scan(state):
+        if self._is_scan(state, part(event, "network").get("direction")):
             state.reported_at = len(state.failed)
             if state.alert_first_seen is None:
                 state.alert_first_seen = next(iter(state.failed.values()))[0]
@@ -137,11 +148,16 @@ class ScanDetector(Detector):
         # Bounded above so a source that stops scanning can walk back down in finite time.
         state.log_ratio = min(state.log_ratio, 2 * self._upper)
 
-    def _is_scan(self, state: _Source) -> bool:
-        fanout = len(state.failed)
-        return (state.log_ratio >= self._upper and fanout >= self.config.min_targets
-                and fanout / len(state.contacts) >= self.config.min_failure_ratio
-                and doubled(fanout, state.reported_at))
+    def _is_scan(self, state: _Source, direction: str | None) -> bool:
+        fanout, c = len(state.failed), self.config
+        if not doubled(fanout, state.reported_at):
+            return False
+        return (state.log_ratio >= self._upper and fanout >= c.min_targets
+                and fanout / len(state.contacts) >= c.min_failure_ratio) or early_scan(
+            state.log_ratio, self._upper, state.failed, len(state.contacts),
+            c.early_min_targets, c.early_min_ports, c.early_min_failure_ratio) or early_sweep(
+            state.log_ratio, self._upper, state.failed, len(state.contacts), direction,
+            c.early_min_hosts, c.early_min_failure_ratio)
 
     def _alert(self, src: str, state: _Source) -> AlertSpec:
         hosts = sorted({t.rsplit("|", 1)[0] for t in state.failed})

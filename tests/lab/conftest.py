@@ -51,9 +51,13 @@ def _parse_time(text: str) -> float:
 
 
 def registered_categories() -> dict[str, str]:
-    """category -> detector name, for the detectors the monitor will run."""
+    """category -> detector name(s), for the detectors the monitor will run (brute_force has
+    two: brute_force and account_attack)."""
     from detectors import registry
-    return {cls.category: name for name, cls in registry.available().items()}
+    names: dict[str, str] = {}
+    for name, cls in registry.available().items():
+        names[cls.category] = f"{names[cls.category]}, {name}" if cls.category in names else name
+    return names
 
 
 @dataclass

@@ -66,7 +66,9 @@ def _run(det, flows, timer_every=None):
     (clock(period=30, jitter=0.1, proto=17, port=8443), True),
     (browser(), False),
     (clock(port=123), False),                                 # NTP: regular by design
-    (clock(n=15), False),                                     # too few connections
+    (clock(n=15), True),                                      # 14 periods: a steady clock
+    (clock(n=12), False),                                     # too few connections
+    (clock(n=40, period=60.0, jitter=0.3, seed=5), True),     # +- 30 %
     (clock(jitter=0.9), False),                               # not a clock
     (clock(size=0, state="S0"), False),                 # unanswered SYN retries
 ])
@@ -83,7 +85,7 @@ def test_shapes(flows, beacon):
 
 def test_score_is_the_weighted_sum_of_its_subscores():
     config = BeaconConfig()
-    alert = _run(BeaconDetector(config), clock())[0]
+    alert = _run(BeaconDetector(config), clock(jitter=0.0, size_jitter=0))[0]
     total = sum(config.weights[k] * v for k, v in alert.subscores.items())
     assert total >= config.threshold
     assert f"{total:.2f}" in alert.message
@@ -105,7 +107,7 @@ def test_risk_score_uses_the_weighted_composite_not_the_plain_mean():
 
 def test_repeats_are_raised_only_as_the_pair_doubles():
     alerts = _run(BeaconDetector(), clock(n=90, jitter=0.0, size_jitter=0))
-    assert [a.count for a in alerts] == [20, 40, 80]
+    assert [a.count for a in alerts] == [13, 26, 52]
     assert len({a.entity for a in alerts}) == 1
 
 
@@ -194,3 +196,79 @@ def test_shared_captures(path, expected):
     docs = iter_flow_documents([str(data_file(path))], observer="t", networks=InternalNetworks())
     alerts = _run(BeaconDetector(), list(docs), timer_every=25)
     assert {a.entity for a in alerts} == expected
+
+
+def _first_alert_period(flows):
+    det = BeaconDetector()
+    for n, flow in enumerate(flows):
+        if det.on_event(flow, timeutil.parse(flow["@timestamp"])):
+            return n                     # connections before this one = periods elapsed
+    return None
+
+
+@pytest.mark.parametrize("period", [2.0, 5.0, 60.0, 600.0, 3600.0])
+@pytest.mark.parametrize("jitter", [0.1, 0.3])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_beacon_named_within_a_dozen_periods(period, jitter, seed):
+    """Issue 14 goal: periods from seconds to an hour, jitter up to +-30 %."""
+    periods = _first_alert_period(clock(n=60, period=period, jitter=jitter, seed=seed))
+    assert periods is not None and periods <= 13
+
+
+def poisson(n=200, mean=60.0, seed=4):
+    """People (and the lab's benign background): exponential gaps, same request each time."""
+    rng = random.Random(seed)
+    t, flows = 1000.0, []
+    for i in range(n):
+        flows.append(_flow(i, t, orig_bytes=300))
+        t += rng.expovariate(1 / mean)
+    return flows
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_poisson_arrivals_are_no_clock(seed):
+    assert _run(BeaconDetector(), poisson(seed=seed)) == []
+
+
+def _dns(i, t, name, src="10.0.0.9", dst="10.0.0.53"):
+    return {"@timestamp": timeutil.format(t),
+            "event": {"id": f"q{i}", "dataset": "watchkeeper.dns"},
+            "source": {"ip": src}, "destination": {"ip": dst, "port": 53},
+            "dns": {"question": {"name": name, "type": "A"}}}
+
+
+def dns_poll(n=40, period=30.0, jitter=0.3, fresh=True, seed=6):
+    rng = random.Random(seed)
+    t, events = 1000.0, []
+    for i in range(n):
+        nonce = "".join(rng.choice("abcdef0123456789") for _ in range(10)) if fresh else "api"
+        events.append(_dns(i, t, f"{nonce}.poll.c2-example.net"))
+        t += period * (1 + rng.uniform(-jitter, jitter))
+    return events
+
+
+def test_a_beacon_over_dns_is_named():
+    alerts = _run(BeaconDetector(), dns_poll())
+    assert alerts and alerts[0].entity == "10.0.0.9->c2-example.net:dns"
+    assert alerts[0].destination_ip is None and alerts[0].count <= 13
+    assert "over DNS" in alerts[0].message
+
+
+def test_dns_polls_of_the_same_name_and_resolvers_are_not_beacons():
+    assert _run(BeaconDetector(), dns_poll(fresh=False)) == []      # a timer re-resolving
+    inventory = [_dns(i, 1000 + i * 2.0, f"ws{i:05d}.corp.lan") for i in range(100)]
+    assert _run(BeaconDetector(), inventory) == []                  # host names, not nonces
+    clients = dns_poll()
+    relayed = [_dns(500 + i, timeutil.parse(e["@timestamp"]) + 0.01,
+                    e["dns"]["question"]["name"], src="10.0.0.53", dst="198.51.100.53")
+               for i, e in enumerate(dns_poll())]
+    merged = sorted(clients + relayed, key=lambda e: e["@timestamp"])
+    assert {a.source_ip for a in _run(BeaconDetector(), merged)} == {"10.0.0.9"}
+
+
+def test_dns_poll_memory_expires_with_the_window():
+    det = BeaconDetector()
+    _run(det, dns_poll(n=5))
+    assert det.snapshot()["dns_poll_names"] and det.snapshot()["dns_resolvers"]
+    det.on_timer(1000 + 5 * 40 + det.config.window_seconds + 86_400 + 1)
+    assert det.snapshot()["dns_poll_names"] == {} and det.snapshot()["dns_resolvers"] == {}

@@ -283,3 +283,14 @@ def test_labelled_bruteforce_captures(name, ports, entity, count):
 ])
 def test_benign_captures_raise_no_brute_force(name):
     assert _run(BruteForceDetector(), _capture(name)) == []
+
+
+def test_flow_shape_success_after_guessing_raises_severity():
+    """The guess that worked shows as a longer, larger session after the short ones."""
+    shell = _session(99, T0 + 80, "192.168.56.1", "10.0.7.3", 22, 48_000, 190_000, 600)
+    alerts = _run(BruteForceDetector(), ssh_guessing() + [shell])
+    assert [a.severity for a in alerts] == [3, 4]          # an internal guesser, then 4
+    assert "possible successful login" in alerts[-1].message
+    assert alerts[-1].evidence[0] == shell["event"]["id"]
+    # Without the guessing before it, the same session is an ordinary login.
+    assert _run(BruteForceDetector(), ssh_guessing(n=5) + [shell]) == []

@@ -116,11 +116,20 @@ def _old_checkpoints() -> dict:
     return json.loads(OLD_CHECKPOINTS.read_text())
 
 
+# Re-raise points changed since 327ea13 (round 7: the scan's early rule first reports at 6
+# failed targets, so it doubles 6, 12, 24 ... where the old checkpoint recorded 15, 30 ...):
+# the same alerts, raised again at other counts.
+RERAISE_CHANGED = {"scan"}
+
+
 @pytest.mark.parametrize("name", sorted(_old_checkpoints()["checkpoints"]))
 def test_a_checkpoint_of_the_previous_version_restores(name):
     old = _old_checkpoints()     # taken with every detector's default settings
     expected, _ = _replay(name, stream(), old=old["checkpoints"][name])
     resumed, _ = _replay(name, stream(), old["taken_at_event"], old["checkpoints"][name])
+    if name in RERAISE_CHANGED:
+        assert {f[0] for f in _fingerprint(resumed)} == {f[0] for f in _fingerprint(expected)}
+        return
     assert _fingerprint(resumed) == _fingerprint(expected)
 
 
@@ -156,8 +165,9 @@ def test_the_stream_exercises_the_detectors():
     """The checks above mean little on a detector that never alerts on the stream."""
     quiet = {name for name in DETECTORS if not straight(name)[0]}
     # anomaly needs a trained model; the captures hold no DNS tunnel, exfiltration or
-    # lateral movement, and no slow DoS.
-    assert quiet <= {"anomaly", "dga", "dns_tunneling", "exfiltration",
+    # lateral movement, and no slow DoS; one source guesses, so account_attack (one account
+    # from five sources) stays quiet.
+    assert quiet <= {"account_attack", "anomaly", "dga", "dns_tunneling", "exfiltration",
                      "lateral_movement", "slow_dos"}, quiet
 
 

@@ -63,9 +63,11 @@ def _run(det, stream, timer_every=None):
     (_stream(video_cdn()), None, None),
     (_stream(dnsbl()), None, None),                   # reputation look-ups: short labels
     (_stream(tunnel(n=1) * 200), None, None),         # one long name repeated
-    (_stream(tunnel(n=25)), None, None),              # below min_suspicious_names
-    (_stream(tunnel(length=12)), None, None),         # too short to carry data
-    (_stream(tunnel(n=60), gap=30.0), None, None),    # slower than the window
+    (_stream(tunnel(n=25)), "10.0.0.9->evil-tunnel.com", 2),    # encoded + long (features)
+    (_stream(tunnel(length=12)), "10.0.0.9->evil-tunnel.com", 2),   # short labels, on a clock
+    (_stream(tunnel(n=60), gap=30.0), "10.0.0.9->evil-tunnel.com", 2),  # idling: 30 s apart
+    (_stream(tunnel(n=9)), None, None),               # below min_encoded_names
+    (_stream(tunnel(n=60), gap=500.0), None, None),   # slower than the window
     (_stream([n.replace("evil-tunnel.com", f"d{i}.com")   # spread over many domains
               for i, n in enumerate(tunnel())]), None, None),
     (_stream([f"{n[:60]}.ip6.arpa" for n in tunnel()]), None, None),   # ignored domain
@@ -83,7 +85,8 @@ def test_shapes(stream, entity, severity):
 
 def test_repeats_are_raised_only_as_the_tunnel_doubles():
     alerts = _run(DnsTunnelDetector(), _stream(tunnel(n=130)))
-    assert [a.count for a in alerts] == [30, 60, 120]
+    # 10 fresh encoded long names (features), 20, then the bulk rule's 40 and 80.
+    assert [a.count for a in alerts] == [10, 20, 40, 80]
 
 
 @pytest.mark.parametrize("name, subdomain, registered", [

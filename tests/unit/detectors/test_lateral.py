@@ -164,3 +164,63 @@ def test_capture_benign_admin_sessions_do_not_alert(name):
     det = LateralMovementDetector(LateralConfig(learning_seconds=0, min_new_hosts=2))
     docs = iter_flow_documents([str(path)], observer="t", networks=NETS)
     assert _run(det, docs, timer_every=5.0) == []
+
+
+# --- day one: asset roles (detectors/roles.py) -----------------------------------------------
+
+def first_two_minutes():
+    """A fresh monitor's first two minutes: users browse the intranet, servers answer."""
+    flows = [_flow(7000 + i, T0 + i * 2, f"10.0.0.{20 + i % 5}", "10.0.3.80", 443)
+             for i in range(60)]
+    flows += [_flow(7100 + i, T0 + 1 + i * 10, "10.0.0.21", "10.0.3.1", 445) for i in range(12)]
+    return flows
+
+
+def workstation_goes_admin(src="10.0.0.77", ports=(445, 3389, 5985), start=T0 + 125):
+    """Issue 14's case: a workstation starts SMB, RDP and WinRM on two servers."""
+    targets = [(h, p) for h in ("10.0.3.1", "10.0.3.2") for p in ports]
+    return [_flow(7200 + i, start + i * 3, src, h, p) for i, (h, p) in enumerate(targets)]
+
+
+@pytest.mark.parametrize("flows, actor", [
+    (workstation_goes_admin(), "10.0.0.77"),
+    (workstation_goes_admin(ports=(22,)), "10.0.0.77"),              # ssh into two servers
+    (workstation_goes_admin(ports=(445,)), None),                     # two file shares
+    (workstation_goes_admin(src="10.0.3.80"), None),                  # a server (it answers)
+    ([_flow(7300 + i, T0 + 125 + i * 15, "10.0.0.22", "10.0.3.11", 22)   # one server, daily
+      for i in range(10)], None),
+])
+def test_a_fresh_monitor_is_not_blind(flows, actor):
+    det = LateralMovementDetector()                  # default: a week of learning ahead
+    assert _run(det, first_two_minutes()) == []
+    alerts = _run(det, flows)
+    assert {a.source_ip for a in alerts} == ({actor} if actor else set())
+    if actor:
+        assert "not fitting its role" in alerts[0].message and alerts[0].severity >= 2
+
+
+def test_inventory_roles_override_what_is_learned():
+    servers = LateralConfig(server_networks=["10.0.0.77/32"])
+    det = LateralMovementDetector(servers)
+    _run(det, first_two_minutes())
+    assert _run(det, workstation_goes_admin()) == []     # a declared jump host
+    workstations = LateralConfig(workstation_networks=["10.0.3.0/24"])
+    det = LateralMovementDetector(workstations)
+    _run(det, first_two_minutes())
+    assert _run(det, workstation_goes_admin(src="10.0.3.80"))   # answers, but a workstation
+
+
+def test_learned_servers_survive_a_restart():
+    det = LateralMovementDetector()
+    _run(det, first_two_minutes())
+    again = LateralMovementDetector()
+    again.restore(json.loads(json.dumps(det.snapshot())))
+    assert again.roles.role("10.0.3.80") == "server" and again.roles.role("10.0.0.77") == \
+        "workstation"
+
+
+def test_learned_servers_are_forgotten_like_known_pairs():
+    det = LateralMovementDetector()
+    _run(det, first_two_minutes())
+    det.on_timer(T0 + det.config.forget_after_seconds + 2 * 3600)
+    assert det.snapshot()["servers"] == {}

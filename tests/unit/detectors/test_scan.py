@@ -115,6 +115,11 @@ def monitoring_poller(hosts=200, dead=10, rounds=3):
     return flows
 
 
+def blocked_egress(n=12):
+    """An application retrying external servers an egress firewall drops: one port, all fail."""
+    return [_flow(i, T0 + i * 3, "10.0.0.15", f"198.51.100.{i % 6 + 1}", 443) for i in range(n)]
+
+
 def backup_job():
     return [_flow(i, T0 + i * 600, "10.0.0.13", "10.0.6.1", 873, "SF", orig_bytes=5_000_000,
                   resp_pkts=900) for i in range(6)]
@@ -142,8 +147,11 @@ def multicast_discovery(n=60):
     (monitoring_poller(), None, None, None),
     (backup_job(), None, None, None),
     (multicast_discovery(), None, None, None),
-    (vertical(n=12), None, None, None),                              # below min_targets (15)
-    (vertical(n=50, gap=150.0), None, None, None),                   # slower than the window
+    (vertical(n=12), "10.0.0.5", "vertical", "T1046"),               # early rule (trw.py)
+    (vertical(n=50, gap=150.0), "10.0.0.5", "vertical", "T1046"),    # 2.5 min apart
+    (vertical(n=5), None, None, None),                               # below early_min_targets
+    (vertical(n=50, gap=600.0), None, None, None),                   # slower than the window
+    (blocked_egress(), None, None, None),
 ])
 def test_shapes(flows, scanner, shape, technique):
     alerts = _run(ScanDetector(), flows)
@@ -168,6 +176,49 @@ def test_detects_within_the_first_probes_of_an_nmap_scan():
     assert first is not None and first <= 25
 
 
+def _first_alert_at(flows):
+    det = ScanDetector()
+    for n, flow in enumerate(flows, 1):
+        if det.on_event(flow, timeutil.parse(flow["@timestamp"])):
+            return n, timeutil.parse(flow["@timestamp"]) - timeutil.parse(flows[0]["@timestamp"])
+    return None, None
+
+
+def _mixed(src, n, gap, open_every=0, proto=6, hosts=1):
+    """Probes `gap` s apart over ports and hosts; every `open_every`-th port is open."""
+    return [_ok(i, T0 + i * gap, src, f"10.0.1.{1 + i % hosts}", 1 + (i * 37) % 1000, proto)
+            if open_every and i % open_every == 2
+            else _flow(i, T0 + i * gap, src, f"10.0.1.{1 + i % hosts}", 1 + (i * 37) % 1000,
+                       "REJ" if proto == 6 else "S0", proto)
+            for i in range(n)]
+
+
+def _sweep(src, port, gap, n=60, live_every=12):
+    """One port across a /24; one host in twelve is alive and answers."""
+    return [_ok(i, T0 + i * gap, src, f"10.0.8.{1 + i}", port) if i % live_every == 5
+            else _flow(i, T0 + i * gap, src, f"10.0.8.{1 + i}", port) for i in range(n)]
+
+
+def test_outbound_single_port_failures_keep_the_fan_out_floor():
+    """A client whose egress firewall drops a CDN's addresses: one port, one /24, outward."""
+    flows = [_flow(i, T0 + i * 3, "10.0.0.16", f"198.51.100.{i + 1}", 443) for i in range(14)]
+    assert _run(ScanDetector(), flows) == []
+
+
+@pytest.mark.parametrize("flows, max_probes", [
+    (_mixed("10.0.0.21", 200, 0.4, open_every=8), 8),        # nmap -sT -T2, some ports open
+    (_mixed("10.0.0.22", 200, 0.4, open_every=8, hosts=5), 8),   # same over five servers
+    (_mixed("10.0.0.23", 200, 1.0, proto=17), 6),            # UDP, one probe a second
+    (_mixed("10.0.0.24", 40, 180.0, open_every=10), 8),      # slow: three minutes apart
+    (_sweep("10.0.0.25", 445, 0.4), 10),                      # horizontal, one port, insider
+    (_sweep("203.0.113.26", 22, 120.0), 10),                 # horizontal from outside, slow
+])
+def test_scan_named_within_a_handful_of_probes(flows, max_probes):
+    """Issue 14 goal: a handful of probes (the fan-out floor of 15 alone took 15+)."""
+    probes, _ = _first_alert_at(flows)
+    assert probes is not None and probes <= max_probes
+
+
 @pytest.mark.parametrize("src, count, severity", [
     ("203.0.113.9", 60, 1), ("203.0.113.9", 600, 2),     # the Internet's background noise
     ("10.0.0.5", 60, 2), ("10.0.0.5", 600, 3), ("10.0.0.5", 2000, 4),   # a compromised host
@@ -178,7 +229,7 @@ def test_severity_by_breadth_and_origin(src, count, severity):
 
 
 def test_repeats_are_raised_only_as_the_scan_doubles():
-    alerts = _run(ScanDetector(ScanConfig(min_targets=20)), vertical(n=90))
+    alerts = _run(ScanDetector(ScanConfig(min_targets=20, early_min_targets=20)), vertical(n=90))
     assert [a.count for a in alerts] == [20, 40, 80]
     assert len({(a.first_seen, a.entity) for a in alerts}) == 1   # one alert, updated
 
@@ -199,7 +250,7 @@ def test_state_expires_on_event_time():
 
 
 def test_old_failures_leave_the_window():
-    det = ScanDetector(ScanConfig(window_seconds=100))
+    det = ScanDetector(ScanConfig(window_seconds=100, early_min_targets=21))
     _run(det, vertical(n=10))
     det.on_timer(T0 + 50)
     assert len(det.snapshot()["sources"]["10.0.0.5"]["failed"]) == 10

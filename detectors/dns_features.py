@@ -1,0 +1,165 @@
+"""Per (client, registered domain) features of DNS tunnels beyond "long random names".
+
+The first dns_tunneling rule counts unique subdomains that are long (>= 20 characters) and
+high-entropy: it finds a tunnel moving data in bulk. Real tools also idle (a short encoded poll
+every few seconds), send hex of unencrypted data (hex never exceeds 4 bits per character), and
+split data into short labels. What they cannot avoid:
+- **fresh names**: a repeated name is answered from the resolver's cache and never reaches the
+  attacker's server, so every query carries a new subdomain;
+- **encoded labels**: hex, base32 or base64 (lower-cased in transit), i.e. letters and digits
+  interleaved with no hyphen — where host names are words, words with a number (`web01`,
+  `server2019`), or hyphenated CDN labels (`rr3---sn-ab5l6nzr`);
+- **one of**: tunnel record types (TXT, NULL, CNAME, MX), failing answers (NXDOMAIN, REFUSED,
+  SERVFAIL — a tunnel under a zone the resolver will not serve, or a server that only listens),
+  big answers (data coming back), long names (data going out), or a regular clock (polling).
+
+`encoded_verdict` alerts when a client asks >= `min_encoded_names` fresh encoded names under
+one registered domain in the window with at least one of those signals, or 10x as many without
+one (a tunnel in A records with short labels). A CDN's hashed host names (`d1a2b3c4.cloudfront`)
+are encoded too, but a client asks a handful, answered with addresses, at the browser's pace.
+Reputation services that put a hash in the name by design are ignored by default (dns.py).
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+from detectors.clock import ticks
+from detectors.kit import part, text
+
+FAILING = frozenset({"NXDOMAIN", "REFUSED", "SERVFAIL", "NOTIMP"})
+HEX = frozenset("0123456789abcdef")
+ENCODED_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+MAX_TIMES = 32               # newest fresh-name times kept per key, for the clock
+SIGNAL_SHARE = 0.5           # share of names / answers that makes a signal
+LONG_NAME_CHARS = 24         # mean encoded characters per name that carries data out
+BIG_ANSWER_CHARS = 100       # mean answer text per answered query that carries data back
+MIN_CLOCK_SECONDS = 0.5
+
+
+@dataclass
+class DomainFeatures:
+    encoded: int = 0          # fresh subdomains that look encoded
+    encoded_chars: int = 0    # their characters, dots excluded
+    answered: int = 0         # transactions with a response code
+    failed: int = 0           # ... of which NXDOMAIN / REFUSED / SERVFAIL / NOTIMP
+    answer_chars: int = 0     # answer data text over answered transactions
+    times: list[float] = field(default_factory=list)   # newest fresh-name query times
+
+
+@dataclass
+class Verdict:
+    count: int                # fresh encoded names: the alert's count
+    signals: list[str]
+
+
+def observe(features: DomainFeatures, event: dict, subdomain: str, fresh: bool,
+            event_time: float) -> None:
+    """Add one DNS transaction; `fresh` when its subdomain was not asked before in the window."""
+    dns = part(event, "dns")
+    code = text(dns.get("response_code"))
+    if code:
+        features.answered += 1
+        features.failed += code.upper() in FAILING
+        answers = dns.get("answers") if isinstance(dns.get("answers"), list) else []
+        features.answer_chars += sum(len(str(a.get("data", ""))) for a in answers
+                                     if isinstance(a, dict))
+    if fresh:
+        features.times = (features.times + [event_time])[-MAX_TIMES:]
+    if fresh and looks_encoded(subdomain):
+        features.encoded += 1
+        features.encoded_chars += len(subdomain.replace(".", ""))
+
+
+def encoded_verdict(features: DomainFeatures, unique: int, queries: int, tunnel_types: int,
+                    min_names: int) -> Verdict | None:
+    """A tunnel when enough fresh encoded names come with a tunnel's signal (module doc)."""
+    n = features.encoded
+    if n < min_names or n < SIGNAL_SHARE * unique or unique < SIGNAL_SHARE * queries:
+        return None
+    signals = [name for name, present in (
+        ("record_types", tunnel_types >= SIGNAL_SHARE * unique),
+        ("failing_answers", features.answered >= min_names // 2
+         and features.failed >= SIGNAL_SHARE * features.answered),
+        ("long_names", features.encoded_chars >= LONG_NAME_CHARS * n),
+        ("big_answers", features.answered > 0
+         and features.answer_chars >= BIG_ANSWER_CHARS * features.answered),
+        ("clock", is_clock(features.times, min_names)),
+    ) if present]
+    if signals or n >= 10 * min_names:
+        return Verdict(n, signals or ["volume"])
+    return None
+
+
+def is_clock(times: list[float], min_names: int) -> bool:
+    """Fresh names asked on a regular clock (an idle tunnel polling), jitter up to ~30 %."""
+    # 11 of 12 intervals within +-40 % of the median (detectors/clock.py); below 0.5 s
+    # between fresh names is a burst, not a clock.
+    return len(times) >= min_names and ticks(sorted(times), MIN_CLOCK_SECONDS)
+
+
+def looks_encoded(subdomain: str) -> bool:
+    """Hex, base32 or base64 data rather than a host name (its longest label decides)."""
+    label = max(subdomain.split("."), key=len, default="")
+    if len(label) < 6 or not set(label) <= ENCODED_CHARS:
+        return False                        # short, or hyphenated / punctuated: a host name
+    if len(label) >= 16 and shannon_entropy(label) >= 3.5:
+        return True                         # long and random-looking, letters only or not
+    digits = sum(c.isdigit() for c in label)
+    if digits == len(label):
+        return len(label) >= 10             # hex of plain text is mostly digits; ports, IP
+                                            # octets and counters are shorter
+    if digits == 0:
+        return False
+    if set(label) <= HEX:
+        return True                         # a hex string with letters and digits
+    return _class_changes(label) >= 2       # letters and digits interleaved, not "web01"
+
+
+def shannon_entropy(text: str) -> float:
+    """Bits per character."""
+    if not text:
+        return 0.0
+    counts = Counter(text)
+    return -sum(c / len(text) * math.log2(c / len(text)) for c in counts.values())
+
+
+def _class_changes(label: str) -> int:
+    return sum(a.isdigit() != b.isdigit() for a, b in zip(label, label[1:]))
+
+
+class Resolvers:
+    """Addresses seen answering other hosts' DNS queries on port 53: their own queries are their
+    clients' (the capture marks forwarded ones; Zeek and Suricata logs do not), so they are never
+    judged. Only port 53: every Windows host answers LLMNR (5355) and mDNS (5353) for its own
+    name, and must stay judged. Forgotten `MEMORY_S` after they last answered."""
+
+    MEMORY_S = 86_400.0
+
+    def __init__(self, max_hosts: int = 10_000):
+        self._seen: dict[str, float] = {}        # address -> last time it answered (LRU)
+        self._max = max_hosts
+
+    def observe(self, event: dict, event_time: float) -> None:
+        src = text(part(event, "source").get("ip"))
+        dst = text(part(event, "destination").get("ip"))
+        if dst and dst != src and part(event, "destination").get("port") == 53:
+            self._seen.pop(dst, None)
+            self._seen[dst] = event_time
+            if len(self._seen) > self._max:
+                del self._seen[next(iter(self._seen))]
+
+    def __contains__(self, ip: object) -> bool:
+        return ip in self._seen
+
+    def expire(self, now: float) -> None:
+        horizon = now - self.MEMORY_S
+        while self._seen and next(iter(self._seen.values())) < horizon:
+            del self._seen[next(iter(self._seen))]
+
+    def snapshot(self) -> dict[str, float]:
+        return dict(self._seen)
+
+    def restore(self, seen: dict[str, float]) -> None:
+        self._seen = dict(seen) if isinstance(seen, dict) else {}
