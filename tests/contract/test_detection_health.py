@@ -88,7 +88,11 @@ def test_silences_are_stopped_or_idle_collectors_that_were_sending(seeded):
 def _through_the_stages(bus, store, names):
     """The real path of a raised alert: alerting policy, then the indexer."""
     AlertingWorker(bus, AlertContext(), names).step(timeout=0.1)
-    Indexer(bus, store, names).step(timeout=0.1)
+    indexer = Indexer(bus, store, names)
+    try:
+        indexer.step(timeout=0.1)
+    finally:
+        indexer.close()      # a write may still be in flight after a step: close waits for it
     store.refresh()
 
 

@@ -217,7 +217,10 @@ def test_softflowd_export_matches_nfdump(capture: str, version: int, tmp_path: P
     # absolute times against nfdump (nfdump mishandles the v9/IPFIX uptime wrap here).
     span, window = our_span(docs), capture_span(pcap)
     print(f"  first/last: ours {span} capture {window} nfdump {nfdump_span(info)}")
-    assert abs((span.last - span.first) - (window.last - window.first)) <= 0.002
+    # softflowd derives those stamps from its own clock while it reads the file, so a loaded
+    # machine shifts them by milliseconds (9.5 ms seen in CI); a unit or uptime-wrap error
+    # would be off by seconds or more, so 50 ms still catches every conversion bug.
+    assert abs((span.last - span.first) - (window.last - window.first)) <= 0.05
     if version == 5:
         assert abs(span.first - nfdump_span(info).first) <= 0.001
         assert abs(span.last - nfdump_span(info).last) <= 0.001
