@@ -101,6 +101,20 @@ def write_playbook(folder: Path, name: str, text: str) -> Path:
     return path
 
 
+def webhook_playbook(folder: Path, name: str, url: str, timeout: float | None = None) -> Path:
+    """A playbook of one webhook step, triggered by any scan alert."""
+    limit = f"\n    timeout: {timeout}" if timeout is not None else ""
+    return write_playbook(folder, name, f"""\
+name: {name}
+version: 1
+trigger: {{alert: {{category: [scan]}}}}
+steps:
+  - id: hook
+    action: notify_webhook{limit}
+    with: {{url: "{url}"}}
+""")
+
+
 def make_incident(iid: str, level: str, categories=("exfiltration",), site=None) -> dict:
     doc = {"@timestamp": timeutil.format(T0), "event": {"id": iid, "kind": "event",
                                                          "dataset": "watchkeeper.incident"},

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.playbooks_support import Clock, engine_for, make_alert, make_incident, write_playbook
+from tests.playbooks_support import (Clock, engine_for, make_alert, make_incident, webhook_playbook,
+                                     write_playbook)
 from watchkeeper.store import runs
 
 HOOK = """\
@@ -232,16 +233,7 @@ def test_timeout_fails_the_step(store, tmp_path):
     listener.listen(1)                  # accepts, never answers
     port = listener.getsockname()[1]
     folder = tmp_path / "books"
-    write_playbook(folder, "slow", f"""\
-name: slow
-version: 1
-trigger: {{alert: {{category: [scan]}}}}
-steps:
-  - id: hook
-    action: notify_webhook
-    timeout: 0.5
-    with: {{url: "http://127.0.0.1:{port}/x"}}
-""")
+    webhook_playbook(folder, "slow", f"http://127.0.0.1:{port}/x", timeout=0.5)
     engine = engine_for(store, folder)
     [rid] = engine.on_alert(make_alert())
     engine.tick()
