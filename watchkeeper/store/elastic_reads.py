@@ -11,6 +11,8 @@ from watchkeeper.store.base import (MAX_GROUPS, MISSING_SORT_VALUE, Bucket, Grou
                                     StoreError, StoreUnavailable, TooManyGroups,
                                     check_change_field, check_group_fields, check_kind,
                                     cursor_position, group_order, page_cursor)
+from watchkeeper.store.elastic_groups import flatten, nestable, nested_aggs
+from watchkeeper.store.mappings import IP_FIELDS
 
 
 def _millis(timestamp: str) -> int:
@@ -79,7 +81,9 @@ class ElasticReads:
         check_kind(kind)
         Query(terms={field_name: []})  # validates the field name
         aggs = {"t": {"terms": {"field": field_name, "size": size,
-                                "order": [{"_count": "desc"}, {"_key": "asc"}]}}}
+                                "order": [{"_count": "desc"}, {"_key": "asc"}],
+                                **({"execution_hint": "map"} if field_name in IP_FIELDS
+                                   else {})}}}
         result = self._search(kind, query=self._filter(query), size=0, aggs=aggs)
         buckets = result.get("aggregations", {}).get("t", {}).get("buckets", [])
         return [Bucket(b["key"], b["doc_count"]) for b in buckets]
@@ -97,6 +101,10 @@ class ElasticReads:
                      sum_field: str | None = None) -> list[Group]:
         check_kind(kind)
         check_group_fields(fields, interval_seconds, sum_field)
+        if nestable(fields):
+            groups = self._nested_groups(kind, fields, query, interval_seconds, sum_field)
+            if groups is not None:
+                return sorted(groups, key=group_order)
         sources = [{f"f{i}": {"terms": {"field": name, "missing_bucket": True}}}
                    for i, name in enumerate(fields)]
         if interval_seconds:
@@ -119,6 +127,21 @@ class ElasticReads:
             after = agg.get("after_key")
             if not agg.get("buckets") or after is None:
                 return sorted(groups, key=group_order)
+
+    def _nested_groups(self, kind: str, fields: list[str], query: Query,
+                       interval_seconds: int | None, sum_field: str | None) -> list | None:
+        """group_counts in one request (elastic_groups.py); None when Elasticsearch refuses
+        that many buckets (search.max_buckets): the composite pages through them instead."""
+        try:
+            result = self._search(kind, query=self._filter(query), size=0,
+                                  aggs=nested_aggs(fields, interval_seconds, sum_field))
+        except StoreError as exc:
+            if "too_many_buckets" in str(exc):
+                return None
+            raise
+        if "aggregations" not in result:     # no index yet
+            return []
+        return flatten(result["aggregations"], len(fields), interval_seconds, sum_field)
 
     def changes_after(self, kind: str, time_field: str, after: tuple[str, str] | None,
                       until: float, query: Query) -> list[dict]:
