@@ -34,6 +34,14 @@ def _group(bucket: dict, width: int, interval_seconds: int | None,
     return group
 
 
+def _terms_agg(field_name: str, size: int) -> dict:
+    """Most frequent first, ties by key; address fields hash the matching documents' values
+    (mappings.IP_FIELDS) rather than rebuild global ordinals after every refresh."""
+    return {"terms": {"field": field_name, "size": size,
+                      "order": [{"_count": "desc"}, {"_key": "asc"}],
+                      **({"execution_hint": "map"} if field_name in IP_FIELDS else {})}}
+
+
 def _iso(epoch: float) -> str:
     return timeutil.format(epoch)
 
@@ -80,13 +88,39 @@ class ElasticReads:
     def terms(self, kind: str, field_name: str, query: Query, size: int = 10) -> list[Bucket]:
         check_kind(kind)
         Query(terms={field_name: []})  # validates the field name
-        aggs = {"t": {"terms": {"field": field_name, "size": size,
-                                "order": [{"_count": "desc"}, {"_key": "asc"}],
-                                **({"execution_hint": "map"} if field_name in IP_FIELDS
-                                   else {})}}}
+        aggs = {"t": _terms_agg(field_name, size)}
         result = self._search(kind, query=self._filter(query), size=0, aggs=aggs)
         buckets = result.get("aggregations", {}).get("t", {}).get("buckets", [])
         return [Bucket(b["key"], b["doc_count"]) for b in buckets]
+
+    def summarise(self, kind: str, query: Query, terms: dict[str, tuple[str, int]],
+                  series: dict[str, tuple[str, int]]) -> dict[str, list]:
+        """One search: the filter is evaluated once and the request queued once (the
+        posture's 24 h tops and series; base.Store.summarise has the contract)."""
+        check_kind(kind)
+        for field_name, _size in terms.values():
+            Query(terms={field_name: []})
+        for field_name, interval in series.values():
+            check_group_fields([field_name], interval)
+        if not all(nestable([f]) for f, _ in series.values()):
+            return super().summarise(kind, query, terms, series)
+        aggs = {f"t_{name}": _terms_agg(f, size) for name, (f, size) in terms.items()}
+        aggs.update({f"s_{name}": {"filter": {"match_all": {}},
+                                   "aggs": nested_aggs([f], interval, None)}
+                     for name, (f, interval) in series.items()})
+        try:
+            result = self._search(kind, query=self._filter(query), size=0, aggs=aggs)
+        except StoreError as exc:
+            if "too_many_buckets" in str(exc):
+                return super().summarise(kind, query, terms, series)
+            raise
+        got = result.get("aggregations")
+        out: dict[str, list] = {
+            name: [Bucket(b["key"], b["doc_count"]) for b in got[f"t_{name}"]["buckets"]]
+            if got else [] for name in terms}
+        out.update({name: sorted(flatten(got[f"s_{name}"], 1, interval, None), key=group_order)
+                    if got else [] for name, (_f, interval) in series.items()})
+        return out
 
     def date_histogram(self, kind: str, interval_seconds: int, query: Query) -> list[Bucket]:
         check_kind(kind)
