@@ -34,6 +34,14 @@ def _group(bucket: dict, width: int, interval_seconds: int | None,
     return group
 
 
+def _cause(exc: ApiError) -> str:
+    """Why a search failed (e.g. too_many_buckets_exception), which the error's own text
+    leaves out: the caller may answer another way."""
+    error = exc.body.get("error") if isinstance(exc.body, dict) else None
+    cause = error.get("caused_by") if isinstance(error, dict) else None
+    return f" ({cause.get('type')})" if isinstance(cause, dict) and cause.get("type") else ""
+
+
 def _terms_agg(field_name: str, size: int) -> dict:
     """Most frequent first, ties by key; address fields hash the matching documents' values
     (mappings.IP_FIELDS) rather than rebuild global ordinals after every refresh."""
@@ -56,7 +64,7 @@ class ElasticReads:
         except TransportError as exc:
             raise StoreUnavailable(f"Elasticsearch at {self.url} did not answer: {exc}") from None
         except ApiError as exc:
-            raise StoreError(f"Elasticsearch refused the query: {exc}") from None
+            raise StoreError(f"Elasticsearch refused the query: {exc}{_cause(exc)}") from None
 
     def search(self, kind: str, query: Query) -> Page:
         check_kind(kind)
