@@ -21,7 +21,7 @@ from watchkeeper.store.base import Query
 router = APIRouter(prefix="/posture", tags=["posture"])
 DAY = 86400
 MONTH_CACHE_SECONDS = 300
-READ_THREADS = 4        # a posture answer is six store reads; SQLite serialises them anyway
+READ_THREADS = 4        # a posture answer is six store reads, asked at once
 
 
 @router.get("", response_model=Posture, summary="Threat level, per site and tier, trends, "
