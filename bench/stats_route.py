@@ -1,7 +1,8 @@
 """The wall screen's 24 h statistics (`GET /api/v1/stats/alerts`) on SQLite at 10^5 alerts
 (issues 10/15): the five store reads the route made before (total, three terms, date
-histogram) against the one Store.summarise it makes now, side by side on the same store,
-then the route itself over HTTP as the screen asks it.
+histogram) against the one Store.summarise it makes now, and the posture's five 24 h
+aggregations asked one at a time (base.Store.summarise) against SQLite's one pass, side by
+side on the same store; then the route itself over HTTP as the screen asks it.
 
     .venv/bin/python bench/stats_route.py [--alerts 100000] [--runs 5]
 """
@@ -24,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from bench.web import fill  # noqa: E402
 from watchkeeper.schema import ALERT_STATUSES, CATEGORIES, SEVERITY_NAMES  # noqa: E402
 from watchkeeper.store import open_store  # noqa: E402
-from watchkeeper.store.base import Query  # noqa: E402
+from watchkeeper.store.base import Query, Store  # noqa: E402
 
 TERMS = {"by_category": ("watchkeeper.alert.category", len(CATEGORIES)),
          "by_severity": ("event.severity", len(SEVERITY_NAMES)),
@@ -44,6 +45,12 @@ def one_summary(store, query: Query) -> int:
     got = store.summarise("alerts", query, TERMS,
                           {"per_status": ("watchkeeper.alert.status", 3600)})
     return sum(g.count for g in got["per_status"])
+
+
+POSTURE_DAY = ({"sources": ("source.ip", 10), "targets": ("destination.ip", 10),
+                "sites": ("labels.site", 10)},
+               {"by_severity": ("event.severity", 3600),
+                "by_category": ("watchkeeper.alert.category", 3600)})   # api/routes/posture.py
 
 
 def timed(call, runs: int) -> list[float]:
@@ -92,15 +99,22 @@ def main() -> int:
         query = Query(since=time.time() - 86400, limit=1)
         assert five_reads(store, query) == one_summary(store, query)
         rows = [("five reads (before)", timed(lambda: five_reads(store, query), args.runs)),
-                ("one summarise (now)", timed(lambda: one_summary(store, query), args.runs))]
+                ("one summarise (now)", timed(lambda: one_summary(store, query), args.runs)),
+                ("posture 24 h, one at a time", timed(  # base.Store.summarise (before)
+                    lambda: Store.summarise(store, "alerts", query, *POSTURE_DAY), args.runs)),
+                ("posture 24 h, one pass (now)", timed(
+                    lambda: store.summarise("alerts", query, *POSTURE_DAY), args.runs))]
+        assert Store.summarise(store, "alerts", query, *POSTURE_DAY) == store.summarise(
+            "alerts", query, *POSTURE_DAY)
         store.close()
         rows.append(("GET /api/v1/stats/alerts (now)", over_http(url, args.runs)))
         print(f"load average {os.getloadavg()[0]:.1f}; {args.alerts:,} alerts, "
               f"{args.runs} runs, median (max) seconds:")
         for label, values in rows:
             print(f"  {label:32} {statistics.median(values):6.2f} ({max(values):.2f})")
-        before, now = (statistics.median(v) for _label, v in rows[:2])
-        print(f"  store time ratio before/now: {before / now:.1f}x")
+        medians = [statistics.median(values) for _label, values in rows]
+        print(f"  ratio before/now: stats {medians[0] / medians[1]:.1f}x, "
+              f"posture {medians[2] / medians[3]:.1f}x")
     return 0
 
 
