@@ -93,6 +93,8 @@ def main() -> int:
         else:
             print(f"[benign] failed; work directory kept: {workdir}", flush=True)
     print(json.dumps(summary, indent=1, ensure_ascii=False))
+    from bench.machine import machine, machine_line
+    print(machine_line(machine(None, False)), f"load average {os.getloadavg()}")
     return 0
 
 

@@ -16,6 +16,7 @@ from .scenarios import SCAN_DEADLINE, Scenario, _ip, _sh
 
 SERVER_NAMES = ("web", "ssh", "dns", "backup", "files")
 INTERNAL_NAMES = (*SERVER_NAMES, "c1", "c2", "c3")
+SSH_SERVERS = ("ssh", "web", "dns", "backup", "files")     # sshd runs on these (conftest)
 TCP_PORTS = (21, 22, 23, 25, 53, 80, 110, 111, 135, 139, 143, 443, 445, 993, 995, 1433, 1521,
              2049, 3306, 3389, 5432, 5900, 5985, 6379, 8000, 8080, 8443, 9200, 11211, 27017)
 UDP_PORTS = (53, 67, 69, 111, 123, 137, 161, 162, 500, 514, 520, 1434, 1900, 4500, 5353, 11211)
@@ -160,18 +161,24 @@ def exfiltration(rng: random.Random) -> Scenario:
 
 
 def lateral(rng: random.Random) -> Scenario:
-    ports = rng.sample((22, 135, 445, 3389, 5985, 5986), rng.randint(2, 4))
-    targets = rng.sample(INTERNAL_NAMES, rng.randint(3, 8))
-    gap = round(rng.uniform(0.1, 0.5), 2)
-    desc = f"connects to {ports} on {','.join(targets)}, {gap} s apart"
+    # Lateral movement is sessions that are answered: the lab's servers answer ssh only, so
+    # 22 is always among the services tried (probing closed ports alone is a scan, and the
+    # scan detector names it), on at least two ssh servers.
+    ports = [22, *rng.sample((135, 445, 3389, 5985, 5986), rng.randint(0, 3))]
+    targets = rng.sample(SSH_SERVERS, rng.randint(2, 5))
+    targets += rng.sample([h for h in INTERNAL_NAMES if h not in targets], rng.randint(0, 3))
+    rng.shuffle(targets)
+    mode, gap = rng.choice(("tcp-connect", "ssh-login")), round(rng.uniform(0.1, 0.5), 2)
+    desc = f"{mode} to {ports} on {','.join(targets)}, {gap} s apart"
 
     def launch(r, s):
         probes = [f"{_ip(r, t)} {p}" for t in targets for p in ports]
-        rng_order = random.Random(len(probes) * 7919 + int(gap * 100))
-        rng_order.shuffle(probes)
+        ssh = ("timeout 5 ssh -o BatchMode=yes -o StrictHostKeyChecking=no "
+               "-o UserKnownHostsFile=/dev/null -o ConnectTimeout=3 -p $2 admin@$1 true")
+        tcp = "timeout 2 bash -c \"exec 3<>/dev/tcp/$1/$2\""
+        step = ssh if mode == "ssh-login" else tcp
         script = ("for tp in " + " ".join(shlex.quote(p) for p in probes) + "; do set -- $tp; "
-                  "timeout 2 bash -c \"exec 3<>/dev/tcp/$1/$2\" 2>/dev/null; "
-                  f"sleep {gap}; done; true")
+                  f"{step} >/dev/null 2>&1; sleep {gap}; done; true")
         return [_sh(r, s.attackers[0], s.id, script)]
     return Scenario("lateral_movement", desc, "lateral_movement", ["r-lateral"], launch,
                     max_runtime=40)
