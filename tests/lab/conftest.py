@@ -86,6 +86,7 @@ class Range:
         self.sshd_log: Path | None = None
         self.results: dict[str, Result] = {s.id: Result(s) for s in SCENARIOS}
         self.results_random: list = []        # randomised.Outcome, tests/lab/test_lab_random.py
+        self.addresses_used: set[str] = set()  # by the randomised families' attackers
         self.categories = registered_categories()
         self.background_stop = threading.Event()
         self.background_threads: list[threading.Thread] = []

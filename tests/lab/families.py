@@ -31,18 +31,19 @@ FAMILY_ATTACKERS = {name: (f"10.77.9.{10 + i}" if side == "inside" else f"203.0.
                     for i, (name, side) in enumerate(ATTACKER_SIDES.items())}
 
 
-def draw_addresses(rng: random.Random) -> dict[str, str]:
-    """A fresh, distinct address per attacker namespace for one round (never a benign host's
-    or a fixed scenario's: 10.77.4-8.x inside, 203.0.113.100-199 outside)."""
-    inside = rng.sample(range(4 * 256 + 1, 9 * 256 - 1), len(ATTACKER_SIDES))
-    outside = rng.sample(range(100, 200), len(ATTACKER_SIDES))
+def draw_addresses(rng: random.Random, used: set[str]) -> dict[str, str]:
+    """A fresh address per attacker namespace for one round, none used in an earlier round
+    (`used` grows) and never a benign host's or a fixed scenario's: 10.77.4-8.x inside,
+    203.0.113.100-199 outside (ten rounds at most per session)."""
+    inside = [f"10.77.{n // 256}.{n % 256}" for n in range(4 * 256 + 1, 9 * 256 - 1)]
+    outside = [f"203.0.113.{n}" for n in range(100, 200)]
     out = {}
-    for i, (name, side) in enumerate(ATTACKER_SIDES.items()):
+    for name, side in ATTACKER_SIDES.items():
         if side == "either":
             side = rng.choice(("inside", "outside"))
-        n = inside[i]
-        out[name] = (f"10.77.{n // 256}.{n % 256}" if side == "inside"
-                     else f"203.0.113.{outside[i]}")
+        pool = inside if side == "inside" else outside
+        out[name] = rng.choice([ip for ip in pool if ip not in used])
+        used.add(out[name])
     return out
 
 

@@ -43,7 +43,7 @@ def readdress(rng_lab: "Range", addresses: dict[str, str]) -> None:
 
 def run_round(r: "Range", seed: int, round_no: int, batches: int = 2) -> list[Outcome]:
     rng = random.Random(f"{seed}:{round_no}")
-    readdress(r, draw_addresses(rng))
+    readdress(r, draw_addresses(rng, r.addresses_used))
     drawn = [(name, draw(rng)) for name, draw in FAMILIES.items()]
     rng.shuffle(drawn)
     outcomes = []
@@ -111,3 +111,15 @@ def _finish(r: "Range", run_: dict) -> None:
     r.note(f"random round {o.round} {o.family}: {o.status}"
            + (f" in {o.ttd:.1f}s" if o.ttd is not None else "")
            + (f" (other: {o.other_categories})" if o.other_categories else ""))
+
+
+def summary_lines(outcomes: list[Outcome]) -> list[str]:
+    """Per family: detected / runs and time to detect p50 / p95 / max (nearest rank)."""
+    lines = ["| family | detected | time to detect p50 / p95 / max |", "|---|---:|---:|"]
+    for family in sorted({o.family for o in outcomes}):
+        runs = [o for o in outcomes if o.family == family]
+        ttds = sorted(o.ttd for o in runs if o.status == "detected")
+        pick = (lambda q: ttds[min(len(ttds) - 1, max(0, round(q * len(ttds)) - 1))])
+        times = (f"{pick(0.5):.1f} / {pick(0.95):.1f} / {ttds[-1]:.1f} s" if ttds else "-")
+        lines.append(f"| {family} | {len(ttds)}/{len(runs)} | {times} |")
+    return lines

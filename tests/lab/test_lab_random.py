@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .randomised import run_round
+from .randomised import run_round, summary_lines
 
 SEED = int(os.environ.get("WATCHKEEPER_LAB_SEED") or random.SystemRandom().randrange(10**6))
 ROUNDS = int(os.environ.get("WATCHKEEPER_LAB_ROUNDS") or 1)
@@ -31,6 +31,7 @@ def test_randomised_families_overlapping(lab_range):
         OUT.write_text(json.dumps({"seed": SEED, "outcomes": [asdict(o) for o in outcomes]},
                                   indent=1))
     lab_range.settle()
+    print("\n".join(summary_lines(outcomes)), flush=True)
     benign = lab_range.benign_hosts()
     fps = lab_range.false_positives()
     failed = [o for o in outcomes if o.status != "detected"]
