@@ -151,11 +151,8 @@ class BruteForceDetector(Detector):
         _prune_auth(state, t - self.config.auth_window_seconds)
         if outcome == "success":
             return self._on_success(src, state, user, t, event["event"]["id"])
-        once = _connection_key(event)
-        if once is not None and once in state.counted:
-            return []                     # "Invalid user" then "Failed ... invalid user": one try
-        if once is not None:
-            state.counted[once] = t
+        if not _counts_as_try(state, _connection_key(event), event, t):
+            return []
         state.attempts.append([t, user, False, event["event"]["id"]])
         state.failures_by_user[user] = state.failures_by_user.get(user, 0) + 1
         self._cap_auth(state)
@@ -347,6 +344,20 @@ def _connection_key(event: dict) -> str | None:
     if not sshd.get("invalid_user"):
         return None
     return f"{event['source'].get('port')}|{event.get('user', {}).get('name')}"
+
+
+def _counts_as_try(state: _Auth, key: str | None, event: dict, t: float) -> bool:
+    """An unknown account's connection logs "Invalid user" once, then one "Failed ..." per
+    password tried (up to sshd's MaxAuthTries), then a closing line: count the tries, with the
+    announcement standing for the first (a connection that only announces is one try)."""
+    if key is None:
+        return True
+    seen, tried = key in state.counted, f"{key}|try" in state.counted
+    state.counted[key] = t
+    if part(event, "event").get("action") != "ssh_login":
+        return not seen                   # announcement / closing line: once per connection
+    state.counted[f"{key}|try"] = t
+    return not seen or tried              # the first "Failed" after the announcement is it
 
 
 def _session(event: dict, c: BruteForceConfig) -> tuple[int, int, bool] | None:
