@@ -45,6 +45,8 @@ def summarise(alerts: list[dict], hosts: dict[str, str], internal: int, seconds:
             "alerts": len(alerts), "alerts_naming_benign_source": benign_source,
             "alerts_per_hour_per_100_hosts": round(len(alerts) / hours * per_100, 2),
             "benign_source_per_hour_per_100_hosts": round(benign_source / hours * per_100, 2),
+            # none seen in n host-hours: fewer than 3/n per host-hour at 95 % (rule of three)
+            "upper_95_if_none_per_hour_per_100_hosts": round(3 / (hours * internal) * 100, 1),
             "by_category": dict(by_category), "hosts_named": dict(named),
             "background_ok_failed": {k: list(v) for k, v in background.items()},
             "messages": [f"{a.get('watchkeeper', {}).get('alert', {}).get('category')} "
