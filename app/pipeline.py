@@ -41,15 +41,18 @@ class Backends:
         self.close()
 
 
-def open_bus_only(settings: Settings) -> Bus:
-    """What a collector needs: the bus with its topics."""
-    bus = open_bus(settings.bus, partitions=settings.partitions)
+def open_bus_only(settings: Settings, bounded: bool = True) -> Bus:
+    """What a collector needs: the bus with its topics. `bounded=False` is for `ingest`, which
+    publishes a round from one thread before draining it: a producer waiting for room there
+    would wait for itself (its rounds bound its memory instead)."""
+    bus = open_bus(settings.bus, partitions=settings.partitions,
+                   memory_max_held=settings.bus_memory_max_held if bounded else 0)
     bus.ensure_topics(Names(settings.namespace).topics)
     return bus
 
 
-def open_backends(settings: Settings) -> Backends:
-    bus = open_bus_only(settings)
+def open_backends(settings: Settings, bounded: bool = True) -> Backends:
+    bus = open_bus_only(settings, bounded)
     return Backends(bus, open_store(settings.store))
 
 

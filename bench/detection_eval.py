@@ -1,7 +1,10 @@
 """Per-detector precision and recall on the labelled captures in tests/data
 (or the folder named by WATCHKEEPER_SHARED_DATA, laid out the same way).
 
-    .venv/bin/python bench/detection_eval.py [--markdown]
+    .venv/bin/python bench/detection_eval.py [--public]
+
+--public scores the public captures of tests/data/public instead (ground truth in its
+labels.json, from each capture's own repository; issue 14 item 8).
 
 Every capture goes through the real capture path and every registered detector with its
 default settings (one partition set for source-keyed detectors, one for each other key, as
@@ -12,6 +15,7 @@ other alert is a false positive; a truth row with no matching alert is a false n
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections import defaultdict
@@ -72,12 +76,18 @@ def alerts_for(path: Path) -> set[tuple[str, str]]:
     return raised
 
 
-def evaluate() -> dict[str, Score]:
+def public_truth() -> dict[str, list[tuple[str, str]]]:
+    """tests/data/public/labels.json as a TRUTH table (paths relative to tests/data)."""
+    labels = json.loads(data_file("public/labels.json").read_text())["captures"]
+    return {f"public/{c['file']}": [(c["category"], c["actor"])] for c in labels}
+
+
+def evaluate(truth_table: dict[str, list[tuple[str, str]]], base: Path,
+             negatives: list[str]) -> dict[str, Score]:
     scores: dict[str, Score] = defaultdict(Score)
-    files = sorted(TRUTH) + [str(p.relative_to(SHARED)) for p in captures(SHARED / BENIGN_DIR)]
-    for rel in files:
-        raised = alerts_for(data_file(rel, SHARED))
-        truth = set(TRUTH.get(rel, []))
+    for rel in sorted(truth_table) + negatives:
+        raised = alerts_for(data_file(rel, base))
+        truth = set(truth_table.get(rel, []))
         for category, entity in truth:
             hit = (category, entity) in raised
             scores[category].tp += hit
@@ -142,13 +152,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--benign-rate", action="store_true",
                         help="alerts per hour per 100 internal hosts on the benign captures")
-    if parser.parse_args().benign_rate:
+    parser.add_argument("--public", action="store_true",
+                        help="score tests/data/public (labels.json) instead")
+    args = parser.parse_args()
+    if args.benign_rate:
         benign_rate()
         return
-    scores = evaluate()
+    if args.public:
+        truth_table = public_truth()
+        scores = evaluate(truth_table, DATA, [])
+    else:
+        truth_table = TRUTH
+        benign = [str(p.relative_to(SHARED)) for p in captures(SHARED / BENIGN_DIR)]
+        scores = evaluate(truth_table, SHARED, benign)
     print("| detector category | TP | FP | FN | precision | recall |")
     print("|---|---:|---:|---:|---:|---:|")
-    for category in sorted(set(scores) | set(c for t in TRUTH.values() for c, _ in t)):
+    for category in sorted(set(scores) | set(c for t in truth_table.values() for c, _ in t)):
         s = scores[category]
         precision = f"{s.tp / (s.tp + s.fp):.2f}" if s.tp + s.fp else "–"
         recall = f"{s.tp / (s.tp + s.fn):.2f}" if s.tp + s.fn else "–"

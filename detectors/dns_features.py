@@ -8,7 +8,8 @@ split data into short labels. What they cannot avoid:
   attacker's server, so every query carries a new subdomain;
 - **encoded labels**: hex, base32 or base64 (lower-cased in transit), i.e. letters and digits
   interleaved with no hyphen — where host names are words, words with a number (`web01`,
-  `server2019`), or hyphenated CDN labels (`rr3---sn-ab5l6nzr`);
+  `server2019`), or hyphenated CDN labels (`rr3---sn-ab5l6nzr`); or 8-bit octets, which no
+  host name carries (iodine's default Base128 encoding);
 - **one of**: tunnel record types (TXT, NULL, CNAME, MX), failing answers (NXDOMAIN, REFUSED,
   SERVFAIL — a tunnel under a zone the resolver will not serve, or a server that only listens),
   big answers (data coming back), long names (data going out), or a regular clock (polling).
@@ -102,6 +103,8 @@ def is_clock(times: list[float], min_names: int) -> bool:
 def looks_encoded(subdomain: str) -> bool:
     """Hex, base32 or base64 data rather than a host name (its longest label decides)."""
     label = max(subdomain.split("."), key=len, default="")
+    if len(label) >= 6 and _has_raw_bytes(subdomain):
+        return True                         # 8-bit data (iodine's Base128 and raw modes)
     if len(label) < 6 or not set(label) <= ENCODED_CHARS:
         return False                        # short, or hyphenated / punctuated: a host name
     if len(label) >= 16 and shannon_entropy(label) >= 3.5:
@@ -123,6 +126,13 @@ def shannon_entropy(text: str) -> float:
         return 0.0
     counts = Counter(text)
     return -sum(c / len(text) * math.log2(c / len(text)) for c in counts.values())
+
+
+def _has_raw_bytes(name: str) -> bool:
+    """Octets outside printable ASCII: the packet collector writes them "\\xNN", Zeek logs
+    unescape them. A host name never has one (IDNs travel as punycode "xn--"); a tunnel
+    packing 7 or 8 bits per character does (iodine's Base128 and raw encodings)."""
+    return "\\x" in name or any(not " " <= c <= "~" for c in name)
 
 
 def _class_changes(label: str) -> int:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from playbooks import template, triggers
+from playbooks import preview, template, triggers
 from playbooks.actions import REGISTRY, ActionContext, ActionResult
 from playbooks.batching import BatchingStore
 from playbooks.expr import ExpressionError, compiled
@@ -220,11 +220,22 @@ class Engine:
             if result.outcome == "busy":      # another worker has this step in hand
                 return
             if not self._after_step(doc, step, result):
+                if info["status"] == "waiting":
+                    self._preview(doc, playbook, recent if recent is not None else {})
                 runs.save_run(self.store, doc, self.clock())
                 return
             info["steps"][step.id]["done"] = True
             info["step_index"] += 1
         self._finish(doc, "succeeded", "", self.clock())
+
+    def _preview(self, doc: dict, playbook: Playbook, recent: dict[str, int]) -> None:
+        """What the run would do once approved, for the responder (playbooks/preview.py);
+        worked out once, when the wait starts."""
+        info = doc["watchkeeper"]["run"]
+        output = info["steps"][playbook.steps[info["step_index"]].id].setdefault("output", {})
+        if "then" not in output:
+            output["then"] = preview.steps_after(playbook, info["step_index"],
+                                                 self._context(doc, playbook, recent))
 
     def _after_step(self, doc: dict, step: Step, result: ActionResult) -> bool:
         """Record the step's result; True = go on to the next step."""

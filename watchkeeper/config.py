@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     store: str = Field("sqlite:///var/watchkeeper.db",
                        description="sqlite:///PATH or http://HOST:9200")
     partitions: int = Field(4, ge=1, le=256, description="partitions per bus topic")
+    bus_memory_max_held: int = Field(
+        50_000, ge=0, description="memory:// in `run`: unread messages a topic holds for its "
+        "slowest reader before producers wait (back-pressure; bounds memory; 0: unbounded)")
     namespace: str = Field("wk", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$",
                            description="topic and consumer-group prefix (wk.events, wk-detect)")
     host: str = Field("127.0.0.1", description="API listen address")

@@ -100,7 +100,8 @@ def rejoin(stage: Stage, beat: Heartbeat | None = None) -> bool:
 def _lag(stage: Stage) -> int | None:
     try:
         return stage.consumer.lag()
-    except (BusError, OSError):
+    except (BusError, OSError) as exc:    # e.g. Kafka restarting: offsets cannot be listed now
+        log.debug("%s: lag unknown: %s", stage.name, exc)
         return None
 
 
@@ -119,7 +120,7 @@ def drain(stage: Stage, idle_polls: int = 2, stall_s: float = 120.0,
     last_progress = time.monotonic()
     backoff = 0.5
     exact = getattr(stage.consumer, "exact_lag", False)    # test doubles may not say
-    lag = stage.consumer.lag() if exact else None
+    lag = _lag(stage) if exact else None
     lowest = lag
     while idle < idle_polls:
         if time.monotonic() - last_progress > stall_s:
@@ -142,7 +143,7 @@ def drain(stage: Stage, idle_polls: int = 2, stall_s: float = 120.0,
             continue
         backoff = 0.5
         total.add(result)
-        lag = stage.consumer.lag()
+        lag = _lag(stage)     # None while the broker is away (a restart): not progress, not idle
         if result.consumed and (lag is None or lowest is None or lag < lowest):
             last_progress = time.monotonic()
             rejoins = 0

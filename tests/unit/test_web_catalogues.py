@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import get_args
+
+from api.schemas.posture import PostureWarningPublic
+from playbooks.actions import REGISTRY
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 SOURCES = [*WEB.glob("src/**/*.js"), *WEB.glob("*/index.html")]
@@ -23,6 +27,9 @@ DYNAMIC = {
     "istatus.": ["new", "acknowledged", "investigating", "contained", "closed"],
 }
 DYNAMIC["gbt."] = DYNAMIC["cat."]
+# The approvals page names every playbook action; the screen every posture warning kind.
+DYNAMIC["pbaction."] = sorted(REGISTRY)
+DYNAMIC["healthWarning."] = list(get_args(PostureWarningPublic.model_fields["kind"].annotation))
 
 
 def catalogue(name: str) -> dict[str, str]:

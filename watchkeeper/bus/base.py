@@ -152,12 +152,13 @@ class Bus(ABC):
         pass
 
 
-def open_bus(url: str, partitions: int = 4) -> Bus:
-    """`memory://` (in-process) or `kafka://HOST:PORT[,HOST:PORT]`."""
+def open_bus(url: str, partitions: int = 4, memory_max_held: int = 0) -> Bus:
+    """`memory://` (in-process) or `kafka://HOST:PORT[,HOST:PORT]`. `memory_max_held` bounds
+    the embedded bus's unread messages per topic (0: unbounded); Kafka keeps them on disk."""
     scheme = urlparse(url).scheme
     if scheme == "memory":
         from watchkeeper.bus.embedded import EmbeddedBus
-        return EmbeddedBus(partitions=partitions)
+        return EmbeddedBus(partitions=partitions, max_held=memory_max_held)
     if scheme == "kafka":
         from watchkeeper.bus.kafka import KafkaBus
         return KafkaBus(url, partitions=partitions)

@@ -6,9 +6,15 @@ slowest group. "Reads its topic" means declared with `declare_readers` or subscr
 created later than the producer (as in `ingest`) must be declared first, or the messages it
 owes could be trimmed before it exists. A group that was neither starts at the oldest message
 still held.
+
+With `max_held`, a topic holds at most that many unread messages for its slowest reader group:
+a producer then waits for room (as Kafka's producer waits when its buffer is full), so a flood at
+a listener turns into TCP back-pressure and counted kernel drops instead of unbounded memory.
+`run` sets it; `ingest` (one thread publishing a round, then draining it) must not.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -17,7 +23,15 @@ from dataclasses import dataclass, field
 from watchkeeper.bus.base import TOPICS, Bus, Consumer, Message, Producer
 from watchkeeper.bus.partition import partition_for
 
-_TRIM_BATCH = 10_000  # trim a partition's prefix in chunks, not per commit
+# A partition's read prefix is trimmed in chunks, not per commit: at _TRIM_BATCH messages, or
+# earlier once it is at least _TRIM_MIN and as long as what stays (so `del` moves no more than it
+# frees: amortised O(1) per message). Counting messages alone kept up to 10 000 read messages
+# per partition, which for 64 KiB dead letters (one partition: keyed by stage) is 1.3 GB.
+_TRIM_BATCH = 10_000
+_TRIM_MIN = 256
+_WAIT_WARN_S = 30.0   # a producer waiting this long for room says which group is behind
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,9 +45,12 @@ class _Partition:
 
 
 class EmbeddedBus(Bus):
-    def __init__(self, partitions: int = 4):
+    def __init__(self, partitions: int = 4, max_held: int = 0):
         self.url = "memory://"
         self.partitions = partitions
+        self.max_held = max_held            # unread messages per topic; 0: unbounded
+        self.waited_seconds = 0.0           # producers' total wait for room (back-pressure)
+        self._closed = False
         self.epoch = uuid.uuid4().hex
         self._cond = threading.Condition()
         self._topics: dict[str, list[_Partition]] = {}
@@ -72,10 +89,42 @@ class EmbeddedBus(Bus):
             if parts is None:
                 self.ensure_topics((topic,))
                 parts = self._topics[topic]
+            if self.max_held and sum(len(p.messages) for p in parts) >= self.max_held:
+                self._wait_for_room(topic, parts)
             part_no = partition_for(key, self.partitions)
             part = parts[part_no]
             part.messages.append(Message(topic, part_no, part.end, key, value,
                                          int(time.time() * 1000)))
+            self._cond.notify_all()
+
+    def _unread(self, topic: str, parts: list[_Partition]) -> tuple[int, str | None]:
+        """Messages of `topic` its slowest reader group has not committed, and that group."""
+        groups = self._readers.get(topic)
+        if not groups:
+            return 0, None      # nobody will ever read them: bounding would only block
+        behind = {group: sum(p.end - max(p.base, self._committed.get((group, topic, i), 0))
+                             for i, p in enumerate(parts))
+                  for group in groups}
+        slowest = max(behind, key=behind.__getitem__)
+        return behind[slowest], slowest
+
+    def _wait_for_room(self, topic: str, parts: list[_Partition]) -> None:
+        started = warned = time.monotonic()
+        while not self._closed:
+            held, slowest = self._unread(topic, parts)
+            if held < self.max_held:
+                break
+            self._cond.wait(1.0)
+            now = time.monotonic()
+            if now - warned >= _WAIT_WARN_S:
+                warned = now
+                log.warning("bus: %s holds %d unread messages for group %s; producers have "
+                            "waited %.0f s for it", topic, held, slowest, now - started)
+        self.waited_seconds += time.monotonic() - started
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True     # a producer waiting for room appends and returns
             self._cond.notify_all()
 
     def _assignment(self, member: EmbeddedConsumer) -> list[tuple[str, int]]:
@@ -97,12 +146,15 @@ class EmbeddedBus(Bus):
             for (topic, part_no), offset in positions.items():
                 self._committed[(group, topic, part_no)] = offset
                 self._trim(topic, part_no)
+            if self.max_held:
+                self._cond.notify_all()     # a producer may be waiting for room
 
     def _trim(self, topic: str, part_no: int) -> None:
         groups = self._readers.get(topic, set())
         safe = min((self._committed.get((g, topic, part_no), 0) for g in groups), default=0)
         part = self._topics[topic][part_no]
-        if safe - part.base >= _TRIM_BATCH:
+        done = safe - part.base
+        if done >= _TRIM_BATCH or (done >= _TRIM_MIN and done >= len(part.messages) - done):
             del part.messages[: safe - part.base]
             part.base = safe
 

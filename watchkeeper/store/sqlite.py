@@ -21,6 +21,7 @@ from watchkeeper.store.base import (ARRAY_FIELDS, CHANGE_FIELDS, KINDS, MAX_GROU
 from watchkeeper.store import raw as raw_docs
 from watchkeeper.store.legacy import upgraded
 from watchkeeper.store.raw import RawDoc
+from watchkeeper.store.sqlite_readers import ReadConnections
 
 _INDEXED = ("event.dataset", "watchkeeper.alert.category", "watchkeeper.alert.status",
             "event.severity", "source.ip")
@@ -62,9 +63,10 @@ class SqliteStore(Store):
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open SQLite store at {path}: {exc}") from None
-        self._lock = threading.Lock()   # one connection shared by API threads and the indexer
+        self._lock = threading.Lock()   # one write connection shared by API threads and the indexer
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._reads = ReadConnections(path, self._db, self._lock)   # reads never wait on it
         self._encode = msgspec.json.Encoder().encode
         self._decode = msgspec.json.Decoder().decode
         self.ensure_schema()
@@ -209,11 +211,11 @@ class SqliteStore(Store):
         order = f"ts {direction}, id {direction}"
         if key:
             order = f"{key} {direction}, {order}"
-        with self._lock:
-            rows = self._db.execute(
+        with self._reads.reading() as db:
+            rows = db.execute(
                 f"SELECT doc FROM {kind} {self._clause(page_where)} ORDER BY {order} LIMIT ?",
                 (*page_args, query.limit + 1)).fetchall()
-            total = self._db.execute(f"SELECT count(*) FROM {kind} {self._clause(where)}",
+            total = db.execute(f"SELECT count(*) FROM {kind} {self._clause(where)}",
                                      args).fetchone()[0]
         items = [self._decode(r[0]) for r in rows[:query.limit]]
         more = len(rows) > query.limit
@@ -231,15 +233,17 @@ class SqliteStore(Store):
 
     def get_by_ids(self, kind: str, ids: list[str]) -> list[dict]:
         check_kind(kind)
-        with self._lock:
-            return self._fetch(kind, ids)
+        with self._reads.reading() as db:
+            return self._fetch(kind, ids, db)
 
-    def _fetch(self, kind: str, ids: list[str]) -> list[dict]:
+    def _fetch(self, kind: str, ids: list[str], db: sqlite3.Connection | None = None
+               ) -> list[dict]:
+        """Through the write connection (under its lock) unless a read connection is given."""
         found: dict[str, dict] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for doc_id, doc in self._db.execute(
+            for doc_id, doc in (db or self._db).execute(
                     f"SELECT id, doc FROM {kind} WHERE id IN ({marks})", chunk):
                 found[doc_id] = self._decode(doc)
         return [found[i] for i in dict.fromkeys(ids) if i in found]
@@ -250,8 +254,8 @@ class SqliteStore(Store):
         where, args = self._where(query)
         sql = (f"SELECT j.value, count(*) AS n FROM {kind}, json_each({kind}.doc, ?) AS j "
                f"{self._clause(where)} GROUP BY j.value ORDER BY n DESC, j.value LIMIT ?")
-        with self._lock:
-            rows = self._db.execute(sql, (_path(field_name), *args, size)).fetchall()
+        with self._reads.reading() as db:
+            rows = db.execute(sql, (_path(field_name), *args, size)).fetchall()
         return [Bucket(key, n) for key, n in rows if key is not None]
 
     def date_histogram(self, kind: str, interval_seconds: int, query: Query) -> list[Bucket]:
@@ -260,8 +264,8 @@ class SqliteStore(Store):
         where, args = self._where(query)
         sql = (f"SELECT (ts / ?) * ? AS k, count(*) FROM {kind} {self._clause(where)} "
                "GROUP BY k ORDER BY k")
-        with self._lock:
-            rows = self._db.execute(sql, (width, width, *args)).fetchall()
+        with self._reads.reading() as db:
+            rows = db.execute(sql, (width, width, *args)).fetchall()
         return [Bucket(k // 1_000_000, n) for k, n in rows]
 
     def group_counts(self, kind: str, fields: list[str], query: Query,
@@ -278,8 +282,8 @@ class SqliteStore(Store):
         summed = f"json_extract(doc, '{_path(sum_field)}')" if sum_field else "NULL"
         sql = (f"SELECT {names}, count(*), total({summed}), count({summed}) FROM {kind} "
                f"{self._clause(where)} GROUP BY {names} ORDER BY {names} LIMIT ?")
-        with self._lock:
-            rows = self._db.execute(sql, (*args, MAX_GROUPS + 1)).fetchall()
+        with self._reads.reading() as db:
+            rows = db.execute(sql, (*args, MAX_GROUPS + 1)).fetchall()
         if len(rows) > MAX_GROUPS:
             raise TooManyGroups(f"more than {MAX_GROUPS} groups: narrow the query")
         first = 1 if interval_seconds else 0
@@ -301,8 +305,8 @@ class SqliteStore(Store):
             args += [after[0], after[0], after[1]]
         else:
             where.append(f"{when} IS NOT NULL")
-        with self._lock:
-            rows = self._db.execute(f"SELECT doc FROM {kind} {self._clause(where)} "
+        with self._reads.reading() as db:
+            rows = db.execute(f"SELECT doc FROM {kind} {self._clause(where)} "
                                     f"ORDER BY {when}, id LIMIT ?", (*args, query.limit))
             return [self._decode(r[0]) for r in rows.fetchall()]
 
@@ -342,6 +346,7 @@ class SqliteStore(Store):
         return ("WHERE " + " AND ".join(where)) if where else ""
 
     def close(self) -> None:
+        self._reads.close()
         with self._lock:
             self._db.close()
 

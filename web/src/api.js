@@ -155,6 +155,12 @@ export const api = {
   expireSuppression: (id) => send("POST", `/suppressions/${encodeURIComponent(id)}/expire`),
   alertStats: (params) => send("GET", "/stats/alerts", { params }),
   posture: (params) => optional(send("GET", "/posture", { params })),
+  runs: (params) => send("GET", "/playbooks/runs", { params }),
+  run: (id) => send("GET", `/playbooks/runs/${encodeURIComponent(id)}`),
+  approveRun: (id, comment) =>
+    send("POST", `/playbooks/runs/${encodeURIComponent(id)}/approve`, { body: { comment } }),
+  denyRun: (id, comment) =>
+    send("POST", `/playbooks/runs/${encodeURIComponent(id)}/deny`, { body: { comment } }),
 };
 
 // A route that does not exist (yet) or that this role may not read answers null, not an error.

@@ -162,6 +162,9 @@ def test_a_resolver_is_never_blamed_even_unmarked():
     ("rr3---sn-ab5l6nzr", False), ("d3c4fx9ab1k2", True), ("www", False),
     ("2062756467657420", True), ("443", False), ("20261203", False), ("74696e", True),
     ("cdn2", False), ("mail25", False),
+    # iodine Base128 as the capture writes it, and as a Zeek log unescapes it
+    ("1eaba82\\xca2hb\\xbe\\xeey\\xd6wgi", True), ("1eaba82\xca2hb\xbe\xeey", True),
+    ("xn--80ak6aa92e", False),
 ])
 def test_looks_encoded(label, encoded):
     assert looks_encoded(label) is encoded

@@ -57,6 +57,15 @@ def test_waits_then_a_responder_approves(store, receiver, gate):
     assert "playbook.approval.approved" in actions and "playbook.run.end" in actions
 
 
+def test_a_waiting_run_says_what_it_would_do_once_approved(store, receiver, gate):
+    engine, clock, rid = gate
+    then = _run(store, rid)["watchkeeper"]["run"]["steps"]["approve"]["output"]["then"]
+    assert then == [{"id": "hook", "action": "notify_webhook", "if": None,
+                     "with": {"url": f"{receiver.url}/after"}}]
+    engine.tick()                                       # worked out once, kept while waiting
+    assert _run(store, rid)["watchkeeper"]["run"]["steps"]["approve"]["output"]["then"] == then
+
+
 def test_denial_stops_the_run(store, receiver, gate):
     engine, clock, rid = gate
     runs.decide(store, _run(store, rid), "approve", False, "alice", "no", clock.now)

@@ -1,5 +1,8 @@
-"""What only the embedded bus has to prove: memory follows the slowest group."""
+"""What only the embedded bus has to prove: memory follows the slowest group, and a bounded
+topic makes producers wait instead of growing."""
 from __future__ import annotations
+
+import threading
 
 from watchkeeper.bus.embedded import _TRIM_BATCH, EmbeddedBus
 
@@ -67,3 +70,66 @@ def test_declared_readers_hold_messages_until_they_have_read_them():
     assert len(bus._topics["t"][0].messages) == 3 * _TRIM_BATCH
     indexer = bus.consumer("indexer", ["t"])
     assert indexer.lag() == 3 * _TRIM_BATCH
+
+
+def _unread(bus: EmbeddedBus, group: str, topic: str) -> int:
+    return sum(p.end - max(p.base, bus._committed.get((group, topic, i), 0))
+               for i, p in enumerate(bus._topics[topic]))
+
+
+def test_a_bounded_topic_makes_its_producer_wait_for_the_slowest_group_and_loses_nothing():
+    bus = EmbeddedBus(partitions=2, max_held=100)
+    consumer = bus.consumer("slow", ["t"])
+    peaks: list[int] = []
+    sent = threading.Event()
+
+    def produce() -> None:
+        producer = bus.producer()
+        for i in range(1000):
+            producer.send("t", str(i).encode(), key=f"k{i % 7}")
+            with bus._cond:
+                peaks.append(_unread(bus, "slow", "t"))
+        sent.set()
+    thread = threading.Thread(target=produce)
+    thread.start()
+    assert not sent.wait(0.3), "1000 sends finished with nobody reading a 100-message topic"
+    got: list[int] = []
+    while not (sent.is_set() and consumer.lag() == 0):
+        batch = consumer.poll(30, timeout=0.2)
+        got += [int(m.value) for m in batch]
+        consumer.commit()
+    thread.join(5)
+    assert sorted(got) == list(range(1000))
+    assert max(peaks) <= 100 and bus.waited_seconds > 0
+
+
+def test_a_topic_nobody_reads_is_not_bounded_and_close_releases_a_waiting_producer():
+    bus = EmbeddedBus(partitions=1, max_held=10)
+    producer = bus.producer()
+    for _ in range(50):
+        producer.send("deadletter", b"x")      # no reader group: waiting would be for ever
+    bus.consumer("g", ["t"])
+    for _ in range(10):
+        producer.send("t", b"x")
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (producer.send("t", b"y"), done.set()))
+    thread.start()
+    assert not done.wait(0.3)
+    bus.close()
+    assert done.wait(5) and bus._topics["t"][0].end == 11
+
+
+def test_a_read_prefix_is_trimmed_long_before_ten_thousand_messages():
+    """Dead letters carry up to 64 KiB each and share one partition: keeping 10 000 read ones
+    was over a gigabyte. A prefix as long as what stays is trimmed (amortised O(1))."""
+    bus = EmbeddedBus(partitions=1)
+    consumer = bus.consumer("g", ["t"])
+    producer = bus.producer()
+    for _ in range(1000):
+        producer.send("t", b"x" * 1000, key="k")
+    consumer.poll(600, timeout=0)
+    consumer.commit()
+    assert len(bus._topics["t"][0].messages) == 400
+    while consumer.poll(5000, timeout=0):
+        consumer.commit()
+    assert bus._topics["t"][0].messages == [] and bus._topics["t"][0].base == 1000

@@ -9,7 +9,7 @@ import warnings
 
 from api import create_app
 from watchkeeper import codec
-from watchkeeper.bus import Names
+from watchkeeper.bus import BusError, Names
 from watchkeeper.bus.embedded import EmbeddedBus
 from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.indexer import Indexer
@@ -215,3 +215,28 @@ def test_a_serve_process_reports_no_stages(tmp_path):
     with TestClient(create_app(store)) as client:
         assert "stages" not in client.get("/health").json()
     store.close()
+
+
+def test_drain_goes_on_while_the_lag_cannot_be_read(tmp_path):
+    """Kafka restarting mid-`ingest`: listing offsets times out for a while (KafkaTimeoutError
+    -> BusError). The stage keeps reading and drain ends when the lag is readable again."""
+    bus = EmbeddedBus(partitions=4)
+    bus.ensure_topics(NAMES.topics)
+    store = open_store(f"sqlite:///{tmp_path}/wk.db")
+    indexer = Indexer(bus, store, NAMES)
+    real_lag, failures = indexer.consumer.lag, []
+
+    def lag_while_the_broker_is_away() -> int:
+        if len(failures) < 3:
+            failures.append(1)
+            raise BusError("lag: KafkaTimeoutError: Failed to get offsets by timestamps")
+        return real_lag()
+    indexer.consumer.lag = lag_while_the_broker_is_away
+    _publish(bus, 300)
+    try:
+        drain(indexer, stall_s=30)
+        indexer.close()
+        assert len(failures) == 3
+        assert store._db.execute("SELECT count(*) FROM events").fetchone()[0] == 300
+    finally:
+        store.close()

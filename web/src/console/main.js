@@ -6,6 +6,7 @@ import * as fmt from "../format.js";
 import { otherLangHref, t } from "../i18n.js";
 import { adminViews } from "./admin.js";
 import { alertsView } from "./alerts.js";
+import { approvalsView } from "./approvals.js";
 import { incidentsView } from "./incidents.js";
 import "./console.css";
 
@@ -24,6 +25,7 @@ function consoleApp() {
     ...alertsView(),
     ...incidentsView(),
     ...adminViews(),
+    ...approvalsView(),
 
     async init() {
       window.addEventListener("keydown", (event) => this.onKey(event));
@@ -84,6 +86,7 @@ function consoleApp() {
       }
       if (name === "rules" && this.me.role === "security_admin") this.openRules();
       else if (name === "assets") this.openAssets();
+      else if (name === "approvals") this.openApprovals();
       else if (name === "incidents") this.openIncidents(id ? decodeURIComponent(id) : null);
       else this.openAlerts(name === "alerts" && id ? decodeURIComponent(id) : null);
     },

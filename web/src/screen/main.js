@@ -39,6 +39,7 @@ function screenApp() {
     level: "blue", score: null, trend: [], perMinute: 0, total24: 0,
     severityRows: [], categoryRows: [], sites: [], focus: null,
     incidents: [], incidentsReadable: true, topSources: [], topTargets: [], collectors: [],
+    warnings: [],
     ticker: [], view: 0, paused: false, rotateSeconds: rotationSeconds(), countdownLeft: 0,
     now: Date.now(), lastUpdate: null, loaded: [],
 

@@ -126,6 +126,7 @@ export function derive(raw) {
     out.trend = posture?.trend?.length ? posture.trend : dense(raw.day?.histogram.buckets || [], 3600, 24);
   }
   if (posture?.sites?.length) out.sites = posture.sites;
+  if (posture) out.warnings = posture.warnings;
   const collectors = posture?.collectors?.length ? posture.collectors : collectorsFromHealth(raw.health);
   if (collectors.length) out.collectors = collectors;
   if (posture?.topSources?.length || raw.recent) {

@@ -27,6 +27,11 @@ export function normalizePosture(raw) {
     sites: list(raw.sites).map(site),
     topSources: top(raw.top?.sources),
     topTargets: top(raw.top?.targets),
+    // Detection health: each warning's text comes from the catalogues (the answer's
+    // `message` is zh-CN only); kind, collector and observer fill it.
+    warnings: list(raw.warnings).filter((w) => w && w.kind).map((w) => ({
+      kind: w.kind, collector: w.collector || "?", observer: w.observer || "?", site: w.site ?? null,
+    })),
     collectors: list(raw.collectors).map((c) => ({
       name: [c.collector, c.observer].filter(Boolean).join(" · ") || "?",
       rate: c.events_per_second ?? null, lastSeen: c.last_seen || null,
