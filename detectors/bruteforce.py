@@ -18,6 +18,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
+from detectors.auth_tries import counts_as_try
 from detectors.base import Detector, DetectorConfig
 from detectors.kit import KeyedState, doubled, drop_oldest, part, text
 from watchkeeper import schema
@@ -151,7 +152,7 @@ class BruteForceDetector(Detector):
         _prune_auth(state, t - self.config.auth_window_seconds)
         if outcome == "success":
             return self._on_success(src, state, user, t, event["event"]["id"])
-        if not _counts_as_try(state, _connection_key(event), event, t):
+        if not counts_as_try(state.counted, event, t):
             return []
         state.attempts.append([t, user, False, event["event"]["id"]])
         state.failures_by_user[user] = state.failures_by_user.get(user, 0) + 1
@@ -336,28 +337,6 @@ def _auth_outcome(event: dict) -> str | None:
         if part(event, "process").get("name") in SSHD_PROGRAMS or "count" in pam:
             return None
     return ev["outcome"]
-
-
-def _connection_key(event: dict) -> str | None:
-    """sshd logs an unknown account twice per connection; count it once per port and name."""
-    sshd = part(event, "watchkeeper", "syslog", "sshd")
-    if not sshd.get("invalid_user"):
-        return None
-    return f"{event['source'].get('port')}|{event.get('user', {}).get('name')}"
-
-
-def _counts_as_try(state: _Auth, key: str | None, event: dict, t: float) -> bool:
-    """An unknown account's connection logs "Invalid user" once, then one "Failed ..." per
-    password tried (up to sshd's MaxAuthTries), then a closing line: count the tries, with the
-    announcement standing for the first (a connection that only announces is one try)."""
-    if key is None:
-        return True
-    seen, tried = key in state.counted, f"{key}|try" in state.counted
-    state.counted[key] = t
-    if part(event, "event").get("action") != "ssh_login":
-        return not seen                   # announcement / closing line: once per connection
-    state.counted[f"{key}|try"] = t
-    return not seen or tried              # the first "Failed" after the announcement is it
 
 
 def _session(event: dict, c: BruteForceConfig) -> tuple[int, int, bool] | None:
