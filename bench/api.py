@@ -281,7 +281,7 @@ def main() -> None:
     from bench.machine import machine
     print("machine:", json.dumps(machine(args.es if "elasticsearch" in args.backends else None,
                                          False)))
-    print(f"load average {os.getloadavg()[0]:.1f} (2 cores shared with 7 engineers)")
+    print(f"load average {os.getloadavg()[0]:.1f} (2 cores shared with other engineers)")
     for backend in args.backends:
         tmp = None
         if backend == "sqlite":

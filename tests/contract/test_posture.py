@@ -106,6 +106,26 @@ def test_group_counts_is_the_same_on_both_backends(seeded):
         seeded.group_counts("alerts", ["related.ip"], query)
 
 
+def test_summarise_answers_as_each_aggregation_asked_alone(seeded):
+    terms = {"sources": ("source.ip", 2), "sites": ("labels.site", 10),
+             "severity": ("event.severity", 3)}
+    series = {"by_severity": ("event.severity", 3600),
+              "by_category": ("watchkeeper.alert.category", 3600)}
+    for query in (Query(since=NOW - 86400, limit=1),
+                  Query(terms={"watchkeeper.alert.status": ["new"]}, sites=["county-a1"]),
+                  Query(since=NOW + 3600)):                         # nothing matches
+        got = seeded.summarise("alerts", query, terms, series)
+        assert got == {
+            **{name: seeded.terms("alerts", f, query, size) for name, (f, size) in terms.items()},
+            **{name: seeded.group_counts("alerts", [f], query, interval)
+               for name, (f, interval) in series.items()}}
+    day = seeded.summarise("alerts", Query(since=NOW - 86400), terms, series)
+    assert sum(b.count for b in day["sites"]) == 4 and len(day["sources"]) == 2
+    assert sum(g.count for g in day["by_category"]) == 5
+    with pytest.raises(ValueError):
+        seeded.summarise("alerts", Query(), {}, {"bad": ("related.ip", 3600)})
+
+
 def test_group_counts_sums_the_stamped_weight_on_both_backends(seeded):
     # weight_points = SEVERITY_WEIGHT × criticality × MLPS (defaults 3, 2), stamped on write
     assert seeded.get_by_ids("alerts", [SEED[0]["event"]["id"]])[0][

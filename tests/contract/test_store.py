@@ -103,6 +103,21 @@ def test_terms_and_histogram(store):
     assert store.terms("alerts", "event.severity", Query())[0].key == 2
 
 
+def test_terms_of_addresses_count_and_order_like_any_field(store):
+    # Elasticsearch counts address fields by hashing the matching values (execution_hint map)
+    ips = ["10.0.0.9", "10.0.0.2", "10.0.0.9", "10.0.0.3", "10.0.0.2", "10.0.0.9", "10.0.0.1"]
+    alerts = [_alert(f"10.1.0.{i}", at=T0 + i) for i in range(len(ips))]  # distinct ids
+    for alert, ip in zip(alerts, ips):
+        alert["source"]["ip"] = ip
+    _write(store, "alerts", alerts)
+    buckets = store.terms("alerts", "source.ip", Query(), 3)
+    assert [(b.key, b.count) for b in buckets] == [("10.0.0.9", 3), ("10.0.0.2", 2),
+                                                   ("10.0.0.1", 1)]
+    late = store.terms("alerts", "source.ip", Query(since=T0 + 3), 10)
+    assert [(b.key, b.count) for b in late] == [("10.0.0.1", 1), ("10.0.0.2", 1),
+                                                ("10.0.0.3", 1), ("10.0.0.9", 1)]
+
+
 def test_evidence_lookup_by_ids(store):
     flows = [_flow(i, T0 + i) for i in range(5)]
     _write(store, "events", flows)

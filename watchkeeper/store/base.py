@@ -80,6 +80,18 @@ class Store(ABC):
         With `sum_field` (numeric) each group also has its `total` and `summed` count.
         Ordered by (start, keys); at most MAX_GROUPS (more is a ValueError)."""
 
+    def summarise(self, kind: str, query: Query, terms: dict[str, tuple[str, int]],
+                  series: dict[str, tuple[str, int]]) -> dict[str, list]:
+        """Several aggregations of the same documents: `terms` name -> (field, size) answered
+        as `self.terms`, `series` name -> (field, interval seconds) as `self.group_counts`
+        of that one field per interval. The same answers as asking each; a store may answer
+        them all from one pass (Elasticsearch: one search)."""
+        out: dict[str, list] = {name: self.terms(kind, field_name, query, size)
+                                for name, (field_name, size) in terms.items()}
+        out.update({name: self.group_counts(kind, [field_name], query, interval)
+                    for name, (field_name, interval) in series.items()})
+        return out
+
     @abstractmethod
     def changes_after(self, kind: str, time_field: str, after: tuple[str, str] | None,
                       until: float, query: Query) -> list[dict]:

@@ -11,6 +11,8 @@ from watchkeeper.store.base import (MAX_GROUPS, MISSING_SORT_VALUE, Bucket, Grou
                                     StoreError, StoreUnavailable, TooManyGroups,
                                     check_change_field, check_group_fields, check_kind,
                                     cursor_position, group_order, page_cursor)
+from watchkeeper.store.elastic_groups import flatten, nestable, nested_aggs
+from watchkeeper.store.mappings import IP_FIELDS
 
 
 def _millis(timestamp: str) -> int:
@@ -32,6 +34,22 @@ def _group(bucket: dict, width: int, interval_seconds: int | None,
     return group
 
 
+def _cause(exc: ApiError) -> str:
+    """Why a search failed (e.g. too_many_buckets_exception), which the error's own text
+    leaves out: the caller may answer another way."""
+    error = exc.body.get("error") if isinstance(exc.body, dict) else None
+    cause = error.get("caused_by") if isinstance(error, dict) else None
+    return f" ({cause.get('type')})" if isinstance(cause, dict) and cause.get("type") else ""
+
+
+def _terms_agg(field_name: str, size: int) -> dict:
+    """Most frequent first, ties by key; address fields hash the matching documents' values
+    (mappings.IP_FIELDS) rather than rebuild global ordinals after every refresh."""
+    return {"terms": {"field": field_name, "size": size,
+                      "order": [{"_count": "desc"}, {"_key": "asc"}],
+                      **({"execution_hint": "map"} if field_name in IP_FIELDS else {})}}
+
+
 def _iso(epoch: float) -> str:
     return timeutil.format(epoch)
 
@@ -46,7 +64,7 @@ class ElasticReads:
         except TransportError as exc:
             raise StoreUnavailable(f"Elasticsearch at {self.url} did not answer: {exc}") from None
         except ApiError as exc:
-            raise StoreError(f"Elasticsearch refused the query: {exc}") from None
+            raise StoreError(f"Elasticsearch refused the query: {exc}{_cause(exc)}") from None
 
     def search(self, kind: str, query: Query) -> Page:
         check_kind(kind)
@@ -78,11 +96,39 @@ class ElasticReads:
     def terms(self, kind: str, field_name: str, query: Query, size: int = 10) -> list[Bucket]:
         check_kind(kind)
         Query(terms={field_name: []})  # validates the field name
-        aggs = {"t": {"terms": {"field": field_name, "size": size,
-                                "order": [{"_count": "desc"}, {"_key": "asc"}]}}}
+        aggs = {"t": _terms_agg(field_name, size)}
         result = self._search(kind, query=self._filter(query), size=0, aggs=aggs)
         buckets = result.get("aggregations", {}).get("t", {}).get("buckets", [])
         return [Bucket(b["key"], b["doc_count"]) for b in buckets]
+
+    def summarise(self, kind: str, query: Query, terms: dict[str, tuple[str, int]],
+                  series: dict[str, tuple[str, int]]) -> dict[str, list]:
+        """One search: the filter is evaluated once and the request queued once (the
+        posture's 24 h tops and series; base.Store.summarise has the contract)."""
+        check_kind(kind)
+        for field_name, _size in terms.values():
+            Query(terms={field_name: []})
+        for field_name, interval in series.values():
+            check_group_fields([field_name], interval)
+        if not all(nestable([f]) for f, _ in series.values()):
+            return super().summarise(kind, query, terms, series)
+        aggs = {f"t_{name}": _terms_agg(f, size) for name, (f, size) in terms.items()}
+        aggs.update({f"s_{name}": {"filter": {"match_all": {}},
+                                   "aggs": nested_aggs([f], interval, None)}
+                     for name, (f, interval) in series.items()})
+        try:
+            result = self._search(kind, query=self._filter(query), size=0, aggs=aggs)
+        except StoreError as exc:
+            if "too_many_buckets" in str(exc):
+                return super().summarise(kind, query, terms, series)
+            raise
+        got = result.get("aggregations")
+        out: dict[str, list] = {
+            name: [Bucket(b["key"], b["doc_count"]) for b in got[f"t_{name}"]["buckets"]]
+            if got else [] for name in terms}
+        out.update({name: sorted(flatten(got[f"s_{name}"], 1, interval, None), key=group_order)
+                    if got else [] for name, (_f, interval) in series.items()})
+        return out
 
     def date_histogram(self, kind: str, interval_seconds: int, query: Query) -> list[Bucket]:
         check_kind(kind)
@@ -97,6 +143,10 @@ class ElasticReads:
                      sum_field: str | None = None) -> list[Group]:
         check_kind(kind)
         check_group_fields(fields, interval_seconds, sum_field)
+        if nestable(fields):
+            groups = self._nested_groups(kind, fields, query, interval_seconds, sum_field)
+            if groups is not None:
+                return sorted(groups, key=group_order)
         sources = [{f"f{i}": {"terms": {"field": name, "missing_bucket": True}}}
                    for i, name in enumerate(fields)]
         if interval_seconds:
@@ -119,6 +169,21 @@ class ElasticReads:
             after = agg.get("after_key")
             if not agg.get("buckets") or after is None:
                 return sorted(groups, key=group_order)
+
+    def _nested_groups(self, kind: str, fields: list[str], query: Query,
+                       interval_seconds: int | None, sum_field: str | None) -> list | None:
+        """group_counts in one request (elastic_groups.py); None when Elasticsearch refuses
+        that many buckets (search.max_buckets): the composite pages through them instead."""
+        try:
+            result = self._search(kind, query=self._filter(query), size=0,
+                                  aggs=nested_aggs(fields, interval_seconds, sum_field))
+        except StoreError as exc:
+            if "too_many_buckets" in str(exc):
+                return None
+            raise
+        if "aggregations" not in result:     # no index yet
+            return []
+        return flatten(result["aggregations"], len(fields), interval_seconds, sum_field)
 
     def changes_after(self, kind: str, time_field: str, after: tuple[str, str] | None,
                       until: float, query: Query) -> list[dict]:

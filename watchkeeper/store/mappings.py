@@ -40,6 +40,24 @@ ECS_COMMON = {
     "threat": _obj(framework=_KW, technique=_obj(id=_KW, name=_KW)),
 }
 
+
+
+def typed_fields(props: dict, wanted: str, path: str = "") -> set[str]:
+    """Dotted names of the fields of type `wanted` under `props`."""
+    found = set()
+    for name, spec in props.items():
+        if spec.get("type") == wanted:
+            found.add(path + name)
+        elif "properties" in spec:
+            found |= typed_fields(spec["properties"], wanted, f"{path}{name}.")
+    return found
+
+
+# Addresses: up to millions of distinct values per index. A terms aggregation over them uses
+# a hash of the matching documents' values (execution_hint map), not global ordinals, which
+# are rebuilt over every distinct address of the shard after each refresh (elastic_reads.py).
+IP_FIELDS = frozenset(typed_fields(ECS_COMMON, "ip"))
+
 WATCHKEEPER = _obj(
     flow=_obj(uid=_KW, conn_state=_KW, history=_KW, orig_bytes=_LONG, resp_bytes=_LONG,
               orig_ip_bytes=_LONG, resp_ip_bytes=_LONG, final={"type": "boolean"}),

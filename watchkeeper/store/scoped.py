@@ -74,6 +74,10 @@ class ScopedStore:
         return self.store.group_counts(kind, fields, self._scoped(kind, query), interval_seconds,
                                        sum_field)
 
+    def summarise(self, kind: str, query: Query, terms: dict[str, tuple[str, int]],
+                  series: dict[str, tuple[str, int]]) -> dict[str, list]:
+        return self.store.summarise(kind, self._scoped(kind, query), terms, series)
+
     def changes_after(self, kind: str, time_field: str, after: tuple[str, str] | None,
                       until: float, query: Query) -> list[dict]:
         return self.store.changes_after(kind, time_field, after, until, self._scoped(kind, query))
