@@ -100,11 +100,64 @@ def evaluate(truth_table: dict[str, list[tuple[str, str]]], base: Path,
     return scores
 
 
+def _union_seconds(spans: list[tuple[float, float]]) -> float:
+    """Seconds covered by at least one flow (captures joined from several days have gaps of
+    years between their parts: first-to-last would be meaningless)."""
+    total, end = 0.0, None
+    for a, b in sorted(spans):
+        if end is None or a > end:
+            total, end = total + (b - a), b
+        elif b > end:
+            total, end = total + (b - end), b
+    return total
+
+
+def benign_exposure(path: Path) -> tuple[float, int]:
+    """(seconds of traffic, distinct internal hosts) of one capture, from its flow documents."""
+    nets, spans, hosts = InternalNetworks(), [], set()
+    for doc in iter_flow_documents([str(path)], "eval", nets, app=True):
+        ev = doc.get("event", {})
+        spans.append((_ts(ev.get("start") or doc["@timestamp"]), _ts(ev.get("end") or
+                                                                    doc["@timestamp"])))
+        for side in ("source", "destination"):
+            ip = (doc.get(side) or {}).get("ip")
+            if ip and nets.is_internal(ip):
+                hosts.add(ip)
+    return _union_seconds(spans), len(hosts)
+
+
+def _ts(text: str) -> float:
+    from datetime import datetime
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def benign_rate() -> None:
+    """Alerts per hour per 100 internal hosts over the benign captures, pooled by host-hours."""
+    alerts, host_hours = 0, 0.0
+    print("| benign capture | traffic (s) | internal hosts | alerts |")
+    print("|---|---:|---:|---:|")
+    for path in captures(SHARED / BENIGN_DIR):
+        seconds, hosts = benign_exposure(path)
+        raised = alerts_for(path)
+        alerts += len(raised)
+        host_hours += seconds / 3600 * hosts
+        print(f"| {path.name} | {seconds:.0f} | {hosts} | {len(raised)} |")
+    rate = alerts / host_hours * 100 if host_hours else float("nan")
+    bound = 3 / host_hours * 100 if host_hours else float("nan")   # rule of three, 95 %
+    print(f"\n{alerts} alerts over {host_hours:.2f} internal host-hours: {rate:.1f} alerts per "
+          f"hour per 100 hosts (95 % upper bound with none seen: {bound:.0f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--benign-rate", action="store_true",
+                        help="alerts per hour per 100 internal hosts on the benign captures")
     parser.add_argument("--public", action="store_true",
                         help="score tests/data/public (labels.json) instead")
     args = parser.parse_args()
+    if args.benign_rate:
+        benign_rate()
+        return
     if args.public:
         truth_table = public_truth()
         scores = evaluate(truth_table, DATA, [])

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 from pydantic import Field
 
+from detectors.auth_tries import connection_key
 from detectors.base import Detector, DetectorConfig
-from detectors.bruteforce import _auth_outcome, _connection_key
+from detectors.bruteforce import _auth_outcome
 from detectors.kit import KeyedState, doubled, part, text
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -69,7 +70,7 @@ class AccountAttackDetector(Detector):
         state = self._accounts.touch(user, lambda: _Account(event_time))
         state.last_seen = max(state.last_seen, event_time)
         _prune(state, event_time - self.config.window_seconds)
-        once = _connection_key(event)
+        once = connection_key(event)
         if once is not None:
             if f"{src}|{once}" in state.counted:
                 return []            # "Invalid user" then "Failed ... invalid user": one try

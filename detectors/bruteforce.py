@@ -18,6 +18,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
+from detectors.auth_tries import counts_as_try
 from detectors.base import Detector, DetectorConfig
 from detectors.kit import KeyedState, doubled, drop_oldest, part, text
 from watchkeeper import schema
@@ -151,11 +152,8 @@ class BruteForceDetector(Detector):
         _prune_auth(state, t - self.config.auth_window_seconds)
         if outcome == "success":
             return self._on_success(src, state, user, t, event["event"]["id"])
-        once = _connection_key(event)
-        if once is not None and once in state.counted:
-            return []                     # "Invalid user" then "Failed ... invalid user": one try
-        if once is not None:
-            state.counted[once] = t
+        if not counts_as_try(state.counted, event, t):
+            return []
         state.attempts.append([t, user, False, event["event"]["id"]])
         state.failures_by_user[user] = state.failures_by_user.get(user, 0) + 1
         self._cap_auth(state)
@@ -339,14 +337,6 @@ def _auth_outcome(event: dict) -> str | None:
         if part(event, "process").get("name") in SSHD_PROGRAMS or "count" in pam:
             return None
     return ev["outcome"]
-
-
-def _connection_key(event: dict) -> str | None:
-    """sshd logs an unknown account twice per connection; count it once per port and name."""
-    sshd = part(event, "watchkeeper", "syslog", "sshd")
-    if not sshd.get("invalid_user"):
-        return None
-    return f"{event['source'].get('port')}|{event.get('user', {}).get('name')}"
 
 
 def _session(event: dict, c: BruteForceConfig) -> tuple[int, int, bool] | None:

@@ -97,8 +97,10 @@ class DetectionWorker:
         for msg in messages:
             try:
                 specs += self._detect(msg)
+            # AttributeError/IndexError too: a detector's bug on one shape of input must not
+            # fail the step, which is retried from the commit, i.e. for ever (a poison pill).
             except (codec.DecodeError, schema.ValidationError, KeyError, ValueError,
-                    TypeError) as exc:
+                    TypeError, AttributeError, IndexError) as exc:
                 bad += 1
                 send_deadletter(self.producer, self.names, self.name,
                                 f"{type(exc).__name__}: {exc}", msg.value, msg.topic,

@@ -23,9 +23,10 @@ from tests.required import unavailable
 
 from . import services as svc
 from .background import CLIENTS, EXTERNAL_SERVERS, SERVERS, start_background
+from .families import FAMILY_ATTACKERS
 from .report import write_report
 from .scenarios import ATTACKERS, SCENARIOS, Scenario
-from .topology import Lab, LabError
+from .topology import MIRROR, Lab, LabError
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -84,6 +85,8 @@ class Range:
         self.ssh_key: Path | None = None
         self.sshd_log: Path | None = None
         self.results: dict[str, Result] = {s.id: Result(s) for s in SCENARIOS}
+        self.results_random: list = []        # randomised.Outcome, tests/lab/test_lab_random.py
+        self.addresses_used: set[str] = set()  # by the randomised families' attackers
         self.categories = registered_categories()
         self.background_stop = threading.Event()
         self.background_threads: list[threading.Thread] = []
@@ -101,7 +104,7 @@ class Range:
             self.lab.add_host(name, ip, 16, "server" if name in SERVERS else "client")
         for name, ip in EXTERNAL_SERVERS.items():
             self.lab.add_host(name, ip, 24, "external-server")
-        for name, ip in ATTACKERS.items():
+        for name, ip in {**ATTACKERS, **FAMILY_ATTACKERS}.items():
             internal = ip.startswith("10.77.")
             self.lab.add_host(name, ip, 16 if internal else 24,
                               "attacker" if internal else "external-attacker")
@@ -158,7 +161,7 @@ class Range:
         self.http.headers["X-API-Key"] = key.stdout.strip()
         self.monitor = self.lab.spawn(
             None, "monitor", sys.executable, "-m", "app.cli", "run",
-            "--interface", "wkmirror0", "--store", f"sqlite:///{self.workdir}/lab.db",
+            "--interface", MIRROR, "--store", f"sqlite:///{self.workdir}/lab.db",
             "--port", str(port), "--syslog-port", str(syslog_port), "--netflow-port", "0",
             env=env, cwd=str(ROOT))
         self.base = f"http://127.0.0.1:{port}"
@@ -188,7 +191,7 @@ class Range:
         # the collector sees lab traffic: a flow between two lab hosts reaches the store
         self.lab.exec("c1", "curl", "-s", "-m", "3", "-o", "/dev/null",
                       f"http://{SERVERS['files']}/report.pdf")
-        self.lab.wait_for("live flows from wkmirror0 in the store", self._have_lab_flows,
+        self.lab.wait_for(f"live flows from {MIRROR} in the store", self._have_lab_flows,
                           deadline_s=60, every=1)
         self.note(f"monitor up on {self.base} (syslog tcp/{syslog_port}); "
                   f"detectors registered: {sorted(self.categories.values())}")

@@ -36,6 +36,13 @@ def write_report(rng, false_positives: list[dict], path: Path, failure=None) -> 
                           for k, v in res.tool_rc.items()) or "-"
         out.append(f"| {s.id} | {ips} | {s.category} | {s.deadline:.0f}s | {status} | {ttd} | "
                    f"{len(res.alerts)} | {dict(other) or '-'} | {tools} |")
+    if rng.results_random:
+        out += ["", "## Randomised families (test_lab_random.py; overlapping batches)", "",
+                "| round | family | attacker(s) | drawn | result | time to detect | "
+                "other alerts for the attacker |", "|---|---|---|---|---|---|---|"]
+        out += [f"| {o.round} | {o.family} | {', '.join(o.attackers)} | {o.title} | {o.status} "
+                f"| {f'{o.ttd:.1f}s' if o.ttd is not None else '-'} | "
+                f"{', '.join(o.other_categories) or '-'} |" for o in rng.results_random]
     out += ["", "## False positives (alerts whose source is a benign host)", ""]
     if false_positives:
         benign = rng.benign_hosts()

@@ -26,11 +26,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BRIDGE = "wklab0"
-MIRROR = "wkmirror0"          # the collector captures here (receive side of a veth pair)
-MIRROR_TX = "wkmirror1"       # tc mirrors into this end
-NS_PREFIX = "wkl-"
-PORT_PREFIX = "wkp-"
+# WATCHKEEPER_LAB_PREFIX (one letter, default none) renames every lab object, so a second lab
+# (a bench, an engineer's single scenario) can run beside the main one without either removing
+# the other's namespaces as stale.
+_TAG = os.environ.get("WATCHKEEPER_LAB_PREFIX", "")[:1]
+BRIDGE = f"wk{_TAG}lab0"
+MIRROR = f"wk{_TAG}mirror0"   # the collector captures here (receive side of a veth pair)
+MIRROR_TX = f"wk{_TAG}mirror1"  # tc mirrors into this end
+NS_PREFIX = f"wk{_TAG}l-"
+PORT_PREFIX = f"w{_TAG}-" if _TAG else "wkp-"   # interface names: 15 characters at most
 LAB_NETS = [ipaddress.ip_network(n) for n in ("10.77.0.0/16", "198.51.100.0/24", "203.0.113.0/24")]
 
 

@@ -140,6 +140,28 @@ def test_compromise_is_said_once_and_each_try_counted_once():
     assert alerts[-1].count == 12       # the PAM echo of each "Failed password" is not a try
 
 
+def hydra_connection(t, users, tries, src=ATTACKER, port=50000):
+    """hydra against unknown accounts: several passwords per connection (sshd MaxAuthTries)."""
+    out = []
+    for user in users:
+        out.append(_log(t, f"Invalid user {user} from {src} port {port}"))
+        out += [_log(t + 0.2 * (i + 1), f"Failed password for invalid user {user} from {src} "
+                     f"port {port} ssh2") for i in range(tries)]
+        out.append(_log(t + 2, f"Connection closed by invalid user {user} {src} port {port} "
+                        "[preauth]"))
+        t, port = t + 3, port + 1
+    return out
+
+
+def test_unknown_accounts_each_password_tried_counts():
+    # 2 connections x 4 passwords = 8 tries: the burst rule's 8 (each connection was one try
+    # before, so hydra -t 3 on two unknown accounts went unnamed in the randomised lab)
+    alerts = _run(BruteForceDetector(), hydra_connection(T0, ["test", "postgres1"], 4))
+    assert alerts and alerts[-1].entity == ATTACKER and alerts[-1].count == 8
+    # the announcement alone still counts once per connection, and only once
+    assert not _run(BruteForceDetector(), hydra_connection(T0, ["a", "b", "c"], 0) * 1)
+
+
 # --- flow shape ------------------------------------------------------------------------------
 
 def ssh_guessing(n=11, src="192.168.56.1"):

@@ -95,3 +95,29 @@ def test_publisher_rejects_invalid_events_without_raising():
     letters = bus.consumer("g", [NAMES.deadletter]).poll(10, timeout=0)
     assert len(letters) == 1 and b"nope" in letters[0].value
     assert (publisher.published, publisher.rejected) == (1, 1)
+
+
+class _Brittle(ScanDetector):
+    """A detector with a bug on some shape of input (an AttributeError, like those the
+    detector contract test found in 11 detectors last round)."""
+    name = "brittle"
+
+    def on_event(self, event, event_time):
+        if event["source"].get("port") == 1001:
+            raise AttributeError("'str' object has no attribute 'get'")
+        return super().on_event(event, event_time)
+
+
+def test_a_detector_bug_on_one_event_dead_letters_it_and_the_stage_goes_on(tmp_path):
+    """Not a poison pill: a failed step is retried from the last commit, so an exception that
+    escapes would fail the same message for ever and stall the stage."""
+    bus, store = EmbeddedBus(partitions=1), SqliteStore(f"sqlite:///{tmp_path}/wk.db")
+    producer = bus.producer()
+    for i in range(3):
+        producer.send(NAMES.events, codec.encode(_good(i)), key="10.0.0.1")
+    result = drain(DetectionWorker(bus, lambda: [_Brittle()], store, NAMES), stall_s=10)
+    assert result.consumed == 3 and result.deadlettered == 1
+    drain(Indexer(bus, store, NAMES))
+    assert store.search("events", Query()).total == 3       # the event itself is still stored
+    letters = store.search("deadletter", Query(limit=10)).items
+    assert [d["message"] for d in letters] == ["AttributeError: 'str' object has no attribute 'get'"]
