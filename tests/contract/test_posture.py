@@ -108,9 +108,10 @@ def test_group_counts_is_the_same_on_both_backends(seeded):
 
 def test_summarise_answers_as_each_aggregation_asked_alone(seeded):
     terms = {"sources": ("source.ip", 2), "sites": ("labels.site", 10),
-             "severity": ("event.severity", 3)}
+             "severity": ("event.severity", 3), "first": ("watchkeeper.alert.category", 1)}
     series = {"by_severity": ("event.severity", 3600),
-              "by_category": ("watchkeeper.alert.category", 3600)}
+              "by_category": ("watchkeeper.alert.category", 3600),
+              "by_status_half_hour": ("watchkeeper.alert.status", 1800)}   # a second width
     for query in (Query(since=NOW - 86400, limit=1),
                   Query(terms={"watchkeeper.alert.status": ["new"]}, sites=["county-a1"]),
                   Query(since=NOW + 3600)):                         # nothing matches

@@ -72,6 +72,16 @@ def test_alert_stats(client, store, make_alert):
     assert daily["histogram"]["buckets"] == [{"key": int(T0), "count": 4}]
     later = client.get("/api/v1/stats/alerts", params={"since": str(T0 + 3600)}).json()
     assert later["total"] == 2 and later["by_category"][0] == {"key": "dos", "count": 1}
+    # a bounded range (the screen's) is one store request: the same answers
+    bounded = client.get("/api/v1/stats/alerts", params={"since": str(T0),
+                                                         "until": str(T0 + 4 * 3600)}).json()
+    assert bounded == body
+    store.bulk_upsert("alerts", [make_alert(5, at=T0 + 200, status="acknowledged")])
+    minutes = client.get("/api/v1/stats/alerts", params={
+        "since": str(T0), "until": str(T0 + 3600), "interval": 60}).json()
+    assert minutes["total"] == 3 and minutes["histogram"]["buckets"] == [
+        {"key": int(T0), "count": 1}, {"key": int(T0) + 60, "count": 1},
+        {"key": int(T0) + 180, "count": 1}]
 
 
 def test_health_ok(client, store, make_alert):
