@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.web import fill  # noqa: E402
+from bench.web import fill, serving  # noqa: E402
 from watchkeeper.schema import ALERT_STATUSES, CATEGORIES, SEVERITY_NAMES  # noqa: E402
 from watchkeeper.store import open_store  # noqa: E402
 from watchkeeper.store.base import Query, Store  # noqa: E402
@@ -63,28 +62,12 @@ def timed(call, runs: int) -> list[float]:
 
 
 def over_http(url: str, runs: int) -> list[float]:
-    cli = [sys.executable, "-m", "app.cli"]
-    key = subprocess.run([*cli, "keys", "create", "bench", "--role", "viewer", "--store", url],
-                         capture_output=True, text=True, check=True, cwd=ROOT).stdout.split()[-1]
-    port = 19000 + os.getpid() % 500
-    server = subprocess.Popen([*cli, "serve", "--store", url, "--port", str(port)], cwd=ROOT,
-                              stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
+    with serving(url, 19000 + os.getpid() % 500) as (base, key):
         params = {"since": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                          time.gmtime(time.time() - 86400)), "interval": 3600}
         headers = {"X-API-Key": key}
         return timed(lambda: httpx.get(f"{base}/api/v1/stats/alerts", params=params,
                                        headers=headers, timeout=60).raise_for_status(), runs)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def main() -> int:

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -104,6 +106,29 @@ def print_waterfall(page, first: float) -> None:
     print(f"  first data at {first:.2f} s; " + "; ".join(rows))
 
 
+
+@contextmanager
+def serving(url: str, port: int) -> Iterator[tuple[str, str]]:
+    """`watchkeeper serve` on `url` (what users run), and a viewer key for it: (base, key)."""
+    cli = [sys.executable, "-m", "app.cli"]
+    key = subprocess.run([*cli, "keys", "create", "bench", "--role", "viewer", "--store", url],
+                         capture_output=True, text=True, check=True, cwd=ROOT).stdout.split()[-1]
+    server = subprocess.Popen([*cli, "serve", "--store", url, "--port", str(port)], cwd=ROOT,
+                              stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        yield base, key
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=100_000)
@@ -114,20 +139,7 @@ def main() -> int:
         started = time.monotonic()
         fill(url, args.alerts)
         print(f"stored {args.alerts:,} alerts in {time.monotonic() - started:.1f} s")
-        cli = [sys.executable, "-m", "app.cli"]
-        key = subprocess.run([*cli, "keys", "create", "bench", "--role", "viewer", "--store", url],
-                             capture_output=True, text=True, check=True, cwd=ROOT).stdout.split()[-1]
-        port = 18000 + os.getpid() % 1000
-        server = subprocess.Popen([*cli, "serve", "--store", url, "--port", str(port)], cwd=ROOT,
-                                  stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(100):
-                try:
-                    if httpx.get(f"{base}/health", timeout=5).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.3)
+        with serving(url, 18000 + os.getpid() % 1000) as (base, key):
             for page in ("/console", "/screen"):
                 sizes = served_bytes(base, page)
                 js = sum(v for k, v in sizes.items() if k.endswith(".js"))
@@ -142,9 +154,6 @@ def main() -> int:
             httpx.get(f"{base}/api/v1/stats/alerts", headers={"X-API-Key": key}, timeout=60,
                       params={"since": timeutil.format(time.time() - 86400), "interval": 3600})
             print(f"GET /api/v1/stats/alerts (24 h) alone: {time.monotonic() - started:.2f} s")
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     return 0
 
 

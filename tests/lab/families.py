@@ -194,14 +194,8 @@ def dns_tunnel(rng: random.Random) -> Scenario:
     desc = f"{count} {qtype} queries, {how} labels of {nbytes} bytes, {burst}/burst, {pause} s"
 
     def launch(r, s):
-        resolver, parts = _ip(r, "dns"), []
-        for i in range(0, count, burst):
-            part = r.lab.workdir / f"r-tunnel.{i}"
-            part.write_text("\n".join(f"@{resolver} +tries=1 +time=1 +short "
-                                      f"{lab}.{n:04x}.{TUNNEL_ZONE} {qtype}"
-                                      for n, lab in enumerate(labels[i:i + burst], i)) + "\n")
-            parts.append(f"dig -f {part} >/dev/null; sleep {pause}")
-        return [_sh(r, s.attackers[0], s.id, "; ".join(parts))]
+        queries = [f"{lab}.{n:04x}.{TUNNEL_ZONE} {qtype}" for n, lab in enumerate(labels)]
+        return [_sh(r, s.attackers[0], s.id, _dig_bursts(r, "r-tunnel", queries, burst, pause))]
     return Scenario("dns_tunneling", desc, "dns_tunneling", ["r-tunnel"], launch,
                     max_runtime=45)
 
@@ -216,14 +210,21 @@ def dga(rng: random.Random) -> Scenario:
     desc = f"{count} lookups, {lo}-{lo + 8} letters, .{'/.'.join(tlds)}, {burst}/s"
 
     def launch(r, s):
-        resolver, parts = _ip(r, "dns"), []
-        for i in range(0, count, burst):
-            part = r.lab.workdir / f"r-dga.{i}"
-            part.write_text("\n".join(f"@{resolver} +tries=1 +time=1 +short {n} A"
-                                      for n in names[i:i + burst]) + "\n")
-            parts.append(f"dig -f {part} >/dev/null; sleep 1")
-        return [_sh(r, s.attackers[0], s.id, "; ".join(parts))]
+        queries = [f"{n} A" for n in names]
+        return [_sh(r, s.attackers[0], s.id, _dig_bursts(r, "r-dga", queries, burst, 1))]
     return Scenario("dga", desc, "dga", ["r-dga"], launch, max_runtime=40)
+
+
+def _dig_bursts(r, name: str, queries: list[str], burst: int, pause: float) -> str:
+    """A shell line asking the lab's resolver `burst` queries at a time (`dig -f` batch files
+    in the lab's workdir, never the query text on a command line), `pause` s apart."""
+    resolver, parts = _ip(r, "dns"), []
+    for i in range(0, len(queries), burst):
+        part = r.lab.workdir / f"{name}.{i}"
+        part.write_text("\n".join(f"@{resolver} +tries=1 +time=1 +short {q}"
+                                  for q in queries[i:i + burst]) + "\n")
+        parts.append(f"dig -f {part} >/dev/null; sleep {pause}")
+    return "; ".join(parts)
 
 
 FAMILIES = {"scan": scan, "dos": dos, "brute_force": brute_force, "beaconing": beacon,
