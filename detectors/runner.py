@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from detectors.base import Detector
 from detectors.checkpoint import Checkpoint, CheckpointStore
+from detectors.kit.keyed import live_snapshots
 from watchkeeper import codec, metrics, schema, timeutil
 from watchkeeper.bus import Bus, Message, Names
 from watchkeeper.deadletter import send_deadletter
@@ -177,7 +178,9 @@ class DetectionWorker:
     def checkpoint(self) -> None:
         """Store the touched partitions' state, then commit the offsets it reflects."""
         started = time.monotonic()
-        self.checkpoints.save({pair: self._partitions[pair].checkpoint() for pair in self._dirty})
+        with live_snapshots():          # encoded inside save, before any event moves them
+            self.checkpoints.save({pair: self._partitions[pair].checkpoint()
+                                   for pair in self._dirty})
         self.consumer.commit()
         self._dirty.clear()
         self._last_checkpoint = time.monotonic()
