@@ -175,6 +175,12 @@ class DetectionWorker:
             return False
         return idle or since >= self.checkpoint_every_s
 
+    def settle(self) -> None:
+        """Drained (`worker.drain`: an `ingest` round, a stop): the checkpoint the spacing put
+        off is taken now, so what was read is saved and committed."""
+        if self._dirty:
+            self.checkpoint()
+
     def checkpoint(self) -> None:
         """Store the touched partitions' state, then commit the offsets it reflects."""
         started = time.monotonic()

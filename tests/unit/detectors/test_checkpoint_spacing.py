@@ -17,6 +17,7 @@ from watchkeeper.bus.embedded import EmbeddedBus
 from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
 from watchkeeper.store.sqlite import SqliteStore
+from watchkeeper.worker import drain
 
 
 @pytest.fixture
@@ -80,3 +81,15 @@ def test_an_expensive_checkpoint_is_spaced_by_its_cost(stage):
     stage.worker.step(timeout=0.01)
     assert stage.clock.saves == 2
     assert stage.worker.consumer.lag() == 0     # the offsets went with the state
+
+
+def test_a_drained_stage_takes_the_checkpoint_it_put_off(stage):
+    """`ingest` rounds and a stopping `run` drain their stages: what was read is then saved and
+    committed, however recent the last checkpoint (the embedded bus trims on commits)."""
+    stage.clock.save_cost = 2.0
+    stage.publish()
+    stage.step()
+    stage.publish()
+    assert drain(stage.worker).consumed == 5
+    assert stage.clock.saves == 2 and not stage.worker._dirty
+    assert drain(stage.worker).consumed == 0 and stage.clock.saves == 2    # nothing new: none
