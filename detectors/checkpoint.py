@@ -61,7 +61,8 @@ class CheckpointStore:
                                       "next_timer": cp.next_timer,
                                       "origins": {str(p): o for p, o in cp.origins.items()}}},
         })) for (topic, partition), cp in checkpoints.items()]
-        self.store.put_raw("state", docs)
+        for doc in docs:           # one request each: a partition's state can be tens of MB
+            self.store.put_raw("state", [doc])
         self.store.refresh("state")   # load() searches: only the small state index, never all
 
 
