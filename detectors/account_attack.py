@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from pydantic import Field
 
-from detectors.auth_tries import connection_key
+from detectors.auth_tries import counts_as_try
 from detectors.base import Detector, DetectorConfig
 from detectors.bruteforce import _auth_outcome
 from detectors.kit import KeyedState, doubled, part, text
@@ -40,7 +40,7 @@ class AccountAttackConfig(DetectorConfig):
 class _Account:
     last_seen: float
     attempts: list[list] = field(default_factory=list)   # [time, source, succeeded, event id]
-    counted: dict[str, float] = field(default_factory=dict)   # "source|port|user" seen once
+    counted: dict[str, float] = field(default_factory=dict)   # auth_tries: per connection
     reported_at: int = 0
     compromised: list[str] = field(default_factory=list)
 
@@ -70,11 +70,8 @@ class AccountAttackDetector(Detector):
         state = self._accounts.touch(user, lambda: _Account(event_time))
         state.last_seen = max(state.last_seen, event_time)
         _prune(state, event_time - self.config.window_seconds)
-        once = connection_key(event)
-        if once is not None:
-            if f"{src}|{once}" in state.counted:
-                return []            # "Invalid user" then "Failed ... invalid user": one try
-            state.counted[f"{src}|{once}"] = event_time
+        if outcome != "success" and not counts_as_try(state.counted, event, event_time, src):
+            return []                # an unknown account's announcement/closing is not a try
         failures, sources = self._failures(state)
         holds = self._holds(state, failures, sources)
         state.attempts.append([event_time, src, outcome == "success", event["event"]["id"]])

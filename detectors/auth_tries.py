@@ -1,4 +1,4 @@
-"""Counting password tries in sshd's auth log (brute_force).
+"""Counting password tries in sshd's auth log (brute_force, account_attack).
 
 An unknown account's connection logs "Invalid user X from A port P" once, then one
 "Failed password for invalid user X from A port P" per password tried (up to sshd's
@@ -20,12 +20,14 @@ def connection_key(event: dict) -> str | None:
     return f"{event['source'].get('port')}|{event.get('user', {}).get('name')}"
 
 
-def counts_as_try(counted: dict[str, float], event: dict, t: float) -> bool:
+def counts_as_try(counted: dict[str, float], event: dict, t: float, scope: str = "") -> bool:
     """Whether this failure line is a new try; `counted` (connection key -> last seen, pruned
-    by the caller's window) remembers the connections seen and those with a try counted."""
+    by the caller's window) remembers the connections seen and those with a try counted.
+    `scope` names the connection's source where the caller's state holds several sources."""
     key = connection_key(event)
     if key is None:
         return True
+    key = f"{scope}|{key}" if scope else key
     seen, tried = key in counted, f"{key}|try" in counted
     counted[key] = t
     if part(event, "event").get("action") != "ssh_login":

@@ -14,8 +14,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import msgspec
+
 from watchkeeper import schema, timeutil
 from watchkeeper.store import Store
+from watchkeeper.store.raw import RawDoc
 
 
 @dataclass
@@ -45,8 +48,10 @@ class CheckpointStore:
                           {int(p): o for p, o in state.get("origins", {}).items()})
 
     def save(self, checkpoints: dict[tuple[str, int], Checkpoint]) -> None:
+        """Encoded here, at once (the snapshots may hold live records: keyed.live_snapshots),
+        and written as those bytes."""
         now = timeutil.format(time.time())
-        docs = [{
+        docs = [RawDoc(self._id(topic, partition), now, encode_state({
             "@timestamp": now,
             "event": {"id": self._id(topic, partition), "kind": "state",
                       "dataset": "watchkeeper.state"},
@@ -55,6 +60,13 @@ class CheckpointStore:
                                       "watermark": cp.watermark, "snapshots": cp.snapshots,
                                       "next_timer": cp.next_timer,
                                       "origins": {str(p): o for p, o in cp.origins.items()}}},
-        } for (topic, partition), cp in checkpoints.items()]
-        self.store.bulk_upsert("state", docs)
+        })) for (topic, partition), cp in checkpoints.items()]
+        for doc in docs:           # one request each: a partition's state can be tens of MB
+            self.store.put_raw("state", [doc])
         self.store.refresh("state")   # load() searches: only the small state index, never all
+
+
+def encode_state(doc: dict) -> bytes:
+    """JSON of a state document whose snapshots may hold dataclass records (int dict keys
+    become strings, as `keyed.to_plain` makes them)."""
+    return msgspec.json.encode(doc)

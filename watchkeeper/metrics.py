@@ -50,5 +50,9 @@ STAGE_LAG = Gauge("watchkeeper_stage_lag", "Messages owed to a stage (-1: not ye
                   ["stage"])
 STAGE_PROGRESS = Gauge("watchkeeper_stage_last_progress_seconds",
                        "Unix time a stage last consumed records", ["stage"])
+# Detector state saves (detectors/runner.py): how long the last one took, per consumer group
+# (a group name from code); the stage spaces its saves by it.
+CHECKPOINT_SECONDS = Gauge("watchkeeper_checkpoint_seconds",
+                           "Duration of a detection stage's last state checkpoint", ["group"])
 STAGE_RESTARTS = Counter("watchkeeper_stage_restarts_total",
                          "Times the watchdog made a stage rejoin its consumer group", ["stage"])

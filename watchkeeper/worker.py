@@ -122,7 +122,19 @@ def drain(stage: Stage, idle_polls: int = 2, stall_s: float = 120.0,
     exact = getattr(stage.consumer, "exact_lag", False)    # test doubles may not say
     lag = _lag(stage) if exact else None
     lowest = lag
-    while idle < idle_polls:
+    # A stage may hold work it spaces out while it runs (detection: its checkpoint); drained,
+    # it settles that now, so a drained stage has saved and committed what it read.
+    settle = getattr(stage, "settle", None)
+    while idle < idle_polls or settle is not None:
+        if idle >= idle_polls:
+            try:
+                settle()
+                break
+            except _RETRYABLE as exc:
+                _recover(stage, exc, backoff, time.sleep)
+                backoff = min(max_backoff, backoff * 2)
+                idle = 0
+                continue
         if time.monotonic() - last_progress > stall_s:
             if rejoins >= max_rejoins:
                 raise StalledError(f"{stage.name}: no progress for {stall_s:.0f}s (lag "

@@ -19,6 +19,7 @@ from api.schemas.stream import StreamToken
 from api.security import (SCREEN_ROLES, Allow, CurrentPrincipal, _api_key, _bearer, allow,
                           current_principal, unauthorized)
 from watchkeeper import feed, posture, timeutil
+from watchkeeper.collector_health import collector_health, posture_warnings
 from watchkeeper.identity import AuthError, Principal
 from watchkeeper.store.base import StoreError
 from watchkeeper.store.scoped import ScopedStore, subtree
@@ -84,11 +85,14 @@ def _message(event: str, data: dict, event_id: str | None = None) -> str:
 
 
 def _posture_tick(reader: ScopedStore, tree, now: float) -> dict:
+    """Levels per site and the detection-health warnings: a collector that falls silent or
+    drops packets shows on the screen at the next tick, not at its next full reload."""
     whole = posture.overall(reader, tree, reader.sites, now)
     return {"generated_at": timeutil.format(now), "level": whole.level, "score": whole.score,
             "open_alerts": whole.open_alerts,
             "sites": [{"site": s.site, "level": s.level, "score": s.score,
-                       "open_alerts": s.open_alerts} for s in whole.sites]}
+                       "open_alerts": s.open_alerts} for s in whole.sites],
+            "warnings": posture_warnings(collector_health(reader, now))}
 
 
 async def _events(request: Request, reader: ScopedStore, cursor: feed.FeedCursor, tree,

@@ -21,6 +21,7 @@ from watchkeeper.documents import AlertSpec, alert_document
 from watchkeeper.feed import BadCursor, FeedCursor
 from watchkeeper.identity import Principal, issue_access_token
 from watchkeeper.indexer import Indexer
+from watchkeeper.status import status_document
 from watchkeeper.store.base import Query
 from watchkeeper.store.sqlite import SqliteStore
 
@@ -275,3 +276,33 @@ def test_an_alert_indexed_from_either_bus_is_delivered(bus, unique, tmp_path):
     finally:
         indexer.close()
         store.close()
+
+
+def test_posture_ticks_carry_the_warnings_of_the_streams_scope(server, store):
+    """A collector that fell silent shows at the next tick, on its own subtree's streams only."""
+    app, base = server
+    now = time.time()
+    observer = f"sensor-tick-{now}"
+    store.bulk_upsert("events", [status_document("syslog", {"parsed": 3}, observer,
+                                                 started=now - 300, now=now - 120, every=10,
+                                                 site="county-a2")])
+    store.refresh()
+    own, sibling = (Feed(f"{base}/api/v1/stream", headers=_headers(app, site))
+                    for site in ("city-a", "county-a1"))
+    try:
+        for feed in (own, sibling):
+            deadline = time.monotonic() + WAIT
+            while time.monotonic() < deadline and not _ticks(feed):
+                time.sleep(0.05)
+        warned = [w for w in _ticks(own)[-1]["warnings"] if w["observer"] == observer]
+        assert [(w["kind"], w["collector"], w["site"]) for w in warned] == \
+            [("collector_silent", "syslog", "county-a2")]
+        assert "无上报" in warned[0]["message"]
+        assert _ticks(sibling)[-1]["warnings"] == []
+    finally:
+        own.close()
+        sibling.close()
+
+
+def _ticks(feed: Feed) -> list[dict]:
+    return [e["data"] for e in feed.received if e.get("event") == "posture"]

@@ -63,3 +63,23 @@ def test_a_silent_collector_is_a_warning_on_the_screen_of_its_subtree_only(demo,
     other.goto(f"{demo.base}/screen?key={demo.key('city-a')}&lang=zh-CN")
     other.wait_for_selector(".wall[data-loaded~=posture]", timeout=30000)
     assert other.locator(f"{WARNINGS} li", has_text=observer).count() == 0
+
+
+def test_a_collector_falling_silent_shows_at_the_next_posture_tick(demo, page):
+    """Without a reload: the full posture answers are stripped of their warnings here, so only
+    the live feed's posture tick can bring it (every feed.posture_seconds, 15 s)."""
+    def without_warnings(route):
+        answer = route.fetch()
+        body = answer.json()
+        body["warnings"] = []
+        route.fulfill(response=answer, json=body)
+
+    page.route("**/api/v1/posture*", without_warnings)
+    page.goto(f"{demo.base}/screen?key={demo.key('city-b')}&lang=zh-CN")
+    page.wait_for_selector(".wall[data-loaded~=posture]", timeout=30000)
+    observer = f"sensor-tick-{int(time.time())}"
+    assert page.locator(f"{WARNINGS} li", has_text=observer).count() == 0
+    _collector_fell_silent(demo, observer, "city-b")
+    item = page.locator(f"{WARNINGS} li[data-kind=collector_silent]", has_text=observer)
+    item.wait_for(timeout=40000)
+    assert "无上报" in item.inner_text()

@@ -9,7 +9,8 @@ import pytest
 from detectors import registry
 from detectors.account_attack import AccountAttackConfig, AccountAttackDetector
 from detectors.bruteforce import BruteForceDetector
-from tests.unit.detectors.test_bruteforce import T0, _run, accepted, failed, invalid
+from tests.unit.detectors.test_bruteforce import (
+    T0, _run, accepted, failed, hydra_connection, invalid)
 
 
 def rotating_proxies(n=12, gap=6.0, user="admin"):
@@ -77,3 +78,14 @@ def test_registered_and_keyed_by_account():
     assert cls.key_field == "user.name" and cls.category == "brute_force"
     with pytest.raises(ValueError):
         AccountAttackConfig(min_sources=1)
+
+
+def test_each_password_on_an_unknown_accounts_connection_counts():
+    # sshd logs one "Failed password for invalid user" per password of a connection: five
+    # proxies trying two passwords each are ten tries (they were five before: no alert)
+    events = [e for i in range(5)
+              for e in hydra_connection(T0 + i * 10, ["oracle"], 2, src=f"198.51.100.{i}",
+                                        port=45000 + i)]
+    alerts = _run(AccountAttackDetector(), events)
+    assert alerts and alerts[0].entity == "user:oracle" and alerts[0].count == 9
+    assert len(alerts[0].related_ips) == 5

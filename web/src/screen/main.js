@@ -6,7 +6,7 @@ import * as fmt from "../format.js";
 import { otherLangHref, t } from "../i18n.js";
 import { bars, resizeAll, sparkline } from "./charts.js";
 import { keepLive } from "./live.js";
-import { applyTick, siteTiers } from "./posture.js";
+import { applyTick, siteTiers, warningsOf } from "./posture.js";
 import { countNew, derive, loadPanels, subtreeIds } from "./panels.js";
 import "./screen.css";
 
@@ -185,6 +185,12 @@ function screenApp() {
         this.score = own.score ?? this.score;
       }
       this.sites = applyTick(this.sites, tick);
+      // Detection health at every tick (a collector falling silent shows within one tick);
+      // a focused screen keeps the warnings of its tile's subtree.
+      if (Array.isArray(tick.warnings)) {
+        const ids = this.focus ? subtreeIds(this.sites, this.focus) : null;
+        this.warnings = warningsOf(tick).filter((w) => !ids || ids.includes(w.site));
+      }
     },
   };
 }

@@ -27,17 +27,21 @@ export function normalizePosture(raw) {
     sites: list(raw.sites).map(site),
     topSources: top(raw.top?.sources),
     topTargets: top(raw.top?.targets),
-    // Detection health: each warning's text comes from the catalogues (the answer's
-    // `message` is zh-CN only); kind, collector and observer fill it.
-    warnings: list(raw.warnings).filter((w) => w && w.kind).map((w) => ({
-      kind: w.kind, collector: w.collector || "?", observer: w.observer || "?", site: w.site ?? null,
-    })),
+    warnings: warningsOf(raw),
     collectors: list(raw.collectors).map((c) => ({
       name: [c.collector, c.observer].filter(Boolean).join(" · ") || "?",
       rate: c.events_per_second ?? null, lastSeen: c.last_seen || null,
       drops: (c.kernel_drops ?? 0) + (c.dropped ?? 0), silent: Boolean(c.silent),
     })),
   };
+}
+
+// Detection health: each warning's text comes from the catalogues (the answer's `message` is
+// zh-CN only); kind, collector and observer fill it. Posture answers and feed ticks alike.
+export function warningsOf(raw) {
+  return list(raw?.warnings).filter((w) => w && w.kind).map((w) => ({
+    kind: w.kind, collector: w.collector || "?", observer: w.observer || "?", site: w.site ?? null,
+  }));
 }
 
 function site(s) {
