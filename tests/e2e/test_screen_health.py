@@ -83,3 +83,4 @@ def test_a_collector_falling_silent_shows_at_the_next_posture_tick(demo, page):
     item = page.locator(f"{WARNINGS} li[data-kind=collector_silent]", has_text=observer)
     item.wait_for(timeout=40000)
     assert "无上报" in item.inner_text()
+    screenshot(page, "screen-health-warning-by-tick-zh-CN")
