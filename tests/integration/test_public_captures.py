@@ -22,7 +22,21 @@ from .conftest import run_cli
 PUBLIC = "public"
 LABELS = json.loads(data_file(f"{PUBLIC}/labels.json").read_text())["captures"]
 
-KNOWN_MISSES: dict[str, str] = {}    # none among the shipped captures (see the docstring)
+KNOWN_MISSES: dict[str, str] = {
+    "scan/zeek_nmap-vsn.pcap":
+        "nmap host discovery: the 245-address sweep is ARP (not decoded, counted as non-IP) and "
+        "the TCP probes make 8 failed first contacts on 2 ports, below min_targets 15 and the "
+        "early rule's 3 ports",
+    "c2/caldera_ragdoll.pcap":
+        "12 connections to the C2 in 6.3 min (2 downloads, 10 check-ins 34-57 s apart): below "
+        "beaconing min_connections 13 (a dozen periods) by design",
+    "lateral/401trg_smb-psexec-add-user.pcap":
+        "one hop: PsExec reaches one new host on admin ports (SMB 445, RPC 135; its other peer "
+        "only on NetBIOS 139), below lateral_movement role_min_hosts 2",
+    "lateral/401trg_smb-metasploit-psexec-pth-download-meterpreter.pcap":
+        "one hop: a single SMB session to one target (then its meterpreter call back to :4444), "
+        "below lateral_movement role_min_hosts 2",
+}
 
 
 def _label_params(with_misses: bool) -> list:
