@@ -24,6 +24,7 @@ from playbooks import preview, template, triggers
 from playbooks.actions import REGISTRY, ActionContext, ActionResult
 from playbooks.batching import BatchingStore
 from playbooks.expr import ExpressionError, compiled
+from playbooks.heartbeat import Heartbeat
 from playbooks.loader import Library
 from playbooks.model import Playbook, Step
 from playbooks.settings import PlaybookSettings
@@ -69,6 +70,8 @@ class Engine:
         width = self.settings.parallel_runs
         self.pool = self.pool or ThreadPoolExecutor(width + 8, "playbook-action")
         self.runners = ThreadPoolExecutor(width, "playbook-run")
+        self.heartbeat = Heartbeat(self.store, self.worker_id, self.settings.takeover_seconds,
+                                   self.clock)
 
     def close(self) -> None:
         self.runners.shutdown(wait=False, cancel_futures=True)
@@ -132,7 +135,9 @@ class Engine:
             self._incidents_polled_at = now
             self.poll_incidents()
         result = TickResult()
+        self.heartbeat.beat()
         active = runs.active_runs(self.store)
+        alive = self.heartbeat.live_workers()
         busy = Counter()
         for doc in active:
             info = doc["watchkeeper"]["run"]
@@ -140,7 +145,7 @@ class Engine:
                 busy[info["playbook"]] += 1
                 busy[(info["playbook"], info.get("target"))] += 1
         recent: dict[str, int] = {}
-        todo = [doc for doc in active if self._mine(doc)]
+        todo = [doc for doc in active if self._mine(doc, alive)]
         while todo:                   # waves: a run finished frees a place for a queued one
             admitted, held = [], []
             for doc in todo:
@@ -171,13 +176,16 @@ class Engine:
         for _ in self.runners.map(lambda doc: self.advance(doc, recent), docs):
             pass
 
-    def _mine(self, doc: dict) -> bool:
+    def _mine(self, doc: dict, alive: set[str]) -> bool:
         """Ours to advance: saved last by this worker, by none (a run started by hand), or
-        not saved for `takeover_seconds` (its worker stopped), or waiting for a human."""
+        not saved for `takeover_seconds` by a worker silent as long (it stopped or died),
+        or waiting for a human."""
         info = doc["watchkeeper"]["run"]
         owner = info.get("owner")
         if owner in (None, self.worker_id) or info["status"] == "waiting":
             return True
+        if owner in alive:
+            return False
         idle = self.clock() - timeutil.parse(info["updated_at"])
         return idle >= self.settings.takeover_seconds
 
@@ -198,6 +206,7 @@ class Engine:
         """Run steps until the run finishes, waits for a human, or waits to retry."""
         info = doc["watchkeeper"]["run"]
         now = self.clock()
+        self.heartbeat.beat()                  # a long tick still says this worker is alive
         info["owner"] = self.worker_id         # saved with the run's next save
         playbook = self.library.playbooks.get(info["playbook"])
         if playbook is None:

@@ -33,6 +33,13 @@ def test_one_run_per_trigger_and_active_runs_in_order(store):
     active = runs.active_runs(store)
     assert [d["event"]["id"] for d in active] == [a["event"]["id"], c["event"]["id"]]
     assert runs.get_run(store, c["event"]["id"])["watchkeeper"]["run"]["status"] == "waiting"
+    runs.beat(store, "w1", T0)                  # worker heartbeats: the latest one counts,
+    runs.beat(store, "w2", T0)
+    runs.beat(store, "w2", T0 + 50)             # and they are not runs
+    assert runs.live_workers(store, T0 + 10) == {"w2"}
+    assert runs.live_workers(store, T0) == {"w1", "w2"}
+    assert [d["event"]["id"] for d in runs.active_runs(store)] == \
+        [a["event"]["id"], c["event"]["id"]]
 
 
 def test_attempts_are_claimed_once_and_the_first_decision_wins(store):

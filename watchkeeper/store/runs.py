@@ -7,7 +7,9 @@ tenant scope applies:
 - step attempts (watchkeeper.run.step): id = hash(run, step, target, attempt), claimed with
   `insert_new` before the action runs, so no attempt ever runs twice, whatever restarts;
 - approval decisions (watchkeeper.run.decision): id = hash(run, step), inserted once, so the
-  first responder's decision stands and a second one is refused.
+  first responder's decision stands and a second one is refused;
+- worker heartbeats (watchkeeper.run.worker): id = hash(worker), rewritten while the worker
+  lives, so a live worker's runs are never taken over (playbooks/heartbeat.py).
 The API (approve/deny, listing) and the worker (playbooks/) both use these operations.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ from watchkeeper.store.audit import audit_record
 from watchkeeper.store.base import Query, Store
 
 RUN, STEP, DECISION = "watchkeeper.run", "watchkeeper.run.step", "watchkeeper.run.decision"
+WORKER = "watchkeeper.run.worker"
 ACTIVE = ("queued", "running", "waiting")
 FINISHED = ("succeeded", "failed", "denied", "escalated")
 
@@ -119,6 +122,19 @@ def active_runs(store: Store, limit: int = 5000) -> list[dict]:
     query = Query(terms={"event.dataset": [RUN], "watchkeeper.run.status": list(ACTIVE)},
                   order="asc")
     return list(store.scan("runs", query, limit=limit))
+
+
+def beat(store: Store, worker: str, now: float) -> None:
+    """The playbook worker `worker` is alive at `now`."""
+    store.bulk_upsert("runs", [_envelope(schema.stable_id("worker", worker), WORKER, now, None,
+                                         {"worker": worker, "updated_at": timeutil.format(now)})])
+
+
+def live_workers(store: Store, since: float) -> set[str]:
+    """Workers that said they were alive at `since` or later."""
+    store.refresh("runs")
+    query = Query(since=since, terms={"event.dataset": [WORKER]}, limit=1000)
+    return {d["watchkeeper"]["run"]["worker"] for d in store.scan("runs", query, limit=1000)}
 
 
 def _attempt_body(run: dict, step: str, target: str | None, attempt: int, now: float) -> dict:

@@ -6,7 +6,7 @@ import pytest
 
 from tests.playbooks_support import (Clock, engine_for, make_alert, make_incident, webhook_playbook,
                                      write_playbook)
-from watchkeeper.store import runs
+from watchkeeper.store import Query, runs
 
 HOOK = """\
 name: hook
@@ -389,3 +389,26 @@ def test_two_workers_share_runs_and_take_over_a_silent_ones(store, tmp_path, rec
     run = _run(store, rid)
     assert run["status"] == "succeeded" and run["owner"] == second.worker_id
     assert len(receiver.posts) == 2
+
+
+def test_a_live_workers_queued_runs_are_not_taken_over(store, tmp_path, receiver):
+    """A backlog can keep a live worker's run unsaved for longer than takeover_seconds;
+    while that worker says it is alive, another one leaves the run alone (before: both
+    advanced it and both recorded its end)."""
+    from playbooks.engine import Engine
+    clock = Clock()
+    folder = _hook(tmp_path, receiver)
+    first = engine_for(store, folder, clock)
+    second = Engine(store, first.library, first.settings, clock=clock)
+    [rid] = first.on_alert(make_alert())
+    clock.now += first.settings.takeover_seconds       # the run waited its turn this long...
+    first.heartbeat.beat()                             # ...while its worker was busy, alive
+    second.tick()
+    assert receiver.posts == [] and _run(store, rid)["owner"] == first.worker_id
+    clock.now += first.settings.takeover_seconds + 1   # then the first worker fell silent
+    second.tick()
+    run = _run(store, rid)
+    assert run["status"] == "succeeded" and run["owner"] == second.worker_id
+    ends = [a for a in store.scan("audit", Query(limit=100))
+            if a["event"]["action"] == "playbook.run.end"]
+    assert len(ends) == 1
