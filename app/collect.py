@@ -74,8 +74,8 @@ def run_capture(settings: Settings, bus: Bus, stop: threading.Event, source,
         settings, bus, f"capture:{interface}",
         lambda: {**counters_of(capture.stats, capture.app.stats, source.stats),
                  **(extra() if extra else {})}, stop)
-    for doc in capture.documents(settings.observer, networks, settings.site):
-        publisher.publish(doc)
+    for chunk in capture.lines(settings.observer, networks, settings.site):
+        publisher.publish_lines(chunk)    # JSON lines from the rows, no dict per flow
     publisher.flush()
     reporter.thread.join(timeout=10)      # its last report holds the final counts
     log.info("capture on %s stopped: %d packets, %d kernel drops", interface,
