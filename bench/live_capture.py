@@ -203,8 +203,11 @@ def one_rate(veth: Veth, pcap: Path, packets: int, rate: int | None,
 
     def consume() -> None:
         capture = Capture(source, app=True)
-        # --documents: ECS documents as `watchkeeper run --interface` publishes them
-        for _ in capture.documents("bench", InternalNetworks()) if documents else capture:
+        if documents:   # the JSON lines `watchkeeper run --interface` publishes (app/collect.py)
+            for chunk in capture.lines("bench", InternalNetworks()):
+                seen["records"] += chunk.count(b"\n")
+            return
+        for _ in capture:
             seen["records"] += 1
 
     worker = threading.Thread(target=consume, daemon=True)
