@@ -60,6 +60,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+SERVICE_MARKS = (b"org.elasticsearch.bootstrap", b"kafka.Kafka")
+
+
+def pin_services(cpus: set[int]) -> list[int]:
+    """Every thread of the local Kafka and Elasticsearch processes onto `cpus` (--pin)."""
+    pinned = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            if not any(mark in cmdline for mark in SERVICE_MARKS):
+                continue
+            for task in (entry / "task").iterdir():
+                os.sched_setaffinity(int(task.name), cpus)
+            pinned.append(int(entry.name))
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return pinned
+
+
 def rates_between(path: Path, start: float, end: float) -> list[float]:
     rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
     return [float(r) for t, r in rows if start <= float(t) <= end]
@@ -77,11 +98,26 @@ def main() -> int:
     ap.add_argument("--probe-events", type=int, default=50_000)
     ap.add_argument("--max-wait", type=float, default=900,
                     help="seconds after the start to stop waiting for the backlog")
+    ap.add_argument("--pin", action="store_true",
+                    help="detection probe alone on CPU 1; workers, Kafka, Elasticsearch, the "
+                         "publisher and the receiver on CPU 0 (is there interference beyond "
+                         "sharing cores?)")
     ap.add_argument("--probe", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.probe:
         probe(args.probe, args.probe_events)
         return 0
+    if args.pin:
+        os.sched_setaffinity(0, {0})          # this process and the workers it starts
+        print(f"pinned: probe on CPU 1; services {pin_services({0})} and the rest on CPU 0")
+    try:
+        return load(args)
+    finally:
+        if args.pin:
+            pin_services({0, 1})
+
+
+def load(args) -> int:
     tag = uuid.uuid4().hex[:8]
     names = Names(f"wkbpb{tag}")
     store_url = f"{args.es}?prefix=wkbench-pb-{tag}"
@@ -100,7 +136,9 @@ def main() -> int:
         store = open_store(store_url)
         rates = Path(tmp) / "probe.txt"
         prober = subprocess.Popen([sys.executable, __file__, "--probe", str(rates),
-                                   "--probe-events", str(args.probe_events)], cwd=ROOT)
+                                   "--probe-events", str(args.probe_events)], cwd=ROOT,
+                                  preexec_fn=(lambda: os.sched_setaffinity(0, {1}))
+                                  if args.pin else None)
         time.sleep(args.baseline)
         workers_started = time.time()
         workers = [subprocess.Popen([sys.executable, "-m", "app.cli", "playbooks",
@@ -164,7 +202,7 @@ def main() -> int:
             "detect_without_eps": round(statistics.median(without)) if without else None,
             "detect_with_eps": round(statistics.median(with_)) if with_ else None,
             "detect_chunks": [len(without), len(with_)],
-            "loadavg": os.getloadavg()}
+            "loadavg": os.getloadavg(), "pinned": args.pin}
         if without and with_:
             result["detect_ratio"] = round(result["detect_with_eps"] /
                                            result["detect_without_eps"], 3)
