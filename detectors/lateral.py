@@ -1,4 +1,5 @@
-"""Lateral movement: an internal host newly reaching several internal hosts on admin ports.
+"""Lateral movement: an internal host newly reaching several internal hosts on admin ports,
+or executing code on another internal host through a remote-execution call.
 
 "Newly" means the (destination, port) was not seen from that source during the learning
 period, which starts with the first event this instance sees; after it, every pair reached
@@ -6,6 +7,16 @@ is learned too, so a host alerts for what is new, once. Jump hosts and admin wor
 that do this routinely are learned and stay quiet. Only sessions the target answered count
 (refused or unanswered attempts are the scan detector's business). Memory: per source an LRU
 of known pairs, entries forgotten after `forget_after_seconds` unseen.
+
+Remote execution (DCE/RPC events, `watchkeeper.dce_rpc`, from the capture path or Zeek's
+dce_rpc.log): creating or reconfiguring a service (svcctl — PsExec, smbexec, Metasploit's
+psexec, SCShell) or registering a scheduled task (atsvc, ITaskSchedulerService — atexec) on
+another internal host is how one host runs code on another. It alerts on the first target,
+learning or not: one such call is already the hop (the flow rule needs several hosts because one
+new admin session is everyday administration; one new remote service is not). Quiet for a pair
+seen doing it before (learned, like the admin pairs) and for sources the inventory names as
+servers (`server_networks`: the management servers that push software this way). A WMI method
+call (IWbemServices ExecMethod: Win32_Process.Create) counts when a workstation makes it.
 """
 from __future__ import annotations
 
@@ -27,6 +38,15 @@ NOT_REACHED = frozenset({"S0", "REJ", "RSTOS0", "RSTRH", "SH", "SHR"})
 Port = Annotated[int, Field(ge=1, le=65535)]
 SWEEP_EVERY_S = 3600.0        # forgetting old pairs is a full pass: at most hourly
 MAX_RECENT = 1000             # new pairs kept per source per window (memory bound)
+# (endpoint, operation) calls that run code on the callee (MS-SCMR, MS-TSCH).
+REMOTE_EXEC = frozenset({("svcctl", op) for op in (
+    "CreateServiceW", "CreateServiceA", "CreateServiceWOW64W", "CreateServiceWOW64A",
+    "CreateWowService", "ChangeServiceConfigW", "ChangeServiceConfigA")} | {
+    ("atsvc", "NetrJobAdd"), ("ITaskSchedulerService", "SchRpcRegisterTask")})
+# A WMI method call (Win32_Process.Create is one; so are the registry reads of inventory tools):
+# remote execution when a workstation makes it, routine when a management server does.
+WORKSTATION_EXEC = frozenset({("IWbemServices", "ExecMethod"),
+                              ("IWbemServices", "ExecMethodAsync")})
 
 
 class LateralConfig(DetectorConfig):
@@ -72,13 +92,15 @@ class _Source:
     recent: list[_NewPeer] = field(default_factory=list)     # new pairs inside the window
     known_in_window: dict[str, float] = field(default_factory=dict)   # known hosts reached
     reported_at: int = 0              # new hosts at the last alert (re-raise when it doubles)
+    executed: list[_NewPeer] = field(default_factory=list)   # remote execution in the window
+    executed_reported: int = 0        # targets at the last remote-execution alert
 
 
 class LateralMovementDetector(Detector):
     name = "lateral_movement"
-    version = "2"
+    version = "3"
     category = "lateral_movement"
-    datasets = frozenset({schema.FLOW})
+    datasets = frozenset({schema.FLOW, schema.DCE_RPC})
     Config = LateralConfig
 
     def __init__(self, config: LateralConfig | None = None):
@@ -97,6 +119,8 @@ class LateralMovementDetector(Detector):
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         if self._started is None:
             self._started = event_time
+        if part(event, "event").get("dataset") == schema.DCE_RPC:
+            return self._remote_call(event, event_time)
         self.roles.observe(event, event_time)
         target = self._admin_target(event)
         if target is None:
@@ -130,6 +154,49 @@ class LateralMovementDetector(Detector):
             return None
         return f"{dst.get('ip')}|{dst.get('port')}" if part(event, "source").get("ip") else None
 
+    def _remote_call(self, event: dict, event_time: float) -> list[AlertSpec]:
+        call = part(event, "dce_rpc")
+        name = (call.get("endpoint"), call.get("operation"))
+        if name not in REMOTE_EXEC and name not in WORKSTATION_EXEC:
+            return []
+        if part(event, "network").get("direction") != "internal":
+            return []
+        src, host = part(event, "source").get("ip"), part(event, "destination").get("ip")
+        if not src or not host or self.roles.configured(src) == "server":
+            return []
+        if name in WORKSTATION_EXEC and self.roles.role(src) != "workstation":
+            return []
+        state = self._source(src, event_time)
+        target = f"{host}|exec"
+        known = target in state.known
+        self._learn(state, target, event_time)
+        self._prune(state, event_time)
+        if known or any(p.target == host for p in state.executed):
+            return []
+        state.executed.append(_NewPeer(event_time, host, event["event"]["id"]))
+        hosts = len(state.executed)
+        if not doubled(hosts, state.executed_reported):
+            return []
+        state.executed_reported = hosts
+        return [self._exec_alert(src, state, f"{call['endpoint']} {call['operation']}")]
+
+    def _exec_alert(self, src: str, state: _Source, call: str) -> AlertSpec:
+        hosts = [p.target for p in state.executed]
+        n = len(hosts)
+        return AlertSpec(
+            detector=self.name, detector_version=self.version, category=self.category,
+            rule_id="wk.lateral.remote_execution", rule_name="Remote execution",
+            severity=4 if n >= 2 else 3,
+            message=f"{src} ran code remotely on {n} internal host{'s' if n > 1 else ''} "
+                    f"({call}{', ' + hosts[0] if n == 1 else ''}) "
+                    f"within {self.config.window_seconds / 60:g} min",
+            entity=src, first_seen=state.executed[0].time, last_seen=state.executed[-1].time,
+            source_ip=src, destination_ip=hosts[0] if n == 1 else None,
+            related_ips=sorted(hosts)[:50], evidence=[p.event_id for p in state.executed][:100],
+            subscores={"remote_execution": 1.0, "breadth": min(1.0, n / 4)},
+            technique_id="T1569.002", technique_name="System Services: Service Execution",
+            count=n)
+
     def _source(self, src: str, event_time: float) -> _Source:
         state = self._sources.touch(src, lambda: _Source(event_time))
         state.last_seen = max(state.last_seen, event_time)
@@ -145,6 +212,10 @@ class LateralMovementDetector(Detector):
             state.recent = [p for p in state.recent if p.time >= horizon]
             if not state.recent:
                 state.reported_at = 0
+        if state.executed and state.executed[0].time < horizon:
+            state.executed = [p for p in state.executed if p.time >= horizon]
+            if not state.executed:
+                state.executed_reported = 0
         state.known_in_window = {h: t for h, t in state.known_in_window.items() if t >= horizon}
 
     def _judge(self, src: str, state: _Source) -> list[AlertSpec]:
@@ -180,7 +251,7 @@ class LateralMovementDetector(Detector):
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         for state in self._sources.values():
-            if state.recent or state.known_in_window:
+            if state.recent or state.known_in_window or state.executed:
                 self._prune(state, now)
         if now - self._swept >= SWEEP_EVERY_S:
             self._swept = now
@@ -192,7 +263,7 @@ class LateralMovementDetector(Detector):
         self.roles.forget(horizon)
         for state in self._sources.values():
             state.known = {t: seen for t, seen in state.known.items() if seen >= horizon}
-        self._sources.expire(lambda st: not st.known and not st.recent)
+        self._sources.expire(lambda st: not st.known and not st.recent and not st.executed)
 
     def snapshot(self) -> dict:
         return {"sources": self._sources.snapshot(), "started": self._started,

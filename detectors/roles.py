@@ -63,6 +63,10 @@ class RoleBook:
             return configured
         return "server" if ip in self._serving else "workstation"
 
+    def configured(self, ip: str) -> str | None:
+        """The role the inventory gives `ip`, or None when it is not in the inventory."""
+        return self._configured(ip)
+
     def _configured(self, ip: str) -> str | None:
         try:
             addr = ipaddress.ip_address(ip)

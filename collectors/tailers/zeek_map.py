@@ -147,6 +147,24 @@ def tls_doc(rec: dict, log: str, ctx: Context) -> dict:
     return doc
 
 
+def dce_rpc_doc(rec: dict, log: str, ctx: Context) -> dict:
+    """dce_rpc.log: one call (interface `endpoint`, `operation`), as the capture path writes it
+    (collectors/capture/documents/app.py), so remote execution is detected from either."""
+    doc = _base(rec, log, schema.DCE_RPC, ctx, ["network"], ["protocol", "info"])
+    endpoint, operation = rec.get("endpoint"), rec.get("operation")
+    if not isinstance(endpoint, str) or not isinstance(operation, str):
+        raise MappingError("dce_rpc record without endpoint and operation")
+    network = doc.setdefault("network", {})
+    network.update({"transport": "tcp", "protocol": "dce_rpc"})
+    pipe = rec.get("named_pipe")
+    doc["dce_rpc"] = compact({"endpoint": endpoint, "operation": operation,
+                              "named_pipe": pipe if isinstance(pipe, str) else None})
+    doc["event"]["action"] = f"{endpoint}.{operation}"
+    if isinstance(rec.get("rtt"), (int, float)) and rec["rtt"] >= 0:
+        doc["event"]["duration"] = round(rec["rtt"] * 1e9)
+    return doc
+
+
 def ssh_doc(rec: dict, log: str, ctx: Context) -> dict:
     doc = _base(rec, log, schema.LOG, ctx, ["network", "authentication"], ["info"])
     doc.setdefault("network", {})["protocol"] = "ssh"

@@ -30,12 +30,6 @@ KNOWN_MISSES: dict[str, str] = {
     "c2/caldera_ragdoll.pcap":
         "12 connections to the C2 in 6.3 min (2 downloads, 10 check-ins 34-57 s apart): below "
         "beaconing min_connections 13 (a dozen periods) by design",
-    "lateral/401trg_smb-psexec-add-user.pcap":
-        "one hop: PsExec reaches one new host on admin ports (SMB 445, RPC 135; its other peer "
-        "only on NetBIOS 139), below lateral_movement role_min_hosts 2",
-    "lateral/401trg_smb-metasploit-psexec-pth-download-meterpreter.pcap":
-        "one hop: a single SMB session to one target (then its meterpreter call back to :4444), "
-        "below lateral_movement role_min_hosts 2",
 }
 
 

@@ -36,6 +36,7 @@ ECS_COMMON = {
     "user_agent": _obj(original=_KW),
     "http": _obj(request=_obj(method=_KW), response=_obj(status_code=_LONG)),
     "tls": _obj(version=_KW, version_protocol=_KW, client=_obj(server_name=_KW)),
+    "dce_rpc": _obj(endpoint=_KW, operation=_KW, named_pipe=_KW),
     "rule": _obj(id=_KW, name=_KW, version=_KW),
     "threat": _obj(framework=_KW, technique=_obj(id=_KW, name=_KW)),
 }

@@ -1,4 +1,4 @@
-"""Application metadata from packet payloads: DNS, HTTP, TLS hellos and SSH banners.
+"""Application metadata from packet payloads: DNS, HTTP, TLS hellos, SSH banners, DCE/RPC.
 
 Candidates are picked per batch with numpy (port and first payload bytes), so only the few
 packets that can carry metadata reach Python. Each is parsed on its own (first TCP segment
@@ -20,7 +20,7 @@ import numpy as np
 
 from watchkeeper import schema
 
-from collectors.capture.appmeta import dnswire, httphead, sshbanner, tlshello
+from collectors.capture.appmeta import dcerpc, dnswire, httphead, sshbanner, tlshello
 from collectors.capture.appmeta.errors import AppParseError
 from collectors.capture.decoding import packets as D
 from collectors.capture.flows.flow import ip_text
@@ -30,7 +30,7 @@ DNS_UDP_PORTS = (53, 137, 5353, 5355)     # DNS, NetBIOS-NS, mDNS, LLMNR (Zeek's
 _METHODS = [b"GET ", b"POST", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"PATC", b"CONN", b"TRAC",
             b"PROP"]
 _HEAD = 6                             # payload bytes looked at by the vectorised classifier
-DNS, HTTP_REQ, HTTP_RESP, TLS_HELLO, SSH = 1, 2, 3, 4, 5
+DNS, HTTP_REQ, HTTP_RESP, TLS_HELLO, SSH, DCERPC = 1, 2, 3, 4, 5, 6
 
 
 def _word(text: bytes) -> int:
@@ -58,6 +58,7 @@ class AppStats:
     http: int = 0
     tls: int = 0
     ssh: int = 0                    # banners seen (they become flow hints, not events)
+    dce_rpc: int = 0                # calls on a named interface (svcctl, atsvc, ...)
     malformed: int = 0              # looked like the protocol, did not parse
     unanswered: int = 0             # reported without their answer (timeout, eviction)
 
@@ -65,7 +66,7 @@ class AppStats:
 @dataclass(slots=True)
 class AppRecord:
     """One application transaction; `orig` is the client (query/request/hello sender)."""
-    kind: str                       # "dns" | "http" | "tls"
+    kind: str                       # "dns" | "http" | "tls" | "dce_rpc"
     ts: float                       # the request's time (the answer's if it came alone)
     proto: int
     orig_ip: str
@@ -73,7 +74,8 @@ class AppRecord:
     resp_ip: str
     resp_port: int
     flow_key: str                   # canonical flow key (hex): ties the record to its flow
-    request: object | None = None   # parsed request (DnsMessage, HttpRequest, ClientHello)
+    request: object | None = None   # parsed request (DnsMessage, HttpRequest, ClientHello,
+                                    # DceRpcCall)
     answer: object | None = None    # parsed answer
     answered_at: float | None = None
     forwarded_for: str | None = None    # DNS: a resolver asking on behalf of this client
@@ -111,6 +113,7 @@ class AppTracker:
         self._asked: dict[tuple[str, str], tuple[str, float]] = {}   # insertion = time order
         self._out: list[AppRecord] = []
         self.hints: dict[bytes, dict] = {}     # flow key -> {"service", "extra"}
+        self._dcerpc = dcerpc.DceRpcTracker()
 
     # --- batches ----------------------------------------------------------------------------
     def process(self, data: np.ndarray, packets: D.Packets) -> None:
@@ -190,6 +193,11 @@ class AppTracker:
             if banner is not None:
                 self.stats.ssh += 1
                 self._hint(pkt.key, "ssh", banners={pkt.sender: banner})
+        elif kind == DCERPC:
+            smb = pkt.sport in dcerpc.SMB_PORTS or pkt.dport in dcerpc.SMB_PORTS
+            call = self._dcerpc.payload(pkt.key, payload, smb)
+            if call is not None:        # a request: its sender is the client
+                self._emit(_record("dce_rpc", pkt, call))
 
     def _dns_message(self, message, pkt: _Packet) -> None:
         name = message.questions[0][0] if message.questions else ""
@@ -324,8 +332,16 @@ def classify(data: np.ndarray, p: D.Packets) -> np.ndarray:
     out[tcp & (word == _HTTP_WORD)] = HTTP_RESP
     out[tcp & (head[:, 0] == 0x16) & (head[:, 1] == 3) & np.isin(head[:, 5], (1, 2))] = TLS_HELLO
     out[tcp & (word == _SSH_WORD)] = SSH
+    # SMB (NetBIOS header, then \xfeSMB or \xffSMB) on its ports; a bare DCE/RPC v5.0 PDU
+    # (request, bind, alter context; little-endian data) on any TCP port.
+    smb_port = np.isin(sport, dcerpc.SMB_PORTS) | np.isin(dport, dcerpc.SMB_PORTS)
+    out[tcp & smb_port & (head[:, 0] == 0) & np.isin(head[:, 4], (0xFE, 0xFF))
+        & (head[:, 5] == ord("S"))] = DCERPC
+    out[tcp & (head[:, 0] == 5) & (head[:, 1] == 0) & np.isin(head[:, 2], (0, 11, 14))
+        & ((head[:, 4] & 0xF0) == 0x10)] = DCERPC
     kinds[idx] = out
     return kinds
 
 
-DATASETS = {"dns": schema.DNS, "http": schema.HTTP, "tls": schema.TLS}
+DATASETS = {"dns": schema.DNS, "http": schema.HTTP, "tls": schema.TLS,
+            "dce_rpc": schema.DCE_RPC}

@@ -1,5 +1,6 @@
 """AppRecord -> ECS document, with the same fields the Zeek and Suricata tailers write
-(`dns.*`, `http.*`/`url.*`/`user_agent.*`, `tls.*`), so detectors cannot tell the source."""
+(`dns.*`, `http.*`/`url.*`/`user_agent.*`, `tls.*`, `dce_rpc.*` as Zeek's dce_rpc.log), so
+detectors cannot tell the source."""
 from __future__ import annotations
 
 from watchkeeper import schema, timeutil
@@ -37,7 +38,7 @@ def app_document(rec: AppRecord, observer: str, networks: InternalNetworks,
     }
     if rec.answered_at is not None:
         doc["event"]["duration"] = max(0, round((rec.answered_at - rec.ts) * 1e9))
-    {"dns": _dns, "http": _http, "tls": _tls}[rec.kind](doc, rec)
+    {"dns": _dns, "http": _http, "tls": _tls, "dce_rpc": _dce_rpc}[rec.kind](doc, rec)
     if site:
         doc["labels"] = {"site": site}
     return doc
@@ -45,6 +46,8 @@ def app_document(rec: AppRecord, observer: str, networks: InternalNetworks,
 
 def _transaction(rec: AppRecord) -> str:
     message = rec.request or rec.answer
+    if rec.kind == "dce_rpc":
+        return str(message.call_id)
     return str(getattr(message, "id", "")) if rec.kind == "dns" else ""
 
 
@@ -137,3 +140,11 @@ def _tls(doc: dict, rec: AppRecord) -> None:
         tls["version_protocol"], tls["version"] = tlshello.version_text(server.version)
         tls["established"] = True
     doc["tls"] = tls
+
+
+def _dce_rpc(doc: dict, rec: AppRecord) -> None:
+    call = rec.request
+    doc["dce_rpc"] = {"endpoint": call.endpoint, "operation": call.operation}
+    doc["event"]["action"] = f"{call.endpoint}.{call.operation}"
+    if call.over_smb:
+        doc["network"]["application"] = "smb"

@@ -1,0 +1,115 @@
+"""Lateral movement by remote execution: a service created or a task registered on another
+internal host raises on the first hop, on a fresh install; learned pairs and inventory
+management servers stay quiet."""
+from __future__ import annotations
+
+import json
+
+from collectors.tailers.common import Context
+from collectors.tailers.zeek import ZeekParser
+from detectors.base import replay
+from detectors.lateral import LateralConfig, LateralMovementDetector
+from watchkeeper import schema, timeutil
+from watchkeeper.networks import InternalNetworks
+
+T0 = 1_700_000_000.0
+NETS = InternalNetworks()
+
+
+def call(i, t, src, dst, operation="CreateServiceW", endpoint="svcctl", direction="internal"):
+    return {"@timestamp": timeutil.format(t),
+            "event": {"id": f"r{i}", "kind": "event", "dataset": schema.DCE_RPC},
+            "source": {"ip": src, "port": 50000 + i}, "destination": {"ip": dst, "port": 445},
+            "network": {"transport": "tcp", "protocol": "dce_rpc", "direction": direction},
+            "dce_rpc": {"endpoint": endpoint, "operation": operation}}
+
+
+def psexec(i, t, src, dst):
+    """What PsExec does on one target: open the manager, create, start, query, close."""
+    ops = ["OpenSCManagerW", "CreateServiceWOW64W", "StartServiceW", "QueryServiceStatus",
+           "CloseServiceHandle"]
+    return [call(10 * i + k, t + 0.01 * k, src, dst, op) for k, op in enumerate(ops)]
+
+
+def test_first_hop_alerts_on_a_fresh_install():
+    (alert,) = replay(LateralMovementDetector(), psexec(0, T0, "10.0.0.66", "10.0.1.10"))
+    assert alert.rule_id == "wk.lateral.remote_execution" and alert.category == "lateral_movement"
+    assert alert.entity == "10.0.0.66" and alert.destination_ip == "10.0.1.10"
+    assert alert.severity == 3 and alert.technique_id == "T1569.002"
+    assert "svcctl CreateServiceWOW64W" in alert.message and alert.evidence == ["r1"]
+
+
+def test_more_targets_re_raise_when_they_double():
+    events = [e for i in range(5) for e in psexec(i, T0 + 60 * i, "10.0.0.66", f"10.0.1.{i}")]
+    alerts = replay(LateralMovementDetector(), events)
+    assert [a.count for a in alerts] == [1, 2, 4]
+    assert alerts[1].severity == 4 and alerts[2].related_ips == [f"10.0.1.{i}" for i in range(4)]
+
+
+def test_task_registration_and_service_reconfiguration_count():
+    alerts = replay(LateralMovementDetector(), [
+        call(1, T0, "10.0.0.7", "10.0.1.1", "SchRpcRegisterTask", "ITaskSchedulerService"),
+        call(2, T0 + 1, "10.0.0.8", "10.0.1.1", "NetrJobAdd", "atsvc"),
+        call(3, T0 + 2, "10.0.0.9", "10.0.1.1", "ChangeServiceConfigW")])
+    assert [a.entity for a in alerts] == ["10.0.0.7", "10.0.0.8", "10.0.0.9"]
+
+
+def test_reading_services_or_the_registry_is_not_remote_execution():
+    events = [call(i, T0 + i, "10.0.0.66", "10.0.1.1", op, ep) for i, (ep, op) in enumerate([
+        ("svcctl", "OpenSCManagerW"), ("svcctl", "QueryServiceStatus"),
+        ("svcctl", "EnumServicesStatusW"), ("svcctl", "StartServiceW"),
+        ("winreg", "BaseRegQueryValue"), ("ISystemActivator", "RemoteCreateInstance")])]
+    assert replay(LateralMovementDetector(), events) == []
+
+
+def test_inventory_servers_external_targets_and_learned_pairs_are_quiet():
+    det = LateralMovementDetector(LateralConfig(server_networks=["10.0.9.0/24"]))
+    assert replay(det, psexec(0, T0, "10.0.9.5", "10.0.1.1")) == []         # SCCM-like push
+    assert replay(det, [call(1, T0, "10.0.0.66", "203.0.113.5",
+                             direction="outbound")]) == []
+    first = replay(det, psexec(2, T0, "10.0.0.66", "10.0.1.1"))
+    again = replay(det, psexec(3, T0 + 7200, "10.0.0.66", "10.0.1.1"))    # window passed
+    assert len(first) == 1 and again == []
+
+
+def test_state_survives_a_restart_without_a_second_alert():
+    det = LateralMovementDetector()
+    assert len(replay(det, psexec(0, T0, "10.0.0.66", "10.0.1.1"))) == 1
+    restored = LateralMovementDetector()
+    restored.restore(json.loads(json.dumps(det.snapshot())))
+    assert replay(restored, psexec(1, T0 + 5, "10.0.0.66", "10.0.1.1")) == []
+    (alert,) = replay(restored, psexec(2, T0 + 10, "10.0.0.66", "10.0.1.2"))
+    assert alert.count == 2                     # the first target is still in the window
+
+
+def test_zeek_dce_rpc_log_raises_the_same_alert():
+    parser = ZeekParser("/logs/dce_rpc.log", Context("sensor-1", NETS))
+    rows = [{"ts": T0 + k, "uid": "CpsX1", "id.orig_h": "192.168.10.31", "id.orig_p": 49285,
+             "id.resp_h": "192.168.10.10", "id.resp_p": 445, "rtt": 0.0004,
+             "named_pipe": "svcctl", "endpoint": "svcctl", "operation": op}
+            for k, op in enumerate(["OpenSCManagerW", "CreateServiceWOW64W"])]
+    docs = [parser.parse(json.dumps(r)).doc for r in rows]
+    assert all(schema.validate(d) for d in docs)
+    assert docs[1]["dce_rpc"] == {"endpoint": "svcctl", "operation": "CreateServiceWOW64W",
+                                  "named_pipe": "svcctl"}
+    (alert,) = replay(LateralMovementDetector(), docs)
+    assert alert.entity == "192.168.10.31" and alert.destination_ip == "192.168.10.10"
+    bad = parser.parse(json.dumps({"ts": T0, "id.orig_h": "10.0.0.1", "id.orig_p": 1,
+                                   "id.resp_h": "10.0.0.2", "id.resp_p": 445}))
+    assert bad.outcome == "malformed" and "endpoint" in bad.reason
+
+
+def test_a_wmi_method_call_counts_from_a_workstation_only():
+    wmi = [call(1, T0, "10.0.0.66", "10.0.1.1", "ExecMethod", "IWbemServices")]
+    (alert,) = replay(LateralMovementDetector(), wmi)
+    assert "IWbemServices ExecMethod" in alert.message
+    det = LateralMovementDetector()
+    serving = {"@timestamp": timeutil.format(T0 - 60),
+               "event": {"id": "f1", "kind": "event", "dataset": schema.FLOW},
+               "source": {"ip": "10.0.0.99", "port": 50000},
+               "destination": {"ip": "10.0.0.66", "port": 443, "packets": 5},
+               "network": {"transport": "tcp", "direction": "internal"},
+               "watchkeeper": {"flow": {"conn_state": "SF"}}}
+    assert replay(det, [serving] + wmi) == []       # 10.0.0.66 serves: a management server
+    assert replay(LateralMovementDetector(LateralConfig(server_networks=["10.0.0.0/24"])),
+                  wmi) == []
