@@ -49,7 +49,7 @@ class AccountAttackDetector(Detector):
     name = "account_attack"
     version = "1"
     category = "brute_force"
-    datasets = frozenset({schema.SYSLOG})
+    datasets = frozenset({schema.SYSLOG, schema.KERBEROS})
     key_field = "user.name"
     Config = AccountAttackConfig
 

@@ -1,7 +1,8 @@
 """Password guessing and spraying, from authentication logs and from flow shape.
 
-Auth logs (sshd, PAM and any parser that sets event.category authentication + event.outcome),
-per source within `auth_window_seconds`:
+Auth logs (sshd, PAM and any parser that sets event.category authentication + event.outcome)
+and Kerberos logins seen on the wire (AS exchanges: watchkeeper.kerberos, from the capture path
+or Zeek's kerberos.log), per source within `auth_window_seconds`:
 - guessing: >= `min_failures` failures against one account (T1110), or a burst of
   >= `burst_failures` failures over any accounts within `burst_window_seconds`, nearly all
   failing (Wazuh's stock sshd rule: 8 in 120 s), so a fast guesser is named within 8 tries;
@@ -28,6 +29,7 @@ from watchkeeper.networks import DEFAULT_INTERNAL, InternalNetworks
 AUTH_PORTS = (22, 3389, 21, 23, 445, 5900, 3306, 1433, 110, 143, 587)
 AUTH_PROTOCOLS = ("ssh", "ftp", "telnet", "rdp", "rfb", "mysql")   # network.protocol
 SSHD_PROGRAMS = frozenset({"sshd", "sshd-session", "sshd-auth"})
+AUTH_DATASETS = frozenset({schema.SYSLOG, schema.KERBEROS})     # one login try per event
 # A session that exchanged payload after a full handshake (Zeek conn_state).
 ESTABLISHED_TCP = frozenset({"S1", "S2", "S3", "SF", "RSTO", "RSTR"})
 # Key offering is how publickey auth works; "none" is the protocol's opening probe.
@@ -121,7 +123,7 @@ class BruteForceDetector(Detector):
     name = "brute_force"
     version = "1"
     category = "brute_force"
-    datasets = frozenset({schema.FLOW, schema.SYSLOG})
+    datasets = frozenset({schema.FLOW, schema.SYSLOG, schema.KERBEROS})
     Config = BruteForceConfig
 
     def __init__(self, config: BruteForceConfig | None = None):
@@ -136,7 +138,7 @@ class BruteForceDetector(Detector):
         return self._auth.evicted + self._pairs.evicted + self._events_dropped
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
-        if part(event, "event").get("dataset") == schema.SYSLOG:
+        if part(event, "event").get("dataset") in AUTH_DATASETS:
             return self._on_auth(event, event_time)
         return self._on_flow(event, event_time)
 

@@ -21,6 +21,7 @@ FLOW = "watchkeeper.flow"
 DNS = "watchkeeper.dns"
 HTTP = "watchkeeper.http"
 TLS = "watchkeeper.tls"
+KERBEROS = "watchkeeper.kerberos"   # Kerberos AS exchanges (logins), as Zeek's kerberos.log
 DCE_RPC = "watchkeeper.dce_rpc"   # DCE/RPC calls (interface and operation), as Zeek's dce_rpc.log
 LOG = "watchkeeper.log"
 SYSLOG = "watchkeeper.syslog"   # every syslog message; parsed auth/firewall fields added in place

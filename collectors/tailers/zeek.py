@@ -1,7 +1,7 @@
 """Zeek logs (TSV with header, or JSON one object per line) -> ECS documents.
 
 conn -> watchkeeper.flow (through documents.flow_document, so Zeek and our own flows look
-alike), dns/http/ssl -> watchkeeper.dns/http/tls, dce_rpc -> watchkeeper.dce_rpc, ssh/ftp -> watchkeeper.log, notice ->
+alike), dns/http/ssl -> watchkeeper.dns/http/tls, dce_rpc/kerberos -> watchkeeper.dce_rpc/kerberos, ssh/ftp -> watchkeeper.log, notice ->
 watchkeeper.log with event.kind "signal" (a Zeek notice is a finding, but turning it into one of
 our alerts would bypass our detectors' dedup; the correlator may promote it). Other logs are
 ignored, but counted.
@@ -23,6 +23,7 @@ MAPPERS: dict[str, Mapper] = {
     "http": zeek_map.http_doc,
     "ssl": zeek_map.tls_doc,
     "dce_rpc": zeek_map.dce_rpc_doc,
+    "kerberos": zeek_map.kerberos_doc,
     "ssh": zeek_map.ssh_doc,
     "ftp": zeek_map.ftp_doc,
     "notice": zeek_map.notice_doc,

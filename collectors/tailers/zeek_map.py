@@ -21,6 +21,11 @@ _TLS_VERSIONS = {"SSLv2": ("ssl", "2.0"), "SSLv3": ("ssl", "3.0"), "TLSv10": ("t
                  "DTLSv13": ("dtls", "1.3")}
 
 
+# Zeek's error_msg names of a wrong password, an unknown account and a revoked one.
+_KRB_FAILED_LOGIN = frozenset({"KDC_ERR_PREAUTH_FAILED", "KDC_ERR_C_PRINCIPAL_UNKNOWN",
+                               "KDC_ERR_CLIENT_REVOKED"})
+
+
 def _base(rec: dict, log: str, dataset: str, ctx: Context, category: list[str],
           type_: list[str], kind: str = "event") -> dict:
     ts = epoch(rec.get("ts"))
@@ -162,6 +167,31 @@ def dce_rpc_doc(rec: dict, log: str, ctx: Context) -> dict:
     doc["event"]["action"] = f"{endpoint}.{operation}"
     if isinstance(rec.get("rtt"), (int, float)) and rec["rtt"] >= 0:
         doc["event"]["duration"] = round(rec["rtt"] * 1e9)
+    return doc
+
+
+def kerberos_doc(rec: dict, log: str, ctx: Context) -> dict:
+    """kerberos.log: an AS exchange is a login try (ECS authentication, as the capture path
+    writes it), a TGS exchange a network event; the detail under watchkeeper.kerberos."""
+    request_type = rec.get("request_type")
+    login = request_type == "AS"
+    doc = _base(rec, log, schema.KERBEROS, ctx, ["authentication"] if login else ["network"],
+                ["info"])
+    doc.setdefault("network", {})["protocol"] = "krb"
+    client = rec.get("client") if isinstance(rec.get("client"), str) else None
+    error = rec.get("error_msg") if isinstance(rec.get("error_msg"), str) else None
+    success = rec.get("success")
+    if login:
+        doc["event"]["action"] = "kerberos_as"
+        doc["event"]["outcome"] = "success" if success is True else "failure" \
+            if error in _KRB_FAILED_LOGIN else "unknown"
+        if client:
+            user = client.split("/")[0].lower()
+            doc["user"] = {"name": user}
+            doc.setdefault("related", {})["user"] = [user]
+    doc["watchkeeper"]["kerberos"] = compact({
+        "request_type": request_type, "client": client, "service": rec.get("service"),
+        "success": success if isinstance(success, bool) else None, "error_msg": error})
     return doc
 
 

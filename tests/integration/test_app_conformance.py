@@ -119,3 +119,40 @@ def test_ssh_banners_and_service_agree_with_zeek_ssh_log():
         agree["server"] += flow.get("ssh_server") == row.get("server")
     report(pcap.name + " ssh", len(zeek), agree)
     assert min(agree.values()) == len(zeek)     # including SSH on ports 41644 and 2200
+
+
+# Zeek's error_msg names (base/protocols/krb/consts.zeek) of a wrong password, an unknown
+# account and a locked one: the login failures brute-force detection counts.
+ZEEK_FAILED_LOGIN = {"PREAUTH_FAILED", "CLIENT_NOT_FOUND", "LOCKED_OUT"}
+
+
+def test_kerberos_logins_agree_with_zeeks_kerberos_log():
+    """Every AS exchange Zeek logged (kinit against MIT Kerberos: successes, wrong passwords,
+    unknown, locked, expired accounts, PKINIT) is one of our events on the same connection,
+    with the same client, service and outcome class. Ours also reports the PREAUTH_REQUIRED
+    step Zeek leaves out (KRB::ignored_errors), as outcome unknown."""
+    pcap = capture("conformance/zeek_krb-kinit.pcap")
+    rows = [r for r in zeek_rows(Path(f"{pcap}.zeek-kerberos.log")) if r["request_type"] == "AS"]
+    ours = {}
+    for doc in events(pcap):
+        if doc["event"]["dataset"] == schema.KERBEROS:
+            ours.setdefault((doc["source"]["ip"], doc["source"]["port"]), []).append(doc)
+    matched = clients = 0
+    for row in rows:
+        docs = ours.pop((row["id.orig_h"], row["id.orig_p"]), [])
+        assert len(docs) == 1, row
+        doc = docs[0]
+        krb = doc["watchkeeper"]["kerberos"]
+        if "client" in krb:                 # absent when a PKINIT certificate fills the segment
+            assert (krb["client"], krb.get("service")) == (row["client"], row["service"]), row
+            clients += 1
+        assert (doc["event"]["outcome"] == "success") == row["success"], row
+        assert (doc["event"]["outcome"] == "failure") == (row.get("error_msg")
+                                                          in ZEEK_FAILED_LOGIN), row
+        matched += 1
+    left = [d["watchkeeper"]["kerberos"].get("error_msg") for docs in ours.values()
+            for d in docs]
+    assert set(left) <= {"KDC_ERR_PREAUTH_REQUIRED"}, left
+    print(f"\nkerberos: {matched}/{len(rows)} AS exchanges agree with Zeek ({clients} with the "
+          f"client principal); {len(left)} PREAUTH_REQUIRED steps reported beside them")
+    assert matched == len(rows) == 84 and clients >= 80

@@ -60,6 +60,8 @@ def typed_fields(props: dict, wanted: str, path: str = "") -> set[str]:
 IP_FIELDS = frozenset(typed_fields(ECS_COMMON, "ip"))
 
 WATCHKEEPER = _obj(
+    kerberos=_obj(request_type=_KW, client=_KW, service=_KW, error_msg=_KW,
+                  error_code=_LONG, success={"type": "boolean"}),
     flow=_obj(uid=_KW, conn_state=_KW, history=_KW, orig_bytes=_LONG, resp_bytes=_LONG,
               orig_ip_bytes=_LONG, resp_ip_bytes=_LONG, final={"type": "boolean"}),
     alert=_obj(category=_KW, detector=_KW, status=_KW, assignee=_KW, entity=_KW,

@@ -1,4 +1,5 @@
-"""Application metadata from packet payloads: DNS, HTTP, TLS hellos, SSH banners, DCE/RPC.
+"""Application metadata from packet payloads: DNS, HTTP, TLS hellos, SSH banners, DCE/RPC
+calls and Kerberos logins.
 
 Candidates are picked per batch with numpy (port and first payload bytes), so only the few
 packets that can carry metadata reach Python. Each is parsed on its own (first TCP segment
@@ -20,7 +21,7 @@ import numpy as np
 
 from watchkeeper import schema
 
-from collectors.capture.appmeta import dcerpc, dnswire, httphead, sshbanner, tlshello
+from collectors.capture.appmeta import dcerpc, dnswire, httphead, kerberos, sshbanner, tlshello
 from collectors.capture.appmeta.errors import AppParseError
 from collectors.capture.decoding import packets as D
 from collectors.capture.flows.flow import ip_text
@@ -30,7 +31,7 @@ DNS_UDP_PORTS = (53, 137, 5353, 5355)     # DNS, NetBIOS-NS, mDNS, LLMNR (Zeek's
 _METHODS = [b"GET ", b"POST", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"PATC", b"CONN", b"TRAC",
             b"PROP"]
 _HEAD = 6                             # payload bytes looked at by the vectorised classifier
-DNS, HTTP_REQ, HTTP_RESP, TLS_HELLO, SSH, DCERPC = 1, 2, 3, 4, 5, 6
+DNS, HTTP_REQ, HTTP_RESP, TLS_HELLO, SSH, DCERPC, KERBEROS = 1, 2, 3, 4, 5, 6, 7
 
 
 def _word(text: bytes) -> int:
@@ -46,6 +47,7 @@ class AppConfig:
     dns_timeout: float = 10.0       # an unanswered query is reported alone after this
     http_timeout: float = 30.0      # a request without a response line
     tls_timeout: float = 10.0       # a ClientHello without a ServerHello
+    kerberos_timeout: float = 10.0  # an AS-REQ without its AS-REP or KRB-ERROR
     max_pending: int = 100_000      # requests waiting for their answer; oldest reported first
     forward_window: float = 5.0     # a resolver's query for a name a client asked it this
                                     # recently is marked as forwarded for that client
@@ -59,6 +61,7 @@ class AppStats:
     tls: int = 0
     ssh: int = 0                    # banners seen (they become flow hints, not events)
     dce_rpc: int = 0                # calls on a named interface (svcctl, atsvc, ...)
+    kerberos: int = 0               # AS exchanges (logins)
     malformed: int = 0              # looked like the protocol, did not parse
     unanswered: int = 0             # reported without their answer (timeout, eviction)
 
@@ -66,7 +69,7 @@ class AppStats:
 @dataclass(slots=True)
 class AppRecord:
     """One application transaction; `orig` is the client (query/request/hello sender)."""
-    kind: str                       # "dns" | "http" | "tls" | "dce_rpc"
+    kind: str                       # "dns" | "http" | "tls" | "dce_rpc" | "kerberos"
     ts: float                       # the request's time (the answer's if it came alone)
     proto: int
     orig_ip: str
@@ -75,7 +78,7 @@ class AppRecord:
     resp_port: int
     flow_key: str                   # canonical flow key (hex): ties the record to its flow
     request: object | None = None   # parsed request (DnsMessage, HttpRequest, ClientHello,
-                                    # DceRpcCall)
+                                    # DceRpcCall, KrbMessage)
     answer: object | None = None    # parsed answer
     answered_at: float | None = None
     forwarded_for: str | None = None    # DNS: a resolver asking on behalf of this client
@@ -107,6 +110,8 @@ class AppTracker:
     def __post_init__(self) -> None:
         self._dns: dict[tuple, _Waiting] = {}
         self._tls: dict[bytes, _Waiting] = {}
+        self._krb: dict[bytes, _Waiting] = {}
+        self._tgs: dict[bytes, None] = {}      # flows with a TGS-REQ out: its answer is not a login
         self._http: dict[bytes, deque[_Waiting]] = {}
         self._http_waiting = 0
         self._http_scan_at = float("-inf")
@@ -138,7 +143,7 @@ class AppTracker:
 
     def expire(self, now: float) -> None:
         """Report requests whose answer is overdue at `now`."""
-        for table in (self._dns, self._tls):
+        for table in (self._dns, self._tls, self._krb):
             # Insertion order is time order and each table has one timeout: stop at the
             # first request not yet due.
             while table:
@@ -198,6 +203,8 @@ class AppTracker:
             call = self._dcerpc.payload(pkt.key, payload, smb)
             if call is not None:        # a request: its sender is the client
                 self._emit(_record("dce_rpc", pkt, call))
+        elif kind == KERBEROS:
+            self._kerberos(kerberos.parse_kerberos(payload, tcp=pkt.proto == 6), pkt)
 
     def _dns_message(self, message, pkt: _Packet) -> None:
         name = message.questions[0][0] if message.questions else ""
@@ -243,6 +250,28 @@ class AppTracker:
             self._emit(record)
             self._hint(pkt.key, "ssl")
 
+    def _kerberos(self, message, pkt: _Packet) -> None:
+        """AS exchanges only (logins); TGS traffic is a DC's busiest and says nothing of
+        password guessing."""
+        if message is None:
+            return
+        if message.msg_type == kerberos.AS_REQ:
+            self._wait(self._krb, pkt.key, _record("kerberos", pkt, message),
+                       pkt.ts + self.config.kerberos_timeout)
+            return
+        if message.msg_type == kerberos.TGS_REQ:
+            self._tgs[pkt.key] = None
+            if len(self._tgs) > self.config.max_pending:
+                del self._tgs[next(iter(self._tgs))]
+            return
+        if self._tgs.pop(pkt.key, 0) is None:
+            return                          # the answer to a ticket request
+        waiting = self._krb.pop(pkt.key, None)
+        record = waiting.record if waiting else _record("kerberos", pkt, None, reverse=True)
+        if kerberos.is_login(record.request, message):
+            record.answer, record.answered_at = message, pkt.ts
+            self._emit(record)
+
     def _wait_http(self, record: AppRecord, pkt: _Packet) -> None:
         if self._pending() >= self.config.max_pending:
             self._evict_oldest()
@@ -268,11 +297,12 @@ class AppTracker:
         table[key] = _Waiting(deadline, record)
 
     def _pending(self) -> int:
-        return len(self._dns) + len(self._tls) + self._http_waiting
+        return len(self._dns) + len(self._tls) + len(self._krb) + self._http_waiting
 
     def _evict_oldest(self) -> None:
         # Dicts keep insertion (= time) order; report the oldest waiting request unanswered.
-        heads = [(next(iter(t.values())).record.ts, t) for t in (self._dns, self._tls) if t]
+        heads = [(next(iter(t.values())).record.ts, t) for t in (self._dns, self._tls, self._krb)
+                 if t]
         if heads:
             _, table = min(heads, key=lambda h: h[0])
             self._emit(table.pop(next(iter(table))).record, unanswered=True)
@@ -332,6 +362,11 @@ def classify(data: np.ndarray, p: D.Packets) -> np.ndarray:
     out[tcp & (word == _HTTP_WORD)] = HTTP_RESP
     out[tcp & (head[:, 0] == 0x16) & (head[:, 1] == 3) & np.isin(head[:, 5], (1, 2))] = TLS_HELLO
     out[tcp & (word == _SSH_WORD)] = SSH
+    # Kerberos on port 88: an application tag first (TCP: after the 4-byte record length).
+    krb_port = (sport == kerberos.PORT) | (dport == kerberos.PORT)
+    tags = list(kerberos.APPLICATION_TAGS)
+    out[udp & krb_port & np.isin(head[:, 0], tags)] = KERBEROS
+    out[tcp & krb_port & (head[:, 0] == 0) & np.isin(head[:, 4], tags)] = KERBEROS
     # SMB (NetBIOS header, then \xfeSMB or \xffSMB) on its ports; a bare DCE/RPC v5.0 PDU
     # (request, bind, alter context; little-endian data) on any TCP port.
     smb_port = np.isin(sport, dcerpc.SMB_PORTS) | np.isin(dport, dcerpc.SMB_PORTS)
@@ -344,4 +379,4 @@ def classify(data: np.ndarray, p: D.Packets) -> np.ndarray:
 
 
 DATASETS = {"dns": schema.DNS, "http": schema.HTTP, "tls": schema.TLS,
-            "dce_rpc": schema.DCE_RPC}
+            "dce_rpc": schema.DCE_RPC, "kerberos": schema.KERBEROS}

@@ -7,7 +7,7 @@ from watchkeeper import schema, timeutil
 from watchkeeper.documents import community_id, transport_name
 from watchkeeper.networks import InternalNetworks
 
-from collectors.capture.appmeta import dnswire, tlshello
+from collectors.capture.appmeta import dnswire, kerberos, tlshello
 from collectors.capture.appmeta.tracker import DATASETS, AppRecord
 
 NETBIOS_PORT = 137
@@ -38,7 +38,8 @@ def app_document(rec: AppRecord, observer: str, networks: InternalNetworks,
     }
     if rec.answered_at is not None:
         doc["event"]["duration"] = max(0, round((rec.answered_at - rec.ts) * 1e9))
-    {"dns": _dns, "http": _http, "tls": _tls, "dce_rpc": _dce_rpc}[rec.kind](doc, rec)
+    {"dns": _dns, "http": _http, "tls": _tls, "dce_rpc": _dce_rpc,
+     "kerberos": _kerberos}[rec.kind](doc, rec)
     if site:
         doc["labels"] = {"site": site}
     return doc
@@ -148,3 +149,29 @@ def _dce_rpc(doc: dict, rec: AppRecord) -> None:
     doc["event"]["action"] = f"{call.endpoint}.{call.operation}"
     if call.over_smb:
         doc["network"]["application"] = "smb"
+
+
+def _kerberos(doc: dict, rec: AppRecord) -> None:
+    """An AS exchange is a login try: ECS authentication fields (user.name lower-cased, as
+    Windows account names are case-insensitive), the Kerberos detail as Zeek's kerberos.log."""
+    request, answer = rec.request, rec.answer
+    client = (request and request.client) or (answer and answer.client)
+    realm = (request and request.realm) or (answer and answer.realm)
+    service = (request and request.service) or (answer and answer.service)
+    doc["network"]["protocol"] = "krb"
+    doc["event"].update({"category": ["authentication"], "type": ["info"],
+                         "action": "kerberos_as",
+                         "outcome": kerberos.login_outcome(request, answer)})
+    if client:
+        user = client.split("/")[0].lower()         # the account: the principal's first name
+        doc["user"] = {"name": user}
+        doc["related"]["user"] = [user]
+    detail = {"request_type": "AS", "client": f"{client}/{realm}" if client and realm else client,
+              "service": service}
+    if answer is not None:
+        detail["success"] = answer.msg_type == kerberos.AS_REP
+        if answer.error_code is not None:
+            detail["error_code"] = answer.error_code
+            detail["error_msg"] = kerberos.ERRORS.get(answer.error_code,
+                                                      f"KRB_ERROR_{answer.error_code}")
+    doc["watchkeeper"] = {"kerberos": {k: v for k, v in detail.items() if v is not None}}
