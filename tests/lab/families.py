@@ -83,8 +83,8 @@ def scan(rng: random.Random) -> Scenario:
                     max_runtime=45)
 
 
-def dos(rng: random.Random) -> Scenario:
-    mode = rng.choice(("syn", "udp", "slowloris"))
+def dos(rng: random.Random, modes: tuple[str, ...] = ("syn", "udp", "slowloris")) -> Scenario:
+    mode = rng.choice(modes)
     if mode == "slowloris":
         conns, rate = rng.randint(300, 450), rng.randint(80, 130)
         victim = rng.choice(("web", "files"))

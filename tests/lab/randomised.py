@@ -41,10 +41,12 @@ def readdress(rng_lab: "Range", addresses: dict[str, str]) -> None:
         host.ip, host.prefix = ip, prefix
 
 
-def run_round(r: "Range", seed: int, round_no: int, batches: int = 2) -> list[Outcome]:
+def run_round(r: "Range", seed: int, round_no: int, batches: int = 2,
+              draws: dict | None = None) -> list[Outcome]:
+    """`draws` replaces some families' draw functions (name -> function of the rng)."""
     rng = random.Random(f"{seed}:{round_no}")
     readdress(r, draw_addresses(rng, r.addresses_used))
-    drawn = [(name, draw(rng)) for name, draw in FAMILIES.items()]
+    drawn = [(name, draw(rng)) for name, draw in {**FAMILIES, **(draws or {})}.items()]
     rng.shuffle(drawn)
     outcomes = []
     for b in range(batches):
