@@ -170,11 +170,16 @@ def _kill_the_capture_while_it_captures(here: str, base: str, child: int, tmp_pa
     while time.monotonic() < deadline:
         metrics = httpx.get(f"{base}/metrics/", timeout=5).text
         line = next((x for x in metrics.splitlines() if x.startswith(gauge)), None)
-        if line and float(line.split()[-1]) > 0:
+        relayed = next((x for x in metrics.splitlines() if x.startswith(
+            f'watchkeeper_capture{{interface="{here}",measure="relayed"}}')), None)
+        if line and float(line.split()[-1]) > 0 and relayed and float(relayed.split()[-1]) > 0:
             break
         time.sleep(0.3)
     else:
-        raise AssertionError(f"no packets in {gauge}")
+        raise AssertionError(f"no packets relayed in {gauge}")
+    # A collector that never reported output is not "silent" (collector_silence.py): let a
+    # status report with output (status_seconds 1) reach the store before the kill.
+    time.sleep(3)
     ours = f'watchkeeper_capture{{interface="{here}"'
     measures = {x.split('measure="')[1].split('"')[0]: float(x.split()[-1])
                 for x in metrics.splitlines() if x.startswith(ours)}
