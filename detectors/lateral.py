@@ -171,7 +171,7 @@ class LateralMovementDetector(Detector):
         known = target in state.known
         self._learn(state, target, event_time)
         self._prune(state, event_time)
-        if known or any(p.target == host for p in state.executed):
+        if known:                       # learned, or already reported in this window
             return []
         state.executed.append(_NewPeer(event_time, host, event["event"]["id"]))
         hosts = len(state.executed)
