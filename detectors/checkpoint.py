@@ -48,10 +48,13 @@ class CheckpointStore:
                           {int(p): o for p, o in state.get("origins", {}).items()})
 
     def save(self, checkpoints: dict[tuple[str, int], Checkpoint]) -> None:
-        """Encoded here, at once (the snapshots may hold live records: keyed.live_snapshots),
-        and written as those bytes."""
+        self.write(self.encode(checkpoints))
+
+    def encode(self, checkpoints: dict[tuple[str, int], Checkpoint]) -> list[RawDoc]:
+        """The state documents, encoded at once (the snapshots may hold live records:
+        keyed.live_snapshots), so they can be written while the detectors move on."""
         now = timeutil.format(time.time())
-        docs = [RawDoc(self._id(topic, partition), now, encode_state({
+        return [RawDoc(self._id(topic, partition), now, encode_state({
             "@timestamp": now,
             "event": {"id": self._id(topic, partition), "kind": "state",
                       "dataset": "watchkeeper.state"},
@@ -61,6 +64,8 @@ class CheckpointStore:
                                       "next_timer": cp.next_timer,
                                       "origins": {str(p): o for p, o in cp.origins.items()}}},
         })) for (topic, partition), cp in checkpoints.items()]
+
+    def write(self, docs: list[RawDoc]) -> None:
         for doc in docs:           # one request each: a partition's state can be tens of MB
             self.store.put_raw("state", [doc])
         self.store.refresh("state")   # load() searches: only the small state index, never all

@@ -4,7 +4,10 @@
 Detectors run per partition (one instance set per partition this worker reads), so the
 alerts are the same whether one worker reads every partition or several share them, and a
 partition's state can move between workers through checkpoints (detectors/checkpoint.py).
-Offsets are committed only at checkpoints, right after the state they match is stored.
+Offsets are committed only at checkpoints, right after the state they match is stored. A
+running stage saves its partitions one at a time (a round over the dirty ones), each encoded
+at once and written in the background (detectors/checkpoint_writes.py): detection stops for
+one partition's encoding, not for every partition's encoding and write.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from collections.abc import Callable
 
 from detectors.base import Detector
 from detectors.checkpoint import Checkpoint, CheckpointStore
+from detectors.checkpoint_writes import BackgroundWrites
 from detectors.kit.keyed import live_snapshots
 from watchkeeper import codec, metrics, schema, timeutil
 from watchkeeper.bus import Bus, Message, Names
@@ -94,7 +98,9 @@ class DetectionWorker:
         self._partitions: dict[tuple[str, int], PartitionDetectors] = {}
         self._dirty: set[tuple[str, int]] = set()
         self._last_checkpoint = time.monotonic()
-        self._checkpoint_cost = 0.0        # seconds the last checkpoint took
+        self._checkpoint_cost = 0.0        # seconds the last checkpoint held the stage up
+        self._writes = BackgroundWrites(group)
+        self._round: list[tuple[str, int]] = []     # partitions still to save this round
 
     def step(self, max_records: int = 2000, timeout: float = 0.5) -> StepResult:
         messages = self.consumer.poll(max_records, timeout)
@@ -117,8 +123,9 @@ class DetectionWorker:
                 self._publish(specs)
                 raised += len(specs)
         self.producer.flush()          # alerts are on the bus before any checkpoint covers them
+        self._collect_writes()
         if self._checkpoint_due(idle=not messages):
-            self.checkpoint()
+            self._save_next()
         metrics.RECORDS.labels(stage=self.name, outcome="accepted").inc(len(messages) - bad)
         return StepResult(consumed=len(messages), alerts=raised, deadlettered=bad)
 
@@ -171,31 +178,52 @@ class DetectionWorker:
 
     def _checkpoint_due(self, idle: bool) -> bool:
         """Every `checkpoint_every_s`, or as soon as the stage has caught up, but never more
-        often than MAX_CHECKPOINT_SHARE of the time allows given what the last one cost."""
+        often than MAX_CHECKPOINT_SHARE of the time allows given what the last one cost; the
+        partitions of a round follow one another as that spacing allows."""
         if not self._dirty:
             return False
         since = time.monotonic() - self._last_checkpoint
         if since < self._checkpoint_cost * (1 / MAX_CHECKPOINT_SHARE - 1):
             return False
-        return idle or since >= self.checkpoint_every_s
+        return bool(self._round) or idle or since >= self.checkpoint_every_s
 
     def settle(self) -> None:
         """Drained (`worker.drain`: an `ingest` round, a stop): the checkpoint the spacing put
         off is taken now, so what was read is saved and committed."""
-        if self._dirty:
-            self.checkpoint()
+        self.checkpoint()
 
     def checkpoint(self) -> None:
-        """Store the touched partitions' state, then commit the offsets it reflects."""
+        """Store every touched partition's state now, then commit the offsets it reflects."""
+        self._round = []
+        if self._dirty:
+            self._save(sorted(self._dirty))
+        self._collect_writes(block=True)
+
+    def _save_next(self) -> None:
+        """The next partition of the round (a new round: the partitions dirty now)."""
+        if not self._round:
+            self._round = sorted(self._dirty)
+        while self._round:
+            pair = self._round.pop(0)
+            if pair in self._dirty:
+                self._save([pair])
+                return
+
+    def _save(self, pairs: list[tuple[str, int]]) -> None:
         started = time.monotonic()
-        with live_snapshots():          # encoded inside save, before any event moves them
-            self.checkpoints.save({pair: self._partitions[pair].checkpoint()
-                                   for pair in self._dirty})
-        self.consumer.commit()
-        self._dirty.clear()
+        with live_snapshots():          # encoded here, before any event moves them
+            saved = {pair: self._partitions[pair].checkpoint() for pair in pairs}
+            docs = self.checkpoints.encode(saved)
+        self._dirty.difference_update(pairs)
         self._last_checkpoint = time.monotonic()
         self._checkpoint_cost = self._last_checkpoint - started
-        metrics.CHECKPOINT_SECONDS.labels(group=self.group).set(self._checkpoint_cost)
+        self._writes.submit(lambda: self.checkpoints.write(docs),
+                            {pair: cp.next_offset for pair, cp in saved.items()}, started)
+
+    def _collect_writes(self, block: bool = False) -> None:
+        took = self._writes.collect(self.consumer.commit, block)
+        if took is not None:
+            metrics.CHECKPOINT_SECONDS.labels(group=self.group).set(took)
 
     def _publish(self, specs: list[AlertSpec]) -> None:
         created = time.time()
@@ -207,13 +235,19 @@ class DetectionWorker:
     def reset(self) -> None:
         """Back to the last checkpoint: its offsets and the detector state that matches them
         (state built from messages after it would count them twice when they are re-read)."""
+        self._writes.abandon()
         self.consumer.rewind()
         self._partitions.clear()
         self._dirty.clear()
+        self._round = []
 
     def close(self) -> None:
-        self.producer.close()
-        self.consumer.close()
+        try:
+            self._collect_writes(block=True)
+        finally:
+            self._writes.close()
+            self.producer.close()
+            self.consumer.close()
 
 
 _ORIGIN = "rekeyed_from"      # watchkeeper.rekeyed_from: [source partition, source offset]
