@@ -22,8 +22,8 @@ import tldextract
 from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig
-from detectors.dns_features import (DomainFeatures, Resolvers, encoded_verdict, looks_encoded,
-                                    observe)
+from detectors.dns_features import (DomainFeatures, Resolvers, downstream_verdict,
+                                    encoded_verdict, looks_encoded, observe)
 from detectors.kit import KeyedState, doubled, part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -126,7 +126,9 @@ class DnsTunnelDetector(Detector):
         fresh = bool(parts.subdomain) and self._is_new(key, state, parts.subdomain)
         if fresh:
             self._count(state, parts.subdomain, question.get("type"), event)
-        observe(state.features, event, parts.subdomain, fresh, event_time)
+        if observe(state.features, event, parts.subdomain, fresh, event_time) \
+                and len(state.evidence) < 100 and event["event"]["id"] not in state.evidence:
+            state.evidence.append(event["event"]["id"])
         count, signals = self._evidence(state)
         if count and doubled(count, state.reported_at):
             state.reported_at = count
@@ -140,6 +142,7 @@ class DnsTunnelDetector(Detector):
         verdict = encoded_verdict(state.features, len(state.names) + state.overflow,
                                   state.queries, state.tunnel_types,
                                   self.config.min_encoded_names)
+        verdict = verdict or downstream_verdict(state.features, self.config.min_encoded_names)
         return (verdict.count, verdict.signals) if verdict else (0, [])
 
     def _touch(self, key: str, now: float) -> _Key:
@@ -186,20 +189,22 @@ class DnsTunnelDetector(Detector):
             "uniqueness": min(1.0, unique / state.queries),
             "record_types": state.tunnel_types / unique,
             "encoded": min(1.0, state.features.encoded / unique),
+            "encoded_answers": min(1.0, state.features.data_answers / unique),
         }
         return AlertSpec(
             detector=self.name, detector_version=self.version, category=self.category,
             rule_id="wk.dns_tunneling", rule_name="DNS tunnelling",
             severity=3 if subscores["record_types"] >= 0.5 or subscores["volume"] >= 1 else 2,
             message=f"{src} queried {state.suspicious} unique long high-entropy names and "
-                    f"{state.features.encoded} fresh encoded names under {domain} "
+                    f"{state.features.encoded} fresh encoded names under {domain}, "
+                    f"{state.features.data_answers} answers of encoded data "
                     f"({state.queries} queries, mean subdomain {state.length_sum / unique:.0f} "
                     f"chars; signals: {', '.join(signals)})",
             entity=f"{src}->{domain}", first_seen=state.window_start, last_seen=state.last_seen,
             source_ip=src, related_ips=[src], evidence=list(state.evidence),
             subscores={k: round(v, 4) for k, v in subscores.items()},
             technique_id="T1071.004", technique_name="Application Layer Protocol: DNS",
-            count=max(state.suspicious, state.features.encoded))
+            count=max(state.suspicious, state.features.encoded, state.features.data_answers))
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         self.resolvers.expire(now)

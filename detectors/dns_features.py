@@ -16,13 +16,21 @@ split data into short labels. What they cannot avoid:
 
 `encoded_verdict` alerts when a client asks >= `min_encoded_names` fresh encoded names under
 one registered domain in the window with at least one of those signals, or 10x as many without
-one (a tunnel in A records with short labels). A CDN's hashed host names (`d1a2b3c4.cloudfront`)
+one (a tunnel in A records with short labels).
+
+A channel can also run one way, downstream: a stager pulls a script or payload in TXT answers to
+plain, numbered names (`l.1.ns.<domain>`, `l.2…`; Cobalt Strike's `aaa.stage.<n>.<domain>`).
+Its queries carry no data, but its answers do: `downstream_verdict` alerts when fresh names
+under one domain bring back >= `min_encoded_names` answers of encoded data (>= 100 characters
+of base64/hex text, no spaces). Mail servers' DKIM keys are base64 too, but they live under
+`_domainkey` and a domain has a handful of selectors; they are not counted. A CDN's hashed host names (`d1a2b3c4.cloudfront`)
 are encoded too, but a client asks a handful, answered with addresses, at the browser's pace.
 Reputation services that put a hash in the name by design are ignored by default (dns.py).
 """
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -36,7 +44,10 @@ MAX_TIMES = 32               # newest fresh-name times kept per key, for the clo
 SIGNAL_SHARE = 0.5           # share of names / answers that makes a signal
 LONG_NAME_CHARS = 24         # mean encoded characters per name that carries data out
 BIG_ANSWER_CHARS = 100       # mean answer text per answered query that carries data back
+DATA_ANSWER_CHARS = 100      # one answer's encoded text that counts as data coming back
+DATA_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_")
 MIN_CLOCK_SECONDS = 0.5
+_TXT_PREFIX = re.compile(r"(?:^| )TXT \d+ ")
 
 
 @dataclass
@@ -46,6 +57,7 @@ class DomainFeatures:
     answered: int = 0         # transactions with a response code
     failed: int = 0           # ... of which NXDOMAIN / REFUSED / SERVFAIL / NOTIMP
     answer_chars: int = 0     # answer data text over answered transactions
+    data_answers: int = 0     # answers to fresh names that carry encoded data (downstream)
     times: list[float] = field(default_factory=list)   # newest fresh-name query times
 
 
@@ -56,21 +68,26 @@ class Verdict:
 
 
 def observe(features: DomainFeatures, event: dict, subdomain: str, fresh: bool,
-            event_time: float) -> None:
-    """Add one DNS transaction; `fresh` when its subdomain was not asked before in the window."""
+            event_time: float) -> bool:
+    """Add one DNS transaction; `fresh` when its subdomain was not asked before in the window.
+    True when it brought encoded data back to a fresh name (evidence of a downstream channel)."""
     dns = part(event, "dns")
     code = text(dns.get("response_code"))
+    carried = False
     if code:
         features.answered += 1
         features.failed += code.upper() in FAILING
         answers = dns.get("answers") if isinstance(dns.get("answers"), list) else []
-        features.answer_chars += sum(len(str(a.get("data", ""))) for a in answers
-                                     if isinstance(a, dict))
+        datas = [str(a.get("data", "")) for a in answers if isinstance(a, dict)]
+        features.answer_chars += sum(map(len, datas))
+        carried = fresh and "_domainkey" not in subdomain.split(".") and any(map(is_data, datas))
+        features.data_answers += carried
     if fresh:
         features.times = (features.times + [event_time])[-MAX_TIMES:]
     if fresh and looks_encoded(subdomain):
         features.encoded += 1
         features.encoded_chars += len(subdomain.replace(".", ""))
+    return carried
 
 
 def encoded_verdict(features: DomainFeatures, unique: int, queries: int, tunnel_types: int,
@@ -91,6 +108,27 @@ def encoded_verdict(features: DomainFeatures, unique: int, queries: int, tunnel_
     if signals or n >= 10 * min_names:
         return Verdict(n, signals or ["volume"])
     return None
+
+
+def downstream_verdict(features: DomainFeatures, min_names: int) -> Verdict | None:
+    """A one-way channel: fresh names whose answers bring encoded data back (module doc)."""
+    if features.data_answers >= min_names:
+        return Verdict(features.data_answers, ["encoded_answers"])
+    return None
+
+
+def is_data(answer: str) -> bool:
+    """Answer text that is encoded data: a string of >= DATA_ANSWER_CHARS with no space, at
+    least 95 % base64/hex characters (a stager may frame its chunks, e.g. "@…@") and the
+    entropy of encoded text. The packet collector and Zeek write TXT answers as
+    "TXT <length> <string>", joined by spaces."""
+    for string in _TXT_PREFIX.split(answer):
+        if len(string) < DATA_ANSWER_CHARS or " " in string:
+            continue
+        coded = sum(c in DATA_CHARS for c in string)
+        if coded >= 0.95 * len(string) and shannon_entropy(string) >= 3.5:
+            return True
+    return False
 
 
 def is_clock(times: list[float], min_names: int) -> bool:

@@ -198,3 +198,73 @@ def test_learned_resolvers_expire_on_event_time():
     det.on_timer(idle_dnscat(n=5)[-1][1] + 2 * 86_400)
     assert det.snapshot()["resolvers"] == {}
 
+
+
+B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def _txt(data: str) -> str:
+    """A TXT answer as the packet collector and Zeek write it."""
+    return f"TXT {len(data)} {data}"
+
+
+def txt_stager(n=20, framed=True):
+    """A stager pulling a script in base64 TXT answers to plain numbered names (no data in the
+    queries), one chunk per name; some frame each chunk ("@…@")."""
+    rng = random.Random(17)
+    chunk = (lambda: f"@{_rand(rng, B64, 252)}@") if framed else (lambda: _rand(rng, B64, 255))
+    return [(_event(i, f"l.{i + 1}.ns.update-cache.net", "TXT", answers=[_txt(chunk())]),
+             1000 + i * 0.4) for i in range(n)]
+
+
+def cobalt_stage(n=20):
+    """Cobalt Strike's DNS stager: `aaa.stage.<id>`, `baa.stage.<id>`…, 255 characters each."""
+    rng = random.Random(18)
+    names = [f"{chr(97 + i % 26)}{chr(97 + i // 26)}a.stage.48213.cdn-static.org"
+             for i in range(n)]
+    return [(_event(i, name, "TXT", answers=[_txt(_rand(rng, B64, 255))]), 1000 + i * 0.05)
+            for i, name in enumerate(names)]
+
+
+@pytest.mark.parametrize("stream, domain", [
+    (txt_stager(), "update-cache.net"),
+    (txt_stager(framed=False), "update-cache.net"),
+    (cobalt_stage(), "cdn-static.org"),
+])
+def test_downstream_only_channels_are_found(stream, domain):
+    alerts = _run(stream)
+    assert {a.entity for a in alerts} == {f"10.0.0.9->{domain}"}
+    assert "encoded_answers" in alerts[0].message or alerts[0].subscores["encoded_answers"] > 0
+    assert alerts[0].count == 10                # the tenth chunk of data
+
+
+def dkim_checks(n=40):
+    """A mail server checking DKIM for many mails of one sender: base64 keys under
+    `_domainkey`, a 255-character string split in two as DNS requires."""
+    rng = random.Random(19)
+    return [(_event(i, f"sel{i % 12}._domainkey.bulk-mailer.com", "TXT",
+                    answers=[_txt("v=DKIM1; k=rsa; p=" + _rand(rng, B64, 200)) + " "
+                             + _txt(_rand(rng, B64, 192))]), 1000 + i * 20.0)
+            for i in range(n)]
+
+
+def spf_chain(n=30):
+    """SPF evaluation: the include chain of a big provider, asked again for every mail."""
+    names = ["_spf.mail-provider.com"] + [f"_netblocks{i}.mail-provider.com" for i in range(4)]
+    return [(_event(i, names[i % len(names)], "TXT",
+                    answers=[_txt("v=spf1 ip4:35.190.247.0/24 ip4:64.233.160.0/19 "
+                                  "ip6:2001:4860:4000::/36 ~all")]), 1000 + i * 7.0)
+            for i in range(n)]
+
+
+def repeated_config_fetch(n=60):
+    """An agent reading one base64 TXT record on a clock: big answers, but never a fresh name."""
+    rng = random.Random(20)
+    blob = _rand(rng, B64, 240)
+    return [(_event(i, "cfg.agent-vendor.com", "TXT", answers=[_txt(blob)]), 1000 + i * 60.0)
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("stream", [dkim_checks(), spf_chain(), repeated_config_fetch()])
+def test_txt_look_alikes_stay_quiet(stream):
+    assert _run(stream) == []
