@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from watchkeeper import heap
 from watchkeeper.bus import BusError, Consumer
 from watchkeeper.liveness import Heartbeat
 from watchkeeper.store import StoreError
@@ -73,6 +74,7 @@ def run_forever(stage: Stage, stop: threading.Event, max_backoff: float = 30.0,
         try:
             result = stage.step()
             beat.step(result.consumed, _lag(stage))
+            heap.tick()        # long-lived state out of the collector's way (heap.py)
             backoff = 0.5
         except _RETRYABLE as exc:
             _recover(stage, exc, backoff, stop.wait)
