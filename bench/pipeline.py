@@ -11,6 +11,8 @@ port scan from a few sources so the scan detector raises alerts), then times:
   anchors   the raw anchors (bench/anchors.py): Kafka's own producer and consumer perf tools
             and a raw `_bulk` load of the same pre-serialised documents with 1 and 2 clients;
             the report then gives every Kafka mode as a ratio to the 2-client raw bulk rate.
+  copy-processes  the ceiling's copy as a deployment scales it: two `watchkeeper index`
+            processes (one consumer group) under `supervise`, timed like `processes`.
   processes Kafka -> detectors -> Elasticsearch with every stage its own process
             (`watchkeeper supervise --processes ...`, bench/processes.py); rate from the
             first stored event to the last, start-up reported apart.
@@ -237,6 +239,21 @@ def fresh_names(run_id: str, label: str, bus) -> Names:
     return names
 
 
+# The copy as a deployment scales it: two indexer processes (one consumer group), nothing else.
+COPY_PROCESSES = "detect-source=0,detect-rekeyed=0,alerting=0,index=2,correlate=0,playbooks=0"
+
+
+def staged(docs: list[dict], bus, elastic: Elastic, run_id: str, args, label: str,
+           spec: str) -> dict:
+    """A `supervise --processes spec` run over N pre-published events (bench/processes.py)."""
+    names = fresh_names(run_id, label, bus)
+    t_pub = publish(bus, names, docs)
+    store = elastic.open(label)
+    r = mode_processes(len(docs), names, args.bus, store, f"{args.es}?prefix={store.prefix}",
+                       spec)
+    return {**r, "publish_s": t_pub}
+
+
 def mode_ceiling(docs: list[dict], bus, elastic: Elastic, run_id: str,
                  validated: bool = False) -> dict:
     """`validated`: the indexer as before the byte path (every document decoded and
@@ -317,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--events", type=int, default=200_000, help="N events per mode")
     ap.add_argument("--modes", default="embedded,ceiling,full",
                     help="comma list of embedded, anchors, ceiling, ceiling-validated, full, "
-                         "processes")
+                         "processes, copy-processes")
     ap.add_argument("--processes", default="detect-source=1,detect-rekeyed=1,alerting=1,"
                     "index=2,correlate=0,playbooks=0",
                     help="processes mode: processes per stage (watchkeeper supervise)")
@@ -330,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     args = ap.parse_args(argv)
     modes = {m.strip() for m in args.modes.split(",") if m.strip()}
-    known = {"embedded", "anchors", "ceiling", "ceiling-validated", "full", "processes"}
+    known = {"embedded", "anchors", "ceiling", "ceiling-validated", "full", "processes",
+             "copy-processes"}
     if modes - known:
         ap.error(f"unknown modes {sorted(modes - known)}")
     remote = bool(modes - {"embedded"})
@@ -371,14 +389,14 @@ def main(argv: list[str] | None = None) -> int:
                     log("full: Kafka -> detect -> ES, concurrent ...")
                     result["modes"]["full_concurrent"] = mode_full(docs, bus, elastic, run_id,
                                                                    True)
-            if "processes" in modes:
-                log(f"processes: Kafka -> detect -> ES, stages as processes ({args.processes}) ...")
-                names = fresh_names(run_id, "proc", bus)
-                t_pub = publish(bus, names, docs)
-                store = elastic.open("proc")
-                r = mode_processes(len(docs), names, args.bus, store,
-                                   f"{args.es}?prefix={store.prefix}", args.processes)
-                result["modes"]["full_processes"] = {**r, "publish_s": t_pub}
+            for mode, key, short, label, spec in (
+                    ("copy-processes", "copy_processes", "cproc",
+                     "Kafka -> ES, indexers as processes", COPY_PROCESSES),
+                    ("processes", "full_processes", "proc",
+                     "Kafka -> detect -> ES, stages as processes", args.processes)):
+                if mode in modes:
+                    log(f"{mode}: {label} ({spec}) ...")
+                    result["modes"][key] = staged(docs, bus, elastic, run_id, args, short, spec)
         finally:
             deleted = elastic.cleanup()
             log(f"cleanup: deleted {len(deleted)} indices under wkbench-{run_id}-*")
