@@ -66,8 +66,8 @@ def anchor_lines(result: dict) -> list[str]:
              f"(fetch only {a['kafka_consumer']['fetch_records_per_s']:,.0f})",
              f"  raw bulk, 1 client     {a['raw_bulk_1']['events_per_s']:>9,.0f} docs/s",
              f"  raw bulk, 2 clients    {base:>9,.0f} docs/s  (the base of the ratios below)"]
-    goals = {"ceiling": 0.7, "ceiling_validated": 0.7, "copy_processes": 0.7, "full_concurrent": 0.5, "full_sequential": 0.5,
-             "full_processes": 0.5}
+    goals = {"ceiling": 0.7, "ceiling_validated": 0.7, "copy_processes": 0.7,
+             "full_concurrent": 0.5, "full_sequential": 0.5, "full_processes": 0.5}
     for key, r in result["modes"].items():
         if key in goals:
             ratio = r["events_per_s"] / base

@@ -16,16 +16,16 @@ split data into short labels. What they cannot avoid:
 
 `encoded_verdict` alerts when a client asks >= `min_encoded_names` fresh encoded names under
 one registered domain in the window with at least one of those signals, or 10x as many without
-one (a tunnel in A records with short labels).
+one (a tunnel in A records with short labels). A CDN's hashed host names (`d1a2b3c4.cloudfront`)
+are encoded too, but a client asks a handful, answered with addresses, at the browser's pace.
+Reputation services that put a hash in the name by design are ignored by default (dns.py).
 
 A channel can also run one way, downstream: a stager pulls a script or payload in TXT answers to
 plain, numbered names (`l.1.ns.<domain>`, `l.2…`; Cobalt Strike's `aaa.stage.<n>.<domain>`).
 Its queries carry no data, but its answers do: `downstream_verdict` alerts when fresh names
 under one domain bring back >= `min_encoded_names` answers of encoded data (>= 100 characters
 of base64/hex text, no spaces). Mail servers' DKIM keys are base64 too, but they live under
-`_domainkey` and a domain has a handful of selectors; they are not counted. A CDN's hashed host names (`d1a2b3c4.cloudfront`)
-are encoded too, but a client asks a handful, answered with addresses, at the browser's pace.
-Reputation services that put a hash in the name by design are ignored by default (dns.py).
+`_domainkey` and a domain has a handful of selectors; they are not counted.
 """
 from __future__ import annotations
 
