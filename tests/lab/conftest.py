@@ -145,7 +145,6 @@ class Range:
                   "iperf3")
 
     def start_monitor(self) -> None:
-        port, syslog_port = _free_port(), _free_port()
         env = {**os.environ, "WATCHKEEPER_INTERNAL_NETWORKS": json.dumps(INTERNAL),
                "WATCHKEEPER_DATA_DIR": str(self.workdir / "var"),
                "WATCHKEEPER_DETECTORS": json.dumps(MONITOR_DETECTORS)}
@@ -159,6 +158,35 @@ class Range:
         if key.returncode != 0:
             raise LabError(f"keys create failed: {key.stderr[-2000:]}")
         self.http.headers["X-API-Key"] = key.stdout.strip()
+        # A port found free can be taken before the monitor binds it (seen once in CI: the
+        # API port, "address already in use"); then the monitor is started on new ports.
+        for attempt in range(3):
+            port, syslog_port = _free_port(), _free_port()
+            logged = len(self.lab.log("monitor"))
+            try:
+                self._spawn_monitor(env, port, syslog_port)
+                break
+            except LabError:
+                if attempt == 2 or "address already in use" not in \
+                        self.lab.log("monitor")[logged:]:
+                    raise
+                self.note(f"monitor ports {port}/{syslog_port} taken meanwhile; new ports")
+        self.lab.wait_for("syslog listener", lambda: _tcp_open(syslog_port), deadline_s=30)
+        self.forwarder = svc.SyslogForwarder(self.lab, self.sshd_log, syslog_port)
+        self.syslog_port = syslog_port
+        # benign hosts doing ordinary work all along (tests/lab/background.py)
+        streams = start_background(self.lab, self.ssh_key, self.background_stop,
+                                   self.background_stats, self.background_threads)
+        self.note(f"benign background: {streams} streams")
+        # the collector sees lab traffic: a flow between two lab hosts reaches the store
+        self.lab.exec("c1", "curl", "-s", "-m", "3", "-o", "/dev/null",
+                      f"http://{SERVERS['files']}/report.pdf")
+        self.lab.wait_for(f"live flows from {MIRROR} in the store", self._have_lab_flows,
+                          deadline_s=60, every=1)
+        self.note(f"monitor up on {self.base} (syslog tcp/{syslog_port}); "
+                  f"detectors registered: {sorted(self.categories.values())}")
+
+    def _spawn_monitor(self, env: dict, port: int, syslog_port: int) -> None:
         self.monitor = self.lab.spawn(
             None, "monitor", sys.executable, "-m", "app.cli", "run",
             "--interface", MIRROR, "--store", f"sqlite:///{self.workdir}/lab.db",
@@ -181,20 +209,6 @@ class Range:
                 raise LabError(f"monitor exited {self.monitor.returncode}: "
                                f"{self.lab.log('monitor')[-2000:]}") from None
             raise
-        self.lab.wait_for("syslog listener", lambda: _tcp_open(syslog_port), deadline_s=30)
-        self.forwarder = svc.SyslogForwarder(self.lab, self.sshd_log, syslog_port)
-        self.syslog_port = syslog_port
-        # benign hosts doing ordinary work all along (tests/lab/background.py)
-        streams = start_background(self.lab, self.ssh_key, self.background_stop,
-                                   self.background_stats, self.background_threads)
-        self.note(f"benign background: {streams} streams")
-        # the collector sees lab traffic: a flow between two lab hosts reaches the store
-        self.lab.exec("c1", "curl", "-s", "-m", "3", "-o", "/dev/null",
-                      f"http://{SERVERS['files']}/report.pdf")
-        self.lab.wait_for(f"live flows from {MIRROR} in the store", self._have_lab_flows,
-                          deadline_s=60, every=1)
-        self.note(f"monitor up on {self.base} (syslog tcp/{syslog_port}); "
-                  f"detectors registered: {sorted(self.categories.values())}")
 
     def _have_lab_flows(self) -> bool:
         r = self.http.get(f"{self.base}/api/v1/events",
