@@ -29,11 +29,11 @@ def cmd_flows(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     out = sys.stdout.buffer
     # The compiled flow table's lines are written without a dict per document
-    # (collectors/capture/documents/flowjson.py).
+    # (collectors/capture/documents/flowjson.py), while a thread meters the next batch.
     for lines in iter_flow_lines(args.files, observer=settings.observer,
                                  networks=InternalNetworks(settings.internal_networks),
                                  config=settings.flow_table.flow_config(), app=False,
-                                 site=settings.site):
+                                 site=settings.site, prefetch=True):
         out.write(lines)
     out.flush()
     return 0

@@ -15,6 +15,7 @@ lets payload evidence (an SSH banner) set the flow's service.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -27,9 +28,11 @@ from collectors.capture.appmeta.tracker import AppConfig, AppRecord, AppTracker
 from collectors.capture.decoding import packets as D
 from collectors.capture.decoding.reference import ReferenceDecoder
 from collectors.capture.documents.app import app_document
+from collectors.capture.documents.flowjson import slice_encoders
 from collectors.capture.flows.compiled.table import RecordColumns
 from collectors.capture.flows.protocol import FlowBatch, FlowTable
 from collectors.capture.flows.reference import FlowConfig, ReferenceFlowTable
+from collectors.capture.prefetch import ahead, in_order
 from collectors.capture.sources.pcap import CHUNK, CaptureFormatError, RecordBatch, open_records
 
 __all__ = ["CaptureStats", "Capture", "FlowConfig", "iter_flows", "iter_flow_documents",
@@ -96,17 +99,41 @@ class Capture:
             for rec in apps:
                 yield app_document(rec, observer, networks, site)
 
-    def lines(self, observer: str, networks: InternalNetworks,
-              site: str | None = None) -> Iterator[bytes]:
+    def lines(self, observer: str, networks: InternalNetworks, site: str | None = None,
+              prefetch: bool = False) -> Iterator[bytes]:
         """The same documents as JSON lines (`codec.encode(doc) + b"\\n"` each), a batch's
         worth per item, for consumers that only want bytes: the compiled table's flow lines
-        are written from its rows without a dict (documents/flowjson.py)."""
-        for flows, apps in self._chunks():
-            if len(flows):
-                yield from flows.lines(observer, networks, site)
-            if apps:
-                yield b"".join(codec.encode(app_document(rec, observer, networks, site)) + b"\n"
-                               for rec in apps)
+        are written from its rows without a dict (documents/flowjson.py). With `prefetch`
+        (a capture file, where no one waits for the next batch) the next batches are read
+        and metered on a thread while two workers write the lines of the last ones
+        (prefetch.py); `stats` are then those of the batches metered so far."""
+        if not prefetch:
+            for flows, apps in self._chunks():
+                if len(flows):
+                    yield from flows.lines(observer, networks, site)
+                if apps:
+                    yield self._app_lines(apps, observer, networks, site)
+            return
+        jobs = (job for flows, apps in ahead(self._chunks(), name="flow-meter")
+                for job in self._line_jobs(flows, apps, observer, networks, site))
+        yield from in_order(jobs, workers=2)
+
+    def _line_jobs(self, flows: FlowBatch, apps: list[AppRecord], observer: str,
+                   networks: InternalNetworks, site: str | None) -> list:
+        jobs = []
+        if isinstance(flows, RecordColumns):
+            jobs += slice_encoders(flows.rows, flows.app, observer, networks, site)
+        elif len(flows):
+            jobs.append(lambda: b"".join(flows.lines(observer, networks, site)))
+        if apps:
+            jobs.append(partial(self._app_lines, apps, observer, networks, site))
+        return jobs
+
+    @staticmethod
+    def _app_lines(apps: list[AppRecord], observer: str, networks: InternalNetworks,
+                   site: str | None) -> bytes:
+        return b"".join(codec.encode(app_document(rec, observer, networks, site)) + b"\n"
+                        for rec in apps)
 
     def _chunks(self) -> Iterator[tuple[FlowBatch, list[AppRecord]]]:
         """Per batch: its flow records (a FlowBatch, whichever the table) and app records."""
@@ -200,10 +227,11 @@ def iter_flow_documents(paths: list[str], observer: str, networks: InternalNetwo
 
 def iter_flow_lines(paths: list[str], observer: str, networks: InternalNetworks,
                     config: FlowConfig | None = None, app: bool = False,
-                    site: str | None = None) -> Iterator[bytes]:
+                    site: str | None = None, prefetch: bool = False) -> Iterator[bytes]:
     """`iter_flow_documents` as JSON lines (bytes, several documents per item)."""
     stats = CaptureStats()
-    return Capture(file_batches(paths, stats), config, stats, app).lines(observer, networks, site)
+    return Capture(file_batches(paths, stats), config, stats, app).lines(observer, networks, site,
+                                                                       prefetch)
 
 
 def capture_document(rec: FlowRecord | AppRecord, observer: str, networks: InternalNetworks,

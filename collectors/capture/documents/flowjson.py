@@ -11,8 +11,9 @@ banners, a service named by the payload) — are encoded from their dicts, in pl
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
-from functools import lru_cache
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache, partial
 
 import numpy as np
 
@@ -118,10 +119,32 @@ def supplied_texts(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def flow_lines(rows: np.ndarray, app: dict[int, dict], observer: str,
                networks: InternalNetworks, site: str | None = None) -> Iterator[bytes]:
     """The JSON lines of every row, in row order: one bytes object per SLICE rows (a flush
-    can hand over 10^5 rows at once; joined, they would double the peak memory)."""
-    for a in range(0, len(rows), SLICE):
+    can hand over 10^5 rows at once; joined, they would double the peak memory). Batches of
+    several slices are encoded two slices at a time, the second on a helper thread: the
+    kernel releases the GIL, and such a batch (the end of a capture) is otherwise encoded
+    while the flow meter has nothing left to do."""
+    jobs = slice_encoders(rows, app, observer, networks, site)
+    if len(jobs) < 2:
+        yield from (job() for job in jobs)
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="flow-lines") as helper:
+        for k in range(0, len(jobs), 2):
+            second = helper.submit(jobs[k + 1]) if k + 1 < len(jobs) else None
+            yield jobs[k]()
+            if second is not None:
+                yield second.result()
+
+
+def slice_encoders(rows: np.ndarray, app: dict[int, dict], observer: str,
+                   networks: InternalNetworks,
+                   site: str | None = None) -> list[Callable[[], bytes]]:
+    """One function per SLICE rows, each returning those rows' lines: callers may run them
+    on several threads and join the results in order."""
+    def encoder(a: int) -> Callable[[], bytes]:
         hints = {j - a: h for j, h in app.items() if a <= j < a + SLICE}
-        yield _slice_lines(rows[a:a + SLICE], hints, observer, networks, site)
+        return partial(_slice_lines, rows[a:a + SLICE], hints, observer, networks, site)
+
+    return [encoder(a) for a in range(0, len(rows), SLICE)]
 
 
 def _slice_lines(rows: np.ndarray, app: dict[int, dict], observer: str,

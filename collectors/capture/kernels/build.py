@@ -49,9 +49,27 @@ def _wrapper(name: str, kernel):
     return scope[name]
 
 
+def _release_gil_in_wrappers() -> None:
+    """Make pycc's Python wrappers release the GIL around each kernel call, as the JIT's
+    `nogil=True` does (kernels/jit.py). pycc has no option for it: it builds its compile flags
+    from `numba.pycc.compiler.Flags()`, so that name is pointed at flags with `release_gil`
+    set. Without it a kernel holds the GIL for its whole run, and `flows --json` could not
+    meter one batch while the documents of the last are written (meter.py, `prefetch`)."""
+    import numba.pycc.compiler as pycc_compiler
+    base = pycc_compiler.Flags
+
+    class NoGilFlags(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.release_gil = True
+
+    pycc_compiler.Flags = NoGilFlags
+
+
 def build() -> float:
     from numba.pycc import CC
     started = time.perf_counter()
+    _release_gil_in_wrappers()
     jit = native.jit_kernels()
     cc = CC("_native")
     cc.output_dir = str(native.HERE)

@@ -110,6 +110,9 @@ def test_same_bytes_with_evicted_flows_and_in_one_long_capture():
     docs = Capture(file_batches([str(p) for p in CAPTURES], CaptureStats()), app=True)
     assert ours == b"".join(codec.encode(d) + b"\n"
                             for d in docs.documents("sensor-1", NETWORKS, "county-7"))
+    # metered on a thread, written by two workers (prefetch.py): the same bytes, in order
+    ahead = Capture(file_batches([str(p) for p in CAPTURES], CaptureStats()), app=True)
+    assert b"".join(ahead.lines("sensor-1", NETWORKS, "county-7", prefetch=True)) == ours
 
 
 def test_reference_table_lines_equal_its_documents():

@@ -7,6 +7,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from collectors.capture.kernels import native
@@ -67,3 +68,40 @@ def test_the_build_finds_its_sources_by_reading_the_package():
     assert {"decoding/packets.py", "decoding/fragments.py", "flows/compiled/layout.py",
             "kernels/jit.py", "kernels/native.py", "kernels/build.py"} <= sources
     assert not sources & {"meter.py", "flows/reference.py", "appmeta/tracker.py"}
+
+
+def test_kernels_release_the_gil():
+    """A kernel call lets another Python thread run (kernels/build.py patches pycc to release
+    the GIL, as the JIT's nogil=True does): `flows --json` meters one batch on a thread while
+    the documents of the last are written (prefetch.py), which needs it. The switch interval
+    is set far longer than the 100 calls, so a kernel holding the GIL would let the counting
+    thread in at most once (a forced switch); released, it counts during most calls."""
+    import struct
+    import threading
+    import numpy as np
+    record = struct.pack("<IIII", 1, 0, 64, 64) + bytes(64)
+    buf = np.frombuffer(record * 500_000, np.uint8)
+    ticks, stop = [0], threading.Event()
+    walk = native.kernels().walk_pcap      # resolved first: reading the stamp releases the GIL
+
+    def count() -> None:
+        while not stop.is_set():
+            ticks[0] += 1
+            time.sleep(0)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(30.0)
+    counter = threading.Thread(target=count, daemon=True)
+    counter.start()
+    try:
+        counted = 0
+        for _ in range(100):
+            before = ticks[0]
+            walk(buf, False, 262160, 1e-6)
+            counted += ticks[0] != before
+    finally:
+        stop.set()
+        sys.setswitchinterval(old)
+        counter.join(timeout=5)
+    assert native.kernels().kind == "aot"
+    assert counted >= 20, f"another thread ran during only {counted} of 100 kernel calls"
