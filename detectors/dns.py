@@ -24,6 +24,7 @@ from pydantic import Field
 from detectors.base import Detector, DetectorConfig
 from detectors.dns_features import (DomainFeatures, Resolvers, downstream_verdict,
                                     encoded_verdict, looks_encoded, observe)
+from detectors.dns_spread import SpreadTracker, SpreadVerdict
 from detectors.kit import KeyedState, doubled, part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -62,6 +63,10 @@ class DnsTunnelConfig(DetectorConfig):
                                            "gov.internal): a name under one registers as the "
                                            "label below the zone; names under no public suffix "
                                            "and no listed zone register as their last two labels")
+    min_spread_domains: int = Field(3, ge=2, le=1000, description=(
+        "registered domains, each with >= 3 of a client's long high-entropy names, over which "
+        "min_suspicious_names are counted together: a tunnel rotated over look-alike domains "
+        "(detectors/dns_spread.py)"))
     max_names_per_key: int = Field(512, ge=50, le=100_000,
                                    description="unique names remembered per (source, domain)")
     max_keys: int = Field(20_000, ge=100, le=1_000_000,
@@ -93,7 +98,7 @@ class NameParts:
 
 class DnsTunnelDetector(Detector):
     name = "dns_tunneling"
-    version = "2"
+    version = "3"
     category = "dns_tunneling"
     datasets = frozenset({schema.DNS})
     Config = DnsTunnelConfig
@@ -104,6 +109,9 @@ class DnsTunnelDetector(Detector):
         self._keys = KeyedState(_Key, self.config.max_keys,
                                 on_drop=lambda key: self._sets.pop(key, None))
         self.resolvers = Resolvers()
+        self.spread = SpreadTracker(self.config.min_suspicious_names,
+                                    self.config.min_spread_domains, self.config.window_seconds,
+                                    self.config.max_keys)
         # Longest zone first, so "a.gov.internal" wins over "internal".
         self._zones = tuple(sorted({z.strip(".").lower() for z in self.config.internal_zones},
                                    key=len, reverse=True))
@@ -124,16 +132,20 @@ class DnsTunnelDetector(Detector):
         state.queries += 1
         state.last_seen = max(state.last_seen, event_time)
         fresh = bool(parts.subdomain) and self._is_new(key, state, parts.subdomain)
-        if fresh:
-            self._count(state, parts.subdomain, question.get("type"), event)
+        alerts = []
+        if fresh and self._count(state, parts.subdomain, question.get("type"), event):
+            spread = self.spread.add(src, parts.registered, state.suspicious, event_time,
+                                     event["event"]["id"])
+            if spread is not None:
+                alerts.append(self._spread_alert(src, spread, event_time))
         if observe(state.features, event, parts.subdomain, fresh, event_time) \
                 and len(state.evidence) < 100 and event["event"]["id"] not in state.evidence:
             state.evidence.append(event["event"]["id"])
         count, signals = self._evidence(state)
         if count and doubled(count, state.reported_at):
             state.reported_at = count
-            return [self._alert(key, state, signals)]
-        return []
+            alerts.append(self._alert(key, state, signals))
+        return alerts
 
     def _evidence(self, state: _Key) -> tuple[int, list[str]]:
         """(names that make the case, signals) of the strongest rule that holds, else (0, [])."""
@@ -166,18 +178,36 @@ class DnsTunnelDetector(Detector):
             state.overflow += 1     # beyond the cap a repeat may count again: an over-estimate
         return True
 
-    def _count(self, state: _Key, subdomain: str, qtype: str | None, event: dict) -> None:
+    def _count(self, state: _Key, subdomain: str, qtype: str | None, event: dict) -> bool:
+        """Count a fresh name; True when it is long and high-entropy."""
         text = subdomain.replace(".", "")
         entropy = shannon_entropy(text)
         state.length_sum += len(text)
         state.entropy_sum += entropy
         state.tunnel_types += (qtype or "").upper() in self.config.tunnel_query_types
         long_enough = len(text) >= self.config.min_subdomain_length
-        if long_enough and entropy >= self.config.min_entropy_bits:
-            state.suspicious += 1
-        if (long_enough and entropy >= self.config.min_entropy_bits) or looks_encoded(subdomain):
-            if len(state.evidence) < 100:
-                state.evidence.append(event["event"]["id"])
+        suspicious = long_enough and entropy >= self.config.min_entropy_bits
+        state.suspicious += suspicious
+        if (suspicious or looks_encoded(subdomain)) and len(state.evidence) < 100:
+            state.evidence.append(event["event"]["id"])
+        return suspicious
+
+    def _spread_alert(self, src: str, verdict: SpreadVerdict, now: float) -> AlertSpec:
+        domains = verdict.domains
+        shown = ", ".join(domains[:5]) + (f" and {len(domains) - 5} more" if len(domains) > 5
+                                          else "")
+        return AlertSpec(
+            detector=self.name, detector_version=self.version, category=self.category,
+            rule_id="wk.dns_tunneling.spread", rule_name="DNS tunnelling over many domains",
+            severity=3,
+            message=f"{src} queried {verdict.names} unique long high-entropy names spread over "
+                    f"{len(domains)} registered domains ({shown}; signals: spread)",
+            entity=f"{src}->*", first_seen=verdict.state.first_seen, last_seen=now,
+            source_ip=src, related_ips=[src], evidence=list(verdict.state.evidence),
+            subscores={"volume": min(1.0, verdict.names / (2 * self.config.min_suspicious_names)),
+                       "domains": min(1.0, len(domains) / (3 * self.config.min_spread_domains))},
+            technique_id="T1071.004", technique_name="Application Layer Protocol: DNS",
+            count=verdict.names)
 
     def _alert(self, key: str, state: _Key, signals: list[str]) -> AlertSpec:
         src, domain = key.split("|", 1)
@@ -208,18 +238,21 @@ class DnsTunnelDetector(Detector):
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         self.resolvers.expire(now)
+        self.spread.expire(now)
         horizon = now - self.config.window_seconds
         self._keys.expire(lambda s: s.window_start < horizon)
         return []
 
     def snapshot(self) -> dict:
         return {"keys": self._keys.snapshot(), "evicted_keys": self.evicted_keys,
-                "resolvers": self.resolvers.snapshot()}
+                "resolvers": self.resolvers.snapshot(), "spread": self.spread.snapshot(),
+                "spread_evicted": self.spread.clients.evicted}
 
     def restore(self, state: dict) -> None:
         self._keys.restore(state.get("keys", {}), state.get("evicted_keys", 0))
         self._sets = {}
         self.resolvers.restore(state.get("resolvers", {}))
+        self.spread.restore(state.get("spread", {}), state.get("spread_evicted", 0))
 
 
 @cache

@@ -199,3 +199,48 @@ def test_mdns_service_names_are_not_analysed():
     names = [f"{''.join(random.Random(i).choice(B32) for _ in range(30))}._ipp._tcp.local"
              for i in range(60)]
     assert _run(DnsTunnelDetector(), _stream(names)) == []
+
+
+def rotated(n=60, domains=10, seed=5):
+    """A tunnel that asks each name under the next of `domains` look-alike domains."""
+    names = tunnel(n=n, length=42, seed=seed)
+    return [name.replace("evil-tunnel.com", f"0ffice365-{k % domains}.agency")
+            for k, name in enumerate(names)]
+
+
+def test_a_tunnel_rotated_over_many_domains_is_named_once_it_adds_up():
+    """Six long encoded names under each of ten domains: under every per-domain rule, 30 of
+    them in all (min_suspicious_names) over >= 3 domains make the spread rule fire."""
+    alerts = _run(DnsTunnelDetector(), _stream(rotated()))
+    assert {a.entity for a in alerts} == {"10.0.0.9->*"}
+    first = alerts[0]
+    assert first.rule_id == "wk.dns_tunneling.spread" and first.count == 30
+    assert "10 registered domains" in first.message and first.source_ip == "10.0.0.9"
+    assert [a.count for a in alerts] == [30, 60]          # raised again as it doubles
+    assert all(0 <= v <= 1 for v in first.subscores.values()) and first.evidence
+
+
+@pytest.mark.parametrize("stream", [
+    # ad frames and CDNs: a couple of hashed names from each of many providers
+    _stream([n.replace("evil-tunnel.com", f"cdn{k % 12}.net")
+             for k, n in enumerate(tunnel(n=24, length=32))]),
+    # four domains with three long names each: 12, short of min_suspicious_names
+    _stream([n.replace("evil-tunnel.com", f"svc{k % 4}.com")
+             for k, n in enumerate(tunnel(n=12, length=32))]),
+    # a spread that never holds 30 at once: 8 names per hour
+    _stream(rotated(n=40), gap=450.0),
+])
+def test_spread_rule_stays_quiet_without_a_tunnels_volume(stream):
+    assert _run(DnsTunnelDetector(), stream) == []
+
+
+def test_spread_state_survives_a_restore_and_expires():
+    stream = _stream(rotated(n=70))
+    whole = _run(DnsTunnelDetector(), stream)
+    first = DnsTunnelDetector()
+    head = _run(first, stream[:25])
+    second = DnsTunnelDetector()
+    second.restore(json.loads(json.dumps(first.snapshot())))
+    assert [asdict(a) for a in head + _run(second, stream[25:])] == [asdict(a) for a in whole]
+    second.on_timer(stream[-1][1] + second.config.window_seconds + 1)
+    assert second.snapshot()["spread"] == {}

@@ -1,0 +1,76 @@
+"""A DNS tunnel spread over many registered domains (dns_tunneling's cross-domain rule).
+
+The per-(client, registered domain) rules of dns.py need one domain to carry the channel.
+Some implants rotate it instead: DarkHydrus' RogueRobin asks each query under the next of a
+list of look-alike domains (`onedrive.agency`, `0ffice365.life`, `skydrive.services`, ...),
+so a busy upload leaves a dozen long encoded names under each of ten domains — under every
+per-domain threshold. The client still asks the long, random-looking, never-repeated names a
+tunnel needs; only their sum over the domains shows it.
+
+`SpreadTracker` keeps, per client, the long high-entropy fresh names counted under each
+registered domain (the per-domain rule's own count) in the window. A client is named when
+domains holding at least `PER_DOMAIN` such names each sum to `min_names` over at least
+`min_domains` of them. Browsing does not add up this way: the long hashed names of ad frames
+or CDNs come a few at a time from a handful of providers, each of which the per-domain rule
+already judges alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from detectors.kit import KeyedState, doubled
+
+PER_DOMAIN = 3          # long names under one domain before it counts as part of a spread
+
+
+@dataclass
+class Spread:
+    domains: dict[str, list[float]] = field(default_factory=dict)   # domain -> [names, last]
+    reported_at: int = 0
+    first_seen: float = 0.0
+    evidence: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SpreadVerdict:
+    names: int
+    domains: list[str]
+    state: Spread
+
+
+class SpreadTracker:
+    def __init__(self, min_names: int, min_domains: int, window_seconds: float,
+                 max_clients: int):
+        self.min_names, self.min_domains = min_names, min_domains
+        self.window = window_seconds
+        self.clients = KeyedState(Spread, max_clients)
+
+    def add(self, client: str, domain: str, names: int, event_time: float,
+            event_id: str) -> SpreadVerdict | None:
+        """Record that `client` has `names` long names under `domain` now; a verdict when the
+        spread makes a tunnel and has doubled since it was last reported."""
+        spread = self.clients.touch(client, lambda: Spread(first_seen=event_time))
+        spread.domains[domain] = [names, event_time]
+        if len(spread.evidence) < 100:
+            spread.evidence.append(event_id)
+        horizon = event_time - self.window
+        counted = {d: int(n) for d, (n, last) in spread.domains.items()
+                   if n >= PER_DOMAIN and last >= horizon}
+        total = sum(counted.values())
+        if len(counted) < self.min_domains or total < self.min_names \
+                or not doubled(total, spread.reported_at):
+            return None
+        spread.reported_at = total
+        return SpreadVerdict(total, sorted(counted, key=counted.get, reverse=True), spread)
+
+    def expire(self, now: float) -> None:
+        horizon = now - self.window
+        for spread in self.clients.values():
+            spread.domains = {d: v for d, v in spread.domains.items() if v[1] >= horizon}
+        self.clients.expire(lambda s: not s.domains)
+
+    def snapshot(self) -> dict:
+        return self.clients.snapshot()
+
+    def restore(self, raw: dict, evicted: int = 0) -> None:
+        self.clients.restore(raw, evicted)
