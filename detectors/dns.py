@@ -109,9 +109,14 @@ class DnsTunnelDetector(Detector):
         self._keys = KeyedState(_Key, self.config.max_keys,
                                 on_drop=lambda key: self._sets.pop(key, None))
         self.resolvers = Resolvers()
+        # Per client, over the domains a channel is rotated across: long high-entropy names
+        # going out, and answers of encoded data coming back (detectors/dns_spread.py).
         self.spread = SpreadTracker(self.config.min_suspicious_names,
                                     self.config.min_spread_domains, self.config.window_seconds,
                                     self.config.max_keys)
+        self.spread_answers = SpreadTracker(self.config.min_encoded_names,
+                                            self.config.min_spread_domains,
+                                            self.config.window_seconds, self.config.max_keys)
         # Longest zone first, so "a.gov.internal" wins over "internal".
         self._zones = tuple(sorted({z.strip(".").lower() for z in self.config.internal_zones},
                                    key=len, reverse=True))
@@ -137,10 +142,14 @@ class DnsTunnelDetector(Detector):
             spread = self.spread.add(src, parts.registered, state.suspicious, event_time,
                                      event["event"]["id"])
             if spread is not None:
-                alerts.append(self._spread_alert(src, spread, event_time))
-        if observe(state.features, event, parts.subdomain, fresh, event_time) \
-                and len(state.evidence) < 100 and event["event"]["id"] not in state.evidence:
-            state.evidence.append(event["event"]["id"])
+                alerts.append(self._spread_alert(src, spread, event_time, answers=False))
+        if observe(state.features, event, parts.subdomain, fresh, event_time):
+            if len(state.evidence) < 100 and event["event"]["id"] not in state.evidence:
+                state.evidence.append(event["event"]["id"])
+            spread = self.spread_answers.add(src, parts.registered, state.features.data_answers,
+                                             event_time, event["event"]["id"])
+            if spread is not None:
+                alerts.append(self._spread_alert(src, spread, event_time, answers=True))
         count, signals = self._evidence(state)
         if count and doubled(count, state.reported_at):
             state.reported_at = count
@@ -192,19 +201,25 @@ class DnsTunnelDetector(Detector):
             state.evidence.append(event["event"]["id"])
         return suspicious
 
-    def _spread_alert(self, src: str, verdict: SpreadVerdict, now: float) -> AlertSpec:
+    def _spread_alert(self, src: str, verdict: SpreadVerdict, now: float,
+                      answers: bool) -> AlertSpec:
         domains = verdict.domains
         shown = ", ".join(domains[:5]) + (f" and {len(domains) - 5} more" if len(domains) > 5
                                           else "")
+        what = "answers of encoded data to fresh names" if answers \
+            else "unique long high-entropy names"
+        floor = self.config.min_encoded_names if answers else self.config.min_suspicious_names
         return AlertSpec(
             detector=self.name, detector_version=self.version, category=self.category,
-            rule_id="wk.dns_tunneling.spread", rule_name="DNS tunnelling over many domains",
-            severity=3,
-            message=f"{src} queried {verdict.names} unique long high-entropy names spread over "
-                    f"{len(domains)} registered domains ({shown}; signals: spread)",
+            rule_id="wk.dns_tunneling.spread" + ("_answers" if answers else ""),
+            rule_name="DNS tunnelling over many domains", severity=3,
+            message=f"{src} received {verdict.names} {what} spread over {len(domains)} "
+                    f"registered domains ({shown}; signals: spread)" if answers else
+                    f"{src} queried {verdict.names} {what} spread over {len(domains)} "
+                    f"registered domains ({shown}; signals: spread)",
             entity=f"{src}->*", first_seen=verdict.state.first_seen, last_seen=now,
             source_ip=src, related_ips=[src], evidence=list(verdict.state.evidence),
-            subscores={"volume": min(1.0, verdict.names / (2 * self.config.min_suspicious_names)),
+            subscores={"volume": min(1.0, verdict.names / (2 * floor)),
                        "domains": min(1.0, len(domains) / (3 * self.config.min_spread_domains))},
             technique_id="T1071.004", technique_name="Application Layer Protocol: DNS",
             count=verdict.names)
@@ -239,6 +254,7 @@ class DnsTunnelDetector(Detector):
     def on_timer(self, now: float) -> list[AlertSpec]:
         self.resolvers.expire(now)
         self.spread.expire(now)
+        self.spread_answers.expire(now)
         horizon = now - self.config.window_seconds
         self._keys.expire(lambda s: s.window_start < horizon)
         return []
@@ -246,13 +262,17 @@ class DnsTunnelDetector(Detector):
     def snapshot(self) -> dict:
         return {"keys": self._keys.snapshot(), "evicted_keys": self.evicted_keys,
                 "resolvers": self.resolvers.snapshot(), "spread": self.spread.snapshot(),
-                "spread_evicted": self.spread.clients.evicted}
+                "spread_evicted": self.spread.clients.evicted,
+                "spread_answers": self.spread_answers.snapshot(),
+                "spread_answers_evicted": self.spread_answers.clients.evicted}
 
     def restore(self, state: dict) -> None:
         self._keys.restore(state.get("keys", {}), state.get("evicted_keys", 0))
         self._sets = {}
         self.resolvers.restore(state.get("resolvers", {}))
         self.spread.restore(state.get("spread", {}), state.get("spread_evicted", 0))
+        self.spread_answers.restore(state.get("spread_answers", {}),
+                                    state.get("spread_answers_evicted", 0))
 
 
 @cache

@@ -29,6 +29,7 @@ of base64/hex text, no spaces). Mail servers' DKIM keys are base64 too, but they
 """
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections import Counter
@@ -48,6 +49,8 @@ DATA_ANSWER_CHARS = 100      # one answer's encoded text that counts as data com
 DATA_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_")
 MIN_CLOCK_SECONDS = 0.5
 _TXT_PREFIX = re.compile(r"(?:^| )TXT \d+ ")
+_TOKEN_SPLIT = re.compile(r"[.\-\s]+")
+BASE64_TOKEN_CHARS = 24      # a mixed-case base64 token this long in a target is data
 
 
 @dataclass
@@ -78,9 +81,11 @@ def observe(features: DomainFeatures, event: dict, subdomain: str, fresh: bool,
         features.answered += 1
         features.failed += code.upper() in FAILING
         answers = dns.get("answers") if isinstance(dns.get("answers"), list) else []
-        datas = [str(a.get("data", "")) for a in answers if isinstance(a, dict)]
-        features.answer_chars += sum(map(len, datas))
-        carried = fresh and "_domainkey" not in subdomain.split(".") and any(map(is_data, datas))
+        typed = [(str(a.get("type", "")), str(a.get("data", ""))) for a in answers
+                 if isinstance(a, dict)]
+        features.answer_chars += sum(len(data) for _, data in typed)
+        carried = fresh and "_domainkey" not in subdomain.split(".") \
+            and any(is_data_answer(kind, data) for kind, data in typed)
         features.data_answers += carried
     if fresh:
         features.times = (features.times + [event_time])[-MAX_TIMES:]
@@ -129,6 +134,35 @@ def is_data(answer: str) -> bool:
         if coded >= 0.95 * len(string) and shannon_entropy(string) >= 3.5:
             return True
     return False
+
+
+def is_data_answer(kind: str, data: str) -> bool:
+    """An answer record that carries data rather than pointing somewhere: a TXT string of
+    encoded data (`is_data`); an IPv6 address whose 16 bytes are all printable ASCII (text
+    packed into AAAA records: a routable address has random or zero interface bytes, so
+    all 16 printable is ~1 in 10^6); or a CNAME/MX/NS target with a mixed-case base64
+    token (`is_base64_token`: host names are case-insensitive and written in lower case)."""
+    kind = kind.upper()
+    if kind == "AAAA":
+        return _printable_ipv6(data)
+    if kind in ("CNAME", "MX", "NS", "PTR"):
+        return any(is_base64_token(t) for t in _TOKEN_SPLIT.split(data))
+    return is_data(data)
+
+
+def is_base64_token(token: str) -> bool:
+    """>= BASE64_TOKEN_CHARS of the base64 alphabet with upper, lower case and digits."""
+    return len(token) >= BASE64_TOKEN_CHARS and set(token) <= DATA_CHARS \
+        and any(c.isupper() for c in token) and any(c.islower() for c in token) \
+        and any(c.isdigit() for c in token) and shannon_entropy(token) >= 3.5
+
+
+def _printable_ipv6(text: str) -> bool:
+    try:
+        packed = ipaddress.IPv6Address(text.strip()).packed
+    except ValueError:
+        return False
+    return all(0x20 <= b <= 0x7E for b in packed)
 
 
 def is_clock(times: list[float], min_names: int) -> bool:

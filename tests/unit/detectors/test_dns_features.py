@@ -268,3 +268,63 @@ def repeated_config_fetch(n=60):
 @pytest.mark.parametrize("stream", [dkim_checks(), spf_chain(), repeated_config_fetch()])
 def test_txt_look_alikes_stay_quiet(stream):
     assert _run(stream) == []
+
+
+@pytest.mark.parametrize("kind, data, carried", [
+    ("AAAA", "4a47:5a70:6247:5656:6347:7876:5957:5167", True),      # "JGZpbGVVcGxvYWQg"
+    ("AAAA", "2a00:1450:4001:82b::200e", False),
+    ("AAAA", "2606:4700:4700::1111", False),
+    ("AAAA", "not an address", False),
+    ("CNAME", "341-VGhpcyB0ZXh0IGlzIGEgY29tcGFjdCwgc3-.c2-example.net", True),
+    ("MX", "731-RydWN0dXJlZCBzdHJpbmcgZGVzaWduZWQgdG8gY-.c2-example.net", True),
+    ("CNAME", "e1234.dscb.akamaiedge.net", False),
+    ("CNAME", "224i4yxa5dv7c2xz3womw6peuasteono.dkim.amazonses.com", False),   # lower case
+    ("CNAME", "star-azurefd-prod.trafficmanager.net", False),
+    ("CNAME", "Exchange2019Server01.Corp.Example.com", False),   # mixed case, but a name
+    ("TXT", _txt("google-site-verification=4uX7rT0pLmQ2zY9wVbN3cD8eF1gH5jK6sA0qR2tU9vW"), False),
+])
+def test_answers_that_carry_data(kind, data, carried):
+    from detectors.dns_features import is_data_answer
+    assert is_data_answer(kind, data) is carried
+
+
+def _answered(i, name, kind, data, t):
+    event = _event(i, name, kind)
+    event["dns"]["answers"] = [{"type": kind, "data": data}]
+    return event, t
+
+
+def rotated_downstream(n=30, domains=6):
+    """An implant pulling data in AAAA answers (16 bytes of text each) to counter names,
+    asking each under the next of several domains (RogueRobin's rotation)."""
+    rng = random.Random(21)
+    stream = []
+    for i in range(n):
+        text = _rand(rng, B64, 16).encode()
+        address = ":".join(text[k:k + 2].hex() for k in range(0, 16, 2))
+        stream.append(_answered(i, f"201-93172-{i * 37}.look-alike{i % domains}.stream",
+                                "AAAA", address, 1000 + i * 3.0))
+    return stream
+
+
+def browsing_many_domains(n=60):
+    """A browser: AAAA and CNAME answers of ordinary addresses and CDN targets, many sites."""
+    stream = []
+    for i in range(n):
+        site = f"news-site{i % 15}.com"
+        stream.append(_answered(2 * i, f"img{i}.{site}", "CNAME",
+                                f"e{4000 + i}.dscb.akamaiedge.net", 1000 + i * 2.0))
+        stream.append(_answered(2 * i + 1, f"static{i}.{site}", "AAAA",
+                                f"2a02:26f0:{i:x}::5f64:{i:x}", 1000 + i * 2.0 + 1))
+    return stream
+
+
+def test_a_downstream_channel_rotated_over_domains_is_named():
+    alerts = _run(rotated_downstream())
+    assert {(a.entity, a.rule_id) for a in alerts} == {
+        ("10.0.0.9->*", "wk.dns_tunneling.spread_answers")}
+    assert alerts[0].count >= 10 and "answers of encoded data" in alerts[0].message
+
+
+def test_browsing_many_domains_brings_back_no_data():
+    assert _run(browsing_many_domains()) == []
