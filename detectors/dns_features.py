@@ -51,6 +51,7 @@ MIN_CLOCK_SECONDS = 0.5
 _TXT_PREFIX = re.compile(r"(?:^| )TXT \d+ ")
 _TOKEN_SPLIT = re.compile(r"[.\-\s]+")
 BASE64_TOKEN_CHARS = 24      # a mixed-case base64 token this long in a target is data
+NULL_ANSWER = "<unknown type=10>"   # how the packet collector and Zeek write a NULL record
 
 
 @dataclass
@@ -137,12 +138,15 @@ def is_data(answer: str) -> bool:
 
 
 def is_data_answer(kind: str, data: str) -> bool:
-    """An answer record that carries data rather than pointing somewhere: a TXT string of
+    """An answer record that carries data rather than pointing somewhere: any NULL record
+    (iodine's default; no other software uses the type); a TXT string of
     encoded data (`is_data`); an IPv6 address whose 16 bytes are all printable ASCII (text
     packed into AAAA records: a routable address has random or zero interface bytes, so
     all 16 printable is ~1 in 10^6); or a CNAME/MX/NS target with a mixed-case base64
     token (`is_base64_token`: host names are case-insensitive and written in lower case)."""
     kind = kind.upper()
+    if kind == "NULL" or data.strip() == NULL_ANSWER:
+        return True                         # RFC 1035's experimental NULL: only tunnels use it
     if kind == "AAAA":
         return _printable_ipv6(data)
     if kind in ("CNAME", "MX", "NS", "PTR"):

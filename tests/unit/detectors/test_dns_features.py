@@ -282,6 +282,8 @@ def test_txt_look_alikes_stay_quiet(stream):
     ("CNAME", "star-azurefd-prod.trafficmanager.net", False),
     ("CNAME", "Exchange2019Server01.Corp.Example.com", False),   # mixed case, but a name
     ("TXT", _txt("google-site-verification=4uX7rT0pLmQ2zY9wVbN3cD8eF1gH5jK6sA0qR2tU9vW"), False),
+    ("NULL", "<unknown type=10>", True),
+    ("", "<unknown type=10>", True),          # Zeek's answers carry no type
 ])
 def test_answers_that_carry_data(kind, data, carried):
     from detectors.dns_features import is_data_answer
