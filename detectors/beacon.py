@@ -188,7 +188,7 @@ class BeaconDetector(Detector):
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         horizon = now - self.config.window_seconds
-        self._pairs.expire(lambda p: p.last_seen < horizon)
+        self._pairs.expire_idle(horizon)
         self._polls.expire(horizon)
         return []
 

@@ -218,7 +218,7 @@ class ExfilDetector(Detector):
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         horizon = now - self.config.idle_expiry_seconds
-        self._hosts.expire(lambda h: h.last_seen < horizon)
+        self._hosts.expire_idle(horizon)
         return []
 
     def snapshot(self) -> dict:

@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorConfig
 from detectors.kit import KeyedState, doubled, number, part, text
+from detectors.kit.keyed import FULL_SWEEP_EVERY
 from detectors.trw import early_scan, early_sweep
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -102,6 +103,7 @@ class ScanDetector(Detector):
         self._lower = math.log((1 - c.beta) / (1 - c.alpha))
         self._sources = KeyedState(_Source, c.max_sources)
         self._targets_dropped = 0                  # per-source targets dropped by their cap
+        self._timers = 0
 
     @property
     def evicted(self) -> int:
@@ -129,6 +131,9 @@ class ScanDetector(Detector):
     def _touch(self, src: str, event_time: float) -> _Source:
         state = self._sources.touch(src, lambda: _Source(event_time))
         state.last_seen = max(state.last_seen, event_time)
+        horizon = event_time - self.config.window_seconds
+        if state.contacts and next(iter(state.contacts.values())) < horizon:
+            _prune(state, horizon)      # here, not by a timer's pass over every source
         return state
 
     def _remember(self, state: _Source, probe: _Probe, event_time: float, event_id: str) -> None:
@@ -183,10 +188,12 @@ class ScanDetector(Detector):
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         horizon = now - self.config.window_seconds
-        self._sources.expire(lambda st: st.last_seen < horizon)
-        for state in self._sources.values():
-            if state.contacts and next(iter(state.contacts.values())) < horizon:
-                _prune(state, horizon)
+        self._sources.expire_idle(horizon)
+        self._timers += 1
+        if self._timers % FULL_SWEEP_EVERY == 0:     # sources that went quiet: free memory
+            for state in self._sources.values():
+                if state.contacts and next(iter(state.contacts.values())) < horizon:
+                    _prune(state, horizon)
         return []
 
     def snapshot(self) -> dict:

@@ -17,6 +17,8 @@ from typing import Generic, TypeVar
 import msgspec
 
 S = TypeVar("S")
+FULL_SWEEP_EVERY = 12       # expire_idle calls between passes over every record (a minute
+                            # of event time at the runner's 5 s timers)
 
 
 def to_plain(state):
@@ -59,6 +61,7 @@ class KeyedState(Generic[S]):
         self.kind, self.cap, self.on_drop = kind, cap, on_drop
         self.states: dict[str, S] = {}
         self.evicted = 0                  # records dropped because the cap was reached
+        self._idle_calls = 0
 
     def touch(self, key: str, make: Callable[[], S],
               stale: Callable[[S], bool] | None = None) -> S:
@@ -95,6 +98,27 @@ class KeyedState(Generic[S]):
     def expire(self, done: Callable[[S], bool]) -> list[str]:
         """Drop every record `done(record)` says is over (e.g. idle past the horizon)."""
         gone = [key for key, state in self.states.items() if done(state)]
+        for key in gone:
+            del self.states[key]
+            self._dropped(key)
+        return gone
+
+    def expire_idle(self, horizon: float) -> list[str]:
+        """Drop the records whose `last_seen` is before `horizon`, for records that take their
+        event's time at every touch. Records are kept in touch order, which is event-time
+        order but for the disorder of the input, so the walk starts at the least recently
+        touched and stops at the first record still live: a timer costs what it expires, not
+        a pass over every key (at 100 events per event-time second that pass was 40 % of the
+        source-keyed detection stage). A record touched late with an early time can wait
+        behind a live one; every FULL_SWEEP_EVERY-th call walks them all."""
+        self._idle_calls += 1
+        if self._idle_calls % FULL_SWEEP_EVERY == 0:
+            return self.expire(lambda state: state.last_seen < horizon)
+        gone = []
+        for key, state in self.states.items():
+            if state.last_seen >= horizon:
+                break
+            gone.append(key)
         for key in gone:
             del self.states[key]
             self._dropped(key)

@@ -45,6 +45,24 @@ def test_a_stale_record_restarts_and_expiry_drops():
     assert table.evicted == 0 and dropped == ["a", "b"]
 
 
+def test_idle_expiry_walks_from_the_oldest_and_stops_at_the_first_live_record():
+    """expire_idle costs what it expires: in touch order it stops at the first live record.
+    A record touched late with an early time waits behind it until the periodic full pass."""
+    from detectors.kit.keyed import FULL_SWEEP_EVERY
+    dropped = []
+    table = KeyedState(_Record, on_drop=dropped.append)
+    for key, seen in (("a", 1), ("b", 2), ("c", 10), ("late", 3), ("d", 11)):
+        table.touch(key, lambda seen=seen: _Record(seen))
+    assert table.expire_idle(5) == ["a", "b"]           # "c" is live: the walk stops there
+    assert list(table) == ["c", "late", "d"] and dropped == ["a", "b"]
+    calls = 1
+    while calls % FULL_SWEEP_EVERY != FULL_SWEEP_EVERY - 1:
+        assert table.expire_idle(5) == []              # "late" waits behind "c"
+        calls += 1
+    assert table.expire_idle(5) == ["late"]             # the full pass
+    assert list(table) == ["c", "d"]
+
+
 def test_snapshots_are_json_and_restore_typed_records():
     table = KeyedState(_Record, cap=10)
     record = table.touch("a", lambda: _Record(1.0))
