@@ -213,10 +213,8 @@ class DnsTunnelDetector(Detector):
             detector=self.name, detector_version=self.version, category=self.category,
             rule_id="wk.dns_tunneling.spread" + ("_answers" if answers else ""),
             rule_name="DNS tunnelling over many domains", severity=3,
-            message=f"{src} received {verdict.names} {what} spread over {len(domains)} "
-                    f"registered domains ({shown}; signals: spread)" if answers else
-                    f"{src} queried {verdict.names} {what} spread over {len(domains)} "
-                    f"registered domains ({shown}; signals: spread)",
+            message=f"{src} {'received' if answers else 'queried'} {verdict.names} {what} "
+                    f"spread over {len(domains)} registered domains ({shown}; signals: spread)",
             entity=f"{src}->*", first_seen=verdict.state.first_seen, last_seen=now,
             source_ip=src, related_ips=[src], evidence=list(verdict.state.evidence),
             subscores={"volume": min(1.0, verdict.names / (2 * floor)),

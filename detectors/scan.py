@@ -21,7 +21,6 @@ from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorConfig
 from detectors.kit import KeyedState, doubled, number, part, text
-from detectors.kit.keyed import FULL_SWEEP_EVERY
 from detectors.trw import early_scan, early_sweep
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -103,7 +102,6 @@ class ScanDetector(Detector):
         self._lower = math.log((1 - c.beta) / (1 - c.alpha))
         self._sources = KeyedState(_Source, c.max_sources)
         self._targets_dropped = 0                  # per-source targets dropped by their cap
-        self._timers = 0
 
     @property
     def evicted(self) -> int:
@@ -188,12 +186,9 @@ class ScanDetector(Detector):
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         horizon = now - self.config.window_seconds
+        # Contacts are pruned when their source is touched (`_touch`), so a live source keeps
+        # at most a window of stale ones; a quiet one goes whole once idle past the window.
         self._sources.expire_idle(horizon)
-        self._timers += 1
-        if self._timers % FULL_SWEEP_EVERY == 0:     # sources that went quiet: free memory
-            for state in self._sources.values():
-                if state.contacts and next(iter(state.contacts.values())) < horizon:
-                    _prune(state, horizon)
         return []
 
     def snapshot(self) -> dict:

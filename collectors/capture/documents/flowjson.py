@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache, partial
 
 import numpy as np
@@ -25,6 +24,7 @@ from collectors.capture.documents.flows import flow_documents
 from collectors.capture.flows.compiled.layout import CONN_STATES
 from collectors.capture.flows.flow import SERVICES, ip_text
 from collectors.capture.kernels import native as K
+from collectors.capture.prefetch import in_order
 
 SLICE = 8192            # rows per kernel call: bounds the output buffer (~13 MiB)
 # A line is at most this long plus the observer, the site and the supplied texts: ~600 bytes
@@ -120,19 +120,14 @@ def flow_lines(rows: np.ndarray, app: dict[int, dict], observer: str,
                networks: InternalNetworks, site: str | None = None) -> Iterator[bytes]:
     """The JSON lines of every row, in row order: one bytes object per SLICE rows (a flush
     can hand over 10^5 rows at once; joined, they would double the peak memory). Batches of
-    several slices are encoded two slices at a time, the second on a helper thread: the
-    kernel releases the GIL, and such a batch (the end of a capture) is otherwise encoded
+    several slices are encoded two slices at a time (prefetch.in_order): the kernel
+    releases the GIL, and such a batch (the end of a capture) is otherwise encoded
     while the flow meter has nothing left to do."""
     jobs = slice_encoders(rows, app, observer, networks, site)
     if len(jobs) < 2:
         yield from (job() for job in jobs)
         return
-    with ThreadPoolExecutor(1, thread_name_prefix="flow-lines") as helper:
-        for k in range(0, len(jobs), 2):
-            second = helper.submit(jobs[k + 1]) if k + 1 < len(jobs) else None
-            yield jobs[k]()
-            if second is not None:
-                yield second.result()
+    yield from in_order(jobs, workers=2, name="flow-lines")
 
 
 def slice_encoders(rows: np.ndarray, app: dict[int, dict], observer: str,

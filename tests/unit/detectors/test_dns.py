@@ -132,15 +132,21 @@ def test_memory_is_bounded_and_counted():
     assert len(det.snapshot()["keys"]) == 100 and det.evicted_keys == 51
 
 
+def _restored_run(stream, at):
+    """Alerts of a detector run to `at`, snapshotted (through JSON), restored into a new one
+    that runs the rest; and that second detector."""
+    first = DnsTunnelDetector()
+    head = _run(first, stream[:at])
+    second = DnsTunnelDetector()
+    second.restore(json.loads(json.dumps(first.snapshot())))
+    return head + _run(second, stream[at:]), second
+
+
 def test_snapshot_restore_mid_stream_gives_the_same_alerts():
     stream = _stream(tunnel(n=130))
     whole = _run(DnsTunnelDetector(), stream)
-    first = DnsTunnelDetector()
-    head = _run(first, stream[:45])
-    second = DnsTunnelDetector()
-    second.restore(json.loads(json.dumps(first.snapshot())))
-    tail = _run(second, stream[45:])
-    assert [asdict(a) for a in head + tail] == [asdict(a) for a in whole]
+    alerts, _ = _restored_run(stream, 45)
+    assert [asdict(a) for a in alerts] == [asdict(a) for a in whole]
 
 
 @pytest.mark.parametrize("params", [{"min_suspicious_names": 1}, {"window_seconds": 0},
@@ -237,10 +243,7 @@ def test_spread_rule_stays_quiet_without_a_tunnels_volume(stream):
 def test_spread_state_survives_a_restore_and_expires():
     stream = _stream(rotated(n=70))
     whole = _run(DnsTunnelDetector(), stream)
-    first = DnsTunnelDetector()
-    head = _run(first, stream[:25])
-    second = DnsTunnelDetector()
-    second.restore(json.loads(json.dumps(first.snapshot())))
-    assert [asdict(a) for a in head + _run(second, stream[25:])] == [asdict(a) for a in whole]
+    alerts, second = _restored_run(stream, 25)
+    assert [asdict(a) for a in alerts] == [asdict(a) for a in whole]
     second.on_timer(stream[-1][1] + second.config.window_seconds + 1)
     assert second.snapshot()["spread"] == {}
