@@ -107,6 +107,86 @@ def dns_tunnel(rng):
     return events, "queries", "dns_tunneling", f"{tool}/{mode}"
 
 
+def dns_idle_rotated(rng):
+    """An idle tunnel that rotates its domain: one short poll per period under the next of 5-13
+    look-alike domains, unanswered or refused, sometimes retried, among the host's own look-ups
+    (answered, plus a rare failing one such as wpad)."""
+    domains = [f"{rand(rng, 'abcdefghijklmnopqrstuvwxyz0', rng.randint(5, 12))}."
+               f"{rng.choice(['agency', 'services', 'life', 'stream', 'com', 'net', 'info'])}"
+               for _ in range(rng.randint(5, 13))]
+    style = rng.choice(["letters", "prefixed", "digits", "hex"])
+    prefix, fixed = rand(rng, B32[:26], 4), f"{rng.randint(1, 999)}-{rng.randint(1, 99999)}"
+    period = rng.choice([2, 5, 10, 30, 60, 300])
+    rcode = rng.choice(["SERVFAIL", "NXDOMAIN", "REFUSED", None])
+    types = rng.sample(["A", "AAAA", "CNAME", "TXT", "MX", "SRV", "SOA", "NULL"], rng.randint(1, 7))
+    events, i = [], 0
+    for k, t in enumerate(gaps(rng, period, rng.uniform(0, 0.3), 40)):
+        label = {"letters": rand(rng, B32[:26], rng.randint(6, 12)),
+                 "prefixed": prefix + rand(rng, B32[:26], 5), "digits": fixed,
+                 "hex": rand(rng, HEX, rng.randint(6, 16))}[style]
+        name, qtype = f"{label}.{domains[k % len(domains)]}", types[k % len(types)]
+        for retry in range(1 + (rng.random() < 0.5)):
+            events.append(dns(i, t + 2.0 * retry, name, qtype, rcode)); i += 1
+        if rng.random() < 0.3:       # the host's own look-ups, answered
+            events.append(dns(i, t + rng.uniform(0, period), f"www.site{rng.randint(1, 50)}.com",
+                              answers=["198.51.100.7"])); i += 1
+        if rng.random() < 0.03:
+            events.append(dns(i, t + rng.uniform(0, period), "wpad.corp.lan", rcode="NXDOMAIN"))
+            i += 1
+    events.sort(key=lambda e: e["@timestamp"])
+    return events, "polls", "dns_tunneling", f"{style}/{period}s/{len(domains)} domains/{rcode}"
+
+
+WORDS = ["office", "cloud", "mail", "news", "shop", "bank", "travel", "weather", "city",
+         "health", "school", "sport", "video", "music", "map", "print", "data", "home", "tax",
+         "gov", "water", "power", "bus", "rail", "post", "library", "court", "police", "park"]
+
+
+def site(rng):
+    """A plausible web or service name (real ones are words, not random letters)."""
+    return f"{rng.choice(WORDS)}{rng.choice(['', '-', ''])}{rng.choice(WORDS)}" \
+        f"{rng.choice(['', str(rng.randint(1, 99))])}.{rng.choice(['com', 'net', 'org', 'cn'])}"
+
+
+def benign_failing_dns(rng):
+    """Benign hosts whose look-ups fail: a resolver outage (each application retries its own
+    domain on its own timer), a mail server's DNSBL look-ups, a monitor checking dead names in
+    one burst per round, one dead name polled on a clock, browsing through a failing resolver."""
+    kind = rng.choice(["outage", "dnsbl", "monitor", "dead_name", "browsing"])
+    src, events = "10.0.1.51", []
+    if kind == "outage":
+        apps = [site(rng) for _ in range(6)]
+        for a, app in enumerate(apps):
+            period = rng.uniform(20, 120)
+            events += [dns(a * 1000 + k, T0 + a * 3 + k * period, f"api.{app}", rcode="SERVFAIL",
+                           src=src) for k in range(int(3600 / period))]
+    elif kind == "dnsbl":
+        zones = ["bl.spamcop.net", "b.barracudacentral.org", "dnsbl.sorbs.net",
+                 "psbl.surriel.com", "bl.mailspike.net"]
+        t = T0
+        for m in range(150):
+            ip = ".".join(str(rng.randint(1, 254)) for _ in range(4))
+            events += [dns(m * 10 + z, t + 0.01 * z, f"{ip}.{zone}", rcode="NXDOMAIN", src=src)
+                       for z, zone in enumerate(zones)]
+            t += rng.expovariate(1 / rng.choice([5, 20, 60]))
+    elif kind == "monitor":
+        dead = [f"old{k}.{site(rng)}" for k in range(rng.randint(5, 12))]
+        period = rng.choice([30, 60, 300])
+        events = [dns(r * 100 + k, T0 + r * period + 0.05 * k, name, rcode="NXDOMAIN", src=src)
+                  for r in range(40) for k, name in enumerate(dead)]
+    elif kind == "dead_name":
+        events = [dns(k, T0 + 30 * k, "licence.vendor-gone.com", rcode="NXDOMAIN", src=src)
+                  for k in range(60)]
+    else:
+        t = T0
+        for k in range(300):
+            t += rng.expovariate(1 / 8)
+            events.append(dns(k, t, f"www.{site(rng)}", rcode="SERVFAIL",
+                              src=src))
+    events.sort(key=lambda e: e["@timestamp"])
+    return events, "alerts", None, kind
+
+
 # --- scans --------------------------------------------------------------------------------------
 def scan(rng):
     kind = rng.choice(["vertical", "horizontal", "mixed", "udp"])
@@ -205,8 +285,9 @@ def benign(rng):
     return events, "alerts", None, kind
 
 
-FAMILIES = {"dns_tunnel": dns_tunnel, "scan": scan, "beacon": beacon,
-            "brute_force": brute_force, "lateral": lateral, "benign": benign}
+FAMILIES = {"dns_tunnel": dns_tunnel, "dns_idle_rotated": dns_idle_rotated, "scan": scan,
+            "beacon": beacon, "brute_force": brute_force, "lateral": lateral, "benign": benign,
+            "benign_failing_dns": benign_failing_dns}
 
 
 def first_detection(events, category):
@@ -244,7 +325,9 @@ def measure(family: str, runs: int, seed: int) -> dict:
         start = timeutil.parse(events[0]["@timestamp"])
         actor_events = [e for e in events[:n + 1] if e.get("source", {}).get("ip") == ACTOR]
         tries = sum("Failed" in e.get("message", "") for e in events[:n + 1])
-        costs.append({"queries": n + 1, "probes": n + 1, "failures": tries,
+        polls = len({e["dns"]["question"]["name"] for e in actor_events
+                     if e.get("dns", {}).get("response_code", "NOERROR") != "NOERROR"})
+        costs.append({"queries": n + 1, "probes": n + 1, "failures": tries, "polls": polls,
                       "periods": n, "seconds": t - start}[unit]
                      if unit != "seconds" else t - timeutil.parse(actor_events[0]["@timestamp"]))
     return {"family": family, "runs": runs, "found": found, "costs": costs, "missed": missed,
@@ -258,17 +341,19 @@ def main() -> None:
     args = parser.parse_args()
     print("| family | runs | detected | to detect p50 | p95 | max | unit | alerts on benign |")
     print("|---|---:|---:|---:|---:|---:|---|---:|")
-    units = {"dns_tunnel": "queries", "scan": "probes", "beacon": "periods",
-             "brute_force": "failures", "lateral": "s after first admin session", "benign": "–"}
+    units = {"dns_tunnel": "queries", "dns_idle_rotated": "polls", "scan": "probes", "beacon": "periods",
+             "brute_force": "failures", "lateral": "s after first admin session", "benign": "–",
+             "benign_failing_dns": "–"}
     notes = []
     for family in FAMILIES:
         r = measure(family, args.runs, args.seed)
         c = sorted(r["costs"])
         p = (lambda q: f"{c[min(len(c) - 1, int(q * len(c)))]:.0f}") if c else (lambda q: "–")
-        detected = "–" if family == "benign" else f"{r['found']}/{r['runs']}"
+        benign = family.startswith("benign")
+        detected = "–" if benign else f"{r['found']}/{r['runs']}"
         print(f"| {family} | {r['runs']} | {detected} | {p(0.5)} | {p(0.95)} | "
               f"{f'{c[-1]:.0f}' if c else '–'} | {units[family]} | "
-              f"{r['false'] if family == 'benign' else '–'} |")
+              f"{r['false'] if benign else '–'} |")
         notes += [f"- {family}: missed {m}" for m in r["missed"]]
     print()
     print("\n".join(notes) or "- nothing missed")

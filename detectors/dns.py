@@ -24,6 +24,7 @@ from pydantic import Field
 from detectors.base import Detector, DetectorConfig
 from detectors.dns_features import (DomainFeatures, Resolvers, downstream_verdict,
                                     encoded_verdict, looks_encoded, observe)
+from detectors.dns_rotation import RotationTracker, RotationVerdict, failed
 from detectors.dns_spread import SpreadTracker, SpreadVerdict
 from detectors.kit import KeyedState, doubled, part
 from watchkeeper import schema
@@ -67,6 +68,10 @@ class DnsTunnelConfig(DetectorConfig):
         "registered domains, each with >= 3 of a client's long high-entropy names, over which "
         "min_suspicious_names are counted together: a tunnel rotated over look-alike domains "
         "(detectors/dns_spread.py)"))
+    min_rotation_domains: int = Field(5, ge=2, le=1000, description=(
+        "registered domains among a client's last 13 failing look-ups, each under another "
+        "domain than the one before and on a clock, that make an idle tunnel rotated over "
+        "domains (detectors/dns_rotation.py)"))
     max_names_per_key: int = Field(512, ge=50, le=100_000,
                                    description="unique names remembered per (source, domain)")
     max_keys: int = Field(20_000, ge=100, le=1_000_000,
@@ -98,7 +103,7 @@ class NameParts:
 
 class DnsTunnelDetector(Detector):
     name = "dns_tunneling"
-    version = "3"
+    version = "4"
     category = "dns_tunneling"
     datasets = frozenset({schema.DNS})
     Config = DnsTunnelConfig
@@ -117,6 +122,9 @@ class DnsTunnelDetector(Detector):
         self.spread_answers = SpreadTracker(self.config.min_encoded_names,
                                             self.config.min_spread_domains,
                                             self.config.window_seconds, self.config.max_keys)
+        # Per client, idle polls that fail under the next domain each time (dns_rotation.py).
+        self.rotation = RotationTracker(self.config.min_rotation_domains,
+                                        self.config.window_seconds, self.config.max_keys)
         # Longest zone first, so "a.gov.internal" wins over "internal".
         self._zones = tuple(sorted({z.strip(".").lower() for z in self.config.internal_zones},
                                    key=len, reverse=True))
@@ -132,12 +140,12 @@ class DnsTunnelDetector(Detector):
         parts = split_name(question.get("name"), self._zones)
         if not src or parts is None or _ignored(parts.registered, self.config.ignored_domains):
             return []
+        alerts = self._rotation(src, parts, event, event_time)
         key = f"{src}|{parts.registered}"
         state = self._touch(key, event_time)
         state.queries += 1
         state.last_seen = max(state.last_seen, event_time)
         fresh = bool(parts.subdomain) and self._is_new(key, state, parts.subdomain)
-        alerts = []
         if fresh and self._count(state, parts.subdomain, question.get("type"), event):
             spread = self.spread.add(src, parts.registered, state.suspicious, event_time,
                                      event["event"]["id"])
@@ -155,6 +163,37 @@ class DnsTunnelDetector(Detector):
             state.reported_at = count
             alerts.append(self._alert(key, state, signals))
         return alerts
+
+    def _rotation(self, src: str, parts: NameParts, event: dict,
+                  event_time: float) -> list[AlertSpec]:
+        """Failing polls rotated over domains on a clock: an idle tunnel (dns_rotation.py)."""
+        dns = part(event, "dns")
+        name = f"{parts.subdomain}.{parts.registered}".lstrip(".")
+        if not failed(dns):
+            # Suricata logs a query and its answer as two records: the answer withdraws it.
+            self.rotation.withdraw(src, name)
+            return []
+        verdict = self.rotation.add(src, parts.registered, name, event_time,
+                                    event["event"]["id"])
+        return [self._rotation_alert(src, verdict, event_time)] if verdict else []
+
+    def _rotation_alert(self, src: str, verdict: RotationVerdict, now: float) -> AlertSpec:
+        domains = verdict.domains
+        shown = ", ".join(domains[:5]) + (f" and {len(domains) - 5} more" if len(domains) > 5
+                                          else "")
+        return AlertSpec(
+            detector=self.name, detector_version=self.version, category=self.category,
+            rule_id="wk.dns_tunneling.rotation", rule_name="Idle DNS tunnel over many domains",
+            severity=2,
+            message=f"{src} polled {verdict.polls} unanswered names every "
+                    f"{verdict.period:.0f} s, each under another of {len(domains)} registered "
+                    f"domains ({shown}; signals: failing_polls, clock, rotation)",
+            entity=f"{src}->*", first_seen=verdict.first_seen, last_seen=now,
+            source_ip=src, related_ips=[src], evidence=verdict.evidence,
+            subscores={"domains": min(1.0, len(domains) / (2 * self.config.min_rotation_domains)),
+                       "clock": 1.0},
+            technique_id="T1071.004", technique_name="Application Layer Protocol: DNS",
+            count=verdict.polls)
 
     def _evidence(self, state: _Key) -> tuple[int, list[str]]:
         """(names that make the case, signals) of the strongest rule that holds, else (0, [])."""
@@ -253,6 +292,7 @@ class DnsTunnelDetector(Detector):
         self.resolvers.expire(now)
         self.spread.expire(now)
         self.spread_answers.expire(now)
+        self.rotation.expire(now)
         horizon = now - self.config.window_seconds
         self._keys.expire(lambda s: s.window_start < horizon)
         return []
@@ -262,7 +302,9 @@ class DnsTunnelDetector(Detector):
                 "resolvers": self.resolvers.snapshot(), "spread": self.spread.snapshot(),
                 "spread_evicted": self.spread.clients.evicted,
                 "spread_answers": self.spread_answers.snapshot(),
-                "spread_answers_evicted": self.spread_answers.clients.evicted}
+                "spread_answers_evicted": self.spread_answers.clients.evicted,
+                "rotation": self.rotation.snapshot(),
+                "rotation_evicted": self.rotation.clients.evicted}
 
     def restore(self, state: dict) -> None:
         self._keys.restore(state.get("keys", {}), state.get("evicted_keys", 0))
@@ -271,6 +313,7 @@ class DnsTunnelDetector(Detector):
         self.spread.restore(state.get("spread", {}), state.get("spread_evicted", 0))
         self.spread_answers.restore(state.get("spread_answers", {}),
                                     state.get("spread_answers_evicted", 0))
+        self.rotation.restore(state.get("rotation", {}), state.get("rotation_evicted", 0))
 
 
 @cache

@@ -233,8 +233,9 @@ def test_a_tunnel_rotated_over_many_domains_is_named_once_it_adds_up():
     # four domains with three long names each: 12, short of min_suspicious_names
     _stream([n.replace("evil-tunnel.com", f"svc{k % 4}.com")
              for k, n in enumerate(tunnel(n=12, length=32))]),
-    # a spread that never holds 30 at once: 8 names per hour
-    _stream(rotated(n=40), gap=450.0),
+    # a spread that never holds 30 at once: 8 names per hour (answered: unanswered, on this
+    # clock, it is an idle tunnel rotated over domains, test_dns_rotation.py)
+    _stream(rotated(n=40), gap=450.0, rcode="NOERROR"),
 ])
 def test_spread_rule_stays_quiet_without_a_tunnels_volume(stream):
     assert _run(DnsTunnelDetector(), stream) == []
