@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml deploy/local/debian-packages.txt
 	deploy/local/install-debs
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,rdkafka]'
 	touch $(STAMP)
 
 run: install

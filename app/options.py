@@ -6,7 +6,8 @@ import argparse
 
 def backends(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="YAML settings file")
-    parser.add_argument("--bus", help="memory:// or kafka://HOST:PORT (env WATCHKEEPER_BUS)")
+    parser.add_argument("--bus", help="memory://, kafka://HOST:PORT or kafka+rdkafka://HOST:PORT "
+                        "(env WATCHKEEPER_BUS)")
     parser.add_argument("--store",
                         help="sqlite:///PATH or http://HOST:9200 (env WATCHKEEPER_STORE)")
 

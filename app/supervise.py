@@ -111,7 +111,7 @@ def supervise_options(parser: argparse.ArgumentParser) -> None:
 def cmd_supervise(args: argparse.Namespace) -> int:
     from app.settings import settings_from_args
     settings = settings_from_args(args)
-    if not settings.bus.startswith("kafka://"):
+    if not settings.bus.startswith(("kafka://", "kafka+rdkafka://")):
         raise ValueError("supervise: stages in separate processes share the bus through "
                          "Kafka; give --bus kafka://HOST:PORT (memory:// lives in one process)")
     counts = parse_counts(args.processes)

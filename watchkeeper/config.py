@@ -74,7 +74,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WATCHKEEPER_", env_nested_delimiter="__",
                                       extra="forbid")
 
-    bus: str = Field("memory://", description="memory:// or kafka://HOST:PORT[,HOST:PORT]")
+    bus: str = Field("memory://", description="memory://, kafka://HOST:PORT[,HOST:PORT] "
+                     "(kafka-python), or kafka+rdkafka://HOST:PORT (the optional librdkafka "
+                     "client, `pip install 'watchkeeper[rdkafka]'`)")
     store: str = Field("sqlite:///var/watchkeeper.db",
                        description="sqlite:///PATH or http://HOST:9200")
     partitions: int = Field(4, ge=1, le=256, description="partitions per bus topic")
@@ -140,8 +142,8 @@ class Settings(BaseSettings):
     @field_validator("bus")
     @classmethod
     def _bus_url(cls, value: str) -> str:
-        if not value.startswith(("memory://", "kafka://")):
-            raise ValueError("use memory:// or kafka://HOST:PORT")
+        if not value.startswith(("memory://", "kafka://", "kafka+rdkafka://")):
+            raise ValueError("use memory://, kafka://HOST:PORT or kafka+rdkafka://HOST:PORT")
         return value
 
     @field_validator("store")

@@ -9,12 +9,15 @@ from watchkeeper.store.elastic import ElasticStore
 from watchkeeper.store.sqlite import SqliteStore
 
 
-@pytest.fixture(params=["embedded", "kafka"])
+@pytest.fixture(params=["embedded", "kafka", "rdkafka"])
 def bus(request):
     if request.param == "embedded":
         made = EmbeddedBus(partitions=4)
-    else:
+    elif request.param == "kafka":
         made = KafkaBus(request.getfixturevalue("kafka_url"), partitions=4)
+    else:   # the optional librdkafka client: installed by `make install` (the rdkafka extra)
+        from watchkeeper.bus.rdkafka import RdKafkaBus
+        made = RdKafkaBus(request.getfixturevalue("kafka_url"), partitions=4)
     yield made
     made.close()
 

@@ -10,8 +10,7 @@ import pytest
 from elasticsearch import ApiError
 
 from watchkeeper import codec
-from watchkeeper.bus import Names
-from watchkeeper.bus.kafka import KafkaBus
+from watchkeeper.bus import Bus, Names, open_bus
 from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
 from watchkeeper.store.elastic import ElasticStore
@@ -22,7 +21,7 @@ EVENTS = 100_000
 T0 = 1_780_000_000.0   # one day's worth of flows: a single daily index
 
 
-def _publish(bus: KafkaBus, names: Names) -> None:
+def _publish(bus: Bus, names: Names) -> None:
     nets = InternalNetworks()
     producer = bus.producer()
     for i in range(EVENTS):
@@ -70,9 +69,13 @@ def _wait_for(predicate, deadline_s: float, what: str):
     pytest.fail(f"timed out waiting for {what}")
 
 
-def test_kill_9_indexer_mid_ingest_loses_and_duplicates_nothing(kafka_url, es_url, unique):
+# kafka-python (the project's client) and the optional librdkafka one (bus/rdkafka.py).
+@pytest.mark.parametrize("client", ["kafka", "kafka+rdkafka"])
+def test_kill_9_indexer_mid_ingest_loses_and_duplicates_nothing(client, kafka_url, es_url,
+                                                                unique):
     names = Names(f"crash{unique}")
-    bus = KafkaBus(kafka_url, partitions=4)
+    kafka_url = kafka_url.replace("kafka://", f"{client}://", 1)
+    bus = open_bus(kafka_url, partitions=4)
     bus.ensure_topics(names.topics)
     store_url = f"{es_url}/?prefix=wktest-{unique}"
     store = ElasticStore.from_url(store_url)

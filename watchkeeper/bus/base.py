@@ -153,7 +153,8 @@ class Bus(ABC):
 
 
 def open_bus(url: str, partitions: int = 4, memory_max_held: int = 0) -> Bus:
-    """`memory://` (in-process) or `kafka://HOST:PORT[,HOST:PORT]`. `memory_max_held` bounds
+    """`memory://` (in-process), `kafka://HOST:PORT[,HOST:PORT]` (kafka-python) or
+    `kafka+rdkafka://…` (confluent-kafka, optional). `memory_max_held` bounds
     the embedded bus's unread messages per topic (0: unbounded); Kafka keeps them on disk."""
     scheme = urlparse(url).scheme
     if scheme == "memory":
@@ -162,4 +163,12 @@ def open_bus(url: str, partitions: int = 4, memory_max_held: int = 0) -> Bus:
     if scheme == "kafka":
         from watchkeeper.bus.kafka import KafkaBus
         return KafkaBus(url, partitions=partitions)
-    raise ValueError(f"bus URL {url!r}: use memory:// or kafka://HOST:PORT")
+    if scheme == "kafka+rdkafka":       # the optional librdkafka client (bus/rdkafka.py)
+        try:
+            from watchkeeper.bus.rdkafka import RdKafkaBus
+        except ImportError:
+            raise ValueError(f"bus URL {url!r} needs the optional client: pip install "
+                             "'watchkeeper[rdkafka]' (or use kafka://)") from None
+        return RdKafkaBus(url, partitions=partitions)
+    raise ValueError(f"bus URL {url!r}: use memory://, kafka://HOST:PORT or "
+                     "kafka+rdkafka://HOST:PORT")
