@@ -85,7 +85,7 @@ def build() -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", nb.NumbaPendingDeprecationWarning)
         cc.compile()
-    native.STAMP.write_text(native.source_hash() + "\n")
+    native.STAMP.write_text(native.stamp_text())
     return time.perf_counter() - started
 
 

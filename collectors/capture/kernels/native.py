@@ -60,18 +60,39 @@ def _module_path(name: str) -> Path | None:
 
 
 @cache
-def source_hash() -> str:
+def source_hash(names: tuple[str, ...] | None = None) -> str:
     digest = hashlib.sha256(metadata.version("numba").encode())
-    for name in kernel_sources():
+    for name in kernel_sources() if names is None else names:
         digest.update(name.encode())
         digest.update((CAPTURE / name).read_bytes())
     return digest.hexdigest()[:16]
 
 
+def stamp_current() -> bool:
+    """The build's stamp matches the sources. The stamp lists the sources it was built from,
+    so a start hashes those files instead of parsing the whole capture package to find them
+    (~50 ms of every capture start). A module can only join the kernels by an edit to a
+    listed one (the kernels/ package, or a kernel module importing it), so the listed files
+    suffice; a new file in kernels/ makes the stamp stale too."""
+    head, *listed = (_stamp() or "").split("\n")
+    if not head:
+        return False
+    if not listed:                  # a stamp of an earlier build: no list
+        return head == source_hash()
+    package = {str(p.relative_to(CAPTURE)) for p in HERE.glob("*.py")}
+    return package <= set(listed) and all((CAPTURE / n).is_file() for n in listed) \
+        and head == source_hash(tuple(listed))
+
+
+def stamp_text() -> str:
+    """What build.py writes once the extension is built."""
+    return "\n".join([source_hash(), *kernel_sources()]) + "\n"
+
+
 @cache
 def kernels() -> SimpleNamespace:
     """The kernel functions, with `kind` "aot" or "jit"."""
-    if os.environ.get("WATCHKEEPER_NATIVE") != "jit" and _stamp() == source_hash():
+    if os.environ.get("WATCHKEEPER_NATIVE") != "jit" and stamp_current():
         try:
             from collectors.capture.kernels import _native
         except ImportError:

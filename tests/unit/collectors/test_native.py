@@ -39,7 +39,25 @@ def records_digest(paths: list[str], mode: str) -> tuple[str, str]:
 def test_installed_kernels_are_the_ahead_of_time_build():
     # A stale or missing build silently costs ~140 MiB per capture process and a compile.
     assert native.kernels().kind == "aot", "capture kernels' build missing or stale: make install"
-    assert native.STAMP.read_text().strip() == native.source_hash()
+    assert native.STAMP.read_text() == native.stamp_text()
+
+
+def test_the_stamp_is_checked_against_the_sources_it_lists(tmp_path, monkeypatch):
+    text = native.stamp_text()
+    head, *listed = text.strip().split("\n")
+    stamp = tmp_path / "stamp"
+    monkeypatch.setattr(native, "STAMP", stamp)
+    stamp.write_text(text)
+    assert native.stamp_current()
+    stamp.write_text("0" * 16 + "\n" + "\n".join(listed) + "\n")    # a source changed since
+    assert not native.stamp_current()
+    unlisted = [n for n in listed if n != "kernels/jit.py"]          # kernels/ gained a file
+    stamp.write_text("\n".join([native.source_hash(tuple(unlisted)), *unlisted]) + "\n")
+    assert not native.stamp_current()
+    stamp.write_text(head + "\n")                                   # an earlier build's stamp
+    assert native.stamp_current()
+    stamp.write_text("")
+    assert not native.stamp_current()
 
 
 def test_no_numba_in_a_capture_process_with_the_build():
