@@ -132,7 +132,12 @@ class FlowCount(Detector):
 def _counted(bus, names, group: str) -> list[str]:
     """The counts alerted (which flow reached them depends on arrival order: not compared)."""
     reader = bus.consumer(group, [names.alerts_raw])
-    alerts = [codec.decode(m.value) for m in reader.poll(1000, timeout=5.0)]
+    # Until a poll brings nothing more: one poll returns what has arrived, and a client may
+    # hand over a new group's partitions one fetch at a time (librdkafka does).
+    alerts, batch = [], reader.poll(1000, timeout=5.0)
+    while batch:
+        alerts += [codec.decode(m.value) for m in batch]
+        batch = reader.poll(1000, timeout=1.0)
     reader.close()
     return sorted({a["message"] for a in alerts
                    if a["watchkeeper"]["alert"]["detector"] == "flow_count_test"})

@@ -136,6 +136,7 @@ class KafkaBusProducer(Producer):
 # for ever by default (seen spinning in ensure_coordinator_ready once the broker had dropped
 # the member); a bounded call returns to our loop, where the liveness watchdog can act.
 _CALL_TIMEOUT_MS = 10_000
+ASK_ENDS_S = 5.0            # lag: the broker's partition ends at least this often
 _CONSUMER = dict(enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=5000,
                  fetch_max_bytes=32 * 1024 * 1024, session_timeout_ms=10_000,
                  heartbeat_interval_ms=1_000, max_poll_interval_ms=300_000,
@@ -145,6 +146,8 @@ _CONSUMER = dict(enable_auto_commit=False, auto_offset_reset="earliest", max_pol
 class KafkaBusConsumer(Consumer):
     def __init__(self, servers: list[str], group: str, topics: list[str]):
         self._servers, self._group, self._topics = servers, group, topics
+        self._ends_asked_at = 0.0
+        self._asked_ends: dict = {}
         self._consumer: KafkaConsumer | None = None
         self._open()
 
@@ -196,7 +199,17 @@ class KafkaBusConsumer(Consumer):
         if not assigned:
             return None
         try:
-            ends = consumer.end_offsets(assigned, timeout_ms=_CALL_TIMEOUT_MS)
+            # Asked every stage step: the ends the last fetch brought (no round trip), and the
+            # broker's own every ASK_ENDS_S or while a partition has not been fetched yet (a
+            # fetcher that stopped must not hide a lag from the liveness watchdog).
+            # An end only grows: the larger of the fetched and the last asked one.
+            ends = {tp: max(consumer.highwater(tp) or -1, self._asked_ends.get(tp, -1))
+                    for tp in assigned}
+            if time.monotonic() - self._ends_asked_at >= ASK_ENDS_S \
+                    or any(end < 0 for end in ends.values()):
+                ends = self._asked_ends = consumer.end_offsets(assigned,
+                                                               timeout_ms=_CALL_TIMEOUT_MS)
+                self._ends_asked_at = time.monotonic()
             positions = [consumer.position(tp, timeout_ms=_CALL_TIMEOUT_MS) for tp in assigned]
         except KafkaError as exc:
             raise BusError(f"lag: {exc}") from exc

@@ -100,9 +100,13 @@ class RdKafkaConsumer(Consumer):
             "enable.auto.commit": False, "auto.offset.reset": "earliest",
             "session.timeout.ms": 10_000, "heartbeat.interval.ms": 1_000,
             "max.poll.interval.ms": 300_000, "fetch.max.bytes": 32 * 1024 * 1024,
-            "queued.max.messages.kbytes": 64 * 1024}
+            "queued.max.messages.kbytes": 64 * 1024,
+            # A topic subscribed before it exists (a re-keyed topic a detection stage creates)
+            # is found at the next metadata refresh: 1 s, not librdkafka's 5 min.
+            "topic.metadata.refresh.interval.ms": 1000}
         self._topics = topics
         self._ends_asked_at = 0.0
+        self._asked_ends: dict[tuple[str, int], int] = {}
         self._consumer: RdConsumer | None = None
         self._open()
 
@@ -115,17 +119,26 @@ class RdKafkaConsumer(Consumer):
         return self._consumer if self._consumer is not None else self._open()
 
     def poll(self, max_records: int = 1000, timeout: float = 1.0) -> list[Message]:
+        # consume() waits until it has num_messages or the timeout passes; a stage wants what
+        # has arrived (as kafka-python's poll gives), waiting only while nothing has. Error
+        # events (a subscribed topic not created yet) are not messages: keep waiting.
         consumer = self._live()
+        deadline = time.monotonic() + timeout
         try:
-            # consume() waits until it has num_messages or the timeout passes; a stage wants
-            # what has arrived (as kafka-python's poll gives), waiting only when nothing has.
-            records = consumer.consume(num_messages=max_records, timeout=0)
-            if not records:
-                records = consumer.consume(num_messages=1, timeout=timeout)
-                if records and max_records > 1:
-                    records += consumer.consume(num_messages=max_records - 1, timeout=0)
+            out = self._messages(consumer.consume(num_messages=max_records, timeout=0))
+            while not out and (left := deadline - time.monotonic()) > 0:
+                first = consumer.consume(num_messages=1, timeout=left)
+                if not first:
+                    break
+                out = self._messages(first)
+                if out and max_records > 1:
+                    out += self._messages(consumer.consume(num_messages=max_records - 1,
+                                                           timeout=0))
         except KafkaException as exc:
             raise BusError(f"poll failed: {exc}") from exc
+        return out
+
+    def _messages(self, records) -> list[Message]:
         out: list[Message] = []
         for r in records:
             error = r.error()
@@ -178,8 +191,11 @@ class RdKafkaConsumer(Consumer):
                 # Asked every stage step: the ends the last fetch brought, and the broker's
                 # own every ASK_ENDS_S (a fetcher that stopped must not hide a lag).
                 low, high = consumer.get_watermark_offsets(tp, cached=True)
+                key = (tp.topic, tp.partition)
                 if high < 0 or ask:
                     low, high = consumer.get_watermark_offsets(tp, timeout=_CALL_TIMEOUT_S)
+                    self._asked_ends[key] = high
+                high = max(high, self._asked_ends.get(key, -1))     # an end only grows
                 offset = tp.offset
                 if offset < 0:      # nothing fetched yet: the next read starts at the commit
                     if committed is None:
