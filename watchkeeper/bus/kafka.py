@@ -143,11 +143,15 @@ _CONSUMER = dict(enable_auto_commit=False, auto_offset_reset="earliest", max_pol
                  request_timeout_ms=30_000)
 
 
+def _known(end: int | None) -> int:
+    return -1 if end is None else end      # None: that partition has not been fetched yet
+
+
 class KafkaBusConsumer(Consumer):
     def __init__(self, servers: list[str], group: str, topics: list[str]):
         self._servers, self._group, self._topics = servers, group, topics
         self._ends_asked_at = 0.0
-        self._asked_ends: dict = {}
+        self._asked_ends: dict[TopicPartition, int] = {}
         self._consumer: KafkaConsumer | None = None
         self._open()
 
@@ -201,9 +205,9 @@ class KafkaBusConsumer(Consumer):
         try:
             # Asked every stage step: the ends the last fetch brought (no round trip), and the
             # broker's own every ASK_ENDS_S or while a partition has not been fetched yet (a
-            # fetcher that stopped must not hide a lag from the liveness watchdog).
-            # An end only grows: the larger of the fetched and the last asked one.
-            ends = {tp: max(consumer.highwater(tp) or -1, self._asked_ends.get(tp, -1))
+            # fetcher that stopped must not hide a lag from the liveness watchdog). An end
+            # only grows: the larger of the fetched and the last asked one.
+            ends = {tp: max(_known(consumer.highwater(tp)), self._asked_ends.get(tp, -1))
                     for tp in assigned}
             if time.monotonic() - self._ends_asked_at >= ASK_ENDS_S \
                     or any(end < 0 for end in ends.values()):
