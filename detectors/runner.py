@@ -28,7 +28,9 @@ from watchkeeper.worker import StepResult
 TIMER_EVERY_S = 5.0   # event-time seconds between on_timer calls
 # At most this share of a stage's time goes to saving its state: a checkpoint that took
 # 1.7 s (tens of thousands of keys) is next taken ~32 s later, not 5 s, where it would eat a
-# third of the stage and stall every event behind it. The cost: a restart re-reads more.
+# third of the stage and stall every event behind it. The cost counts the store's part too
+# (the background write): a source partition's state of ~20 MB written every ~1.5 s sent the
+# store more bytes than the events did. The price: a restart re-reads more.
 MAX_CHECKPOINT_SHARE = 0.05
 
 
@@ -99,6 +101,7 @@ class DetectionWorker:
         self._dirty: set[tuple[str, int]] = set()
         self._last_checkpoint = time.monotonic()
         self._checkpoint_cost = 0.0        # seconds the last checkpoint held the stage up
+        self._write_cost = 0.0             # seconds the store took to write the last one
         self._writes = BackgroundWrites(group)
         self._round: list[tuple[str, int]] = []     # partitions still to save this round
 
@@ -178,12 +181,15 @@ class DetectionWorker:
 
     def _checkpoint_due(self, idle: bool) -> bool:
         """Every `checkpoint_every_s`, or as soon as the stage has caught up, but never more
-        often than MAX_CHECKPOINT_SHARE of the time allows given what the last one cost; the
-        partitions of a round follow one another as that spacing allows."""
-        if not self._dirty:
-            return False
+        often than MAX_CHECKPOINT_SHARE of the time allows given what the last one cost (its
+        encoding on the stage's path plus its write to the store), and never while the last
+        one is still being written; the partitions of a round follow one another as that
+        spacing allows."""
+        if not self._dirty or self._writes:
+            return False               # the store is still writing the last one: none queued
         since = time.monotonic() - self._last_checkpoint
-        if since < self._checkpoint_cost * (1 / MAX_CHECKPOINT_SHARE - 1):
+        cost = self._checkpoint_cost + self._write_cost
+        if since < cost * (1 / MAX_CHECKPOINT_SHARE - 1):
             return False
         return bool(self._round) or idle or since >= self.checkpoint_every_s
 
@@ -217,7 +223,12 @@ class DetectionWorker:
         self._dirty.difference_update(pairs)
         self._last_checkpoint = time.monotonic()
         self._checkpoint_cost = self._last_checkpoint - started
-        self._writes.submit(lambda: self.checkpoints.write(docs),
+
+        def write() -> None:
+            begun = time.monotonic()
+            self.checkpoints.write(docs)
+            self._write_cost = time.monotonic() - begun
+        self._writes.submit(write,
                             {pair: cp.next_offset for pair, cp in saved.items()}, started)
 
     def _collect_writes(self, block: bool = False) -> None:
