@@ -13,6 +13,7 @@ from kafka.errors import (KafkaConnectionError, KafkaError, KafkaTimeoutError,
                           TopicAlreadyExistsError)
 
 from watchkeeper.bus.base import TOPICS, Bus, BusError, BusUnavailable, Consumer, Message, Producer
+from watchkeeper.bus.partition import CachedKeyPartitioner
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class KafkaBusProducer(Producer):
             self._producer = KafkaProducer(
                 bootstrap_servers=servers, **_CONNECT, acks="all", linger_ms=20, batch_size=512 * 1024,
                 compression_type="lz4", max_request_size=8 * 1024 * 1024,
+                partitioner=CachedKeyPartitioner(),
                 # Retries are bounded by time, not count, so a broker restart (tens of
                 # seconds) is ridden out; 5 retries of 100 ms gave up within a second.
                 delivery_timeout_ms=120_000)
