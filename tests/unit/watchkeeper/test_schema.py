@@ -113,3 +113,18 @@ def test_flow_direction_and_alert_shape():
     assert FLOW["network"]["direction"] == "outbound"
     assert ALERT["event"]["kind"] == "alert" and 0 <= ALERT["event"]["risk_score"] <= 100
     assert ALERT["related"]["ip"] == ["10.0.0.1"]
+
+
+def test_get_reads_dotted_paths_defensively():
+    from watchkeeper import schema
+    doc = {"a": {"b": {"c": 1, "n": None}, "s": "text", "l": [1]}, "z": 0}
+    assert schema.get(doc, "a.b.c") == 1
+    assert schema.get(doc, "z") == 0
+    assert schema.get(doc, "a.b.n", "dflt") is None          # present and null: null
+    assert schema.get(doc, "a.b.missing", "dflt") == "dflt"
+    assert schema.get(doc, "a.s.deeper", "dflt") == "dflt"    # through a string: missing
+    assert schema.get(doc, "a.l.0", "dflt") == "dflt"         # lists are not indexed
+    assert schema.get(doc, "nope.x") is None
+    assert schema.get({}, "a.b.c") is None
+    for _ in range(2):                                       # the second time: cached parts
+        assert schema.get(doc, "a.b.c") == 1
