@@ -205,22 +205,26 @@ class KafkaBusConsumer(Consumer):
         if not assigned:
             return None
         try:
+            positions = [consumer.position(tp, timeout_ms=_CALL_TIMEOUT_MS) for tp in assigned]
+            if any(p is None for p in positions):
+                return None   # positions not known yet (joining, or the coordinator is away)
             # Asked every stage step: the ends the last fetch brought (no round trip), and the
             # broker's own every ASK_ENDS_S or while a partition has not been fetched yet (a
             # fetcher that stopped must not hide a lag from the liveness watchdog). An end
-            # only grows: the larger of the fetched and the last asked one.
+            # only grows: the larger of the fetched and the last asked one. A lag of 0 is
+            # always confirmed by the broker: kafka-python fetches only inside poll(), so the
+            # cached ends miss what was published since, and callers act on 0 (`drain` ends,
+            # the watchdog clears a stall). Costs one round trip per step only while caught up.
             ends = {tp: max(_known(consumer.highwater(tp)), self._asked_ends.get(tp, -1))
                     for tp in assigned}
             if time.monotonic() - self._ends_asked_at >= ASK_ENDS_S \
-                    or any(end < 0 for end in ends.values()):
+                    or any(end < 0 for end in ends.values()) \
+                    or all(ends[tp] <= pos for tp, pos in zip(assigned, positions)):
                 ends = self._asked_ends = consumer.end_offsets(assigned,
                                                                timeout_ms=_CALL_TIMEOUT_MS)
                 self._ends_asked_at = time.monotonic()
-            positions = [consumer.position(tp, timeout_ms=_CALL_TIMEOUT_MS) for tp in assigned]
         except KafkaError as exc:
             raise BusError(f"lag: {exc}") from exc
-        if any(p is None for p in positions):
-            return None       # positions not known yet (joining, or the coordinator is away)
         return sum(max(0, ends[tp] - pos) for tp, pos in zip(assigned, positions))
 
     def rejoin(self) -> None:
