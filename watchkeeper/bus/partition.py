@@ -10,16 +10,11 @@ from kafka.partitioner.default import DefaultPartitioner, murmur2
 def partition_for(key: str | None, partitions: int) -> int:
     if key is None:
         return random.randrange(partitions)  # Kafka spreads keyless records too
-    return _keyed(key, partitions)
+    return _key_hash(key.encode()) % partitions
 
 
 @lru_cache(maxsize=65_536)      # bounded (keys can come from the network); murmur2 is pure
-def _keyed(key: str, partitions: int) -> int:   # Python, ~10x the cost of a cache hit
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
-
-
-@lru_cache(maxsize=65_536)
-def _key_hash(key: bytes) -> int:
+def _key_hash(key: bytes) -> int:   # Python, ~10x the cost of a cache hit
     return murmur2(key) & 0x7FFFFFFF
 
 
