@@ -6,11 +6,7 @@ import logging
 import sys
 
 from watchkeeper import __version__
-from watchkeeper.bus import BusError, BusUnavailable
-from watchkeeper.config import ConfigError
 from watchkeeper.memory import limit_malloc_arenas
-from watchkeeper.store import StoreError, StoreUnavailable
-from watchkeeper.worker import StalledError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,18 +57,36 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
     try:
         return dispatch(args)
-    except (ConfigError, BusUnavailable, StoreUnavailable, ValueError) as exc:
-        print(f"watchkeeper: {exc}", file=sys.stderr)
-        return 2
-    except (StalledError, BusError, StoreError) as exc:
-        # A stage or backend failed mid-run: one line that says what, never a traceback.
-        print(f"watchkeeper {args.command}: failed: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:   # `watchkeeper alerts --json | head`: the reader left, not an error
         sys.stderr.close()
         return 0
+    except Exception as exc:
+        code = failure_code(exc)
+        if code is None:
+            raise
+        if code == 2:
+            print(f"watchkeeper: {exc}", file=sys.stderr)
+        else:
+            # A stage or backend failed mid-run: one line that says what, never a traceback.
+            print(f"watchkeeper {args.command}: failed: {exc}", file=sys.stderr)
+        return code
+
+
+def failure_code(exc: Exception) -> int | None:
+    """2 for a refused configuration or input, 1 for a stage or backend that failed, None
+    for anything else (a bug: its traceback is shown). The classes are imported here, not at
+    the top, so that `flows` starts without the bus, store and worker modules."""
+    from watchkeeper.bus import BusError, BusUnavailable
+    from watchkeeper.config import ConfigError
+    from watchkeeper.store import StoreError, StoreUnavailable
+    from watchkeeper.worker import StalledError
+    if isinstance(exc, (ConfigError, BusUnavailable, StoreUnavailable, ValueError)):
+        return 2
+    if isinstance(exc, (StalledError, BusError, StoreError)):
+        return 1
+    return None
 
 
 if __name__ == "__main__":

@@ -203,7 +203,10 @@ class ReferenceFlowTable:
         return early > 0 and flow.interim_at <= flow.start + early
 
     def interim(self, flow: Flow, t: float) -> None:
-        self.out.append(self._record(flow, final=False))
+        # A connection already over (both sides closed or reset) is not reported early: its
+        # final record only waits for the linger.
+        if not (flow.tcp is not None and flow.tcp.over() and self._first_report_pending(flow)):
+            self.out.append(self._record(flow, final=False))
         while flow.interim_at <= t:
             flow.interim_at += self.config.active_timeout
 

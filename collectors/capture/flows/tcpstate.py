@@ -65,6 +65,10 @@ class TcpState:
         self.orig, self.resp = self.resp, self.orig
         self.orig.is_orig, self.resp.is_orig = True, False
 
+    def over(self) -> bool:
+        """Both endpoints have closed or reset: only Zeek's linger for late packets is left."""
+        return self.orig.state in (CLOSED, RESET) and self.resp.state in (CLOSED, RESET)
+
     def is_reuse(self, flags: int, seq: int) -> bool:
         """A new SYN on a known tuple: Zeek starts a new connection unless it is a
         retransmission (same ISN) or the SYN / SYN-ACK reversal case."""

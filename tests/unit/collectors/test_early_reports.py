@@ -84,3 +84,34 @@ def test_refused_probe_is_reported_at_the_reset(tmp_path):
     assert not first.final and first.conn_state == "REJ"
     rest = list(capture)
     assert [r.final for r in rest] == [True] and rest[0].conn_state == "REJ"
+
+
+def test_a_connection_already_closed_is_not_reported_early(tmp_path):
+    # A short request/response closed by both sides: Zeek keeps it 5 s for late packets, so it
+    # is still in the table when its early-report time comes. It is over, so it is reported
+    # once, finally, whatever the batch boundaries (the clock batch falls in between).
+    pkts = [(10.0, IP(src=A, dst=B) / TCP(sport=40003, dport=80, flags="S", seq=1)),
+            (10.01, IP(src=B, dst=A) / TCP(sport=80, dport=40003, flags="SA", seq=9, ack=2)),
+            (10.02, IP(src=A, dst=B) / TCP(sport=40003, dport=80, flags="PA", seq=2, ack=10)
+             / b"GET / HTTP/1.1\r\n\r\n"),
+            (10.03, IP(src=B, dst=A) / TCP(sport=80, dport=40003, flags="PA", seq=10, ack=21)
+             / b"HTTP/1.1 200 OK\r\n\r\n"),
+            (10.04, IP(src=A, dst=B) / TCP(sport=40003, dport=80, flags="FA", seq=21, ack=29)),
+            (10.05, IP(src=B, dst=A) / TCP(sport=80, dport=40003, flags="FA", seq=29, ack=22)),
+            (10.06, IP(src=A, dst=B) / TCP(sport=40003, dport=80, flags="A", seq=22, ack=30))]
+    source = batches(tmp_path, pkts) + [_empty(clock=15.03), _empty(clock=40.0)]
+    recs = list(Capture(iter(source), FlowConfig()))
+    assert [(r.final, r.conn_state) for r in recs] == [(True, "SF")]
+
+
+def test_a_connection_open_at_its_early_report_time_is_still_reported(tmp_path):
+    # The same exchange, closed only after the early-report time: seen while it ran.
+    pkts = [(10.0, IP(src=A, dst=B) / TCP(sport=40004, dport=80, flags="S", seq=1)),
+            (10.01, IP(src=B, dst=A) / TCP(sport=80, dport=40004, flags="SA", seq=9, ack=2)),
+            (10.02, IP(src=A, dst=B) / TCP(sport=40004, dport=80, flags="A", seq=2, ack=10)),
+            (16.0, IP(src=A, dst=B) / TCP(sport=40004, dport=80, flags="FA", seq=2, ack=10)),
+            (16.01, IP(src=B, dst=A) / TCP(sport=80, dport=40004, flags="FA", seq=10, ack=3))]
+    source = batches(tmp_path, pkts[:3], "a.pcap") + [_empty(clock=15.03)] + \
+        batches(tmp_path, pkts[3:], "b.pcap") + [_empty(clock=40.0)]
+    recs = list(Capture(iter(source), FlowConfig()))
+    assert [(r.final, r.conn_state) for r in recs] == [(False, "S1"), (True, "SF")]

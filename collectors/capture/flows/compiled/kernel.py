@@ -138,9 +138,13 @@ def _finish(S, dl, htab, free, r, out, meta, evicted):
 @nb.njit(**PACKET_LOOP)
 def _interim(f, t, cfg, out, meta):
     # A flow that is one lite-shaped packet and ends soon anyway (an unanswered SYN, one DNS
-    # datagram) skips its early report, as the reference's lite rows do.
-    skip = (f.reported == 0 and f.lite_shape and f.pkts[0] + f.pkts[1] == 1
-            and end_deadline(f, cfg) - f.start <= 2 * cfg[C_EARLY])
+    # datagram) skips its early report, as the reference's lite rows do; so does a TCP
+    # connection already over (both sides closed or reset), whose final record only waits
+    # for the linger.
+    skip = f.reported == 0 and (
+        (f.lite_shape and f.pkts[0] + f.pkts[1] == 1
+         and end_deadline(f, cfg) - f.start <= 2 * cfg[C_EARLY])
+        or (f.proto == 6 and cfg[C_EARLY] > 0 and T.over(f)))
     if not skip:
         _emit(f, out, meta, 0, 0)
     f.reported = 1

@@ -292,6 +292,13 @@ def timer_removes(f, kind, when, cfg, meta, m_timer):
 
 
 @nb.njit(**PACKET_LOOP)
+def over(f):
+    """Both endpoints have closed or reset: only Zeek's linger for late packets is left."""
+    return ((f.e_state[0] == CLOSED or f.e_state[0] == RESET)
+            and (f.e_state[1] == CLOSED or f.e_state[1] == RESET))
+
+
+@nb.njit(**PACKET_LOOP)
 def expire_may_remove(f):
     return f.active != 0 and (f.e_closed[0] or f.e_closed[1]
                               or (f.e_state[0] == INACTIVE and f.e_state[1] == INACTIVE))
