@@ -114,7 +114,10 @@ class Capture:
                 if apps:
                     yield self._app_lines(apps, observer, networks, site)
             return
-        jobs = (job for flows, apps in ahead(self._chunks(), name="flow-meter")
+        # Three stages on their own threads, all in compiled code for most of their time:
+        # reading and walking the records, decoding and metering, writing the lines.
+        read = ahead(self._batches, name="capture-reader")
+        jobs = (job for flows, apps in ahead(self._chunks(read), name="flow-meter")
                 for job in self._line_jobs(flows, apps, observer, networks, site))
         yield from in_order(jobs, workers=2)
 
@@ -135,12 +138,13 @@ class Capture:
         return b"".join(codec.encode(app_document(rec, observer, networks, site)) + b"\n"
                         for rec in apps)
 
-    def _chunks(self) -> Iterator[tuple[FlowBatch, list[AppRecord]]]:
+    def _chunks(self, batches: Iterable[RecordBatch] | None = None
+                ) -> Iterator[tuple[FlowBatch, list[AppRecord]]]:
         """Per batch: its flow records (a FlowBatch, whichever the table) and app records."""
         table: FlowTable = make_table(self.config)
         decoder = make_decoder(self.config)
         app = self.app
-        for batch in self._batches:
+        for batch in self._batches if batches is None else batches:
             self.stats.malformed += 1 if batch.truncated_tail else 0
             if len(batch):
                 packets = self.decode(batch, decoder)

@@ -105,7 +105,7 @@ class _Buffers:
     A batch's arrays are views of its buffer, and a view holds a reference: a buffer whose
     batch is still alive (a consumer kept it) is never overwritten — a new one is made."""
 
-    def __init__(self, size: int, keep: int = 3):
+    def __init__(self, size: int, keep: int = 5):
         self.size, self.keep = size, keep
         self.pool: list[bytearray] = []
 
