@@ -13,6 +13,8 @@ Contenders, each a fresh process measured whole (wall time to exit, peak RSS fro
   * meter: our flow meter alone (bench/capture.py's `ours` child: record columns, no
            documents): with ours, it gives the cost per flow document
   * softflowd: `softflowd -r FILE -d`, exporting NetFlow to a UDP port on loopback
+  * write floor: `dd` writing as many bytes as our output to a file beside it (softflowd
+           writes no file; on a VM whose page cache is dear this bounds what ours can reach)
 Prints seconds, peak RSS, records, ours / softflowd as a speed ratio (softflowd seconds / our
 seconds) and µs per document.
 """
@@ -140,6 +142,16 @@ def measure_ours(path: Path) -> dict:
     return result
 
 
+def measure_write_floor(mib: float) -> dict:
+    """`dd` writing as many bytes (zeros, 8 MiB blocks) to a new file in the same directory:
+    what putting our output on this disk costs any tool, before a byte of JSON is made."""
+    floor = WORK / "floor.out"
+    result = run_process(["dd", "if=/dev/zero", f"of={floor}", "bs=8M",
+                          f"count={max(1, round(mib / 8))}"], Path(os.devnull))
+    floor.unlink()
+    return result
+
+
 def measure_meter(path: Path) -> dict:
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "capture.py"), "--child", "ours",
                           str(path)], check=True, capture_output=True, text=True)
@@ -210,6 +222,7 @@ def main() -> None:
         soft = median_run(lambda: capture_bench.measure_softflowd(path, packets), args.repeat)
         ours = median_run(lambda: measure_ours(path), args.repeat)
         meter = median_run(lambda: measure_meter(path), args.repeat)
+        floor = median_run(lambda: measure_write_floor(ours["mib_out"]), args.repeat)
         docs = measure_documents(path, args.sample)
         print(f"\n{kind}: {path.name}, {packets} packets, {path.stat().st_size / 2**20:.0f} MiB;"
               f" load average {load[0]:.1f} (machine shared with 7 other engineers); "
@@ -217,6 +230,8 @@ def main() -> None:
         print(f"  ours `watchkeeper flows FILE --json`: {ours['seconds']:.2f} s "
               f"(CPU {ours['cpu_s']:.2f} s), {ours['rss_mib']:.0f} MiB peak, "
               f"{ours['records']} documents ({ours['mib_out']:.0f} MiB of JSON)")
+        print(f"  writing as many bytes to a file here (dd, 8 MiB blocks): "
+              f"{floor['seconds']:.2f} s (CPU {floor['cpu_s']:.2f} s)")
         print(f"  our meter alone (no documents, in-process time): {meter['seconds']:.2f} s, "
               f"{meter['flows']} records")
         print(f"  per flow document, CPU: compiled JSON lines {docs['compiled_us']:.2f} µs; "

@@ -71,16 +71,19 @@ def ahead(items: Iterable[T], depth: int = 2, name: str = "prefetch") -> Iterato
         thread.join(timeout=5)
 
 
-def in_order(jobs: Iterable[Callable[[], T]], workers: int = 2,
-             name: str = "encode") -> Iterator[T]:
+def in_order(jobs: Iterable[Callable[[], T]], workers: int = 2, name: str = "encode",
+             held: int | None = None) -> Iterator[T]:
     """Each job's result, in the jobs' order, with up to `workers` jobs running at once on
-    worker threads (at most `workers` results are held). Useful when the jobs release the
-    GIL for most of their time, as the compiled document writer does."""
+    worker threads and up to `held` (2 × workers by default) submitted or done but not yet
+    handed over. Useful when the jobs release the GIL for most of their time, as the
+    compiled document writer does. `held` > `workers` keeps every worker busy while the
+    consumer handles a result (`flows --json` writing the last one)."""
+    held = max(workers, held or 2 * workers)
     with ThreadPoolExecutor(workers, thread_name_prefix=name) as pool:
         running: deque = deque()
         for job in jobs:
             running.append(pool.submit(job))
-            if len(running) >= workers:
+            if len(running) >= held:
                 yield running.popleft().result()
         while running:
             yield running.popleft().result()

@@ -57,3 +57,34 @@ def test_a_consumer_that_stops_early_stops_the_producer():
     it.close()                      # what `for` does on break or error
     alive = [t for t in threading.enumerate() if t.name == "prefetch"]
     assert not alive, "the producer thread is still running after close()"
+
+
+def test_workers_stay_busy_while_the_consumer_holds_a_result():
+    from collectors.capture.prefetch import in_order
+    done = [threading.Event() for _ in range(6)]
+
+    def job(i):
+        def run():
+            done[i].set()
+            return i
+        return run
+
+    it = in_order((job(i) for i in range(6)), workers=2)
+    assert next(it) == 0
+    # The consumer is busy with result 0 and asks for nothing: both workers went on.
+    assert done[1].wait(5) and done[2].wait(5), "a worker waited for the consumer"
+    assert list(it) == [1, 2, 3, 4, 5]
+
+
+def test_at_most_held_results_wait_for_the_consumer():
+    from collectors.capture.prefetch import in_order
+    started = []
+
+    def job(i):
+        return lambda: started.append(i) or i
+
+    it = in_order((job(i) for i in range(10)), workers=2, held=3)
+    assert next(it) == 0
+    threading.Event().wait(0.2)
+    assert len(started) <= 3                 # 0 handed over, 1 and 2 held: no more submitted
+    assert list(it) == list(range(1, 10))
