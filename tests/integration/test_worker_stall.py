@@ -116,7 +116,8 @@ def test_frozen_past_the_session_timeout_the_watchdog_rejoins_and_nothing_is_los
     assert float(restarts.group(1)) == stage["restarts"], (stage, restarts.group(0))
     log = _stderr_so_far(proc)
     print("\n".join(line for line in log.splitlines() if "rejoin" in line))
-    assert "rejoining the consumer group" in log
+    if stage["restarts"]:                 # the watchdog's rejoin: it said why
+        assert "rejoining the consumer group" in log, stage
 
 
 def _stderr_so_far(proc) -> str:
