@@ -68,6 +68,22 @@ def micros(epoch: np.ndarray) -> np.ndarray:
     return np.round(frac * 1e6).astype(np.int64) + whole.astype(np.int64) * 1_000_000
 
 
+def start_reprs(start: np.ndarray, start_micros: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`repr(t)` of the start times the kernel does not write itself, as one uint8 blob and
+    n + 1 offsets (an empty one: the kernel writes it). The kernel writes a time of whole
+    microseconds between 1e9 and 2**32 (2001-2106) as its 10 digits, ".", and 1-6 fraction
+    digits: such a double is within half a ulp (< 0.5 µs) of that decimal, which is then the
+    only shortest string that reads back as it - what `repr` writes. Others (nanosecond
+    captures, odd clocks) are `repr`'s here."""
+    offsets = np.zeros(len(start) + 1, np.int64)
+    own = (start < 1e9) | (start >= 2.0 ** 32) | (start_micros / 1e6 != start)
+    if not own.any():
+        return _u8(b""), offsets
+    parts = [repr(float(start[j])).encode() if own[j] else b"" for j in range(len(start))]
+    np.cumsum([len(p) for p in parts], out=offsets[1:])
+    return _u8(b"".join(parts)), offsets
+
+
 @lru_cache(maxsize=8)
 def networks_array(cidrs: tuple[str, ...]) -> np.ndarray:
     """(3, k, 16) uint8: each internal network's address and mask as 16 bytes (IPv4 in the
@@ -151,9 +167,7 @@ def _slice_lines(rows: np.ndarray, app: dict[int, dict], observer: str,
     start, last = rows["start"], rows["last"]
     times = np.stack([micros(start), micros(last)], axis=1)
     duration = np.maximum(0, np.round((last - start) * 1e9)).astype(np.int64)
-    reprs = list(map(repr, start.tolist()))
-    repr_off = np.zeros(n + 1, np.int64)
-    np.cumsum(np.fromiter(map(len, reprs), np.int64, n), out=repr_off[1:])
+    reprs, repr_off = start_reprs(start, times[:, 0])
     texts, text_off = supplied_texts(rows)
     skip = np.zeros(n, np.uint8)
     skip[list(app)] = 1
@@ -164,7 +178,7 @@ def _slice_lines(rows: np.ndarray, app: dict[int, dict], observer: str,
     line_bound = ROW_BOUND + len(obs_json) + len(site_tail) + supplied
     out = np.empty(n * line_bound + line_bound, np.uint8)
     ends = np.zeros(n, np.int64)
-    done = K.encode_flows(rows, skip, times, duration, _u8("".join(reprs).encode()), repr_off,
+    done = K.encode_flows(rows, skip, times, duration, reprs, repr_off,
                           networks_array(tuple(networks.cidrs)), services(rows), texts, text_off, STRINGS, STRING_OFF, _u8(obs_json), _u8(obs_key),
                           _u8(site_tail), np.zeros(len(obs_key) + 512, np.uint8),
                           np.zeros(128, np.uint64), np.zeros(32, np.uint8),

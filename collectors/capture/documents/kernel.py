@@ -3,9 +3,9 @@ columns): for each `layout.RECORD` row, the bytes `codec.encode(doc) + b"\\n"` o
 document documents/flows.py builds as a dict, field for field in the same order.
 
 Computed here per row: the uid and event id (BLAKE2b), the community id (SHA-1, base64),
-IPv4 address text, ISO times, the direction, integers, the sorted `related.ip`. Prepared in
-bulk by the caller: times in rounded microseconds, durations, `repr(start)` (the uid's
-input), services, and texts the kernel does not derive itself (IPv6 addresses, community ids
+IPv4 address text, ISO times, the direction, integers, the sorted `related.ip`, `repr(start)`
+(the uid's input) of a start in whole microseconds. Prepared in bulk by the caller: times in
+rounded microseconds, durations, the other starts' `repr`, services, and texts the kernel does not derive itself (IPv6 addresses, community ids
 of port-less protocols). `nets`: (3, k, 16) uint8 - internal networks, their masks, and
 (in [2, :, 0]) whether each is IPv6.
 Rows marked `skip` are left empty (zero-length line) for the caller to fill.
@@ -212,9 +212,23 @@ def _community_id(out, pos, r, buf, words, digest):
 
 
 @nb.njit(**PACKET_LOOP)
-def _uid(out, pos, r, reprs, a, b, buf, words, digest):
+def _start_repr(out, pos, micros):
+    """repr() of a start time that is whole microseconds, 1e9 <= t < 2**32 (the caller
+    checked; flowjson.start_reprs says why this is repr): "1700000000.12", "1700000000.0"."""
+    pos = _int(out, pos, micros // 1_000_000)
+    out[pos] = 46        # "."
+    frac, width = micros % 1_000_000, 6
+    while width > 1 and frac % 10 == 0:
+        frac //= 10
+        width -= 1
+    return _digits(out, pos + 1, frac, width)
+
+
+@nb.njit(**PACKET_LOOP)
+def _uid(out, pos, r, start_micros, reprs, a, b, buf, words, digest):
     """"C" + the first 20 hex digits of BLAKE2b-128("flow\\x1f" + key hex + "\\x1f" +
-    repr(start)), as flows/flow.py's flow_uid."""
+    repr(start)), as flows/flow.py's flow_uid. The caller's repr is reprs[a:b]; none
+    (a == b): written here from the start's microseconds."""
     at = _lit(buf, 0, 33)
     for k in range(5):
         w = r.key[k]
@@ -224,7 +238,7 @@ def _uid(out, pos, r, reprs, a, b, buf, words, digest):
             buf[at + 1] = HEX[byte & np.uint64(15)]
             at += 2
     buf[at] = 31
-    at = _copy(buf, at + 1, reprs, a, b)
+    at = _copy(buf, at + 1, reprs, a, b) if a < b else _start_repr(buf, at + 1, start_micros)
     blake2b_16(buf, at, words, digest)
     out[pos] = 67        # "C"
     return _hex(out, pos + 1, digest, 10)
@@ -326,7 +340,7 @@ def _row(out, pos, r, micros, duration, reprs, repr_a, repr_b, nets, service, te
     """One flow document's line at `pos`, in the dict's field order; returns its end. String
     table: conn states 0..12, transports 13..268 (by protocol number), directions 269..272,
     services from 273."""
-    _uid(uid, 0, r, reprs, repr_a, repr_b, buf, words, digest)
+    _uid(uid, 0, r, micros[0], reprs, repr_a, repr_b, buf, words, digest)
     pos = _lit(out, pos, 0)
     start = pos
     pos = _iso(out, pos, micros[0])

@@ -73,6 +73,37 @@ def test_iso_times_written_by_the_kernel_equal_the_dict_path(values):
         assert out[:end].tobytes().decode() + "Z" == expected
 
 
+def _sample_rows(n: int) -> np.ndarray:
+    for flows in batches(CAPTURES, app=False):
+        if len(flows) >= n:
+            return flows.rows[:n].copy()
+    raise AssertionError("no capture with enough flows")
+
+
+ROWS30 = _sample_rows(30)
+WHOLE = st.integers(1_000_000_000, 2**32 - 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(
+    st.floats(0, 2.0**33, allow_nan=False),
+    WHOLE.map(float),
+    st.tuples(WHOLE, st.integers(0, 999_999)).map(lambda p: p[0] + p[1] * 1e-6),
+    st.tuples(WHOLE, st.integers(0, 99)).map(lambda p: p[0] + p[1] * 1e-4),
+    st.tuples(WHOLE, st.integers(0, 999_999_999)).map(lambda p: p[0] + p[1] * 1e-9)),
+    min_size=1, max_size=30))
+def test_uids_of_any_start_time_equal_the_dict_path(starts):
+    # The kernel writes repr(start) itself for whole microseconds in [1e9, 2**32); the rest
+    # (nanoseconds, other eras) are Python's: the uid is the same either way.
+    rows = ROWS30[:len(starts)].copy()
+    rows["start"] = starts
+    rows["last"] = rows["start"] + 1.5
+    ours = b"".join(flow_lines(rows, {}, "sensor-1", NETWORKS))
+    theirs = b"".join(codec.encode(doc) + b"\n"
+                      for doc in flow_documents(rows, {}, "sensor-1", NETWORKS))
+    assert ours == theirs
+
+
 @pytest.mark.parametrize("observer,networks,site", [
     ("sensor-1", NETWORKS, "county-7"),
     ('传感器 "东\\门"', MIXED, None),          # non-ASCII and escapes in the observer
