@@ -17,7 +17,10 @@ canary was published, so no polling interval is in it.
 
 Collector-side delay is not in these figures: a flow becomes an event when the flow table
 reports it (end of the connection, or the active/inactive timeouts, printed below).
-`--capacity` is the measured rate of the same topology (bench/pipeline.py).
+`--capacity` is the measured rate of the same topology (bench/pipeline.py, where the events
+are published before the stages start), or, for kafka, `--probe RATE` measures it here: RATE
+offered for `--seconds` with the publisher running beside the stages, as a collector on the
+same machine does, and the rate at which Elasticsearch stored those events taken as capacity.
 """
 from __future__ import annotations
 
@@ -75,6 +78,7 @@ def flow(i: int, now: float, rng: random.Random, canary: int | None) -> dict:
 
 OFFERED: list[float] = []     # events/s each paced run managed to publish (the bench's own
                               # publisher shares the cores: it may fall short of the plan)
+PUBLISHED: list[tuple[float, int]] = []   # (wall time started, events) of each paced run
 PLACEHOLDER_T = 946684800.0   # 2000-01-01: background documents are built with this time
 
 
@@ -126,6 +130,7 @@ def paced_publish(publisher: EventPublisher, rate: float, seconds: float) -> dic
         time.sleep(0.002)
     publisher.flush()
     OFFERED.append(i / seconds)
+    PUBLISHED.append((started, i))
     return sent
 
 
@@ -224,6 +229,19 @@ def run_embedded(config: Path, rate: float, seconds: float, tmp: Path) -> dict:
     return result
 
 
+def processed_rate(store, before: int, deadline_s: float = 300.0) -> float:
+    """Events/s the stages stored of the last paced run: its events over the time from its
+    first publish until Elasticsearch had indexed all of them (and the `before` ones). At a
+    load the stages sustain this is the offered rate; above it, what they keep up with: the
+    capacity of the whole machine with the collector publishing on it."""
+    from bench.processes import _indexed
+    started, count = PUBLISHED[-1]
+    deadline = time.time() + deadline_s
+    while _indexed(store) < before + count and time.time() < deadline:
+        time.sleep(0.5)
+    return count / (time.time() - started)
+
+
 def run_kafka(config: Path, rate: float, seconds: float, bus_url: str, es_url: str,
               processes: str) -> dict:
     names = Names(f"wklat{uuid.uuid4().hex[:8]}")
@@ -240,10 +258,12 @@ def run_kafka(config: Path, rate: float, seconds: float, bus_url: str, es_url: s
     try:
         warm = paced_publish(publisher, 20, 2)    # stages up and joined before timing
         wait_alerts(store, warm, settle_s=60)
+        before = PUBLISHED[-1][1]
         sent = paced_publish(publisher, rate, seconds)
         alerts = wait_alerts(store, sent)
         result = summary(latencies(alerts, sent), len(sent))
         result["parts"] = parts(alerts, sent)
+        result["processed"] = processed_rate(store, before)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
@@ -257,7 +277,10 @@ def run_kafka(config: Path, rate: float, seconds: float, bus_url: str, es_url: s
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--capacity", type=float, required=True, help="measured events/s")
+    ap.add_argument("--capacity", type=float, help="measured events/s")
+    ap.add_argument("--probe", type=float, metavar="RATE",
+                    help="kafka: first offer RATE events/s (above capacity) and take what the "
+                    "stages stored per second as the capacity")
     ap.add_argument("--loads", default="0.5,0.8")
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--topology", default="embedded,kafka")
@@ -276,9 +299,18 @@ def main(argv: list[str] | None = None) -> int:
     flows = load_settings().flow_table
     print(f"collector side, not measured here: flows are reported at their end or by the flow "
           f"table's timeouts ({flows.model_dump()})")
+    if args.capacity is None and not (args.probe and topologies == ["kafka"]):
+        ap.error("--capacity is required (or --probe RATE with --topology kafka)")
     rows = []
     with tempfile.TemporaryDirectory(prefix="wkbench-lat-") as tmp:
         config = write_config(Path(tmp))
+        if args.probe:
+            print(f"kafka probe at {args.probe:,.0f} ev/s for {args.seconds:.0f} s ...",
+                  file=sys.stderr, flush=True)
+            r = run_kafka(config, args.probe, args.seconds, args.bus, args.es, args.processes)
+            args.capacity = r["processed"]
+            print(f"capacity (probe: offered {OFFERED[-1]:,.0f} ev/s, stored "
+                  f"{r['processed']:,.0f} ev/s while it was offered): {args.capacity:,.0f} ev/s")
         for topology in topologies:
             for load in (float(x) for x in args.loads.split(",")):
                 rate = load * args.capacity
@@ -290,17 +322,19 @@ def main(argv: list[str] | None = None) -> int:
                     r = run_kafka(config, rate, args.seconds, args.bus, args.es, args.processes)
                 r["offered"] = OFFERED[-1]
                 rows.append((topology, load, rate, r))
-    print(f"\n{'topology':<9} {'load':>5} {'events/s':>9} {'offered':>8} {'canaries':>8} "
+    print(f"\n{'topology':<9} {'load':>5} {'events/s':>9} {'offered':>8} {'stored':>8} "
+          f"{'canaries':>8} "
           f"{'alerts':>6} {'p50 s':>6} {'p99 s':>6} {'max s':>6}")
     for topology, load, rate, r in rows:
         fmt = (lambda v: f"{v:6.3f}" if v is not None else "     -")
-        print(f"{topology:<9} {load:>5.0%} {rate:>9,.0f} {r['offered']:>8,.0f} "
+        stored = f"{r['processed']:,.0f}" if "processed" in r else "-"
+        print(f"{topology:<9} {load:>5.0%} {rate:>9,.0f} {r['offered']:>8,.0f} {stored:>8} "
               f"{r['canaries']:>8} {r['alerts']:>6} "
               f"{fmt(r['p50_s'])} {fmt(r['p99_s'])} {fmt(r['max_s'])}  "
               + "; ".join(f"{k} p50/p99 {a:.3f}/{b:.3f} s" for k, (a, b) in
                           r.get("parts", {}).items()))
     print("goal: p99 <= 2 s at 50 %, <= 5 s at 80 % of capacity; offered = events/s the "
-          "bench's publisher managed; detect = publish -> the detector's alert (event.created), "
+          "bench's publisher managed; stored = events/s the stages stored of them (kafka); detect = publish -> the detector's alert (event.created), "
           "after = detector -> stored (alerting, indexer)")
     return 0
 
