@@ -5,9 +5,9 @@ document documents/flows.py builds as a dict, field for field in the same order.
 Computed here per row: the uid and event id (BLAKE2b), the community id (SHA-1, base64),
 IPv4 address text, ISO times, the direction, integers, the sorted `related.ip`, `repr(start)`
 (the uid's input) of a start in whole microseconds. Prepared in bulk by the caller: times in
-rounded microseconds, durations, the other starts' `repr`, services, and texts the kernel does not derive itself (IPv6 addresses, community ids
-of port-less protocols). `nets`: (3, k, 16) uint8 - internal networks, their masks, and
-(in [2, :, 0]) whether each is IPv6.
+rounded microseconds, durations, the other starts' `repr`, services, and texts the kernel does
+not derive itself (IPv6 addresses, community ids of port-less protocols). `nets`: (3, k, 16)
+uint8 - internal networks, their masks, and (in [2, :, 0]) whether each is IPv6.
 Rows marked `skip` are left empty (zero-length line) for the caller to fill.
 """
 from __future__ import annotations
