@@ -48,6 +48,7 @@ test: install
 	status=0; \
 	WATCHKEEPER_REQUIRE_SERVICES=1 $(BIN)/python -m pytest tests/lab -q -s \
 	  --junitxml=test-reports/lab-junit.xml || status=$$?; \
+	$(SERVICES) stop --wipe || status=$$?; \
 	$(SERVICES) start || status=$$?; \
 	WATCHKEEPER_REQUIRE_SERVICES=1 $(BIN)/python -m pytest tests -q --ignore=tests/lab \
 	  --junitxml=test-reports/junit.xml || status=$$?; \
