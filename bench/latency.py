@@ -76,9 +76,9 @@ def flow(i: int, now: float, rng: random.Random, canary: int | None) -> dict:
                          InternalNetworks())
 
 
-OFFERED: list[float] = []     # events/s each paced run managed to publish (the bench's own
-                              # publisher shares the cores: it may fall short of the plan)
-PUBLISHED: list[tuple[float, int]] = []   # (wall time started, events) of each paced run
+# (wall time started, events sent, seconds) of each paced run: the bench's own publisher
+# shares the cores, so what it offered (events / seconds) may fall short of the plan
+PUBLISHED: list[tuple[float, int, float]] = []
 PLACEHOLDER_T = 946684800.0   # 2000-01-01: background documents are built with this time
 
 
@@ -129,8 +129,7 @@ def paced_publish(publisher: EventPublisher, rate: float, seconds: float) -> dic
             _send_lines(publisher, chunk, placeholders, now)
         time.sleep(0.002)
     publisher.flush()
-    OFFERED.append(i / seconds)
-    PUBLISHED.append((started, i))
+    PUBLISHED.append((started, i, seconds))
     return sent
 
 
@@ -229,15 +228,21 @@ def run_embedded(config: Path, rate: float, seconds: float, tmp: Path) -> dict:
     return result
 
 
+def offered() -> float:
+    """Events/s the last paced run managed to publish."""
+    _, count, seconds = PUBLISHED[-1]
+    return count / seconds
+
+
 def processed_rate(store, before: int, deadline_s: float = 300.0) -> float:
     """Events/s the stages stored of the last paced run: its events over the time from its
     first publish until Elasticsearch had indexed all of them (and the `before` ones). At a
     load the stages sustain this is the offered rate; above it, what they keep up with: the
     capacity of the whole machine with the collector publishing on it."""
-    from bench.processes import _indexed
-    started, count = PUBLISHED[-1]
+    from bench.processes import indexed
+    started, count, _ = PUBLISHED[-1]
     deadline = time.time() + deadline_s
-    while _indexed(store) < before + count and time.time() < deadline:
+    while indexed(store) < before + count and time.time() < deadline:
         time.sleep(0.5)
     return count / (time.time() - started)
 
@@ -309,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr, flush=True)
             r = run_kafka(config, args.probe, args.seconds, args.bus, args.es, args.processes)
             args.capacity = r["processed"]
-            print(f"capacity (probe: offered {OFFERED[-1]:,.0f} ev/s, stored "
+            print(f"capacity (probe: offered {offered():,.0f} ev/s, stored "
                   f"{r['processed']:,.0f} ev/s while it was offered): {args.capacity:,.0f} ev/s")
         for topology in topologies:
             for load in (float(x) for x in args.loads.split(",")):
@@ -320,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                     r = run_embedded(config, rate, args.seconds, Path(tmp))
                 else:
                     r = run_kafka(config, rate, args.seconds, args.bus, args.es, args.processes)
-                r["offered"] = OFFERED[-1]
+                r["offered"] = offered()
                 rows.append((topology, load, rate, r))
     print(f"\n{'topology':<9} {'load':>5} {'events/s':>9} {'offered':>8} {'stored':>8} "
           f"{'canaries':>8} "
@@ -334,8 +339,9 @@ def main(argv: list[str] | None = None) -> int:
               + "; ".join(f"{k} p50/p99 {a:.3f}/{b:.3f} s" for k, (a, b) in
                           r.get("parts", {}).items()))
     print("goal: p99 <= 2 s at 50 %, <= 5 s at 80 % of capacity; offered = events/s the "
-          "bench's publisher managed; stored = events/s the stages stored of them (kafka); detect = publish -> the detector's alert (event.created), "
-          "after = detector -> stored (alerting, indexer)")
+          "bench's publisher managed; stored = events/s the stages stored of them (kafka); "
+          "detect = publish -> the detector's alert (event.created), after = detector -> "
+          "stored (alerting, indexer)")
     return 0
 
 

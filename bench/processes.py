@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _indexed(store) -> int:
+def indexed(store) -> int:
     """Index operations on the events indices so far: visible without a refresh (a retried
     event counts twice, hence the refreshed count at the end)."""
     stats = store.es.indices.stats(index=store.index_for("events"), metric="indexing",
@@ -49,7 +49,7 @@ def mode_processes(n: int, names, bus_url: str, store, store_url: str, processes
             if proc.poll() is not None:
                 raise SystemExit(f"processes: supervise exited with {proc.returncode}")
             time.sleep(1.0)
-            stored = _indexed(store)
+            stored = indexed(store)
             if stored and first_at is None:
                 first_at, first_count = time.perf_counter(), stored
         done_at = time.perf_counter()
