@@ -10,7 +10,6 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -185,6 +184,7 @@ def load_settings(config_file: str | Path | None = None, *, model: type[S] = Set
 
 
 def _read_file(path: str | Path) -> dict:
+    import yaml         # only with a config file: ~10 ms of every start otherwise (`flows`)
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:

@@ -9,7 +9,6 @@ MALLOC_ARENA_MAX in the environment, if set, wins.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 _M_ARENA_MAX = -8
@@ -21,7 +20,7 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
     if os.environ.get("MALLOC_ARENA_MAX"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)    # the process's own symbols: glibc's, where it is glibc
         return bool(libc.mallopt(_M_ARENA_MAX, arenas))
     except (OSError, AttributeError):
         return False
