@@ -117,18 +117,17 @@ def supplied_texts(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     portless = ~np.isin(rows["proto"], list(PORT_PROTOCOLS))
     wanted = np.flatnonzero(v6 | portless)
     parts: list[bytes] = []
-    at = 0
-    for j in wanted.tolist():
-        r = rows[j]
-        src, dst = ip_text(r["ip"][0].tobytes(), r["v6"]), ip_text(r["ip"][1].tobytes(), r["v6"])
-        texts = [src if r["v6"] else "", dst if r["v6"] else ""]
-        texts.append(community_id(int(r["proto"]), src, dst, int(r["port"][0]),
-                                  int(r["port"][1])) if portless[j] else "")
-        for k, text in enumerate(texts):
-            raw = text.encode()
-            offsets[j, k] = (at, at + len(raw))
-            parts.append(raw)
-            at += len(raw)
+    # columns of the wanted rows as Python values: a numpy record per row cost ~8 µs
+    ips, protos = rows["ip"][wanted], rows["proto"][wanted].tolist()
+    ports, is_v6 = rows["port"][wanted].tolist(), v6[wanted].tolist()
+    for k, j in enumerate(wanted.tolist()):
+        src, dst = ip_text(ips[k, 0].tobytes(), is_v6[k]), ip_text(ips[k, 1].tobytes(), is_v6[k])
+        parts += [src.encode() if is_v6[k] else b"", dst.encode() if is_v6[k] else b"",
+                  community_id(protos[k], src, dst, *ports[k]).encode() if portless[j] else b""]
+    if parts:
+        ends = np.cumsum([len(p) for p in parts]).reshape(-1, 3)
+        offsets[wanted, :, 1] = ends
+        offsets[wanted, :, 0] = ends - np.array([len(p) for p in parts]).reshape(-1, 3)
     return _u8(b"".join(parts)), offsets
 
 
