@@ -69,9 +69,23 @@ B64 = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 
 @nb.njit(**PACKET_LOOP)
 def _copy(out, pos, src, a, b):
-    """out[pos:pos + b - a] = src[a:b]; returns the end."""
+    """out[pos:pos + b - a] = src[a:b]; returns the end. Four bytes per step while it can
+    (most copies are 2-60 bytes: a plain loop spent more on its branch than on the bytes)."""
+    n = np.uint64(b - a)
     to, at = np.uint64(pos), np.uint64(a)
-    for i in range(np.uint64(b - a)):
+    one, two, three, four = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
+    i = np.uint64(0)
+    while i + four <= n:
+        out[to + i] = src[at + i]
+        out[to + i + one] = src[at + i + one]
+        out[to + i + two] = src[at + i + two]
+        out[to + i + three] = src[at + i + three]
+        i += four
+    if i + two <= n:
+        out[to + i] = src[at + i]
+        out[to + i + one] = src[at + i + one]
+        i += two
+    if i < n:
         out[to + i] = src[at + i]
     return pos + b - a
 

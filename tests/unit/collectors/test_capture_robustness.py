@@ -16,11 +16,12 @@ GOOD = (b"\x00" * 12 + b"\x08\x00" + bytes.fromhex("45000028000100004006") + b"\
                                                            0, 0, 0))
 
 
-def write_pcap(path, frames, linktype=1):
+def write_pcap(path, frames, linktype=1, order="<"):
     with open(path, "wb") as fh:
-        fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype))
+        fh.write(struct.pack(order + "IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype))
         for i, frame in enumerate(frames):
-            fh.write(struct.pack("<IIII", 1_700_000_000 + i, 0, len(frame), len(frame)))
+            fh.write(struct.pack(order + "IIII", 1_700_000_000 + i, 1000 * i, len(frame),
+                                 len(frame) + i % 3))
             fh.write(frame)
 
 
@@ -75,6 +76,23 @@ def test_compiled_record_walk_matches_loop(tmp_path):
     slow, end_slow = walk_offsets(buf, "<", len(buf))
     assert end_fast == end_slow and np.array_equal(fast, slow)
     assert sum(len(b) for b in open_records(str(path), chunk_size=1 << 20)) == 6000
+
+
+def test_a_big_endian_capture_reads_as_its_little_endian_twin(tmp_path):
+    rng = np.random.default_rng(2)
+    frames = [bytes(rng.integers(0, 256, int(n), dtype=np.uint8)) for n in
+              rng.integers(14, 1500, 3000)]
+    batches = {}
+    for order in "<>":
+        path = tmp_path / f"{'le' if order == '<' else 'be'}.pcap"
+        write_pcap(path, frames, order=order)
+        batches[order] = list(open_records(str(path), chunk_size=1 << 18))
+    assert len(batches["<"]) == len(batches[">"]) > 5
+    for little, big in zip(batches["<"], batches[">"]):
+        for column in ("offset", "caplen", "wirelen", "ts"):
+            assert np.array_equal(getattr(little, column), getattr(big, column))
+    big = np.concatenate([b.ts for b in batches[">"]])
+    assert big[1] == 1_700_000_001.001 and len(big) == 3000
 
 
 def test_flow_documents_follow_the_event_model(tmp_path):
