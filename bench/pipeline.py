@@ -285,6 +285,8 @@ def mode_full(docs: list[dict], bus, elastic: Elastic, run_id: str, concurrent: 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=200_000, help="N events per mode")
+    ap.add_argument("--event-rate", type=float, default=100.0,
+                    help="events per second of event time (bench/pipeline_workload.py)")
     ap.add_argument("--modes", default="embedded,ceiling,full",
                     help="comma list of embedded, anchors, ceiling, ceiling-validated, full, "
                          "processes, copy-processes")
@@ -310,10 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     info = machine(args.es if remote else None, remote)
     log(machine_line(info))
     started = time.perf_counter()
-    docs, probes = generate(args.events)
+    docs, probes = generate(args.events, rate=args.event_rate)
     gen_s = time.perf_counter() - started
     log(f"generated {len(docs):,} events in {gen_s:.1f} s")
     result: dict = {"events": len(docs), "scan_probes": probes, "generate_s": gen_s,
+                    "event_rate": args.event_rate,
                     "machine": info, "command": " ".join([Path(sys.executable).name, *sys.argv]),
                     "modes": {}, "load": {"start": os.getloadavg()[0]}}
 

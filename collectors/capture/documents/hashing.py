@@ -7,6 +7,8 @@ caller-owned scratch arrays: nothing here allocates.
 """
 from __future__ import annotations
 
+import sys
+
 import numba as nb
 import numpy as np
 
@@ -16,6 +18,8 @@ B2_IV = np.array([0x6A09E667F3BCC908, 0xBB67AE8584CAA73B, 0x3C6EF372FE94F82B,
                   0xA54FF53A5F1D36F1, 0x510E527FADE682D1, 0x9B05688C2B3E6C1F,
                   0x1F83D9ABFB41BD6B, 0x5BE0CD19137E2179], np.uint64)
 # The rounds of _b2_compress carry RFC 7693's SIGMA permutations as their argument orders.
+if sys.byteorder != "little":       # _b2_compress reads the message as native uint64 words
+    raise ImportError("collectors.capture.documents.hashing assumes a little-endian CPU")
 SHA1_H = np.array([0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0], np.uint64)
 M32 = np.uint64(0xFFFFFFFF)
 M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
