@@ -16,6 +16,8 @@ import numba as nb
 import numpy as np
 
 from collectors.capture.documents.hashing import blake2b_16, sha1
+from collectors.capture.documents.textbytes import (HEX, copy_bytes, digits, hex_digits,
+                                                    integer, iso_time, less, put_byte)
 from collectors.capture.kernels.jit import PACKET_LOOP
 
 _PIECES = (
@@ -56,94 +58,13 @@ _PIECES = (
 )
 LIT = np.frombuffer(b"".join(_PIECES), np.uint8)
 LIT_OFF = np.cumsum([0] + [len(p) for p in _PIECES]).astype(np.int64)
-HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 B64 = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
                     np.uint8)
 
 
-# Indexing: the byte loops index with unsigned integers (np.uint64). numba treats a signed
-# index as possibly negative and wraps it (a compare and an add on every byte); an unsigned
-# one it uses as is. Measured on the replay's rows: the non-hash part of a line 950 -> 610 ns.
-# Never mix them in arithmetic: int64 with uint64 gives float64 in numba, as in numpy.
-
-
-@nb.njit(**PACKET_LOOP)
-def _copy(out, pos, src, a, b):
-    """out[pos:pos + b - a] = src[a:b]; returns the end. Four bytes per step while it can
-    (most copies are 2-60 bytes: a plain loop spent more on its branch than on the bytes)."""
-    n = np.uint64(b - a)
-    to, at = np.uint64(pos), np.uint64(a)
-    one, two, three, four = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
-    i = np.uint64(0)
-    while i + four <= n:
-        out[to + i] = src[at + i]
-        out[to + i + one] = src[at + i + one]
-        out[to + i + two] = src[at + i + two]
-        out[to + i + three] = src[at + i + three]
-        i += four
-    if i + two <= n:
-        out[to + i] = src[at + i]
-        out[to + i + one] = src[at + i + one]
-        i += two
-    if i < n:
-        out[to + i] = src[at + i]
-    return pos + b - a
-
-
 @nb.njit(**PACKET_LOOP)
 def _lit(out, pos, k):
-    return _copy(out, pos, LIT, LIT_OFF[k], LIT_OFF[k + 1])
-
-
-@nb.njit(**PACKET_LOOP)
-def _put(out, pos, byte):
-    out[np.uint64(pos)] = byte
-    return pos + 1
-
-
-@nb.njit(**PACKET_LOOP)
-def _digits(out, pos, value, width):
-    """`value` (>= 0) as exactly `width` decimal digits (leading zeros); returns the end."""
-    v, at = np.uint64(value), np.uint64(pos + width)
-    for _ in range(width):
-        at -= np.uint64(1)
-        out[at] = np.uint8(np.uint64(48) + v % np.uint64(10))
-        v //= np.uint64(10)
-    return pos + width
-
-
-@nb.njit(**PACKET_LOOP)
-def _int(out, pos, value):
-    v = np.uint64(value)
-    digits = 1
-    t = v
-    while t >= np.uint64(10):
-        t //= np.uint64(10)
-        digits += 1
-    return _digits(out, pos, v, digits)
-
-
-@nb.njit(**PACKET_LOOP)
-def _iso(out, pos, micros):
-    """YYYY-MM-DDTHH:MM:SS.ffffff of epoch microseconds (UTC; the civil-from-days algorithm
-    of H. Hinnant's date library), as numpy's datetime_as_string writes it."""
-    days, rest = micros // 86_400_000_000, micros % 86_400_000_000
-    z = days + 719_468
-    era = z // 146_097
-    doe = z - era * 146_097
-    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    month = mp + 3 if mp < 10 else mp - 9
-    year = yoe + era * 400 + (1 if month <= 2 else 0)
-    pos = _put(out, _digits(out, pos, year, 4), 45)                              # "-"
-    pos = _put(out, _digits(out, pos, month, 2), 45)
-    pos = _put(out, _digits(out, pos, doy - (153 * mp + 2) // 5 + 1, 2), 84)     # "T"
-    seconds = rest // 1_000_000
-    pos = _put(out, _digits(out, pos, seconds // 3600, 2), 58)                   # ":"
-    pos = _put(out, _digits(out, pos, seconds // 60 % 60, 2), 58)
-    pos = _put(out, _digits(out, pos, seconds % 60, 2), 46)                      # "."
-    return _digits(out, pos, rest % 1_000_000, 6)
+    return copy_bytes(out, pos, LIT, LIT_OFF[k], LIT_OFF[k + 1])
 
 
 @nb.njit(**PACKET_LOOP)
@@ -163,19 +84,10 @@ def _internal(r, side, nets, masks, nets_v6):
 
 
 @nb.njit(**PACKET_LOOP)
-def _hex(out, pos, digest, count):
-    at = np.uint64(pos)
-    for i in range(np.uint64(count)):
-        out[at + np.uint64(2) * i] = HEX[digest[i] >> 4]
-        out[at + np.uint64(2) * i + np.uint64(1)] = HEX[digest[i] & 15]
-    return pos + 2 * count
-
-
-@nb.njit(**PACKET_LOOP)
 def _ipv4(out, pos, ip):
-    pos = _int(out, pos, ip[12])
+    pos = integer(out, pos, ip[12])
     for k in range(13, 16):
-        pos = _int(out, _put(out, pos, 46), ip[k])           # "."
+        pos = integer(out, put_byte(out, pos, 46), ip[k])           # "."
     return pos
 
 
@@ -184,7 +96,7 @@ def _address(out, pos, r, side, texts, text_off):
     """Address text of endpoint `side`: supplied (IPv6) or written here (IPv4)."""
     a, b = text_off[side, 0], text_off[side, 1]
     if b > a:
-        return _copy(out, pos, texts, a, b)
+        return copy_bytes(out, pos, texts, a, b)
     return _ipv4(out, pos, r.ip[side])
 
 
@@ -233,12 +145,12 @@ def _community_id(out, pos, r, buf, words, digest):
 def _start_repr(out, pos, micros):
     """repr() of a start time that is whole microseconds, 1e9 <= t < 2**32 (the caller
     checked; flowjson.start_reprs says why this is repr): "1700000000.12", "1700000000.0"."""
-    pos = _put(out, _int(out, pos, micros // 1_000_000), 46)        # "."
+    pos = put_byte(out, integer(out, pos, micros // 1_000_000), 46)        # "."
     frac, width = micros % 1_000_000, 6
     while width > 1 and frac % 10 == 0:
         frac //= 10
         width -= 1
-    return _digits(out, pos, frac, width)
+    return digits(out, pos, frac, width)
 
 
 @nb.njit(**PACKET_LOOP)
@@ -254,34 +166,24 @@ def _uid(out, pos, r, start_micros, reprs, a, b, buf, words, digest):
             buf[at] = HEX[byte >> np.uint64(4)]
             buf[at + np.uint64(1)] = HEX[byte & np.uint64(15)]
             at += np.uint64(2)
-    at = _put(buf, np.int64(at), 31)
-    at = _copy(buf, at, reprs, a, b) if a < b else _start_repr(buf, at, start_micros)
+    at = put_byte(buf, np.int64(at), 31)
+    at = copy_bytes(buf, at, reprs, a, b) if a < b else _start_repr(buf, at, start_micros)
     blake2b_16(buf, at, words, digest)
-    return _hex(out, _put(out, pos, 67), digest, 10)           # "C" + 20 hex digits
+    return hex_digits(out, put_byte(out, pos, 67), digest, 10)           # "C" + 20 hex digits
 
 
 @nb.njit(**PACKET_LOOP)
 def _event_id(out, pos, uid, obs_key, buf, words, digest):
     """BLAKE2b-128 hex of observer + "\\x1f" + uid (schema.stable_id(observer, uid))."""
-    at = _copy(buf, 0, obs_key, 0, len(obs_key))
-    at = _copy(buf, at, uid, 0, 21)
+    at = copy_bytes(buf, 0, obs_key, 0, len(obs_key))
+    at = copy_bytes(buf, at, uid, 0, 21)
     blake2b_16(buf, at, words, digest)
-    return _hex(out, pos, digest, 16)
+    return hex_digits(out, pos, digest, 16)
 
 
 @nb.njit(**PACKET_LOOP)
 def _text(out, pos, strings, string_off, k):
-    return _copy(out, pos, strings, string_off[k], string_off[k + 1])
-
-
-@nb.njit(**PACKET_LOOP)
-def _less(out, a0, a1, b0, b1):
-    """Is out[a0:a1] < out[b0:b1] (byte order, as Python orders ASCII strings)?"""
-    a, b = np.uint64(a0), np.uint64(b0)
-    for i in range(np.uint64(min(a1 - a0, b1 - b0))):
-        if out[a + i] != out[b + i]:
-            return out[a + i] < out[b + i]
-    return a1 - a0 < b1 - b0
+    return copy_bytes(out, pos, strings, string_off[k], string_off[k + 1])
 
 
 @nb.njit(**PACKET_LOOP)
@@ -293,11 +195,11 @@ def _endpoints(out, pos, r, texts, text_off):
     src1 = dst0 = dst1 = pos
     for side in range(2):
         pos = _lit(out, pos, 10)
-        pos = _int(out, pos, r.port[side])
+        pos = integer(out, pos, r.port[side])
         pos = _lit(out, pos, 11)
-        pos = _int(out, pos, r.ipb[side])
+        pos = integer(out, pos, r.ipb[side])
         pos = _lit(out, pos, 12)
-        pos = _int(out, pos, r.pkts[side])
+        pos = integer(out, pos, r.pkts[side])
         if side == 0:
             pos = _lit(out, pos, 13)
             dst0 = pos
@@ -313,12 +215,12 @@ def _network(out, pos, r, nets, service, texts, text_off, strings, string_off, b
     pos = _text(out, pos, strings, string_off, 13 + r.proto)
     pos = _lit(out, pos, 15)
     a, b = text_off[2, 0], text_off[2, 1]
-    pos = _copy(out, pos, texts, a, b) if b > a else _community_id(out, pos, r, buf, words,
+    pos = copy_bytes(out, pos, texts, a, b) if b > a else _community_id(out, pos, r, buf, words,
                                                                    digest)
-    pos = _lit(out, _put(out, pos, 34), 11)        # the community id's closing quote
-    pos = _int(out, pos, r.ipb[0] + r.ipb[1])
+    pos = _lit(out, put_byte(out, pos, 34), 11)        # the community id's closing quote
+    pos = integer(out, pos, r.ipb[0] + r.ipb[1])
     pos = _lit(out, pos, 12)
-    pos = _int(out, pos, np.uint64(r.pkts[0]) + np.uint64(r.pkts[1]))
+    pos = integer(out, pos, np.uint64(r.pkts[0]) + np.uint64(r.pkts[1]))
     pos = _lit(out, pos, 16)
     direction = (2 if _internal(r, 0, nets[0], nets[1], nets[2, :, 0]) else 0) \
         + (1 if _internal(r, 1, nets[0], nets[1], nets[2, :, 0]) else 0)
@@ -332,14 +234,14 @@ def _network(out, pos, r, nets, service, texts, text_off, strings, string_off, b
 @nb.njit(**PACKET_LOOP)
 def _flow(out, pos, r, uid, strings, string_off):
     """`"watchkeeper":{"flow":{…}}` from the uid's value on."""
-    pos = _copy(out, pos, uid, 0, 21)
+    pos = copy_bytes(out, pos, uid, 0, 21)
     pos = _lit(out, pos, 21)
     pos = _text(out, pos, strings, string_off, r.state)
     pos = _lit(out, pos, 22)
-    pos = _copy(out, pos, r.history, 0, np.int64(r.hlen))
+    pos = copy_bytes(out, pos, r.history, 0, np.int64(r.hlen))
     for k in range(4):
         pos = _lit(out, pos, 23 + k)
-        pos = _int(out, pos, r.bytes[k] if k < 2 else r.ipb[k - 2])
+        pos = integer(out, pos, r.bytes[k] if k < 2 else r.ipb[k - 2])
     pos = _lit(out, pos, 27 if r.final else 28)
     if r.tunnel:
         pos = _lit(out, pos, 29)
@@ -357,34 +259,34 @@ def _row(out, pos, r, micros, duration, reprs, repr_a, repr_b, nets, service, te
     _uid(uid, 0, r, micros[0], reprs, repr_a, repr_b, buf, words, digest)
     pos = _lit(out, pos, 0)
     start = pos
-    pos = _iso(out, pos, micros[0])
+    pos = iso_time(out, pos, micros[0])
     pos = _lit(out, pos, 1)
     pos = _event_id(out, pos, uid, obs_key, buf, words, digest)
     pos = _lit(out, pos, 2)
     pos = _lit(out, pos, 3 if r.final else 4)
     pos = _lit(out, pos, 5)
-    pos = _copy(out, pos, out, start, start + 26)
+    pos = copy_bytes(out, pos, out, start, start + 26)
     pos = _lit(out, pos, 6)
-    pos = _iso(out, pos, micros[1])
+    pos = iso_time(out, pos, micros[1])
     pos = _lit(out, pos, 7)
-    pos = _int(out, pos, duration)
+    pos = integer(out, pos, duration)
     pos = _lit(out, pos, 8)
-    pos = _copy(out, pos, obs_json, 0, len(obs_json))
+    pos = copy_bytes(out, pos, obs_json, 0, len(obs_json))
     pos = _lit(out, pos, 9)
     pos, src0, src1, dst0, dst1 = _endpoints(out, pos, r, texts, text_off)
     pos = _lit(out, pos, 14)
     pos = _network(out, pos, r, nets, service, texts, text_off, strings, string_off, buf,
                    words, digest)
     pos = _lit(out, pos, 18)
-    if _less(out, dst0, dst1, src0, src1):
+    if less(out, dst0, dst1, src0, src1):
         src0, src1, dst0, dst1 = dst0, dst1, src0, src1
-    pos = _copy(out, pos, out, src0, src1)
-    if src1 - src0 != dst1 - dst0 or _less(out, src0, src1, dst0, dst1):
+    pos = copy_bytes(out, pos, out, src0, src1)
+    if src1 - src0 != dst1 - dst0 or less(out, src0, src1, dst0, dst1):
         pos = _lit(out, pos, 19)
-        pos = _copy(out, pos, out, dst0, dst1)
+        pos = copy_bytes(out, pos, out, dst0, dst1)
     pos = _lit(out, pos, 20)
     pos = _flow(out, pos, r, uid, strings, string_off)
-    pos = _copy(out, pos, site_tail, 0, len(site_tail))
+    pos = copy_bytes(out, pos, site_tail, 0, len(site_tail))
     return _lit(out, pos, 32)
 
 

@@ -10,7 +10,7 @@ from collectors.capture.kernels.jit import ALLOCATING, PACKET_LOOP
 @nb.njit(**PACKET_LOOP)
 def _u32(u8, p, big_endian):
     """The 32-bit word at u8[p]. Indexed unsigned (numba wraps a signed index that could be
-    negative: a compare and an add per byte; documents/kernel.py)."""
+    negative: a compare and an add per byte; documents/textbytes.py)."""
     q = np.uint64(p)
     b0, b1 = np.int64(u8[q]), np.int64(u8[q + np.uint64(1)])
     b2, b3 = np.int64(u8[q + np.uint64(2)]), np.int64(u8[q + np.uint64(3)])

@@ -20,7 +20,7 @@ from collectors.capture import Capture, CaptureStats, file_batches
 from collectors.capture.documents.flows import flow_documents, iso_times
 from collectors.capture.documents.flowjson import flow_lines, micros
 from collectors.capture.documents.hashing import blake2b_16, sha1
-from collectors.capture.documents.kernel import _iso
+from collectors.capture.documents.textbytes import iso_time
 from collectors.capture.flows.reference import FlowConfig
 from tests.datafiles import captures
 
@@ -69,7 +69,7 @@ def test_iso_times_written_by_the_kernel_equal_the_dict_path(values):
     out = np.zeros(32, np.uint8)
     for value, expected in zip(micros(np.array(values, np.float64)).tolist(),
                                iso_times(np.array(values, np.float64))):
-        end = _iso(out, 0, value)
+        end = iso_time(out, 0, value)
         assert out[:end].tobytes().decode() + "Z" == expected
 
 
