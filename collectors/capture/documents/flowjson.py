@@ -125,9 +125,9 @@ def supplied_texts(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         parts += [src.encode() if is_v6[k] else b"", dst.encode() if is_v6[k] else b"",
                   community_id(protos[k], src, dst, *ports[k]).encode() if portless[j] else b""]
     if parts:
-        ends = np.cumsum([len(p) for p in parts]).reshape(-1, 3)
-        offsets[wanted, :, 1] = ends
-        offsets[wanted, :, 0] = ends - np.array([len(p) for p in parts]).reshape(-1, 3)
+        sizes = np.array([len(p) for p in parts], np.int64).reshape(-1, 3)
+        offsets[wanted, :, 1] = np.cumsum(sizes).reshape(-1, 3)
+        offsets[wanted, :, 0] = offsets[wanted, :, 1] - sizes
     return _u8(b"".join(parts)), offsets
 
 

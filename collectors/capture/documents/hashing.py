@@ -90,7 +90,7 @@ def _b2_compress(h, buf, at, count, last):
 def blake2b_16(buf, length, words, digest):
     """BLAKE2b with a 16-byte digest of buf[:length] into digest[:16]. `buf` must have room
     for the zero padding up to the next multiple of 128; `words` is 8 uint64 of scratch.
-    Byte loops index unsigned (documents/kernel.py says why)."""
+    Byte loops index unsigned (documents/textbytes.py says why)."""
     h = words[0:8]
     for i in range(8):
         h[i] = B2_IV[i]

@@ -215,8 +215,8 @@ def _network(out, pos, r, nets, service, texts, text_off, strings, string_off, b
     pos = _text(out, pos, strings, string_off, 13 + r.proto)
     pos = _lit(out, pos, 15)
     a, b = text_off[2, 0], text_off[2, 1]
-    pos = copy_bytes(out, pos, texts, a, b) if b > a else _community_id(out, pos, r, buf, words,
-                                                                   digest)
+    pos = copy_bytes(out, pos, texts, a, b) if b > a else \
+        _community_id(out, pos, r, buf, words, digest)
     pos = _lit(out, put_byte(out, pos, 34), 11)        # the community id's closing quote
     pos = integer(out, pos, r.ipb[0] + r.ipb[1])
     pos = _lit(out, pos, 12)
