@@ -46,7 +46,9 @@ def open_bus_only(settings: Settings, bounded: bool = True) -> Bus:
     publishes a round from one thread before draining it: a producer waiting for room there
     would wait for itself (its rounds bound its memory instead)."""
     bus = open_bus(settings.bus, partitions=settings.partitions,
-                   memory_max_held=settings.bus_memory_max_held if bounded else 0)
+                   memory_max_held=settings.bus_memory_max_held if bounded else 0,
+                   memory_max_held_bytes=settings.bus_memory_max_held_mib * 2**20 if bounded
+                   else 0)
     bus.ensure_topics(Names(settings.namespace).topics)
     return bus
 

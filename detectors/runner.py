@@ -12,12 +12,13 @@ one partition's encoding, not for every partition's encoding and write.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from detectors.base import Detector
 from detectors.checkpoint import Checkpoint, CheckpointStore
 from detectors.checkpoint_writes import BackgroundWrites
 from detectors.kit.keyed import live_snapshots
+from detectors.rekey import BatchedCopies
 from watchkeeper import codec, metrics, schema, timeutil
 from watchkeeper.bus import Bus, Message, Names
 from watchkeeper.deadletter import send_deadletter
@@ -32,6 +33,14 @@ TIMER_EVERY_S = 5.0   # event-time seconds between on_timer calls
 # (the background write): a source partition's state of ~20 MB written every ~1.5 s sent the
 # store more bytes than the events did. The price: a restart re-reads more.
 MAX_CHECKPOINT_SHARE = 0.05
+# A stage reading batched copies polls max_records / this many messages (a batch holds up to
+# a few hundred events): a step stays about as long as a source stage's.
+BATCHED_POLL_DIVISOR = 50
+# What one event can raise without failing the step: AttributeError/IndexError too, since a
+# detector's bug on one shape of input would otherwise fail the step, which is retried from
+# the commit, i.e. for ever (a poison pill).
+EVENT_ERRORS = (codec.DecodeError, schema.ValidationError, KeyError, ValueError, TypeError,
+                AttributeError, IndexError)
 
 
 class PartitionDetectors:
@@ -97,6 +106,10 @@ class DetectionWorker:
         self.checkpoints = CheckpointStore(store, f"{group}@{bus.epoch}" if bus.epoch else group)
         self.consumer = bus.consumer(group, [input_topic or names.events])
         self.producer = bus.producer()
+        # a re-keyed topic carries batches of copies (detectors/rekey.py): a message is many
+        # events, so such a stage polls fewer messages per step
+        self.batched_input = input_topic is not None and input_topic != names.events
+        self._copies = BatchedCopies(bus.partitions)
         self._partitions: dict[tuple[str, int], PartitionDetectors] = {}
         self._dirty: set[tuple[str, int]] = set()
         self._last_checkpoint = time.monotonic()
@@ -106,54 +119,75 @@ class DetectionWorker:
         self._round: list[tuple[str, int]] = []     # partitions still to save this round
 
     def step(self, max_records: int = 2000, timeout: float = 0.5) -> StepResult:
+        if self.batched_input:
+            max_records = max(1, max_records // BATCHED_POLL_DIVISOR)
         messages = self.consumer.poll(max_records, timeout)
-        raised = bad = 0
+        raised = bad = events = 0
         for msg in messages:
-            try:
-                specs = self._detect(msg)
-            # AttributeError/IndexError too: a detector's bug on one shape of input must not
-            # fail the step, which is retried from the commit, i.e. for ever (a poison pill).
-            except (codec.DecodeError, schema.ValidationError, KeyError, ValueError,
-                    TypeError, AttributeError, IndexError) as exc:
-                bad += 1
-                send_deadletter(self.producer, self.names, self.name,
-                                f"{type(exc).__name__}: {exc}", msg.value, msg.topic,
-                                f"{msg.topic}:{msg.partition}:{msg.offset}")
-                continue
-            if specs:
-                # Sent as raised, not after the rest of the batch: an alert's latency is its
-                # own event's, not the batch's (the send is asynchronous; flushed below).
-                self._publish(specs)
-                raised += len(specs)
-        self.producer.flush()          # alerts are on the bus before any checkpoint covers them
+            for value, specs_or_error in self._detect(msg):
+                events += 1
+                if isinstance(specs_or_error, Exception):
+                    bad += 1
+                    raw = value if isinstance(value, bytes) else codec.encode(value)
+                    send_deadletter(self.producer, self.names, self.name,
+                                    f"{type(specs_or_error).__name__}: {specs_or_error}",
+                                    raw, msg.topic, f"{msg.topic}:{msg.partition}:{msg.offset}")
+                elif specs_or_error:
+                    # Sent as raised, not after the rest of the batch: an alert's latency is
+                    # its own event's, not the batch's (the send is asynchronous; flushed below).
+                    self._publish(specs_or_error)
+                    raised += len(specs_or_error)
+        self._copies.send(self.producer)
+        self.producer.flush()          # alerts and copies are on the bus before any checkpoint
         self._collect_writes()
         if self._checkpoint_due(idle=not messages):
             self._save_next()
-        metrics.RECORDS.labels(stage=self.name, outcome="accepted").inc(len(messages) - bad)
+        metrics.RECORDS.labels(stage=self.name, outcome="accepted").inc(events - bad)
         return StepResult(consumed=len(messages), alerts=raised, deadlettered=bad)
 
-    def _detect(self, msg: Message) -> list[AlertSpec]:
-        part = self._partition(msg)
+    def _detect(self, msg: Message) -> Iterator[tuple[object, list[AlertSpec] | Exception]]:
+        """Each event of the message (one, or a batch of re-keyed copies: then the decoded
+        event) with its alerts, or with the error that sends it to the dead letters."""
+        try:
+            part = self._partition(msg)
+        except EVENT_ERRORS as exc:
+            yield msg.value, exc
+            return
         if msg.offset < part.next_offset:
-            return []                  # already inside the restored snapshot
+            return                     # already inside the restored snapshot
         part.next_offset = msg.offset + 1
         self._dirty.add((msg.topic, msg.partition))
-        event = codec.decode(msg.value)
-        if not isinstance(event, dict):
-            raise schema.ValidationError("event is not a JSON object")
-        origin = _pop_origin(event)
-        if origin is not None and part.counted_before(origin):
-            return []                  # a copy re-published after its source worker restarted
-        copy = None
-        for field, topic in self.rekey.items():
-            wanted = self.rekey_datasets.get(field)
-            if wanted is not None and schema.get(event, "event.dataset") not in wanted:
-                continue              # no detector on that topic reads this kind of event
-            key = schema.get(event, field)
-            if key is not None:
-                copy = copy or codec.encode(_with_origin(event, msg))
-                self.producer.send(topic, copy, key=str(key))
-        return part.on_event(event)
+        try:
+            decoded = codec.decode(msg.value)
+        except codec.DecodeError as exc:
+            yield msg.value, exc
+            return
+        if not (self.batched_input and isinstance(decoded, list)):
+            yield msg.value, self._detect_event(decoded, msg, part)
+            return
+        for event in decoded:
+            yield event, self._detect_event(event, msg, part)
+
+    def _detect_event(self, event: object, msg: Message,
+                      part: PartitionDetectors) -> list[AlertSpec] | Exception:
+        try:
+            if not isinstance(event, dict):
+                raise schema.ValidationError("event is not a JSON object")
+            origin = _pop_origin(event)
+            if origin is not None and part.counted_before(origin):
+                return []              # a copy re-published after its source worker restarted
+            copy = None
+            for field, topic in self.rekey.items():
+                wanted = self.rekey_datasets.get(field)
+                if wanted is not None and schema.get(event, "event.dataset") not in wanted:
+                    continue          # no detector on that topic reads this kind of event
+                key = schema.get(event, field)
+                if key is not None:
+                    copy = copy or codec.encode(_with_origin(event, msg))
+                    self._copies.add(self.producer, topic, str(key), copy)
+            return part.on_event(event)
+        except EVENT_ERRORS as exc:
+            return exc
 
     def _partition(self, msg: Message) -> PartitionDetectors:
         """This partition's detectors: restored from its checkpoint when new to this worker,
@@ -247,6 +281,7 @@ class DetectionWorker:
         """Back to the last checkpoint: its offsets and the detector state that matches them
         (state built from messages after it would count them twice when they are re-read)."""
         self._writes.abandon()
+        self._copies.clear()
         self.consumer.rewind()
         self._partitions.clear()
         self._dirty.clear()

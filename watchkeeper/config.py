@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     bus_memory_max_held: int = Field(
         50_000, ge=0, description="memory:// in `run`: unread messages a topic holds for its "
         "slowest reader before producers wait (back-pressure; bounds memory; 0: unbounded)")
+    bus_memory_max_held_mib: int = Field(
+        64, ge=0, description="memory:// in `run`: the same bound in MiB of unread messages "
+        "(a message can be a batch of events or a 128 KiB dead letter; 0: unbounded)")
     namespace: str = Field("wk", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$",
                            description="topic and consumer-group prefix (wk.events, wk-detect)")
     host: str = Field("127.0.0.1", description="API listen address")

@@ -97,9 +97,72 @@ def test_only_events_a_rekeyed_detector_reads_are_republished(bus, unique, tmp_p
     source_stage = pipeline.detection_workers(settings, backends)[0]
     drain(source_stage)
     source_stage.close()
-    copied = [codec.decode(m.value) for m in reader.poll(1000, timeout=5.0)]
+    copied = [doc for m in reader.poll(1000, timeout=5.0) for doc in codec.decode(m.value)]
     # dos and slow_dos read flows only: the DNS event is not copied to their topic
     assert [d["event"]["dataset"] for d in copied] == ["watchkeeper.flow"]
+
+
+def _flow(i: int, source: str, target: str) -> dict:
+    t = 1_780_000_000 + i
+    return flow_document(FlowRecord(uid=f"F{i}", start=t, end=t + 1, proto=6, orig_ip=source,
+                                    orig_port=1000 + i, resp_ip=target, resp_port=80,
+                                    conn_state="S0"), "s", InternalNetworks())
+
+
+def test_copies_travel_in_batches_that_keep_each_targets_copies_in_one_partition_in_order(
+        bus, unique, tmp_path):
+    settings = load_settings(namespace=f"rb{unique}")
+    names = Names(settings.namespace)
+    bus.ensure_topics(names.topics)
+    backends = pipeline.Backends(bus, SqliteStore(f"sqlite:///{tmp_path}/wk.db"))
+    producer = bus.producer()
+    for i in range(200):    # 20 sources (every partition of wk.events) x 10 targets
+        doc = _flow(i, f"10.52.{i % 20}.1", f"10.62.0.{i % 10}")
+        producer.send(names.events, codec.encode(doc), key=doc["source"]["ip"])
+    producer.flush()
+    reader = bus.consumer(f"rb{unique}-reader", [names.rekeyed("destination.ip")])
+    source_stage = pipeline.detection_workers(settings, backends)[0]
+    drain(source_stage)
+    source_stage.close()
+    messages, batch = [], reader.poll(1000, timeout=5.0)
+    while batch:
+        messages += batch
+        batch = reader.poll(1000, timeout=1.0)
+    copies = [(m.partition, doc) for m in messages for doc in codec.decode(m.value)]
+    assert len(copies) == 200 and len(messages) < 200      # many copies per message
+    partitions: dict[str, set[int]] = {}
+    seen: dict[tuple[str, int], int] = {}
+    for partition, doc in copies:
+        target = doc["destination"]["ip"]
+        partitions.setdefault(target, set()).add(partition)
+        origin = tuple(doc["watchkeeper"]["rekeyed_from"])
+        # per target, copies from one source partition arrive in source order
+        assert origin[1] > seen.get((target, origin[0]), -1), (target, origin)
+        seen[(target, origin[0])] = origin[1]
+    assert all(len(found) == 1 for found in partitions.values()), partitions
+
+
+def test_a_bad_copy_in_a_batch_is_dead_lettered_alone(bus, unique, tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "BUILTIN", {FlowCount.name: FlowCount})
+    settings = load_settings(namespace=f"rx{unique}")
+    names = Names(settings.namespace)
+    bus.ensure_topics(names.topics)
+    backends = pipeline.Backends(bus, SqliteStore(f"sqlite:///{tmp_path}/wk.db"))
+    good = [codec.encode(_flow(i, f"10.53.{i}.1", "10.63.0.1")) for i in range(10)]
+    producer = bus.producer()
+    producer.send(names.rekeyed("destination.ip"),
+                  b"[" + b",".join(good[:4] + [b'"not an event"'] + good[4:]) + b"]",
+                  key="10.63.0.1")
+    producer.flush()
+    rekeyed_stage = pipeline.detection_workers(settings, backends, stages="rekeyed")[0]
+    result = drain(rekeyed_stage)
+    rekeyed_stage.close()
+    assert (result.consumed, result.deadlettered) == (1, 1)
+    assert _counted(bus, names, f"{names.namespace}-reader") == ["10 flows"]
+    letters = bus.consumer(f"rx{unique}-letters", [names.deadletter]).poll(100, timeout=5.0)
+    assert [(d["reason"], d["raw"]) for d in
+            (codec.decode(m.value)["watchkeeper"]["deadletter"] for m in letters)] == [
+        ("ValidationError: event is not a JSON object", '"not an event"')]
 
 
 class FlowCount(Detector):

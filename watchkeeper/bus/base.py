@@ -152,14 +152,17 @@ class Bus(ABC):
         pass
 
 
-def open_bus(url: str, partitions: int = 4, memory_max_held: int = 0) -> Bus:
+def open_bus(url: str, partitions: int = 4, memory_max_held: int = 0,
+             memory_max_held_bytes: int = 0) -> Bus:
     """`memory://` (in-process), `kafka://HOST:PORT[,HOST:PORT]` (kafka-python) or
-    `kafka+rdkafka://…` (confluent-kafka, optional). `memory_max_held` bounds
-    the embedded bus's unread messages per topic (0: unbounded); Kafka keeps them on disk."""
+    `kafka+rdkafka://…` (confluent-kafka, optional). `memory_max_held` (`_bytes`) bounds
+    the embedded bus's unread messages (bytes) per topic (0: unbounded); Kafka keeps them on
+    disk."""
     scheme = urlparse(url).scheme
     if scheme == "memory":
         from watchkeeper.bus.embedded import EmbeddedBus
-        return EmbeddedBus(partitions=partitions, max_held=memory_max_held)
+        return EmbeddedBus(partitions=partitions, max_held=memory_max_held,
+                           max_held_bytes=memory_max_held_bytes)
     if scheme == "kafka":
         from watchkeeper.bus.kafka import KafkaBus
         return KafkaBus(url, partitions=partitions)

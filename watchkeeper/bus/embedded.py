@@ -7,8 +7,8 @@ created later than the producer (as in `ingest`) must be declared first, or the 
 owes could be trimmed before it exists. A group that was neither starts at the oldest message
 still held.
 
-With `max_held`, a topic holds at most that many unread messages for its slowest reader group:
-a producer then waits for room (as Kafka's producer waits when its buffer is full), so a flood at
+With `max_held` (and `max_held_bytes`), a topic holds at most that many unread messages (bytes)
+for its slowest reader group: a producer then waits for room (as Kafka's producer waits when its buffer is full), so a flood at
 a listener turns into TCP back-pressure and counted kernel drops instead of unbounded memory.
 `run` sets it; `ingest` (one thread publishing a round, then draining it) must not.
 """
@@ -38,17 +38,42 @@ log = logging.getLogger(__name__)
 class _Partition:
     base: int = 0                       # offset of messages[0]
     messages: list[Message] = field(default_factory=list)
+    # bytes of every message up to and including messages[i] (since the partition began):
+    # the bytes between two offsets are a subtraction, whatever was trimmed
+    through: list[int] = field(default_factory=list)
+    before: int = 0                     # bytes of the messages trimmed off
 
     @property
     def end(self) -> int:
         return self.base + len(self.messages)
 
+    def bytes_before(self, offset: int) -> int:
+        """Bytes of every message before `offset` (clamped to what the partition holds)."""
+        held = min(offset, self.end) - self.base
+        return self.through[held - 1] if held > 0 else self.before
+
+    def append(self, message: Message) -> None:
+        self.messages.append(message)
+        self.through.append(self.bytes_before(self.end - 1) + len(message.value))
+
+    def trim(self, offset: int) -> None:
+        """Drop the messages before `offset`."""
+        done = offset - self.base
+        self.before = self.bytes_before(offset)
+        del self.messages[:done]
+        del self.through[:done]
+        self.base = offset
+
 
 class EmbeddedBus(Bus):
-    def __init__(self, partitions: int = 4, max_held: int = 0):
+    def __init__(self, partitions: int = 4, max_held: int = 0, max_held_bytes: int = 0):
         self.url = "memory://"
         self.partitions = partitions
         self.max_held = max_held            # unread messages per topic; 0: unbounded
+        # unread bytes per topic (0: unbounded): a message may be a batch of events (the
+        # detectors' re-keyed copies) or a 128 KiB dead letter, so counting messages alone
+        # does not bound memory
+        self.max_held_bytes = max_held_bytes
         self.waited_seconds = 0.0           # producers' total wait for room (back-pressure)
         self._closed = False
         self.epoch = uuid.uuid4().hex
@@ -89,37 +114,58 @@ class EmbeddedBus(Bus):
             if parts is None:
                 self.ensure_topics((topic,))
                 parts = self._topics[topic]
-            if self.max_held and sum(len(p.messages) for p in parts) >= self.max_held:
+            if self._bounded and self._full(parts):
                 self._wait_for_room(topic, parts)
             part_no = partition_for(key, self.partitions)
             part = parts[part_no]
-            part.messages.append(Message(topic, part_no, part.end, key, value,
-                                         int(time.time() * 1000)))
+            part.append(Message(topic, part_no, part.end, key, value, int(time.time() * 1000)))
             self._cond.notify_all()
 
-    def _unread(self, topic: str, parts: list[_Partition]) -> tuple[int, str | None]:
-        """Messages of `topic` its slowest reader group has not committed, and that group."""
+    @property
+    def _bounded(self) -> bool:
+        return bool(self.max_held or self.max_held_bytes)
+
+    def _full(self, parts: list[_Partition]) -> bool:
+        """Whether the topic holds its bound, read or not (cheap; `_unread` says if it is
+        really unread)."""
+        return ((self.max_held and sum(len(p.messages) for p in parts) >= self.max_held)
+                or (self.max_held_bytes and sum(p.bytes_before(p.end) - p.before
+                                                for p in parts) >= self.max_held_bytes))
+
+    def _unread(self, topic: str, parts: list[_Partition]) -> tuple[int, int, str | None]:
+        """Messages and bytes of `topic` its slowest reader group has not committed (the
+        group furthest behind either bound), and that group."""
         groups = self._readers.get(topic)
         if not groups:
-            return 0, None      # nobody will ever read them: bounding would only block
-        behind = {group: sum(p.end - max(p.base, self._committed.get((group, topic, i), 0))
-                             for i, p in enumerate(parts))
-                  for group in groups}
-        slowest = max(behind, key=behind.__getitem__)
-        return behind[slowest], slowest
+            return 0, 0, None   # nobody will ever read them: bounding would only block
+        behind = {}
+        for group in groups:
+            read = [max(p.base, self._committed.get((group, topic, i), 0))
+                    for i, p in enumerate(parts)]
+            behind[group] = (sum(p.end - r for p, r in zip(parts, read)),
+                             sum(p.bytes_before(p.end) - p.bytes_before(r)
+                                 for p, r in zip(parts, read)))
+        slowest = max(behind, key=lambda g: self._share(*behind[g]))
+        return (*behind[slowest], slowest)
+
+    def _share(self, messages: int, size: int) -> float:
+        """How full a topic is, as the larger share of its two bounds."""
+        return max(messages / self.max_held if self.max_held else 0.0,
+                   size / self.max_held_bytes if self.max_held_bytes else 0.0)
 
     def _wait_for_room(self, topic: str, parts: list[_Partition]) -> None:
         started = warned = time.monotonic()
         while not self._closed:
-            held, slowest = self._unread(topic, parts)
-            if held < self.max_held:
+            held, size, slowest = self._unread(topic, parts)
+            if self._share(held, size) < 1.0:
                 break
             self._cond.wait(1.0)
             now = time.monotonic()
             if now - warned >= _WAIT_WARN_S:
                 warned = now
-                log.warning("bus: %s holds %d unread messages for group %s; producers have "
-                            "waited %.0f s for it", topic, held, slowest, now - started)
+                log.warning("bus: %s holds %d unread messages (%d bytes) for group %s; "
+                            "producers have waited %.0f s for it", topic, held, size, slowest,
+                            now - started)
         self.waited_seconds += time.monotonic() - started
 
     def close(self) -> None:
@@ -146,7 +192,7 @@ class EmbeddedBus(Bus):
             for (topic, part_no), offset in positions.items():
                 self._committed[(group, topic, part_no)] = offset
                 self._trim(topic, part_no)
-            if self.max_held:
+            if self._bounded:
                 self._cond.notify_all()     # a producer may be waiting for room
 
     def _trim(self, topic: str, part_no: int) -> None:
@@ -155,8 +201,7 @@ class EmbeddedBus(Bus):
         part = self._topics[topic][part_no]
         done = safe - part.base
         if done >= _TRIM_BATCH or (done >= _TRIM_MIN and done >= len(part.messages) - done):
-            del part.messages[: safe - part.base]
-            part.base = safe
+            part.trim(safe)
 
 
 class EmbeddedProducer(Producer):

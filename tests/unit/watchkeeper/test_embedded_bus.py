@@ -103,6 +103,38 @@ def test_a_bounded_topic_makes_its_producer_wait_for_the_slowest_group_and_loses
     assert max(peaks) <= 100 and bus.waited_seconds > 0
 
 
+def test_a_byte_bound_makes_a_producer_of_big_messages_wait_and_loses_nothing():
+    """A message can be a batch of events: 10 messages of 100 KiB hold what 10,000 events do."""
+    bus = EmbeddedBus(partitions=2, max_held=1000, max_held_bytes=300 * 1024)
+    consumer = bus.consumer("slow", ["t"])
+    sent = threading.Event()
+    peaks: list[int] = []
+
+    def unread_bytes() -> int:
+        return sum(p.bytes_before(p.end)
+                   - p.bytes_before(max(p.base, bus._committed.get(("slow", "t", i), 0)))
+                   for i, p in enumerate(bus._topics["t"]))
+
+    def produce() -> None:
+        producer = bus.producer()
+        for i in range(40):
+            producer.send("t", str(i).encode().ljust(100 * 1024), key=f"k{i % 5}")
+            with bus._cond:
+                peaks.append(unread_bytes())
+        sent.set()
+    thread = threading.Thread(target=produce)
+    thread.start()
+    assert not sent.wait(0.3), "40 sends of 100 KiB finished with nobody reading"
+    got: list[int] = []
+    while not (sent.is_set() and consumer.lag() == 0):
+        got += [int(m.value) for m in consumer.poll(2, timeout=0.2)]
+        consumer.commit()
+    thread.join(5)
+    assert sorted(got) == list(range(40))
+    # full means at the bound: one more message may go in before the producer waits
+    assert max(peaks) <= 400 * 1024 and bus.waited_seconds > 0
+
+
 def test_a_topic_nobody_reads_is_not_bounded_and_close_releases_a_waiting_producer():
     bus = EmbeddedBus(partitions=1, max_held=10)
     producer = bus.producer()
