@@ -15,7 +15,8 @@ port scan from a few sources so the scan detector raises alerts), then times:
             processes (one consumer group) under `supervise`, timed like `processes`.
   processes Kafka -> detectors -> Elasticsearch with every stage its own process
             (`watchkeeper supervise --processes ...`, bench/processes.py); rate from the
-            first stored event to the last, start-up reported apart.
+            first stored event until every event is stored *and* detection has finished
+            (its processes idle, every detection group committed); start-up apart.
   ceiling   Kafka -> Elasticsearch with no detection: N events pre-published to a fresh
             namespace's `<ns>.events`, then an Indexer alone copies them into ES. The ES event
             count must equal N afterwards (the run fails otherwise).
