@@ -133,9 +133,22 @@ def detection_workers(settings: Settings, backends: Backends, stages: str = "all
         workers.append(stage(by_key.get("source.ip", []), rekey=rekey,
                              rekey_datasets={field: datasets[field] for field in rekey}))
     for field, topic in rekey.items() if stages in ("all", "rekeyed") else ():
-        slug = field.replace(".", "-")
-        workers.append(stage(by_key[field], input_topic=topic, group=names.group(f"detect-{slug}")))
+        workers.append(stage(by_key[field], input_topic=topic, group=rekeyed_group(names, field)))
     return workers
+
+
+def rekeyed_group(names: Names, field: str) -> str:
+    """The consumer group of the detection stage keyed on `field` (wk-detect-destination-ip)."""
+    return names.group(f"detect-{field.replace('.', '-')}")
+
+
+def detection_inputs(names: Names) -> list[tuple[str, str]]:
+    """(consumer group, topic) of every detection stage: the source-keyed one first, then one
+    per other key a registered detector declares."""
+    from detectors import registry
+    fields = sorted({cls.key_field for cls in registry.available().values()} - {"source.ip"})
+    return [(names.group("detect"), names.events)] + [
+        (rekeyed_group(names, field), names.rekeyed(field)) for field in fields]
 
 
 def capture_documents(paths: list[str], settings: Settings, app: bool = True) -> Iterator[dict]:

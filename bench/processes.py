@@ -44,15 +44,13 @@ class DetectionProgress:
     def __init__(self, bus_url: str, names):
         from kafka import KafkaAdminClient, KafkaConsumer
 
-        from detectors import registry
+        from app.pipeline import detection_inputs
         from watchkeeper.bus.kafka import _servers
         servers = _servers(bus_url)
         self.admin = KafkaAdminClient(bootstrap_servers=servers)
         self.ends = KafkaConsumer(bootstrap_servers=servers)
-        fields = sorted({cls.key_field for cls in registry.available().values()} - {"source.ip"})
         # the source-keyed group first: the re-keyed topics' ends are final once it is done
-        self.groups = [(names.group("detect"), names.events)] + [
-            (names.group(f"detect-{f.replace('.', '-')}"), names.rekeyed(f)) for f in fields]
+        self.groups = detection_inputs(names)
 
     def behind(self) -> int:
         from kafka import TopicPartition
@@ -140,6 +138,7 @@ def mode_processes(n: int, names, bus_url: str, store, store_url: str, processes
 
 
 def detecting(processes: str) -> bool:
-    """Whether a `--processes` spec runs any detection stage."""
-    counts = dict(part.split("=") for part in processes.split(","))
-    return any(int(counts.get(stage, 0)) for stage in ("detect-source", "detect-rekeyed"))
+    """Whether a `--processes` spec runs any detection stage (as `supervise` reads it)."""
+    from app.supervise import parse_counts
+    counts = parse_counts(processes)
+    return bool(counts["detect-source"] or counts["detect-rekeyed"])

@@ -19,32 +19,34 @@ import time
 _HZ = os.sysconf("SC_CLK_TCK")
 
 
+def _stat(pid: int | str) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (state, ppid, ...), None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def _children(parent: int, word: str) -> list[int]:
     """Processes started by `parent` with `word` among their arguments."""
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        fields = _stat(entry)
+        if fields is None or int(fields[1]) != parent:
             continue
         try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            if ppid != parent:
-                continue
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 if word.encode() in f.read().split(b"\0"):
                     found.append(int(entry))
-        except (OSError, ValueError, IndexError):
+        except OSError:
             continue          # gone meanwhile
     return found
 
 
 def _cpu_seconds(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _HZ     # utime + stime
-    except (OSError, ValueError, IndexError):
-        return None
+    fields = _stat(pid)
+    return None if fields is None else (int(fields[11]) + int(fields[12])) / _HZ  # utime+stime
 
 
 class StageCpu:

@@ -7,9 +7,10 @@ created later than the producer (as in `ingest`) must be declared first, or the 
 owes could be trimmed before it exists. A group that was neither starts at the oldest message
 still held.
 
-With `max_held` (and `max_held_bytes`), a topic holds at most that many unread messages (bytes)
-for its slowest reader group: a producer then waits for room (as Kafka's producer waits when its buffer is full), so a flood at
-a listener turns into TCP back-pressure and counted kernel drops instead of unbounded memory.
+With `max_held` (and `max_held_bytes`), a topic holds at most that many unread messages
+(bytes) for its slowest reader group: a producer then waits for room (as Kafka's producer
+waits when its buffer is full), so a flood at a listener turns into TCP back-pressure and
+counted kernel drops instead of unbounded memory.
 `run` sets it; `ingest` (one thread publishing a round, then draining it) must not.
 """
 from __future__ import annotations
@@ -52,9 +53,14 @@ class _Partition:
         held = min(offset, self.end) - self.base
         return self.through[held - 1] if held > 0 else self.before
 
+    @property
+    def size(self) -> int:
+        """Bytes of the messages held, read or not."""
+        return self.bytes_before(self.end) - self.before
+
     def append(self, message: Message) -> None:
+        self.through.append(self.bytes_before(self.end) + len(message.value))
         self.messages.append(message)
-        self.through.append(self.bytes_before(self.end - 1) + len(message.value))
 
     def trim(self, offset: int) -> None:
         """Drop the messages before `offset`."""
@@ -129,8 +135,8 @@ class EmbeddedBus(Bus):
         """Whether the topic holds its bound, read or not (cheap; `_unread` says if it is
         really unread)."""
         return ((self.max_held and sum(len(p.messages) for p in parts) >= self.max_held)
-                or (self.max_held_bytes and sum(p.bytes_before(p.end) - p.before
-                                                for p in parts) >= self.max_held_bytes))
+                or (self.max_held_bytes
+                    and sum(p.size for p in parts) >= self.max_held_bytes))
 
     def _unread(self, topic: str, parts: list[_Partition]) -> tuple[int, int, str | None]:
         """Messages and bytes of `topic` its slowest reader group has not committed (the

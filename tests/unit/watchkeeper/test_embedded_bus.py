@@ -77,29 +77,40 @@ def _unread(bus: EmbeddedBus, group: str, topic: str) -> int:
                for i, p in enumerate(bus._topics[topic]))
 
 
-def test_a_bounded_topic_makes_its_producer_wait_for_the_slowest_group_and_loses_nothing():
-    bus = EmbeddedBus(partitions=2, max_held=100)
-    consumer = bus.consumer("slow", ["t"])
+def _produce_against_a_slow_reader(bus: EmbeddedBus, consumer, values: list[bytes],
+                                   measure, per_poll: int):
+    """Send `values` from a thread while `consumer` reads `per_poll` at a time. Returns what
+    it read, `measure()` after each send, and whether every send was done within 0.3 s with
+    nobody reading yet (a bound must have made the producer wait)."""
     peaks: list[int] = []
     sent = threading.Event()
 
     def produce() -> None:
         producer = bus.producer()
-        for i in range(1000):
-            producer.send("t", str(i).encode(), key=f"k{i % 7}")
+        for i, value in enumerate(values):
+            producer.send("t", value, key=f"k{i % 7}")
             with bus._cond:
-                peaks.append(_unread(bus, "slow", "t"))
+                peaks.append(measure())
         sent.set()
     thread = threading.Thread(target=produce)
     thread.start()
-    assert not sent.wait(0.3), "1000 sends finished with nobody reading a 100-message topic"
-    got: list[int] = []
+    done_unread = sent.wait(0.3)
+    got: list[bytes] = []
     while not (sent.is_set() and consumer.lag() == 0):
-        batch = consumer.poll(30, timeout=0.2)
-        got += [int(m.value) for m in batch]
+        got += [m.value for m in consumer.poll(per_poll, timeout=0.2)]
         consumer.commit()
     thread.join(5)
-    assert sorted(got) == list(range(1000))
+    return got, peaks, done_unread
+
+
+def test_a_bounded_topic_makes_its_producer_wait_for_the_slowest_group_and_loses_nothing():
+    bus = EmbeddedBus(partitions=2, max_held=100)
+    consumer = bus.consumer("slow", ["t"])
+    got, peaks, done_unread = _produce_against_a_slow_reader(
+        bus, consumer, [str(i).encode() for i in range(1000)],
+        lambda: _unread(bus, "slow", "t"), per_poll=30)
+    assert not done_unread, "1000 sends finished with nobody reading a 100-message topic"
+    assert sorted(int(v) for v in got) == list(range(1000))
     assert max(peaks) <= 100 and bus.waited_seconds > 0
 
 
@@ -107,30 +118,16 @@ def test_a_byte_bound_makes_a_producer_of_big_messages_wait_and_loses_nothing():
     """A message can be a batch of events: 10 messages of 100 KiB hold what 10,000 events do."""
     bus = EmbeddedBus(partitions=2, max_held=1000, max_held_bytes=300 * 1024)
     consumer = bus.consumer("slow", ["t"])
-    sent = threading.Event()
-    peaks: list[int] = []
 
     def unread_bytes() -> int:
         return sum(p.bytes_before(p.end)
                    - p.bytes_before(max(p.base, bus._committed.get(("slow", "t", i), 0)))
                    for i, p in enumerate(bus._topics["t"]))
-
-    def produce() -> None:
-        producer = bus.producer()
-        for i in range(40):
-            producer.send("t", str(i).encode().ljust(100 * 1024), key=f"k{i % 5}")
-            with bus._cond:
-                peaks.append(unread_bytes())
-        sent.set()
-    thread = threading.Thread(target=produce)
-    thread.start()
-    assert not sent.wait(0.3), "40 sends of 100 KiB finished with nobody reading"
-    got: list[int] = []
-    while not (sent.is_set() and consumer.lag() == 0):
-        got += [int(m.value) for m in consumer.poll(2, timeout=0.2)]
-        consumer.commit()
-    thread.join(5)
-    assert sorted(got) == list(range(40))
+    got, peaks, done_unread = _produce_against_a_slow_reader(
+        bus, consumer, [str(i).encode().ljust(100 * 1024) for i in range(40)], unread_bytes,
+        per_poll=2)
+    assert not done_unread, "40 sends of 100 KiB finished with nobody reading"
+    assert sorted(int(v) for v in got) == list(range(40))
     # full means at the bound: one more message may go in before the producer waits
     assert max(peaks) <= 400 * 1024 and bus.waited_seconds > 0
 
