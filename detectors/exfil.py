@@ -105,28 +105,28 @@ class ExfilDetector(Detector):
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         if part(event, "network").get("direction") != "outbound":
             return []
-        sent = self._growth(event)
-        src, dst = part(event, "source").get("ip"), part(event, "destination").get("ip")
+        source, destination = part(event, "source"), part(event, "destination")
+        total = source.get("bytes", 0) or 0           # interim records are cumulative
+        sent = total - (self._open.advance(event, total) or 0)
+        src, dst = source.get("ip"), destination.get("ip")
         if sent <= 0 or not src or not dst:
             return []
         host = self._host(src, event_time)
-        keys = [TOTAL]
-        if dst in host.dests or len(host.dests) <= self.config.max_destinations:
-            keys.append(dst)                          # full: still counted in the total
+        dests, port, event_id = host.dests, destination.get("port"), event["event"]["id"]
+        keys = (TOTAL, dst) if dst in dests or len(dests) <= self.config.max_destinations else (
+            TOTAL,)                                   # full: still counted in the total
         for key in keys:
-            entry = host.dests.setdefault(key, _Dest(first_seen=event_time))
+            entry = dests.get(key)
+            if entry is None:
+                entry = dests[key] = _Dest(first_seen=event_time)
             entry.bytes += sent
             entry.flows += 1
-            entry.last_seen = max(entry.last_seen, event_time)
-            entry.port = part(event, "destination").get("port") or entry.port
+            if event_time > entry.last_seen:
+                entry.last_seen = event_time
+            entry.port = port or entry.port
             if len(entry.evidence) < (100 if key == TOTAL else EVIDENCE_PER_DEST):
-                entry.evidence.append(event["event"]["id"])
+                entry.evidence.append(event_id)
         return [a for key in reversed(keys) if (a := self._judge(src, host, key, event_time))]
-
-    def _growth(self, event: dict) -> int:
-        """Originator bytes this record adds (interim records are cumulative)."""
-        total = part(event, "source").get("bytes", 0) or 0
-        return total - (self._open.advance(event, total) or 0)
 
     def _host(self, src: str, event_time: float) -> _Host:
         index = int(event_time // self.config.window_seconds)

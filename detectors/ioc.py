@@ -28,7 +28,7 @@ from stix2.pattern_visitor import create_pattern_object
 
 from detectors.base import Detector, DetectorConfig
 from detectors.dns import FORWARDED
-from detectors.kit import FileLoad, HitTable, WatchedFiles, hit_alert
+from detectors.kit import FileLoad, HitTable, WatchedFiles, hit_alert, part
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -319,6 +319,8 @@ class IocDetector(Detector):
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         self._reload()
+        if not self.index.size:
+            return []                     # no feed loaded: nothing can match
         alerts = []
         for match in self.matches(event):
             until = match.indicator.valid_until
@@ -333,21 +335,24 @@ class IocDetector(Detector):
 
     def matches(self, event: dict) -> list[Match]:
         """Every indicator an event touches: flows by address, the rest by name or URL."""
-        src, dst = schema.get(event, "source.ip"), schema.get(event, "destination.ip")
+        src, dst = part(event, "source").get("ip"), part(event, "destination").get("ip")
         found: list[tuple[Indicator | None, str, str, str | None]] = []
-        if schema.get(event, "event.dataset") == schema.FLOW:
+        if part(event, "event").get("dataset") == schema.FLOW:
             found += [(self.index.ip(src), src, "source.ip", dst)] if src else []
             found += [(self.index.ip(dst), dst, "destination.ip", src)] if dst else []
         # A resolver relaying a client's lookup: the client is the host that asked.
         asker = schema.get(event, FORWARDED) or src
-        for name_field in ("dns.question.name", "url.domain", "tls.client.server_name"):
-            name = schema.get(event, name_field)
+        url = part(event, "url")
+        for name_field, name in (("dns.question.name", part(event, "dns", "question").get("name")),
+                                 ("url.domain", url.get("domain")),
+                                 ("tls.client.server_name",
+                                  part(event, "tls", "client").get("server_name"))):
             if isinstance(name, str) and name:
                 hit = self.index.domain(name) or self.index.ip(name)   # a Host: may be an IP
                 found.append((hit, name, name_field, asker))
-        url = schema.get(event, "url.full")
-        if isinstance(url, str) and url:
-            found.append((self.index.url(url), url, "url.full", src))
+        full = url.get("full")
+        if isinstance(full, str) and full:
+            found.append((self.index.url(full), full, "url.full", src))
         return [Match(ind, observed, where, host or "-")
                 for ind, observed, where, host in found if ind is not None]
 

@@ -17,8 +17,8 @@ from typing import Generic, TypeVar
 import msgspec
 
 S = TypeVar("S")
-FULL_SWEEP_EVERY = 12       # expire_idle calls between passes over every record (a minute
-                            # of event time at the runner's 5 s timers)
+FULL_SWEEP_EVERY = 12       # expire_idle calls at least between passes over every record (a
+                            # minute of event time at the runner's 5 s timers)
 
 
 def to_plain(state):
@@ -61,12 +61,14 @@ class KeyedState(Generic[S]):
         self.kind, self.cap, self.on_drop = kind, cap, on_drop
         self.states: dict[str, S] = {}
         self.evicted = 0                  # records dropped because the cap was reached
-        self._idle_calls = 0
+        self._idle_calls = 0              # expire_idle calls since the last full pass
+        self._touches = 0                 # touches since the last full pass
 
     def touch(self, key: str, make: Callable[[], S],
               stale: Callable[[S], bool] | None = None) -> S:
         """The record of `key`, now the most recently seen; a new one from `make()` when
         there is none or `stale(record)` says its episode is over (the cap evicts first)."""
+        self._touches += 1
         state = self.states.pop(key, None)
         if state is not None and stale is not None and stale(state):
             state = None
@@ -110,9 +112,14 @@ class KeyedState(Generic[S]):
         touched and stops at the first record still live: a timer costs what it expires, not
         a pass over every key (at 100 events per event-time second that pass was 40 % of the
         source-keyed detection stage). A record touched late with an early time can wait
-        behind a live one; every FULL_SWEEP_EVERY-th call walks them all."""
+        behind a live one (no longer than its event was late: every record ahead of it was
+        touched before it, so their times are at most the newest time seen then). A full pass
+        frees those: after FULL_SWEEP_EVERY calls *and* as many touches as there are records,
+        so it costs at most one check per touch (a pass every minute of event time over ~70k
+        hosts was 15 % of the source-keyed stage at 100 events per second)."""
         self._idle_calls += 1
-        if self._idle_calls % FULL_SWEEP_EVERY == 0:
+        if self._idle_calls >= FULL_SWEEP_EVERY and self._touches >= len(self.states):
+            self._idle_calls = self._touches = 0
             return self.expire(lambda state: state.last_seen < horizon)
         gone = []
         for key, state in self.states.items():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import pytest
+
 from detectors.kit import Ewma, InterimDelta, KeyedState, SeededEwma, doubled
 from detectors.kit.events import number, part, text
 from detectors.kit.keyed import drop_oldest
@@ -63,6 +65,28 @@ def test_idle_expiry_walks_from_the_oldest_and_stops_at_the_first_live_record():
     assert list(table) == ["c", "d"]
 
 
+def test_the_full_pass_waits_for_as_many_touches_as_records():
+    """The pass over every record costs one check per record: it waits until the table has
+    been touched as many times as it holds records, so it costs at most one check per touch."""
+    from detectors.kit.keyed import FULL_SWEEP_EVERY
+    table = KeyedState(_Record)
+    for i in range(100):
+        table.touch(f"live{i}", lambda: _Record(10))
+    table.touch("old", lambda: _Record(1))
+    calls = 1
+    while not table.expire_idle(5):                    # 101 touches: a pass after 12 calls
+        calls += 1
+    assert calls == FULL_SWEEP_EVERY
+    table.touch("late", lambda: _Record(3))             # behind 100 live records
+    for _ in range(3 * FULL_SWEEP_EVERY):
+        assert table.expire_idle(5) == []              # one touch since the last pass
+    for i in range(99):
+        table.touch(f"live{i}", lambda: _Record(10))
+    assert table.expire_idle(5) == []                   # 100 touches, 101 records
+    table.touch("live99", lambda: _Record(10))
+    assert table.expire_idle(5) == ["late"]
+
+
 def test_snapshots_are_json_and_restore_typed_records():
     table = KeyedState(_Record, cap=10)
     record = table.touch("a", lambda: _Record(1.0))
@@ -90,6 +114,23 @@ def test_ewma_baselines():
     assert plain.mean == 7.5 and plain.var > 0
     seeded.decay(1000, 0.5, 3)                    # bounded number of empty windows
     assert seeded.n == 5 and seeded.threshold(2) == seeded.mean + 2 * seeded.var ** 0.5
+
+
+@pytest.mark.parametrize("alpha,empty", [(0.1, 1), (0.1, 37), (0.3, 200), (0.05, 1500)])
+def test_folding_empty_windows_is_what_updating_with_zeros_gives(alpha, empty):
+    """decay() folds k quiet windows in closed form: the same baseline as k update(0)."""
+    folded, stepped = Ewma(), Ewma()
+    for value in (120.0, 80.0, 300.0, 95.0):
+        folded.update(value, alpha)
+        stepped.update(value, alpha)
+    folded.decay(empty, alpha, 1000)
+    for _ in range(min(empty, 1000)):
+        stepped.update(0.0, alpha)
+    assert folded.n == stepped.n
+    assert folded.mean == pytest.approx(stepped.mean, rel=1e-9, abs=1e-300)
+    assert folded.var == pytest.approx(stepped.var, rel=1e-9, abs=1e-300)
+    folded.decay(0, alpha, 1000)                  # nothing to fold
+    assert folded.n == stepped.n
 
 
 def _flow(uid: str, final: bool) -> dict:
