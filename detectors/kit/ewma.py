@@ -19,9 +19,17 @@ class Ewma:
         self.var = (1 - alpha) * (self.var + alpha * diff * diff)
 
     def decay(self, empty: int, alpha: float, max_steps: int) -> None:
-        """Fold in `empty` windows without traffic (at most `max_steps` of them)."""
-        for _ in range(min(empty, max_steps)):
-            self.update(0.0, alpha)
+        """Fold in `empty` windows without traffic (at most `max_steps` of them), in closed
+        form: k zeros scale the mean by q = (1 - alpha)^k and give var_k = q (var + mean^2
+        (1 - q)), what k calls of update(0) give (a loop of them was 40 % of the re-keyed
+        detection stage: a target seen again after a quiet spell folds hundreds of buckets)."""
+        steps = min(empty, max_steps)
+        if steps <= 0:
+            return
+        q = (1 - alpha) ** steps
+        self.var = q * (self.var + self.mean * self.mean * (1 - q))
+        self.mean *= q
+        self.n += steps
 
     def threshold(self, deviations: float) -> float:
         """Mean plus `deviations` standard deviations: above it is unusual."""
