@@ -164,7 +164,9 @@ class BeaconDetector(Detector):
                   len(pair.starts) - self.config.max_timestamps)
         if cut > 0:
             del pair.starts[:cut], pair.sizes[:cut]
-        pair.evidence = (pair.evidence + [event["event"]["id"]])[-100:]
+        pair.evidence.append(event["event"]["id"])
+        if len(pair.evidence) > 100:
+            del pair.evidence[:-100]
         pair.total += 1
         pair.last_seen = max(pair.last_seen, start)
 

@@ -166,6 +166,8 @@ class ExfilDetector(Detector):
     def _judge(self, src: str, host: _Host, key: str, event_time: float) -> AlertSpec | None:
         volume = self._estimate(host, key, event_time)
         floor = self.config.total_floor_bytes if key == TOTAL else self.config.floor_bytes
+        if volume < floor:
+            return None                               # the floor only grows from here
         expected = self._expected(host)
         if expected is None and (key == TOTAL or key in host.known):
             # No baseline yet: be stricter, except towards a destination this host never
