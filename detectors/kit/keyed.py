@@ -1,7 +1,8 @@
 """Keyed state: one record per key (source, pair, target ...), least recently seen first.
 
 Every detector keeps per-key state that must stay bounded: at most `cap` keys (the least
-recently touched is evicted first), and keys idle past a horizon are expired on the timer.
+recently touched are evicted first, 1/64 of the cap at a time), and keys idle past a horizon
+are expired on the timer.
 A plain dict gives the order for free: `touch` pops and re-inserts, so iteration runs from
 the least to the most recently seen key. Snapshots are the records as JSON builtins; restore
 rebuilds the typed records (nested dataclasses, int dict keys) from the record class's own
@@ -12,11 +13,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from itertools import islice
 from typing import Generic, TypeVar
 
 import msgspec
 
 S = TypeVar("S")
+EVICT_SHARE = 64            # a table at its cap evicts cap // EVICT_SHARE records at once
 FULL_SWEEP_EVERY = 12       # expire_idle calls at least between passes over every record (a
                             # minute of event time at the runner's 5 s timers)
 
@@ -75,13 +78,22 @@ class KeyedState(Generic[S]):
             self._dropped(key)
         if state is None:
             if self.cap is not None and len(self.states) >= self.cap:
-                oldest = next(iter(self.states))
-                del self.states[oldest]
-                self.evicted += 1
-                self._dropped(oldest)
+                self._evict()
             state = make()
         self.states[key] = state
         return state
+
+    def _evict(self) -> None:
+        """Make room: the least recently touched 1/64 of the cap go at once (one record for
+        a cap under 128). Every record taken from a dict's front leaves a hole there that
+        `next(iter())` walks over until the next resize: one at a time, a table at its cap
+        (the beaconing detector's pairs on a busy network) paid 3.5 µs a record for that."""
+        count = max(1, self.cap // EVICT_SHARE)
+        oldest = list(islice(self.states, count))
+        for key in oldest:
+            del self.states[key]
+            self._dropped(key)
+        self.evicted += len(oldest)
 
     def get(self, key: str) -> S | None:
         return self.states.get(key)

@@ -47,6 +47,21 @@ def test_a_stale_record_restarts_and_expiry_drops():
     assert table.evicted == 0 and dropped == ["a", "b"]
 
 
+def test_a_big_table_at_its_cap_evicts_its_oldest_sixty_fourth_at_once():
+    """One record at a time cost a walk over the dict's holes per eviction (3.5 µs)."""
+    dropped = []
+    table = KeyedState(_Record, cap=640, on_drop=dropped.append)
+    for i in range(640):
+        table.touch(f"k{i}", lambda: _Record(i))
+    table.touch("k0", lambda: _Record(0))              # now the most recent
+    table.touch("new", lambda: _Record(1000))
+    assert dropped == [f"k{i}" for i in range(1, 11)] and table.evicted == 10
+    assert len(table) == 631 and "k0" in table and list(table)[-1] == "new"
+    for i in range(9):
+        table.touch(f"more{i}", lambda: _Record(1000))
+    assert table.evicted == 10 and len(table) == 640        # room for nine more first
+
+
 def test_idle_expiry_walks_from_the_oldest_and_stops_at_the_first_live_record():
     """expire_idle costs what it expires: in touch order it stops at the first live record.
     A record touched late with an early time waits behind it until the periodic full pass."""
