@@ -3,7 +3,10 @@
 Each copy used to be its own message: one kafka-python send (~20-30 µs of Python plus its
 sender thread) for nearly every event, then one consumer record on the other side. Now the
 copies of one step are grouped by the partition their key picks and each group goes out as
-one message, a JSON array of events, keyed so that every group lands in its own partition.
+one message, a JSON array of copies, keyed so that every group lands in its own partition.
+A copy is `[source partition, source offset, event]`, the event's bytes as they were read
+(the origin counts a copy re-sent after a crash once; an older copy, an event carrying
+`watchkeeper.rekeyed_from`, is still read).
 
 Order is what the re-keyed detectors need, and it is kept: an entity's copies always fall
 in the same group (the group is a function of the key), a group always goes to the same

@@ -97,7 +97,7 @@ def test_only_events_a_rekeyed_detector_reads_are_republished(bus, unique, tmp_p
     source_stage = pipeline.detection_workers(settings, backends)[0]
     drain(source_stage)
     source_stage.close()
-    copied = [doc for m in reader.poll(1000, timeout=5.0) for doc in codec.decode(m.value)]
+    copied = [doc for m in reader.poll(1000, timeout=5.0) for _, _, doc in codec.decode(m.value)]
     # dos and slow_dos read flows only: the DNS event is not copied to their topic
     assert [d["event"]["dataset"] for d in copied] == ["watchkeeper.flow"]
 
@@ -128,14 +128,15 @@ def test_copies_travel_in_batches_that_keep_each_targets_copies_in_one_partition
     while batch:
         messages += batch
         batch = reader.poll(1000, timeout=1.0)
-    copies = [(m.partition, doc) for m in messages for doc in codec.decode(m.value)]
+    # each copy: [source partition, source offset, the event as it was read]
+    copies = [(m.partition, (p, o), doc) for m in messages for p, o, doc in codec.decode(m.value)]
     assert len(copies) == 200 and len(messages) < 200      # many copies per message
     partitions: dict[str, set[int]] = {}
     seen: dict[tuple[str, int], int] = {}
-    for partition, doc in copies:
+    for partition, origin, doc in copies:
         target = doc["destination"]["ip"]
         partitions.setdefault(target, set()).add(partition)
-        origin = tuple(doc["watchkeeper"]["rekeyed_from"])
+        assert "rekeyed_from" not in doc.get("watchkeeper", {})
         # per target, copies from one source partition arrive in source order
         assert origin[1] > seen.get((target, origin[0]), -1), (target, origin)
         seen[(target, origin[0])] = origin[1]
@@ -148,21 +149,26 @@ def test_a_bad_copy_in_a_batch_is_dead_lettered_alone(bus, unique, tmp_path, mon
     names = Names(settings.namespace)
     bus.ensure_topics(names.topics)
     backends = pipeline.Backends(bus, SqliteStore(f"sqlite:///{tmp_path}/wk.db"))
-    good = [codec.encode(_flow(i, f"10.53.{i}.1", "10.63.0.1")) for i in range(10)]
+    good = [b"[0,%d,%s]" % (i, codec.encode(_flow(i, f"10.53.{i}.1", "10.63.0.1")))
+            for i in range(9)]
+    older = codec.encode(_flow(9, "10.53.9.1", "10.63.0.1"))  # no origin: as a test may send
+    bad = [b'"not an event"', b'[0,"nine",{}]']
     producer = bus.producer()
     producer.send(names.rekeyed("destination.ip"),
-                  b"[" + b",".join(good[:4] + [b'"not an event"'] + good[4:]) + b"]",
+                  b"[" + b",".join(good[:4] + bad + good[4:] + [older]) + b"]",
                   key="10.63.0.1")
     producer.flush()
     rekeyed_stage = pipeline.detection_workers(settings, backends, stages="rekeyed")[0]
     result = drain(rekeyed_stage)
     rekeyed_stage.close()
-    assert (result.consumed, result.deadlettered) == (1, 1)
+    assert (result.consumed, result.deadlettered) == (1, 2)
     assert _counted(bus, names, f"{names.namespace}-reader") == ["10 flows"]
     letters = bus.consumer(f"rx{unique}-letters", [names.deadletter]).poll(100, timeout=5.0)
     assert [(d["reason"], d["raw"]) for d in
             (codec.decode(m.value)["watchkeeper"]["deadletter"] for m in letters)] == [
-        ("ValidationError: event is not a JSON object", '"not an event"')]
+        ("ValidationError: event is not a JSON object", '"not an event"'),
+        ("ValidationError: a re-keyed copy is [source partition, source offset, event]",
+         '[0,"nine",{}]')]
 
 
 class FlowCount(Detector):
