@@ -65,11 +65,13 @@ def test_a_big_table_at_its_cap_evicts_its_oldest_sixty_fourth_at_once():
 def test_idle_expiry_walks_from_the_oldest_and_stops_at_the_first_live_record():
     """expire_idle costs what it expires: in touch order it stops at the first live record.
     A record touched late with an early time waits behind it until the periodic full pass."""
-    from detectors.kit.keyed import FULL_SWEEP_EVERY
+    from detectors.kit.keyed import FULL_SWEEP_EVERY, FULL_SWEEP_TOUCHES
     dropped = []
     table = KeyedState(_Record, on_drop=dropped.append)
     for key, seen in (("a", 1), ("b", 2), ("c", 10), ("late", 3), ("d", 11)):
         table.touch(key, lambda seen=seen: _Record(seen))
+    for _ in range(3 * FULL_SWEEP_TOUCHES):              # touches enough for a full pass
+        table.touch("d", lambda: _Record(11))
     assert table.expire_idle(5) == ["a", "b"]           # "c" is live: the walk stops there
     assert list(table) == ["c", "late", "d"] and dropped == ["a", "b"]
     calls = 1
@@ -80,25 +82,25 @@ def test_idle_expiry_walks_from_the_oldest_and_stops_at_the_first_live_record():
     assert list(table) == ["c", "d"]
 
 
-def test_the_full_pass_waits_for_as_many_touches_as_records():
+def test_the_full_pass_waits_for_touches_in_proportion_to_the_records():
     """The pass over every record costs one check per record: it waits until the table has
-    been touched as many times as it holds records, so it costs at most one check per touch."""
-    from detectors.kit.keyed import FULL_SWEEP_EVERY
+    been touched FULL_SWEEP_TOUCHES times per record it holds, so it costs a fraction of a
+    check per touch."""
+    from detectors.kit.keyed import FULL_SWEEP_EVERY, FULL_SWEEP_TOUCHES
     table = KeyedState(_Record)
-    for i in range(100):
-        table.touch(f"live{i}", lambda: _Record(10))
-    table.touch("old", lambda: _Record(1))
-    calls = 1
-    while not table.expire_idle(5):                    # 101 touches: a pass after 12 calls
-        calls += 1
-    assert calls == FULL_SWEEP_EVERY
+    for i in range(101 * FULL_SWEEP_TOUCHES - 1):
+        table.touch(f"live{i % 100}", lambda: _Record(10))
+    table.touch("old", lambda: _Record(1))               # 101 records, enough touches
+    for _ in range(FULL_SWEEP_EVERY - 1):
+        assert table.expire_idle(5) == []
+    assert table.expire_idle(5) == ["old"]             # the pass comes after 12 calls
     table.touch("late", lambda: _Record(3))             # behind 100 live records
     for _ in range(3 * FULL_SWEEP_EVERY):
         assert table.expire_idle(5) == []              # one touch since the last pass
-    for i in range(99):
-        table.touch(f"live{i}", lambda: _Record(10))
-    assert table.expire_idle(5) == []                   # 100 touches, 101 records
-    table.touch("live99", lambda: _Record(10))
+    for i in range(101 * FULL_SWEEP_TOUCHES - 2):      # half of them: "late" stays behind
+        table.touch(f"live{i % 50}", lambda: _Record(10))
+    assert table.expire_idle(5) == []                   # one touch short
+    table.touch("live0", lambda: _Record(10))
     assert table.expire_idle(5) == ["late"]
 
 
