@@ -20,7 +20,9 @@ reports it (end of the connection, or the active/inactive timeouts, printed belo
 `--capacity` is the measured rate of the same topology (bench/pipeline.py, where the events
 are published before the stages start), or, for kafka, `--probe RATE` measures it here: RATE
 offered for `--seconds` with the publisher running beside the stages, as a collector on the
-same machine does, and the rate at which Elasticsearch stored those events taken as capacity.
+same machine does, and the rate at which the stages stored and detected those events (the
+later of Elasticsearch's last index and detection's end, as bench/processes.py times it)
+taken as capacity.
 """
 from __future__ import annotations
 
@@ -234,21 +236,35 @@ def offered() -> float:
     return count / seconds
 
 
-def processed_rate(store, before: int, deadline_s: float = 300.0) -> float:
-    """Events/s the stages stored of the last paced run: its events over the time from its
-    first publish until Elasticsearch had indexed all of them (and the `before` ones). At a
-    load the stages sustain this is the offered rate; above it, what they keep up with: the
-    capacity of the whole machine with the collector publishing on it."""
+def processed_rate(store, before: int, detection=None, deadline_s: float = 300.0) -> float:
+    """Events/s the stages handled of the last paced run: its events over the time from its
+    first publish until Elasticsearch had indexed all of them (and the `before` ones) and,
+    given `detection` (a (DetectionProgress, StageCpu) pair), until detection was done with
+    them too: the indexers read the events topic on their own, so a stored event says nothing
+    of detection (bench/processes.py; until 2026-12-05 the probe took the stored rate alone).
+    At a load the stages sustain this is the offered rate; above it, what they keep up with:
+    the capacity of the whole machine with the collector publishing on it."""
     from bench.processes import indexed
     started, count, _ = PUBLISHED[-1]
     deadline = time.time() + deadline_s
     while indexed(store) < before + count and time.time() < deadline:
         time.sleep(0.5)
-    return count / (time.time() - started)
+    done = time.time()
+    if detection is not None:
+        progress, cpu = detection
+        while progress.behind() > 0 and time.time() < deadline:
+            time.sleep(1.0)
+        cpu.stop()
+        busy_until = cpu.last_busy()           # perf_counter time: moved to the wall clock
+        if busy_until is not None:
+            done = max(done, time.time() - (time.perf_counter() - busy_until))
+    return count / (done - started)
 
 
 def run_kafka(config: Path, rate: float, seconds: float, bus_url: str, es_url: str,
-              processes: str) -> dict:
+              processes: str, probe: bool = False) -> dict:
+    """Latency at `rate`; `probe`: also the rate at which the stages stored *and* detected
+    the run's events (a capacity)."""
     names = Names(f"wklat{uuid.uuid4().hex[:8]}")
     bus = open_bus(bus_url)
     bus.ensure_topics(names.topics)
@@ -260,16 +276,24 @@ def run_kafka(config: Path, rate: float, seconds: float, bus_url: str, es_url: s
                              "--processes", processes], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     publisher = EventPublisher(bus.producer(), "capture", names)
+    detection = None
     try:
         warm = paced_publish(publisher, 20, 2)    # stages up and joined before timing
         wait_alerts(store, warm, settle_s=60)
         before = PUBLISHED[-1][1]
+        if probe:
+            from bench.processes import DetectionProgress
+            from bench.stage_cpu import StageCpu
+            detection = DetectionProgress(bus_url, names), StageCpu(proc.pid)
         sent = paced_publish(publisher, rate, seconds)
         alerts = wait_alerts(store, sent)
         result = summary(latencies(alerts, sent), len(sent))
         result["parts"] = parts(alerts, sent)
-        result["processed"] = processed_rate(store, before)
+        result["processed"] = processed_rate(store, before, detection)
     finally:
+        if detection is not None:
+            detection[1].stop()
+            detection[0].close()
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
         publisher.close()
@@ -285,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--capacity", type=float, help="measured events/s")
     ap.add_argument("--probe", type=float, metavar="RATE",
                     help="kafka: first offer RATE events/s (above capacity) and take what the "
-                    "stages stored per second as the capacity")
+                    "stages stored and detected per second as the capacity")
     ap.add_argument("--loads", default="0.5,0.8")
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--topology", default="embedded,kafka")
@@ -312,9 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.probe:
             print(f"kafka probe at {args.probe:,.0f} ev/s for {args.seconds:.0f} s ...",
                   file=sys.stderr, flush=True)
-            r = run_kafka(config, args.probe, args.seconds, args.bus, args.es, args.processes)
+            r = run_kafka(config, args.probe, args.seconds, args.bus, args.es, args.processes,
+                          probe=True)
             args.capacity = r["processed"]
-            print(f"capacity (probe: offered {offered():,.0f} ev/s, stored "
+            print(f"capacity (probe: offered {offered():,.0f} ev/s, stored and detected "
                   f"{r['processed']:,.0f} ev/s while it was offered): {args.capacity:,.0f} ev/s")
         for topology in topologies:
             for load in (float(x) for x in args.loads.split(",")):
