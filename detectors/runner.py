@@ -178,7 +178,8 @@ class DetectionWorker:
         try:
             if not isinstance(event, dict):
                 raise schema.ValidationError("event is not a JSON object")
-            origin = origin or _pop_origin(event)
+            if origin is None and self.batched_input:
+                origin = _pop_origin(event)    # an older copy (origins exist only on copies)
             if origin is not None and part.counted_before(origin):
                 return []              # a copy re-published after its source worker restarted
             copy = None

@@ -212,6 +212,26 @@ def _counted(bus, names, group: str) -> list[str]:
                    if a["watchkeeper"]["alert"]["detector"] == "flow_count_test"})
 
 
+def test_an_origin_on_an_event_is_not_taken_for_a_copys(bus, unique, tmp_path, monkeypatch):
+    """Only copies carry origins: an event on the events topic that names one (the schema is
+    open under `watchkeeper`) is detected like any other, not skipped as already counted."""
+    monkeypatch.setattr(registry, "BUILTIN", {FlowCount.name: FlowCount})
+    settings = load_settings(namespace=f"ro{unique}")
+    names = Names(settings.namespace)
+    bus.ensure_topics(names.topics)
+    backends = pipeline.Backends(bus, SqliteStore(f"sqlite:///{tmp_path}/wk.db"))
+    producer = bus.producer()
+    for i in range(10):
+        doc = _flow(i, "10.54.0.1", "10.64.0.1")        # one source: one partition
+        doc["watchkeeper"]["rekeyed_from"] = [0, 10**9]
+        producer.send(names.events, codec.encode(doc), key=doc["source"]["ip"])
+    producer.flush()
+    for worker in pipeline.detection_workers(settings, backends):
+        drain(worker)
+        worker.close()
+    assert _counted(bus, names, f"{names.namespace}-reader") == ["10 flows"]
+
+
 def test_copies_republished_after_a_source_worker_crash_are_counted_once(
         bus, unique, tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "BUILTIN", {FlowCount.name: FlowCount})
