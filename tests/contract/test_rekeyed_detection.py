@@ -50,10 +50,7 @@ class FanIn(Detector):
 
 def test_destination_keyed_detector_sees_all_sources(bus, unique, tmp_path, monkeypatch):
     monkeypatch.setitem(registry.BUILTIN, FanIn.name, FanIn)
-    settings = load_settings(namespace=f"rk{unique}")
-    names = Names(settings.namespace)
-    bus.ensure_topics(names.topics)
-    backends = pipeline.Backends(bus, SqliteStore(f"sqlite:///{tmp_path}/wk.db"))
+    settings, names, backends = _pipeline(bus, f"rk{unique}", f"sqlite:///{tmp_path}/wk.db")
     producer = bus.producer()
     for i in range(40):   # 40 sources: spread over every partition of wk.events
         t = 1_780_000_000 + i
@@ -75,10 +72,7 @@ def test_destination_keyed_detector_sees_all_sources(bus, unique, tmp_path, monk
 
 
 def test_only_events_a_rekeyed_detector_reads_are_republished(bus, unique, tmp_path):
-    settings = load_settings(namespace=f"rd{unique}")
-    names = Names(settings.namespace)
-    bus.ensure_topics(names.topics)
-    backends = pipeline.Backends(bus, SqliteStore(f"sqlite:///{tmp_path}/wk.db"))
+    settings, names, backends = _pipeline(bus, f"rd{unique}", f"sqlite:///{tmp_path}/wk.db")
     producer = bus.producer()
     t = 1_780_000_000
     flow = flow_document(FlowRecord(uid="F1", start=t, end=t + 1, proto=17, orig_ip="10.50.0.1",
@@ -102,6 +96,14 @@ def test_only_events_a_rekeyed_detector_reads_are_republished(bus, unique, tmp_p
     assert [d["event"]["dataset"] for d in copied] == ["watchkeeper.flow"]
 
 
+def _pipeline(bus, namespace: str, store_url: str):
+    """Settings, topic names and backends of a namespace of its own on `bus`."""
+    settings = load_settings(namespace=namespace)
+    names = Names(settings.namespace)
+    bus.ensure_topics(names.topics)
+    return settings, names, pipeline.Backends(bus, SqliteStore(store_url))
+
+
 def _flow(i: int, source: str, target: str) -> dict:
     t = 1_780_000_000 + i
     return flow_document(FlowRecord(uid=f"F{i}", start=t, end=t + 1, proto=6, orig_ip=source,
@@ -111,10 +113,7 @@ def _flow(i: int, source: str, target: str) -> dict:
 
 def test_copies_travel_in_batches_that_keep_each_targets_copies_in_one_partition_in_order(
         bus, unique, tmp_path):
-    settings = load_settings(namespace=f"rb{unique}")
-    names = Names(settings.namespace)
-    bus.ensure_topics(names.topics)
-    backends = pipeline.Backends(bus, SqliteStore(f"sqlite:///{tmp_path}/wk.db"))
+    settings, names, backends = _pipeline(bus, f"rb{unique}", f"sqlite:///{tmp_path}/wk.db")
     producer = bus.producer()
     for i in range(200):    # 20 sources (every partition of wk.events) x 10 targets
         doc = _flow(i, f"10.52.{i % 20}.1", f"10.62.0.{i % 10}")
@@ -145,10 +144,7 @@ def test_copies_travel_in_batches_that_keep_each_targets_copies_in_one_partition
 
 def test_a_bad_copy_in_a_batch_is_dead_lettered_alone(bus, unique, tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "BUILTIN", {FlowCount.name: FlowCount})
-    settings = load_settings(namespace=f"rx{unique}")
-    names = Names(settings.namespace)
-    bus.ensure_topics(names.topics)
-    backends = pipeline.Backends(bus, SqliteStore(f"sqlite:///{tmp_path}/wk.db"))
+    settings, names, backends = _pipeline(bus, f"rx{unique}", f"sqlite:///{tmp_path}/wk.db")
     good = [b"[0,%d,%s]" % (i, codec.encode(_flow(i, f"10.53.{i}.1", "10.63.0.1")))
             for i in range(9)]
     older = codec.encode(_flow(9, "10.53.9.1", "10.63.0.1"))  # no origin: as a test may send
@@ -216,10 +212,7 @@ def test_an_origin_on_an_event_is_not_taken_for_a_copys(bus, unique, tmp_path, m
     """Only copies carry origins: an event on the events topic that names one (the schema is
     open under `watchkeeper`) is detected like any other, not skipped as already counted."""
     monkeypatch.setattr(registry, "BUILTIN", {FlowCount.name: FlowCount})
-    settings = load_settings(namespace=f"ro{unique}")
-    names = Names(settings.namespace)
-    bus.ensure_topics(names.topics)
-    backends = pipeline.Backends(bus, SqliteStore(f"sqlite:///{tmp_path}/wk.db"))
+    settings, names, backends = _pipeline(bus, f"ro{unique}", f"sqlite:///{tmp_path}/wk.db")
     producer = bus.producer()
     for i in range(10):
         doc = _flow(i, "10.54.0.1", "10.64.0.1")        # one source: one partition
@@ -237,10 +230,8 @@ def test_copies_republished_after_a_source_worker_crash_are_counted_once(
     monkeypatch.setattr(registry, "BUILTIN", {FlowCount.name: FlowCount})
     results = []
     for crash in (False, True):
-        settings = load_settings(namespace=f"rc{int(crash)}{unique}")
-        names = Names(settings.namespace)
-        bus.ensure_topics(names.topics)
-        backends = pipeline.Backends(bus, SqliteStore(f"sqlite:///{tmp_path}/{crash}.db"))
+        settings, names, backends = _pipeline(bus, f"rc{int(crash)}{unique}",
+                                              f"sqlite:///{tmp_path}/{crash}.db")
         producer = bus.producer()
         for i in range(40):
             t = 1_780_000_000 + i
