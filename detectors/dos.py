@@ -156,7 +156,10 @@ class DosDetector(Detector):
 
     def _fold(self, target: _Target, newest: int) -> None:
         """Close buckets older than the lateness horizon into the baseline, gaps as zeros."""
-        alpha, until = self.config.ewma_alpha, newest - self._horizon_buckets()
+        until = newest - self._horizon_buckets()
+        if until <= target.folded:
+            return     # every open bucket is newer than `folded` (older events are late)
+        alpha = self.config.ewma_alpha
         for index in sorted(i for i in target.buckets if i <= until):
             flows, packets = target.buckets.pop(index)
             target.decay(index - target.folded - 1, alpha)

@@ -218,3 +218,40 @@ def test_capture_single_source_syn_flood_200():
                                   "benign/zeek_smb2.pcap", "benign/zeek_http-bro.org.pcap"])
 def test_capture_benign_does_not_alert(name):
     assert _capture_alerts(name) == []
+
+
+class _FoldEveryEvent(DosDetector):
+    """The fold as it was before its early return: walks every open bucket on every event."""
+
+    def _fold(self, target, newest):
+        alpha, until = self.config.ewma_alpha, newest - self._horizon_buckets()
+        for index in sorted(i for i in target.buckets if i <= until):
+            flows, packets = target.buckets.pop(index)
+            target.decay(index - target.folded - 1, alpha)
+            if not self._teaches_flood(target, flows, packets):
+                target.flow_base.update(flows, alpha)
+                target.packet_base.update(packets, alpha)
+            target.folded = index
+        if until > target.folded:
+            target.decay(until - target.folded, alpha)
+            target.folded = until
+
+
+def test_the_fold_skips_no_bucket_it_should_close():
+    """The early return (nothing older than the horizon is open) changes no baseline, bucket
+    or alert: same state as walking every bucket on every event, with late and quiet spells."""
+    rng = random.Random(7)
+    flows, t = [], 1000.0
+    for i in range(6000):
+        t += rng.expovariate(20) + (rng.random() < 0.002) * rng.uniform(30, 900)
+        late = rng.random() < 0.05
+        flows.append(_flow(i, t - (rng.uniform(0, 40) if late else 0), _ext(rng.randrange(50)),
+                           dst=f"10.0.0.{rng.randrange(1, 6)}", pkts=rng.randrange(1, 9)))
+    flows += [_flow(10_000 + i, t + 1 + i / 800, _ext(i)) for i in range(800)]    # a flood
+    config = DosConfig(warmup_seconds=60, max_lateness_seconds=10)
+    ours, reference = DosDetector(config), _FoldEveryEvent(config)
+    alerts = _run(ours, flows)
+    assert alerts and alerts == _run(reference, flows)
+    assert json.dumps(ours.snapshot(), sort_keys=True) == \
+        json.dumps(reference.snapshot(), sort_keys=True)
+    assert ours.late == reference.late > 0
