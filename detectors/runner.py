@@ -211,8 +211,8 @@ class DetectionWorker:
         return part
 
     def _moved_on(self, pair: tuple[str, int], part: PartitionDetectors) -> bool:
-        saved = self.checkpoints.load(*pair)
-        return saved is not None and saved.next_offset > part.next_offset
+        saved = self.checkpoints.load_offset(*pair)      # the head only, not the state
+        return saved is not None and saved > part.next_offset
 
     def _restore(self, topic: str, partition: int) -> PartitionDetectors:
         detectors = self.make_detectors()

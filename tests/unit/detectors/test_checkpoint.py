@@ -22,15 +22,20 @@ def test_restored_partition_keeps_its_timer_schedule_and_copy_marks(tmp_path):
     store.close()
 
 
-def test_checkpoints_written_before_the_new_fields_still_load(tmp_path):
+def test_checkpoints_written_whole_and_before_the_new_fields_still_load(tmp_path):
+    """The format before parts: one document, snapshots inline (and, older still, without
+    next_timer and origins)."""
     store = SqliteStore(f"sqlite:///{tmp_path}/wk.db")
     checkpoints = CheckpointStore(store, "wk-detect")
-    checkpoints.save({("wk.events", 0): PartitionDetectors([], 5, 10.0).checkpoint()})
-    doc = store.get_by_ids("state", [checkpoints._id("wk.events", 0)])[0]
-    for key in ("next_timer", "origins"):
-        del doc["watchkeeper"]["state"][key]
-    store.bulk_upsert("state", [doc])
+    doc_id = checkpoints._id("wk.events", 0)
+    store.bulk_upsert("state", [{
+        "@timestamp": "2026-12-01T00:00:00Z",
+        "event": {"id": doc_id, "kind": "state", "dataset": "watchkeeper.state"},
+        "watchkeeper": {"state": {"scope": "wk-detect", "topic": "wk.events", "partition": 0,
+                                  "next_offset": 5, "watermark": 10.0,
+                                  "snapshots": {"scan": {"sources": {}}}}}}])
     saved = checkpoints.load("wk.events", 0)
+    assert saved.snapshots == {"scan": {"sources": {}}}
     part = PartitionDetectors([], saved.next_offset, saved.watermark, saved.next_timer,
                               saved.origins)
     assert part._next_timer == 15.0 and part.origins == {}
