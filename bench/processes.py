@@ -51,6 +51,15 @@ class DetectionProgress:
         self.ends = KafkaConsumer(bootstrap_servers=servers)
         # the source-keyed group first: the re-keyed topics' ends are final once it is done
         self.groups = detection_inputs(names)
+        self.alerts_raw = names.alerts_raw
+
+    def alerts_published(self) -> int:
+        """Alerts the detectors raised: messages on the raw alerts topic (the alerting stage
+        merges the updates of one alert, so fewer are stored)."""
+        from kafka import TopicPartition
+        parts = [TopicPartition(self.alerts_raw, p)
+                 for p in sorted(self.ends.partitions_for_topic(self.alerts_raw) or ())]
+        return sum(self.ends.end_offsets(parts).values()) if parts else 0
 
     def behind(self) -> int:
         from kafka import TopicPartition
@@ -119,6 +128,7 @@ def mode_processes(n: int, names, bus_url: str, store, store_url: str, processes
         done_at = max(stored_at, detected_at)
         time.sleep(3)     # alerts trail the last event by a policy step and an index step
         alerts = _count(store, "alerts")
+        published = progress.alerts_published() if progress is not None else None
     finally:
         if cpu is not None:
             cpu.stop()
@@ -133,6 +143,7 @@ def mode_processes(n: int, names, bus_url: str, store, store_url: str, processes
     return {"events": n, "processes": processes, "events_per_s": (n - first_count) / seconds
             if seconds > 0 else float("inf"), "seconds": seconds,
             "startup_s": first_at - started, "alerts_stored": alerts, "stored": stored,
+            **({"alerts_published": published} if published is not None else {}),
             "stored_s": stored_at - first_at, "detected_s": detected_at - first_at,
             "committed_s": committed_at - first_at}
 
