@@ -208,6 +208,11 @@ class DetectionWorker:
         part = self._partitions.get(pair)
         if part is None or (msg.offset > part.next_offset and self._moved_on(pair, part)):
             part = self._partitions[pair] = self._restore(*pair)
+            if msg.offset < part.next_offset:
+                # Saved by a worker that lost the partition before committing (a rebalance):
+                # what the state covers is skipped below, so commit it now, or a quiet
+                # partition keeps that lag until new events arrive.
+                self.consumer.commit({pair: part.next_offset})
         return part
 
     def _moved_on(self, pair: tuple[str, int], part: PartitionDetectors) -> bool:
