@@ -153,10 +153,14 @@ class DetectionWorker:
         except EVENT_ERRORS as exc:
             yield msg.value, exc
             return
-        if msg.offset < part.next_offset:
-            return                     # already inside the restored snapshot
-        part.next_offset = msg.offset + 1
         self._dirty.add((msg.topic, msg.partition))
+        if msg.offset < part.next_offset:
+            # Already inside the state (restored, or kept across a rejoin that sent the
+            # consumer back to the last commit). Dirty all the same: that state may never
+            # have been committed (a rebalance between a write and its commit), and a quiet
+            # partition would keep the lag for good.
+            return
+        part.next_offset = msg.offset + 1
         try:
             decoded = codec.decode(msg.value)
         except codec.DecodeError as exc:
@@ -208,11 +212,6 @@ class DetectionWorker:
         part = self._partitions.get(pair)
         if part is None or (msg.offset > part.next_offset and self._moved_on(pair, part)):
             part = self._partitions[pair] = self._restore(*pair)
-            if msg.offset < part.next_offset:
-                # Saved by a worker that lost the partition before committing (a rebalance):
-                # what the state covers is skipped below, so commit it now, or a quiet
-                # partition keeps that lag until new events arrive.
-                self.consumer.commit({pair: part.next_offset})
         return part
 
     def _moved_on(self, pair: tuple[str, int], part: PartitionDetectors) -> bool:
