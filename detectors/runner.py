@@ -251,12 +251,32 @@ class DetectionWorker:
     def checkpoint(self) -> None:
         """Store every touched partition's state now, then commit the offsets it reflects."""
         self._round = []
+        self._forget_revoked()
         if self._dirty:
             self._save(sorted(self._dirty))
         self._collect_writes(block=True)
 
+    def _forget_revoked(self) -> None:
+        """Partitions a rebalance took away are the new owner's: saved or committed from
+        here, this worker's older state and offsets would overwrite the owner's (a commit
+        from any member of the group's generation is accepted). Read again later, they are
+        restored from the store."""
+        held = self.consumer.assigned()
+        if held is None:
+            return
+        for pair in [p for p in self._partitions if p not in held]:
+            del self._partitions[pair]
+            self._dirty.discard(pair)
+
+    def _commit_held(self, offsets: dict[tuple[str, int], int]) -> None:
+        held = self.consumer.assigned()
+        mine = offsets if held is None else {p: o for p, o in offsets.items() if p in held}
+        if mine:
+            self.consumer.commit(mine)
+
     def _save_next(self) -> None:
         """The next partition of the round (a new round: the partitions dirty now)."""
+        self._forget_revoked()
         if not self._round:
             self._round = sorted(self._dirty)
         while self._round:
@@ -282,7 +302,7 @@ class DetectionWorker:
                             {pair: cp.next_offset for pair, cp in saved.items()}, started)
 
     def _collect_writes(self, block: bool = False) -> None:
-        took = self._writes.collect(self.consumer.commit, block)
+        took = self._writes.collect(self._commit_held, block)
         if took is not None:
             metrics.CHECKPOINT_SECONDS.labels(group=self.group).set(took)
 

@@ -117,6 +117,12 @@ class Consumer(ABC):
     def close(self) -> None:
         """Leave the group without committing."""
 
+    def assigned(self) -> set[tuple[str, int]] | None:
+        """The (topic, partition) pairs this member holds now; None when the bus cannot say.
+        A stateful stage forgets what a rebalance took away, so it never saves that state
+        or commits those offsets again (they are the new owner's)."""
+        return None
+
     def rejoin(self) -> None:
         """Leave the group and join it again as a new member, which resumes from the
         committed offsets (what the liveness watchdog does to a stalled stage). Raises

@@ -288,6 +288,11 @@ class EmbeddedConsumer(Consumer):
             return sum(parts[t][p].end - max(pos, parts[t][p].base)
                        for (t, p), pos in self._positions.items())
 
+    def assigned(self) -> set[tuple[str, int]]:
+        with self._bus._cond:
+            self._sync()
+            return set(self._positions)
+
     def close(self) -> None:
         self._closed = True
         self._bus._leave(self)

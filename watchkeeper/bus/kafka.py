@@ -191,6 +191,9 @@ class KafkaBusConsumer(Consumer):
             # A rebalance took our partitions: the new owner re-reads from the last commit.
             raise BusError(f"commit failed: {exc}") from exc
 
+    def assigned(self) -> set[tuple[str, int]]:
+        return {(tp.topic, tp.partition) for tp in self._live().assignment()}
+
     def rewind(self) -> None:
         for tp in self._consumer.assignment():
             committed = self._consumer.committed(tp)

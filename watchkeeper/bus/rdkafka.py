@@ -166,6 +166,9 @@ class RdKafkaConsumer(Consumer):
     def _committed(self, assigned: list[TopicPartition]) -> list[TopicPartition]:
         return self._live().committed(assigned, timeout=_CALL_TIMEOUT_S)
 
+    def assigned(self) -> set[tuple[str, int]]:
+        return {(tp.topic, tp.partition) for tp in self._live().assignment()}
+
     def rewind(self) -> None:
         consumer = self._live()
         for tp in self._committed(consumer.assignment()):
