@@ -139,10 +139,15 @@ class KafkaBusProducer(Producer):
 # the member); a bounded call returns to our loop, where the liveness watchdog can act.
 _CALL_TIMEOUT_MS = 10_000
 ASK_ENDS_S = 5.0            # lag: the broker's partition ends at least this often
+# metadata_max_age_ms: a group leader that assigned before it had a topic's metadata gives
+# nobody that topic, and rejoins only when a metadata refresh brings it. kafka-python clears a
+# requested refresh when an earlier refresh's answer lands (ClusterMetadata.update_metadata),
+# and then waits the full age: 5 minutes by default, with the partitions unread. 10 s bounds
+# that; the refresh asks only for the subscribed topics.
 _CONSUMER = dict(enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=5000,
                  fetch_max_bytes=32 * 1024 * 1024, session_timeout_ms=10_000,
                  heartbeat_interval_ms=1_000, max_poll_interval_ms=300_000,
-                 request_timeout_ms=30_000)
+                 request_timeout_ms=30_000, metadata_max_age_ms=10_000)
 
 
 def _known(end: int | None) -> int:
