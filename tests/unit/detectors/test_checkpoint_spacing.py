@@ -77,13 +77,40 @@ def test_an_expensive_checkpoint_is_spaced_by_its_cost(stage):
     spacing = 2.0 * (1 / runner.MAX_CHECKPOINT_SHARE - 1)          # 38 s for a 2 s save
     stage.publish()
     stage.step()
-    stage.clock.now += spacing - 1              # neither caught up nor 5 s later: not yet
-    stage.worker.step(timeout=0.01)
-    assert stage.clock.saves == 1
+    for _ in range(int(spacing) - 1):           # a stream that goes on, a second apart
+        stage.clock.now += 1
+        stage.publish(1)
+        stage.worker.step(timeout=0.01)
+    assert stage.clock.saves == 1               # caught up and 5 s later, but not yet
     stage.clock.now += 1
+    stage.publish(1)
     stage.worker.step(timeout=0.01)
     assert stage.clock.saves == 2
     assert stage.worker.consumer.lag() == 0
+
+
+def test_a_partition_whose_stream_stopped_is_saved_without_waiting_out_the_spacing(stage):
+    """Saved once, it is clean: the store's load stays bounded, and the offsets are committed
+    seconds after the stream stops, not a spacing later (minutes with big states)."""
+    stage.clock.save_cost = 2.0
+    stage.publish()
+    stage.step()
+    stage.publish()
+    stage.step()                                # the spacing (38 s) puts this one off
+    assert stage.clock.saves == 1
+    stage.clock.now += stage.worker.checkpoint_every_s - 0.5
+    stage.worker.step(timeout=0.01)
+    assert stage.clock.saves == 1               # not quiet long enough yet
+    stage.clock.now += 0.5
+    stage.worker.step(timeout=0.01)
+    assert stage.clock.saves == 2
+    stage.worker._writes._pending[0][0].result(10)
+    stage.worker.step(timeout=0.01)
+    topic = stage.worker.names.events
+    assert stage.worker.consumer._bus._committed[(stage.worker.group, topic, 0)] == 10
+    stage.clock.now += 3600
+    stage.worker.step(timeout=0.01)
+    assert stage.clock.saves == 2               # clean: not saved again
 
 
 def test_a_slow_store_write_spaces_the_next_checkpoint_and_none_is_queued_behind_it(
@@ -111,9 +138,11 @@ def test_a_slow_store_write_spaces_the_next_checkpoint_and_none_is_queued_behind
     assert not stage.worker._writes and stage.clock.saves == 1
     spacing = 3.0 * (1 / runner.MAX_CHECKPOINT_SHARE - 1)
     stage.clock.now = stage.worker._last_checkpoint + spacing - 1
+    stage.publish(1)                            # the stream goes on: not a quiet partition
     stage.worker.step(timeout=0.01)
     assert stage.clock.saves == 1
     stage.clock.now += 1
+    stage.publish(1)
     stage.worker.step(timeout=0.01)
     assert stage.clock.saves == 2
 
