@@ -255,7 +255,8 @@ def processed_rate(store, before: int, detection=None, deadline_s: float = 300.0
         while progress.behind() > 0 and time.time() < deadline:
             time.sleep(1.0)
         cpu.stop()
-        busy_until = cpu.last_busy()           # perf_counter time: moved to the wall clock
+        # perf_counter time: moved to the wall clock (and the run's start to perf_counter)
+        busy_until = cpu.last_busy(after=time.perf_counter() - (time.time() - started))
         if busy_until is not None:
             done = max(done, time.time() - (time.perf_counter() - busy_until))
     return count / (done - started)

@@ -124,7 +124,7 @@ def mode_processes(n: int, names, bus_url: str, store, store_url: str, processes
         detected_at = stored_at
         if cpu is not None:
             cpu.stop()
-            detected_at = cpu.last_busy() or stored_at
+            detected_at = cpu.last_busy(after=first_at) or stored_at
         done_at = max(stored_at, detected_at)
         time.sleep(3)     # alerts trail the last event by a policy step and an index step
         alerts = _count(store, "alerts")
