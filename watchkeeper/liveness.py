@@ -10,6 +10,12 @@ loop closes its consumer and opens a new one, which resumes from the committed o
 rejoin within another `stall_seconds`, or `max_rejoins` rejoins in a row bring no progress,
 the watchdog ends the process with `EXIT_STALLED` so a supervisor restarts it: a stuck
 thread cannot be interrupted from Python, and a silent worker is worse than a restarted one.
+
+A stage whose group leaves partitions to nobody owes no work (no member holds them, so no
+member has a lag) and would look healthy for ever. So the watchdog also asks the group's
+coordinator, every GROUP_CHECK_S, how many partitions of the stage's topics no member holds
+(`Consumer.unowned`); partitions unowned for `stall_seconds` count as a stall, answered the
+same way (a rejoin makes the group rebalance).
 """
 from __future__ import annotations
 
@@ -26,6 +32,10 @@ from watchkeeper import metrics
 log = logging.getLogger(__name__)
 
 EXIT_STALLED = 75    # EX_TEMPFAIL: "try again later" - what a supervisor should do
+GROUP_CHECK_S = 10.0     # the group's ownership is asked at most this often (one request)
+GROUP_BACKOFF = 6        # ... and GROUP_BACKOFF times less often while it cannot be told:
+                         # a broker that is away makes each question wait for its timeout,
+                         # and the same thread checks every stage
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,10 @@ class Heartbeat:
         self._failed_rejoins = 0         # rejoins asked since the last progress
         self._rejoin_asked: float | None = None
         self._stalled = False
+        self._unowned: Callable[[], int | None] | None = None
+        self._group_asked = float("-inf")
+        self._unowned_since: float | None = None   # partitions nobody holds, since
+        self._unowned_count = 0
 
     # -- called by the stage loop -------------------------------------------------------
     def step(self, consumed: int, lag: int | None) -> None:
@@ -78,12 +92,19 @@ class Heartbeat:
             self._last_step, self._step_wall, self._lag = now, wall, lag
             if consumed or lag == 0:
                 self._stalled = False
-                self._failed_rejoins = 0
+                # a member busy with its own partitions does not close the group's gap
+                if self._unowned_since is None:
+                    self._failed_rejoins = 0
             if consumed:
                 self._last_progress, self._progress_wall = now, wall
         metrics.STAGE_LAG.labels(stage=self.name).set(-1 if lag is None else lag)
         if consumed:
             metrics.STAGE_PROGRESS.labels(stage=self.name).set(wall)
+
+    def watch_group(self, unowned: Callable[[], int | None]) -> None:
+        """Let the watchdog ask how many of the stage's partitions nobody in its group holds
+        (`Consumer.unowned`; called from the watchdog's thread)."""
+        self._unowned = unowned
 
     def rejoin_wanted(self) -> bool:
         with self._lock:
@@ -95,7 +116,9 @@ class Heartbeat:
             self._rejoin_asked = None
             self._restarts += 1
             # the new member gets a full period to join the group and catch up
-            self._last_progress = self._last_step = self._clock()
+            now = self._last_progress = self._last_step = self._clock()
+            if self._unowned_since is not None:
+                self._unowned_since = now
         if not ok:
             log.warning("%s: rejoin failed; the loop retries with backoff", self.name)
         metrics.STAGE_RESTARTS.labels(stage=self.name).inc()
@@ -105,6 +128,7 @@ class Heartbeat:
         """None if healthy; else why this stage is fatally stuck. Asks for a rejoin when a
         stall starts."""
         now = self._clock()
+        self._ask_group(now)                 # a request: outside the lock
         with self._lock:
             if self._rejoin_asked is not None:
                 if now - self._rejoin_asked > config.stall_seconds:
@@ -127,7 +151,29 @@ class Heartbeat:
             return f"no step completed for {now - self._last_step:.0f}s"
         if self._lag and now - self._last_progress > stall_s:
             return f"no progress for {now - self._last_progress:.0f}s with lag {self._lag}"
+        if self._unowned_since is not None and now - self._unowned_since > stall_s:
+            return (f"{self._unowned_count} partitions held by no member of the group for "
+                    f"{now - self._unowned_since:.0f}s")
         return None
+
+    def _ask_group(self, now: float) -> None:
+        if self._unowned is None or now - self._group_asked < GROUP_CHECK_S:
+            return
+        self._group_asked = now
+        try:
+            count = self._unowned()
+        except Exception as exc:    # noqa: BLE001 - a failed question must not stop the watchdog
+            log.debug("%s: group ownership unknown: %s", self.name, exc)
+            count = None
+        if count is None:
+            self._group_asked = self._clock() + (GROUP_BACKOFF - 1) * GROUP_CHECK_S
+        with self._lock:
+            if not count:            # all held, or cannot say: no evidence of a gap
+                self._unowned_since = None
+            elif self._unowned_since is None:
+                self._unowned_since = now
+            self._unowned_count = count or 0
+        metrics.STAGE_UNOWNED.labels(stage=self.name).set(-1 if count is None else count)
 
     def status(self) -> StageStatus:
         with self._lock:

@@ -48,6 +48,9 @@ SEND_FAILURES = Counter("watchkeeper_bus_send_failures_total",
 # from code (index, correlate, detect, detect-2...), never from input.
 STAGE_LAG = Gauge("watchkeeper_stage_lag", "Messages owed to a stage (-1: not yet assigned)",
                   ["stage"])
+STAGE_UNOWNED = Gauge("watchkeeper_stage_unowned_partitions",
+                      "Partitions of a stage's topics no member of its group holds "
+                      "(-1: unknown)", ["stage"])
 STAGE_PROGRESS = Gauge("watchkeeper_stage_last_progress_seconds",
                        "Unix time a stage last consumed records", ["stage"])
 # Detector state saves (detectors/runner.py): how long the last one took, per consumer group

@@ -67,6 +67,9 @@ def run_forever(stage: Stage, stop: threading.Event, max_backoff: float = 30.0,
     at exit). An unreachable bus or store is retried with backoff, never fatal; `heartbeat`
     reports every step to the liveness watchdog, which may ask for a rejoin."""
     beat = heartbeat or Heartbeat(stage.name)
+    unowned = getattr(stage.consumer, "unowned", None)     # test doubles may not say
+    if unowned is not None:
+        beat.watch_group(unowned)
     backoff = 0.5
     while not stop.is_set():
         if beat.rejoin_wanted():

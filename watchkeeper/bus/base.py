@@ -123,6 +123,14 @@ class Consumer(ABC):
         or commits those offsets again (they are the new owner's)."""
         return None
 
+    def unowned(self) -> int | None:
+        """Partitions of this member's topics that no member of its group holds now, as the
+        group's coordinator sees a settled group (0 while a rebalance is under way: that is
+        not a gap yet); None when the bus cannot say. The liveness watchdog asks it from its
+        own thread, so it never touches the member's client: a group whose partitions nobody
+        holds is stalled without any member owing work (no member has a lag)."""
+        return None
+
     def rejoin(self) -> None:
         """Leave the group and join it again as a new member, which resumes from the
         committed offsets (what the liveness watchdog does to a stalled stage). Raises

@@ -293,6 +293,10 @@ class EmbeddedConsumer(Consumer):
             self._sync()
             return set(self._positions)
 
+    def unowned(self) -> int:
+        """Members share every partition of their topics as soon as they are created."""
+        return 0
+
     def close(self) -> None:
         self._closed = True
         self._bus._leave(self)

@@ -7,7 +7,8 @@ Kafka's default, as `partition.partition_for` computes it), the same contract su
 (tests/contract/test_bus.py runs on both). Why: producing and consuming are C in librdkafka,
 with its own threads for batching, compression and fetching; in kafka-python they are Python
 on the stage's own interpreter, the largest single cost of the source-keyed detection stage
-(bench/RESULTS.md). Topics are created with kafka-python's admin client (not a hot path).
+(bench/RESULTS.md). Topics are created, and a group's ownership is described, with kafka-python's
+admin client (not hot paths).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer as RdConsumer, KafkaError
     KafkaException, Producer as RdProducer, TopicPartition
 
 from watchkeeper.bus.base import BusError, Consumer, Message, Producer
-from watchkeeper.bus.kafka import KafkaBus
+from watchkeeper.bus.kafka import KafkaBus, _GroupOwnership
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class RdKafkaConsumer(Consumer):
             "topic.metadata.refresh.interval.ms": 1000}
         self._topics = topics
         self._consumer: RdConsumer | None = None
+        self._ownership = _GroupOwnership(servers, group, topics)
         self._open()
 
     def _open(self) -> RdConsumer:
@@ -207,11 +209,18 @@ class RdKafkaConsumer(Consumer):
             raise BusError(f"lag: {exc}") from exc
         return total
 
+    def unowned(self) -> int | None:
+        return self._ownership.unowned()
+
     def rejoin(self) -> None:
-        self.close()
+        self._leave()
         self._open()
 
     def close(self) -> None:
+        self._leave()
+        self._ownership.close()
+
+    def _leave(self) -> None:
         consumer, self._consumer = self._consumer, None
         if consumer is None:
             return

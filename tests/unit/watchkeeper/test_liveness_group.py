@@ -1,0 +1,118 @@
+"""The watchdog's group check: partitions no member of a stage's group holds are a stall.
+
+Such a group owes no work by its members' own counts (nobody holds the partitions, so nobody
+has a lag), so only the group's coordinator can tell (`Consumer.unowned`). The Kafka case,
+with kafka-python's metadata refresh lost, is in tests/integration/test_kafka_unowned_group.py.
+"""
+from __future__ import annotations
+
+from prometheus_client import REGISTRY
+
+from watchkeeper.liveness import GROUP_BACKOFF, GROUP_CHECK_S, Heartbeat, LivenessConfig
+
+CONFIG = LivenessConfig(stall_seconds=30, max_rejoins=2)
+STEP = GROUP_CHECK_S + 1               # each check below may ask the group again
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Group:
+    """What the coordinator answers, and how often it was asked."""
+
+    def __init__(self, *answers) -> None:
+        self.answers, self.asked = list(answers), 0
+
+    def __call__(self) -> int | None:
+        self.asked += 1
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def _run(beat: Heartbeat, clock: Clock, seconds: float) -> str | None:
+    """Steps and checks for `seconds`: a member holding partitions of its own, caught up."""
+    fatal = None
+    end = clock.now + seconds
+    while clock.now < end and fatal is None:
+        clock.now += STEP
+        beat.step(consumed=5, lag=0)
+        fatal = beat.check(CONFIG)
+        if beat.rejoin_wanted():
+            beat.rejoined(ok=True)
+    return fatal
+
+
+def _unowned_metric(stage: str) -> float | None:
+    return REGISTRY.get_sample_value("watchkeeper_stage_unowned_partitions", {"stage": stage})
+
+
+def test_partitions_nobody_holds_ask_for_rejoins_then_end_the_process():
+    clock, group = Clock(), Group(3)
+    beat = Heartbeat("gap", clock)
+    beat.watch_group(group)
+    # The member itself is busy and caught up: its own progress does not close the gap.
+    fatal = _run(beat, clock, 400)
+    assert fatal == "3 partitions held by no member of the group for 33s after 2 rejoins"
+    assert beat.status().restarts == 2
+    assert _unowned_metric("gap") == 3
+
+
+def test_a_gap_shorter_than_the_stall_time_is_a_rebalance_not_a_stall():
+    clock, group = Clock(), Group(4, 4, 0)      # two answers with a gap, then all held
+    beat = Heartbeat("rebalance", clock)
+    beat.watch_group(group)
+    assert _run(beat, clock, 400) is None
+    assert beat.status().restarts == 0 and beat.status().state == "ok"
+    assert _unowned_metric("rebalance") == 0
+
+
+def test_a_group_that_cannot_be_described_is_no_evidence_of_a_gap():
+    clock = Clock()
+    for name, group in (("unknown", Group(None)), ("failing", Group(OSError("refused")))):
+        beat = Heartbeat(name, clock)
+        beat.watch_group(group)
+        assert _run(beat, clock, 400) is None
+        assert beat.status().restarts == 0
+        assert _unowned_metric(name) == -1
+
+
+def test_the_group_is_asked_at_most_every_group_check_seconds():
+    clock, group = Clock(), Group(0)
+    beat = Heartbeat("often", clock)
+    beat.watch_group(group)
+    for _ in range(100):                        # a watchdog checking every second
+        clock.now += 1
+        beat.check(CONFIG)
+    assert group.asked == 100 // GROUP_CHECK_S
+
+
+def test_a_gap_that_closes_after_a_rejoin_clears_the_count():
+    clock, group = Clock(), Group(*[2] * 5, 0)
+    beat = Heartbeat("closes", clock)
+    beat.watch_group(group)
+    assert _run(beat, clock, 1000) is None
+    assert beat.status().restarts == 1 and beat.status().state == "ok"
+
+
+def test_a_group_that_cannot_be_described_is_asked_less_often():
+    """A broker that is away makes each question wait for its timeout, on the thread that
+    checks every stage."""
+    clock, group = Clock(), Group(None, None, 0)
+    beat = Heartbeat("away", clock)
+    beat.watch_group(group)
+    asked_at = []
+    for _ in range(200):
+        clock.now += 1
+        before = group.asked
+        beat.check(CONFIG)
+        if group.asked > before:
+            asked_at.append(clock.now)
+    gaps = [b - a for a, b in zip(asked_at, asked_at[1:])]
+    assert gaps[:3] == [GROUP_BACKOFF * GROUP_CHECK_S] * 2 + [GROUP_CHECK_S]
