@@ -146,9 +146,9 @@ class DetectionWorker:
         self._copies.send(self.producer)
         self.producer.flush()          # alerts and copies are on the bus before any checkpoint
         self._collect_writes()
-        quiet = self._quiet_dirty() if not messages else []
-        if quiet:
-            self._save([quiet[0]])
+        quiet = None if messages else self._quiet_dirty()
+        if quiet is not None:
+            self._save([quiet])
         elif self._checkpoint_due(idle=not messages):
             self._save_next()
         metrics.RECORDS.labels(stage=self.name, outcome="accepted").inc(events - bad)
@@ -252,17 +252,17 @@ class DetectionWorker:
             return False
         return bool(self._round) or idle or since >= self.checkpoint_every_s
 
-    def _quiet_dirty(self) -> list[tuple[str, int]]:
-        """Dirty partitions nothing was read from for `checkpoint_every_s` (the stream
+    def _quiet_dirty(self) -> tuple[str, int] | None:
+        """A dirty partition nothing was read from for `checkpoint_every_s` (the stream
         stopped), to save now whatever the spacing says: each is saved once and is then clean,
         so the store's load stays bounded, and its offsets are committed seconds after the
         stream stops, not minutes (up to 211 s with two source processes)."""
         if self._writes or not self._dirty:
-            return []
+            return None
         self._forget_revoked()
         now = time.monotonic()
-        return [pair for pair in sorted(self._dirty)
-                if now - self._last_read.get(pair, now) >= self.checkpoint_every_s]
+        return next((pair for pair in sorted(self._dirty)
+                     if now - self._last_read.get(pair, now) >= self.checkpoint_every_s), None)
 
     def settle(self) -> None:
         """Drained (`worker.drain`: an `ingest` round, a stop): the checkpoint the spacing put
