@@ -60,6 +60,7 @@ class StageStatus:
     last_progress: float | None
     last_step: float | None
     restarts: int
+    unowned: int | None = None     # partitions no member of its group holds (None: not told)
 
 
 class Heartbeat:
@@ -82,7 +83,7 @@ class Heartbeat:
         self._unowned: Callable[[], int | None] | None = None
         self._group_asked = float("-inf")
         self._unowned_since: float | None = None   # partitions nobody holds, since
-        self._unowned_count = 0
+        self._unowned_count: int | None = None     # the group's last answer
 
     # -- called by the stage loop -------------------------------------------------------
     def step(self, consumed: int, lag: int | None) -> None:
@@ -172,7 +173,7 @@ class Heartbeat:
                 self._unowned_since = None
             elif self._unowned_since is None:
                 self._unowned_since = now
-            self._unowned_count = count or 0
+            self._unowned_count = count
         metrics.STAGE_UNOWNED.labels(stage=self.name).set(-1 if count is None else count)
 
     def status(self) -> StageStatus:
@@ -180,7 +181,7 @@ class Heartbeat:
             state = ("rejoining" if self._rejoin_asked is not None
                      else "stalled" if self._stalled else "ok")
             return StageStatus(self.name, state, self._lag, self._progress_wall,
-                               self._step_wall, self._restarts)
+                               self._step_wall, self._restarts, self._unowned_count)
 
 
 class StageRegistry:

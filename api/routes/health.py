@@ -32,7 +32,8 @@ def _stages(request: Request) -> list[StagePublic] | None:
     def when(epoch: float | None) -> str | None:
         return timeutil.format(epoch) if epoch is not None else None
     return [StagePublic(name=s.name, state=s.state, lag=s.lag, last_progress=when(s.last_progress),
-                        last_step=when(s.last_step), restarts=s.restarts)
+                        last_step=when(s.last_step), restarts=s.restarts,
+                        unowned_partitions=s.unowned)
             for s in view.statuses()]
 
 

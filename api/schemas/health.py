@@ -12,6 +12,10 @@ class StagePublic(BaseModel):
     last_progress: str | None = Field(None, description="when it last consumed records (UTC)")
     last_step: str | None = Field(None, description="when a step last completed (UTC)")
     restarts: int = Field(0, description="rejoins the liveness watchdog asked for")
+    unowned_partitions: int | None = Field(
+        None, description="partitions of its topics that no member of its consumer group holds "
+                          "(asked of the group's coordinator every 10 s; held by nobody for the "
+                          "stall time, they make the stage rejoin); null until known")
 
 
 class CaptureDropsPublic(BaseModel):

@@ -60,7 +60,7 @@ def test_partitions_nobody_holds_ask_for_rejoins_then_end_the_process():
     # The member itself is busy and caught up: its own progress does not close the gap.
     fatal = _run(beat, clock, 400)
     assert fatal == "3 partitions held by no member of the group for 33s after 2 rejoins"
-    assert beat.status().restarts == 2
+    assert beat.status().restarts == 2 and beat.status().unowned == 3
     assert _unowned_metric("gap") == 3
 
 
@@ -69,7 +69,8 @@ def test_a_gap_shorter_than_the_stall_time_is_a_rebalance_not_a_stall():
     beat = Heartbeat("rebalance", clock)
     beat.watch_group(group)
     assert _run(beat, clock, 400) is None
-    assert beat.status().restarts == 0 and beat.status().state == "ok"
+    status = beat.status()
+    assert (status.restarts, status.state, status.unowned) == (0, "ok", 0)
     assert _unowned_metric("rebalance") == 0
 
 
@@ -79,7 +80,7 @@ def test_a_group_that_cannot_be_described_is_no_evidence_of_a_gap():
         beat = Heartbeat(name, clock)
         beat.watch_group(group)
         assert _run(beat, clock, 400) is None
-        assert beat.status().restarts == 0
+        assert beat.status().restarts == 0 and beat.status().unowned is None
         assert _unowned_metric(name) == -1
 
 
