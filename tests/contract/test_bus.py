@@ -80,17 +80,6 @@ def test_members_of_a_group_split_the_partitions(bus, unique):
         member.close()
 
 
-def _until(predicate, deadline_s: float = 60.0, every_s: float = 0.2, poll=()) -> bool:
-    """Poll `poll`'s members (they join and rebalance only inside poll) until `predicate`."""
-    end = time.monotonic() + deadline_s
-    while not predicate():
-        if time.monotonic() > end:
-            return False
-        for member in poll:
-            member.poll(max_records=1, timeout=every_s)
-    return True
-
-
 def test_unowned_counts_the_partitions_no_member_of_the_group_holds(bus, unique):
     """What the liveness watchdog asks (watchkeeper/liveness.py): a kafka-python member holds
     nothing until it has joined in a poll; an embedded member holds its share from its
@@ -101,11 +90,12 @@ def test_unowned_counts_the_partitions_no_member_of_the_group_holds(bus, unique)
         bus.url.partition(":")[0], {0, bus.partitions})
     assert members[0].unowned() in before_joining
     members.append(bus.consumer(f"g-{unique}", [topic]))
+    poll = (lambda c: c.poll(max_records=1, timeout=0.2))
     _wait_assigned(members)
-    assert _until(lambda: all(m.unowned() == 0 for m in members), poll=members)
+    join_group(members, poll, lambda c: c.unowned() == 0)     # as the coordinator sees it
     members.pop().close()                 # the other member takes over its share
-    assert _until(lambda: members[0].assigned() == {(topic, p) for p in range(bus.partitions)},
-                  poll=members)
+    every = {(topic, p) for p in range(bus.partitions)}
+    join_group(members, poll, lambda c: c.assigned() == every)
     assert members[0].unowned() == 0
     members[0].close()
 

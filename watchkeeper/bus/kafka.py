@@ -165,7 +165,7 @@ def _held(member: dict) -> set[tuple[str, int]]:
             for p in tp["partitions"]}
 
 
-class _GroupOwnership:
+class GroupOwnership:
     """What the group's coordinator says its members hold, through an admin client of its
     own: `Consumer.unowned` is asked from the watchdog's thread, and kafka-python's consumer
     must stay with the stage's thread."""
@@ -213,7 +213,7 @@ class KafkaBusConsumer(Consumer):
         self._ends_asked_at = 0.0
         self._asked_ends: dict[TopicPartition, int] = {}
         self._consumer: KafkaConsumer | None = None
-        self._ownership = _GroupOwnership(servers, group, topics)
+        self._ownership = GroupOwnership(servers, group, topics)
         self._open()
 
     def _open(self) -> KafkaConsumer:

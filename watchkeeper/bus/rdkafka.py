@@ -20,7 +20,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer as RdConsumer, KafkaError
     KafkaException, Producer as RdProducer, TopicPartition
 
 from watchkeeper.bus.base import BusError, Consumer, Message, Producer
-from watchkeeper.bus.kafka import KafkaBus, _GroupOwnership
+from watchkeeper.bus.kafka import KafkaBus, GroupOwnership
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class RdKafkaConsumer(Consumer):
             "topic.metadata.refresh.interval.ms": 1000}
         self._topics = topics
         self._consumer: RdConsumer | None = None
-        self._ownership = _GroupOwnership(servers, group, topics)
+        self._ownership = GroupOwnership(servers, group, topics)
         self._open()
 
     def _open(self) -> RdConsumer:
