@@ -70,6 +70,8 @@ class Heartbeat:
         self.name = name
         self._clock = clock
         self._lock = threading.Lock()
+        # exported at 0 from the start: a stage that never restarted still has its series
+        metrics.STAGE_RESTARTS.labels(stage=name)
         now = clock()
         self._last_progress = now        # monotonic; starting counts as progress
         self._last_step = now
