@@ -131,7 +131,6 @@ class Heartbeat:
         """None if healthy; else why this stage is fatally stuck. Asks for a rejoin when a
         stall starts."""
         now = self._clock()
-        self._ask_group(now)                 # a request: outside the lock
         with self._lock:
             if self._rejoin_asked is not None:
                 if now - self._rejoin_asked > config.stall_seconds:
@@ -159,7 +158,9 @@ class Heartbeat:
                     f"{now - self._unowned_since:.0f}s")
         return None
 
-    def _ask_group(self, now: float) -> None:
+    def ask_group(self) -> None:
+        """Ask the group's coordinator (a request, made outside the lock) if it is time."""
+        now = self._clock()
         if self._unowned is None or now - self._group_asked < GROUP_CHECK_S:
             return
         self._group_asked = now
@@ -231,10 +232,15 @@ class Watchdog:
         self._thread: threading.Thread | None = None
 
     def check(self) -> None:
-        for beat in self.registry.heartbeats():
+        beats = self.registry.heartbeats()
+        for beat in beats:
             fatal = beat.check(self.config)
             if fatal:
                 self.on_fatal(f"{beat.name}: {fatal}")
+        # The questions last: each is a request (up to its timeout), and one stage's question
+        # must not delay the judgement of the next stage.
+        for beat in beats:
+            beat.ask_group()
 
     def start(self) -> Watchdog:
         self._thread = threading.Thread(target=self._run, name="wk-watchdog", daemon=True)

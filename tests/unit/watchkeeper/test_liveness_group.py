@@ -6,9 +6,13 @@ with kafka-python's metadata refresh lost, is in tests/integration/test_kafka_un
 """
 from __future__ import annotations
 
+import time
+
+import pytest
 from prometheus_client import REGISTRY
 
-from watchkeeper.liveness import GROUP_BACKOFF, GROUP_CHECK_S, Heartbeat, LivenessConfig
+from watchkeeper.liveness import (GROUP_BACKOFF, GROUP_CHECK_S, Heartbeat, LivenessConfig,
+                                  StageRegistry, Watchdog)
 
 CONFIG = LivenessConfig(stall_seconds=30, max_rejoins=2)
 STEP = GROUP_CHECK_S + 1               # each check below may ask the group again
@@ -36,6 +40,13 @@ class Group:
         return answer
 
 
+def _sweep(beat: Heartbeat) -> str | None:
+    """What the watchdog does to each stage: judge it, then ask its group."""
+    fatal = beat.check(CONFIG)
+    beat.ask_group()
+    return fatal
+
+
 def _run(beat: Heartbeat, clock: Clock, seconds: float) -> str | None:
     """Steps and checks for `seconds`: a member holding partitions of its own, caught up."""
     fatal = None
@@ -43,7 +54,7 @@ def _run(beat: Heartbeat, clock: Clock, seconds: float) -> str | None:
     while clock.now < end and fatal is None:
         clock.now += STEP
         beat.step(consumed=5, lag=0)
-        fatal = beat.check(CONFIG)
+        fatal = _sweep(beat)
         if beat.rejoin_wanted():
             beat.rejoined(ok=True)
     return fatal
@@ -90,7 +101,7 @@ def test_the_group_is_asked_at_most_every_group_check_seconds():
     beat.watch_group(group)
     for _ in range(100):                        # a watchdog checking every second
         clock.now += 1
-        beat.check(CONFIG)
+        _sweep(beat)
     assert group.asked == 100 // GROUP_CHECK_S
 
 
@@ -112,8 +123,22 @@ def test_a_group_that_cannot_be_described_is_asked_less_often():
     for _ in range(200):
         clock.now += 1
         before = group.asked
-        beat.check(CONFIG)
+        _sweep(beat)
         if group.asked > before:
             asked_at.append(clock.now)
     gaps = [b - a for a, b in zip(asked_at, asked_at[1:])]
     assert gaps[:3] == [GROUP_BACKOFF * GROUP_CHECK_S] * 2 + [GROUP_CHECK_S]
+
+
+def test_the_watchdog_judges_every_stage_before_it_asks_any_group():
+    """A question can wait for its timeout (5 s on Kafka); the next stage's stall must not."""
+    registry = StageRegistry()
+    asking, stalled = registry.add("asking"), registry.add("stalled")
+    seen: list[bool] = []
+    asking.watch_group(lambda: seen.append(stalled.rejoin_wanted()) or 0)
+    config = LivenessConfig(stall_seconds=0.05)
+    stalled.step(consumed=0, lag=7)
+    time.sleep(0.1)                        # no progress with lag for longer than stall_seconds
+    asking.step(consumed=1, lag=0)
+    Watchdog(registry, config, on_fatal=pytest.fail).check()
+    assert seen == [True], "the group was asked before the stalled stage was judged"
