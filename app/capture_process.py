@@ -33,6 +33,7 @@ from watchkeeper.bus import Producer
 log = logging.getLogger(__name__)
 
 BATCH = 2048                 # messages per queue item (one pickle, one pipe write)
+BATCH_BYTES = 2 * 1024 * 1024   # ... or this many bytes: a message may be a batch of events
 QUEUE_BATCHES = 256          # at most this many batches wait for the parent (backpressure)
 START_TIMEOUT = 180.0        # spawn + imports + kernel warm-up on a loaded machine
 # Shared-memory gauge slots the child writes and the parent reads (no lock: single writer).
@@ -50,19 +51,21 @@ class QueueProducer(Producer):
     def __init__(self, out: mp.Queue, depth: callable, parent: int | None = None):
         self.out, self.depth, self.parent = out, depth, parent
         self._batch: list[tuple[str, bytes, str | None]] = []
+        self._bytes = 0
         self._lock = threading.Lock()
         self.batches_sent = 0
 
     def send(self, topic: str, value: bytes, key: str | None = None) -> None:
         with self._lock:
             self._batch.append((topic, value, key))
-            full = len(self._batch) >= BATCH
+            self._bytes += len(value)
+            full = len(self._batch) >= BATCH or self._bytes >= BATCH_BYTES
         if full:
             self.flush()
 
     def flush(self) -> None:
         with self._lock:
-            batch, self._batch = self._batch, []
+            batch, self._batch, self._bytes = self._batch, [], 0
             if batch:
                 self.put(("batch", batch))       # blocks while QUEUE_BATCHES wait
                 self.batches_sent += 1
@@ -86,8 +89,9 @@ class QueueProducer(Producer):
 class _QueueBus:
     """Just enough of a Bus for the collector code: every producer feeds the one queue."""
 
-    def __init__(self, producer: QueueProducer):
+    def __init__(self, producer: QueueProducer, partitions: int):
         self._producer = producer
+        self.partitions = partitions      # the real bus's: events are batched by partition
 
     def producer(self) -> QueueProducer:
         return self._producer
@@ -129,7 +133,7 @@ def _child(settings, interface: str, bpf: str | None, snaplen: int, out: mp.Queu
             _write_gauges(gauges, source.stats, producer)
             depth()
     threading.Thread(target=watch, name="wk-capture-gauges", daemon=True).start()
-    collect.run_capture(settings, _QueueBus(producer), stop, source,
+    collect.run_capture(settings, _QueueBus(producer, settings.partitions), stop, source,
                         extra=lambda: {"queue_depth": gauges[SLOTS.index("queue_depth")],
                                        "queue_peak": gauges[SLOTS.index("queue_peak")]})
     producer.flush()

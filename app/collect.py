@@ -19,7 +19,9 @@ def _senders(settings: Settings):
 
 
 def _publisher(settings: Settings, bus: Bus, stage: str) -> EventPublisher:
-    return EventPublisher(bus.producer(), stage, Names(settings.namespace))
+    # batched by partition (watchkeeper/batches.py): one bus message per batch, not per event
+    return EventPublisher(bus.producer(), stage, Names(settings.namespace),
+                          partitions=bus.partitions)
 
 
 def _report_status(settings: Settings, bus: Bus, collector: str, counters,

@@ -88,7 +88,8 @@ def _feed_demo(settings: Settings, backends: pipeline.Backends) -> None:
     with tempfile.TemporaryDirectory(prefix="watchkeeper-demo-") as tmp:
         path = os.path.join(tmp, "demo.pcap")
         summary = write_scenario(path, start=time.time() - 300)
-        publisher = EventPublisher(backends.bus.producer(), "demo", Names(settings.namespace))
+        publisher = EventPublisher(backends.bus.producer(), "demo", Names(settings.namespace),
+                                   partitions=backends.bus.partitions)
         for doc in pipeline.capture_documents([path], settings):
             publisher.publish(doc)
         publisher.flush()

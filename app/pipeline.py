@@ -190,7 +190,8 @@ def ingest(paths: list[str], settings: Settings, backends: Backends,
     alerting = alerting_worker(settings, backends)
     indexer = Indexer(backends.bus, backends.store, names)
     correlator = Correlator(backends.bus, backends.store, names)
-    publisher = EventPublisher(backends.bus.producer(), "capture", names)
+    publisher = EventPublisher(backends.bus.producer(), "capture", names,
+                               partitions=backends.bus.partitions)
     detected, indexed = StepResult(), StepResult()
     try:
         docs = iter(_with_progress(capture_documents(paths, settings), "events published"))

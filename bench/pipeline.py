@@ -78,17 +78,43 @@ class StageRun:
     recoveries: int = 0                   # failed steps read again from the last commit
 
 
-def publish(bus, names: Names, docs: list[dict]) -> float:
-    publisher = EventPublisher(bus.producer(), "bench", names)
+class CountingProducer:
+    """The bus producer, counting the messages it was given (the stages' `consumed`)."""
+
+    def __init__(self, producer):
+        self.producer, self.sent = producer, 0
+
+    def send(self, topic, value, key=None):
+        self.sent += 1
+        self.producer.send(topic, value, key=key)
+
+    def flush(self):
+        self.producer.flush()
+
+    def close(self):
+        self.producer.close()
+
+
+# --framing: "batched" as the app's collectors publish (watchkeeper/batches.py), or "single"
+# (one message per event, as before 2026-12-06)
+FRAMING = {"batched": True}
+
+
+def publish(bus, names: Names, docs: list[dict]) -> tuple[float, int]:
+    """Seconds to publish `docs` as a collector does, and the messages that took."""
+    producer = CountingProducer(bus.producer())
+    partitions = bus.partitions if FRAMING["batched"] else None
+    publisher = EventPublisher(producer, "bench", names, partitions=partitions)
     started = time.perf_counter()
     for doc in docs:
         publisher.publish(doc)
-    publisher.producer.close()            # flush: every message stored
+    publisher.close()
+    producer.close()                      # flush: every message stored
     seconds = time.perf_counter() - started
     if publisher.published != len(docs) or publisher.rejected:
         raise SystemExit(f"publish: {publisher.published} published, {publisher.rejected} "
                          f"rejected of {len(docs)}")
-    return seconds
+    return seconds, producer.sent
 
 
 def run_stage(stage, owed, done=lambda: True) -> StageRun:
@@ -171,11 +197,11 @@ def mode_embedded(docs: list[dict]) -> dict:
         # messages for every group that reads a topic.
         detector = detection(bus, store, names)
         indexer = Indexer(bus, store, names)
-        t_pub = publish(bus, names, docs)
-        det = run_stage(detector, lambda: n)
+        t_pub, sent = publish(bus, names, docs)
+        det = run_stage(detector, lambda: sent)
         if det.deadlettered:
             raise SystemExit(f"embedded: detector dead-lettered {det.deadlettered} events")
-        idx = run_stage(indexer, lambda: n + det.alerts)
+        idx = run_stage(indexer, lambda: sent + det.alerts)
         stored = store._db.execute("SELECT count(*) FROM events").fetchone()[0]
         alerts = store._db.execute("SELECT count(*) FROM alerts").fetchone()[0]
         store.close()
@@ -201,7 +227,7 @@ def staged(docs: list[dict], bus, elastic: Elastic, run_id: str, args, label: st
            spec: str) -> dict:
     """A `supervise --processes spec` run over N pre-published events (bench/processes.py)."""
     names = fresh_names(run_id, label, bus)
-    t_pub = publish(bus, names, docs)
+    t_pub, _ = publish(bus, names, docs)
     store = elastic.open(label)
     r = mode_processes(len(docs), names, args.bus, store, f"{args.es}?prefix={store.prefix}",
                        spec)
@@ -215,11 +241,11 @@ def mode_ceiling(docs: list[dict], bus, elastic: Elastic, run_id: str,
     n = len(docs)
     label = "ceilv" if validated else "ceil"
     names = fresh_names(run_id, label, bus)
-    t_pub = publish(bus, names, docs)
+    t_pub, sent = publish(bus, names, docs)
     store = elastic.open(label)
     indexer = (Indexer(bus, store, names, trusted=(), in_flight=1) if validated
                else Indexer(bus, store, names))
-    idx = run_stage(indexer, lambda: n)
+    idx = run_stage(indexer, lambda: sent)
     stored = elastic.count(store, "events")
     if stored != n or idx.deadlettered:
         raise SystemExit(f"ceiling: Elasticsearch holds {stored} events (expected {n}), "
@@ -233,7 +259,7 @@ def mode_full(docs: list[dict], bus, elastic: Elastic, run_id: str, concurrent: 
     n = len(docs)
     label = "conc" if concurrent else "seq"
     names = fresh_names(run_id, label, bus)
-    t_pub = publish(bus, names, docs)
+    t_pub, sent = publish(bus, names, docs)
     store = elastic.open(label)
     detector = detection(bus, store, names)
     indexer = Indexer(bus, store, names)
@@ -244,7 +270,7 @@ def mode_full(docs: list[dict], bus, elastic: Elastic, run_id: str, concurrent: 
 
         def detect() -> None:
             try:
-                det_box["run"] = run_stage(detector, lambda: n)
+                det_box["run"] = run_stage(detector, lambda: sent)
             except BaseException as exc:   # noqa: BLE001 - re-raised in the main thread
                 failures.append(exc)
             finally:
@@ -260,7 +286,7 @@ def mode_full(docs: list[dict], bus, elastic: Elastic, run_id: str, concurrent: 
                 return det_done.is_set()
 
             idx = run_stage(indexer,
-                            lambda: n + (det_box["run"].alerts if "run" in det_box else 0),
+                            lambda: sent + (det_box["run"].alerts if "run" in det_box else 0),
                             done=detector_finished)
         finally:
             thread.join()
@@ -269,8 +295,8 @@ def mode_full(docs: list[dict], bus, elastic: Elastic, run_id: str, concurrent: 
         det = det_box["run"]
         seconds = time.perf_counter() - started
     else:
-        det = run_stage(detector, lambda: n)
-        idx = run_stage(indexer, lambda: n + det.alerts)
+        det = run_stage(detector, lambda: sent)
+        idx = run_stage(indexer, lambda: sent + det.alerts)
         seconds = det.seconds + idx.seconds
     stored = elastic.count(store, "events")
     alerts = elastic.count(store, "alerts")
@@ -301,7 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--es", default=os.environ.get("WATCHKEEPER_BENCH_ES", "http://127.0.0.1:9200"))
     ap.add_argument("--no-concurrent", action="store_true", help="full mode: sequential only")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
+    ap.add_argument("--framing", choices=("batched", "single"), default="batched",
+                    help="events published in batches, as the app's collectors do, or one "
+                         "message each")
     args = ap.parse_args(argv)
+    FRAMING["batched"] = args.framing == "batched"
     modes = {m.strip() for m in args.modes.split(",") if m.strip()}
     known = {"embedded", "anchors", "ceiling", "ceiling-validated", "full", "processes",
              "copy-processes"}

@@ -5,9 +5,11 @@ it stores each partition's snapshots with the next offset to read, then commits 
 a worker that takes the partition over (after a crash or a rebalance) restores the snapshot
 and resumes exactly where it was taken, so windows are neither lost nor counted twice.
 
-A stage that reads a re-keyed topic also keeps, per source partition, the last source offset
-it has counted (`origins`): a source worker that restarts from its own checkpoint re-publishes
-what it had already copied, and those copies must not be counted twice either.
+A stage that reads a re-keyed topic also keeps, per source partition, the last source position
+it has counted (`origins`; a position is offset and index in the message's batch,
+watchkeeper/batches.py): a source worker that restarts from its own checkpoint re-publishes
+what it had already copied, and those copies must not be counted twice either. States saved
+before positions (key "origins", offsets) count every event of their last offset.
 
 Stored as a head document (offsets, clock, where the state is) and the state itself, JSON
 compressed with LZ4 and cut into parts of at most PART_BYTES: a partition's state grows with
@@ -28,6 +30,7 @@ import lz4.frame
 import msgspec
 
 from watchkeeper import schema, timeutil
+from watchkeeper.batches import POSITION_SPAN, position
 from watchkeeper.store import Store
 from watchkeeper.store.raw import RawDoc
 
@@ -44,7 +47,7 @@ class Checkpoint:
     watermark: float                 # newest event time seen on the partition
     snapshots: dict[str, dict]       # detector name -> snapshot()
     next_timer: float | None = None  # event time of the next on_timer (None: watermark + period)
-    origins: dict[int, int] = field(default_factory=dict)  # source partition -> last offset
+    origins: dict[int, int] = field(default_factory=dict)  # source partition -> last position
 
 
 @dataclass
@@ -110,7 +113,7 @@ class CheckpointStore:
         keyed.live_snapshots), so they can be written while the detectors move on."""
         return [EncodedState(topic, partition, cp.next_offset, cp.watermark, encode_state({
             "snapshots": cp.snapshots, "next_timer": cp.next_timer,
-            "origins": {str(p): o for p, o in cp.origins.items()}}))
+            "positions": {str(p): o for p, o in cp.origins.items()}}))
             for (topic, partition), cp in checkpoints.items()]
 
     def write(self, states: list[EncodedState]) -> None:
@@ -146,9 +149,13 @@ def _document(doc_id: str, now: str, state: dict) -> dict:
 
 
 def _checkpoint(state: dict) -> Checkpoint:
+    if "positions" in state:
+        origins = {int(p): at for p, at in state["positions"].items()}
+    else:               # saved as offsets: every event of that offset was counted
+        origins = {int(p): position(o, POSITION_SPAN - 1)
+                   for p, o in state.get("origins", {}).items()}
     return Checkpoint(state["next_offset"], state["watermark"], state["snapshots"],
-                      state.get("next_timer"),
-                      {int(p): o for p, o in state.get("origins", {}).items()})
+                      state.get("next_timer"), origins)
 
 
 def encode_state(doc: dict) -> bytes:

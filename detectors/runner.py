@@ -19,7 +19,7 @@ from detectors.checkpoint import Checkpoint, CheckpointStore
 from detectors.checkpoint_writes import BackgroundWrites
 from detectors.kit.keyed import live_snapshots
 from detectors.rekey import BatchedCopies
-from watchkeeper import codec, metrics, schema, timeutil
+from watchkeeper import batches, codec, metrics, schema, timeutil
 from watchkeeper.bus import Bus, Message, Names
 from watchkeeper.deadletter import send_deadletter
 from watchkeeper.documents import AlertSpec, alert_document
@@ -34,9 +34,6 @@ TIMER_EVERY_S = 5.0   # event-time seconds between on_timer calls
 # store more bytes than the events did. The price: a restart re-reads more. A partition whose
 # stream stopped is saved once without waiting (DetectionWorker._quiet_dirty).
 MAX_CHECKPOINT_SHARE = 0.05
-# A stage reading batched copies polls max_records / this many messages (a batch holds up to
-# a few hundred events): a step stays about as long as a source stage's.
-BATCHED_POLL_DIVISOR = 50
 # What one event can raise without failing the step: AttributeError/IndexError too, since a
 # detector's bug on one shape of input would otherwise fail the step, which is retried from
 # the commit, i.e. for ever (a poison pill).
@@ -72,12 +69,13 @@ class PartitionDetectors:
         return specs
 
     def counted_before(self, origin: tuple[int, int]) -> bool:
-        """A re-keyed copy already counted: its source offset is not past the last one seen
-        from that source partition (copies from one source partition arrive in order)."""
-        partition, offset = origin
-        if offset <= self.origins.get(partition, -1):
+        """A re-keyed copy already counted: its source position (batches.position) is not
+        past the last one seen from that source partition (copies from one source partition
+        arrive in order)."""
+        partition, at = origin
+        if at <= self.origins.get(partition, -1):
             return True
-        self.origins[partition] = offset
+        self.origins[partition] = at
         return False
 
     def checkpoint(self) -> Checkpoint:
@@ -107,9 +105,11 @@ class DetectionWorker:
         self.checkpoints = CheckpointStore(store, f"{group}@{bus.epoch}" if bus.epoch else group)
         self.consumer = bus.consumer(group, [input_topic or names.events])
         self.producer = bus.producer()
-        # a re-keyed topic carries batches of copies (detectors/rekey.py): a message is many
-        # events, so such a stage polls fewer messages per step
+        # a re-keyed topic carries batches of copies (detectors/rekey.py, a JSON array), the
+        # events topic single events or JSON-lines batches (watchkeeper/batches.py); either
+        # way a stage polls for about as many events per step
         self.batched_input = input_topic is not None and input_topic != names.events
+        self._poll_size = batches.PollSize(2000)
         self._copies = BatchedCopies(bus.partitions)
         self._partitions: dict[tuple[str, int], PartitionDetectors] = {}
         self._dirty: set[tuple[str, int]] = set()
@@ -121,9 +121,7 @@ class DetectionWorker:
         self._last_read: dict[tuple[str, int], float] = {}   # partition -> when last read
 
     def step(self, max_records: int = 2000, timeout: float = 0.5) -> StepResult:
-        if self.batched_input:
-            max_records = max(1, max_records // BATCHED_POLL_DIVISOR)
-        messages = self.consumer.poll(max_records, timeout)
+        messages = self.consumer.poll(self._poll_size.records(max_records), timeout)
         if messages:
             now = time.monotonic()
             for pair in {(msg.topic, msg.partition) for msg in messages}:
@@ -143,6 +141,7 @@ class DetectionWorker:
                     # its own event's, not the batch's (the send is asynchronous; flushed below).
                     self._publish(specs_or_error)
                     raised += len(specs_or_error)
+        self._poll_size.saw(len(messages), events)
         self._copies.send(self.producer)
         self.producer.flush()          # alerts and copies are on the bus before any checkpoint
         self._collect_writes()
@@ -170,12 +169,21 @@ class DetectionWorker:
             # partition would keep the lag for good.
             return
         part.next_offset = msg.offset + 1
+        if not self.batched_input:
+            for index, value in enumerate(batches.split(msg.value)):
+                try:
+                    decoded = codec.decode(value)
+                except codec.DecodeError as exc:
+                    yield value, exc
+                    continue
+                yield value, self._detect_event(decoded, msg, part, raw=value, index=index)
+            return
         try:
             decoded = codec.decode(msg.value)
         except codec.DecodeError as exc:
             yield msg.value, exc
             return
-        if not (self.batched_input and isinstance(decoded, list)):
+        if not isinstance(decoded, list):
             yield msg.value, self._detect_event(decoded, msg, part)
             return
         for element in decoded:
@@ -187,7 +195,10 @@ class DetectionWorker:
             yield event, self._detect_event(event, msg, part, origin)
 
     def _detect_event(self, event: object, msg: Message, part: PartitionDetectors,
-                      origin: tuple[int, int] | None = None) -> list[AlertSpec] | Exception:
+                      origin: tuple[int, int] | None = None, raw: bytes | None = None,
+                      index: int = 0) -> list[AlertSpec] | Exception:
+        """`origin`: a copy's (source partition, source position); `raw`, `index`: an event
+        of the events topic, its bytes and its place in its message's batch."""
         try:
             if not isinstance(event, dict):
                 raise schema.ValidationError("event is not a JSON object")
@@ -202,16 +213,20 @@ class DetectionWorker:
                     continue          # no detector on that topic reads this kind of event
                 key = schema.get(event, field)
                 if key is not None:
-                    copy = copy or self._copy(event, msg)
+                    copy = copy or self._copy(event, msg, raw, index)
                     self._copies.add(self.producer, topic, str(key), copy)
             return part.on_event(event)
         except EVENT_ERRORS as exc:
             return exc
 
-    def _copy(self, event: dict, msg: Message) -> bytes:
-        """A re-keyed copy: [source partition, source offset, event], the event as it was
-        read (its bytes, not encoded again: that and a dict copy were ~7 % of the stage)."""
-        raw = codec.encode(event) if self.batched_input else msg.value
+    def _copy(self, event: dict, msg: Message, raw: bytes | None, index: int) -> bytes:
+        """A re-keyed copy: [source partition, source offset, (index in the batch,) event],
+        the event as it was read (its bytes, not encoded again: that and a dict copy were ~7 %
+        of the stage)."""
+        if raw is None:
+            raw = codec.encode(event)
+        if index:
+            return b"[%d,%d,%d,%s]" % (msg.partition, msg.offset, index, raw)
         return b"[%d,%d,%s]" % (msg.partition, msg.offset, raw)
 
     def _partition(self, msg: Message) -> PartitionDetectors:
@@ -360,14 +375,20 @@ _ORIGIN = "rekeyed_from"
 
 
 def _unpack_copy(element: object) -> tuple[object, tuple[int, int] | None]:
-    """(event, origin) of one element of a batch of copies: [source partition, source
-    offset, event], or an event that carries its origin inside (an older copy)."""
+    """(event, (source partition, source position)) of one element of a batch of copies:
+    [source partition, source offset, (index in its batch,) event], or an event that carries
+    its origin inside (an older copy)."""
     if not isinstance(element, list):
         return element, None
-    if len(element) != 3 or not all(type(n) is int for n in element[:2]):
+    numbers = element[:-1]
+    if len(element) not in (3, 4) or not all(type(n) is int and n >= 0 for n in numbers):
         raise schema.ValidationError("a re-keyed copy is [source partition, source offset, "
-                                     "event]")
-    return element[2], (element[0], element[1])
+                                     "(index,) event]")
+    index = numbers[2] if len(numbers) == 3 else 0
+    if index >= batches.POSITION_SPAN:
+        raise schema.ValidationError(f"a copy's index in its batch is below "
+                                     f"{batches.POSITION_SPAN}")
+    return element[-1], (numbers[0], batches.position(numbers[1], index))
 
 
 def _pop_origin(event: dict) -> tuple[int, int] | None:
@@ -375,4 +396,4 @@ def _pop_origin(event: dict) -> tuple[int, int] | None:
     if not isinstance(extra, dict) or _ORIGIN not in extra:
         return None
     partition, offset = extra.pop(_ORIGIN)
-    return int(partition), int(offset)
+    return int(partition), batches.position(int(offset))

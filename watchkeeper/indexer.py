@@ -2,7 +2,8 @@
 
 Trusted topics (our own producers validated every document before sending it: the event
 publisher, the alerting stage) are not decoded and validated again: events go to the store
-as the bytes they arrived in (`Store.put_raw`), alerts are decoded only (the store merges
+as the bytes they arrived in (`Store.put_raw`; a message may hold a batch of them,
+watchkeeper/batches.py), alerts are decoded only (the store merges
 them with the analyst's fields). Untrusted topics (`trusted=()`, and always the dead-letter
 topic) are decoded and validated, and bad input is dead-lettered.
 
@@ -19,7 +20,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from watchkeeper import codec, metrics, schema
+from watchkeeper import batches, codec, metrics, schema
 from watchkeeper.bus import Bus, BusError, Message, Names
 from watchkeeper.deadletter import send_deadletter
 from watchkeeper.store import Store, StoreError
@@ -36,6 +37,7 @@ class _Batch:
     raw: dict[str, dict[str, raw_docs.RawDoc]] = field(default_factory=dict)  # kind -> id -> doc
     docs: dict[str, dict[str, dict]] = field(default_factory=dict)             # kind -> id -> doc
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)          # next to read
+    events: int = 0         # documents in the messages (a message may be a batch)
     bad: int = 0            # dead-lettered while sorting
     late_bad: int = 0       # dead-lettered by the writer (refused by the store, then invalid)
 
@@ -56,13 +58,15 @@ class Indexer:
         self.in_flight = max(1, in_flight)
         self._writer = ThreadPoolExecutor(self.in_flight, thread_name_prefix="index-write")
         self._pending: deque[tuple[Future, _Batch]] = deque()
+        self._poll_size = batches.PollSize(5000)
 
     def step(self, max_records: int = 5000, timeout: float = 0.5) -> StepResult:
-        messages = self.consumer.poll(max_records, timeout)
+        messages = self.consumer.poll(self._poll_size.records(max_records), timeout)
         done = StepResult()
         if not messages:
             return self._finish(0, done)    # idle: everything stored and committed
         batch = self._sort(messages)
+        self._poll_size.saw(len(messages), batch.events)
         if batch.docs:
             self._finish(0, done)           # alerts may update each other: never overlap them
         self._finish(self.in_flight - 1, done)
@@ -77,26 +81,30 @@ class Indexer:
         for msg in messages:
             batch.offsets[(msg.topic, msg.partition)] = msg.offset + 1
             kind = self.kind_by_topic[msg.topic]
-            try:
-                if msg.topic not in self.trusted or msg.topic == self.names.deadletter:
-                    doc = schema.validate(codec.decode(msg.value))
-                    batch.docs.setdefault(kind, {})[doc["event"]["id"]] = doc
-                elif kind in raw_docs.RAW_KINDS:
-                    doc = raw_docs.head(msg.value)
-                    batch.raw.setdefault(kind, {})[doc.id] = doc
-                else:
-                    doc = codec.decode(msg.value)
-                    batch.docs.setdefault(kind, {})[doc["event"]["id"]] = doc
-            except (codec.DecodeError, schema.ValidationError, *raw_docs.HeadError,
-                    TypeError, KeyError) as exc:
-                self._reject(batch, msg, exc)
+            checked = msg.topic not in self.trusted or msg.topic == self.names.deadletter
+            values = batches.split(msg.value)
+            batch.events += len(values)
+            for value in values:
+                try:
+                    if checked:
+                        doc = schema.validate(codec.decode(value))
+                        batch.docs.setdefault(kind, {})[doc["event"]["id"]] = doc
+                    elif kind in raw_docs.RAW_KINDS:
+                        doc = raw_docs.head(value)
+                        batch.raw.setdefault(kind, {})[doc.id] = doc
+                    else:
+                        doc = codec.decode(value)
+                        batch.docs.setdefault(kind, {})[doc["event"]["id"]] = doc
+                except (codec.DecodeError, schema.ValidationError, *raw_docs.HeadError,
+                        TypeError, KeyError) as exc:
+                    self._reject(batch, msg, value, exc)
         return batch
 
-    def _reject(self, batch: _Batch, msg: Message, exc: Exception) -> None:
+    def _reject(self, batch: _Batch, msg: Message, value: bytes, exc: Exception) -> None:
         batch.bad += 1
         if msg.topic != self.names.deadletter:   # never loop a broken dead letter
             send_deadletter(self.producer, self.names, self.name, f"{type(exc).__name__}: {exc}",
-                            msg.value, msg.topic, f"{msg.topic}:{msg.partition}:{msg.offset}")
+                            value, msg.topic, f"{msg.topic}:{msg.partition}:{msg.offset}")
 
     def _write(self, batch: _Batch) -> int:
         written = 0

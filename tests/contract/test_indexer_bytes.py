@@ -8,6 +8,7 @@ from watchkeeper.bus import Names
 from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.indexer import Indexer
 from watchkeeper.networks import InternalNetworks
+from watchkeeper.publish import EventPublisher
 from watchkeeper.store import Query
 from watchkeeper.store.raw import head
 from watchkeeper.worker import drain
@@ -57,3 +58,31 @@ def test_trusted_indexer_never_blocks_on_a_document_the_store_refuses(bus, store
     # indexer dead-letters it (validated the slow way) instead of retrying it for ever.
     assert (stored, refused) in ((301, 0), (300, 1))
     assert result.consumed >= 301 + refused
+
+
+def test_batched_events_are_stored_one_by_one_and_a_bad_line_alone_is_dead_lettered(
+        bus, store, unique):
+    """Collectors send events in batches (watchkeeper/batches.py): JSON lines in a message."""
+    names = Names(f"wkbatch{unique}")
+    bus.ensure_topics(names.topics)
+    indexer = Indexer(bus, store, names, retry_s=0.01)
+    publisher = EventPublisher(bus.producer(), "test", names, partitions=bus.partitions)
+    docs = [_flow(i) for i in range(1000)]
+    for doc in docs[:900]:
+        publisher.publish(doc)
+    publisher.flush()
+    lines = [codec.encode(doc) for doc in docs[900:]]
+    publisher.producer.send(names.events, b"\n".join(lines[:50] + [b"{not json"] + lines[50:]),
+                            key="10.0.0.1")
+    publisher.producer.flush()
+    try:
+        result = drain(indexer, stall_s=60)
+    finally:
+        indexer.close()
+    store.refresh()
+    assert result.consumed < 100         # messages: batches, not one per event
+    stored = store.get_by_ids("events", [d["event"]["id"] for d in docs])
+    assert len(stored) == 1000
+    letters = store.search("deadletter", Query(limit=10))
+    assert letters.total == 1
+    assert letters.items[0]["watchkeeper"]["deadletter"]["raw"] == "{not json"

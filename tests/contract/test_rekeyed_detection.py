@@ -2,6 +2,7 @@
 the sources' events landed on: the detect stage re-publishes events keyed by destination."""
 from __future__ import annotations
 
+import pytest
 from pydantic import Field
 
 from detectors import registry
@@ -12,6 +13,7 @@ from watchkeeper.bus import Names
 from watchkeeper.config import load_settings
 from watchkeeper.documents import AlertSpec, FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
+from watchkeeper.publish import EventPublisher
 from watchkeeper.store.sqlite import SqliteStore
 from watchkeeper.worker import drain
 
@@ -163,8 +165,8 @@ def test_a_bad_copy_in_a_batch_is_dead_lettered_alone(bus, unique, tmp_path, mon
     assert [(d["reason"], d["raw"]) for d in
             (codec.decode(m.value)["watchkeeper"]["deadletter"] for m in letters)] == [
         ("ValidationError: event is not a JSON object", '"not an event"'),
-        ("ValidationError: a re-keyed copy is [source partition, source offset, event]",
-         '[0,"nine",{}]')]
+        ("ValidationError: a re-keyed copy is [source partition, source offset, (index,) "
+         "event]", '[0,"nine",{}]')]
 
 
 class FlowCount(Detector):
@@ -225,22 +227,29 @@ def test_an_origin_on_an_event_is_not_taken_for_a_copys(bus, unique, tmp_path, m
     assert _counted(bus, names, f"{names.namespace}-reader") == ["10 flows"]
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["single", "batched"])
 def test_copies_republished_after_a_source_worker_crash_are_counted_once(
-        bus, unique, tmp_path, monkeypatch):
+        bus, unique, tmp_path, monkeypatch, batched):
+    """Batched: the collectors' framing (watchkeeper/batches.py); the copies of one source
+    message then share its offset and differ by their index in the batch."""
     monkeypatch.setattr(registry, "BUILTIN", {FlowCount.name: FlowCount})
     results = []
     for crash in (False, True):
-        settings, names, backends = _pipeline(bus, f"rc{int(crash)}{unique}",
+        settings, names, backends = _pipeline(bus, f"rc{int(crash)}{int(batched)}{unique}",
                                               f"sqlite:///{tmp_path}/{crash}.db")
         producer = bus.producer()
+        publisher = EventPublisher(producer, "test", names, partitions=bus.partitions)
         for i in range(40):
             t = 1_780_000_000 + i
             doc = flow_document(FlowRecord(uid=f"F{i}", start=t, end=t + 1, proto=6,
                                            orig_ip=f"10.51.{i}.1", orig_port=1000,
                                            resp_ip="10.61.0.1", resp_port=80, conn_state="S0"),
                                 "s", InternalNetworks())
-            producer.send(names.events, codec.encode(doc), key=doc["source"]["ip"])
-        producer.flush()
+            if batched:
+                publisher.publish(doc)
+            else:
+                producer.send(names.events, codec.encode(doc), key=doc["source"]["ip"])
+        publisher.flush()
         if crash:   # copies published, then killed before its checkpoint: nothing committed
             first = pipeline.detection_workers(settings, backends)[0]
             first.checkpoint_every_s = 3600
