@@ -169,6 +169,28 @@ def test_a_bad_copy_in_a_batch_is_dead_lettered_alone(bus, unique, tmp_path, mon
          "event]", '[0,"nine",{}]')]
 
 
+def test_a_bad_line_in_a_batch_of_events_is_dead_lettered_alone(bus, unique, tmp_path,
+                                                                 monkeypatch):
+    """A collector's batch (JSON lines, watchkeeper/batches.py) with a line that is not an
+    event: the source-keyed stage dead-letters that line and copies the other 20."""
+    monkeypatch.setattr(registry, "BUILTIN", {FlowCount.name: FlowCount})
+    settings, names, backends = _pipeline(bus, f"rl{unique}", f"sqlite:///{tmp_path}/wk.db")
+    lines = [codec.encode(_flow(i, "10.54.0.1", "10.64.0.1")) for i in range(20)]
+    producer = bus.producer()
+    producer.send(names.events, b"\n".join(lines[:7] + [b"{not json"] + lines[7:]),
+                  key="10.54.0.1")
+    producer.flush()
+    results = []
+    for worker in pipeline.detection_workers(settings, backends):
+        results.append(drain(worker))
+        worker.close()
+    assert (results[0].consumed, results[0].deadlettered) == (1, 1)
+    assert _counted(bus, names, f"{names.namespace}-reader") == ["10 flows", "20 flows"]
+    letters = bus.consumer(f"rl{unique}-letters", [names.deadletter]).poll(100, timeout=5.0)
+    assert [codec.decode(m.value)["watchkeeper"]["deadletter"]["raw"] for m in letters] == [
+        "{not json"]
+
+
 class FlowCount(Detector):
     """Test detector: counts flows per target, alerting at every 10th (a flow counted twice
     shows as alerts past the real total)."""
