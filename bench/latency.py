@@ -215,7 +215,9 @@ def run_embedded(config: Path, rate: float, seconds: float, tmp: Path) -> dict:
     backends.bus.ensure_topics(Names(settings.namespace).topics)
     stop = threading.Event()
     threads = start_workers(settings, backends, stop, roles=("detect", "alerting", "index"))
-    publisher = EventPublisher(backends.bus.producer(), "capture", Names(settings.namespace))
+    # batched by partition, as the app's collectors publish (watchkeeper/batches.py)
+    publisher = EventPublisher(backends.bus.producer(), "capture", Names(settings.namespace),
+                               partitions=backends.bus.partitions)
     try:
         sent = paced_publish(publisher, rate, seconds)
         alerts = wait_alerts(backends.store, sent)
@@ -276,7 +278,7 @@ def run_kafka(config: Path, rate: float, seconds: float, bus_url: str, es_url: s
                              str(config), "--bus", bus_url, "--store", f"{es_url}?prefix={prefix}",
                              "--processes", processes], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    publisher = EventPublisher(bus.producer(), "capture", names)
+    publisher = EventPublisher(bus.producer(), "capture", names, partitions=bus.partitions)
     detection = None
     try:
         warm = paced_publish(publisher, 20, 2)    # stages up and joined before timing
