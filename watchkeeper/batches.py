@@ -92,9 +92,9 @@ class PartitionBatches:
             self._send(producer, group)
 
     def _send(self, producer: Producer, group: tuple[str, int]) -> None:
-        values = self._groups.pop(group)
-        del self._sizes[group]
-        producer.send(group[0], self.frame(values), key=self.keys[group[1]])
+        # forgotten only once sent: a send that raises leaves the group for the next try
+        producer.send(group[0], self.frame(self._groups[group]), key=self.keys[group[1]])
+        del self._groups[group], self._sizes[group]
 
     def clear(self) -> None:
         """Forget unsent values (the step they came from will be read again)."""

@@ -74,10 +74,10 @@ class EventPublisher:
         lines are byte-identical to `codec.encode` of the dict documents: tests/unit/
         collectors/test_flowjson.py) as they are, keyed by their source.ip (one message per
         line, or in batches with `partitions`): no dict, decode or validation per event,
-        which cost the live capture path ~5x its flow meter. The first line of every chunk is still validated; if it
-        fails, every line of the chunk goes through `publish` (validated one by one, the
-        bad ones dead-lettered with their reason), so an encoder that goes wrong loses
-        nothing and publishes nothing invalid."""
+        which cost the live capture path ~5x its flow meter. The first line of every chunk
+        is still validated; if it fails, every line of the chunk goes through `publish`
+        (validated one by one, the bad ones dead-lettered with their reason), so an encoder
+        that goes wrong loses nothing and publishes nothing invalid."""
         lines = chunk.split(b"\n")
         if lines and not lines[-1]:
             lines.pop()
@@ -171,7 +171,7 @@ class EventPublisher:
                                                                       self.flush_every_s)
         flushed = time.monotonic()
         while not self._closed.wait(wait):
-            if time.monotonic() - flushed >= self.flush_every_s:
+            if self._batches is None or time.monotonic() - flushed >= self.flush_every_s:
                 flushed = time.monotonic()
                 if self._unflushed:
                     self._flush_counted()

@@ -105,6 +105,29 @@ def test_a_batch_is_cut_at_its_event_and_byte_limits():
     assert all(len(v) <= 1000 + 100 for _, v, _ in out.sent)
 
 
+def test_a_send_that_raises_keeps_its_batch_for_the_next_try():
+    class Flaky(Recorder):
+        failures = 1
+
+        def send(self, topic, value, key=None):
+            if self.failures:
+                self.failures -= 1
+                raise OSError("buffer full")
+            super().send(topic, value, key)
+
+    out = Flaky()
+    held = batches.PartitionBatches(1, max_events=3)
+    held.add(out, "t", "k", b"1")
+    held.add(out, "t", "k", b"2")
+    try:
+        held.add(out, "t", "k", b"3")
+    except OSError:
+        pass
+    held.add(out, "t", "k", b"4")
+    held.send_all(out)
+    assert [batches.split(v) for _, v, _ in out.sent] == [[b"1", b"2", b"3", b"4"]]
+
+
 def test_held_events_go_out_after_the_linger_without_a_flush():
     out = Recorder()
     publisher = EventPublisher(out, "syslog", NAMES, partitions=PARTITIONS, linger_s=0.05,
