@@ -52,7 +52,6 @@ from alerting.worker import AlertingWorker  # noqa: E402
 from detectors.runner import DetectionWorker  # noqa: E402
 from watchkeeper.bus import BusError, Names, open_bus  # noqa: E402
 from watchkeeper.indexer import Indexer  # noqa: E402
-from watchkeeper.publish import EventPublisher  # noqa: E402
 from watchkeeper.store import StoreError, open_store  # noqa: E402
 from watchkeeper.worker import StepResult  # noqa: E402
 
@@ -61,6 +60,7 @@ from bench.machine import machine, machine_line  # noqa: E402
 from bench.pipeline_elastic import Elastic  # noqa: E402
 from bench.pipeline_report import report  # noqa: E402
 from bench.processes import mode_processes  # noqa: E402
+from bench.publishing import FRAMING, publish  # noqa: E402
 from bench.pipeline_workload import generate  # noqa: E402
 
 STEP_DEADLINE_S = 1800.0              # a stage that has not finished by then fails the run
@@ -76,45 +76,6 @@ class StageRun:
     alerts: int = 0
     deadlettered: int = 0
     recoveries: int = 0                   # failed steps read again from the last commit
-
-
-class CountingProducer:
-    """The bus producer, counting the messages it was given (the stages' `consumed`)."""
-
-    def __init__(self, producer):
-        self.producer, self.sent = producer, 0
-
-    def send(self, topic, value, key=None):
-        self.sent += 1
-        self.producer.send(topic, value, key=key)
-
-    def flush(self):
-        self.producer.flush()
-
-    def close(self):
-        self.producer.close()
-
-
-# --framing: "batched" as the app's collectors publish (watchkeeper/batches.py), or "single"
-# (one message per event, as before 2026-12-06)
-FRAMING = {"batched": True}
-
-
-def publish(bus, names: Names, docs: list[dict]) -> tuple[float, int]:
-    """Seconds to publish `docs` as a collector does, and the messages that took."""
-    producer = CountingProducer(bus.producer())
-    partitions = bus.partitions if FRAMING["batched"] else None
-    publisher = EventPublisher(producer, "bench", names, partitions=partitions)
-    started = time.perf_counter()
-    for doc in docs:
-        publisher.publish(doc)
-    publisher.close()
-    producer.close()                      # flush: every message stored
-    seconds = time.perf_counter() - started
-    if publisher.published != len(docs) or publisher.rejected:
-        raise SystemExit(f"publish: {publisher.published} published, {publisher.rejected} "
-                         f"rejected of {len(docs)}")
-    return seconds, producer.sent
 
 
 def run_stage(stage, owed, done=lambda: True) -> StageRun:

@@ -31,12 +31,9 @@ def _array(copies: list[bytes]) -> bytes:
 
 
 class BatchedCopies(PartitionBatches):
-    """Copies gathered during one step, per (topic, partition group); `send` hands them to
+    """Copies gathered during one step, per (topic, partition group); `send_all` hands them to
     the producer as one message per group (sooner for a group past MAX_BATCH_BYTES)."""
 
     def __init__(self, partitions: int):
         super().__init__(partitions, frame=_array, max_bytes=MAX_BATCH_BYTES,
                          max_events=1 << 30)
-
-    def send(self, producer) -> None:
-        self.send_all(producer)

@@ -142,7 +142,7 @@ class DetectionWorker:
                     self._publish(specs_or_error)
                     raised += len(specs_or_error)
         self._poll_size.saw(len(messages), events)
-        self._copies.send(self.producer)
+        self._copies.send_all(self.producer)
         self.producer.flush()          # alerts and copies are on the bus before any checkpoint
         self._collect_writes()
         quiet = None if messages else self._quiet_dirty()

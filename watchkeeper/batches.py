@@ -84,9 +84,6 @@ class PartitionBatches:
         if size >= self.max_bytes or len(held) >= self.max_events:
             self._send(producer, group)
 
-    def __bool__(self) -> bool:
-        return bool(self._groups)
-
     def send_all(self, producer: Producer) -> None:
         for group in list(self._groups):
             self._send(producer, group)

@@ -26,7 +26,7 @@ def test_copies_are_grouped_by_their_keys_partition_and_sent_as_json_arrays_in_o
     for event in events:
         copies.add(producer, "t", event["key"], codec.encode(event))
     assert producer.sent == []                  # nothing leaves before the step's end
-    copies.send(producer)
+    copies.send_all(producer)
     assert 1 < len(producer.sent) <= 4
     received = []
     for topic, value, key in producer.sent:
@@ -36,7 +36,7 @@ def test_copies_are_grouped_by_their_keys_partition_and_sent_as_json_arrays_in_o
         assert [e["n"] for e in batch] == sorted(e["n"] for e in batch)
         received += batch
     assert sorted(received, key=lambda e: e["n"]) == events
-    copies.send(producer)                       # sent once only
+    copies.send_all(producer)                       # sent once only
     assert len(received) == sum(len(codec.decode(v)) for _, v, _ in producer.sent)
 
 
@@ -48,5 +48,5 @@ def test_a_group_past_the_size_bound_is_sent_at_once():
         copies.add(producer, "t", "k", copy)
     assert [len(codec.decode(v)) for _, v, _ in producer.sent] == [per_batch, per_batch]
     copies.clear()                              # a failed step's copies are not sent
-    copies.send(producer)
+    copies.send_all(producer)
     assert len(producer.sent) == 2
