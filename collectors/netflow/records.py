@@ -14,6 +14,9 @@ from watchkeeper.networks import InternalNetworks
 
 _ICMP = (1, 58)
 _WRAP = 1 << 32
+# Some exporters stamp a record a little after the header's uptime; more than this "after
+# the export" can only be the 32-bit uptime having wrapped since the flow was stamped.
+_EXPORT_SKEW_MS = 60_000
 
 
 @dataclass
@@ -33,8 +36,15 @@ class ExportContext:
 
 
 def _uptime_delta_ms(uptime: int, switched: int) -> int:
-    """uptime - switched on 32-bit counters: signed, so a wrap between them is harmless."""
-    return (uptime - switched + (_WRAP >> 1)) % _WRAP - (_WRAP >> 1)
+    """How long before the export (uptime) the flow was stamped, on 32-bit counters.
+
+    A flow cannot be stamped after its export, so the difference is unsigned (a wrap between
+    the two is harmless) except within a small skew. A signed (half-range) reading put
+    softflowd's replayed flows 25 days in the future whenever the date made the wrapped
+    difference land in the upper half, which nfdump reads the unsigned way.
+    """
+    delta = (uptime - switched) % _WRAP
+    return delta - _WRAP if delta > _WRAP - _EXPORT_SKEW_MS else delta
 
 
 def flow_times(rec: dict, ctx: ExportContext) -> FlowTimes:

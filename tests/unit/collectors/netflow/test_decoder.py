@@ -55,6 +55,20 @@ def test_uptime_wrap_between_first_switched_and_export(decoder, pk):
     assert doc.documents[0]["event"]["start"] == timeutil.format(1_700_000_000 - 3)
 
 
+def test_a_flow_stamped_more_than_half_the_uptime_range_ago_is_in_the_past(decoder, pk):
+    # first_switched is 30 days (> 2^31 ms) before the header's uptime, across a wrap: the
+    # flow started before the export, never 19.7 days after it (a signed reading's answer)
+    thirty_days_ms = 30 * 86_400_000
+    first = (1000 - thirty_days_ms) % 2**32
+    doc = decoder.decode(pk.v5([{"first": first, "last": first}], uptime=1000), EXPORTER)
+    assert doc.documents[0]["event"]["start"] == timeutil.format(1_700_000_000 - 30 * 86_400)
+
+
+def test_a_record_stamped_just_after_its_export_is_clock_skew_not_a_wrap(decoder, pk):
+    doc = decoder.decode(pk.v5([{"first": 1500, "last": 1500}], uptime=1000), EXPORTER)
+    assert doc.documents[0]["event"]["start"] == timeutil.format(1_700_000_000 + 0.5)
+
+
 def test_v5_header_sampling_scales_counters(decoder, pk):
     sampled = pk.v5([{}], sampling=(1 << 14) | 100)   # mode 1, 1 in 100
     doc = decoder.decode(sampled, EXPORTER).documents[0]
