@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine import machine, machine_line  # noqa: E402
 from bench.pipeline_workload import generate  # noqa: E402
+from bench.publishing import FRAMING, publish  # noqa: E402
 
 
 class GcTime:
@@ -47,7 +48,7 @@ def drain(worker, heap) -> None:
         heap.tick()
 
 
-def run_once(encoded: list[tuple[bytes, str]], gc_time: GcTime) -> dict[str, float]:
+def run_once(docs: list[dict], gc_time: GcTime) -> dict[str, float]:
     """CPU seconds of the source-keyed stage, then of the re-keyed stages, for the events."""
     from app.pipeline import detection_workers, open_backends
     from app.settings import Settings
@@ -57,10 +58,7 @@ def run_once(encoded: list[tuple[bytes, str]], gc_time: GcTime) -> dict[str, flo
         settings = Settings(bus="memory://", store=f"sqlite:///{tmp}/stage.db")
         backends = open_backends(settings, bounded=False)
         names = Names(settings.namespace)
-        producer = backends.bus.producer()
-        for value, key in encoded:
-            producer.send(names.events, value, key=key)
-        producer.flush()
+        publish(backends.bus, names, docs)    # as the collectors do (--framing)
         workers = detection_workers(settings, backends, checkpoint_every_s=1e9)
         heap._last_freeze = 0.0
         heap.tick()    # the workload waiting on the bus is frozen before timing, not walked
@@ -83,14 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--framing", choices=("batched", "single"), default="batched",
+                    help="events published in batches as the collectors do, or one per message")
     args = ap.parse_args(argv)
     print(machine_line(machine(None, False)))
-    from watchkeeper import codec
+    FRAMING["batched"] = args.framing == "batched"
     docs, _ = generate(args.events)
-    encoded = [(codec.encode(doc), doc["source"]["ip"]) for doc in docs]
-    del docs
     gc_time = GcTime()
-    runs = [run_once(encoded, gc_time) for _ in range(args.repeat)]
+    runs = [run_once(docs, gc_time) for _ in range(args.repeat)]
     for stage in ("source", "rekeyed"):
         per_event = [r[stage] / args.events * 1e6 for r in runs]
         in_gc = [r[f"{stage}_gc"] / r[stage] * 100 for r in runs]
