@@ -76,12 +76,13 @@ def kafka_consumer_perf(libs: Path, servers: str, topic: str, n: int) -> dict:
             "fetch_records_per_s": float(row["fetch.nMsg.sec"]), "line": lines[-1]}
 
 
-def bulk_bodies(index: str, payloads: list[bytes], ids: list[str]) -> list[bytes]:
-    """NDJSON `_bulk` bodies of CHUNK documents each, serialised before timing starts."""
+def bulk_bodies(index: str, payloads: list[bytes], ids: list[str],
+                chunk: int = CHUNK) -> list[bytes]:
+    """NDJSON `_bulk` bodies of `chunk` documents each, serialised before timing starts."""
     bodies = []
-    for start in range(0, len(payloads), CHUNK):
+    for start in range(0, len(payloads), chunk):
         parts = []
-        for doc_id, raw in zip(ids[start:start + CHUNK], payloads[start:start + CHUNK]):
+        for doc_id, raw in zip(ids[start:start + chunk], payloads[start:start + chunk]):
             parts.append(b'{"index":{"_index":"%s","_id":"%s"}}\n' % (index.encode(),
                                                                       doc_id.encode()))
             parts.append(raw + b"\n")
