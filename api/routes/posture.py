@@ -4,16 +4,18 @@ from __future__ import annotations
 import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
+from typing import get_args
 
 from fastapi import APIRouter, Request
 
-from api.deps import ClockDep, RawStoreDep, SiteTreeDep
+from api.deps import ClockDep, IncidentPolicyDep, RawStoreDep, SiteTreeDep
 from api.errors import store_errors
 from api.focus import FOCUS_404, FocusDep
 from api.schemas.common import BucketPublic
 from api.schemas.posture import Posture, Series, Tops, Trend
 from api.security import SCREEN_ROLES, allow
 from watchkeeper import posture, timeutil
+from watchkeeper.incidents import Status
 from watchkeeper.collector_health import collector_health, deadletters_by_stage, \
     posture_warnings
 from watchkeeper.store.base import Query
@@ -21,21 +23,23 @@ from watchkeeper.store.base import Query
 router = APIRouter(prefix="/posture", tags=["posture"])
 DAY = 86400
 MONTH_CACHE_SECONDS = 300
-READ_THREADS = 4        # a posture answer is six store reads, asked at once
+READ_THREADS = 4        # a posture answer is seven store reads, asked at once
+OPEN_INCIDENTS_SHOWN = 100
+OPEN_INCIDENT_STATUSES = tuple(s for s in get_args(Status) if s != "closed")
 
 
 @router.get("", response_model=Posture, summary="Threat level, per site and tier, trends, "
             "tops and collector health", responses=FOCUS_404,
             dependencies=[allow(*SCREEN_ROLES)])
 def read_posture(request: Request, focus: FocusDep, raw: RawStoreDep, tree: SiteTreeDep,
-                 now: ClockDep):
+                 policy: IncidentPolicyDep, now: ClockDep):
     key = (focus.scope, tuple(focus.store.sites) if focus.store.sites is not None else None)
     with store_errors():
         return request.app.state.posture_cache.get(
-            key, now, lambda: _answer(request, focus, raw, tree, now), _refresh_pool())
+            key, now, lambda: _answer(request, focus, raw, tree, policy, now), _refresh_pool())
 
 
-def _answer(request: Request, focus, raw, tree, now: float) -> Posture:
+def _answer(request: Request, focus, raw, tree, policy, now: float) -> Posture:
     store, scope = focus.store, focus.scope
     day = Query(since=(now - DAY) // 60 * 60, until=posture.window_end(now), limit=1)
     reads = {   # independent store reads, asked at once (the answer waits for the slowest)
@@ -45,6 +49,7 @@ def _answer(request: Request, focus, raw, tree, now: float) -> Posture:
         "day": lambda: _day(store, day),
         "collectors": lambda: collector_health(store, now),
         "deadletters": lambda: deadletters_by_stage(raw, now) if store.sites is None else None,
+        "incidents": lambda: _open_incidents(store, policy, now),
     }
     got = _concurrently(reads)
     got.update(got.pop("day"))
@@ -56,7 +61,17 @@ def _answer(request: Request, focus, raw, tree, now: float) -> Posture:
         by_severity=got["by_severity"], by_category=got["by_category"],
         top=Tops(sources=got["sources"], targets=got["targets"], sites=got["sites"]),
         collectors=[asdict(c) for c in got["collectors"]],
-        warnings=posture_warnings(got["collectors"]), deadletters_by_stage=got["deadletters"])
+        warnings=posture_warnings(got["collectors"]), deadletters_by_stage=got["deadletters"],
+        open_incidents=got["incidents"])
+
+
+def _open_incidents(store, policy, now: float) -> list[dict]:
+    """The open incidents of the subtree, presented as `GET /incidents` presents them (level,
+    colour, reporting clock): the wall screen's board. A viewer may not search incidents, and
+    the board must not wait for the live feed to learn of incidents opened before it loaded."""
+    query = Query(terms={"watchkeeper.incident.status": list(OPEN_INCIDENT_STATUSES)},
+                  limit=OPEN_INCIDENTS_SHOWN)
+    return [policy.present(doc, now) for doc in store.search("incidents", query).items]
 
 
 @functools.cache

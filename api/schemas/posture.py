@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from api.schemas.common import BucketPublic
+from api.schemas.incidents import IncidentPublic
 
 Colour = Literal["red", "orange", "yellow", "blue"]
 
@@ -99,3 +100,7 @@ class Posture(BaseModel):
     deadletters_by_stage: dict[str, int] | None = Field(
         description="Dead letters of the last 24 h per stage; root principals only (null "
                     "otherwise: dead letters carry no site)")
+    open_incidents: list[IncidentPublic] = Field(
+        default_factory=list, description="Open incidents (every status but closed), newest "
+        "first, at most 100, presented as `GET /incidents` presents them: the wall screen's "
+        "board, for roles that may not search incidents too")

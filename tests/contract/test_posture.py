@@ -6,12 +6,14 @@ import warnings
 
 import pytest
 
+from alerting.correlate import merge
 from api import create_app
 from api.deps import get_clock
 from watchkeeper import posture
 from watchkeeper.config import AuthSettings
 from watchkeeper.documents import AlertSpec, alert_document
 from watchkeeper.identity import Principal, issue_access_token
+from watchkeeper.incidents import keep_people_fields
 from watchkeeper.status import status_document
 from watchkeeper.store.base import Group, Query
 
@@ -246,3 +248,33 @@ def test_a_tile_focuses_on_its_subtree_within_the_callers(api):
     for site, focus in (("county-a1", "city-a"), ("county-a1", "county-a2"), ("/", "nowhere")):
         problem = _get(api, site, focus=focus, status=404)
         assert problem["status"] == 404
+
+
+def _incidents(store) -> None:
+    """An open incident in each county and a closed one in county-a1."""
+    for iid, n, status in (("inc-a1", 1, "new"), ("inc-a2", 3, "investigating"),
+                           ("inc-a1-old", 2, "closed")):
+        alert = SEED[n - 1]
+        doc = keep_people_fields(None, merge(None, [alert], iid), NOW - 600)
+        doc["watchkeeper"]["incident"]["status"] = status
+        store.bulk_upsert("incidents", [doc])
+    store.refresh()
+
+
+def test_open_incidents_reach_a_viewer_within_its_subtree(api, seeded):
+    """The wall screen's key is a viewer, which may not search incidents: the posture carries
+    the open ones, presented with level and reporting clock, and only those of its subtree."""
+    _incidents(seeded)
+    root = _get(api, "/")
+    assert {i["event"]["id"] for i in root["open_incidents"]} == {"inc-a1", "inc-a2"}
+    shown = next(i for i in root["open_incidents"] if i["event"]["id"] == "inc-a2")
+    assert shown["watchkeeper"]["incident"]["status"] == "investigating"
+    assert shown["watchkeeper"]["incident"]["level"] in ("I", "II", "III", "IV")
+    assert shown["watchkeeper"]["incident"]["warning_colour"] in ("red", "orange", "yellow",
+                                                                  "blue")
+    assert "report_due" in shown["watchkeeper"]["incident"]         # the reporting clock
+    county = _get(api, "county-a1")
+    assert [i["event"]["id"] for i in county["open_incidents"]] == ["inc-a1"]
+    focused = _get(api, "/", focus="county-a2")
+    assert [i["event"]["id"] for i in focused["open_incidents"]] == ["inc-a2"]
+    assert _get(api, "city-b")["open_incidents"] == []

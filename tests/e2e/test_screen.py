@@ -68,6 +68,23 @@ def test_a_county_viewer_sees_only_its_county(demo, page):
     sibling.wait_for_function("document.querySelector('[data-testid=severity] h2')"
                               ".textContent.includes('共 0 条')")
     assert "蓝色预警" in sibling.locator("[data-testid=threat-level]").inner_text()  # nothing there
+    assert sibling.locator("[data-testid=incidents] .incident-row").count() == 0
+
+
+def test_a_viewer_key_lists_the_open_incidents_after_a_reload(demo, page):
+    """A viewer may not search incidents; the board must still show those opened before the
+    screen loaded (from the posture), not wait for the live feed to mention them."""
+    headers = demo.token()
+    end = time.monotonic() + 60
+    while not httpx.get(f"{demo.base}/api/v1/incidents", headers=headers,
+                        timeout=5).json()["total"]:
+        assert time.monotonic() < end, "the demo's scan made no incident"
+        time.sleep(0.5)
+    _open(page, demo, demo.key("/"))
+    board = page.locator("[data-testid=incidents]")
+    board.locator(".incident-row").first.wait_for()
+    assert re.search(r"未关闭安全事件（[1-9]\d* 个）", board.locator("h2").inner_text())
+    assert "实时推送" not in board.inner_text()
 
 
 def test_killing_and_restarting_the_api_shows_disconnected_then_recovers_without_a_gap(

@@ -133,10 +133,12 @@ export function derive(raw) {
     out.topSources = posture?.topSources?.length ? posture.topSources : topBy(recent, (a) => a.source?.ip);
     out.topTargets = posture?.topTargets?.length ? posture.topTargets : topBy(recent, (a) => a.destination?.ip);
   }
-  if ("incidents" in raw) {
-    out.incidentsReadable = raw.incidents !== null;
-    // Unreadable for this role: the board keeps what the live feed brought.
-    if (raw.incidents) out.incidents = sortIncidents(raw.incidents.items);
+  // The board: the incident search when this role may make it, else the posture's open
+  // incidents; with neither (an API without them) it keeps what the live feed brought.
+  const incidents = raw.incidents?.items || posture?.openIncidents;
+  if ("incidents" in raw || incidents) {
+    out.incidentsReadable = Boolean(incidents);
+    if (incidents) out.incidents = sortIncidents(incidents);
   }
   return out;
 }

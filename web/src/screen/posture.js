@@ -28,6 +28,8 @@ export function normalizePosture(raw) {
     topSources: top(raw.top?.sources),
     topTargets: top(raw.top?.targets),
     warnings: warningsOf(raw),
+    // The open incidents (any role that may read the posture; a viewer may not search them).
+    openIncidents: Array.isArray(raw.open_incidents) ? raw.open_incidents : null,
     collectors: list(raw.collectors).map((c) => ({
       name: [c.collector, c.observer].filter(Boolean).join(" · ") || "?",
       rate: c.events_per_second ?? null, lastSeen: c.last_seen || null,
