@@ -100,14 +100,17 @@ class AccountAttackDetector(Detector):
         failures, sources = self._failures(state)
         message = (f"password guessing against account '{user}' from {len(sources)} sources: "
                    f"{failures} failed logins")
+        message_zh = f"账号“{user}”遭到来自 {len(sources)} 个源地址的口令猜测：{failures} 次登录失败"
         evidence = [a[3] for a in state.attempts if not a[2]]
         if success_from is not None:
             message += f"; then login succeeded from {success_from}: possible compromise"
+            message_zh += f"；随后从 {success_from} 登录成功：疑似账号失陷"
             evidence = [state.attempts[-1][3], *evidence]
         return AlertSpec(
             detector=self.name, detector_version=self.version, category=self.category,
             rule_id="wk.brute_force.distributed", rule_name="Password guessing from many sources",
             severity=4 if success_from else 3, message=message, entity=f"user:{user}",
+            message_zh=message_zh, rule_name_zh="多源口令猜测",
             first_seen=state.attempts[0][0], last_seen=state.last_seen,
             source_ip=success_from, related_ips=sorted(sources)[:50], evidence=evidence[:100],
             subscores={"sources": min(1.0, len(sources) / (4 * self.config.min_sources)),

@@ -156,6 +156,9 @@ class AnomalyDetector(Detector):
             message=f"{win.host} behaved unusually in the {minutes:g}-minute window from "
                     f"{timeutil.format(win.start)} (score {score:.0f}/100, threshold "
                     f"{threshold:.0f}): {described}",
+            rule_name_zh="主机行为异常",
+            message_zh=f"{win.host} 在 {timeutil.format(win.start)} 起的 {minutes:g} 分钟窗口内"
+                       f"行为异常（评分 {score:.0f}/100，阈值 {threshold:.0f}）：{described}",
             entity=f"{win.host}|{timeutil.format(win.start)}",
             first_seen=win.first_seen, last_seen=win.last_seen, source_ip=win.host,
             related_ips=sorted(win.dsts)[:50], evidence=list(win.evidence),

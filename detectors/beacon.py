@@ -182,6 +182,11 @@ class BeaconDetector(Detector):
                     f"{result.median_interval:.1f}s interval with regular sizes "
                     f"(score {result.score:.2f}"
                     + (")" if result.score >= self.config.threshold else "; a steady clock)"),
+            rule_name_zh="周期性外联（信标）",
+            message_zh=(f"{src} 通过 DNS 周期性查询 {dst} 下的新域名" if over_dns else
+                        f"{src} 周期性连接 {dst}:{port}") + f" 共 {pair.total} 次，间隔稳定在 "
+                       f"{result.median_interval:.1f} 秒，大小规律（评分 {result.score:.2f}"
+                       + ("）" if result.score >= self.config.threshold else "；时钟稳定）"),
             entity=f"{src}->{dst}:{port}", first_seen=pair.starts[0], last_seen=pair.last_seen,
             source_ip=src, destination_ip=None if over_dns else dst,
             related_ips=[src] if over_dns else [src, dst],

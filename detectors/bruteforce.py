@@ -203,10 +203,14 @@ class BruteForceDetector(Detector):
         what = (f"password spraying from {src}: {v.failures} failed logins over {v.accounts} "
                 f"accounts" if spraying else f"password guessing from {src}: {v.failures} failed "
                 f"logins, {state.failures_by_user[v.top_user]} for '{v.top_user}'")
+        what_zh = (f"来自 {src} 的口令喷洒：{v.accounts} 个账号共 {v.failures} 次登录失败"
+                   if spraying else f"来自 {src} 的口令猜测：{v.failures} 次登录失败，其中"
+                   f"账号“{v.top_user}” {state.failures_by_user[v.top_user]} 次")
         failed_ids = [a[3] for a in state.attempts if not a[2]]
         severity = 3 if spraying or state.internal else 2
         if success is not None:
             what += f"; then login succeeded for '{success[0]}': possible compromise"
+            what_zh += f"；随后账号“{success[0]}”登录成功：疑似账号失陷"
             severity, failed_ids = 4, [success[1], *failed_ids]
         subscores = {"attempts": min(1.0, v.failures / (5 * self.config.min_failures)),
                      "failure_ratio": v.failures / (v.failures + state.successes)}
@@ -216,6 +220,7 @@ class BruteForceDetector(Detector):
             detector=self.name, detector_version=self.version, category=self.category,
             rule_id=f"wk.brute_force.{v.kind}", rule_name=f"Password {v.kind}",
             severity=severity, message=what, entity=src, first_seen=state.alert_first_seen,
+            message_zh=what_zh, rule_name_zh="口令喷洒" if spraying else "口令暴力破解",
             last_seen=state.last_seen, source_ip=src, related_ips=[src],
             evidence=failed_ids[:100], subscores=subscores,
             technique_id="T1110.003" if spraying else "T1110",
@@ -256,6 +261,7 @@ class BruteForceDetector(Detector):
         alert = self._flow_alert(key, pair, similar, len(similar) / len(pair.sessions))
         alert.severity, alert.evidence = 4, [event["event"]["id"], *alert.evidence][:100]
         alert.message += "; then a longer session: possible successful login"
+        alert.message_zh = f"{alert.message_zh}；随后出现一次较长会话：疑似登录成功"
         return [alert]
 
     def _alike(self, s: list, session: tuple) -> bool:
@@ -274,6 +280,10 @@ class BruteForceDetector(Detector):
             message=f"{n} short sessions of similar size (client ~{similar[-1][1]} B, server "
                     f"~{similar[-1][2]} B) from {src} to {dst} port {port} in {span:.0f} s: "
                     f"repeated login attempts",
+            rule_name_zh="登录暴力破解（流特征）",
+            message_zh=f"{src} 在 {span:.0f} 秒内向 {dst} 端口 {port} 发起 {n} 个大小相近的短会话"
+                       f"（客户端约 {similar[-1][1]} 字节，服务端约 {similar[-1][2]} 字节）："
+                       f"反复尝试登录",
             entity=key, first_seen=pair.alert_first_seen, last_seen=pair.last_seen,
             source_ip=src, destination_ip=dst, related_ips=[src, dst],
             evidence=[s[4] for s in similar][:100],

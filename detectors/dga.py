@@ -130,6 +130,9 @@ class DgaDetector(Detector):
             severity=3 if nx_ratio >= 0.5 else 2,
             message=f"{src} resolved {flagged} DGA-looking domains ({len(state.nxdomain)} "
                     f"NXDOMAIN), e.g. {', '.join(examples)}",
+            rule_name_zh="域名生成算法（DGA）域名解析",
+            message_zh=f"{src} 解析了 {flagged} 个疑似 DGA 生成的域名（{len(state.nxdomain)} 个 "
+                       f"NXDOMAIN），例如 {', '.join(examples)}",
             entity=src, first_seen=state.window_start, last_seen=state.last_seen,
             source_ip=src, related_ips=[src], evidence=list(state.evidence),
             subscores={"model_confidence": round(sum(state.flagged.values()) / flagged, 4),

@@ -181,6 +181,7 @@ class DnsTunnelDetector(Detector):
         domains = verdict.domains
         shown = ", ".join(domains[:5]) + (f" and {len(domains) - 5} more" if len(domains) > 5
                                           else "")
+        shown_zh = _shown_zh(domains)
         return AlertSpec(
             detector=self.name, detector_version=self.version, category=self.category,
             rule_id="wk.dns_tunneling.rotation", rule_name="Idle DNS tunnel over many domains",
@@ -188,6 +189,10 @@ class DnsTunnelDetector(Detector):
             message=f"{src} polled {verdict.polls} unanswered names every "
                     f"{verdict.period:.0f} s, each under another of {len(domains)} registered "
                     f"domains ({shown}; signals: failing_polls, clock, rotation)",
+            rule_name_zh="多域名轮换的空闲 DNS 隧道",
+            message_zh=f"{src} 每 {verdict.period:.0f} 秒查询一次无应答域名，共 {verdict.polls} "
+                       f"次，每次换用 {len(domains)} 个注册域名中的另一个（{shown_zh}；"
+                       f"信号：failing_polls、clock、rotation）",
             entity=f"{src}->*", first_seen=verdict.first_seen, last_seen=now,
             source_ip=src, related_ips=[src], evidence=verdict.evidence,
             subscores={"domains": min(1.0, len(domains) / (2 * self.config.min_rotation_domains)),
@@ -247,6 +252,7 @@ class DnsTunnelDetector(Detector):
                                           else "")
         what = "answers of encoded data to fresh names" if answers \
             else "unique long high-entropy names"
+        what_zh = "条针对新域名的编码数据应答" if answers else "个不重复的高熵长域名"
         floor = self.config.min_encoded_names if answers else self.config.min_suspicious_names
         return AlertSpec(
             detector=self.name, detector_version=self.version, category=self.category,
@@ -254,6 +260,9 @@ class DnsTunnelDetector(Detector):
             rule_name="DNS tunnelling over many domains", severity=3,
             message=f"{src} {'received' if answers else 'queried'} {verdict.names} {what} "
                     f"spread over {len(domains)} registered domains ({shown}; signals: spread)",
+            rule_name_zh="分散于多域名的 DNS 隧道",
+            message_zh=f"{src} {'收到' if answers else '查询了'} {verdict.names} {what_zh}，分散在 "
+                       f"{len(domains)} 个注册域名下（{_shown_zh(domains)}；信号：spread）",
             entity=f"{src}->*", first_seen=verdict.state.first_seen, last_seen=now,
             source_ip=src, related_ips=[src], evidence=list(verdict.state.evidence),
             subscores={"volume": min(1.0, verdict.names / (2 * floor)),
@@ -282,6 +291,12 @@ class DnsTunnelDetector(Detector):
                     f"{state.features.data_answers} answers of encoded data "
                     f"({state.queries} queries, mean subdomain {state.length_sum / unique:.0f} "
                     f"chars; signals: {', '.join(signals)})",
+            rule_name_zh="DNS 隧道",
+            message_zh=f"{src} 在 {domain} 下查询了 {state.suspicious} 个不重复的高熵长域名、"
+                       f"{state.features.encoded} 个新的编码域名，收到 "
+                       f"{state.features.data_answers} 条编码数据应答（共 {state.queries} 次"
+                       f"查询，子域名平均 {state.length_sum / unique:.0f} 个字符；"
+                       f"信号：{'、'.join(signals)}）",
             entity=f"{src}->{domain}", first_seen=state.window_start, last_seen=state.last_seen,
             source_ip=src, related_ips=[src], evidence=list(state.evidence),
             subscores={k: round(v, 4) for k, v in subscores.items()},
@@ -369,3 +384,9 @@ def shannon_entropy(text: str) -> float:
 def _hash(text: str) -> int:
     # Stable across processes (Python's hash() is salted), so snapshots restore anywhere.
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+def _shown_zh(domains: list[str]) -> str:
+    """The first five domains, and how many more, for a zh-CN message."""
+    more = f" 等 {len(domains)} 个" if len(domains) > 5 else ""
+    return "、".join(domains[:5]) + more

@@ -242,6 +242,7 @@ class DosDetector(Detector):
         top = [ip for ip, _ in Counter(ep.sources).most_common(49)]
         more = "+" if len(ep.sources) >= self.config.max_sources else ""
         origin = f"from {single}" if single else f"from {len(ep.sources)}{more} sources"
+        origin_zh = f"来自 {single}" if single else f"来自 {len(ep.sources)}{more} 个源地址"
         ratio = max(ep.peak_flows, 1) / ep.expected
         return AlertSpec(
             detector=self.name, detector_version=self.version, category=self.category,
@@ -251,6 +252,11 @@ class DosDetector(Detector):
                     f"{ep.peak_flows} flows / {ep.peak_packets:.0f} packets per "
                     f"{self.config.bucket_seconds:g} s ({ratio:.0f}x baseline), "
                     f"{half_open:.0%} half-open",
+            rule_name_zh=f"{kind} 洪泛攻击" if kind != "traffic" else "流量洪泛攻击",
+            message_zh=f"针对 {dst} 的{kind if kind != 'traffic' else '流量'}洪泛攻击（{origin_zh}）："
+                       f"{ep.flows} 条流，峰值每 {self.config.bucket_seconds:g} 秒 "
+                       f"{ep.peak_flows} 条流 / {ep.peak_packets:.0f} 个包（基线的 {ratio:.0f} 倍），"
+                       f"半开连接占 {half_open:.0%}",
             entity=dst, first_seen=ep.start, last_seen=ep.last,
             source_ip=single, destination_ip=dst, related_ips=[dst, *top],
             evidence=list(ep.evidence),

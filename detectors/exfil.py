@@ -198,6 +198,8 @@ class ExfilDetector(Detector):
         what = f"to {key}:{port}" if key != TOTAL else f"to {len(dests)} external destinations"
         baseline = (f"baseline {_human(expected)}" if expected is not None
                     else "baseline still warming up")
+        what_zh = f"向 {key}:{port} " if key != TOTAL else f"向 {len(dests)} 个外部目的地址"
+        baseline_zh = (f"基线 {_human(expected)}" if expected is not None else "基线仍在学习")
         return AlertSpec(
             detector=self.name, detector_version=self.version, category=self.category,
             rule_id="wk.exfil.volume" if key != TOTAL else "wk.exfil.total_volume",
@@ -205,6 +207,9 @@ class ExfilDetector(Detector):
             message=f"{src} sent {_human(volume)} {what} in the last "
                     f"{self.config.window_seconds / 3600:g} h ({baseline}; floor "
                     f"{_human(floor)})",
+            rule_name_zh="大量数据外传",
+            message_zh=f"{src} 在最近 {self.config.window_seconds / 3600:g} 小时内{what_zh}发送了 "
+                       f"{_human(volume)}（{baseline_zh}；下限 {_human(floor)}）",
             entity=f"{src}|{key}", first_seen=entry.first_seen, last_seen=entry.last_seen,
             source_ip=src, destination_ip=key if key != TOTAL else None,
             related_ips=sorted(dests, key=lambda d: -host.dests[d].bytes)[:50],

@@ -369,6 +369,9 @@ class IocDetector(Detector):
             "severity": severity(confidence),
             "message": f"{match.host} and {ind.kind} indicator {ind.value} from {ind.source}"
                        f"{detail}: {match.field}={match.observed} [{ind.origin}]",
+            "rule_name_zh": f"威胁情报命中：{ind.kind}",
+            "message_zh": f"{match.host} 命中 {ind.kind} 类威胁情报指标 {ind.value}（来源 "
+                          f"{ind.source}）{detail}：{match.field}={match.observed} [{ind.origin}]",
             "source_ip": src, "destination_ip": dst,
             "related_ips": sorted({ip for ip in (src, dst) if ip}),
             "subscores": {"confidence": confidence / 100},

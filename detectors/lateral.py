@@ -190,6 +190,9 @@ class LateralMovementDetector(Detector):
             message=f"{src} ran code remotely on {n} internal host{'s' if n > 1 else ''} "
                     f"({call}{', ' + hosts[0] if n == 1 else ''}) "
                     f"within {self.config.window_seconds / 60:g} min",
+            rule_name_zh="远程执行",
+            message_zh=f"{src} 在 {self.config.window_seconds / 60:g} 分钟内在 {n} 台内网主机上"
+                       f"远程执行代码（{call}{'，' + hosts[0] if n == 1 else ''}）",
             entity=src, first_seen=state.executed[0].time, last_seen=state.executed[-1].time,
             source_ip=src, destination_ip=hosts[0] if n == 1 else None,
             related_ips=sorted(hosts)[:50], evidence=[p.event_id for p in state.executed][:100],
@@ -242,6 +245,11 @@ class LateralMovementDetector(Detector):
                     f"within {self.config.window_seconds / 60:g} min, "
                     + ("not fitting its role (workstation)" if self.roles.role(src) == "workstation"
                        else "never seen during learning"),
+            rule_name_zh="横向移动",
+            message_zh=f"{src} 在 {self.config.window_seconds / 60:g} 分钟内新访问了 {n} 台内网主机"
+                       f"的管理端口（{services}），"
+                       + ("与其角色（工作站）不符" if self.roles.role(src) == "workstation"
+                          else "学习期内从未出现"),
             entity=src, first_seen=state.recent[0].time, last_seen=state.recent[-1].time,
             source_ip=src, destination_ip=next(iter(hosts)) if n == 1 else None,
             related_ips=sorted(hosts)[:50], evidence=[p.event_id for p in state.recent][:100],

@@ -177,6 +177,10 @@ class ScanDetector(Detector):
             message=f"{shape} scan from {where} host {src}: {count} of {len(state.contacts)} "
                     f"first contacts failed ({len(hosts)} hosts, {len(ports)} ports); "
                     f"TRW likelihood ratio {ratio:.0f} >= {math.exp(self._upper):.0f}",
+            rule_name_zh="端口扫描",
+            message_zh=f"{ZH_WHERE[where]}主机 {src} {ZH_SHAPE[shape]}：{len(state.contacts)} 次"
+                       f"首次连接中 {count} 次失败（{len(hosts)} 台主机，{len(ports)} 个端口）；"
+                       f"TRW 似然比 {ratio:.0f} ≥ {math.exp(self._upper):.0f}",
             entity=src, first_seen=state.alert_first_seen, last_seen=state.last_seen,
             source_ip=src, destination_ip=hosts[0] if len(hosts) == 1 else None,
             related_ips=hosts[:50], evidence=[v[1] for v in state.failed.values()][:100],
@@ -207,6 +211,10 @@ def _prune(state: _Source, horizon: float) -> None:
         del state.failed[next(iter(state.failed))]
     if not state.failed:
         state.reported_at, state.alert_first_seen = 0, None   # the next scan is a new episode
+
+
+ZH_SHAPE = {"vertical": "纵向扫描", "horizontal": "横向扫描", "mixed": "混合扫描"}
+ZH_WHERE = {"internal": "内网", "external": "外部"}
 
 
 def _shape(hosts: int, targets: int) -> str:

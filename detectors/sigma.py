@@ -164,6 +164,7 @@ class SigmaDetector(Detector):
         return f"{rule.rule_id}|{actor or '-'}", {
             "rule_id": rule.rule_id, "rule_name": rule.title, "severity": rule.severity,
             "message": f"{rule.title} ({actor or 'unknown actor'}): {text}",
+            "message_zh": f"命中 Sigma 规则“{rule.title}”（{actor or '未知主体'}）：{text}",
             "source_ip": src, "destination_ip": schema.get(event, "destination.ip"),
             "related_ips": list(schema.get(event, "related.ip") or [])[:50],
             "subscores": {"rule_level": rule.severity / 4},

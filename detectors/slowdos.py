@@ -116,6 +116,9 @@ class SlowDosDetector(Detector):
             severity=3 if n >= 4 * self.config.min_connections else 2,
             message=f"{src} holds {n} connections open to {dst}:{port}, each with request "
                     f"bytes sent and no response (slowloris / slow POST)",
+            rule_name_zh="慢速拒绝服务（连接耗尽）",
+            message_zh=f"{src} 对 {dst}:{port} 保持 {n} 个连接，每个连接都已发送请求数据却无响应"
+                       f"（slowloris / 慢速 POST）",
             entity=f"{dst}|{src}|{port}", first_seen=first, last_seen=max(first, last),
             source_ip=src, destination_ip=dst, evidence=[c.event_id for c in held[:100]],
             subscores={"connections": min(1.0, n / (4 * self.config.min_connections)),

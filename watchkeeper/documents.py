@@ -166,6 +166,10 @@ class AlertSpec:
     # The detector's own composite of its subscores in [0, 1] (e.g. beaconing's weighted
     # RITA-style sum); None: the plain mean of the subscores stands for it.
     score: float | None = None
+    # What people read, in zh-CN (the default language): `message` and `rule_name` stay
+    # English, the ECS fields other tools and the English console read (docs/decisions.md).
+    message_zh: str | None = None
+    rule_name_zh: str | None = None
 
 
 def risk_score(severity: int, subscores: dict[str, float], score: float | None = None) -> float:
@@ -203,6 +207,11 @@ def alert_document(spec: AlertSpec, created: float, window_seconds: float = 3600
             "entity": spec.entity,
         }},
     }
+    info = doc["watchkeeper"]["alert"]
+    if spec.message_zh:
+        info["message_zh"] = spec.message_zh
+    if spec.rule_name_zh:
+        info["rule_name_zh"] = spec.rule_name_zh
     if spec.source_ip:
         doc["source"] = {"ip": spec.source_ip}
     if spec.destination_ip:

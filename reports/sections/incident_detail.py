@@ -52,7 +52,7 @@ def build(ctx: ReportContext) -> SectionResult:
         "alerts": [{"time": shown(a["@timestamp"]),
                     "category": get(a, "watchkeeper.alert.category", ""),
                     "severity": get(a, "event.severity"), "source": get(a, "source.ip", ""),
-                    "target": get(a, "destination.ip", ""), "message": a.get("message", "")}
+                    "target": get(a, "destination.ip", ""), "message": _message(a, ctx.lang)}
                    for a in alerts],
     }
     return SectionResult(KEY, [_clock_row(clock.state)], data)
@@ -68,3 +68,10 @@ def _shown(value, zone: str) -> str | None:
 def _clock_row(state: str) -> Row:
     status = {"on_time": "pass", "not_required": "na", "open": "pass"}.get(state, "gap")
     return Row("measures2025", status, f"clock.{state}", {})
+
+
+def _message(alert: dict, lang: str) -> str:
+    """The detector's zh-CN wording in a Chinese report; the ECS `message` otherwise (and for
+    alerts without one, e.g. Suricata's)."""
+    zh = get(alert, "watchkeeper.alert.message_zh") if lang == "zh-CN" else None
+    return zh or alert.get("message", "")

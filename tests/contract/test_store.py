@@ -91,6 +91,18 @@ def test_filters(store, query, expected):
     assert page.total == len(expected)
 
 
+def test_text_search_finds_the_zh_cn_wording_too(store):
+    """Analysts search in Chinese: `q` matches the English `message` or the zh-CN one."""
+    alerts = [_alert("10.0.0.1", message="vertical scan"), _alert("10.0.0.2", "dos")]
+    alerts[0]["watchkeeper"]["alert"]["message_zh"] = "内网主机 10.0.0.1 纵向扫描：192 次首次连接"
+    alerts[1]["watchkeeper"]["alert"]["message_zh"] = "针对 10.0.0.9 的 SYN 洪泛攻击"
+    _write(store, "alerts", alerts)
+    for q, expected in (("纵向扫描", {"10.0.0.1"}), ("洪泛", {"10.0.0.2"}),
+                        ("vertical", {"10.0.0.1"}), ("横向扫描", set())):
+        assert {d["source"]["ip"] for d in store.search("alerts", Query(q=q)).items} == \
+            expected, q
+
+
 def test_terms_and_histogram(store):
     _write(store, "alerts", [_alert(f"10.0.0.{i}", "scan" if i < 5 else "dos", at=T0 + i * 60)
                              for i in range(8)])

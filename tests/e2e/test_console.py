@@ -22,6 +22,8 @@ def test_login_lists_the_demo_alert_and_a_acknowledges_it(demo, page):
     page.wait_for_selector(ROWS)
     first = page.locator(ROWS).first
     assert "扫描探测" in first.inner_text()
+    # The detector's words in zh-CN, not the English ECS message.
+    assert "纵向扫描" in first.inner_text() and "vertical scan" not in first.inner_text()
     alert_id = first.get_attribute("data-id")
     assert _status(demo, alert_id) == "new"
     page.keyboard.press("j")          # j/k move; the cursor stays on the only row
@@ -34,6 +36,7 @@ def test_login_lists_the_demo_alert_and_a_acknowledges_it(demo, page):
                            ".textContent.includes('已确认')")
     page.keyboard.press("Enter")      # the detail with its evidence
     page.wait_for_selector("aside.detail >> text=证据")
+    assert page.locator("aside.detail h2").inner_text() == "端口扫描"
     screenshot(page, "console-zh-CN")
     assert axe_violations(page) == []
 
@@ -46,6 +49,7 @@ def test_english_console_and_login_page_pass_axe(demo, page):
     console_login(page, demo, lang="en")
     page.wait_for_selector(ROWS)
     assert "Scan" in page.locator(ROWS).first.inner_text()
+    assert "vertical scan" in page.locator(ROWS).first.inner_text()     # the ECS message
     screenshot(page, "console-en")
 
 
@@ -102,6 +106,7 @@ def test_incidents_list_and_page(demo, page):
     # table shows its empty-state row, which a plain wait for the first row would sample.
     first = page.locator("[data-testid=incident-list] tbody tr", has_text="级").first
     first.wait_for(timeout=30000)
+    assert first.locator("a").inner_text() == "10.10.1.30：扫描探测"   # not "…: scan"
     first.locator("a").click()
     page.wait_for_selector("article.incident >> text=关联告警")
     # The linked alerts and the report form come from their own reads: wait, don't sample.

@@ -215,5 +215,6 @@ class ElasticReads:
         if query.ip:
             clauses.append({"term": {"related.ip": query.ip}})
         if query.q:
-            clauses.append({"match": {"message": {"query": query.q, "operator": "and"}}})
+            clauses.append({"multi_match": {"query": query.q, "operator": "and",   # either tongue
+                                            "fields": ["message", "watchkeeper.alert.message_zh"]}})
         return {"bool": {"filter": clauses}}

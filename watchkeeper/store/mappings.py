@@ -70,6 +70,7 @@ WATCHKEEPER = _obj(
                verdict=_KW, tags=_KW, suppressed_by=_KW, acknowledged_at=_DATE,
                closed_at=_DATE, updated_at=_DATE, reopened=_LONG,
                weight_points=_LONG,   # posture weight × 6 (posture_weight.py)
+               message_zh={"type": "text"}, rule_name_zh=_KW,   # zh-CN wording
                # detection health (docs/detection-health.md)
                evidence_quality=_KW,
                evidence_gaps=_obj(kind=_KW, observer=_KW, collector=_KW, count=_LONG)),

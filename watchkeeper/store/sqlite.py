@@ -359,8 +359,10 @@ class SqliteStore(Store):
             where.append("EXISTS (SELECT 1 FROM json_each(doc, '$.related.ip') WHERE value = ?)")
             args.append(query.ip)
         if query.q:
-            where.append("instr(lower(coalesce(json_extract(doc, '$.message'), '')), ?) > 0")
-            args.append(query.q.lower())
+            where.append("(instr(lower(coalesce(json_extract(doc, '$.message'), '')), ?) > 0 OR "
+                         "instr(lower(coalesce(json_extract(doc, '$.watchkeeper.alert.message_zh'),"
+                         " '')), ?) > 0)")
+            args += [query.q.lower()] * 2
         return where, args
 
     @staticmethod

@@ -1,6 +1,6 @@
 // How times, numbers and alert fields are shown: Beijing time, grouped numbers, and the
 // triage contract's status words (legacy values read from older alerts are mapped).
-import { t } from "./i18n.js";
+import { lang, t } from "./i18n.js";
 
 const clock = new Intl.DateTimeFormat("en-GB", {
   timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit",
@@ -39,6 +39,21 @@ export function alertState(alert) {
 export const alertInfo = (alert) => alert?.watchkeeper?.alert || {};
 export const incidentInfo = (incident) => incident?.watchkeeper?.incident || {};
 export const site = (doc) => doc?.labels?.site || "";
+
+// What an alert says, in the page's language: detectors write zh-CN beside the English ECS
+// `message` / `rule.name` (alerts from elsewhere, e.g. Suricata's signatures, have only those).
+const zhOr = (zh, other) => (lang === "zh-CN" && zh) || other || "";
+export const alertMessage = (alert) => zhOr(alertInfo(alert).message_zh, alert?.message);
+export const ruleName = (alert) => zhOr(alertInfo(alert).rule_name_zh, alert?.rule?.name);
+
+// An incident's title from its entity and its categories in the page's language (the stored
+// `message` is "<entity>: <category ids>").
+export function incidentTitle(incident) {
+  const info = incidentInfo(incident);
+  const cats = info.categories || [];
+  if (!info.entity || !cats.length) return incident?.message || info.entity || "";
+  return `${info.entity}${t("incident.titleSep")}${cats.map((c) => t(`cat.${c}`)).join(" → ")}`;
+}
 
 // "1 h 05 min" / "05:12" for the reporting clock; negative = overdue.
 export function countdown(ms) {
