@@ -24,6 +24,8 @@ def test_login_lists_the_demo_alert_and_a_acknowledges_it(demo, page):
     assert "扫描探测" in first.inner_text()
     # The detector's words in zh-CN, not the English ECS message.
     assert "纵向扫描" in first.inner_text() and "vertical scan" not in first.inner_text()
+    page.wait_for_function("document.querySelector('[data-testid=alert-list] tbody tr')"
+                           ".textContent.includes('A1县')")       # the site's name, not its id
     alert_id = first.get_attribute("data-id")
     assert _status(demo, alert_id) == "new"
     page.keyboard.press("j")          # j/k move; the cursor stays on the only row

@@ -149,6 +149,7 @@ export const api = {
   setIncidentLevel: (id, level, reason) =>
     send("PUT", `/incidents/${encodeURIComponent(id)}/level`, { body: { level, reason } }),
   assets: (params) => optional(send("GET", "/assets", { params })),
+  sites: () => optional(send("GET", "/sites")),
   audit: (filters) => send("GET", "/audit", { params: filters }),
   verifyAudit: () => send("GET", "/audit/verify"),
   suppressions: () => optional(send("GET", "/suppressions")),

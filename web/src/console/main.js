@@ -49,6 +49,17 @@ function consoleApp() {
         this.me = null;
         await auth.logout().catch(() => {});
       }
+      if (this.canRead) this.loadSiteNames();
+    },
+    siteNames: {},
+    async loadSiteNames() {
+      // Lists show a site's name (区域政务云), not its id (dc-region); ids until it lands.
+      const sites = await api.sites().catch(() => null);
+      if (sites) this.siteNames = Object.fromEntries(sites.items.map((s) => [s.id, s.name]));
+    },
+    siteLabel(doc) {
+      const id = fmt.site(doc);
+      return id ? this.siteNames[id] || id : "/";
     },
     async submitLogin() {
       this.login.busy = true;
