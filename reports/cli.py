@@ -14,7 +14,7 @@ from reports.periods import parse_period
 from reports.sections.incident_detail import IncidentNotFound
 from reports.settings import report_settings
 from reports.templates import ReportTemplateError, TemplateSet
-from watchkeeper.assets import load_inventory
+from watchkeeper.assets import Inventory, load_inventory
 from watchkeeper.identity import ROOT
 from watchkeeper.store import open_store
 
@@ -48,7 +48,7 @@ def cmd_report(args: argparse.Namespace, settings) -> int:
     store = open_store(settings.store)
     try:
         made = generate(store, request, options, TemplateSet(options.templates_dir),
-                        load_inventory(settings.inventory_file), generated_by="cli",
+                        deployment_inventory(settings, store), generated_by="cli",
                         configured_retention_months=settings.retention_months)
     except (IncidentNotFound, ReportTemplateError) as exc:
         raise ValueError(str(exc)) from None
@@ -64,11 +64,25 @@ def cmd_report(args: argparse.Namespace, settings) -> int:
     return 0
 
 
+def deployment_inventory(settings, store) -> Inventory:
+    """The sites and assets the rest of the deployment follows: the store's (seeded once from
+    `inventory_file`, then edited through the API; alerting and tenancy read the same), re-read
+    at each report (`generate` reloads it). The file alone when the store has none."""
+    from watchkeeper.store.inventory import load_from_store, seed_from_file
+    seed_from_file(store, settings.inventory_file)
+
+    def current() -> Inventory:
+        stored = load_from_store(store)
+        return stored if stored.sites or stored.assets() else \
+            load_inventory(settings.inventory_file)
+    return Inventory.refreshing(current, every=60.0)
+
+
 def on_demand_generator(settings, store):
     """What POST /api/v1/reports calls (the composition root hands it to the API)."""
     options = report_settings(settings.reports)
     templates = TemplateSet(options.templates_dir)
-    inventory = load_inventory(settings.inventory_file)
+    inventory = deployment_inventory(settings, store)
 
     def generate_now(*, report_type: str, site: str, period: str | None,
                      incident_id: str | None, lang: str | None, actor: str) -> dict:
@@ -97,7 +111,7 @@ def start_scheduler(settings, store, stop: threading.Event) -> threading.Thread 
     options = report_settings(settings.reports)
     if not options.schedules:
         return None
-    scheduler = ReportScheduler(store, options, load_inventory(settings.inventory_file),
+    scheduler = ReportScheduler(store, options, deployment_inventory(settings, store),
                                 configured_retention_months=settings.retention_months)
     thread = threading.Thread(target=scheduler.run_forever, args=(stop,), name="wk-reports",
                               daemon=True)
@@ -112,7 +126,7 @@ def cmd_scheduler(args: argparse.Namespace, settings) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        scheduler = ReportScheduler(store, options, load_inventory(settings.inventory_file),
+        scheduler = ReportScheduler(store, options, deployment_inventory(settings, store),
                                     configured_retention_months=settings.retention_months)
         if args.once:
             scheduler.run_pending()

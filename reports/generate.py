@@ -33,6 +33,8 @@ def generate(store: Store, request: ReportRequest, settings: ReportSettings,
              templates: TemplateSet, inventory: Inventory | None = None,
              now: float | None = None, generated_by: str = "cli",
              configured_retention_months: int | None = None) -> Generated:
+    if inventory is not None:
+        inventory.reload()          # a store-backed inventory as it is now (no-op for a file's)
     report = build_report(store, request, settings, inventory, now,
                           configured_retention_months=configured_retention_months)
     html = render_html(report, templates)

@@ -46,3 +46,40 @@ def test_monthly_report_for_a_site_from_the_command_line(tmp_path, monkeypatch, 
         assert main(["report", *argv, "--store", url, "--out", str(tmp_path / "x.pdf")]) == 2
         assert message in capsys.readouterr().err
     store.close()
+
+
+def test_the_report_follows_the_sites_in_the_store(tmp_path, capsys):
+    """Sites live in the store (seeded once from the inventory file, then edited through the
+    API; `run --demo` seeds its sample region): a report needs no inventory file to know
+    them, and sees a site added after the generator was made."""
+    from reports.cli import deployment_inventory
+    from reports.generate import generate
+    from reports.periods import parse_period
+    from reports.builder import ReportRequest
+    from reports.settings import report_settings
+    from reports.templates import TemplateSet
+    from watchkeeper.assets import Site
+    from watchkeeper.config import Settings
+    from watchkeeper.store.inventory import put_sites_and_assets
+
+    url = f"sqlite:///{tmp_path}/wk.db"
+    store = SqliteStore(url)
+    seed.seed(store)
+    put_sites_and_assets(store, [Site(id="dc-region", name="区域政务云")], [], "test", "import",
+                         1.0e9)
+    out = tmp_path / "dc.pdf"
+    assert main(["report", "monthly", "--site", "dc-region", "--period", "2026-11",
+                 "--store", url, "--out", str(out)]) == 0, capsys.readouterr().err
+    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "区域政务云" in text
+
+    settings = Settings(store=url)
+    options = report_settings(settings.reports)
+    inventory = deployment_inventory(settings, store)
+    put_sites_and_assets(store, [Site(id="city-z", name="Z市")], [], "test", "import", 1.0e9)
+    period = parse_period("monthly", "2026-11", options.timezone)
+    made = generate(store, ReportRequest("monthly", site="city-z", period=period), options,
+                    TemplateSet(options.templates_dir), inventory)   # would raise: unknown site
+    assert "Z市" in made.html
+    store.close()
