@@ -2,6 +2,7 @@
 one clear line with exit 2 for bad input."""
 from __future__ import annotations
 
+import re
 import subprocess
 
 from tests.unit.reports import seed
@@ -82,4 +83,34 @@ def test_the_report_follows_the_sites_in_the_store(tmp_path, capsys):
     made = generate(store, ReportRequest("monthly", site="city-z", period=period), options,
                     TemplateSet(options.templates_dir), inventory)   # would raise: unknown site
     assert "Z市" in made.html
+    store.close()
+
+
+def test_a_chinese_incident_report_says_what_the_detectors_said_in_chinese(tmp_path, capsys,
+                                                                          monkeypatch):
+    url = f"sqlite:///{tmp_path}/wk.db"
+    store = SqliteStore(url)
+    seed.seed(store)
+    [incident] = store.get_by_ids("incidents", ["inc-late"])
+    first = incident["watchkeeper"]["incident"]["alerts"][0]
+    [alert] = store.get_by_ids("alerts", [first])
+    alert["watchkeeper"]["alert"]["message_zh"] = "来自 203.0.113.5 的口令猜测：12 次登录失败"
+    store.bulk_upsert("alerts", [alert])
+    store.refresh()
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(INVENTORY, encoding="utf-8")
+    monkeypatch.setenv("WATCHKEEPER_INVENTORY_FILE", str(inventory))
+    out = tmp_path / "inc.pdf"
+    assert main(["report", "incident", "--incident", "inc-late", "--store", url,
+                 "--out", str(out), "--html", str(tmp_path / "inc.html")]) == 0, \
+        capsys.readouterr().err
+    text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    html = (tmp_path / "inc.html").read_text(encoding="utf-8")   # PDF text interleaves cells
+    assert "<td>来自 203.0.113.5 的口令猜测：12 次登录失败</td>" in html
+    assert alert["message"] not in html
+    status = incident["watchkeeper"]["incident"]["status"]
+    words = {"new": "待处理", "acknowledged": "已确认", "investigating": "处置中",
+             "contained": "已控制", "closed": "已关闭"}
+    assert re.search(rf"状态\s+{words[status]}", text), status
     store.close()
