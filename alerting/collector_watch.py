@@ -29,6 +29,7 @@ DETECTOR = "collector_health"
 ACTOR = "system:collector-health"
 OPEN = ("new", "acknowledged", "investigating")
 KIND_NAMES = {"stopped": "停止上报", "idle": "无数据"}
+KIND_NAMES_EN = {"stopped": "stopped reporting", "idle": "no data"}
 
 
 def silence_alert(silence: Silence, now: float) -> dict:
@@ -36,11 +37,14 @@ def silence_alert(silence: Silence, now: float) -> dict:
     minutes = max(1, round((now - since) / 60))
     spec = AlertSpec(
         detector=DETECTOR, detector_version="1", category="anomaly", rule_id=RULE_ID,
-        rule_name="采集器静默", severity=3, entity=f"{silence.observer}/{silence.collector}",
-        first_seen=since, last_seen=since,
-        message=(f"采集器 {silence.collector}（传感器 {silence.observer}）已静默约 {minutes} 分钟"
-                 f"（{KIND_NAMES[silence.kind]}，最后输出计数 {silence.output}）：依赖它的检测"
-                 f"看不到这段时间的流量"))
+        rule_name="Collector silent", rule_name_zh="采集器静默", severity=3,
+        entity=f"{silence.observer}/{silence.collector}", first_seen=since, last_seen=since,
+        message=(f"collector {silence.collector} (sensor {silence.observer}) silent for about "
+                 f"{minutes} min ({KIND_NAMES_EN[silence.kind]}, last output count "
+                 f"{silence.output}): detections fed by it miss this time's traffic"),
+        message_zh=(f"采集器 {silence.collector}（传感器 {silence.observer}）已静默约 {minutes} 分钟"
+                    f"（{KIND_NAMES[silence.kind]}，最后输出计数 {silence.output}）：依赖它的检测"
+                    f"看不到这段时间的流量"))
     doc = alert_document(spec, now)
     doc["event"]["id"] = silence.id                 # one alert per silence
     doc["observer"] = {"name": silence.observer, "type": "sensor"}

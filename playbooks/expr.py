@@ -3,9 +3,9 @@
 Python syntax, parsed with `ast` and walked node by node; never `eval`. Allowed: literals,
 lists/tuples, field names with dots (`source.ip`, `alert.severity`, `steps.approve.outcome`),
 comparisons (== != < <= > >= in, not in), `and`, `or`, `not`, and a few functions
-(`cidr(ip, "10.0.0.0/8")`, `len(x)`, `lower(s)`, `startswith(s, prefix)`). Anything else is
-refused when the playbook is loaded, so a bad expression is a load error with its line, not a
-surprise at 3 a.m. A missing field is None (comparisons with None are false, not errors).
+(`cidr(ip, "10.0.0.0/8")`, `len(x)`, `lower(s)`, `startswith(s, prefix)`, `coalesce(a, b, …)`).
+Anything else is refused when the playbook is loaded, so a bad expression is a load error with
+its line, not a surprise at 3 a.m. A missing field is None (comparisons with None are false, not errors).
 """
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ FUNCTIONS: dict[str, Callable] = {
     "len": lambda x: len(x) if x is not None else 0,
     "lower": lambda s: str(s).lower() if s is not None else None,
     "startswith": lambda s, p: isinstance(s, str) and s.startswith(str(p)),
+    # the first value that is set and not empty: `coalesce(alert.watchkeeper.alert.message_zh,
+    # alert.message)` (detectors' zh-CN wording, else the English ECS message)
+    "coalesce": lambda *values: next((v for v in values if v not in (None, "", [])), None),
 }
 
 _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,

@@ -111,7 +111,8 @@ def test_one_alert_per_silence_closed_when_the_collector_is_back(seeded):
     syslog = alerts["syslog"]
     assert syslog["observer"]["name"] == "sensor-2" and syslog["labels"]["site"] == "city-b"
     assert syslog["watchkeeper"]["alert"]["category"] == "anomaly"
-    assert "已静默" in syslog["message"]
+    assert "已静默" in syslog["watchkeeper"]["alert"]["message_zh"]
+    assert "silent for about" in syslog["message"]                 # ECS message: English
     # a second check, or a second watcher (a replica, a restart): the same alerts, no new ones
     clock[0] = NOW + 60
     assert watch.check() == (0, 0)

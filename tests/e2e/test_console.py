@@ -39,6 +39,7 @@ def test_login_lists_the_demo_alert_and_a_acknowledges_it(demo, page):
     page.keyboard.press("Enter")      # the detail with its evidence
     page.wait_for_selector("aside.detail >> text=证据")
     assert page.locator("aside.detail h2").inner_text() == "端口扫描"
+    assert "（分析员，全部单位）" in page.locator(".who").inner_text()
     screenshot(page, "console-zh-CN")
     assert axe_violations(page) == []
 

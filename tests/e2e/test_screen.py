@@ -27,6 +27,7 @@ def _severity_title(page) -> str:
 
 def test_screen_renders_every_panel_with_the_demo_data(demo, page):
     _open(page, demo, demo.key("/"))
+    assert "全部单位" in page.locator(".scope").inner_text()
     for panel in PANELS:
         assert page.locator(f"[data-testid={panel}]").is_visible(), panel
     page.wait_for_function("/共 [1-9][0-9,]* 条/.test(document.querySelector("
@@ -62,7 +63,8 @@ def test_a_county_viewer_sees_only_its_county(demo, page):
     _open(page, demo, demo.key("county-a1"))
     page.wait_for_function("document.querySelector('[data-testid=severity] h2')"
                            ".textContent.includes('共 1 条')")
-    assert "county-a1" in page.locator(".scope").inner_text()
+    # The scope by name (A1县), not by id; the root is 全部单位.
+    page.wait_for_function("document.querySelector('.scope').textContent.includes('A1县')")
     sibling = page.context.new_page()
     _open(sibling, demo, demo.key("county-a2"))
     sibling.wait_for_function("document.querySelector('[data-testid=severity] h2')"

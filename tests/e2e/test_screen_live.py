@@ -134,7 +134,7 @@ def test_a_site_tile_click_focuses_every_panel_on_that_subtree(demo, page):
         county.click()
     page.wait_for_function("document.querySelector('[data-testid=severity] h2')"
                            ".textContent.includes('共 0 条')")           # nothing in A2
-    assert "county-a2" in page.locator(".scope").inner_text()
+    page.wait_for_function("document.querySelector('.scope').textContent.includes('A2县')")
     assert "蓝色预警" in page.locator("[data-testid=threat-level]").inner_text()
     tiles = page.locator("[data-testid=site-map] .tier-root .tile").all_inner_texts()
     assert [t.split("\n")[0] for t in tiles] == ["A2县"]           # the map: that subtree

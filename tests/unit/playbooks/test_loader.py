@@ -133,6 +133,8 @@ def test_expressions_evaluate_over_fields():
     assert not Expression("missing.field > 2").test(alert)      # None > 2: false, no crash
     assert Expression("'a' in tags and not 'b' in tags").test(alert)
     assert Expression("1 < event.severity < 4").test(alert)
+    assert Expression("coalesce(missing, '', source.ip, 'x')").evaluate(alert) == "203.0.113.9"
+    assert Expression("coalesce(missing, none)").evaluate(alert) is None
 
 
 def test_check_command_prints_every_error_and_fails(tmp_path, capsys):

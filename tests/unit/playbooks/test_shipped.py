@@ -77,7 +77,8 @@ def test_brute_force_success_mails_the_duty_officer_and_opens_an_incident(store,
     assert incident["watchkeeper"]["incident"]["status"] == "investigating"
     [mail] = inbox.mails
     assert mail["To"] == "duty@example.gov.cn"
-    assert "inc-1" in mail.get_payload(decode=True).decode()
+    body = mail.get_payload(decode=True).decode()
+    assert "inc-1" in body and "password guessing" in body    # no zh-CN wording: the message
 
 
 def test_exfiltration_from_an_mlps3_asset_is_graded_III_with_a_clock(store, shipped):
@@ -127,7 +128,8 @@ def test_brute_force_success_matches_what_the_detector_really_raises(store, ship
     assert [len(r) for r in started] == [0, 1]           # only the success starts the playbook
     engine.tick()
     assert runs.get_run(store, started[1][0])["watchkeeper"]["run"]["status"] == "succeeded"
-    assert len(inbox.mails) == 1
+    [mail] = inbox.mails
+    assert "疑似账号失陷" in mail.get_payload(decode=True).decode()   # the detector's zh-CN
 
 
 def test_exfiltration_mlps3_matches_the_real_detector_with_asset_context(store, shipped):

@@ -57,6 +57,10 @@ function consoleApp() {
       const sites = await api.sites().catch(() => null);
       if (sites) this.siteNames = Object.fromEntries(sites.items.map((s) => [s.id, s.name]));
     },
+    siteName(id) {
+      if (!id || id === "/") return t("site.root");
+      return this.siteNames[id] || id;
+    },
     siteLabel(doc) {
       const id = fmt.site(doc);
       return id ? this.siteNames[id] || id : "/";

@@ -127,6 +127,11 @@ function screenApp() {
     tiers() {
       return siteTiers(this.sites, this.focus);
     },
+    // A site as people say it: its name from the posture's sites, "全部单位" for the root.
+    siteName(id) {
+      if (!id || id === "/") return t("site.root");
+      return this.sites.find((s) => s.id === id)?.name || id;
+    },
     focusOn(siteId) {
       // The tile's subtree is read afresh by every panel (the API's ?site=); the ticker keeps
       // only what belongs there until the feed brings more.
