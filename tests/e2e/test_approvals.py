@@ -60,6 +60,7 @@ def test_an_analyst_sees_a_waiting_run_and_what_it_would_do_but_cannot_decide(de
     text = card.inner_text()
     assert PLAYBOOK in text and alert["source"]["ip"] in text
     assert "封禁扫描源" in text                        # the approval step's reason
+    assert "纵向扫描" in text and "vertical scan" not in text   # the alert in zh-CN
     assert "封禁地址" in text and f"address={alert['source']['ip']}" in text  # what it would do
     assert card.locator("button").count() == 0 or not card.locator("button").first.is_visible()
     assert page.locator("[data-testid=approvals-readonly]").is_visible()

@@ -66,3 +66,7 @@ export function countdown(ms) {
 }
 
 export const LEVEL_COLOURS = { I: "red", II: "orange", III: "yellow", IV: "blue" };
+
+// What a playbook run is about (its subject: the alert or incident that started it).
+export const subjectText = (doc) =>
+  (doc?.watchkeeper?.incident ? incidentTitle(doc) : alertMessage(doc));
