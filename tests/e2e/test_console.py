@@ -97,6 +97,13 @@ def test_c_closes_the_selected_alert_with_a_verdict(demo, page):
         (("closed", "false_positive"), ("false_positive", "false_positive"))
     page.wait_for_function("document.querySelector('[data-testid=alert-status]')"
                            ".textContent.includes('误报')")
+    # The history in words: 关闭 … 状态：已确认 → 已关闭，研判结论：— → 误报 (no raw field names)
+    page.keyboard.press("Enter")
+    line = page.locator("ul.history li", has_text="研判结论")
+    line.wait_for(timeout=10000)
+    text = line.inner_text()
+    assert "状态：" in text and "已关闭" in text and "误报" in text, text
+    assert "verdict" not in text and "closed_at" not in text, text
 
 
 def test_incidents_list_and_page(demo, page):

@@ -70,3 +70,25 @@ export const LEVEL_COLOURS = { I: "red", II: "orange", III: "yellow", IV: "blue"
 // What a playbook run is about (its subject: the alert or incident that started it).
 export const subjectText = (doc) =>
   (doc?.watchkeeper?.incident ? incidentTitle(doc) : alertMessage(doc));
+
+// One line of an alert's change history (GET /alerts/{id}/history) as people read it: the
+// action and field names from the catalogues, statuses and verdicts in words, times in Beijing
+// time; bookkeeping fields (updated_at, the comment's id…) left out.
+const HIDDEN_FIELDS = ["updated_at", "acknowledged_at", "closed_at", "comment", "reopened"];
+const known = (key, raw) => (t(key) === key ? raw : t(key));  // no catalogue entry: the raw name
+function historyValue(field, value) {
+  if (value === null || value === undefined || value === "") return "—";
+  if (Array.isArray(value)) return value.length ? value.join("、") : "—";
+  if (field === "status") return t(`status.${alertState({ watchkeeper: { alert: { status: value } } }).status}`);
+  if (field === "verdict") return t(`verdict.${value}`);
+  return String(value);
+}
+export function historyLine(entry) {
+  const action = entry.action || entry.event?.action || "";
+  const changes = Object.entries(entry.changes || {})
+    .filter(([field]) => !HIDDEN_FIELDS.includes(field))
+    .map(([field, c]) => `${known(`field.${field}`, field)}：${historyValue(field, c.from)} → ${historyValue(field, c.to)}`);
+  return [beijing(entry["@timestamp"] || entry.at), entry.user?.name || entry.actor || "",
+    known(`history.${action}`, action), changes.join("，"), entry.message ? `“${entry.message}”` : ""]
+    .filter(Boolean).join(" ");
+}
