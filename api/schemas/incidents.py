@@ -102,6 +102,9 @@ class TimelineEntryPublic(BaseModel):
     summary: str
     object_id: str | None = None
     changes: dict[str, Any] | None = None
+    summary_zh: str | None = Field(None, description="The summary in zh-CN where it is ours "
+                                   "(opening, alerts, playbook runs); a reason given by a "
+                                   "person is only in `summary`")
 
 
 class Timeline(BaseModel):

@@ -147,6 +147,10 @@ def test_timeline_orders_alerts_and_audited_actions(world):
     assert [e.changes["level"] for e in entries if e.kind == "level"] == [
         {"from": "III", "to": "II"}]
     assert [e.summary for e in entries if e.kind == "comment"] == ["called the county"]
+    # zh-CN where the words are ours (a person's reason stays as written, summary only)
+    [created] = [e for e in entries if e.kind == "created"]
+    assert created.summary_zh.startswith("开立安全事件") and "III" in created.summary_zh
+    assert [e.summary_zh for e in entries if e.kind == "comment"] == [None]
     run = incident_views.TimelineEntry(timeutil.format(T0 + 2.7 * H), "playbook", "engine",
                                        "isolate host: done")
 

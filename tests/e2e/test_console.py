@@ -121,6 +121,7 @@ def test_incidents_list_and_page(demo, page):
     page.wait_for_selector("article.incident >> text=关联告警")
     # The linked alerts and the report form come from their own reads: wait, don't sample.
     page.wait_for_selector("article.incident .history a", timeout=15000)
+    page.locator("article.incident li", has_text="开立安全事件，建议级别").wait_for(timeout=15000)
     page.locator("#report-to").wait_for(state="visible", timeout=15000)
 
 

@@ -29,6 +29,7 @@ class TimelineEntry:
     summary: str
     object_id: str | None = None
     changes: dict | None = None
+    summary_zh: str | None = None   # zh-CN wording, where the summary is ours (not a reason)
 
 
 # A source of linked records for the timeline (e.g. playbook runs kept in their own kind):
@@ -43,12 +44,14 @@ def timeline(store, incident_id: str, limit: int = MAX_ENTRIES,
     created = (doc.get("event") or {}).get("created") or doc["@timestamp"]
     suggested = state.get("level_suggested") or state.get("level")
     entries = [TimelineEntry(created, "created", "correlator",
-                             f"incident opened, level {suggested} suggested")]
+                             f"incident opened, level {suggested} suggested",
+                             summary_zh=f"开立安全事件，建议级别 {suggested}")]
     for alert in store.get_by_ids("alerts", list(state.get("alerts", []))[:limit]):
         alert_info = alert.get("watchkeeper", {}).get("alert", {})
         entries.append(TimelineEntry(alert_info.get("first_seen") or alert["@timestamp"],
                                      "alert", alert_info.get("detector"),
-                                     alert.get("message") or "", alert["event"]["id"]))
+                                     alert.get("message") or "", alert["event"]["id"],
+                                     summary_zh=alert_info.get("message_zh")))
     query = Query(terms={"watchkeeper.audit.object_id": [incident_id]}, order="asc")
     for record in backing(store).scan("audit", query, limit=limit):
         audit = record.get("watchkeeper", {}).get("audit", {})

@@ -232,6 +232,11 @@ def _site(run: dict) -> str | None:
     return (run.get("labels") or {}).get("site")
 
 
+# Run statuses and step outcomes as the timeline says them in zh-CN.
+ZH_WORDS = {"queued": "排队中", "running": "执行中", "waiting": "等待审批", "succeeded": "成功",
+            "failed": "失败", "escalated": "已升级人工处置", "denied": "已拒绝",
+            "interrupted": "中断", "ok": "完成", "skipped": "跳过", "started": "开始"}
+
 def timeline_entries(store, incident: dict, limit: int = 1000) -> list:
     """The incident timeline's playbook part (a `sources` entry of
     incident_views.timeline): each run about the incident or one of its alerts, and each
@@ -247,7 +252,10 @@ def timeline_entries(store, incident: dict, limit: int = 1000) -> list:
             info.get("started_at") or doc["@timestamp"], "playbook.run", info.get("requested_by"),
             f"playbook {info['playbook']} v{info.get('version')} on {info.get('target')}: "
             f"{info['status']}" + (f" ({info['message']})" if info.get("message") else ""),
-            info["run_id"]))
+            info["run_id"],
+            summary_zh=f"剧本 {info['playbook']} v{info.get('version')} 处置 {info.get('target')}："
+                       f"{ZH_WORDS.get(info['status'], info['status'])}"
+                       + (f"（{info['message']}）" if info.get("message") else "")))
     if not found:
         return entries
     query = Query(terms={"event.dataset": [STEP],
@@ -261,5 +269,8 @@ def timeline_entries(store, incident: dict, limit: int = 1000) -> list:
             f"{step['playbook']} step {step['step']} (attempt {step['attempt']}): "
             f"{step.get('outcome')} {step.get('message') or ''}".strip(), step["run_id"],
             {"inputs": step.get("inputs"), "output": step.get("output")}
-            if step.get("outcome") != "started" else None))
+            if step.get("outcome") != "started" else None,
+            summary_zh=f"{step['playbook']} 步骤 {step['step']}（第 {step['attempt']} 次）："
+                       f"{ZH_WORDS.get(step.get('outcome'), step.get('outcome'))} "
+                       f"{step.get('message') or ''}".strip()))
     return entries

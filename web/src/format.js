@@ -74,21 +74,40 @@ export const subjectText = (doc) =>
 // One line of an alert's change history (GET /alerts/{id}/history) as people read it: the
 // action and field names from the catalogues, statuses and verdicts in words, times in Beijing
 // time; bookkeeping fields (updated_at, the comment's id…) left out.
-const HIDDEN_FIELDS = ["updated_at", "acknowledged_at", "closed_at", "comment", "reopened"];
+const HIDDEN_FIELDS = ["updated_at", "acknowledged_at", "closed_at", "comment", "reopened",
+  "level_set_by", "level_set_at", "level_reason", "graded_at", "people_rev"];
 const known = (key, raw) => (t(key) === key ? raw : t(key));  // no catalogue entry: the raw name
 function historyValue(field, value) {
   if (value === null || value === undefined || value === "") return "—";
   if (Array.isArray(value)) return value.length ? value.join("、") : "—";
+  if (typeof value === "string" && /^\d{4}-\d\d-\d\dT/.test(value)) return beijing(value);
   if (field === "status") return t(`status.${alertState({ watchkeeper: { alert: { status: value } } }).status}`);
   if (field === "verdict") return t(`verdict.${value}`);
+  if (field === "level") return known(`level.${value}`, String(value));
   return String(value);
 }
 export function historyLine(entry) {
   const action = entry.action || entry.event?.action || "";
-  const changes = Object.entries(entry.changes || {})
-    .filter(([field]) => !HIDDEN_FIELDS.includes(field))
-    .map(([field, c]) => `${known(`field.${field}`, field)}：${historyValue(field, c.from)} → ${historyValue(field, c.to)}`);
   return [beijing(entry["@timestamp"] || entry.at), entry.user?.name || entry.actor || "",
-    known(`history.${action}`, action), changes.join("，"), entry.message ? `“${entry.message}”` : ""]
+    known(`history.${action}`, action), changesText(entry.changes),
+    entry.message ? `“${entry.message}”` : ""].filter(Boolean).join(" ");
+}
+
+// {field: {from, to}} as "状态：待处理 → 已确认，…" (only entries of that shape).
+function changesText(changes) {
+  return Object.entries(changes || {})
+    .filter(([field, c]) => !HIDDEN_FIELDS.includes(field) && c && typeof c === "object" && "to" in c)
+    .map(([field, c]) => `${known(`field.${field}`, field)}：${historyValue(field, c.from)} → ${historyValue(field, c.to)}`)
+    .join("，");
+}
+
+// One line of an incident's timeline: our own summaries in the page's language (summary_zh);
+// audited actions (level, report, link…) named from the catalogues, with the reason given.
+export function timelineLine(entry) {
+  const ours = lang === "zh-CN" && entry.summary_zh;
+  if (ours) return [beijing(entry.at), entry.actor || "", ours].filter(Boolean).join(" ");
+  const reason = entry.summary || entry.message || "";
+  return [beijing(entry["@timestamp"] || entry.at), entry.actor || "",
+    known(`timeline.${entry.kind}`, ""), changesText(entry.changes), reason ? `“${reason}”` : ""]
     .filter(Boolean).join(" ");
 }
