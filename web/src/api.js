@@ -71,6 +71,14 @@ function query(params = {}) {
   return text ? `?${text}` : "";
 }
 
+// A file the API answers with (a report's PDF): its bytes, with the same credentials.
+async function fetchBlob(path, retried = false) {
+  const response = await fetch(BASE + path, { headers: auth.header() });
+  if (response.status === 401 && !retried && (await refreshOnce())) return fetchBlob(path, true);
+  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+  return response.blob();
+}
+
 async function send(method, path, { params, body, form, anonymous, retried } = {}) {
   const headers = anonymous ? {} : auth.header();
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -150,6 +158,9 @@ export const api = {
     send("PUT", `/incidents/${encodeURIComponent(id)}/level`, { body: { level, reason } }),
   assets: (params) => optional(send("GET", "/assets", { params })),
   sites: () => optional(send("GET", "/sites")),
+  reports: (params) => optional(send("GET", "/reports", { params })),
+  createReport: (body) => send("POST", "/reports", { body }),
+  reportPdf: (id) => fetchBlob(`/reports/${encodeURIComponent(id)}/pdf`),
   audit: (filters) => send("GET", "/audit", { params: filters }),
   verifyAudit: () => send("GET", "/audit/verify"),
   suppressions: () => optional(send("GET", "/suppressions")),

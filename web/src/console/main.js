@@ -8,6 +8,7 @@ import { adminViews } from "./admin.js";
 import { alertsView } from "./alerts.js";
 import { approvalsView } from "./approvals.js";
 import { incidentsView } from "./incidents.js";
+import { reportsView } from "./reports.js";
 import "./console.css";
 
 const TRIAGE_ROLES = ["analyst", "responder"];
@@ -26,6 +27,7 @@ function consoleApp() {
     ...incidentsView(),
     ...adminViews(),
     ...approvalsView(),
+    ...reportsView(),
 
     async init() {
       window.addEventListener("keydown", (event) => this.onKey(event));
@@ -102,6 +104,7 @@ function consoleApp() {
       if (name === "rules" && this.me.role === "security_admin") this.openRules();
       else if (name === "assets") this.openAssets();
       else if (name === "approvals") this.openApprovals();
+      else if (name === "reports") this.openReports();
       else if (name === "incidents") this.openIncidents(id ? decodeURIComponent(id) : null);
       else this.openAlerts(name === "alerts" && id ? decodeURIComponent(id) : null);
     },
