@@ -9,6 +9,7 @@ from typing import get_args
 
 from api.schemas.posture import PostureWarningPublic
 from playbooks.actions import REGISTRY
+from reports.builder import REPORT_TYPES
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 SOURCES = [*WEB.glob("src/**/*.js"), *WEB.glob("*/index.html")]
@@ -27,6 +28,7 @@ DYNAMIC = {
     "istatus.": ["new", "acknowledged", "investigating", "contained", "closed"],
 }
 DYNAMIC["gbt."] = DYNAMIC["cat."]
+DYNAMIC["reports.kind."] = list(REPORT_TYPES)
 # The approvals page names every playbook action; the screen every posture warning kind.
 DYNAMIC["pbaction."] = sorted(REGISTRY)
 DYNAMIC["healthWarning."] = list(get_args(PostureWarningPublic.model_fields["kind"].annotation))
