@@ -39,6 +39,12 @@ def test_login_lists_the_demo_alert_and_a_acknowledges_it(demo, page):
     page.keyboard.press("Enter")      # the detail with its evidence
     page.wait_for_selector("aside.detail >> text=证据")
     assert page.locator("aside.detail h2").inner_text() == "端口扫描"
+    # Ten evidence rows, then the history and comments without scrolling past 100; all on ask.
+    rows = page.locator("aside.detail table.evidence tbody tr")
+    assert rows.count() == 10
+    page.click("[data-testid=more-evidence]")
+    page.wait_for_function("document.querySelectorAll('aside.detail table.evidence tbody tr')"
+                           ".length > 10")
     assert "（分析员，全部单位）" in page.locator(".who").inner_text()
     screenshot(page, "console-zh-CN")
     assert axe_violations(page) == []

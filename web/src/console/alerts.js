@@ -192,6 +192,7 @@ export function alertsView() {
         this.detail = {
           alert, evidence: evidence?.items || [], missing: evidence?.missing || [],
           history: history?.items || history || [], comments: comments?.items || comments || [],
+          allEvidence: false,
         };
       } catch (error) {
         this.detail = null;
