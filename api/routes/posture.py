@@ -4,7 +4,6 @@ from __future__ import annotations
 import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from typing import get_args
 
 from fastapi import APIRouter, Request
 
@@ -15,9 +14,9 @@ from api.schemas.common import BucketPublic
 from api.schemas.posture import Posture, Series, Tops, Trend
 from api.security import SCREEN_ROLES, allow
 from watchkeeper import posture, timeutil
-from watchkeeper.incidents import Status
 from watchkeeper.collector_health import collector_health, deadletters_by_stage, \
     posture_warnings
+from watchkeeper.incidents import STATUSES
 from watchkeeper.store.base import Query
 
 router = APIRouter(prefix="/posture", tags=["posture"])
@@ -25,7 +24,7 @@ DAY = 86400
 MONTH_CACHE_SECONDS = 300
 READ_THREADS = 4        # a posture answer is seven store reads, asked at once
 OPEN_INCIDENTS_SHOWN = 100
-OPEN_INCIDENT_STATUSES = tuple(s for s in get_args(Status) if s != "closed")
+OPEN_INCIDENT_STATUSES = [s for s in STATUSES if s != "closed"]
 
 
 @router.get("", response_model=Posture, summary="Threat level, per site and tier, trends, "
@@ -69,7 +68,7 @@ def _open_incidents(store, policy, now: float) -> list[dict]:
     """The open incidents of the subtree, presented as `GET /incidents` presents them (level,
     colour, reporting clock): the wall screen's board. A viewer may not search incidents, and
     the board must not wait for the live feed to learn of incidents opened before it loaded."""
-    query = Query(terms={"watchkeeper.incident.status": list(OPEN_INCIDENT_STATUSES)},
+    query = Query(terms={"watchkeeper.incident.status": OPEN_INCIDENT_STATUSES},
                   limit=OPEN_INCIDENTS_SHOWN)
     return [policy.present(doc, now) for doc in store.search("incidents", query).items]
 

@@ -81,7 +81,7 @@ function historyValue(field, value) {
   if (value === null || value === undefined || value === "") return "—";
   if (Array.isArray(value)) return value.length ? value.join("、") : "—";
   if (typeof value === "string" && /^\d{4}-\d\d-\d\dT/.test(value)) return beijing(value);
-  if (field === "status") return t(`status.${alertState({ watchkeeper: { alert: { status: value } } }).status}`);
+  if (field === "status") return t(`status.${(LEGACY[value] || [value])[0]}`);
   if (field === "verdict") return t(`verdict.${value}`);
   if (field === "level") return known(`level.${value}`, String(value));
   return String(value);
