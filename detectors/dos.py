@@ -50,6 +50,9 @@ class DosConfig(DetectorConfig):
                                                     "records that arrive late (flow end)")
     episode_gap_seconds: float = Field(60.0, ge=1, le=3600,
                                        description="quiet time that ends a flood episode")
+    resume_seconds: float = Field(10.0, ge=1, le=3600,
+                                  description="a flood back over the threshold after this "
+                                              "long below it (same episode) is raised again")
     single_source_share: float = Field(0.9, ge=0.5, le=1,
                                        description="flood share that names a single source")
     scan_port_ratio: float = Field(0.5, ge=0.05, le=1,
@@ -81,6 +84,7 @@ class _Episode:
     transports: dict[str, int] = field(default_factory=dict)
     evidence: list[str] = field(default_factory=list)
     reported_at: int = 0                  # flows at the last alert (re-raise when it doubles)
+    resumed: bool = False                 # back over the threshold after a lull, not raised yet
     top: str = ""                         # the busiest source so far
 
 
@@ -101,7 +105,7 @@ class _Target:
 
 class DosDetector(Detector):
     name = "dos"
-    version = "1"
+    version = "2"
     category = "dos"
     datasets = frozenset({schema.FLOW})
     key_field = "destination.ip"
@@ -198,11 +202,16 @@ class DosDetector(Detector):
         if ep is None:
             ep = target.episode = _Episode(event_time, event_time, flows=int(bucket[0]) - new_flow)
             ep.expected = max(1.0, target.flow_base.mean)
+        elif event_time - ep.last >= self.config.resume_seconds:
+            # A second wave inside the episode (the same or new sources after a pause): the
+            # stored alert is brought up to date now, not only once the total has doubled.
+            ep.resumed = True
         self._record(ep, event, event_time, new_flow)
         ep.peak_flows = max(ep.peak_flows, int(bucket[0]))
         ep.peak_packets = max(ep.peak_packets, bucket[1])
-        if doubled(ep.flows, ep.reported_at) and ep.sampled >= MIN_SAMPLE and not self._scan(ep):
-            ep.reported_at = ep.flows
+        due = doubled(ep.flows, ep.reported_at) or ep.resumed
+        if due and ep.sampled >= MIN_SAMPLE and not self._scan(ep):
+            ep.reported_at, ep.resumed = ep.flows, False
             return [self._alert(dst, ep)]
         return []
 

@@ -117,6 +117,35 @@ def test_repeats_are_raised_only_as_the_flood_doubles():
     assert len({(a.first_seen, a.entity) for a in alerts}) == 1   # one alert, updated
 
 
+def _waves(pause, first=3000, second=1000):
+    """Two spoofed SYN floods against one target; the second smaller, `pause` s later."""
+    one = [_flow(i, 1000 + i * 3.0 / first, _ext(i)) for i in range(first)]
+    start = 1003 + pause
+    two = [_flow(first + i, start + i / second, _ext(first + i)) for i in range(second)]
+    return one + two, start
+
+
+@pytest.mark.parametrize("pause", [15.0, 45.0])
+def test_a_second_wave_inside_the_episode_is_raised_again(pause):
+    """Within the episode gap the waves are one flood (one alert), but the second wave brings
+    the stored alert up to date as it starts, though the total never doubles."""
+    flows, start = _waves(pause)
+    alerts = _run(DosDetector(), flows)
+    assert len({(a.first_seen, a.entity) for a in alerts}) == 1
+    second = [a for a in alerts if a.last_seen >= start]
+    assert second, "the second wave was never raised"
+    before = max(a.count for a in alerts if a.last_seen < start)
+    assert before < second[0].count < 2 * before and second[0].last_seen < start + 1.0
+
+
+def test_a_flood_without_a_pause_is_not_raised_again_before_it_doubles():
+    flows, _ = _waves(pause=2.0)     # shorter than resume_seconds: one continuing flood
+    alerts = _run(DosDetector(), flows)
+    counts = [a.count for a in alerts]
+    assert all(b >= 2 * a for a, b in zip(counts, counts[1:]))
+    assert max(counts) < 4000
+
+
 def _noisy_server(seconds, start=1000.0, seed=1):
     rng, flows, i = random.Random(seed), [], 0
     for sec in range(seconds):
