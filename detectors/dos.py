@@ -73,7 +73,7 @@ class _Episode:
     """A flood: flows that landed in over-threshold buckets, until a quiet gap."""
     start: float
     last: float
-    flows: int = 0                        # incl. the crossing bucket's flows before the crossing
+    flows: int = 0                        # incl. each bucket's flows before its crossing
     sampled: int = 0                      # flows recorded below (from the crossing on)
     half_open: int = 0
     peak_flows: int = 0
@@ -93,7 +93,8 @@ class _Target:
     first_seen: float
     last_seen: float
     folded: int                           # last bucket index folded into the baseline
-    buckets: dict[int, list[float]] = field(default_factory=dict)   # index -> [flows, packets]
+    # index -> [flows, packets, 1 once its flows before the crossing joined the episode]
+    buckets: dict[int, list[float]] = field(default_factory=dict)
     flow_base: SeededEwma = field(default_factory=SeededEwma)     # per-bucket counts
     packet_base: SeededEwma = field(default_factory=SeededEwma)
     episode: _Episode | None = None
@@ -134,7 +135,7 @@ class DosDetector(Detector):
         if index <= target.folded:
             self.late += 1
             return []
-        bucket = target.buckets.setdefault(index, [0, 0.0])
+        bucket = target.buckets.setdefault(index, [0, 0.0, 0])
         bucket[0] += new_flow
         bucket[1] += packets
         return self._judge(dst, target, bucket, event, event_time, new_flow)
@@ -165,7 +166,7 @@ class DosDetector(Detector):
             return     # every open bucket is newer than `folded` (older events are late)
         alpha = self.config.ewma_alpha
         for index in sorted(i for i in target.buckets if i <= until):
-            flows, packets = target.buckets.pop(index)
+            flows, packets = target.buckets.pop(index)[:2]
             target.decay(index - target.folded - 1, alpha)
             if not self._teaches_flood(target, flows, packets):
                 target.flow_base.update(flows, alpha)
@@ -197,15 +198,19 @@ class DosDetector(Detector):
         ep = target.episode
         if ep is not None and event_time - ep.last > self.config.episode_gap_seconds:
             ep = target.episode = None
-        if not self._over(target, *bucket):
+        if not self._over(target, bucket[0], bucket[1]):
             return []
         if ep is None:
-            ep = target.episode = _Episode(event_time, event_time, flows=int(bucket[0]) - new_flow)
+            ep = target.episode = _Episode(event_time, event_time)
             ep.expected = max(1.0, target.flow_base.mean)
+            bucket[2:] = [0]
         elif event_time - ep.last >= self.config.resume_seconds:
             # A second wave inside the episode (the same or new sources after a pause): the
             # stored alert is brought up to date now, not only once the total has doubled.
             ep.resumed = True
+        if len(bucket) > 2 and not bucket[2]:
+            ep.flows += int(bucket[0]) - new_flow      # the flows before this bucket crossed
+            bucket[2] = 1
         self._record(ep, event, event_time, new_flow)
         ep.peak_flows = max(ep.peak_flows, int(bucket[0]))
         ep.peak_packets = max(ep.peak_packets, bucket[1])

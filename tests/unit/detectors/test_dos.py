@@ -136,6 +136,9 @@ def test_a_second_wave_inside_the_episode_is_raised_again(pause):
     assert second, "the second wave was never raised"
     before = max(a.count for a in alerts if a.last_seen < start)
     assert before < second[0].count < 2 * before and second[0].last_seen < start + 1.0
+    # Every flow counts, also those of each bucket before it crossed the floor: the first
+    # wave's 3,000 and the second's first 100 (min_flows) when it crossed.
+    assert second[0].count == 3000 + DosConfig().min_flows
 
 
 def test_a_flood_without_a_pause_is_not_raised_again_before_it_doubles():
@@ -255,7 +258,7 @@ class _FoldEveryEvent(DosDetector):
     def _fold(self, target, newest):
         alpha, until = self.config.ewma_alpha, newest - self._horizon_buckets()
         for index in sorted(i for i in target.buckets if i <= until):
-            flows, packets = target.buckets.pop(index)
+            flows, packets = target.buckets.pop(index)[:2]
             target.decay(index - target.folded - 1, alpha)
             if not self._teaches_flood(target, flows, packets):
                 target.flow_base.update(flows, alpha)
