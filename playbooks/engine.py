@@ -9,19 +9,18 @@ and its `on_failure` decides.
 """
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
 from playbooks import preview, template, triggers
 from playbooks.actions import REGISTRY, ActionContext, ActionResult
+from playbooks.actions.base import call
 from playbooks.batching import BatchingStore
 from playbooks.expr import ExpressionError, compiled
 from playbooks.heartbeat import Heartbeat
@@ -34,7 +33,6 @@ from watchkeeper.networks import InternalNetworks
 from watchkeeper.store import Query, Store, runs
 from watchkeeper.store.audit import audit_record
 
-log = logging.getLogger(__name__)
 BUSY = ("running", "waiting")
 IN_FLIGHT_GRACE_S = 5.0    # beyond a step's timeout before its attempt counts as interrupted
 
@@ -250,7 +248,8 @@ class Engine:
         """Record the step's result; True = go on to the next step."""
         info = doc["watchkeeper"]["run"]
         state = info["steps"].setdefault(step.id, {"attempts": 0})
-        state.update(outcome=result.outcome, output=result.output, message=result.message)
+        state.update(outcome=result.outcome, output=result.output, message=result.message,
+                     message_zh=result.message_zh)
         if not result.retry:
             state["final"] = True
         info.pop("not_before", None)
@@ -261,7 +260,7 @@ class Engine:
             info["status"] = "waiting"
             return False
         if result.outcome == "denied":
-            self._finish(doc, "denied", result.message, self.clock())
+            self._finish(doc, "denied", result.message, self.clock(), result.message_zh)
             return False
         if result.outcome == "failed" and state["attempts"] < step.retries.attempts \
                 and not state.get("final"):
@@ -271,12 +270,15 @@ class Engine:
         if step.on_failure == "continue":
             return True
         self._finish(doc, "failed" if step.on_failure == "stop" else "escalated",
-                     f"step {step.id}: {result.message}", self.clock())
+                     f"step {step.id}: {result.message}", self.clock(),
+                     f"步骤 {step.id}：{result.message_zh or result.message}")
         return False
 
-    def _finish(self, doc: dict, status: str, message: str, now: float) -> None:
+    def _finish(self, doc: dict, status: str, message: str, now: float,
+                message_zh: str = "") -> None:
         info = doc["watchkeeper"]["run"]
-        info.update(status=status, ended_at=timeutil.format(now), message=message)
+        info.update(status=status, ended_at=timeutil.format(now), message=message,
+                    message_zh=message_zh or message)
         runs.save_run(self.store, doc, now)
         action = "playbook.run.escalated" if status == "escalated" else "playbook.run.end"
         self.store.append_audit(audit_record(
@@ -294,11 +296,13 @@ class Engine:
         ctx = self._action_context(doc, step)
         try:
             if step.if_ and not compiled(step.if_).test(context):
-                return ActionResult("skipped", {}, f"if {step.if_!r} was false")
+                return ActionResult("skipped", {}, f"if {step.if_!r} was false",
+                                    message_zh=f"条件 {step.if_!r} 不成立")
             params = action.Params.model_validate(template.render(step.with_, context))
         except (ValidationError, ExpressionError, TypeError) as exc:
             state["final"] = True        # the same input fails the same way: no retry
-            return ActionResult("failed", {}, f"parameters: {exc}")
+            return ActionResult("failed", {}, f"parameters: {exc}",
+                                message_zh=f"参数有误：{exc}")
         if state.get("outcome") == "waiting" and hasattr(action, "resume"):
             return action.resume(ctx, params, state.get("output") or {})
         return self._attempt(doc, step, action, ctx, params, state)
@@ -311,28 +315,31 @@ class Engine:
             if runs.claim_attempt(self.store, doc, step.id, info.get("target"), number,
                                   ctx.now):
                 break
-            earlier = self._earlier_attempt(info["run_id"], step.id, number)
+            earlier = runs.attempt(self.store, info["run_id"], step.id, number)
             if earlier and earlier.get("outcome") == "interrupted":
                 state["final"] = True
-                return ActionResult("failed", {}, earlier.get("message", "interrupted"))
+                return ActionResult("failed", {}, earlier.get("message", "interrupted"),
+                                    message_zh=earlier.get("message_zh", ""))
             if earlier and earlier.get("outcome") not in (None, "started"):
                 return ActionResult(earlier["outcome"], earlier.get("output") or {},
-                                    earlier.get("message", ""))
+                                    earlier.get("message", ""),
+                                    message_zh=earlier.get("message_zh", ""))
             if earlier and self._may_still_run(earlier, step):
                 state["attempts"] -= 1
                 return ActionResult("busy")
             if not action.idempotent:
                 state["final"] = True
                 result = ActionResult("failed", {}, "interrupted by a restart; outcome "
-                                                    "unknown, not repeated")
+                                                    "unknown, not repeated",
+                                      message_zh="因重启中断，结果未知，不再重复执行")
                 runs.finish_attempt(self.store, doc, step.id, info.get("target"), number,
-                                    {"outcome": "interrupted", "message": result.message},
-                                    self.clock())
+                                    {"outcome": "interrupted", "message": result.message,
+                                     "message_zh": result.message_zh}, self.clock())
                 return result
-        result = self._call(action, ctx, params, step.timeout)
+        result = call(self.pool, action, ctx, params, step.timeout)
         runs.finish_attempt(self.store, doc, step.id, info.get("target"), number,
                             {"outcome": result.outcome, "output": result.output,
-                             "message": result.message,
+                             "message": result.message, "message_zh": result.message_zh,
                              "inputs": params.model_dump(mode="json")}, self.clock(),
                             started_at=ctx.now)
         if action.audited:
@@ -348,22 +355,6 @@ class Engine:
         (it records a timeout when that passes), or one a crash interrupted."""
         started = timeutil.parse(attempt["started_at"])
         return self.clock() < started + step.timeout + IN_FLIGHT_GRACE_S
-
-    def _earlier_attempt(self, rid: str, step: str, number: int) -> dict | None:
-        for attempt in runs.attempts(self.store, rid):
-            if attempt.get("step") == step and attempt.get("attempt") == number:
-                return attempt
-        return None
-
-    def _call(self, action, ctx: ActionContext, params, timeout: float) -> ActionResult:
-        future = self.pool.submit(action.run, ctx, params)
-        try:
-            return future.result(timeout=timeout)
-        except FutureTimeout:
-            return ActionResult("failed", {}, f"timed out after {timeout:g}s")
-        except Exception as exc:      # an action's bug must fail its step, not the worker
-            log.exception("action %s failed", action.name)
-            return ActionResult("failed", {}, f"{type(exc).__name__}: {exc}")
 
     def _action_context(self, doc: dict, step: Step) -> ActionContext:
         info = doc["watchkeeper"]["run"]

@@ -24,7 +24,8 @@ class AddComment(Action):
     def run(self, ctx: ActionContext, params: CommentParams) -> ActionResult:
         object_id = params.object_id or (ctx.run.get("trigger") or {}).get("object_id")
         if not object_id:
-            return ActionResult("failed", {}, "no alert or incident to comment on", retry=False)
+            return ActionResult("failed", {}, "no alert or incident to comment on", retry=False,
+                                message_zh="没有可评论的告警或安全事件")
         trigger_kind = (ctx.run.get("trigger") or {}).get("kind")
         about = params.about or ("incident" if trigger_kind == "incident" else "alert")
         record = incident_ops.add_comment(ctx.store, about, object_id, params.text,

@@ -1,6 +1,9 @@
 """What every action is: typed parameters, one `run`, and whether repeating it is safe."""
 from __future__ import annotations
 
+import logging
+from concurrent.futures import Executor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -41,6 +44,9 @@ class ActionResult:
     output: dict[str, Any] = field(default_factory=dict)
     message: str = ""
     retry: bool = True         # False: trying again cannot help (a refusal, a bad input)
+    # What people read in the incident timeline, in zh-CN (the default language); `message`
+    # stays English for the audit log and the English console.
+    message_zh: str = ""
 
 
 class Action:
@@ -57,3 +63,19 @@ class Action:
 
     def run(self, ctx: ActionContext, params: Any) -> ActionResult:
         raise NotImplementedError
+
+
+def call(pool: Executor, action: Action, ctx: ActionContext, params: Params,
+         timeout: float) -> ActionResult:
+    """Run the action on the pool, bounded by `timeout`; a timeout or an exception (an
+    action's bug) fails the step and never the worker."""
+    future = pool.submit(action.run, ctx, params)
+    try:
+        return future.result(timeout=timeout)
+    except FutureTimeout:
+        return ActionResult("failed", {}, f"timed out after {timeout:g}s",
+                            message_zh=f"{timeout:g} 秒内未完成，已超时")
+    except Exception as exc:
+        logging.getLogger(__name__).exception("action %s failed", action.name)
+        return ActionResult("failed", {}, f"{type(exc).__name__}: {exc}",
+                            message_zh=f"动作出错：{type(exc).__name__}: {exc}")

@@ -45,7 +45,8 @@ class OpenIncident(Action):
                                        "created": False})
         alert = _alert(ctx)
         if alert is None:
-            return ActionResult("failed", {}, "the run's alert is not in the store")
+            return ActionResult("failed", {}, "the run's alert is not in the store",
+                                message_zh="存储中找不到本次运行的告警")
         doc, created = incident_ops.open_incident(ctx.store, alert, ctx.actor, ctx.now)
         return ActionResult("ok", {"incident_id": doc["event"]["id"], "created": created})
 
@@ -65,11 +66,13 @@ class UpdateIncident(Action):
         iid = _incident_id(ctx, params.incident_id)
         changes = params.model_dump(exclude={"incident_id"}, exclude_none=True)
         if not iid:
-            return ActionResult("failed", {}, "no incident: open one first", retry=False)
+            return ActionResult("failed", {}, "no incident: open one first", retry=False,
+                                message_zh="尚无安全事件：请先开立")
         try:
             incident_ops.update_incident(ctx.store, iid, changes, ctx.actor, ctx.now)
         except KeyError:
-            return ActionResult("failed", {"incident_id": iid}, "incident not found")
+            return ActionResult("failed", {"incident_id": iid}, "incident not found",
+                                message_zh="找不到该安全事件")
         return ActionResult("ok", {"incident_id": iid, "changes": changes})
 
 
@@ -87,11 +90,13 @@ class SetEmergencyLevel(Action):
     def run(self, ctx: ActionContext, params: LevelParams) -> ActionResult:
         iid = _incident_id(ctx, params.incident_id)
         if not iid:
-            return ActionResult("failed", {}, "no incident: open one first", retry=False)
+            return ActionResult("failed", {}, "no incident: open one first", retry=False,
+                                message_zh="尚无安全事件：请先开立")
         try:
             _, due = incident_ops.set_level(ctx.store, iid, params.level, ctx.actor, ctx.now,
                                             params.org_type)
         except KeyError:
-            return ActionResult("failed", {"incident_id": iid}, "incident not found")
+            return ActionResult("failed", {"incident_id": iid}, "incident not found",
+                                message_zh="找不到该安全事件")
         return ActionResult("ok", {"incident_id": iid, "level": params.level,
                                    "report_due": due})

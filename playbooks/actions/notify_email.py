@@ -25,7 +25,8 @@ class NotifyEmail(Action):
         to = params.to or ctx.settings.duty_officer
         if not to:
             return ActionResult("failed", {}, "no recipient: set `to` or playbooks.duty_officer",
-                                retry=False)
+                                retry=False, message_zh="没有收件人：请设置 `to` 或 "
+                                                        "playbooks.duty_officer")
         mail = EmailMessage()
         mail["From"] = ctx.settings.mail_from
         mail["To"] = ", ".join(to)
@@ -38,5 +39,6 @@ class NotifyEmail(Action):
             with smtplib.SMTP(ctx.settings.smtp_host, ctx.settings.smtp_port, timeout=10) as smtp:
                 refused = smtp.send_message(mail)
         except (smtplib.SMTPException, OSError) as exc:
-            return ActionResult("failed", {}, f"mail not sent: {exc}")
+            return ActionResult("failed", {}, f"mail not sent: {exc}",
+                                message_zh=f"邮件未发出：{exc}")
         return ActionResult("ok", {"to": to, "refused": sorted(refused)})

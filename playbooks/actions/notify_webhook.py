@@ -34,7 +34,9 @@ class NotifyWebhook(Action):
             with urllib.request.urlopen(request, timeout=ctx.settings.webhook_timeout) as reply:
                 status = reply.status
         except urllib.error.HTTPError as exc:
-            return ActionResult("failed", {"status": exc.code}, f"webhook answered {exc.code}")
+            return ActionResult("failed", {"status": exc.code}, f"webhook answered {exc.code}",
+                                message_zh=f"Webhook 返回 {exc.code}")
         except (urllib.error.URLError, OSError) as exc:
-            return ActionResult("failed", {}, f"webhook unreachable: {exc}")
+            return ActionResult("failed", {}, f"webhook unreachable: {exc}",
+                                message_zh=f"Webhook 无法访问：{exc}")
         return ActionResult("ok", {"status": status})

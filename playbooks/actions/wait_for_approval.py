@@ -49,4 +49,5 @@ class WaitForApproval(Action):
                   "decided_at": decision["at"], "comment": decision.get("comment", "")}
         if decision["decision"] == "approved":
             return ActionResult("ok", output)
-        return ActionResult("denied", output, f"denied by {decision['by']}")
+        return ActionResult("denied", output, f"denied by {decision['by']}",
+                            message_zh=f"{decision['by']} 拒绝")

@@ -116,7 +116,8 @@ WATCHKEEPER = _obj(
              output={"type": "object", "enabled": False},
              approval={"type": "object", "enabled": False},
              subject={"type": "object", "enabled": False},   # the alert, as the run saw it
-             message={"type": "text"}, comment={"type": "text"}, not_before=_DATE),
+             message={"type": "text"}, message_zh={"type": "text"}, comment={"type": "text"},
+             not_before=_DATE),
     deadletter=_obj(reason=_KW, stage=_KW, topic=_KW, raw={"type": "keyword", "index": False,
                                                             "doc_values": False}),
 )

@@ -173,6 +173,14 @@ def attempts(store: Store, rid: str) -> list[dict]:
     return [d["watchkeeper"]["run"] for d in store.scan("runs", query)]
 
 
+def attempt(store: Store, rid: str, step: str, number: int) -> dict | None:
+    """Attempt `number` of a run's step, as recorded (claimed, perhaps finished)."""
+    for found in attempts(store, rid):
+        if found.get("step") == step and found.get("attempt") == number:
+            return found
+    return None
+
+
 def decide(store: Store, run: dict, step: str, approve: bool, actor: str, comment: str,
            now: float) -> dict:
     """Record a responder's decision on a waiting approval step (first decision wins)."""
@@ -237,6 +245,11 @@ ZH_WORDS = {"queued": "排队中", "running": "执行中", "waiting": "等待审
             "failed": "失败", "escalated": "已升级人工处置", "denied": "已拒绝",
             "interrupted": "中断", "ok": "完成", "skipped": "跳过", "started": "开始"}
 
+def _zh(info: dict) -> str:
+    """A run's or step's message in zh-CN; the English one where none was recorded."""
+    return info.get("message_zh") or info.get("message") or ""
+
+
 def timeline_entries(store, incident: dict, limit: int = 1000) -> list:
     """The incident timeline's playbook part (a `sources` entry of
     incident_views.timeline): each run about the incident or one of its alerts, and each
@@ -255,7 +268,7 @@ def timeline_entries(store, incident: dict, limit: int = 1000) -> list:
             info["run_id"],
             summary_zh=f"剧本 {info['playbook']} v{info.get('version')} 处置 {info.get('target')}："
                        f"{ZH_WORDS.get(info['status'], info['status'])}"
-                       + (f"（{info['message']}）" if info.get("message") else "")))
+                       + (f"（{_zh(info)}）" if info.get("message") else "")))
     if not found:
         return entries
     query = Query(terms={"event.dataset": [STEP],
@@ -272,5 +285,5 @@ def timeline_entries(store, incident: dict, limit: int = 1000) -> list:
             if step.get("outcome") != "started" else None,
             summary_zh=f"{step['playbook']} 步骤 {step['step']}（第 {step['attempt']} 次）："
                        f"{ZH_WORDS.get(step.get('outcome'), step.get('outcome'))} "
-                       f"{step.get('message') or ''}".strip()))
+                       f"{_zh(step)}".strip()))
     return entries

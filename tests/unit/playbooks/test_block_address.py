@@ -36,18 +36,20 @@ def _inventory_with(cidr: str) -> Inventory:
     return inventory
 
 
-@pytest.mark.parametrize("address, why", [
-    ("10.1.2.3", "internal"), ("192.168.1.1", "internal"), ("127.0.0.1", "loopback"),
-    ("224.0.0.1", "multicast"), ("0.0.0.0", "unspecified"), ("169.254.1.1", "link-local"),
-    ("203.0.113.9", "allowlisted"), ("198.51.100.20", "inventory asset"),
-    ("not-an-ip", "not an IP"),
+@pytest.mark.parametrize("address, why, why_zh", [
+    ("10.1.2.3", "internal", "内部地址"), ("192.168.1.1", "internal", "内部地址"),
+    ("127.0.0.1", "loopback", "环回"), ("224.0.0.1", "multicast", "组播"),
+    ("0.0.0.0", "unspecified", "未指定"), ("169.254.1.1", "link-local", "链路本地"),
+    ("203.0.113.9", "allowlisted", "禁止封禁名单"), ("198.51.100.20", "inventory asset", "门户"),
+    ("not-an-ip", "not an IP", "不是 IP 地址"),
 ])
-def test_refuses_addresses_that_must_not_be_blocked(store, address, why):
+def test_refuses_addresses_that_must_not_be_blocked(store, address, why, why_zh):
     block = BlockSettings(apply=True, never_block=["203.0.113.0/24"], command=["/bin/false"],
                           allowed_commands=["/bin/false"])
     params = ACTION.Params(address=address)
     result = ACTION.run(_ctx(store, block, _inventory_with("198.51.100.16/28")), params)
     assert result.outcome == "failed" and why in result.output["refused"]
+    assert result.message_zh.startswith("拒绝封禁：") and why_zh in result.message_zh
 
 
 def test_dry_run_by_default_generates_the_ruleset_only(store):

@@ -58,6 +58,16 @@ def test_block_external_scanner_refuses_an_internal_scanner_and_escalates(store,
     assert run["status"] == "escalated"
     assert "internal" in run["steps"]["block"]["output"]["refused"]
     assert _audit(store, "playbook.run.escalated")
+    # The incident timeline says it in zh-CN, the English stays in the audit and the run.
+    incident = {"event": {"id": "inc-x"}, "watchkeeper": {"incident": {
+        "alerts": [run["trigger"]["object_id"]]}}}
+    lines = {e.kind: e for e in runs.timeline_entries(store, incident)}
+    assert "已升级人工处置（步骤 block：拒绝封禁：10.9.1.5 是内部地址" in \
+        lines["playbook.run"].summary_zh
+    steps = [e.summary_zh for e in runs.timeline_entries(store, incident)
+             if e.kind == "playbook.step"]
+    assert any("拒绝封禁：10.9.1.5 是内部地址" in s for s in steps), steps
+    assert run["message"].startswith("step block: block refused: 10.9.1.5 is internal")
 
 
 def test_brute_force_success_mails_the_duty_officer_and_opens_an_incident(store, shipped):
