@@ -15,7 +15,10 @@ A stage whose group leaves partitions to nobody owes no work (no member holds th
 member has a lag) and would look healthy for ever. So the watchdog also asks the group's
 coordinator, every GROUP_CHECK_S, how many partitions of the stage's topics no member holds
 (`Consumer.unowned`); partitions unowned for `stall_seconds` count as a stall, answered the
-same way (a rejoin makes the group rebalance).
+same way (a rejoin makes the group rebalance). The same answer tells whether the stage's own
+member is left out of a group that would give it partitions (`Consumer.left_out`: its
+JoinGroup lost, another member holding everything); that too is a stall after
+`stall_seconds`, and the rejoin brings it back.
 """
 from __future__ import annotations
 
@@ -61,6 +64,7 @@ class StageStatus:
     last_step: float | None
     restarts: int
     unowned: int | None = None     # partitions no member of its group holds (None: not told)
+    left_out: bool | None = None   # its member holds nothing a settled group would give it
 
 
 class Heartbeat:
@@ -86,6 +90,9 @@ class Heartbeat:
         self._group_asked = float("-inf")
         self._unowned_since: float | None = None   # partitions nobody holds, since
         self._unowned_count: int | None = None     # the group's last answer
+        self._left_out: Callable[[], bool | None] | None = None
+        self._left_out_since: float | None = None  # this member outside its group, since
+        self._left_out_now: bool | None = None
 
     # -- called by the stage loop -------------------------------------------------------
     def step(self, consumed: int, lag: int | None) -> None:
@@ -96,7 +103,7 @@ class Heartbeat:
             if consumed or lag == 0:
                 self._stalled = False
                 # a member busy with its own partitions does not close the group's gap
-                if self._unowned_since is None:
+                if self._unowned_since is None and self._left_out_since is None:
                     self._failed_rejoins = 0
             if consumed:
                 self._last_progress, self._progress_wall = now, wall
@@ -104,10 +111,12 @@ class Heartbeat:
         if consumed:
             metrics.STAGE_PROGRESS.labels(stage=self.name).set(wall)
 
-    def watch_group(self, unowned: Callable[[], int | None]) -> None:
+    def watch_group(self, unowned: Callable[[], int | None],
+                    left_out: Callable[[], bool | None] | None = None) -> None:
         """Let the watchdog ask how many of the stage's partitions nobody in its group holds
-        (`Consumer.unowned`; called from the watchdog's thread)."""
-        self._unowned = unowned
+        (`Consumer.unowned`) and whether its member is left out (`Consumer.left_out`);
+        called from the watchdog's thread."""
+        self._unowned, self._left_out = unowned, left_out
 
     def rejoin_wanted(self) -> bool:
         with self._lock:
@@ -122,6 +131,8 @@ class Heartbeat:
             now = self._last_progress = self._last_step = self._clock()
             if self._unowned_since is not None:
                 self._unowned_since = now
+            if self._left_out_since is not None:
+                self._left_out_since = now
         if not ok:
             log.warning("%s: rejoin failed; the loop retries with backoff", self.name)
         metrics.STAGE_RESTARTS.labels(stage=self.name).inc()
@@ -156,6 +167,9 @@ class Heartbeat:
         if self._unowned_since is not None and now - self._unowned_since > stall_s:
             return (f"{self._unowned_count} partitions held by no member of the group for "
                     f"{now - self._unowned_since:.0f}s")
+        if self._left_out_since is not None and now - self._left_out_since > stall_s:
+            return (f"held no partition for {now - self._left_out_since:.0f}s while its group "
+                    "has fewer members than partitions (left out of the group)")
         return None
 
     def ask_group(self) -> None:
@@ -164,11 +178,8 @@ class Heartbeat:
         if self._unowned is None or now - self._group_asked < GROUP_CHECK_S:
             return
         self._group_asked = now
-        try:
-            count = self._unowned()
-        except Exception as exc:    # noqa: BLE001 - a failed question must not stop the watchdog
-            log.debug("%s: group ownership unknown: %s", self.name, exc)
-            count = None
+        count = self._ask(self._unowned)
+        out = self._ask(self._left_out) if self._left_out is not None else None
         if count is None:
             self._group_asked = self._clock() + (GROUP_BACKOFF - 1) * GROUP_CHECK_S
         with self._lock:
@@ -177,14 +188,27 @@ class Heartbeat:
             elif self._unowned_since is None:
                 self._unowned_since = now
             self._unowned_count = count
+            if not out:
+                self._left_out_since = None
+            elif self._left_out_since is None:
+                self._left_out_since = now
+            self._left_out_now = out
         metrics.STAGE_UNOWNED.labels(stage=self.name).set(-1 if count is None else count)
+
+    def _ask(self, question: Callable[[], object]) -> object:
+        try:
+            return question()
+        except Exception as exc:    # noqa: BLE001 - a failed question must not stop the watchdog
+            log.debug("%s: group ownership unknown: %s", self.name, exc)
+            return None
 
     def status(self) -> StageStatus:
         with self._lock:
             state = ("rejoining" if self._rejoin_asked is not None
                      else "stalled" if self._stalled else "ok")
             return StageStatus(self.name, state, self._lag, self._progress_wall,
-                               self._step_wall, self._restarts, self._unowned_count)
+                               self._step_wall, self._restarts, self._unowned_count,
+                               self._left_out_now)
 
 
 class StageRegistry:

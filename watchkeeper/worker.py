@@ -69,7 +69,7 @@ def run_forever(stage: Stage, stop: threading.Event, max_backoff: float = 30.0,
     beat = heartbeat or Heartbeat(stage.name)
     unowned = getattr(stage.consumer, "unowned", None)     # test doubles may not say
     if unowned is not None:
-        beat.watch_group(unowned)
+        beat.watch_group(unowned, getattr(stage.consumer, "left_out", None))
     backoff = 0.5
     while not stop.is_set():
         if beat.rejoin_wanted():

@@ -33,7 +33,7 @@ def _stages(request: Request) -> list[StagePublic] | None:
         return timeutil.format(epoch) if epoch is not None else None
     return [StagePublic(name=s.name, state=s.state, lag=s.lag, last_progress=when(s.last_progress),
                         last_step=when(s.last_step), restarts=s.restarts,
-                        unowned_partitions=s.unowned)
+                        unowned_partitions=s.unowned, left_out=s.left_out)
             for s in view.statuses()]
 
 

@@ -16,6 +16,10 @@ class StagePublic(BaseModel):
         None, description="partitions of its topics that no member of its consumer group holds "
                           "(asked of the group's coordinator every 10 s; held by nobody for the "
                           "stall time, they make the stage rejoin); null until known")
+    left_out: bool | None = Field(
+        None, description="true while its own member holds no partition though its group has "
+                          "fewer members than partitions (outside the group: for the stall "
+                          "time, the stage rejoins); null until known")
 
 
 class CaptureDropsPublic(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 
+from watchkeeper.bus.kafka import KafkaBusConsumer
 from watchkeeper.bus.partition import partition_for
 
 from .grouping import join_group
@@ -98,6 +99,32 @@ def test_unowned_counts_the_partitions_no_member_of_the_group_holds(bus, unique)
     join_group(members, poll, lambda c: c.assigned() == every)
     assert members[0].unowned() == 0
     members[0].close()
+
+
+def test_left_out_says_a_member_holds_nothing_a_group_would_give_it(bus, unique):
+    """What the liveness watchdog asks beside `unowned`: a member outside its group (here:
+    one that has not joined yet, as a member whose JoinGroup was lost) while another holds
+    every partition. Nothing is unowned, so only `left_out` shows it; once the member has
+    joined and holds its share, it is not left out."""
+    topic = _topic(bus, unique)
+    poll = (lambda c: c.poll(max_records=1, timeout=0.2))
+    first = bus.consumer(f"g-{unique}", [topic])
+    join_group([first], poll, lambda c: c.unowned() == 0)       # holds all four
+    late = bus.consumer(f"g-{unique}", [topic])
+    if bus.url.startswith("memory"):
+        assert late.left_out() is False and first.left_out() is False  # shares from creation
+    else:
+        assert late.left_out() is None         # it has not polled: it cannot say yet
+        late.poll(max_records=1, timeout=0)     # kafka-python: no join without waiting
+        # librdkafka joins on its own thread, so it may be in already
+        outside = (True,) if isinstance(late, KafkaBusConsumer) else (True, False)
+        assert late.left_out() in outside
+        assert first.left_out() is False and late.unowned() == 0
+        members = [first, late]
+        join_group(members, poll, lambda c: bool(c.assigned()))
+        assert [m.left_out() for m in members] == [False, False]
+    for member in (first, late):
+        member.close()
 
 
 def test_committed_position_is_where_a_new_member_resumes(bus, unique):

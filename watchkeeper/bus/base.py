@@ -131,6 +131,13 @@ class Consumer(ABC):
         holds is stalled without any member owing work (no member has a lag)."""
         return None
 
+    def left_out(self) -> bool | None:
+        """True when this member holds no partition though its settled group has fewer
+        members than one of its topics has partitions (so it is outside the group, or was
+        given nothing: a rejoin brings it back); None when the bus cannot say. Asked from
+        the watchdog's thread, like `unowned`."""
+        return None
+
     def rejoin(self) -> None:
         """Leave the group and join it again as a new member, which resumes from the
         committed offsets (what the liveness watchdog does to a stalled stage). Raises

@@ -297,6 +297,9 @@ class EmbeddedConsumer(Consumer):
         """Members share every partition of their topics as soon as they are created."""
         return 0
 
+    def left_out(self) -> bool:
+        return False
+
     def close(self) -> None:
         self._closed = True
         self._bus._leave(self)

@@ -13,6 +13,7 @@ from kafka.errors import (KafkaConnectionError, KafkaError, KafkaTimeoutError,
                           TopicAlreadyExistsError)
 
 from watchkeeper.bus.base import TOPICS, Bus, BusError, BusUnavailable, Consumer, Message, Producer
+from watchkeeper.bus.group import GroupOwnership
 from watchkeeper.bus.partition import CachedKeyPartitioner
 
 log = logging.getLogger(__name__)
@@ -154,69 +155,18 @@ def _known(end: int | None) -> int:
     return -1 if end is None else end      # None: that partition has not been fetched yet
 
 
-_SETTLING = frozenset({"PreparingRebalance", "CompletingRebalance"})
-
-
-def _held(member: dict) -> set[tuple[str, int]]:
-    assignment = member.get("member_assignment")
-    if not isinstance(assignment, dict):      # empty, or bytes kafka-python could not decode
-        return set()
-    return {(tp["topic"], p) for tp in assignment.get("assigned_partitions") or ()
-            for p in tp["partitions"]}
-
-
-class GroupOwnership:
-    """What the group's coordinator says its members hold, through an admin client of its
-    own: `Consumer.unowned` is asked from the watchdog's thread, and kafka-python's consumer
-    must stay with the stage's thread."""
-
-    def __init__(self, servers: list[str], group: str, topics: list[str]):
-        self._servers, self._group, self._topics = servers, group, topics
-        self._admin: KafkaAdminClient | None = None
-        self._closed = False
-        self._lock = threading.Lock()    # close() waits for a question in flight
-
-    def unowned(self) -> int | None:
-        with self._lock:
-            return None if self._closed else self._ask()
-
-    def _ask(self) -> int | None:
-        try:
-            if self._admin is None:
-                # a short request timeout: the watchdog's thread checks the other stages too
-                self._admin = KafkaAdminClient(bootstrap_servers=self._servers,
-                                               client_id="watchkeeper-watchdog",
-                                               request_timeout_ms=5_000, **_CONNECT)
-            group = self._admin.describe_groups([self._group])[self._group]
-            if group["group_state"] in _SETTLING:
-                return 0
-            topics = self._admin.describe_topics(self._topics)
-        except (KafkaError, OSError) as exc:
-            log.debug("cannot describe group %s: %s", self._group, exc)
-            return None
-        held = set().union(*map(_held, group["members"]))
-        every = {(t["name"], p["partition_index"]) for t in topics
-                 if not t.get("error_code") for p in t["partitions"]}
-        return len(every - held)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            admin, self._admin = self._admin, None
-        if admin is not None:
-            admin.close()
-
-
 class KafkaBusConsumer(Consumer):
     def __init__(self, servers: list[str], group: str, topics: list[str]):
         self._servers, self._group, self._topics = servers, group, topics
         self._ends_asked_at = 0.0
         self._asked_ends: dict[TopicPartition, int] = {}
         self._consumer: KafkaConsumer | None = None
-        self._ownership = GroupOwnership(servers, group, topics)
+        self._holds: int | None = None      # partitions held after the last poll
+        self._ownership = GroupOwnership(servers, group, topics, held=lambda: self._holds)
         self._open()
 
     def _open(self) -> KafkaConsumer:
+        self._holds = None
         try:
             self._consumer = KafkaConsumer(*self._topics, bootstrap_servers=self._servers,
                                            **_CONNECT, group_id=self._group, **_CONSUMER)
@@ -229,10 +179,12 @@ class KafkaBusConsumer(Consumer):
         return self._consumer if self._consumer is not None else self._open()
 
     def poll(self, max_records: int = 1000, timeout: float = 1.0) -> list[Message]:
+        consumer = self._live()
         try:
-            batches = self._live().poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+            batches = consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
         except KafkaError as exc:
             raise BusError(f"poll failed: {exc}") from exc
+        self._holds = len(consumer.assignment())
         out: list[Message] = []
         for tp, records in batches.items():
             out.extend(Message(tp.topic, tp.partition, r.offset,
@@ -291,6 +243,9 @@ class KafkaBusConsumer(Consumer):
 
     def unowned(self) -> int | None:
         return self._ownership.unowned()
+
+    def left_out(self) -> bool | None:
+        return self._ownership.left_out()
 
     def rejoin(self) -> None:
         self._leave()

@@ -20,7 +20,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer as RdConsumer, KafkaError
     KafkaException, Producer as RdProducer, TopicPartition
 
 from watchkeeper.bus.base import BusError, Consumer, Message, Producer
-from watchkeeper.bus.kafka import KafkaBus, GroupOwnership
+from watchkeeper.bus.group import GroupOwnership
+from watchkeeper.bus.kafka import KafkaBus
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +107,12 @@ class RdKafkaConsumer(Consumer):
             "topic.metadata.refresh.interval.ms": 1000}
         self._topics = topics
         self._consumer: RdConsumer | None = None
-        self._ownership = GroupOwnership(servers, group, topics)
+        self._holds: int | None = None      # partitions held after the last poll
+        self._ownership = GroupOwnership(servers, group, topics, held=lambda: self._holds)
         self._open()
 
     def _open(self) -> RdConsumer:
+        self._holds = None
         self._consumer = RdConsumer(self._conf)
         self._consumer.subscribe(self._topics)
         return self._consumer
@@ -133,6 +136,7 @@ class RdKafkaConsumer(Consumer):
                 if out and max_records > 1:
                     out += self._messages(consumer.consume(num_messages=max_records - 1,
                                                            timeout=0))
+            self._holds = len(consumer.assignment())
         except KafkaException as exc:
             raise BusError(f"poll failed: {exc}") from exc
         return out
@@ -211,6 +215,9 @@ class RdKafkaConsumer(Consumer):
 
     def unowned(self) -> int | None:
         return self._ownership.unowned()
+
+    def left_out(self) -> bool | None:
+        return self._ownership.left_out()
 
     def rejoin(self) -> None:
         self._leave()

@@ -142,3 +142,41 @@ def test_the_watchdog_judges_every_stage_before_it_asks_any_group():
     asking.step(consumed=1, lag=0)
     Watchdog(registry, config, on_fatal=pytest.fail).check()
     assert seen == [True], "the group was asked before the stalled stage was judged"
+
+
+def test_a_member_left_out_of_its_group_rejoins_then_ends_the_process():
+    """Its JoinGroup lost, the other member holding every partition: nothing is unowned and
+    nobody has a lag, so only the member's own emptiness in a group that would give it
+    partitions shows it."""
+    clock, left_out = Clock(), Group(True)
+    beat = Heartbeat("outside", clock)
+    beat.watch_group(Group(0), left_out)
+    fatal = None
+    for _ in range(int(400 // STEP)):
+        clock.now += STEP
+        beat.step(consumed=0, lag=None)         # polls, holds nothing, owes nothing
+        fatal = _sweep(beat)
+        if fatal:
+            break
+        if beat.rejoin_wanted():
+            beat.rejoined(ok=True)
+    assert fatal is not None and fatal.startswith("held no partition for 33s") \
+        and fatal.endswith("after 2 rejoins")
+    assert beat.status().restarts == 2 and beat.status().left_out is True
+
+
+def test_a_member_back_in_its_group_after_one_rejoin_is_fine():
+    clock = Clock()
+    beat = Heartbeat("back", clock)
+    beat.watch_group(Group(0), Group(*[True] * 5, False))
+    assert _run(beat, clock, 1000) is None
+    status = beat.status()
+    assert (status.restarts, status.state, status.left_out) == (1, "ok", False)
+
+
+def test_a_short_spell_outside_the_group_is_a_join_not_a_stall():
+    clock = Clock()
+    beat = Heartbeat("joining", clock)
+    beat.watch_group(Group(0), Group(True, True, False))     # 2 answers: under stall_seconds
+    assert _run(beat, clock, 400) is None
+    assert beat.status().restarts == 0
