@@ -129,6 +129,20 @@ def test_incidents_list_and_page(demo, page):
     page.wait_for_selector("article.incident .history a", timeout=15000)
     page.locator("article.incident li", has_text="开立安全事件，建议级别").wait_for(timeout=15000)
     page.locator("#report-to").wait_for(state="visible", timeout=15000)
+    # The shipped block-external-scanner playbook refuses the internal scanner: its run is in
+    # the timeline (read once per opening: reopen until it is), actors and reason in words.
+    refused = "拒绝封禁：10.10.1.30 是内部地址"
+    end = time.monotonic() + 60
+    while not page.locator("article.incident li", has_text=refused).count():
+        assert time.monotonic() < end, page.locator("article.incident").inner_text()
+        time.sleep(2)
+        page.reload()
+        page.wait_for_selector("article.incident >> text=关联告警")
+        page.locator("article.incident li", has_text="开立安全事件").wait_for(timeout=15000)
+    timeline = page.locator("article.incident").inner_text()
+    assert "关联分析引擎 开立安全事件" in timeline and "检测器 scan" in timeline, timeline
+    assert "剧本 block-external-scanner 自动触发" in timeline, timeline
+    assert "rule:" not in timeline and "playbook:" not in timeline, timeline
 
 
 def test_the_audit_administrator_gets_the_audit_log_and_its_tamper_check(demo, page):

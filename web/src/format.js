@@ -86,9 +86,24 @@ function historyValue(field, value) {
   if (field === "level") return known(`level.${value}`, String(value));
   return String(value);
 }
+// Who did it, as people read it: a playbook (its steps; `rule:` its trigger, which started a
+// run), the correlator, the system, a detector (the actor of an incident's alert entries);
+// people by their names.
+export function actorName(actor, kind) {
+  if (!actor) return "";
+  const cut = actor.indexOf(":");
+  const [prefix, name] = cut < 0 ? [actor, ""] : [actor.slice(0, cut), actor.slice(cut + 1)];
+  if (prefix === "playbook" && name) return t("actor.playbook", { name });
+  if (prefix === "rule" && name) return t("actor.rule", { name });
+  if (prefix === "system" && name) return t("actor.system", { name });
+  if (actor === "correlator") return t("actor.correlator");
+  if (kind === "alert") return t("actor.detector", { name: actor });
+  return actor;
+}
+
 export function historyLine(entry) {
   const action = entry.action || entry.event?.action || "";
-  return [beijing(entry["@timestamp"] || entry.at), entry.user?.name || entry.actor || "",
+  return [beijing(entry["@timestamp"] || entry.at), entry.user?.name || actorName(entry.actor),
     known(`history.${action}`, action), changesText(entry.changes),
     entry.message ? `“${entry.message}”` : ""].filter(Boolean).join(" ");
 }
@@ -105,9 +120,10 @@ function changesText(changes) {
 // audited actions (level, report, link…) named from the catalogues, with the reason given.
 export function timelineLine(entry) {
   const ours = lang === "zh-CN" && entry.summary_zh;
-  if (ours) return [beijing(entry.at), entry.actor || "", ours].filter(Boolean).join(" ");
+  const who = actorName(entry.actor, entry.kind);
+  if (ours) return [beijing(entry.at), who, ours].filter(Boolean).join(" ");
   const reason = entry.summary || entry.message || "";
-  return [beijing(entry["@timestamp"] || entry.at), entry.actor || "",
+  return [beijing(entry["@timestamp"] || entry.at), who,
     known(`timeline.${entry.kind}`, ""), changesText(entry.changes), reason ? `“${reason}”` : ""]
     .filter(Boolean).join(" ");
 }

@@ -3,6 +3,7 @@
 // comment. Only responders decide, never the one who requested the run; the API enforces
 // both (403 / 409), the page does not offer what would be refused.
 import { api } from "../api.js";
+import { actorName } from "../format.js";
 import { t } from "../i18n.js";
 
 const DETAIL_MAX = 100; // decisions read per page load (one request each)
@@ -44,7 +45,7 @@ export function approvalsView() {
     },
     // Why this user cannot decide on this run (null: they can).
     decideBlock(row) {
-      if (row.decision) return t("approvals.decided", { who: row.decision.by });
+      if (row.decision) return t("approvals.decided", { who: actorName(row.decision.by) });
       if (!this.canDecide()) return t("approvals.onlyResponder");
       const actor = this.me.kind === "user" ? this.me.name : `key:${this.me.name}`;
       if (row.run.requested_by === actor) return t("approvals.ownRequest");
