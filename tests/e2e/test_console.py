@@ -141,7 +141,8 @@ def test_incidents_list_and_page(demo, page):
         page.locator("article.incident li", has_text="开立安全事件").wait_for(timeout=15000)
     timeline = page.locator("article.incident").inner_text()
     assert "关联分析引擎 开立安全事件" in timeline and "检测器 scan" in timeline, timeline
-    assert "剧本 block-external-scanner 自动触发" in timeline, timeline
+    assert "自动触发 剧本 block-external-scanner v1 处置 10.10.1.30" in timeline, timeline
+    assert "剧本 block-external-scanner 步骤 block（第 1 次）：失败" in timeline, timeline
     assert "rule:" not in timeline and "playbook:" not in timeline, timeline
 
 

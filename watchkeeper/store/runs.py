@@ -283,7 +283,7 @@ def timeline_entries(store, incident: dict, limit: int = 1000) -> list:
             f"{step.get('outcome')} {step.get('message') or ''}".strip(), step["run_id"],
             {"inputs": step.get("inputs"), "output": step.get("output")}
             if step.get("outcome") != "started" else None,
-            summary_zh=f"{step['playbook']} 步骤 {step['step']}（第 {step['attempt']} 次）："
+            summary_zh=f"步骤 {step['step']}（第 {step['attempt']} 次）："
                        f"{ZH_WORDS.get(step.get('outcome'), step.get('outcome'))} "
                        f"{_zh(step)}".strip()))
     return entries

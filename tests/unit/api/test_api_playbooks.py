@@ -138,5 +138,5 @@ def test_runs_and_their_steps_are_on_the_incident_timeline(client, store):
     assert mine == [("playbook.run", doc["event"]["id"]), ("playbook.step", doc["event"]["id"])]
     step = next(i for i in items if i["kind"] == "playbook.step")
     assert step["summary"] == "gate step hook (attempt 1): ok"
-    assert step["summary_zh"] == "gate 步骤 hook（第 1 次）：完成"
+    assert step["summary_zh"] == "步骤 hook（第 1 次）：完成"     # the actor names the playbook
     assert step["changes"]["output"] == {"status": 200} and step["actor"] == "playbook:gate"
