@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 SETTLING = frozenset({"PreparingRebalance", "CompletingRebalance"})
 ANSWER_TTL_S = 1.0          # the watchdog's two questions in one sweep share one description
-_CONNECT = {"bootstrap_timeout_ms": 10_000}
+# Fail fast with a clear line when no broker answers, instead of kafka-python's 30 s default
+# (bus/kafka.py's clients use it too).
+CONNECT = {"bootstrap_timeout_ms": 10_000}
 
 
 def held_by(member: dict) -> set[tuple[str, int]]:
@@ -85,7 +87,7 @@ class GroupOwnership:
                 # a short request timeout: the watchdog's thread checks the other stages too
                 self._admin = KafkaAdminClient(bootstrap_servers=self._servers,
                                                client_id="watchkeeper-watchdog",
-                                               request_timeout_ms=5_000, **_CONNECT)
+                                               request_timeout_ms=5_000, **CONNECT)
             group = self._admin.describe_groups([self._group])[self._group]
             topics = [] if group["group_state"] in SETTLING \
                 else self._admin.describe_topics(self._topics)

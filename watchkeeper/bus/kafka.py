@@ -13,14 +13,12 @@ from kafka.errors import (KafkaConnectionError, KafkaError, KafkaTimeoutError,
                           TopicAlreadyExistsError)
 
 from watchkeeper.bus.base import TOPICS, Bus, BusError, BusUnavailable, Consumer, Message, Producer
-from watchkeeper.bus.group import GroupOwnership
+from watchkeeper.bus.group import CONNECT, GroupOwnership
 from watchkeeper.bus.partition import CachedKeyPartitioner
 
 log = logging.getLogger(__name__)
 
 
-# Fail fast with a clear line when no broker answers, instead of kafka-python's 30 s default.
-_CONNECT = {"bootstrap_timeout_ms": 10_000}
 _NO_BROKER = (KafkaTimeoutError, KafkaConnectionError)
 
 
@@ -67,7 +65,7 @@ class KafkaBus(Bus):
     def ensure_topics(self, topics: tuple[str, ...] = TOPICS) -> None:
         try:
             admin = KafkaAdminClient(bootstrap_servers=self.servers, client_id="watchkeeper-admin",
-                                     **_CONNECT)
+                                     **CONNECT)
         except _NO_BROKER:
             raise _unavailable(self.servers) from None
         try:
@@ -92,7 +90,7 @@ class KafkaBusProducer(Producer):
     def __init__(self, servers: list[str]):
         try:
             self._producer = KafkaProducer(
-                bootstrap_servers=servers, **_CONNECT, acks="all", linger_ms=20, batch_size=512 * 1024,
+                bootstrap_servers=servers, **CONNECT, acks="all", linger_ms=20, batch_size=512 * 1024,
                 compression_type="lz4", max_request_size=8 * 1024 * 1024,
                 partitioner=CachedKeyPartitioner(),
                 # Retries are bounded by time, not count, so a broker restart (tens of
@@ -169,7 +167,7 @@ class KafkaBusConsumer(Consumer):
         self._holds = None
         try:
             self._consumer = KafkaConsumer(*self._topics, bootstrap_servers=self._servers,
-                                           **_CONNECT, group_id=self._group, **_CONSUMER)
+                                           **CONNECT, group_id=self._group, **_CONSUMER)
         except _NO_BROKER:
             raise _unavailable(self._servers) from None
         return self._consumer
