@@ -207,8 +207,10 @@ class ReferenceFlowTable:
         # final record only waits for the linger.
         if not (flow.tcp is not None and flow.tcp.over() and self._first_report_pending(flow)):
             self.out.append(self._record(flow, final=False))
-        while flow.interim_at <= t:
-            flow.interim_at += self.config.active_timeout
+        # The next report is due an active timeout after this one, not after the one that
+        # was due: a late sweep (a quiet stretch, small batches) must not send the same
+        # unchanged record twice in a row.
+        flow.interim_at = t + self.config.active_timeout
 
     def _new_flow(self, key: bytes, q: D.Packets, i: int, t: float) -> Flow:
         if len(self.flows) + len(self.lite) >= self.config.max_flows:

@@ -55,6 +55,30 @@ def test_silent_open_connection_gets_timer_driven_reports(tmp_path):
     assert recs[-1].final and recs[-1].uid == interim[0].uid        # flushed at the end
 
 
+def test_a_late_sweep_does_not_report_the_same_record_twice(tmp_path):
+    # A quiet link swept late (at 70 s for the report due at 15 s), then 6 s later: the next
+    # report is due a minute after the one sent (130 s), not after the one that was due (75 s).
+    pkts = [(10.0, IP(src=A, dst=B) / TCP(sport=40000, dport=80, flags="S", seq=1)),
+            (10.1, IP(src=B, dst=A) / TCP(sport=80, dport=40000, flags="SA", seq=9, ack=2)),
+            (10.2, IP(src=A, dst=B) / TCP(sport=40000, dport=80, flags="A", seq=2, ack=10))]
+    quiet = [_empty(clock=t) for t in (70.0, 76.0, 129.0)]
+    recs = list(Capture(iter(batches(tmp_path, pkts) + quiet), FlowConfig()))
+    assert [r.final for r in recs] == [False, True]                   # at 70 s, then the end
+    quiet.append(_empty(clock=131.0))
+    recs = list(Capture(iter(batches(tmp_path, pkts) + quiet), FlowConfig()))
+    assert [r.final for r in recs] == [False, False, True]            # 70 s, 131 s, the end
+
+
+def test_a_lone_syn_ack_is_reported_early_once(tmp_path):
+    # Backscatter: a SYN-ACK nobody asked for stays until TCP inactivity (5 min); one early
+    # report says it exists, a repeat each minute would say nothing new.
+    pkts = [(10.0, IP(src=B, dst=A) / TCP(sport=80, dport=40000, flags="SA", seq=9, ack=2))]
+    source = batches(tmp_path, pkts) + [_empty(clock=t) for t in (16.0, 80.0, 140.0, 200.0)]
+    recs = list(Capture(iter(source), FlowConfig()))
+    assert [r.final for r in recs] == [False, True]
+    assert recs[0].conn_state == "OTH" and recs[0].resp_pkts == 1
+
+
 def test_quiet_link_expires_flows_on_the_clock(tmp_path):
     pkts = [(50.0, IP(src=A, dst=B) / TCP(sport=40001, dport=22, flags="S", seq=1))]
     def source():

@@ -137,19 +137,19 @@ def _finish(S, dl, htab, free, r, out, meta, evicted):
 
 @nb.njit(**PACKET_LOOP)
 def _interim(f, t, cfg, out, meta):
-    # A flow that is one lite-shaped packet and ends soon anyway (an unanswered SYN, one DNS
-    # datagram) skips its early report, as the reference's lite rows do; so does a TCP
-    # connection already over (both sides closed or reset), whose final record only waits
-    # for the linger.
-    skip = f.reported == 0 and (
-        (f.lite_shape and f.pkts[0] + f.pkts[1] == 1
-         and end_deadline(f, cfg) - f.start <= 2 * cfg[C_EARLY])
-        or (f.proto == 6 and cfg[C_EARLY] > 0 and T.over(f)))
+    # As the reference's lite rows: a flow that is one lite-shaped packet skips its early
+    # report if it ends soon anyway (an unanswered SYN, one DNS datagram), and is reported
+    # once at most otherwise (a lone SYN-ACK says nothing new each minute; a silent open
+    # connection's repeated reports say it is still open). A TCP connection already over
+    # (both sides closed or reset) skips it too: its final record only waits for the linger.
+    one = f.lite_shape and f.pkts[0] + f.pkts[1] == 1
+    skip = (f.reported != 0 and one) or (f.reported == 0 and (
+        (one and end_deadline(f, cfg) - f.start <= 2 * cfg[C_EARLY])
+        or (f.proto == 6 and cfg[C_EARLY] > 0 and T.over(f))))
     if not skip:
         _emit(f, out, meta, 0, 0)
     f.reported = 1
-    while f.interim_at <= t:
-        f.interim_at += cfg[C_ACTIVE]
+    f.interim_at = t + cfg[C_ACTIVE]       # due an active timeout after this report (reference)
 
 
 @nb.njit(**PACKET_LOOP)
