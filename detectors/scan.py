@@ -57,6 +57,10 @@ class ScanConfig(DetectorConfig):
     early_min_hosts: int = Field(8, ge=3, le=100_000, description=(
         "failed hosts of one /24 that name an inward single-port sweep before the fan-out "
         "floor, once TRW has crossed eta1 (detectors/trw.py)"))
+    refresh_seconds: float = Field(60.0, ge=5, le=3600, description=(
+        "a scan already raised is raised again (same alert: new count, last-seen time) on a "
+        "failed probe this long after its last raise, even before its fan-out doubles, and "
+        "on a failed repeat of a target it already probed"))
     max_tracked_targets: int = Field(10_000, ge=100, le=1_000_000,
                                      description="per-source memory bound (oldest dropped)")
     max_sources: int = Field(100_000, ge=100, le=10_000_000,
@@ -83,12 +87,13 @@ class _Source:
     contacts: dict[str, float] = field(default_factory=dict)    # target -> first-contact time
     failed: dict[str, list] = field(default_factory=dict)       # target -> [time, event id]
     reported_at: int = 0          # fan-out at the last alert: re-raised when it doubles
+    raised_at: float = 0.0        # event time of the last alert: re-raised when stale
     alert_first_seen: float | None = None
 
 
 class ScanDetector(Detector):
     name = "scan"
-    version = "3"
+    version = "4"
     category = "scan"
     datasets = frozenset({schema.FLOW})
     Config = ScanConfig
@@ -115,16 +120,28 @@ class ScanDetector(Detector):
         src = event["source"]["ip"]
         state = self._touch(src, event_time)
         state.internal = part(event, "network").get("direction") in INTERNAL_DIRECTIONS
+        failed_again = not probe.succeeded and self._stale(state, event_time)
         if probe.target in state.contacts:
-            return []                                # not a first contact: TRW ignores it
+            # Not a first contact: TRW ignores it, but a scan raised and still going (the
+            # same targets probed again) keeps its alert current.
+            return [self._raise(src, state, event_time)] if failed_again else []
         self._remember(state, probe, event_time, event["event"]["id"])
         self._walk(state, probe.succeeded)
-        if self._is_scan(state, part(event, "network").get("direction")):
-            state.reported_at = len(state.failed)
-            if state.alert_first_seen is None:
-                state.alert_first_seen = next(iter(state.failed.values()))[0]
-            return [self._alert(src, state)]
+        if self._is_scan(state, part(event, "network").get("direction")) or failed_again:
+            return [self._raise(src, state, event_time)]
         return []
+
+    def _stale(self, state: _Source, event_time: float) -> bool:
+        """Raised in this episode, but not for `refresh_seconds`: a long scan whose fan-out
+        grows slowly (or not at all) would otherwise show a last-seen time long past."""
+        return (state.reported_at > 0
+                and event_time - state.raised_at >= self.config.refresh_seconds)
+
+    def _raise(self, src: str, state: _Source, event_time: float) -> AlertSpec:
+        state.reported_at, state.raised_at = len(state.failed), event_time
+        if state.alert_first_seen is None:
+            state.alert_first_seen = next(iter(state.failed.values()))[0]
+        return self._alert(src, state)
 
     def _touch(self, src: str, event_time: float) -> _Source:
         state = self._sources.touch(src, lambda: _Source(event_time))

@@ -234,6 +234,36 @@ def test_repeats_are_raised_only_as_the_scan_doubles():
     assert len({(a.first_seen, a.entity) for a in alerts}) == 1   # one alert, updated
 
 
+def test_a_long_slow_scan_keeps_its_alert_current():
+    # nmap -T2 style: a new port every 10 s for 20 min. Fan-out doubles at 15, 30, 60, 120;
+    # between doublings the stored alert would show a last-seen time up to 10 min old.
+    flows = vertical(n=120, gap=10.0)
+    alerts = _run(ScanDetector(), flows)
+    assert len({(a.first_seen, a.entity) for a in alerts}) == 1   # one alert, updated
+    times = [a.last_seen for a in alerts]
+    assert max(b - a for a, b in zip(times, times[1:])) <= 70.0
+    assert times[-1] >= T0 + 119 * 10.0 - 60.0
+
+
+def test_the_same_targets_probed_again_keep_the_alert_current():
+    det = ScanDetector()
+    first = _run(det, vertical(n=40))
+    again = [dict(f) for f in vertical(n=40)]
+    for k, f in enumerate(again):
+        f["@timestamp"] = timeutil.format(T0 + 600 + k * 0.1)
+    later = _run(det, again)
+    assert first and len(later) == 1                # raised once more, not once per probe
+    assert later[0].first_seen == first[0].first_seen
+    assert later[0].last_seen >= T0 + 600
+
+
+def test_a_former_scanner_using_a_service_it_found_raises_nothing_more():
+    det = ScanDetector()
+    assert _run(det, vertical(n=40))
+    later = [_ok(100 + k, T0 + 600 + k, "10.0.0.5", "10.0.1.1", 3) for k in range(30)]
+    assert _run(det, later) == []
+
+
 def test_replay_speed_and_timer_cadence_do_not_change_alerts():
     flows = vertical(n=40, gap=30.0) + horizontal()
     flows.sort(key=lambda f: f["@timestamp"])
