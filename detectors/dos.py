@@ -53,6 +53,9 @@ class DosConfig(DetectorConfig):
     resume_seconds: float = Field(10.0, ge=1, le=3600,
                                   description="a flood back over the threshold after this "
                                               "long below it (same episode) is raised again")
+    refresh_seconds: float = Field(60.0, ge=5, le=3600,
+                                   description="a flood still going is raised again this long "
+                                               "after its last raise, even before it doubles")
     single_source_share: float = Field(0.9, ge=0.5, le=1,
                                        description="flood share that names a single source")
     scan_port_ratio: float = Field(0.5, ge=0.05, le=1,
@@ -85,6 +88,7 @@ class _Episode:
     evidence: list[str] = field(default_factory=list)
     reported_at: int = 0                  # flows at the last alert (re-raise when it doubles)
     resumed: bool = False                 # back over the threshold after a lull, not raised yet
+    raised_at: float = 0.0                # event time of the last alert
     top: str = ""                         # the busiest source so far
 
 
@@ -106,7 +110,7 @@ class _Target:
 
 class DosDetector(Detector):
     name = "dos"
-    version = "2"
+    version = "3"
     category = "dos"
     datasets = frozenset({schema.FLOW})
     key_field = "destination.ip"
@@ -214,9 +218,12 @@ class DosDetector(Detector):
         self._record(ep, event, event_time, new_flow)
         ep.peak_flows = max(ep.peak_flows, int(bucket[0]))
         ep.peak_packets = max(ep.peak_packets, bucket[1])
-        due = doubled(ep.flows, ep.reported_at) or ep.resumed
+        # A flood that goes on for an hour doubles ever more rarely: it is also raised each
+        # `refresh_seconds`, so its stored alert's count and last-seen time stay current.
+        due = doubled(ep.flows, ep.reported_at) or ep.resumed or (
+            ep.reported_at and event_time - ep.raised_at >= self.config.refresh_seconds)
         if due and ep.sampled >= MIN_SAMPLE and not self._scan(ep):
-            ep.reported_at, ep.resumed = ep.flows, False
+            ep.reported_at, ep.resumed, ep.raised_at = ep.flows, False, event_time
             return [self._alert(dst, ep)]
         return []
 

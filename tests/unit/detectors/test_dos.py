@@ -141,6 +141,19 @@ def test_a_second_wave_inside_the_episode_is_raised_again(pause):
     assert second[0].count == 3000 + DosConfig().min_flows
 
 
+def test_a_long_flood_keeps_its_alert_current():
+    # Five minutes at 200 flows/s: doubling alone would raise at ~1, 2, 4 … 128 and 256 s of
+    # flood, leaving the stored alert's last-seen time up to 2 minutes behind.
+    rate, seconds = 200, 300
+    flows = [_flow(i, 1000 + i / rate, _ext(i)) for i in range(rate * seconds)]
+    alerts = _run(DosDetector(), flows)
+    assert len({(a.first_seen, a.entity) for a in alerts}) == 1
+    times = [a.last_seen for a in alerts]
+    assert max(b - a for a, b in zip(times, times[1:])) <= 61.0
+    assert times[-1] >= 1000 + seconds - 61.0
+    assert alerts[-1].count >= rate * (seconds - 61)
+
+
 def test_a_flood_without_a_pause_is_not_raised_again_before_it_doubles():
     flows, _ = _waves(pause=2.0)     # shorter than resume_seconds: one continuing flood
     alerts = _run(DosDetector(), flows)
