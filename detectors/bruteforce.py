@@ -45,6 +45,7 @@ class _Auth:
     successes: int = 0
     counted: dict[str, float] = field(default_factory=dict)   # invalid-user "port|user" seen
     reported_at: int = 0
+    raised_at: float = 0.0        # event time of the last alert
     compromised: list[str] = field(default_factory=list)
     alert_first_seen: float | None = None
 
@@ -55,6 +56,7 @@ class _Pair:
     internal: bool = False
     sessions: list[list] = field(default_factory=list)   # [time, orig, resp, login-like, id]
     reported_at: int = 0
+    raised_at: float = 0.0        # event time of the last alert
     alert_first_seen: float | None = None
     escalated: bool = False       # a long session after the alert was raised (once)
 
@@ -69,7 +71,7 @@ class _Verdict:
 
 class BruteForceDetector(Detector):
     name = "brute_force"
-    version = "1"
+    version = "2"
     category = "brute_force"
     datasets = frozenset({schema.FLOW, schema.SYSLOG, schema.KERBEROS})
     Config = BruteForceConfig
@@ -108,9 +110,9 @@ class BruteForceDetector(Detector):
         state.failures_by_user[user] = state.failures_by_user.get(user, 0) + 1
         self._cap_auth(state)
         verdict = self._verdict(state, t)
-        if verdict is None or not doubled(verdict.failures, state.reported_at):
+        if verdict is None or not self._due(verdict.failures, state, t):
             return []
-        state.reported_at = verdict.failures
+        state.reported_at, state.raised_at = verdict.failures, t
         return [self._auth_alert(src, state, verdict, None)]
 
     def _on_success(self, src: str, state: _Auth, user: str, t: float, event_id: str):
@@ -194,12 +196,18 @@ class BruteForceDetector(Detector):
         similar = [s for s in pair.sessions if s[3] and self._alike(s, session)]
         share = len(similar) / len(pair.sessions)
         if (len(similar) < self.config.min_sessions or share < self.config.min_similar_share
-                or not doubled(len(similar), pair.reported_at)):
+                or not self._due(len(similar), pair, t)):
             return []
-        pair.reported_at = len(similar)
+        pair.reported_at, pair.raised_at = len(similar), t
         if pair.alert_first_seen is None:
             pair.alert_first_seen = similar[0][0]
         return [self._flow_alert(key, pair, similar, share)]
+
+    def _due(self, count: int, state: _Auth | _Pair, t: float) -> bool:
+        """Doubled since the last raise, or raised and quiet for `refresh_seconds`: a long
+        attack fills the window, its count levels off and would never double again."""
+        return doubled(count, state.reported_at) or (
+            state.reported_at > 0 and t - state.raised_at >= self.config.refresh_seconds)
 
     def _session_after_guessing(self, key: str, pair: _Pair, event: dict) -> list[AlertSpec]:
         """A long or large session after the guessing alert: the guess that worked."""
