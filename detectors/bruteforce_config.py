@@ -6,6 +6,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 
 from detectors.base import DetectorConfig
+from detectors.kit import refresh_field
 from watchkeeper.networks import DEFAULT_INTERNAL, InternalNetworks
 
 AUTH_PORTS = (22, 3389, 21, 23, 445, 5900, 3306, 1433, 110, 143, 587)
@@ -48,10 +49,7 @@ class BruteForceConfig(DetectorConfig):
                                   description="relative byte difference still 'similar'")
     min_similar_share: float = Field(0.5, gt=0, le=1, description=(
         "similar sessions' share of all sessions to that port; varied traffic stays below"))
-    refresh_seconds: float = Field(60.0, ge=5, le=3600, description=(
-        "guessing already raised is raised again on a new failure (or similar session) this "
-        "long after its last raise, though its count no longer doubles: a long attack fills "
-        "the window and its count levels off"))
+    refresh_seconds: float = refresh_field()     # a full window's count never doubles
     max_events_per_key: int = Field(2_000, ge=50, le=1_000_000,
                                     description="attempts or sessions kept per key (oldest drop)")
     max_keys: int = Field(100_000, ge=100, le=10_000_000,

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import InterimDelta, KeyedState, SeededEwma, doubled, number, part, text
+from detectors.kit import (InterimDelta, KeyedState, SeededEwma, doubled, number, part,
+                           refresh_field, refreshed, text)
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -53,9 +54,7 @@ class DosConfig(DetectorConfig):
     resume_seconds: float = Field(10.0, ge=1, le=3600,
                                   description="a flood back over the threshold after this "
                                               "long below it (same episode) is raised again")
-    refresh_seconds: float = Field(60.0, ge=5, le=3600,
-                                   description="a flood still going is raised again this long "
-                                               "after its last raise, even before it doubles")
+    refresh_seconds: float = refresh_field()
     single_source_share: float = Field(0.9, ge=0.5, le=1,
                                        description="flood share that names a single source")
     scan_port_ratio: float = Field(0.5, ge=0.05, le=1,
@@ -221,7 +220,7 @@ class DosDetector(Detector):
         # A flood that goes on for an hour doubles ever more rarely: it is also raised each
         # `refresh_seconds`, so its stored alert's count and last-seen time stay current.
         due = doubled(ep.flows, ep.reported_at) or ep.resumed or (
-            ep.reported_at and event_time - ep.raised_at >= self.config.refresh_seconds)
+            refreshed(ep.reported_at, ep.raised_at, event_time, self.config.refresh_seconds))
         if due and ep.sampled >= MIN_SAMPLE and not self._scan(ep):
             ep.reported_at, ep.resumed, ep.raised_at = ep.flows, False, event_time
             return [self._alert(dst, ep)]

@@ -20,7 +20,8 @@ from functools import lru_cache
 from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import KeyedState, doubled, number, part, text
+from detectors.kit import (KeyedState, doubled, number, part, refresh_field, refreshed,
+                           text)
 from detectors.trw import early_scan, early_sweep
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -57,10 +58,7 @@ class ScanConfig(DetectorConfig):
     early_min_hosts: int = Field(8, ge=3, le=100_000, description=(
         "failed hosts of one /24 that name an inward single-port sweep before the fan-out "
         "floor, once TRW has crossed eta1 (detectors/trw.py)"))
-    refresh_seconds: float = Field(60.0, ge=5, le=3600, description=(
-        "a scan already raised is raised again (same alert: new count, last-seen time) on a "
-        "failed probe this long after its last raise, even before its fan-out doubles, and "
-        "on a failed repeat of a target it already probed"))
+    refresh_seconds: float = refresh_field()     # on a failed probe, first contact or repeat
     max_tracked_targets: int = Field(10_000, ge=100, le=1_000_000,
                                      description="per-source memory bound (oldest dropped)")
     max_sources: int = Field(100_000, ge=100, le=10_000_000,
@@ -134,8 +132,8 @@ class ScanDetector(Detector):
     def _stale(self, state: _Source, event_time: float) -> bool:
         """Raised in this episode, but not for `refresh_seconds`: a long scan whose fan-out
         grows slowly (or not at all) would otherwise show a last-seen time long past."""
-        return (state.reported_at > 0
-                and event_time - state.raised_at >= self.config.refresh_seconds)
+        return refreshed(state.reported_at, state.raised_at, event_time,
+                         self.config.refresh_seconds)
 
     def _raise(self, src: str, state: _Source, event_time: float) -> AlertSpec:
         state.reported_at, state.raised_at = len(state.failed), event_time

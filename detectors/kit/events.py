@@ -25,3 +25,10 @@ def number(value, default: float = 0) -> float:
 def text(value) -> str | None:
     """A string field's value, None when missing or not a string (a list is not hashable)."""
     return value if isinstance(value, str) else None
+
+
+def ended(event: dict, event_time: float) -> float:
+    """The time of a record's last packet: its start (`event_time`, from `@timestamp`) plus
+    its duration (ECS nanoseconds). A long flow's interim records all carry its start; what
+    is still going on is told by their ends."""
+    return event_time + number(part(event, "event").get("duration")) / 1e9

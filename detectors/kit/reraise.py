@@ -2,11 +2,34 @@
 alert is updated) once the quantity behind it has doubled since the last time it was raised
 (scan fan-out, beacon connections, DoS flows, exfiltration bytes, new lateral hosts, DGA
 names, DNS tunnel names, brute-force failures, slow-DoS connections, Sigma/IOC hits). A first
-alert (nothing reported yet, `last` = 0) is always due. Kept in the detectors for now: the
-quantity and its episode live in detector state (docs/decisions.md)."""
+alert (nothing reported yet, `last` = 0) is always due.
+
+Doubling alone lets an attack that goes on fall silent: a count that grows linearly doubles
+ever more rarely, and a count over a window levels off and never doubles again. The stored
+alert then shows a last-seen time long past while the attack runs. `refreshed` is the other
+half: raised before, and not for `refresh_seconds` (one setting, `refresh_field()`). Kept in
+the detectors for now: the quantity and its episode live in detector state
+(docs/decisions.md)."""
 from __future__ import annotations
+
+from pydantic import Field
+
+REFRESH_SECONDS = 60.0
 
 
 def doubled(quantity: float, last: float) -> bool:
     """True when `quantity` is at least twice what was reported last (0: never reported)."""
     return quantity >= 2 * last
+
+
+def refreshed(last: float, raised_at: float, now: float, every: float) -> bool:
+    """True when the alert was raised in this episode (`last` > 0) but not for `every` seconds
+    of event time: the attack is still going (the caller saw its evidence just now)."""
+    return last > 0 and now - raised_at >= every
+
+
+def refresh_field():
+    """The `refresh_seconds` setting, the same in every detector that has it."""
+    return Field(REFRESH_SECONDS, ge=5, le=3600, description=(
+        "an alert already raised is raised again (same alert: current count and last-seen "
+        "time) on new evidence this long after its last raise, even before its count doubles"))

@@ -13,6 +13,7 @@ from watchkeeper import schema, timeutil
 from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
 from tests.datafiles import data_file
+from tests.unit.detectors.ongoing import assert_kept_current
 
 NETS = InternalNetworks()
 T0 = 1_780_000_000.0
@@ -225,18 +226,10 @@ def test_flow_shape(events, entity, count):
     assert (last.source_ip, last.destination_ip) == tuple(entity.split("|")[:2])
 
 
-def _raised_through(alerts, end: float) -> None:
-    """One alert, raised again at least every ~minute until the attack's end."""
-    assert len({(a.first_seen, a.entity) for a in alerts}) == 1
-    times = [a.last_seen for a in alerts]
-    assert max(b - a for a, b in zip(times, times[1:])) <= 66.0
-    assert times[-1] >= end - 66.0
-
-
 def test_a_long_guessing_attack_keeps_its_alert_current():
     # An hour of tries every 4 s: the 15-minute window fills at ~225 failures and the count
     # levels off, so doubling alone raised nothing after the 160th failure (~11 minutes in).
-    _raised_through(_run(BruteForceDetector(), guessing(n=900, gap=4.0)), T0 + 899 * 4.0)
+    assert_kept_current(_run(BruteForceDetector(), guessing(n=900, gap=4.0)), T0 + 899 * 4.0)
 
 
 def test_a_long_flow_shape_attack_keeps_its_alert_current():
@@ -244,7 +237,7 @@ def test_a_long_flow_shape_attack_keeps_its_alert_current():
     # after 20.
     events = [_session(i, T0 + i * 2, "192.168.56.1", "10.0.7.3", 22, 2581 + (i % 3) * 150,
                        2336) for i in range(300)]
-    _raised_through(_run(BruteForceDetector(), events), T0 + 299 * 2 + 3.0)
+    assert_kept_current(_run(BruteForceDetector(), events), T0 + 299 * 2 + 3.0)
 
 
 def test_replay_speed_and_timer_cadence_do_not_change_alerts():
