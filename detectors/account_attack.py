@@ -16,7 +16,7 @@ from pydantic import Field
 from detectors.auth_tries import counts_as_try
 from detectors.base import Detector, DetectorConfig
 from detectors.bruteforce import _auth_outcome
-from detectors.kit import KeyedState, doubled, part, text
+from detectors.kit import KeyedState, doubled, part, refresh_field, refreshed, text
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -32,6 +32,7 @@ class AccountAttackConfig(DetectorConfig):
         "failed share of the account's logins in the window"))
     max_attempts_per_account: int = Field(2_000, ge=50, le=1_000_000,
                                           description="attempts kept per account (oldest drop)")
+    refresh_seconds: float = refresh_field()     # a full window's count never doubles
     max_accounts: int = Field(100_000, ge=100, le=10_000_000,
                               description="accounts tracked; least recently seen evicted")
 
@@ -42,12 +43,14 @@ class _Account:
     attempts: list[list] = field(default_factory=list)   # [time, source, succeeded, event id]
     counted: dict[str, float] = field(default_factory=dict)   # auth_tries: per connection
     reported_at: int = 0
+    raised_at: float = 0.0
     compromised: list[str] = field(default_factory=list)
+    alert_first_seen: float | None = None   # the episode's start: the alert id's hour
 
 
 class AccountAttackDetector(Detector):
     name = "account_attack"
-    version = "1"
+    version = "2"
     category = "brute_force"
     datasets = frozenset({schema.SYSLOG, schema.KERBEROS})
     key_field = "user.name"
@@ -82,9 +85,11 @@ class AccountAttackDetector(Detector):
             state.compromised.append(src)
             return [self._alert(user, state, src)]
         failures, sources = self._failures(state)
-        if not self._holds(state, failures, sources) or not doubled(failures, state.reported_at):
+        due = doubled(failures, state.reported_at) or refreshed(
+            state.reported_at, state.raised_at, event_time, self.config.refresh_seconds)
+        if not due or not self._holds(state, failures, sources):
             return []
-        state.reported_at = failures
+        state.reported_at, state.raised_at = failures, event_time
         return [self._alert(user, state, None)]
 
     def _failures(self, state: _Account) -> tuple[int, set[str]]:
@@ -97,6 +102,10 @@ class AccountAttackDetector(Detector):
                 and failures >= c.min_failure_ratio * len(state.attempts))
 
     def _alert(self, user: str, state: _Account, success_from: str | None) -> AlertSpec:
+        # Kept from the first raise: the oldest attempt slides with the window, and a
+        # first-seen time in the next hour would make a second alert of the same attack.
+        if state.alert_first_seen is None:
+            state.alert_first_seen = state.attempts[0][0]
         failures, sources = self._failures(state)
         message = (f"password guessing against account '{user}' from {len(sources)} sources: "
                    f"{failures} failed logins")
@@ -111,7 +120,7 @@ class AccountAttackDetector(Detector):
             rule_id="wk.brute_force.distributed", rule_name="Password guessing from many sources",
             severity=4 if success_from else 3, message=message, entity=f"user:{user}",
             message_zh=message_zh, rule_name_zh="多源口令猜测",
-            first_seen=state.attempts[0][0], last_seen=state.last_seen,
+            first_seen=state.alert_first_seen, last_seen=state.last_seen,
             source_ip=success_from, related_ips=sorted(sources)[:50], evidence=evidence[:100],
             subscores={"sources": min(1.0, len(sources) / (4 * self.config.min_sources)),
                        "attempts": min(1.0, failures / (5 * self.config.min_failures))},
@@ -138,4 +147,4 @@ def _prune(state: _Account, horizon: float) -> None:
     del state.attempts[:stale]
     state.counted = {k: v for k, v in state.counted.items() if v >= horizon}
     if not state.attempts:
-        state.reported_at, state.compromised = 0, []
+        state.reported_at, state.compromised, state.alert_first_seen = 0, [], None

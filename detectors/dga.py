@@ -14,7 +14,7 @@ from pydantic import Field
 
 from detectors import dgamodel
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import KeyedState, doubled, part
+from detectors.kit import KeyedState, doubled, part, refresh_field, refreshed
 from detectors.dns import FORWARDED, _hash, split_name
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -38,6 +38,7 @@ class DgaConfig(DetectorConfig):
                                                 "alert whatever the ratio")
     max_domains_per_source: int = Field(4096, ge=100, le=1_000_000,
                                         description="distinct domains remembered per source")
+    refresh_seconds: float = refresh_field()
     max_sources: int = Field(50_000, ge=100, le=1_000_000,
                              description="sources tracked; the least recently seen is evicted")
 
@@ -51,11 +52,12 @@ class _Source:
     nxdomain: list[str] = field(default_factory=list)          # flagged domains answered NX
     evidence: list[str] = field(default_factory=list)
     reported_at: int = 0
+    raised_at: float = 0.0
 
 
 class DgaDetector(Detector):
     name = "dga"
-    version = "1"
+    version = "2"
     category = "dga"
     datasets = frozenset({schema.DNS})
     Config = DgaConfig
@@ -96,7 +98,7 @@ class DgaDetector(Detector):
         if score is not None and str(dns.get("response_code", "")).upper() == "NXDOMAIN" \
                 and parts.registered not in state.nxdomain:
             state.nxdomain.append(parts.registered)
-        return self._maybe_alert(src, state)
+        return self._maybe_alert(src, state, flagged_now=score is not None)
 
     def _touch(self, src: str, now: float) -> _Source:
         window = self.config.window_seconds
@@ -110,14 +112,16 @@ class DgaDetector(Detector):
             seen.add(digest)
             state.domains.append(digest)
 
-    def _maybe_alert(self, src: str, state: _Source) -> list[AlertSpec]:
+    def _maybe_alert(self, src: str, state: _Source, flagged_now: bool) -> list[AlertSpec]:
         flagged = len(state.flagged)
         ratio = flagged / max(1, len(state.domains))
         enough = flagged >= self.config.min_names and (
             ratio >= self.config.min_ratio or len(state.nxdomain) >= self.config.min_nxdomain_names)
-        if not enough or not doubled(flagged, state.reported_at):
+        # Refreshed only by a flagged name (the host's ordinary look-ups say nothing).
+        if not enough or not (doubled(flagged, state.reported_at) or flagged_now and refreshed(
+                state.reported_at, state.raised_at, state.last_seen, self.config.refresh_seconds)):
             return []
-        state.reported_at = flagged
+        state.reported_at, state.raised_at = flagged, state.last_seen
         return [self._alert(src, state, ratio)]
 
     def _alert(self, src: str, state: _Source, ratio: float) -> AlertSpec:

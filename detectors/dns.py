@@ -26,7 +26,7 @@ from detectors.dns_features import (DomainFeatures, Resolvers, downstream_verdic
                                     encoded_verdict, looks_encoded, observe)
 from detectors.dns_rotation import RotationTracker, RotationVerdict, failed
 from detectors.dns_spread import SpreadTracker, SpreadVerdict
-from detectors.kit import KeyedState, doubled, part
+from detectors.kit import KeyedState, doubled, part, refresh_field, refreshed
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -74,6 +74,7 @@ class DnsTunnelConfig(DetectorConfig):
         "domains (detectors/dns_rotation.py)"))
     max_names_per_key: int = Field(512, ge=50, le=100_000,
                                    description="unique names remembered per (source, domain)")
+    refresh_seconds: float = refresh_field()
     max_keys: int = Field(20_000, ge=100, le=1_000_000,
                           description="(source, domain) pairs tracked; the least recently seen "
                                       "is evicted first")
@@ -92,6 +93,7 @@ class _Key:
     overflow: int = 0           # unique names not remembered (max_names_per_key reached)
     evidence: list[str] = field(default_factory=list)
     reported_at: int = 0
+    raised_at: float = 0.0
     features: DomainFeatures = field(default_factory=DomainFeatures)
 
 
@@ -103,7 +105,7 @@ class NameParts:
 
 class DnsTunnelDetector(Detector):
     name = "dns_tunneling"
-    version = "4"
+    version = "5"
     category = "dns_tunneling"
     datasets = frozenset({schema.DNS})
     Config = DnsTunnelConfig
@@ -159,8 +161,9 @@ class DnsTunnelDetector(Detector):
             if spread is not None:
                 alerts.append(self._spread_alert(src, spread, event_time, answers=True))
         count, signals = self._evidence(state)
-        if count and doubled(count, state.reported_at):
-            state.reported_at = count
+        if count and (doubled(count, state.reported_at) or refreshed(
+                state.reported_at, state.raised_at, event_time, self.config.refresh_seconds)):
+            state.reported_at, state.raised_at = count, event_time
             alerts.append(self._alert(key, state, signals))
         return alerts
 

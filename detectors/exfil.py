@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import Ewma, InterimDelta, KeyedState, doubled, drop_oldest, part
+from detectors.kit import (Ewma, InterimDelta, KeyedState, doubled, drop_oldest, ended, part,
+                           refresh_field, refreshed)
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -46,6 +47,7 @@ class ExfilConfig(DetectorConfig):
                                                    "never sent to before)")
     idle_expiry_seconds: float = Field(7 * 86_400.0, ge=3600, le=90 * 86_400,
                                        description="host state (baseline too) dropped when idle")
+    refresh_seconds: float = refresh_field()     # a steady upload's window volume levels off
     max_hosts: int = Field(100_000, ge=100, le=10_000_000,
                            description="hosts tracked; least recently seen evicted")
     max_destinations: int = Field(256, ge=8, le=100_000,
@@ -82,12 +84,13 @@ class _Host:
     previous: dict[str, float] = field(default_factory=dict)   # last window's bytes
     known: dict[str, int] = field(default_factory=dict)        # dest -> past windows used
     reported: dict[str, float] = field(default_factory=dict)   # dest -> bytes at last alert
+    raised: dict[str, float] = field(default_factory=dict)     # dest -> time of last alert
     base: Ewma = field(default_factory=Ewma)    # hourly outbound volume
 
 
 class ExfilDetector(Detector):
     name = "exfiltration"
-    version = "1"
+    version = "2"
     category = "exfiltration"
     datasets = frozenset({schema.FLOW})
     Config = ExfilConfig
@@ -113,6 +116,7 @@ class ExfilDetector(Detector):
             return []
         host = self._host(src, event_time)
         dests, port, event_id = host.dests, destination.get("port"), event["event"]["id"]
+        end = ended(event, event_time)     # one long upload's interim records share its start
         keys = (TOTAL, dst) if dst in dests or len(dests) <= self.config.max_destinations else (
             TOTAL,)                                   # full: still counted in the total
         for key in keys:
@@ -121,12 +125,12 @@ class ExfilDetector(Detector):
                 entry = dests[key] = _Dest(first_seen=event_time)
             entry.bytes += sent
             entry.flows += 1
-            if event_time > entry.last_seen:
-                entry.last_seen = event_time
+            if end > entry.last_seen:
+                entry.last_seen = end
             entry.port = port or entry.port
             if len(entry.evidence) < (100 if key == TOTAL else EVIDENCE_PER_DEST):
                 entry.evidence.append(event_id)
-        return [a for key in reversed(keys) if (a := self._judge(src, host, key, event_time))]
+        return [a for key in reversed(keys) if (a := self._judge(src, host, key, event_time, end))]
 
     def _host(self, src: str, event_time: float) -> _Host:
         index = int(event_time // self.config.window_seconds)
@@ -149,6 +153,7 @@ class ExfilDetector(Detector):
         consecutive = index == host.window + 1
         host.previous = {k: d.bytes for k, d in host.dests.items()} if consecutive else {}
         host.reported = {k: v for k, v in host.reported.items() if k in host.previous}
+        host.raised = {}
         host.dests, host.window = {}, index
 
     def _estimate(self, host: _Host, key: str, event_time: float) -> float:
@@ -163,7 +168,8 @@ class ExfilDetector(Detector):
             return None
         return host.base.threshold(self.config.deviations)
 
-    def _judge(self, src: str, host: _Host, key: str, event_time: float) -> AlertSpec | None:
+    def _judge(self, src: str, host: _Host, key: str, event_time: float,
+               end: float) -> AlertSpec | None:
         volume = self._estimate(host, key, event_time)
         floor = self.config.total_floor_bytes if key == TOTAL else self.config.floor_bytes
         if volume < floor:
@@ -175,11 +181,15 @@ class ExfilDetector(Detector):
             floor *= self.config.warmup_floor_factor
         if volume < floor or (expected is not None and volume < expected):
             return None
-        if not doubled(volume, host.reported.get(key, 0.0)):
-            return None                               # re-raise only once it has doubled
+        last = host.reported.get(key, 0.0)
+        # Refreshed inside the window of the last raise only: the next window's alert is
+        # another alert (its first-seen time names it), judged by the doubling rule.
+        if not (doubled(volume, last) or key in host.raised and refreshed(
+                last, host.raised[key], end, self.config.refresh_seconds)):
+            return None                               # re-raised once doubled, or a minute on
         if key == TOTAL and self._dominant(host, volume):
             return None                               # one destination: its own alert tells it
-        host.reported[key] = volume
+        host.reported[key], host.raised[key] = volume, end
         return self._alert(src, host, key, volume, floor, expected)
 
     @staticmethod

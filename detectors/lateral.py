@@ -26,7 +26,7 @@ from typing import Annotated
 from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import KeyedState, doubled, drop_oldest, part
+from detectors.kit import KeyedState, doubled, drop_oldest, part, refresh_field, refreshed
 from detectors.roles import RoleBook, misfit
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -66,6 +66,7 @@ class LateralConfig(DetectorConfig):
                                                   "(least recently seen evicted)")
     max_sources: int = Field(100_000, ge=100, le=10_000_000,
                              description="sources tracked; least recently seen evicted")
+    refresh_seconds: float = refresh_field()     # on a new host reached
     role_min_hosts: int = Field(2, ge=2, le=10_000, description=(
         "a workstation newly reaching this many hosts on admin ports (two services, or any "
         "but SMB) alerts from day one, learning or not (detectors/roles.py)"))
@@ -92,13 +93,15 @@ class _Source:
     recent: list[_NewPeer] = field(default_factory=list)     # new pairs inside the window
     known_in_window: dict[str, float] = field(default_factory=dict)   # known hosts reached
     reported_at: int = 0              # new hosts at the last alert (re-raise when it doubles)
+    raised_at: float = 0.0            # event time of that alert
     executed: list[_NewPeer] = field(default_factory=list)   # remote execution in the window
     executed_reported: int = 0        # targets at the last remote-execution alert
+    executed_raised_at: float = 0.0
 
 
 class LateralMovementDetector(Detector):
     name = "lateral_movement"
-    version = "3"
+    version = "4"
     category = "lateral_movement"
     datasets = frozenset({schema.FLOW, schema.DCE_RPC})
     Config = LateralConfig
@@ -139,7 +142,7 @@ class LateralMovementDetector(Detector):
             return []
         if len(state.recent) < MAX_RECENT:
             state.recent.append(_NewPeer(event_time, target, event["event"]["id"]))
-        return self._judge(src, state)
+        return self._judge(src, state, event_time)
 
     def _admin_target(self, event: dict) -> str | None:
         """'ip|port' of an answered internal admin session, else None."""
@@ -175,9 +178,11 @@ class LateralMovementDetector(Detector):
             return []
         state.executed.append(_NewPeer(event_time, host, event["event"]["id"]))
         hosts = len(state.executed)
-        if not doubled(hosts, state.executed_reported):
+        if not (doubled(hosts, state.executed_reported) or refreshed(
+                state.executed_reported, state.executed_raised_at, event_time,
+                self.config.refresh_seconds)):
             return []
-        state.executed_reported = hosts
+        state.executed_reported, state.executed_raised_at = hosts, event_time
         return [self._exec_alert(src, state, f"{call['endpoint']} {call['operation']}")]
 
     def _exec_alert(self, src: str, state: _Source, call: str) -> AlertSpec:
@@ -221,14 +226,15 @@ class LateralMovementDetector(Detector):
                 state.executed_reported = 0
         state.known_in_window = {h: t for h, t in state.known_in_window.items() if t >= horizon}
 
-    def _judge(self, src: str, state: _Source) -> list[AlertSpec]:
+    def _judge(self, src: str, state: _Source, now: float) -> list[AlertSpec]:
         hosts = {p.target.split("|")[0] for p in state.recent}
         enough = len(hosts) >= self.config.min_new_hosts or (
             self.roles.role(src) == "workstation"
             and misfit((p.target for p in state.recent), self.config.role_min_hosts))
-        if not enough or not doubled(len(hosts), state.reported_at):
+        if not enough or not (doubled(len(hosts), state.reported_at) or refreshed(
+                state.reported_at, state.raised_at, now, self.config.refresh_seconds)):
             return []
-        state.reported_at = len(hosts)
+        state.reported_at, state.raised_at = len(hosts), now
         return [self._alert(src, state, hosts)]
 
     def _alert(self, src: str, state: _Source, hosts: set[str]) -> AlertSpec:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import KeyedState, doubled, part
+from detectors.kit import KeyedState, doubled, ended, part, refresh_field, refreshed
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -31,6 +31,7 @@ class SlowDosConfig(DetectorConfig):
     stale_seconds: float = Field(150.0, ge=10, le=86_400, description=(
         "an open connection with no record for this long is forgotten (its end was lost); "
         "keep it above the collector's active timeout"))
+    refresh_seconds: float = refresh_field()     # a held count levels off: it never doubles
     max_open: int = Field(200_000, ge=100, le=10_000_000, description=(
         "starved connections tracked over all targets; the oldest are dropped first"))
 
@@ -48,12 +49,13 @@ class _Target:
     conns: dict[str, _Conn] = field(default_factory=dict)          # uid -> connection
     counts: dict[str, int] = field(default_factory=dict)           # "src|port" -> open
     reported: dict[str, int] = field(default_factory=dict)         # "src|port" -> count
+    raised: dict[str, float] = field(default_factory=dict)         # "src|port" -> time
     first_seen: dict[str, float] = field(default_factory=dict)     # "src|port" -> time
 
 
 class SlowDosDetector(Detector):
     name = "slow_dos"
-    version = "1"
+    version = "2"
     category = "dos"
     datasets = frozenset({schema.FLOW})
     key_field = "destination.ip"
@@ -72,7 +74,7 @@ class SlowDosDetector(Detector):
         if part(event, "network").get("transport") != "tcp" or not dst.get("ip"):
             return []
         # the record's last packet: its start plus its duration (ns), no time string parsed
-        self._now = max(self._now, event_time + (event["event"].get("duration") or 0) / 1e9)
+        self._now = max(self._now, ended(event, event_time))
         target, uid = self._targets.get(dst["ip"]), flow.get("uid", "")
         if flow.get("final", True) or not _starved(flow):
             if target is not None and uid in target.conns:
@@ -87,7 +89,7 @@ class SlowDosDetector(Detector):
         target.conns[uid] = _Conn(src, port, self._now, event["event"]["id"])
         if self._open > self.config.max_open:
             self._drop_oldest()
-        return self._judge(dst["ip"], target, key, event_time)
+        return self._judge(dst["ip"], target, key, event_time)   # its start: first_seen
 
     def _forget(self, target: _Target, uid: str) -> None:
         conn = target.conns.pop(uid)
@@ -99,13 +101,17 @@ class SlowDosDetector(Detector):
 
     def _judge(self, dst: str, target: _Target, key: str, event_time: float) -> list[AlertSpec]:
         target.first_seen.setdefault(key, event_time)
-        n = target.counts.get(key, 0)
-        if n < self.config.min_connections or not doubled(n, target.reported.get(key, 0)):
+        n, last = target.counts.get(key, 0), target.reported.get(key, 0)
+        # Held connections are re-reported with their start time: the clock that tells the
+        # attack goes on is their last packets' (`_now`).
+        if n < self.config.min_connections or not (doubled(n, last) or refreshed(
+                last, target.raised.get(key, 0.0), self._now, self.config.refresh_seconds)):
             return []
-        target.reported[key] = n
+        target.reported[key], target.raised[key] = n, self._now
         src, port = key.rsplit("|", 1)
         held = [c for c in target.conns.values() if c.src == src and c.port == int(port)]
-        return [self._alert(dst, src, int(port), held, target.first_seen[key], event_time)]
+        last_seen = max(c.seen for c in held)
+        return [self._alert(dst, src, int(port), held, target.first_seen[key], last_seen)]
 
     def _alert(self, dst: str, src: str, port: int, held: list[_Conn], first: float,
                last: float) -> AlertSpec:
@@ -140,6 +146,7 @@ class SlowDosDetector(Detector):
                 self._forget(target, uid)
             live = target.counts
             target.reported = {k: v for k, v in target.reported.items() if k in live}
+            target.raised = {k: v for k, v in target.raised.items() if k in live}
             target.first_seen = {k: v for k, v in target.first_seen.items() if k in live}
         self._targets.expire(lambda t: not t.conns)
         return []

@@ -9,6 +9,7 @@ import pytest
 from detectors import registry
 from detectors.account_attack import AccountAttackConfig, AccountAttackDetector
 from detectors.bruteforce import BruteForceDetector
+from tests.unit.detectors.ongoing import assert_kept_current
 from tests.unit.detectors.test_bruteforce import (
     T0, _run, accepted, failed, hydra_connection, invalid)
 
@@ -89,3 +90,9 @@ def test_each_password_on_an_unknown_accounts_connection_counts():
     alerts = _run(AccountAttackDetector(), events)
     assert alerts and alerts[0].entity == "user:oracle" and alerts[0].count == 9
     assert len(alerts[0].related_ips) == 5
+
+
+def test_a_long_botnet_attack_keeps_its_alert_current():
+    # Twenty minutes of one try every 6 s, each from a new address: the 15-minute window
+    # fills at 150 failures, so doubling alone raised nothing after the 128th (~13 min in).
+    assert_kept_current(_run(AccountAttackDetector(), rotating_proxies(n=200)), T0 + 199 * 6.0)

@@ -12,6 +12,7 @@ import pytest
 from detectors import dgamodel
 from detectors.dga import DgaConfig, DgaDetector
 from tests.datafiles import data_file
+from tests.unit.detectors.ongoing import assert_kept_current
 
 
 def _query(i, name, rcode="NOERROR", src="10.0.0.20"):
@@ -77,6 +78,13 @@ def test_share_gate_and_nxdomain_override():
 def test_repeats_are_raised_only_as_the_names_double():
     alerts = _run(DgaDetector(DgaConfig(min_names=5)), _stream(dga_names(60)))
     assert [a.count for a in alerts] == [5, 10, 20, 40]
+
+
+def test_a_slow_dga_keeps_its_alert_current():
+    # 120 generated names, one every 10 s: doubling alone last raised at the 80th (~13 min).
+    # Refreshed by the first flagged name a minute on: at most 60 s + one gap apart.
+    alerts = _run(DgaDetector(), _stream(dga_names(120), gap=10.0))
+    assert_kept_current(alerts, 1000.0 + 119 * 10.0, most=60.0 + 10.0)
 
 
 def test_timers_do_not_change_alerts_and_state_expires():

@@ -12,6 +12,7 @@ import pytest
 from detectors import dns as dns_module
 from detectors.dns import DnsTunnelConfig, DnsTunnelDetector, shannon_entropy, split_name
 from tests.datafiles import data_file
+from tests.unit.detectors.ongoing import assert_kept_current
 
 B32 = "abcdefghijklmnopqrstuvwxyz234567"
 
@@ -65,7 +66,9 @@ def _run(det, stream, timer_every=None):
     (_stream(tunnel(n=1) * 200), None, None),         # one long name repeated
     (_stream(tunnel(n=25)), "10.0.0.9->evil-tunnel.com", 2),    # encoded + long (features)
     (_stream(tunnel(length=12)), "10.0.0.9->evil-tunnel.com", 2),   # short labels, on a clock
-    (_stream(tunnel(n=60), gap=30.0), "10.0.0.9->evil-tunnel.com", 2),  # idling: 30 s apart
+    # idling, 30 s apart: raised at 10 names (severity 2), and kept current to all 60 (the
+    # volume subscore at its cap: severity 3)
+    (_stream(tunnel(n=60), gap=30.0), "10.0.0.9->evil-tunnel.com", 3),
     (_stream(tunnel(n=9)), None, None),               # below min_encoded_names
     (_stream(tunnel(n=60), gap=500.0), None, None),   # slower than the window
     (_stream([n.replace("evil-tunnel.com", f"d{i}.com")   # spread over many domains
@@ -87,6 +90,12 @@ def test_repeats_are_raised_only_as_the_tunnel_doubles():
     alerts = _run(DnsTunnelDetector(), _stream(tunnel(n=130)))
     # 10 fresh encoded long names (features), 20, then the bulk rule's 40 and 80.
     assert [a.count for a in alerts] == [10, 20, 40, 80]
+
+
+def test_a_slow_tunnel_keeps_its_alert_current():
+    # 300 encoded names, one every 4 s (20 min): doubling alone last raised at the 160th.
+    alerts = _run(DnsTunnelDetector(), _stream(tunnel(n=300), gap=4.0))
+    assert_kept_current(alerts, 1000.0 + 299 * 4.0)
 
 
 @pytest.mark.parametrize("name, subdomain, registered", [

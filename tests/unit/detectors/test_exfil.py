@@ -10,6 +10,7 @@ from detectors.exfil import ExfilConfig, ExfilDetector
 from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
 from tests.datafiles import data_file
+from tests.unit.detectors.ongoing import assert_kept_current
 
 NETS = InternalNetworks()
 HOST, OUT = "10.0.0.5", "203.0.113.9"
@@ -129,12 +130,23 @@ def test_upload_straddling_the_hour_is_not_cut_in_half():
 
 
 def test_repeats_are_raised_only_as_the_volume_doubles():
-    det = ExfilDetector()
+    det = ExfilDetector(ExfilConfig(refresh_seconds=3600))
     _run(det, history())
     parts = [_flow(10 + i, T + 60 + i * 60, size) for i, size in
              enumerate([60 * MB, 10 * MB, 20 * MB, 40 * MB, 10 * MB])]
     assert [a.message.split(" sent ")[1].split(" to ")[0] for a in _run(det, parts)] == \
         ["60.0 MB", "130.0 MB"]
+
+
+def test_a_long_upload_keeps_its_alert_current():
+    # One connection uploading 1 MB/s for 20 minutes, reported every minute: its interim
+    # records are cumulative and all carry the upload's start time.
+    det = ExfilDetector()
+    _run(det, history())
+    start = T + 60
+    reports = [_flow(20, start, (k + 1) * 60 * MB, final=k == 19, dur=60.0 * (k + 1))
+               for k in range(20)]
+    assert_kept_current(_run(det, reports), start + 1200)
 
 
 def test_state_expires_on_event_time():

@@ -10,6 +10,7 @@ from detectors.lateral import LateralConfig, LateralMovementDetector
 from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
 from tests.datafiles import data_file
+from tests.unit.detectors.ongoing import assert_kept_current
 
 NETS = InternalNetworks()
 DAY = 86_400.0
@@ -92,10 +93,18 @@ def test_known_hosts_lower_the_new_peer_share():
 
 
 def test_repeats_are_raised_only_as_new_peers_double():
-    det = LateralMovementDetector()
+    det = LateralMovementDetector(LateralConfig(refresh_seconds=3600))
     _run(det, learning())
     alerts = _run(det, spread(n=20, gap=10.0))
     assert [a.count for a in alerts] == [4, 8, 16]
+
+
+def test_a_slow_spread_keeps_its_alert_current():
+    # A worm reaching a new host every 30 s for 10 minutes: doubling alone last raised at the
+    # 16th host, two minutes before the end.
+    det = LateralMovementDetector()
+    _run(det, learning())
+    assert_kept_current(_run(det, spread(n=20, gap=30.0)), AFTER + 19 * 30.0)
 
 
 def test_each_new_pair_alerts_once():

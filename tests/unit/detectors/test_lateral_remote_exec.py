@@ -11,6 +11,7 @@ from detectors.base import replay
 from detectors.lateral import LateralConfig, LateralMovementDetector
 from watchkeeper import schema, timeutil
 from watchkeeper.networks import InternalNetworks
+from tests.unit.detectors.ongoing import assert_kept_current
 
 T0 = 1_700_000_000.0
 NETS = InternalNetworks()
@@ -41,9 +42,15 @@ def test_first_hop_alerts_on_a_fresh_install():
 
 def test_more_targets_re_raise_when_they_double():
     events = [e for i in range(5) for e in psexec(i, T0 + 60 * i, "10.0.0.66", f"10.0.1.{i}")]
-    alerts = replay(LateralMovementDetector(), events)
+    alerts = replay(LateralMovementDetector(LateralConfig(refresh_seconds=3600)), events)
     assert [a.count for a in alerts] == [1, 2, 4]
     assert alerts[1].severity == 4 and alerts[2].related_ips == [f"10.0.1.{i}" for i in range(4)]
+
+
+def test_remote_execution_going_on_keeps_its_alert_current():
+    # PsExec to a new host every 20 s for 10 minutes: doubling alone last raised at the 16th.
+    events = [e for i in range(30) for e in psexec(i, T0 + 20 * i, "10.0.0.66", f"10.0.1.{i}")]
+    assert_kept_current(replay(LateralMovementDetector(), events), T0 + 29 * 20)
 
 
 def test_task_registration_and_service_reconfiguration_count():

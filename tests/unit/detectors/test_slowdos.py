@@ -7,6 +7,7 @@ from detectors.base import replay
 from detectors.slowdos import SlowDosConfig, SlowDosDetector
 from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
+from tests.unit.detectors.ongoing import assert_kept_current
 
 NETS = InternalNetworks()
 WEB = "10.0.0.10"
@@ -61,3 +62,11 @@ def test_stale_connections_expire_and_state_survives_a_restart():
     assert alert.count == 10
     det.on_timer(T0 + 1000)                                    # nothing heard for 1000 s
     assert det.snapshot()["targets"] == {}
+
+
+def test_held_connections_keep_their_alert_current():
+    # slowloris holding 60 connections for ten minutes: the count levels off at 60 and never
+    # doubles. Each connection is re-reported every minute with its start time (and a longer
+    # duration): the attack's clock is their last packets'.
+    flows = [_flow(i, T0 + i / 10, dur=5.0 + 60 * k) for k in range(11) for i in range(60)]
+    assert_kept_current(replay(SlowDosDetector(), flows), T0 + 6 + 600)
