@@ -204,12 +204,18 @@ class KafkaBusConsumer(Consumer):
         return {(tp.topic, tp.partition) for tp in self._live().assignment()}
 
     def rewind(self) -> None:
-        for tp in self._consumer.assignment():
-            committed = self._consumer.committed(tp)
-            if committed is None:
-                self._consumer.seek_to_beginning(tp)   # auto_offset_reset is "earliest"
-            else:
-                self._consumer.seek(tp, committed)
+        consumer = self._live()
+        try:
+            for tp in consumer.assignment():
+                committed = consumer.committed(tp, timeout_ms=_CALL_TIMEOUT_MS)
+                if committed is None:
+                    consumer.seek_to_beginning(tp)   # auto_offset_reset is "earliest"
+                else:
+                    consumer.seek(tp, committed)
+        except KafkaError as exc:
+            # The broker is away (restarting): a worker retries its step, it must not die of
+            # kafka-python's own error (CI, session 27: `ingest` exited mid-restart).
+            raise BusError(f"rewind: {exc}") from exc
 
     def lag(self) -> int | None:
         consumer = self._live()

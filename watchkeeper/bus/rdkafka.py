@@ -177,9 +177,12 @@ class RdKafkaConsumer(Consumer):
 
     def rewind(self) -> None:
         consumer = self._live()
-        for tp in self._committed(consumer.assignment()):
-            consumer.seek(TopicPartition(tp.topic, tp.partition,
-                                         tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
+        try:
+            for tp in self._committed(consumer.assignment()):
+                consumer.seek(TopicPartition(tp.topic, tp.partition,
+                                             tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
+        except KafkaException as exc:       # the broker is away: the worker retries
+            raise BusError(f"rewind: {exc}") from exc
 
     def lag(self) -> int | None:
         consumer = self._live()
