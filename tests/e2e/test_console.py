@@ -146,6 +146,42 @@ def test_incidents_list_and_page(demo, page):
     assert "rule:" not in timeline and "playbook:" not in timeline, timeline
 
 
+def test_a_typed_report_time_is_beijing_time_in_a_browser_set_to_utc(demo, browser):
+    """Every time on the console is Beijing time; a browser whose own zone is UTC (a
+    server-room PC) must not record the report time typed into the form eight hours off.
+    The request is held by the test (not recorded): the demo's incident stays unreported."""
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, timezone_id="UTC")
+    page = context.new_page()
+    posted: list[dict] = []
+
+    def hold(route):
+        posted.append(route.request.post_data_json)
+        route.fulfill(status=409, content_type="application/problem+json",
+                      body='{"title": "held by the test", "status": 409}')
+    try:
+        console_login(page, demo)
+        page.wait_for_selector(ROWS)
+        page.click("nav >> text=安全事件")
+        first = page.locator("[data-testid=incident-list] tbody tr", has_text="级").first
+        first.wait_for(timeout=30000)
+        first.locator("a").click()
+        page.locator("#report-to").wait_for(state="visible", timeout=15000)
+        assert "北京时间" in page.locator("label[for=report-at]").inner_text()
+        page.route("**/api/v1/incidents/*/report", hold)
+        page.fill("#report-to", "公安机关")
+        page.fill("#report-at", "2026-12-01T10:30")
+        screenshot(page, "console-incident-report-utc-browser")
+        page.click("form.report button[type=submit]")
+        end = time.monotonic() + 15
+        while not posted:
+            assert time.monotonic() < end, "the report was never sent"
+            page.wait_for_timeout(100)
+        assert posted[0]["reported_to"] == "公安机关"
+        assert posted[0]["reported_at"] == "2026-12-01T02:30:00.000Z", posted
+    finally:
+        context.close()
+
+
 def test_the_audit_administrator_gets_the_audit_log_and_its_tamper_check(demo, page):
     console_login(page, demo, user="demo-audit-admin")
     page.wait_for_selector("[data-testid=audit-list] tbody tr")

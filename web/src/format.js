@@ -16,6 +16,15 @@ export function beijing(iso, withDate = true) {
   return withDate ? `${p.year}-${p.month}-${p.day} ${time}` : time;
 }
 
+// A datetime-local input's value ("2026-12-01T10:30", seconds optional) read as Beijing time,
+// the zone every time on these pages is shown in, whatever the browser's own zone is (a
+// server-room PC set to UTC would otherwise record a report clock eight hours off).
+export function fromBeijingInput(value) {
+  if (!value) return null;
+  const date = new Date(`${value.length === 16 ? `${value}:00` : value}+08:00`);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
 const grouped = new Intl.NumberFormat("en-US");
 export const num = (value) => (value === null || value === undefined ? "—" : grouped.format(value));
 

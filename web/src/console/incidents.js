@@ -1,7 +1,7 @@
 // Incidents in the console: the list (level, warning colour, reporting clock) and one incident
 // with its alerts, timeline, "record report" and (for responders) the emergency level.
 import { api } from "../api.js";
-import { countdown, incidentInfo, LEVEL_COLOURS } from "../format.js";
+import { countdown, fromBeijingInput, incidentInfo, LEVEL_COLOURS } from "../format.js";
 import { t } from "../i18n.js";
 
 export const LEVELS = ["I", "II", "III", "IV"];
@@ -55,7 +55,7 @@ export function incidentsView() {
     },
     async submitReport() {
       const id = this.incident.doc.event.id;
-      const at = this.report.at ? new Date(this.report.at).toISOString() : new Date().toISOString();
+      const at = fromBeijingInput(this.report.at) || new Date().toISOString();
       try {
         await api.recordReport(id, this.report.to, at);
         this.report = { to: "", at: "" };
