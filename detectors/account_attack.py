@@ -16,7 +16,7 @@ from pydantic import Field
 from detectors.auth_tries import counts_as_try
 from detectors.base import Detector, DetectorConfig
 from detectors.bruteforce import _auth_outcome
-from detectors.kit import KeyedState, doubled, part, refresh_field, refreshed, text
+from detectors.kit import KeyedState, due, part, refresh_field, text
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -85,9 +85,8 @@ class AccountAttackDetector(Detector):
             state.compromised.append(src)
             return [self._alert(user, state, src)]
         failures, sources = self._failures(state)
-        due = doubled(failures, state.reported_at) or refreshed(
-            state.reported_at, state.raised_at, event_time, self.config.refresh_seconds)
-        if not due or not self._holds(state, failures, sources):
+        if not due(failures, state.reported_at, state.raised_at, event_time,
+                   self.config.refresh_seconds) or not self._holds(state, failures, sources):
             return []
         state.reported_at, state.raised_at = failures, event_time
         return [self._alert(user, state, None)]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from detectors.auth_tries import counts_as_try
 from detectors.base import Detector
 from detectors.bruteforce_config import AUTH_PORTS, BruteForceConfig
-from detectors.kit import KeyedState, doubled, drop_oldest, part, refreshed, text
+from detectors.kit import KeyedState, drop_oldest, due, part, text
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 from watchkeeper.networks import InternalNetworks
@@ -204,10 +204,8 @@ class BruteForceDetector(Detector):
         return [self._flow_alert(key, pair, similar, share)]
 
     def _due(self, count: int, state: _Auth | _Pair, t: float) -> bool:
-        """Doubled since the last raise, or raised and quiet for `refresh_seconds`: a long
-        attack fills the window, its count levels off and would never double again."""
-        return doubled(count, state.reported_at) or refreshed(
-            state.reported_at, state.raised_at, t, self.config.refresh_seconds)
+        # A long attack fills the window: its count levels off and never doubles again.
+        return due(count, state.reported_at, state.raised_at, t, self.config.refresh_seconds)
 
     def _session_after_guessing(self, key: str, pair: _Pair, event: dict) -> list[AlertSpec]:
         """A long or large session after the guessing alert: the guess that worked."""

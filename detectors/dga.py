@@ -14,7 +14,7 @@ from pydantic import Field
 
 from detectors import dgamodel
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import KeyedState, doubled, part, refresh_field, refreshed
+from detectors.kit import KeyedState, due, part, refresh_field
 from detectors.dns import FORWARDED, _hash, split_name
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -118,8 +118,9 @@ class DgaDetector(Detector):
         enough = flagged >= self.config.min_names and (
             ratio >= self.config.min_ratio or len(state.nxdomain) >= self.config.min_nxdomain_names)
         # Refreshed only by a flagged name (the host's ordinary look-ups say nothing).
-        if not enough or not (doubled(flagged, state.reported_at) or flagged_now and refreshed(
-                state.reported_at, state.raised_at, state.last_seen, self.config.refresh_seconds)):
+        raised_at = state.raised_at if flagged_now else None
+        if not enough or not due(flagged, state.reported_at, raised_at, state.last_seen,
+                                 self.config.refresh_seconds):
             return []
         state.reported_at, state.raised_at = flagged, state.last_seen
         return [self._alert(src, state, ratio)]

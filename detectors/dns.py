@@ -26,7 +26,7 @@ from detectors.dns_features import (DomainFeatures, Resolvers, downstream_verdic
                                     encoded_verdict, looks_encoded, observe)
 from detectors.dns_rotation import RotationTracker, RotationVerdict, failed
 from detectors.dns_spread import SpreadTracker, SpreadVerdict
-from detectors.kit import KeyedState, doubled, part, refresh_field, refreshed
+from detectors.kit import KeyedState, due, part, refresh_field
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -161,8 +161,8 @@ class DnsTunnelDetector(Detector):
             if spread is not None:
                 alerts.append(self._spread_alert(src, spread, event_time, answers=True))
         count, signals = self._evidence(state)
-        if count and (doubled(count, state.reported_at) or refreshed(
-                state.reported_at, state.raised_at, event_time, self.config.refresh_seconds)):
+        if count and due(count, state.reported_at, state.raised_at, event_time,
+                         self.config.refresh_seconds):
             state.reported_at, state.raised_at = count, event_time
             alerts.append(self._alert(key, state, signals))
         return alerts

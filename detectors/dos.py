@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import (InterimDelta, KeyedState, SeededEwma, doubled, number, part,
-                           refresh_field, refreshed, text)
+from detectors.kit import (InterimDelta, KeyedState, SeededEwma, due, number, part,
+                           refresh_field, text)
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -219,9 +219,9 @@ class DosDetector(Detector):
         ep.peak_packets = max(ep.peak_packets, bucket[1])
         # A flood that goes on for an hour doubles ever more rarely: it is also raised each
         # `refresh_seconds`, so its stored alert's count and last-seen time stay current.
-        due = doubled(ep.flows, ep.reported_at) or ep.resumed or (
-            refreshed(ep.reported_at, ep.raised_at, event_time, self.config.refresh_seconds))
-        if due and ep.sampled >= MIN_SAMPLE and not self._scan(ep):
+        raise_now = ep.resumed or due(ep.flows, ep.reported_at, ep.raised_at, event_time,
+                                      self.config.refresh_seconds)
+        if raise_now and ep.sampled >= MIN_SAMPLE and not self._scan(ep):
             ep.reported_at, ep.resumed, ep.raised_at = ep.flows, False, event_time
             return [self._alert(dst, ep)]
         return []

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import (Ewma, InterimDelta, KeyedState, doubled, drop_oldest, ended, part,
-                           refresh_field, refreshed)
+from detectors.kit import (Ewma, InterimDelta, KeyedState, drop_oldest, due, ended, part,
+                           refresh_field)
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -181,11 +181,10 @@ class ExfilDetector(Detector):
             floor *= self.config.warmup_floor_factor
         if volume < floor or (expected is not None and volume < expected):
             return None
-        last = host.reported.get(key, 0.0)
-        # Refreshed inside the window of the last raise only: the next window's alert is
-        # another alert (its first-seen time names it), judged by the doubling rule.
-        if not (doubled(volume, last) or key in host.raised and refreshed(
-                last, host.raised[key], end, self.config.refresh_seconds)):
+        # Refreshed inside the window of the last raise only (`raised` is emptied with each
+        # window): the next window's alert is another alert, judged by the doubling rule.
+        if not due(volume, host.reported.get(key, 0.0), host.raised.get(key), end,
+                   self.config.refresh_seconds):
             return None                               # re-raised once doubled, or a minute on
         if key == TOTAL and self._dominant(host, volume):
             return None                               # one destination: its own alert tells it

@@ -26,7 +26,7 @@ from typing import Annotated
 from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import KeyedState, doubled, drop_oldest, part, refresh_field, refreshed
+from detectors.kit import KeyedState, drop_oldest, due, part, refresh_field
 from detectors.roles import RoleBook, misfit
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -178,9 +178,8 @@ class LateralMovementDetector(Detector):
             return []
         state.executed.append(_NewPeer(event_time, host, event["event"]["id"]))
         hosts = len(state.executed)
-        if not (doubled(hosts, state.executed_reported) or refreshed(
-                state.executed_reported, state.executed_raised_at, event_time,
-                self.config.refresh_seconds)):
+        if not due(hosts, state.executed_reported, state.executed_raised_at, event_time,
+                   self.config.refresh_seconds):
             return []
         state.executed_reported, state.executed_raised_at = hosts, event_time
         return [self._exec_alert(src, state, f"{call['endpoint']} {call['operation']}")]
@@ -231,8 +230,8 @@ class LateralMovementDetector(Detector):
         enough = len(hosts) >= self.config.min_new_hosts or (
             self.roles.role(src) == "workstation"
             and misfit((p.target for p in state.recent), self.config.role_min_hosts))
-        if not enough or not (doubled(len(hosts), state.reported_at) or refreshed(
-                state.reported_at, state.raised_at, now, self.config.refresh_seconds)):
+        if not enough or not due(len(hosts), state.reported_at, state.raised_at, now,
+                                 self.config.refresh_seconds):
             return []
         state.reported_at, state.raised_at = len(hosts), now
         return [self._alert(src, state, hosts)]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import KeyedState, doubled, ended, part, refresh_field, refreshed
+from detectors.kit import KeyedState, due, ended, part, refresh_field
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -104,8 +104,8 @@ class SlowDosDetector(Detector):
         n, last = target.counts.get(key, 0), target.reported.get(key, 0)
         # Held connections are re-reported with their start time: the clock that tells the
         # attack goes on is their last packets' (`_now`).
-        if n < self.config.min_connections or not (doubled(n, last) or refreshed(
-                last, target.raised.get(key, 0.0), self._now, self.config.refresh_seconds)):
+        if n < self.config.min_connections or not due(
+                n, last, target.raised.get(key, 0.0), self._now, self.config.refresh_seconds):
             return []
         target.reported[key], target.raised[key] = n, self._now
         src, port = key.rsplit("|", 1)

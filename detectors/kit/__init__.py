@@ -4,8 +4,8 @@
   typed snapshot/restore (`keyed.to_plain` / `keyed.from_plain`).
 - `ewma.Ewma` / `ewma.SeededEwma`: exponentially weighted mean and variance baselines.
 - `interim.InterimDelta`: the growth of a long flow reported as cumulative interim records.
-- `reraise.doubled` / `reraise.refreshed`: the re-raise policy: when the quantity has doubled,
-  or once a minute (`refresh_field()`) while the attack goes on.
+- `reraise.due` (`doubled` or `refreshed`): the re-raise policy: when the quantity has
+  doubled, or once a minute (`refresh_field()`) while the attack goes on.
 - `files.WatchedFiles` / `files.FileLoad`: rule and indicator files that reload themselves.
 - `hits.HitTable` / `hits.hit_alert`: one alert per (rule or indicator, actor), updated in place.
 - `events.part` / `number` / `text`: fields read so that a null or mistyped section never raises;
@@ -17,9 +17,9 @@ from detectors.kit.files import FileLoad, WatchedFiles
 from detectors.kit.hits import Hit, HitTable, hit_alert
 from detectors.kit.interim import InterimDelta
 from detectors.kit.keyed import KeyedState, drop_oldest, from_plain, to_plain
-from detectors.kit.reraise import doubled, refresh_field, refreshed
+from detectors.kit.reraise import doubled, due, refresh_field, refreshed
 
 __all__ = ["Ewma", "SeededEwma", "FileLoad", "WatchedFiles", "Hit", "HitTable", "hit_alert",
            "InterimDelta", "KeyedState", "drop_oldest", "from_plain", "to_plain", "doubled",
-           "refresh_field", "refreshed",
+           "due", "refresh_field", "refreshed",
            "ended", "number", "part", "text"]

@@ -22,10 +22,17 @@ def doubled(quantity: float, last: float) -> bool:
     return quantity >= 2 * last
 
 
-def refreshed(last: float, raised_at: float, now: float, every: float) -> bool:
+def refreshed(last: float, raised_at: float | None, now: float, every: float) -> bool:
     """True when the alert was raised in this episode (`last` > 0) but not for `every` seconds
-    of event time: the attack is still going (the caller saw its evidence just now)."""
-    return last > 0 and now - raised_at >= every
+    of event time: the attack is still going (the caller saw its evidence just now).
+    `raised_at` None: no refresh now (the evidence in hand does not count)."""
+    return last > 0 and raised_at is not None and now - raised_at >= every
+
+
+def due(quantity: float, last: float, raised_at: float | None, now: float,
+        every: float) -> bool:
+    """The whole policy: doubled since the last raise, or refreshed."""
+    return doubled(quantity, last) or refreshed(last, raised_at, now, every)
 
 
 def refresh_field():
