@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 from detectors.base import Detector, DetectorConfig
 from detectors.clock import steady_clock
 from detectors.dns_beacon import PORT as DNS_POLL, DnsPolls, poll_size
-from detectors.kit import KeyedState, number, part
+from detectors.kit import KeyedState, number, part, refresh_field, refreshed
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -62,6 +62,7 @@ class BeaconConfig(DetectorConfig):
     excluded_ports: frozenset[int] = Field(frozenset({123}),
                                            description="destination ports regular by design "
                                                        "(NTP), never tracked")
+    refresh_seconds: float = refresh_field()     # a clock's count doubles ever more rarely
     require_payload: bool = Field(True, description="count only connections that carried "
                                   "originator payload: a check-in sends data, whereas unanswered "
                                   "SYN retries and spoofed floods are regular but are no session")
@@ -93,6 +94,8 @@ class _Pair:
     last_seen: float = 0.0
     reported_at: int = 0        # total at the last alert (re-raise when it doubles)
     next_score_at: int = 0      # score again only once the pair has grown (see on_event)
+    raised_at: float = 0.0      # event time of the last alert, or of the last refresh try
+    alert_first_seen: float | None = None   # the episode's start: the alert id's hour
 
 
 @dataclass
@@ -105,7 +108,7 @@ class BeaconScore:
 
 class BeaconDetector(Detector):
     name = "beaconing"
-    version = "2"
+    version = "3"
     category = "beaconing"
     datasets = frozenset({schema.FLOW, schema.DNS})
     Config = BeaconConfig
@@ -125,17 +128,27 @@ class BeaconDetector(Detector):
             return []
         pair = self._pairs.touch(key, _Pair)
         self._add(pair, event, event_time)
-        if len(pair.starts) < self.config.min_connections or pair.total < pair.next_score_at:
+        # A beacon goes on for days: its alert is refreshed while it keeps the clock, or
+        # its stored last-seen time would fall hours behind (kit/reraise.py).
+        refresh = refreshed(pair.reported_at, pair.raised_at, event_time,
+                            self.config.refresh_seconds)
+        if len(pair.starts) < self.config.min_connections or (
+                pair.total < pair.next_score_at and not refresh):
             return []
         # Scoring sorts the pair's history: do it as the pair grows by a tenth, not on
         # every connection of a busy benign pair (that was 90 % of the detector's time).
         result = score_pair(pair.starts, pair.sizes, self.config)
-        pair.next_score_at = pair.total + max(1, pair.total // 10)
+        if refresh:
+            pair.raised_at = event_time     # tried: a pair off its clock waits another period
+        else:
+            pair.next_score_at = pair.total + max(1, pair.total // 10)
         if result is None or (result.score < self.config.threshold and not steady_clock(
                 pair.starts, pair.sizes, self.config.min_interval_seconds)):
             return []
-        pair.reported_at = pair.total
+        pair.reported_at, pair.raised_at = pair.total, event_time
         pair.next_score_at = 2 * pair.total     # the re-raise policy: not before it doubled
+        if pair.alert_first_seen is None:
+            pair.alert_first_seen = pair.starts[0]
         return [self._alert(key, pair, result)]
 
     def _key(self, event: dict, event_time: float) -> str | None:
@@ -187,7 +200,7 @@ class BeaconDetector(Detector):
                         f"{src} 周期性连接 {dst}:{port}") + f" 共 {pair.total} 次，间隔稳定在 "
                        f"{result.median_interval:.1f} 秒，大小规律（评分 {result.score:.2f}"
                        + ("）" if result.score >= self.config.threshold else "；时钟稳定）"),
-            entity=f"{src}->{dst}:{port}", first_seen=pair.starts[0], last_seen=pair.last_seen,
+            entity=f"{src}->{dst}:{port}", first_seen=pair.alert_first_seen, last_seen=pair.last_seen,
             source_ip=src, destination_ip=None if over_dns else dst,
             related_ips=[src] if over_dns else [src, dst],
             evidence=list(pair.evidence), subscores=result.subscores, score=result.score,

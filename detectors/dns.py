@@ -105,7 +105,7 @@ class NameParts:
 
 class DnsTunnelDetector(Detector):
     name = "dns_tunneling"
-    version = "5"
+    version = "6"
     category = "dns_tunneling"
     datasets = frozenset({schema.DNS})
     Config = DnsTunnelConfig
@@ -118,12 +118,12 @@ class DnsTunnelDetector(Detector):
         self.resolvers = Resolvers()
         # Per client, over the domains a channel is rotated across: long high-entropy names
         # going out, and answers of encoded data coming back (detectors/dns_spread.py).
-        self.spread = SpreadTracker(self.config.min_suspicious_names,
-                                    self.config.min_spread_domains, self.config.window_seconds,
-                                    self.config.max_keys)
-        self.spread_answers = SpreadTracker(self.config.min_encoded_names,
-                                            self.config.min_spread_domains,
-                                            self.config.window_seconds, self.config.max_keys)
+        cfg = self.config
+        self.spread = SpreadTracker(cfg.min_suspicious_names, cfg.min_spread_domains,
+                                    cfg.window_seconds, cfg.max_keys, cfg.refresh_seconds)
+        self.spread_answers = SpreadTracker(cfg.min_encoded_names, cfg.min_spread_domains,
+                                            cfg.window_seconds, cfg.max_keys,
+                                            cfg.refresh_seconds)
         # Per client, idle polls that fail under the next domain each time (dns_rotation.py).
         self.rotation = RotationTracker(self.config.min_rotation_domains,
                                         self.config.window_seconds, self.config.max_keys)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from detectors.kit import KeyedState, doubled
+from detectors.kit import KeyedState, due
 
 PER_DOMAIN = 3          # long names under one domain before it counts as part of a spread
 
@@ -27,6 +27,7 @@ PER_DOMAIN = 3          # long names under one domain before it counts as part o
 class Spread:
     domains: dict[str, list[float]] = field(default_factory=dict)   # domain -> [names, last]
     reported_at: int = 0
+    raised_at: float = 0.0      # event time of the last verdict (refreshed while it goes on)
     first_seen: float = 0.0
     evidence: list[str] = field(default_factory=list)
 
@@ -40,15 +41,16 @@ class SpreadVerdict:
 
 class SpreadTracker:
     def __init__(self, min_names: int, min_domains: int, window_seconds: float,
-                 max_clients: int):
+                 max_clients: int, refresh_seconds: float):
         self.min_names, self.min_domains = min_names, min_domains
-        self.window = window_seconds
+        self.window, self.refresh = window_seconds, refresh_seconds
         self.clients = KeyedState(Spread, max_clients)
 
     def add(self, client: str, domain: str, names: int, event_time: float,
             event_id: str) -> SpreadVerdict | None:
         """Record that `client` has `names` long names under `domain` now; a verdict when the
-        spread makes a tunnel and has doubled since it was last reported."""
+        spread makes a tunnel and has doubled since it was last reported, or goes on a
+        refresh period after it (kit/reraise.py)."""
         spread = self.clients.touch(client, lambda: Spread(first_seen=event_time))
         spread.domains[domain] = [names, event_time]
         if len(spread.evidence) < 100:
@@ -58,9 +60,10 @@ class SpreadTracker:
                    if n >= PER_DOMAIN and last >= horizon}
         total = sum(counted.values())
         if len(counted) < self.min_domains or total < self.min_names \
-                or not doubled(total, spread.reported_at):
+                or not due(total, spread.reported_at, spread.raised_at, event_time,
+                           self.refresh):
             return None
-        spread.reported_at = total
+        spread.reported_at, spread.raised_at = total, event_time
         return SpreadVerdict(total, sorted(counted, key=counted.get, reverse=True), spread)
 
     def expire(self, now: float) -> None:

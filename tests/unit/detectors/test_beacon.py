@@ -12,6 +12,7 @@ from watchkeeper import timeutil
 from watchkeeper.documents import FlowRecord, alert_document, flow_document
 from watchkeeper.networks import InternalNetworks
 from tests.datafiles import data_file
+from tests.unit.detectors.ongoing import assert_kept_current
 
 NETS = InternalNetworks()
 
@@ -106,9 +107,39 @@ def test_risk_score_uses_the_weighted_composite_not_the_plain_mean():
 
 
 def test_repeats_are_raised_only_as_the_pair_doubles():
-    alerts = _run(BeaconDetector(), clock(n=90, jitter=0.0, size_jitter=0))
+    det = BeaconDetector(BeaconConfig(refresh_seconds=3600))
+    alerts = _run(det, clock(n=90, jitter=0.0, size_jitter=0))
     assert [a.count for a in alerts] == [13, 26, 52]
     assert len({a.entity for a in alerts}) == 1
+
+
+def test_a_beacon_that_goes_on_keeps_its_alert_current():
+    # Five hours of a 5-minute clock: doubling alone last raised at the 52nd check-in, ~4 h
+    # 15 min in. Refreshed at the first check-in a minute after each raise: one period apart.
+    alerts = _run(BeaconDetector(), clock(n=60, period=300.0, jitter=0.0, size_jitter=0))
+    assert_kept_current(alerts, 1000.0 + 59 * 300.0, most=300.0)
+    assert [a.count for a in alerts][-1] == 60
+
+
+def test_a_fast_beacon_keeps_one_alert_as_its_history_is_trimmed():
+    # A 2 s clock for three hours, 20 timestamps kept: the oldest kept start moves on every
+    # check-in, but the alert keeps the episode's start (its id's hour) and stays current.
+    det = BeaconDetector(BeaconConfig(max_timestamps=20))
+    alerts = _run(det, clock(n=5400, period=2.0, jitter=0.0, size_jitter=0))
+    docs = {alert_document(a, created=0.0)["event"]["id"] for a in alerts}
+    assert len(docs) == 1 and alerts[0].first_seen == 1000.0
+    assert_kept_current(alerts, 1000.0 + 5399 * 2.0, most=62.0)
+
+
+def test_a_beacon_that_stops_keeping_its_clock_is_not_refreshed():
+    flows = clock(n=30, jitter=0.0, size_jitter=0)
+    t = timeutil.parse(flows[-1]["@timestamp"])
+    rng = random.Random(9)
+    for i in range(60):         # then bursts at random moments, random sizes
+        t += rng.uniform(0.5, 400.0)
+        flows.append(_flow(100 + i, t, orig_bytes=rng.randint(300, 30_000)))
+    alerts = _run(BeaconDetector(), flows)
+    assert alerts and max(a.last_seen for a in alerts) < timeutil.parse(flows[-1]["@timestamp"])
 
 
 @pytest.mark.parametrize("values, skew, spread", [

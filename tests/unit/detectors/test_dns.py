@@ -235,6 +235,14 @@ def test_a_tunnel_rotated_over_many_domains_is_named_once_it_adds_up():
     assert all(0 <= v <= 1 for v in first.subscores.values()) and first.evidence
 
 
+def test_a_slow_rotated_tunnel_keeps_its_alert_current():
+    # 150 names over ten domains, one every 6 s (15 min): doubling alone last raised at the
+    # 120th name, 9 min before the end.
+    alerts = _run(DnsTunnelDetector(), _stream(rotated(n=150), gap=6.0))
+    spread = [a for a in alerts if a.rule_id == "wk.dns_tunneling.spread"]
+    assert_kept_current(spread, 1000.0 + 149 * 6.0, most=60.0 + 6.0)
+
+
 @pytest.mark.parametrize("stream", [
     # ad frames and CDNs: a couple of hashed names from each of many providers
     _stream([n.replace("evil-tunnel.com", f"cdn{k % 12}.net")
