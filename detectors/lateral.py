@@ -94,14 +94,17 @@ class _Source:
     known_in_window: dict[str, float] = field(default_factory=dict)   # known hosts reached
     reported_at: int = 0              # new hosts at the last alert (re-raise when it doubles)
     raised_at: float = 0.0            # event time of that alert
+    # The episode's first new host: the alert id's hour (the window's oldest entry slides)
+    first_seen: float | None = None
     executed: list[_NewPeer] = field(default_factory=list)   # remote execution in the window
     executed_reported: int = 0        # targets at the last remote-execution alert
     executed_raised_at: float = 0.0
+    executed_first_seen: float | None = None
 
 
 class LateralMovementDetector(Detector):
     name = "lateral_movement"
-    version = "4"
+    version = "5"
     category = "lateral_movement"
     datasets = frozenset({schema.FLOW, schema.DCE_RPC})
     Config = LateralConfig
@@ -182,6 +185,8 @@ class LateralMovementDetector(Detector):
                    self.config.refresh_seconds):
             return []
         state.executed_reported, state.executed_raised_at = hosts, event_time
+        if state.executed_first_seen is None:
+            state.executed_first_seen = state.executed[0].time
         return [self._exec_alert(src, state, f"{call['endpoint']} {call['operation']}")]
 
     def _exec_alert(self, src: str, state: _Source, call: str) -> AlertSpec:
@@ -197,7 +202,7 @@ class LateralMovementDetector(Detector):
             rule_name_zh="远程执行",
             message_zh=f"{src} 在 {self.config.window_seconds / 60:g} 分钟内在 {n} 台内网主机上"
                        f"远程执行代码（{call}{'，' + hosts[0] if n == 1 else ''}）",
-            entity=src, first_seen=state.executed[0].time, last_seen=state.executed[-1].time,
+            entity=src, first_seen=state.executed_first_seen, last_seen=state.executed[-1].time,
             source_ip=src, destination_ip=hosts[0] if n == 1 else None,
             related_ips=sorted(hosts)[:50], evidence=[p.event_id for p in state.executed][:100],
             subscores={"remote_execution": 1.0, "breadth": min(1.0, n / 4)},
@@ -218,11 +223,11 @@ class LateralMovementDetector(Detector):
         if state.recent and state.recent[0].time < horizon:
             state.recent = [p for p in state.recent if p.time >= horizon]
             if not state.recent:
-                state.reported_at = 0
+                state.reported_at, state.first_seen = 0, None
         if state.executed and state.executed[0].time < horizon:
             state.executed = [p for p in state.executed if p.time >= horizon]
             if not state.executed:
-                state.executed_reported = 0
+                state.executed_reported, state.executed_first_seen = 0, None
         state.known_in_window = {h: t for h, t in state.known_in_window.items() if t >= horizon}
 
     def _judge(self, src: str, state: _Source, now: float) -> list[AlertSpec]:
@@ -234,6 +239,8 @@ class LateralMovementDetector(Detector):
                                  self.config.refresh_seconds):
             return []
         state.reported_at, state.raised_at = len(hosts), now
+        if state.first_seen is None:
+            state.first_seen = state.recent[0].time
         return [self._alert(src, state, hosts)]
 
     def _alert(self, src: str, state: _Source, hosts: set[str]) -> AlertSpec:
@@ -255,7 +262,7 @@ class LateralMovementDetector(Detector):
                        f"的管理端口（{services}），"
                        + ("与其角色（工作站）不符" if self.roles.role(src) == "workstation"
                           else "学习期内从未出现"),
-            entity=src, first_seen=state.recent[0].time, last_seen=state.recent[-1].time,
+            entity=src, first_seen=state.first_seen, last_seen=state.recent[-1].time,
             source_ip=src, destination_ip=next(iter(hosts)) if n == 1 else None,
             related_ips=sorted(hosts)[:50], evidence=[p.event_id for p in state.recent][:100],
             subscores={"new_admin_peers": n / (n + familiar),

@@ -7,7 +7,7 @@ import pytest
 
 from detectors.base import replay
 from detectors.lateral import LateralConfig, LateralMovementDetector
-from watchkeeper.documents import FlowRecord, flow_document
+from watchkeeper.documents import FlowRecord, alert_document, flow_document
 from watchkeeper.networks import InternalNetworks
 from tests.datafiles import data_file
 from tests.unit.detectors.ongoing import assert_kept_current
@@ -105,6 +105,18 @@ def test_a_slow_spread_keeps_its_alert_current():
     det = LateralMovementDetector()
     _run(det, learning())
     assert_kept_current(_run(det, spread(n=20, gap=30.0)), AFTER + 19 * 30.0)
+
+
+def test_a_spread_longer_than_the_window_keeps_one_alert():
+    # A new host a minute for 100 minutes: the 15-minute window's oldest host moves on, but
+    # the alert keeps the episode's first-seen time, so its id (hour of first-seen) holds.
+    det = LateralMovementDetector()
+    _run(det, learning())
+    alerts = _run(det, spread(n=100, gap=60.0))
+    assert {alert_document(a, created=0.0)["event"]["id"] for a in alerts} == {
+        alert_document(alerts[0], created=0.0)["event"]["id"]}
+    assert alerts[-1].first_seen == AFTER
+    assert_kept_current(alerts, AFTER + 99 * 60.0, most=60.0)
 
 
 def test_each_new_pair_alerts_once():

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from collectors.tailers.common import Context
 from collectors.tailers.zeek import ZeekParser
 from detectors.base import replay
 from detectors.lateral import LateralConfig, LateralMovementDetector
 from watchkeeper import schema, timeutil
+from watchkeeper.documents import alert_document
 from watchkeeper.networks import InternalNetworks
 from tests.unit.detectors.ongoing import assert_kept_current
 
@@ -51,6 +54,15 @@ def test_remote_execution_going_on_keeps_its_alert_current():
     # PsExec to a new host every 20 s for 10 minutes: doubling alone last raised at the 16th.
     events = [e for i in range(30) for e in psexec(i, T0 + 20 * i, "10.0.0.66", f"10.0.1.{i}")]
     assert_kept_current(replay(LateralMovementDetector(), events), T0 + 29 * 20)
+
+
+def test_remote_execution_longer_than_the_window_keeps_one_alert():
+    # PsExec to a new host a minute for 100 minutes: one alert id, first seen at the start.
+    events = [e for i in range(100) for e in psexec(i, T0 + 60 * i, "10.0.0.66", f"10.0.1.{i}")]
+    alerts = replay(LateralMovementDetector(), events)
+    assert len({alert_document(a, created=0.0)["event"]["id"] for a in alerts}) == 1
+    assert alerts[-1].first_seen == alerts[0].first_seen == pytest.approx(T0, abs=0.1)
+    assert_kept_current(alerts, T0 + 99 * 60, most=60.0)
 
 
 def test_task_registration_and_service_reconfiguration_count():
