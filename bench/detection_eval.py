@@ -37,6 +37,7 @@ TRUTH: dict[str, list[tuple[str, str]]] = {
     "scan/cs_synscan.pcapng": [("scan", "172.16.0.8")],
     "scan/slips_test7-iot-telnet-scan.pcap": [("scan", "192.168.2.16")],
     "scan/slips_test12-icmp-portscan.pcap": [("scan", "192.168.1.109")],
+    "scan/slips_test8-arp-scan.pcap": [("scan", "192.168.1.247")],     # ARP sweep (session 28)
     "scan/cs_activeosfingerprinting.pcapng": [("scan", "172.16.16.128")],
     "bruteforce/zeek_ssh-sshguess.pcap": [("brute_force", "192.168.56.1")],
     "bruteforce/zeek_ftp-bruteforce.pcap": [("brute_force", "192.168.56.1")],

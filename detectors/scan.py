@@ -19,6 +19,7 @@ from functools import lru_cache
 
 from pydantic import Field, model_validator
 
+from detectors.arp_sweep import ArpSweeps
 from detectors.base import Detector, DetectorConfig
 from detectors.kit import (KeyedState, doubled, number, part, refresh_field, refreshed,
                            text)
@@ -59,6 +60,14 @@ class ScanConfig(DetectorConfig):
         "failed hosts of one /24 that name an inward single-port sweep before the fan-out "
         "floor, once TRW has crossed eta1 (detectors/trw.py)"))
     refresh_seconds: float = refresh_field()     # on a failed probe, first contact or repeat
+    arp_min_targets: int = Field(64, ge=8, le=1_000_000, description=(
+        "distinct addresses one host asks for by broadcast ARP in arp_window_seconds that "
+        "make a host-discovery sweep (64: a quarter of a /24; detectors/arp_sweep.py)"))
+    arp_window_seconds: float = Field(60.0, ge=5, le=3600, description=(
+        "window of the ARP sweep rule: a sweep asks for a subnet in seconds"))
+    arp_ignored_senders: list[str] = Field(default_factory=list, description=(
+        "addresses or networks (CIDR) whose ARP requests are not counted: gateways, which "
+        "resolve every address a routed sweep probes"))
     max_tracked_targets: int = Field(10_000, ge=100, le=1_000_000,
                                      description="per-source memory bound (oldest dropped)")
     max_sources: int = Field(100_000, ge=100, le=10_000_000,
@@ -68,6 +77,12 @@ class ScanConfig(DetectorConfig):
     def _ordered(self) -> "ScanConfig":
         if self.theta1 >= self.theta0:
             raise ValueError("theta1 (scanner success rate) must be below theta0 (benign)")
+        for net in self.arp_ignored_senders:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"arp_ignored_senders: {net!r} is not an address or "
+                                 f"network") from None
         return self
 
 
@@ -91,9 +106,9 @@ class _Source:
 
 class ScanDetector(Detector):
     name = "scan"
-    version = "4"
+    version = "5"
     category = "scan"
-    datasets = frozenset({schema.FLOW})
+    datasets = frozenset({schema.FLOW, schema.ARP})
     Config = ScanConfig
 
     def __init__(self, config: ScanConfig | None = None):
@@ -105,13 +120,17 @@ class ScanDetector(Detector):
         self._lower = math.log((1 - c.beta) / (1 - c.alpha))
         self._sources = KeyedState(_Source, c.max_sources)
         self._targets_dropped = 0                  # per-source targets dropped by their cap
+        self._arp = ArpSweeps(self, c)             # host discovery over ARP (arp_sweep.py)
 
     @property
     def evicted(self) -> int:
         """Sources and targets dropped by the caps."""
-        return self._sources.evicted + self._targets_dropped
+        return (self._sources.evicted + self._targets_dropped + self._arp.askers.evicted
+                + self._arp.dropped)
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
+        if event["event"]["dataset"] == schema.ARP:
+            return self._arp.on_request(event, event_time)
         probe = _probe(event)
         if probe is None:
             return []
@@ -208,13 +227,16 @@ class ScanDetector(Detector):
         # Contacts are pruned when their source is touched (`_touch`), so a live source keeps
         # at most a window of stale ones; a quiet one goes whole once idle past the window.
         self._sources.expire_idle(horizon)
+        self._arp.expire(now)
         return []
 
     def snapshot(self) -> dict:
-        return {"sources": self._sources.snapshot(), "evicted": self.evicted}
+        return {"sources": self._sources.snapshot(), "evicted": self.evicted,
+                "arp": self._arp.snapshot()}
 
     def restore(self, state: dict) -> None:
         self._sources.restore(state.get("sources", {}), state.get("evicted", 0))
+        self._arp.restore(state.get("arp", {}))
         self._targets_dropped = 0
 
 

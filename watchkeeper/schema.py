@@ -23,6 +23,7 @@ HTTP = "watchkeeper.http"
 TLS = "watchkeeper.tls"
 KERBEROS = "watchkeeper.kerberos"   # Kerberos AS exchanges (logins), as Zeek's kerberos.log
 DCE_RPC = "watchkeeper.dce_rpc"   # DCE/RPC calls (interface and operation), as Zeek's dce_rpc.log
+ARP = "watchkeeper.arp"     # broadcast ARP requests: who asked for which address (host discovery)
 LOG = "watchkeeper.log"
 SYSLOG = "watchkeeper.syslog"   # every syslog message; parsed auth/firewall fields added in place
 ALERT = "watchkeeper.alert"

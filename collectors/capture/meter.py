@@ -25,6 +25,7 @@ from watchkeeper.documents import FlowRecord, flow_document
 from watchkeeper.networks import InternalNetworks
 
 from collectors.capture.appmeta.tracker import AppConfig, AppRecord, AppTracker
+from collectors.capture.arp import arp_requests
 from collectors.capture.decoding import packets as D
 from collectors.capture.decoding.reference import ReferenceDecoder
 from collectors.capture.documents.app import app_document
@@ -45,6 +46,7 @@ class CaptureStats:
     packets: int = 0            # records read
     malformed: int = 0          # undecodable / truncated / corrupt packets (never raised)
     non_ip: int = 0             # ARP, LLDP, STP, ... (not flows)
+    arp_requests: int = 0       # broadcast ARP requests reported (with app metadata; arp.py)
     fragments: int = 0          # IP fragments seen (reassembled datagrams count once)
     bad_checksum: int = 0       # only with FlowConfig.verify_checksums
     evicted_flows: int = 0      # flows pushed out because the table was full
@@ -146,11 +148,14 @@ class Capture:
         app = self.app
         for batch in self._batches if batches is None else batches:
             self.stats.malformed += 1 if batch.truncated_tail else 0
+            arps = []
             if len(batch):
                 packets = self.decode(batch, decoder)
                 if app is not None:
                     app.process(batch.data, packets)
                     table.hints.update(app.take_hints())
+                    arps = arp_requests(batch)
+                    self.stats.arp_requests += len(arps)
                 table.process(packets)
             if batch.clock is not None:
                 table.advance(batch.clock)
@@ -160,7 +165,7 @@ class Capture:
             apps = []
             if app is not None:
                 app.expire(table.now)
-                apps = app.drain()
+                apps = app.drain() + arps
             yield flows, apps
         flows = self._count(table.flush_columns())
         yield flows, app.flush() if app is not None else []

@@ -23,10 +23,6 @@ PUBLIC = "public"
 LABELS = json.loads(data_file(f"{PUBLIC}/labels.json").read_text())["captures"]
 
 KNOWN_MISSES: dict[str, str] = {
-    "scan/zeek_nmap-vsn.pcap":
-        "nmap host discovery: the 245-address sweep is ARP (not decoded, counted as non-IP) and "
-        "the TCP probes make 8 failed first contacts on 2 ports, below min_targets 15 and the "
-        "early rule's 3 ports",
     "c2/caldera_ragdoll.pcap":
         "12 connections to the C2 in 6.3 min (2 downloads, 10 check-ins 34-57 s apart): below "
         "beaconing min_connections 13 (a dozen periods) by design",

@@ -69,7 +69,7 @@ class AppStats:
 @dataclass(slots=True)
 class AppRecord:
     """One application transaction; `orig` is the client (query/request/hello sender)."""
-    kind: str                       # "dns" | "http" | "tls" | "dce_rpc" | "kerberos"
+    kind: str                       # "dns" | "http" | "tls" | "dce_rpc" | "kerberos" | "arp"
     ts: float                       # the request's time (the answer's if it came alone)
     proto: int
     orig_ip: str
@@ -379,4 +379,4 @@ def classify(data: np.ndarray, p: D.Packets) -> np.ndarray:
 
 
 DATASETS = {"dns": schema.DNS, "http": schema.HTTP, "tls": schema.TLS,
-            "dce_rpc": schema.DCE_RPC, "kerberos": schema.KERBEROS}
+            "dce_rpc": schema.DCE_RPC, "kerberos": schema.KERBEROS, "arp": schema.ARP}

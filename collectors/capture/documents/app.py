@@ -15,6 +15,8 @@ NETBIOS_PORT = 137
 
 def app_document(rec: AppRecord, observer: str, networks: InternalNetworks,
                  site: str | None = None) -> dict:
+    if rec.kind == "arp":
+        return arp_document(rec, observer, networks, site)
     doc = {
         "@timestamp": timeutil.format(rec.ts),
         "event": {
@@ -40,6 +42,30 @@ def app_document(rec: AppRecord, observer: str, networks: InternalNetworks,
         doc["event"]["duration"] = max(0, round((rec.answered_at - rec.ts) * 1e9))
     {"dns": _dns, "http": _http, "tls": _tls, "dce_rpc": _dce_rpc,
      "kerberos": _kerberos}[rec.kind](doc, rec)
+    if site:
+        doc["labels"] = {"site": site}
+    return doc
+
+
+def arp_document(rec: AppRecord, observer: str, networks: InternalNetworks,
+                 site: str | None = None) -> dict:
+    """A broadcast ARP request (collectors/capture/arp.py): `source` asked who has
+    `destination.ip`. No ports, no flow, no Community ID (it hashes IP flows only)."""
+    mac = rec.request.sender_mac
+    doc = {
+        "@timestamp": timeutil.format(rec.ts),
+        "event": {
+            "id": schema.stable_id(observer, "arp", rec.orig_ip, mac, rec.resp_ip, repr(rec.ts)),
+            "kind": "event", "category": ["network"], "type": ["protocol", "info"],
+            "dataset": schema.ARP, "module": "watchkeeper", "action": "arp_request",
+        },
+        "observer": {"name": observer, "type": "sensor"},
+        "source": {"ip": rec.orig_ip, "mac": mac},
+        "destination": {"ip": rec.resp_ip},
+        "network": {"protocol": "arp", "type": "ipv4",
+                    "direction": networks.direction(rec.orig_ip, rec.resp_ip)},
+        "related": {"ip": sorted({rec.orig_ip, rec.resp_ip})},
+    }
     if site:
         doc["labels"] = {"site": site}
     return doc
