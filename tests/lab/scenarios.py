@@ -35,6 +35,7 @@ class Scenario:
     ok_exit: tuple[int, ...] = (0,)   # tool exit codes that mean "the tool did its job"
     notes: str = ""
     extra: dict = field(default_factory=dict)
+    rule: str | None = None           # a rule id that must be among the matching alerts
 
 
 def _sh(r: "Range", host: str, label: str, script: str) -> subprocess.Popen:
@@ -78,6 +79,12 @@ def masscan_low_rate(r, s):
     return [_sh(r, s.attackers[0], s.id,
                 "masscan 10.77.1.0/24 -p 22,80,443,445,3389,8080 --rate 300 -e eth0 "
                 "--router-mac ff-ff-ff-ff-ff-ff --wait 2")]
+
+
+def nmap_arp_sweep(r, s):
+    # host discovery on the attacker's own segment: nmap asks ARP for each address, no IP
+    return [_sh(r, s.attackers[0], s.id,
+                "nmap -sn -PR -n -e eth0 --max-retries 1 10.77.1.0/24")]
 
 
 # ---- denial of service -----------------------------------------------------------------------
@@ -189,7 +196,7 @@ def base32(data: bytes) -> str:
 # Host name -> (address, role) of every attacker namespace the scenarios use.
 ATTACKERS = {
     "a-syn": "10.77.3.11", "a-tcp": "203.0.113.12", "a-udpscan": "10.77.3.13",
-    "a-slowscan": "203.0.113.14", "a-masscan": "10.77.3.15",
+    "a-slowscan": "203.0.113.14", "a-masscan": "10.77.3.15", "a-arpscan": "10.77.3.16",
     "a-flood1": "203.0.113.21", "a-flood2": "203.0.113.22", "a-flood3": "203.0.113.23",
     "a-uflood1": "203.0.113.31", "a-uflood2": "203.0.113.32",
     "a-hydra": "203.0.113.40", "a-slowhttp": "203.0.113.50", "a-rootlogin": "203.0.113.95",
@@ -208,6 +215,9 @@ SCENARIOS: list[Scenario] = [
              "scan", ["a-slowscan"], nmap_slow, deadline=SCAN_DEADLINE, max_runtime=70),
     Scenario("masscan", "masscan 10.77.1.0/24 x 6 ports at 300 pps (insider)",
              "scan", ["a-masscan"], masscan_low_rate, deadline=SCAN_DEADLINE, max_runtime=30),
+    Scenario("nmap_arp_sweep", "nmap -sn host discovery of 10.77.1.0/24 over ARP (insider)",
+             "scan", ["a-arpscan"], nmap_arp_sweep, deadline=SCAN_DEADLINE, max_runtime=30,
+             rule="wk.scan.arp_sweep"),
     Scenario("syn_flood", "hping3 SYN flood to web:80 from 3 sources, 15k packets each",
              "dos", ["a-flood1", "a-flood2", "a-flood3"], syn_flood, victim="web",
              max_runtime=60, ok_exit=(0, 1)),   # hping3 exits 1 when nothing answered

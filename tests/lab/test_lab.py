@@ -25,6 +25,9 @@ def test_scenario_detected_in_time(lab_range, sid):
         + (f"; other alerts: {sorted({a['watchkeeper']['alert']['category'] for a in result.other_alerts})}"
            if result.other_alerts else "")
         + (f"; tools failed {bad_tools}:\n{result.tool_tail}" if bad_tools else ""))
+    if s.rule:
+        assert s.rule in {a["rule"]["id"] for a in result.alerts}, (
+            f"{s.id}: no {s.rule} alert among {sorted({a['rule']['id'] for a in result.alerts})}")
 
 
 @pytest.mark.timeout(120)
