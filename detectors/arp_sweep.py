@@ -89,7 +89,7 @@ class ArpSweeps:
         addresses = list(asker.asked)
         n, window = len(addresses), f"{cfg.arp_window_seconds:g}"
         mac = f" ({asker.mac})" if asker.mac else ""
-        mac_zh = f"（{asker.mac}）" if asker.mac else ""
+        mac_zh = f"（{asker.mac}）" if asker.mac else " "     # a space only beside Latin text
         return AlertSpec(
             detector=det.name, detector_version=det.version, category=det.category,
             rule_id="wk.scan.arp_sweep", rule_name="Host discovery over ARP",
@@ -98,7 +98,7 @@ class ArpSweeps:
                     f"{window} s ({_span(addresses)}): host discovery, or a gateway resolving "
                     f"a sweep routed through it",
             rule_name_zh="ARP 主机发现扫描",
-            message_zh=f"{src}{mac_zh} 在 {window} 秒内通过 ARP 广播查询了本网段 {n} 个地址"
+            message_zh=f"{src}{mac_zh}在 {window} 秒内通过 ARP 广播查询了本网段 {n} 个地址"
                        f"（{_span(addresses)}）：主机发现扫描，或网关在转发外部扫描时解析地址",
             entity=src, first_seen=asker.first_seen,
             last_seen=max(v[0] for v in asker.asked.values()), source_ip=src,
