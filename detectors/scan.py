@@ -32,6 +32,9 @@ from watchkeeper.documents import AlertSpec
 FAILED_TCP = frozenset({"S0", "REJ", "RSTOS0", "SH"})
 ACCEPTED_TCP = frozenset({"S1", "S2", "S3", "SF", "RSTO", "RSTR"})
 ECHO_REQUEST = {"icmp": 8, "ipv6-icmp": 128}
+# Zeek history letters the originator of a FIN, Xmas or SYN+FIN probe sends: FIN first ("F"),
+# SYN and FIN at once ("Q"), retransmitted ("T").
+STEALTH_LETTERS = frozenset("FQT")
 INTERNAL_DIRECTIONS = frozenset({"internal", "outbound"})
 
 
@@ -278,7 +281,10 @@ def _probe(event: dict) -> _Probe | None:
         return None
     transport = part(event, "network").get("transport")
     if transport == "tcp":
-        state = text(part(event, "watchkeeper", "flow").get("conn_state"))
+        flow = part(event, "watchkeeper", "flow")
+        if stealth_probe(flow, part(event, "source").get("packets")):
+            return _Probe(f"{dst['ip']}|{dst.get('port')}", False)
+        state = text(flow.get("conn_state"))
         if state not in FAILED_TCP and state not in ACCEPTED_TCP:
             return None
         return _Probe(f"{dst['ip']}|{dst.get('port')}", state in ACCEPTED_TCP)
@@ -300,3 +306,21 @@ def _unprobeable(ip: str) -> bool:
     # x.x.x.255 is taken as a subnet broadcast (true for the /24s that dominate LANs).
     return (addr.is_multicast or addr.is_unspecified
             or (addr.version == 4 and (ip == "255.255.255.255" or ip.endswith(".255"))))
+
+
+def stealth_probe(flow: dict, orig_packets) -> bool:
+    """A FIN, Xmas, NULL or SYN+FIN probe (`nmap -sF/-sX/-sN`, OS fingerprinting): the
+    originator opened nothing, sent no payload and its first packet was a FIN or SYN+FIN, or
+    carried no flag at all; the responder at most refused (RST). Counted as a failed first
+    contact: no client opens a connection this way, and a closed port's RST (Zeek's RSTR)
+    would otherwise count as an accepted one. An ACK probe is left out: a connection the
+    sensor joined midstream looks the same."""
+    history = text(flow.get("history"))
+    if history is None or "^" in history or number(flow.get("orig_bytes")) > 0:
+        return False
+    if any(c.islower() and c != "r" for c in history):
+        return False                    # the responder answered as to a connection
+    sent = [c for c in history if c.isupper()]
+    if not sent:
+        return number(orig_packets) > 0     # flagless packets: a NULL probe
+    return sent[0] in "FQ" and set(sent) <= STEALTH_LETTERS

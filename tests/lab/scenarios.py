@@ -81,6 +81,12 @@ def masscan_low_rate(r, s):
                 "--router-mac ff-ff-ff-ff-ff-ff --wait 2")]
 
 
+def nmap_xmas(r, s):
+    # FIN+PSH+URG probes: closed ports answer RST, which once counted as accepted contacts
+    return [_sh(r, s.attackers[0], s.id,
+                f"nmap -sX -T4 -n -Pn -p 1-300 --max-retries 1 -e eth0 {_ip(r, 'files')}")]
+
+
 def nmap_arp_sweep(r, s):
     # host discovery on the attacker's own segment: nmap asks ARP for each address, no IP
     return [_sh(r, s.attackers[0], s.id,
@@ -197,6 +203,7 @@ def base32(data: bytes) -> str:
 ATTACKERS = {
     "a-syn": "10.77.3.11", "a-tcp": "203.0.113.12", "a-udpscan": "10.77.3.13",
     "a-slowscan": "203.0.113.14", "a-masscan": "10.77.3.15", "a-arpscan": "10.77.3.16",
+    "a-xmas": "203.0.113.16",
     "a-flood1": "203.0.113.21", "a-flood2": "203.0.113.22", "a-flood3": "203.0.113.23",
     "a-uflood1": "203.0.113.31", "a-uflood2": "203.0.113.32",
     "a-hydra": "203.0.113.40", "a-slowhttp": "203.0.113.50", "a-rootlogin": "203.0.113.95",
@@ -215,6 +222,8 @@ SCENARIOS: list[Scenario] = [
              "scan", ["a-slowscan"], nmap_slow, deadline=SCAN_DEADLINE, max_runtime=70),
     Scenario("masscan", "masscan 10.77.1.0/24 x 6 ports at 300 pps (insider)",
              "scan", ["a-masscan"], masscan_low_rate, deadline=SCAN_DEADLINE, max_runtime=30),
+    Scenario("nmap_xmas", "nmap -sX (FIN+PSH+URG) ports 1-300 on files (from outside)",
+             "scan", ["a-xmas"], nmap_xmas, deadline=SCAN_DEADLINE, max_runtime=45),
     Scenario("nmap_arp_sweep", "nmap -sn host discovery of 10.77.1.0/24 over ARP (insider)",
              "scan", ["a-arpscan"], nmap_arp_sweep, deadline=SCAN_DEADLINE, max_runtime=30,
              rule="wk.scan.arp_sweep"),
