@@ -200,7 +200,8 @@ class BeaconDetector(Detector):
                         f"{src} 周期性连接 {dst}:{port}") + f" 共 {pair.total} 次，间隔稳定在 "
                        f"{result.median_interval:.1f} 秒，大小规律（评分 {result.score:.2f}"
                        + ("）" if result.score >= self.config.threshold else "；时钟稳定）"),
-            entity=f"{src}->{dst}:{port}", first_seen=pair.alert_first_seen, last_seen=pair.last_seen,
+            entity=f"{src}->{dst}:{port}", first_seen=pair.alert_first_seen,
+            last_seen=pair.last_seen,
             source_ip=src, destination_ip=None if over_dns else dst,
             related_ips=[src] if over_dns else [src, dst],
             evidence=list(pair.evidence), subscores=result.subscores, score=result.score,
