@@ -13,8 +13,9 @@ an address it has not resolved, up to two VLAN tags. Left out, each for a reason
   detection): a host announcing or checking its own address;
 - replies, and other link types (Linux "cooked" captures): not read yet.
 
-The frames are found with numpy over the whole batch (two byte gathers per record); only
-ARP frames reach Python, so the cost on a batch without ARP is a few nanoseconds a record.
+The frames are found with numpy over the whole batch (one look at each record's ethertype,
+another behind each VLAN tag); only ARP frames reach Python, so the cost on a batch without ARP
+is a few nanoseconds a record.
 """
 from __future__ import annotations
 
@@ -40,47 +41,41 @@ class ArpRequest:
 def arp_requests(batch: RecordBatch) -> list[AppRecord]:
     """The batch's broadcast ARP requests for an IPv4 address, as `AppRecord(kind="arp")`:
     `orig_ip` the asking host, `resp_ip` the address asked for (ports 0, no flow)."""
-    candidates = _arp_frames(batch)
     records = []
-    for i in candidates:
-        start, length = int(batch.offset[i]), int(batch.caplen[i])
-        frame = batch.data[start:start + length].tobytes()
-        record = _request(frame, float(batch.ts[i]))
+    for i, body_at in zip(*_arp_frames(batch)):
+        start = int(batch.offset[i])
+        if batch.data[start:start + 6].tobytes() != BROADCAST:
+            continue                    # a unicast re-check of a known neighbour
+        body = batch.data[body_at:body_at + ARP_LEN].tobytes()
+        record = _request(body, float(batch.ts[i]))
         if record is not None:
             records.append(record)
     return records
 
 
-def _arp_frames(batch: RecordBatch) -> np.ndarray:
-    """Indexes of the Ethernet records whose ethertype, after up to two VLAN tags, is ARP."""
-    if not len(batch):
-        return np.empty(0, np.int64)
+def _arp_frames(batch: RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+    """Indexes of the Ethernet records whose ethertype, after up to two VLAN tags, is ARP,
+    and where each one's ARP body starts in `batch.data`. Every record is looked at once;
+    only tagged frames (usually none) are looked at again behind their tag."""
     idx = np.flatnonzero((batch.linktype == ETHERNET) & (batch.caplen >= 14 + ARP_LEN))
-    if not len(idx):
-        return idx
-    found = np.zeros(len(idx), bool)
-    live = np.ones(len(idx), bool)
-    at = batch.offset[idx] + 12
+    at = batch.offset[idx] + 12                     # the ethertype
     end = batch.offset[idx] + batch.caplen[idx]
-    for _ in range(3):              # the ethertype, then behind one or two tags
-        ok = live & (at + 2 + ARP_LEN <= end)
-        where = np.where(ok, at, 0)
-        ethertype = (batch.data[where].astype(np.int64) << 8) | batch.data[where + 1]
-        found |= ok & (ethertype == ETH_ARP)
-        live = ok & np.isin(ethertype, VLAN_TAGS)
-        at = at + 4
-    return idx[found]
+    found, bodies = [], []
+    for _ in range(3):                              # untagged, then behind one or two tags
+        fits = at + 2 + ARP_LEN <= end
+        idx, at, end = idx[fits], at[fits], end[fits]
+        ethertype = (batch.data[at].astype(np.int64) << 8) | batch.data[at + 1]
+        arp = ethertype == ETH_ARP
+        found.append(idx[arp])
+        bodies.append(at[arp] + 2)
+        tagged = np.isin(ethertype, VLAN_TAGS)
+        idx, at, end = idx[tagged], at[tagged] + 4, end[tagged]
+    return np.concatenate(found), np.concatenate(bodies)
 
 
-def _request(frame: bytes, ts: float) -> AppRecord | None:
-    if frame[0:6] != BROADCAST:
-        return None
-    at = 12
-    while int.from_bytes(frame[at:at + 2], "big") in VLAN_TAGS:
-        at += 4
-    body = frame[at + 2:at + 2 + ARP_LEN]
+def _request(body: bytes, ts: float) -> AppRecord | None:
     # hardware Ethernet (1), protocol IPv4, lengths 6/4, operation request (1)
-    if len(body) < ARP_LEN or body[0:8] != b"\x00\x01\x08\x00\x06\x04\x00\x01":
+    if body[0:8] != b"\x00\x01\x08\x00\x06\x04\x00\x01":
         return None
     sender_ip, target_ip = body[14:18], body[24:28]
     if sender_ip == b"\x00\x00\x00\x00" or sender_ip == target_ip:
