@@ -9,6 +9,7 @@ import pydantic
 import pytest
 
 from collectors.capture import iter_flow_documents
+from detectors.base import replay
 from detectors.scan import ScanConfig, ScanDetector
 from tests.datafiles import data_file
 from tests.unit.detectors.ongoing import assert_kept_current
@@ -20,24 +21,19 @@ T0 = 1_700_000_000.0
 
 
 def ask(i, t, target, sender="10.0.8.66"):
-    return ({"@timestamp": timeutil.format(t),
-             "event": {"id": f"a{i}", "kind": "event", "dataset": schema.ARP},
-             "source": {"ip": sender, "mac": "02-00-00-00-00-0A"},
-             "destination": {"ip": target}, "network": {"protocol": "arp"}}, t)
+    return {"@timestamp": timeutil.format(t),
+            "event": {"id": f"a{i}", "kind": "event", "dataset": schema.ARP},
+            "source": {"ip": sender, "mac": "02-00-00-00-00-0A"},
+            "destination": {"ip": target}, "network": {"protocol": "arp"}}
+
+
+def _time(event):
+    return timeutil.parse(event["@timestamp"])
 
 
 def sweep(n=254, gap=0.01, start=T0, sender="10.0.8.66", base=(10, 0, 8)):
     return [ask(i, start + i * gap, f"{base[0]}.{base[1]}.{base[2] + (i + 1) // 256}."
                                     f"{(i + 1) % 256}", sender) for i in range(n)]
-
-
-def _run(det, events, timer_every=None):
-    alerts = []
-    for i, (event, t) in enumerate(events):
-        alerts += det.on_event(event, t)
-        if timer_every and i % timer_every == 0:
-            alerts += det.on_timer(t)
-    return alerts
 
 
 @pytest.mark.parametrize("capture, sender", [
@@ -49,7 +45,7 @@ def test_the_sweeps_of_two_public_captures_are_named(capture, sender):
                                            app=True)
             if d["event"]["dataset"] == schema.ARP]
     docs.sort(key=lambda d: d["@timestamp"])
-    alerts = _run(ScanDetector(), [(d, timeutil.parse(d["@timestamp"])) for d in docs])
+    alerts = replay(ScanDetector(), docs)
     assert {(a.rule_id, a.entity, a.category) for a in alerts} == {
         ("wk.scan.arp_sweep", sender, "scan")}
     last = alerts[-1]
@@ -66,39 +62,39 @@ def test_the_sweeps_of_two_public_captures_are_named(capture, sender):
     ([ask(i, T0 + i * 1.5, f"10.0.8.{10 + i % 40}") for i in range(2400)], False),
 ])
 def test_shapes(events, raised):
-    assert bool(_run(ScanDetector(), events)) == raised
+    assert bool(replay(ScanDetector(), events)) == raised
 
 
 def test_a_gateway_can_be_left_out():
     det = ScanDetector(ScanConfig(arp_ignored_senders=["10.0.8.1/32", "10.9.0.0/16"]))
-    assert _run(det, sweep(sender="10.0.8.1")) == []
-    assert _run(det, sweep(sender="10.9.4.4")) == []
-    assert _run(det, sweep(sender="10.0.8.66"))
+    assert replay(det, sweep(sender="10.0.8.1")) == []
+    assert replay(det, sweep(sender="10.9.4.4")) == []
+    assert replay(det, sweep(sender="10.0.8.66"))
 
 
 def test_a_slow_wide_sweep_keeps_one_current_alert():
     # A /20, two addresses a second for 30 minutes: one alert id, refreshed to the end.
     events = sweep(n=3600, gap=0.5)
-    alerts = _run(ScanDetector(), events)
+    alerts = replay(ScanDetector(), events)
     assert len({alert_document(a, created=0.0)["event"]["id"] for a in alerts}) == 1
     assert alerts[-1].first_seen == T0 and alerts[-1].count == 121     # 60 s, both ends
-    assert_kept_current(alerts, events[-1][1], most=61.0)
+    assert_kept_current(alerts, _time(events[-1]), most=61.0)
 
 
 def test_state_survives_a_restore_expires_and_is_bounded():
     events = sweep(n=600, gap=0.2)
-    whole = _run(ScanDetector(), events)
+    whole = replay(ScanDetector(), events)
     first = ScanDetector()
-    head = _run(first, events[:100])
+    head = replay(first, events[:100])
     second = ScanDetector()
     second.restore(json.loads(json.dumps(first.snapshot())))
-    assert [asdict(a) for a in head + _run(second, events[100:])] == [asdict(a) for a in whole]
-    assert [asdict(a) for a in _run(ScanDetector(), events, timer_every=7)] == [
+    assert [asdict(a) for a in head + replay(second, events[100:])] == [asdict(a) for a in whole]
+    assert [asdict(a) for a in replay(ScanDetector(), events, timer_every=1.4)] == [
         asdict(a) for a in whole]
-    second.on_timer(events[-1][1] + 61)
+    second.on_timer(_time(events[-1]) + 61)
     assert second.snapshot()["arp"] == {}
     small = ScanDetector(ScanConfig(max_tracked_targets=100))
-    assert [a.count for a in _run(small, sweep())] == [64]
+    assert [a.count for a in replay(small, sweep())] == [64]
     assert len(small.snapshot()["arp"]["10.0.8.66"]["asked"]) == 100
     assert small.evicted == 254 - 100
 
