@@ -316,7 +316,10 @@ def stealth_probe(flow: dict, orig_packets) -> bool:
     would otherwise count as an accepted one. An ACK probe is left out: a connection the
     sensor joined midstream looks the same."""
     history = text(flow.get("history"))
-    if history is None or "^" in history or number(flow.get("orig_bytes")) > 0:
+    # On every TCP flow: an ordinary one (history "S...", "D...", "^...") is out at once.
+    if history is None or (history and history[0] not in "FQr"):
+        return False
+    if "^" in history or number(flow.get("orig_bytes")) > 0:
         return False
     if any(c.islower() and c != "r" for c in history):
         return False                    # the responder answered as to a connection
