@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from detectors.kit import KeyedState, due, part
+from detectors.kit import KeyedState, Unreported, due, part
 from watchkeeper.documents import AlertSpec
 
 
@@ -44,6 +44,7 @@ class ArpSweeps:
                         for n in config.arp_ignored_senders]
         self.askers = KeyedState(_Asker, config.max_sources)
         self.dropped = 0                 # addresses dropped by the per-sender cap
+        self.unreported = Unreported()   # raised senders that asked for more since
 
     def on_request(self, event: dict, event_time: float) -> list[AlertSpec]:
         src, target = part(event, "source").get("ip"), part(event, "destination").get("ip")
@@ -62,11 +63,27 @@ class ArpSweeps:
         count = len(asker.asked)
         if count < cfg.arp_min_targets or not due(count, asker.reported_at, asker.raised_at,
                                                   event_time, cfg.refresh_seconds):
+            if asker.reported_at and count > asker.reported_at:
+                self.unreported.grew(src, event_time)   # its final count comes on the timer
             return []
-        asker.reported_at, asker.raised_at = count, event_time
+        return [self._raise(src, asker, event_time)]
+
+    def _raise(self, src: str, asker: _Asker, now: float) -> AlertSpec:
+        asker.reported_at, asker.raised_at = len(asker.asked), now
+        self.unreported.reported(src)
         if asker.first_seen is None:
             asker.first_seen = next(iter(asker.asked.values()))[0]
-        return [self._alert(src, asker)]
+        return self._alert(src, asker)
+
+    def final_counts(self, now: float) -> list[AlertSpec]:
+        """A sweep that grew past its last raise and then went quiet: its final count. Runs
+        before `expire`: a settled sender is still within the window (refresh <= window)."""
+        alerts = []
+        for src in self.unreported.settled(now, self.config.refresh_seconds):
+            asker = self.askers.get(src)
+            if asker is not None and len(asker.asked) > asker.reported_at:
+                alerts.append(self._raise(src, asker, now))
+        return alerts
 
     def _ignored(self, src: str) -> bool:
         if not self.ignored:

@@ -21,8 +21,8 @@ from pydantic import Field, model_validator
 
 from detectors.arp_sweep import ArpSweeps
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import (KeyedState, doubled, number, part, refresh_field, refreshed,
-                           text)
+from detectors.kit import (KeyedState, Unreported, doubled, number, part, refresh_field,
+                           refreshed, text)
 from detectors.trw import early_scan, early_sweep
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -105,11 +105,12 @@ class _Source:
     reported_at: int = 0          # fan-out at the last alert: re-raised when it doubles
     raised_at: float = 0.0        # event time of the last alert: re-raised when stale
     alert_first_seen: float | None = None
+    last_failed: float = 0.0      # newest failed probe, a repeat too: the alert's last-seen time
 
 
 class ScanDetector(Detector):
     name = "scan"
-    version = "5"
+    version = "6"
     category = "scan"
     datasets = frozenset({schema.FLOW, schema.ARP})
     Config = ScanConfig
@@ -124,6 +125,7 @@ class ScanDetector(Detector):
         self._sources = KeyedState(_Source, c.max_sources)
         self._targets_dropped = 0                  # per-source targets dropped by their cap
         self._arp = ArpSweeps(self, c)             # host discovery over ARP (arp_sweep.py)
+        self._unreported = Unreported()            # raised sources whose fan-out grew since
 
     @property
     def evicted(self) -> int:
@@ -141,6 +143,8 @@ class ScanDetector(Detector):
         state = self._touch(src, event_time)
         state.internal = part(event, "network").get("direction") in INTERNAL_DIRECTIONS
         failed_again = not probe.succeeded and self._stale(state, event_time)
+        if not probe.succeeded:
+            state.last_failed = max(state.last_failed, event_time)
         if probe.target in state.contacts:
             # Not a first contact: TRW ignores it, but a scan raised and still going (the
             # same targets probed again) keeps its alert current.
@@ -149,6 +153,8 @@ class ScanDetector(Detector):
         self._walk(state, probe.succeeded)
         if self._is_scan(state, part(event, "network").get("direction")) or failed_again:
             return [self._raise(src, state, event_time)]
+        if state.reported_at and not probe.succeeded:
+            self._unreported.grew(src, event_time)     # its final count comes on the timer
         return []
 
     def _stale(self, state: _Source, event_time: float) -> bool:
@@ -159,6 +165,7 @@ class ScanDetector(Detector):
 
     def _raise(self, src: str, state: _Source, event_time: float) -> AlertSpec:
         state.reported_at, state.raised_at = len(state.failed), event_time
+        self._unreported.reported(src)
         if state.alert_first_seen is None:
             state.alert_first_seen = next(iter(state.failed.values()))[0]
         return self._alert(src, state)
@@ -218,7 +225,8 @@ class ScanDetector(Detector):
             message_zh=f"{ZH_WHERE[where]}主机 {src} {ZH_SHAPE[shape]}：{len(state.contacts)} 次"
                        f"首次连接中 {count} 次失败（{len(hosts)} 台主机，{len(ports)} 个端口）；"
                        f"TRW 似然比 {ratio:.0f} ≥ {math.exp(self._upper):.0f}",
-            entity=src, first_seen=state.alert_first_seen, last_seen=state.last_seen,
+            entity=src, first_seen=state.alert_first_seen,
+            last_seen=state.last_failed,
             source_ip=src, destination_ip=hosts[0] if len(hosts) == 1 else None,
             related_ips=hosts[:50], evidence=[v[1] for v in state.failed.values()][:100],
             subscores={"trw": 1 / (1 + math.exp(-max(-700.0, state.log_ratio))),
@@ -226,20 +234,33 @@ class ScanDetector(Detector):
             technique_id=technique[0], technique_name=technique[1], count=count)
 
     def on_timer(self, now: float) -> list[AlertSpec]:
+        alerts = self._final_counts(now) + self._arp.final_counts(now)
         horizon = now - self.config.window_seconds
         # Contacts are pruned when their source is touched (`_touch`), so a live source keeps
         # at most a window of stale ones; a quiet one goes whole once idle past the window.
         self._sources.expire_idle(horizon)
         self._arp.expire(now)
-        return []
+        return alerts
+
+    def _final_counts(self, now: float) -> list[AlertSpec]:
+        """A scan that grew past its last raise and then went quiet: its final fan-out."""
+        alerts = []
+        for src in self._unreported.settled(now, self.config.refresh_seconds):
+            state = self._sources.get(src)
+            if state is not None and len(state.failed) > state.reported_at:
+                alerts.append(self._raise(src, state, now))
+        return alerts
 
     def snapshot(self) -> dict:
         return {"sources": self._sources.snapshot(), "evicted": self.evicted,
-                "arp": self._arp.snapshot()}
+                "arp": self._arp.snapshot(), "unreported": self._unreported.snapshot(),
+                "arp_unreported": self._arp.unreported.snapshot()}
 
     def restore(self, state: dict) -> None:
         self._sources.restore(state.get("sources", {}), state.get("evicted", 0))
         self._arp.restore(state.get("arp", {}))
+        self._unreported.restore(state.get("unreported"))
+        self._arp.unreported.restore(state.get("arp_unreported"))
         self._targets_dropped = 0
 
 

@@ -9,7 +9,13 @@ ever more rarely, and a count over a window levels off and never doubles again. 
 alert then shows a last-seen time long past while the attack runs. `refreshed` is the other
 half: raised before, and not for `refresh_seconds` (one setting, `refresh_field()`). Kept in
 the detectors for now: the quantity and its episode live in detector state
-(docs/decisions.md)."""
+(docs/decisions.md).
+
+Both halves wait for new evidence, so an attack that grows fast and then stops (a sweep of 245
+addresses in two seconds) keeps the count of its last doubling (128). `Unreported` closes that
+gap: a detector names the keys whose count grew past their last raise, and its timer raises
+each once more when no growth has come for `refresh_seconds`. A stored alert is then never
+more than `refresh_seconds` of event time behind its evidence."""
 from __future__ import annotations
 
 from pydantic import Field
@@ -33,6 +39,37 @@ def due(quantity: float, last: float, raised_at: float | None, now: float,
         every: float) -> bool:
     """The whole policy: doubled since the last raise, or refreshed."""
     return doubled(quantity, last) or refreshed(last, raised_at, now, every)
+
+
+class Unreported:
+    """Keys whose count has grown since their alert's last raise, in order of last growth."""
+
+    def __init__(self):
+        self.since: dict[str, float] = {}
+
+    def grew(self, key: str, now: float) -> None:
+        self.since.pop(key, None)           # moved to the end: the order stays by last growth
+        self.since[key] = now
+
+    def reported(self, key: str) -> None:
+        self.since.pop(key, None)
+
+    def settled(self, now: float, quiet: float) -> list[str]:
+        """The keys that have not grown for `quiet` seconds, handed back once each."""
+        done = []
+        while self.since:
+            key, grown_at = next(iter(self.since.items()))
+            if now - grown_at < quiet:
+                break
+            del self.since[key]
+            done.append(key)
+        return done
+
+    def snapshot(self) -> list:
+        return [[key, t] for key, t in self.since.items()]
+
+    def restore(self, raw) -> None:
+        self.since = {str(key): float(t) for key, t in raw or []}
 
 
 def refresh_field():

@@ -36,20 +36,26 @@ def sweep(n=254, gap=0.01, start=T0, sender="10.0.8.66", base=(10, 0, 8)):
                                     f"{(i + 1) % 256}", sender) for i in range(n)]
 
 
-@pytest.mark.parametrize("capture, sender", [
-    ("public/scan/zeek_nmap-vsn.pcap", "192.168.1.71"),      # nmap host discovery, 245 addresses
-    ("scan/slips_test8-arp-scan.pcap", "192.168.1.247"),     # Slips' ARP-scan test capture
+@pytest.mark.parametrize("capture, sender, asked", [
+    ("public/scan/zeek_nmap-vsn.pcap", "192.168.1.71", 245),   # nmap host discovery
+    # Slips' ARP-scan test capture: 255 addresses asked, 2 of them by unicast (not counted)
+    ("scan/slips_test8-arp-scan.pcap", "192.168.1.247", 253),
 ])
-def test_the_sweeps_of_two_public_captures_are_named(capture, sender):
+def test_the_sweeps_of_two_public_captures_are_named(capture, sender, asked):
     docs = [d for d in iter_flow_documents([str(data_file(capture))], "s", InternalNetworks(),
                                            app=True)
             if d["event"]["dataset"] == schema.ARP]
     docs.sort(key=lambda d: d["@timestamp"])
-    alerts = replay(ScanDetector(), docs)
+    # The captures end with the sweep; on a live segment the clock moves on, here one other
+    # host's request a minute and a half later moves it.
+    tick = ask(99_999, _time(docs[-1]) + 90, "192.168.1.1", sender="192.168.1.2")
+    alerts = replay(ScanDetector(), docs + [tick])
     assert {(a.rule_id, a.entity, a.category) for a in alerts} == {
         ("wk.scan.arp_sweep", sender, "scan")}
     last = alerts[-1]
-    assert last.technique_id == "T1018" and last.count >= 128 and last.severity == 3
+    assert [a.count for a in alerts] == [64, 128, asked]       # the last: the final count
+    assert last.technique_id == "T1018" and last.severity == 3
+    assert last.first_seen == alerts[0].first_seen and last.last_seen == _time(docs[-1])
     assert "ARP" in last.message and "ARP" in last.message_zh and len(last.evidence) == 100
 
 
@@ -79,6 +85,26 @@ def test_a_slow_wide_sweep_keeps_one_current_alert():
     assert len({alert_document(a, created=0.0)["event"]["id"] for a in alerts}) == 1
     assert alerts[-1].first_seen == T0 and alerts[-1].count == 121     # 60 s, both ends
     assert_kept_current(alerts, _time(events[-1]), most=61.0)
+
+
+def test_a_fast_sweep_that_stops_is_stored_with_its_final_count():
+    # 245 addresses in 2.5 s: raised at 64 and 128, then the count grows with no raise due.
+    events = sweep(n=245)
+    clock = [ask(1000 + k, T0 + 5 + k * 10, "10.0.9.1", sender="10.0.9.9") for k in range(12)]
+    stream = sorted(events + clock, key=_time)
+    quiet_50s = [e for e in stream if _time(e) <= _time(events[-1]) + 50]
+    assert [a.count for a in replay(ScanDetector(), quiet_50s)] == [64, 128]
+    alerts = replay(ScanDetector(), stream)              # quiet for a refresh period (60 s)
+    assert [a.count for a in alerts] == [64, 128, 245]    # raised once more, not again
+    assert alerts[-1].first_seen == alerts[0].first_seen == T0
+    assert alerts[-1].last_seen == _time(events[-1]) and alerts[-1].severity == 3
+    # Waiting for it survives a restart: it is in the checkpoint.
+    first = ScanDetector()
+    replay(first, events)
+    second = ScanDetector()
+    second.restore(json.loads(json.dumps(first.snapshot())))
+    assert [a.count for a in second.on_timer(_time(events[-1]) + 61)] == [245]
+    assert second.on_timer(_time(events[-1]) + 120) == []
 
 
 def test_state_survives_a_restore_expires_and_is_bounded():

@@ -258,7 +258,9 @@ def test_a_former_scanner_using_a_service_it_found_raises_nothing_more():
     det = ScanDetector()
     assert _run(det, vertical(n=40))
     later = [_ok(100 + k, T0 + 600 + k, "10.0.0.5", "10.0.1.1", 3) for k in range(30)]
-    assert _run(det, later) == []
+    # The one alert is the scan's own final count (its 40 failures; raised last at 32), sent
+    # when the clock moves on; the service's use adds nothing.
+    assert [(a.count, a.last_seen < T0 + 600) for a in _run(det, later)] == [(40, True)]
 
 
 def test_replay_speed_and_timer_cadence_do_not_change_alerts():
@@ -346,3 +348,18 @@ def test_labelled_scan_captures(name, scanner, shape, target, benign):
 ])
 def test_benign_captures_raise_no_scan(name):
     assert _run(ScanDetector(), _capture(name)) == []
+
+
+def test_a_fast_scan_that_stops_is_stored_with_its_final_count():
+    # 50 ports in 5 s, raised at its doublings; the clock then moves on with another host's
+    # ordinary traffic. A refresh period (60 s) after the scan's last probe, its count is sent.
+    flows = vertical(n=50)
+    clock = [_ok(1000 + k, T0 + 10 + k * 10, "10.0.0.9", "10.0.1.9", 443) for k in range(12)]
+    stream = sorted(flows + clock, key=lambda f: timeutil.parse(f["@timestamp"]))
+    alerts = _run(ScanDetector(), stream)
+    counts = [a.count for a in alerts]
+    assert counts[-1] == 50 and counts[-2] < 50 and counts.count(50) == 1
+    assert alerts[-1].first_seen == alerts[0].first_seen == T0
+    assert alerts[-1].last_seen == T0 + 49 * 0.1
+    early = [f for f in stream if timeutil.parse(f["@timestamp"]) < T0 + 4.9 + 55]
+    assert 50 not in [a.count for a in _run(ScanDetector(), early)]
