@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from detectors.auth_tries import counts_as_try
 from detectors.base import Detector
 from detectors.bruteforce_config import AUTH_PORTS, BruteForceConfig
-from detectors.kit import KeyedState, drop_oldest, due, part, text
+from detectors.kit import KeyedState, Unreported, drop_oldest, due, part, text
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 from watchkeeper.networks import InternalNetworks
@@ -71,7 +71,7 @@ class _Verdict:
 
 class BruteForceDetector(Detector):
     name = "brute_force"
-    version = "2"
+    version = "3"
     category = "brute_force"
     datasets = frozenset({schema.FLOW, schema.SYSLOG, schema.KERBEROS})
     Config = BruteForceConfig
@@ -82,6 +82,7 @@ class BruteForceDetector(Detector):
         self._pairs = KeyedState(_Pair, self.config.max_keys)    # by source|server|port
         self._networks = InternalNetworks(self.config.internal_networks)
         self._events_dropped = 0       # attempts and sessions dropped by the per-key cap
+        self._unreported = Unreported()   # sources raised for guessing that failed more since
 
     @property
     def evicted(self) -> int:
@@ -111,9 +112,26 @@ class BruteForceDetector(Detector):
         self._cap_auth(state)
         verdict = self._verdict(state, t)
         if verdict is None or not self._due(verdict.failures, state, t):
+            if state.reported_at:
+                self._unreported.grew(src, t)       # its final count comes on the timer
             return []
+        return [self._raise_auth(src, state, verdict, t)]
+
+    def _raise_auth(self, src: str, state: _Auth, verdict: _Verdict, t: float) -> AlertSpec:
         state.reported_at, state.raised_at = verdict.failures, t
-        return [self._auth_alert(src, state, verdict, None)]
+        self._unreported.reported(src)
+        return self._auth_alert(src, state, verdict, None)
+
+    def _final_counts(self, now: float) -> list[AlertSpec]:
+        """Guessing that failed more after its last raise and then stopped: its final count,
+        judged as of its last try (a burst's short window has passed by now)."""
+        alerts = []
+        for src in self._unreported.settled(now, self.config.refresh_seconds):
+            state = self._auth.get(src)
+            verdict = None if state is None else self._verdict(state, state.last_seen)
+            if verdict is not None and verdict.failures > state.reported_at:
+                alerts.append(self._raise_auth(src, state, verdict, now))
+        return alerts
 
     def _on_success(self, src: str, state: _Auth, user: str, t: float, event_id: str):
         verdict = self._verdict(state, t)        # judged on the failures before this success
@@ -123,6 +141,8 @@ class BruteForceDetector(Detector):
         if verdict is None or user in state.compromised:
             return []
         state.compromised.append(user)
+        state.reported_at, state.raised_at = verdict.failures, t
+        self._unreported.reported(src)
         return [self._auth_alert(src, state, verdict, (user, event_id))]
 
     def _verdict(self, state: _Auth, now: float) -> _Verdict | None:
@@ -149,6 +169,8 @@ class BruteForceDetector(Detector):
     def _auth_alert(self, src: str, state: _Auth, v: _Verdict, success) -> AlertSpec:
         if state.alert_first_seen is None:
             state.alert_first_seen = state.attempts[0][0]
+        if success is None and state.compromised:      # a later raise still says so
+            success = _success_of(state, state.compromised[-1])
         spraying = v.kind == "spraying"
         what = (f"password spraying from {src}: {v.failures} failed logins over {v.accounts} "
                 f"accounts" if spraying else f"password guessing from {src}: {v.failures} failed "
@@ -161,7 +183,8 @@ class BruteForceDetector(Detector):
         if success is not None:
             what += f"; then login succeeded for '{success[0]}': possible compromise"
             what_zh += f"；随后账号“{success[0]}”登录成功：疑似账号失陷"
-            severity, failed_ids = 4, [success[1], *failed_ids]
+            severity = 4
+            failed_ids = [success[1], *failed_ids] if success[1] else failed_ids
         subscores = {"attempts": min(1.0, v.failures / (5 * self.config.min_failures)),
                      "failure_ratio": v.failures / (v.failures + state.successes)}
         if spraying:
@@ -266,22 +289,30 @@ class BruteForceDetector(Detector):
         return state
 
     def on_timer(self, now: float) -> list[AlertSpec]:
+        alerts = self._final_counts(now)        # before pruning: the counts as they stopped
         for table, window, prune in ((self._auth, self.config.auth_window_seconds, _prune_auth),
                                      (self._pairs, self.config.flow_window_seconds,
                                       _prune_sessions)):
             table.expire(lambda st, horizon=now - window: st.last_seen < horizon)
             for state in table.values():
                 prune(state, now - window)
-        return []
+        return alerts
 
     def snapshot(self) -> dict:
         return {"auth": self._auth.snapshot(), "pairs": self._pairs.snapshot(),
-                "evicted": self.evicted}
+                "evicted": self.evicted, "unreported": self._unreported.snapshot()}
 
     def restore(self, state: dict) -> None:
         self._auth.restore(state.get("auth", {}), state.get("evicted", 0))
         self._pairs.restore(state.get("pairs", {}))
+        self._unreported.restore(state.get("unreported"))
         self._events_dropped = 0
+
+
+def _success_of(state: _Auth, user: str) -> tuple[str, str | None]:
+    """The user and event id of the login that followed the guessing (if still in the window)."""
+    ids = [a[3] for a in state.attempts if a[2] and a[1] == user]
+    return user, ids[-1] if ids else None
 
 
 def _auth_outcome(event: dict) -> str | None:

@@ -141,6 +141,31 @@ def test_compromise_is_said_once_and_each_try_counted_once():
     assert alerts[-1].count == 12       # the PAM echo of each "Failed password" is not a try
 
 
+def _clock(start, n=12, gap=10.0):
+    """Another host's logins: traffic that moves event time on, raising nothing."""
+    return [e for i in range(n) for e in accepted(start + i * gap, "bob", "10.0.0.99")]
+
+
+def test_guessing_that_stops_is_stored_with_its_final_count():
+    # Raised at 8 failures (the burst); 12 in all, and 12 never doubles 8. A refresh period
+    # (60 s) after the last try, the final count is sent, once.
+    quiet_50s = _run(BruteForceDetector(), guessing() + _clock(T0 + 30, n=5))
+    assert [a.count for a in quiet_50s] == [8]
+    alerts = _run(BruteForceDetector(), guessing() + _clock(T0 + 30))
+    assert [a.count for a in alerts] == [8, 12]
+    assert alerts[-1].first_seen == alerts[0].first_seen and alerts[-1].last_seen == T0 + 22
+    assert "12 failed logins" in alerts[-1].message
+
+
+def test_a_final_count_after_a_compromise_still_says_compromise():
+    events = compromise() + _many(failed, 4, 2.0, src=ATTACKER)      # more tries after login
+    for k, e in enumerate(events[-8:]):
+        e["@timestamp"] = timeutil.format(T0 + 62 + k)
+    alerts = _run(BruteForceDetector(), events + _clock(T0 + 80))
+    assert [(a.severity, a.count) for a in alerts] == [(2, 8), (4, 12), (4, 16)]
+    assert "possible compromise" in alerts[-1].message and "失陷" in alerts[-1].message_zh
+
+
 def hydra_connection(t, users, tries, src=ATTACKER, port=50000):
     """hydra against unknown accounts: several passwords per connection (sshd MaxAuthTries)."""
     out = []
