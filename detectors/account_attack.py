@@ -16,7 +16,7 @@ from pydantic import Field
 from detectors.auth_tries import counts_as_try
 from detectors.base import Detector, DetectorConfig
 from detectors.bruteforce import _auth_outcome
-from detectors.kit import KeyedState, due, part, refresh_field, text
+from detectors.kit import KeyedState, Unreported, due, part, refresh_field, text
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -50,7 +50,7 @@ class _Account:
 
 class AccountAttackDetector(Detector):
     name = "account_attack"
-    version = "2"
+    version = "3"
     category = "brute_force"
     datasets = frozenset({schema.SYSLOG, schema.KERBEROS})
     key_field = "user.name"
@@ -59,6 +59,7 @@ class AccountAttackDetector(Detector):
     def __init__(self, config: AccountAttackConfig | None = None):
         super().__init__(config)
         self._accounts = KeyedState(_Account, self.config.max_accounts)
+        self._unreported = Unreported()     # raised accounts that failed more since
 
     @property
     def evicted(self) -> int:
@@ -83,13 +84,31 @@ class AccountAttackDetector(Detector):
             if not holds or src in state.compromised:
                 return []
             state.compromised.append(src)
-            return [self._alert(user, state, src)]
+            return [self._raise(user, state, event_time)]
         failures, sources = self._failures(state)
         if not due(failures, state.reported_at, state.raised_at, event_time,
                    self.config.refresh_seconds) or not self._holds(state, failures, sources):
+            if state.reported_at:
+                self._unreported.grew(user, event_time)   # its final count comes on the timer
             return []
-        state.reported_at, state.raised_at = failures, event_time
-        return [self._alert(user, state, None)]
+        return [self._raise(user, state, event_time)]
+
+    def _raise(self, user: str, state: _Account, now: float) -> AlertSpec:
+        state.reported_at, state.raised_at = self._failures(state)[0], now
+        self._unreported.reported(user)
+        return self._alert(user, state)
+
+    def _final_counts(self, now: float) -> list[AlertSpec]:
+        """Guessing that failed more after its last raise and then stopped: its final count."""
+        alerts = []
+        for user in self._unreported.settled(now, self.config.refresh_seconds):
+            state = self._accounts.get(user)
+            if state is None:
+                continue
+            failures, sources = self._failures(state)
+            if failures > state.reported_at and self._holds(state, failures, sources):
+                alerts.append(self._raise(user, state, now))
+        return alerts
 
     def _failures(self, state: _Account) -> tuple[int, set[str]]:
         failed = [a for a in state.attempts if not a[2]]
@@ -100,7 +119,7 @@ class AccountAttackDetector(Detector):
         return (failures >= c.min_failures and len(sources) >= c.min_sources
                 and failures >= c.min_failure_ratio * len(state.attempts))
 
-    def _alert(self, user: str, state: _Account, success_from: str | None) -> AlertSpec:
+    def _alert(self, user: str, state: _Account) -> AlertSpec:
         # Kept from the first raise: the oldest attempt slides with the window, and a
         # first-seen time in the next hour would make a second alert of the same attack.
         if state.alert_first_seen is None:
@@ -110,10 +129,13 @@ class AccountAttackDetector(Detector):
                    f"{failures} failed logins")
         message_zh = f"账号“{user}”遭到来自 {len(sources)} 个源地址的口令猜测：{failures} 次登录失败"
         evidence = [a[3] for a in state.attempts if not a[2]]
+        # Every raise after a compromise still says so: the store keeps the last raise.
+        success_from = state.compromised[-1] if state.compromised else None
         if success_from is not None:
             message += f"; then login succeeded from {success_from}: possible compromise"
             message_zh += f"；随后从 {success_from} 登录成功：疑似账号失陷"
-            evidence = [state.attempts[-1][3], *evidence]
+            logins = [a[3] for a in state.attempts if a[2] and a[1] == success_from]
+            evidence = logins[-1:] + evidence
         return AlertSpec(
             detector=self.name, detector_version=self.version, category=self.category,
             rule_id="wk.brute_force.distributed", rule_name="Password guessing from many sources",
@@ -126,17 +148,20 @@ class AccountAttackDetector(Detector):
             technique_id="T1110.001", technique_name="Password Guessing", count=failures)
 
     def on_timer(self, now: float) -> list[AlertSpec]:
+        alerts = self._final_counts(now)        # before pruning: the counts as they stopped
         horizon = now - self.config.window_seconds
         self._accounts.expire(lambda s: s.last_seen < horizon)
         for state in self._accounts.values():
             _prune(state, horizon)
-        return []
+        return alerts
 
     def snapshot(self) -> dict:
-        return {"accounts": self._accounts.snapshot(), "evicted": self.evicted}
+        return {"accounts": self._accounts.snapshot(), "evicted": self.evicted,
+                "unreported": self._unreported.snapshot()}
 
     def restore(self, state: dict) -> None:
         self._accounts.restore(state.get("accounts", {}), state.get("evicted", 0))
+        self._unreported.restore(state.get("unreported"))
 
 
 def _prune(state: _Account, horizon: float) -> None:

@@ -96,3 +96,23 @@ def test_a_long_botnet_attack_keeps_its_alert_current():
     # Twenty minutes of one try every 6 s, each from a new address: the 15-minute window
     # fills at 150 failures, so doubling alone raised nothing after the 128th (~13 min in).
     assert_kept_current(_run(AccountAttackDetector(), rotating_proxies(n=200)), T0 + 199 * 6.0)
+
+
+def _clock(start, n=12, gap=10.0):
+    """Another user's logins: traffic that moves event time on, raising nothing."""
+    return [e for i in range(n) for e in accepted(start + i * gap, "bob", "10.0.0.99")]
+
+
+def test_guessing_that_stops_is_stored_with_its_final_count():
+    # Raised at 8 failures; 12 in all never doubles 8. A refresh period (60 s) after the last
+    # try the final count is sent, once, and it still names a compromise that came between.
+    alerts = _run(AccountAttackDetector(), rotating_proxies() + _clock(T0 + 70))
+    assert [a.count for a in alerts] == [8, 12]
+    assert alerts[-1].first_seen == alerts[0].first_seen and alerts[-1].last_seen == T0 + 66
+    quiet_50s = _run(AccountAttackDetector(), rotating_proxies() + _clock(T0 + 70, n=4))
+    assert [a.count for a in quiet_50s] == [8]
+    events = (rotating_proxies(n=9) + accepted(T0 + 50, user="admin", src="198.51.100.99")
+              + rotating_proxies(n=14)[18:] + _clock(T0 + 90))   # two lines a try
+    alerts = _run(AccountAttackDetector(), events)
+    assert [(a.severity, a.count) for a in alerts] == [(3, 8), (4, 9), (4, 14)]
+    assert "possible compromise" in alerts[-1].message and alerts[-1].source_ip == "198.51.100.99"
