@@ -26,7 +26,7 @@ from typing import Annotated
 from pydantic import Field
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import KeyedState, drop_oldest, due, part, refresh_field
+from detectors.kit import KeyedState, Unreported, drop_oldest, due, part, refresh_field
 from detectors.roles import RoleBook, misfit
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -100,11 +100,12 @@ class _Source:
     executed_reported: int = 0        # targets at the last remote-execution alert
     executed_raised_at: float = 0.0
     executed_first_seen: float | None = None
+    executed_call: str = ""           # the remote call named by the last alert
 
 
 class LateralMovementDetector(Detector):
     name = "lateral_movement"
-    version = "5"
+    version = "6"
     category = "lateral_movement"
     datasets = frozenset({schema.FLOW, schema.DCE_RPC})
     Config = LateralConfig
@@ -115,6 +116,8 @@ class LateralMovementDetector(Detector):
         self._started: float | None = None    # event time the learning period began
         self._swept = 0.0
         self._pairs_dropped = 0               # known pairs dropped by the per-source cap
+        # raised sources that reached more hosts since (final counts on the timer)
+        self._unreported, self._unreported_exec = Unreported(), Unreported()
         c = self.config
         self.roles = RoleBook(c.workstation_networks, c.server_networks, c.max_sources)
 
@@ -181,13 +184,20 @@ class LateralMovementDetector(Detector):
             return []
         state.executed.append(_NewPeer(event_time, host, event["event"]["id"]))
         hosts = len(state.executed)
+        state.executed_call = f"{call['endpoint']} {call['operation']}"
         if not due(hosts, state.executed_reported, state.executed_raised_at, event_time,
                    self.config.refresh_seconds):
+            if state.executed_reported:
+                self._unreported_exec.grew(src, event_time)   # final count on the timer
             return []
-        state.executed_reported, state.executed_raised_at = hosts, event_time
+        return [self._raise_exec(src, state, event_time)]
+
+    def _raise_exec(self, src: str, state: _Source, now: float) -> AlertSpec:
+        state.executed_reported, state.executed_raised_at = len(state.executed), now
+        self._unreported_exec.reported(src)
         if state.executed_first_seen is None:
             state.executed_first_seen = state.executed[0].time
-        return [self._exec_alert(src, state, f"{call['endpoint']} {call['operation']}")]
+        return self._exec_alert(src, state, state.executed_call)
 
     def _exec_alert(self, src: str, state: _Source, call: str) -> AlertSpec:
         hosts = [p.target for p in state.executed]
@@ -237,11 +247,32 @@ class LateralMovementDetector(Detector):
             and misfit((p.target for p in state.recent), self.config.role_min_hosts))
         if not enough or not due(len(hosts), state.reported_at, state.raised_at, now,
                                  self.config.refresh_seconds):
+            if state.reported_at and len(hosts) > state.reported_at:
+                self._unreported.grew(src, now)             # its final count on the timer
             return []
+        return [self._raise(src, state, hosts, now)]
+
+    def _raise(self, src: str, state: _Source, hosts: set[str], now: float) -> AlertSpec:
         state.reported_at, state.raised_at = len(hosts), now
+        self._unreported.reported(src)
         if state.first_seen is None:
             state.first_seen = state.recent[0].time
-        return [self._alert(src, state, hosts)]
+        return self._alert(src, state, hosts)
+
+    def _final_counts(self, now: float) -> list[AlertSpec]:
+        """A spread that reached more hosts after its last raise and then stopped: its final
+        count (run before the window's prune)."""
+        alerts, every = [], self.config.refresh_seconds
+        for src in self._unreported.settled(now, every):
+            state = self._sources.get(src)
+            hosts = {p.target.split("|")[0] for p in state.recent} if state else set()
+            if state is not None and len(hosts) > state.reported_at:
+                alerts.append(self._raise(src, state, hosts, now))
+        for src in self._unreported_exec.settled(now, every):
+            state = self._sources.get(src)
+            if state is not None and len(state.executed) > state.executed_reported:
+                alerts.append(self._raise_exec(src, state, now))
+        return alerts
 
     def _alert(self, src: str, state: _Source, hosts: set[str]) -> AlertSpec:
         ports = sorted({int(p.target.split("|")[1]) for p in state.recent})
@@ -270,13 +301,14 @@ class LateralMovementDetector(Detector):
             technique_id="T1021", technique_name="Remote Services", count=n)
 
     def on_timer(self, now: float) -> list[AlertSpec]:
+        alerts = self._final_counts(now)
         for state in self._sources.values():
             if state.recent or state.known_in_window or state.executed:
                 self._prune(state, now)
         if now - self._swept >= SWEEP_EVERY_S:
             self._swept = now
             self._forget(now)
-        return []
+        return alerts
 
     def _forget(self, now: float) -> None:
         horizon = now - self.config.forget_after_seconds
@@ -287,7 +319,9 @@ class LateralMovementDetector(Detector):
 
     def snapshot(self) -> dict:
         return {"sources": self._sources.snapshot(), "started": self._started,
-                "swept": self._swept, "evicted": self.evicted, "servers": self.roles.snapshot()}
+                "swept": self._swept, "evicted": self.evicted, "servers": self.roles.snapshot(),
+                "unreported": self._unreported.snapshot(),
+                "unreported_exec": self._unreported_exec.snapshot()}
 
     def restore(self, state: dict) -> None:
         self._sources.restore(state.get("sources", {}), state.get("evicted", 0))
@@ -295,3 +329,5 @@ class LateralMovementDetector(Detector):
         self._started = state.get("started")
         self._swept = state.get("swept", 0.0)
         self.roles.restore(state.get("servers", {}))
+        self._unreported.restore(state.get("unreported"))
+        self._unreported_exec.restore(state.get("unreported_exec"))

@@ -245,3 +245,14 @@ def test_learned_servers_are_forgotten_like_known_pairs():
     _run(det, first_two_minutes())
     det.on_timer(T0 + det.config.forget_after_seconds + 2 * 3600)
     assert det.snapshot()["servers"] == {}
+
+
+def test_a_fast_spread_that_stops_is_stored_with_its_final_count():
+    # SMB to ten new hosts in ten seconds: raised as the count doubles, then the learned jump
+    # host's rounds move the clock on; a refresh period later the final count is sent once.
+    det = LateralMovementDetector()
+    assert _run(det, learning()) == []
+    stream = sorted(spread(n=10, gap=1.0) + jump_host_rounds(), key=lambda f: f["@timestamp"])
+    alerts = _run(det, stream)
+    assert [a.count for a in alerts][-2:] == [8, 10]
+    assert len({a.first_seen for a in alerts}) == 1 and alerts[-1].last_seen == AFTER + 9

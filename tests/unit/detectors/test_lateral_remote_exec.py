@@ -132,3 +132,23 @@ def test_a_wmi_method_call_counts_from_a_workstation_only():
     assert replay(det, [serving] + wmi) == []       # 10.0.0.66 serves: a management server
     assert replay(LateralMovementDetector(LateralConfig(server_networks=["10.0.0.0/24"])),
                   wmi) == []
+
+
+def test_a_fast_round_that_stops_is_stored_with_its_final_count():
+    # A script runs PsExec on six hosts in six seconds: raised at 1, 2 and 4 hosts. Another
+    # host only reading service status moves the clock on; a refresh period (60 s) after the
+    # last target, the final count is sent once, naming the call.
+    events = [e for i in range(6) for e in psexec(i, T0 + i, "10.0.0.66", f"10.0.1.{i}")]
+    clock = [call(900 + k, T0 + 10 + 10 * k, "10.0.0.77", "10.0.1.200", "QueryServiceStatus")
+             for k in range(12)]
+    stream = sorted(events + clock, key=lambda e: e["@timestamp"])
+    alerts = replay(LateralMovementDetector(), stream)
+    assert [a.count for a in alerts] == [1, 2, 4, 6]
+    last = alerts[-1]
+    assert last.first_seen == alerts[0].first_seen and "CreateServiceWOW64W" in last.message
+    assert last.related_ips == [f"10.0.1.{i}" for i in range(6)]
+    restarted = LateralMovementDetector()
+    replay(restarted, events)
+    again = LateralMovementDetector()
+    again.restore(json.loads(json.dumps(restarted.snapshot())))
+    assert [a.count for a in again.on_timer(T0 + 5 + 61)] == [6]
