@@ -14,7 +14,7 @@ from pydantic import Field
 
 from detectors import dgamodel
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import KeyedState, due, part, refresh_field
+from detectors.kit import KeyedState, Unreported, due, part, refresh_field
 from detectors.dns import FORWARDED, _hash, split_name
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -57,7 +57,7 @@ class _Source:
 
 class DgaDetector(Detector):
     name = "dga"
-    version = "2"
+    version = "3"
     category = "dga"
     datasets = frozenset({schema.DNS})
     Config = DgaConfig
@@ -68,6 +68,7 @@ class DgaDetector(Detector):
         self._sets: dict[str, set[int]] = {}      # lookup sets beside the JSON-friendly lists
         self._sources = KeyedState(_Source, self.config.max_sources,
                                    on_drop=lambda src: self._sets.pop(src, None))
+        self._unreported = Unreported()    # raised hosts that looked up more DGA names since
 
     @property
     def evicted_sources(self) -> int:
@@ -121,9 +122,15 @@ class DgaDetector(Detector):
         raised_at = state.raised_at if flagged_now else None
         if not enough or not due(flagged, state.reported_at, raised_at, state.last_seen,
                                  self.config.refresh_seconds):
+            if state.reported_at and flagged > state.reported_at:
+                self._unreported.grew(src, state.last_seen)   # final count on the timer
             return []
-        state.reported_at, state.raised_at = flagged, state.last_seen
-        return [self._alert(src, state, ratio)]
+        return [self._raise(src, state, ratio, state.last_seen)]
+
+    def _raise(self, src: str, state: _Source, ratio: float, now: float) -> AlertSpec:
+        state.reported_at, state.raised_at = len(state.flagged), now
+        self._unreported.reported(src)
+        return self._alert(src, state, ratio)
 
     def _alert(self, src: str, state: _Source, ratio: float) -> AlertSpec:
         flagged = len(state.flagged)
@@ -147,13 +154,21 @@ class DgaDetector(Detector):
                                                      "Algorithms", count=flagged)
 
     def on_timer(self, now: float) -> list[AlertSpec]:
+        alerts = []               # first the final counts: a settled window may expire below
+        for src in self._unreported.settled(now, self.config.refresh_seconds):
+            state = self._sources.get(src)
+            if state is not None and len(state.flagged) > state.reported_at:
+                ratio = len(state.flagged) / max(1, len(state.domains))
+                alerts.append(self._raise(src, state, ratio, now))
         horizon = now - self.config.window_seconds
         self._sources.expire(lambda st: st.window_start < horizon)
-        return []
+        return alerts
 
     def snapshot(self) -> dict:
-        return {"sources": self._sources.snapshot(), "evicted_sources": self.evicted_sources}
+        return {"sources": self._sources.snapshot(), "evicted_sources": self.evicted_sources,
+                "unreported": self._unreported.snapshot()}
 
     def restore(self, state: dict) -> None:
         self._sources.restore(state.get("sources", {}), state.get("evicted_sources", 0))
         self._sets = {}
+        self._unreported.restore(state.get("unreported"))

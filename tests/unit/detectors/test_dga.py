@@ -80,6 +80,20 @@ def test_repeats_are_raised_only_as_the_names_double():
     assert [a.count for a in alerts] == [5, 10, 20, 40]
 
 
+def test_a_burst_that_stops_is_stored_with_its_final_count():
+    # 60 generated names in two minutes, raised at 5, 10, 20, 40. Another host's browsing moves
+    # the clock on; a refresh period (60 s) after the last name, the final count is sent once.
+    burst = _stream(dga_names(60), gap=2.0)
+    clock = _stream(BROWSING[:12], gap=10.0, start=1130.0, src="10.0.0.30")
+    det = DgaDetector(DgaConfig(min_names=5))
+    alerts = _run(det, burst + clock, timer_every=1)
+    flagged = len(det.snapshot()["sources"]["10.0.0.20"]["flagged"])    # 52 of the 60 names
+    assert [a.count for a in alerts] == [5, 10, 20, 40, flagged] and flagged > 40
+    assert {a.first_seen for a in alerts} == {alerts[0].first_seen}
+    early = [(e, t) for e, t in burst + clock if t < 1118.0 + 55]
+    assert [a.count for a in _run(DgaDetector(DgaConfig(min_names=5)), early, 1)][-1] == 40
+
+
 def test_a_slow_dga_keeps_its_alert_current():
     # 120 generated names, one every 10 s: doubling alone last raised at the 80th (~13 min).
     # Refreshed by the first flagged name a minute on: at most 60 s + one gap apart.
