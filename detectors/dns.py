@@ -24,9 +24,9 @@ from pydantic import Field
 from detectors.base import Detector, DetectorConfig
 from detectors.dns_features import (DomainFeatures, Resolvers, downstream_verdict,
                                     encoded_verdict, looks_encoded, observe)
-from detectors.dns_rotation import RotationTracker, RotationVerdict, failed
+from detectors.dns_rotation import RotationTracker, failed, rotation_alert, shown_zh
 from detectors.dns_spread import SpreadTracker, SpreadVerdict
-from detectors.kit import KeyedState, due, part, refresh_field
+from detectors.kit import KeyedState, Unreported, due, part, refresh_field
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -105,7 +105,7 @@ class NameParts:
 
 class DnsTunnelDetector(Detector):
     name = "dns_tunneling"
-    version = "6"
+    version = "7"
     category = "dns_tunneling"
     datasets = frozenset({schema.DNS})
     Config = DnsTunnelConfig
@@ -116,6 +116,7 @@ class DnsTunnelDetector(Detector):
         self._keys = KeyedState(_Key, self.config.max_keys,
                                 on_drop=lambda key: self._sets.pop(key, None))
         self.resolvers = Resolvers()
+        self.unreported = Unreported()          # raised tunnels that grew since
         # Per client, over the domains a channel is rotated across: long high-entropy names
         # going out, and answers of encoded data coming back (detectors/dns_spread.py).
         cfg = self.config
@@ -163,8 +164,27 @@ class DnsTunnelDetector(Detector):
         count, signals = self._evidence(state)
         if count and due(count, state.reported_at, state.raised_at, event_time,
                          self.config.refresh_seconds):
-            state.reported_at, state.raised_at = count, event_time
-            alerts.append(self._alert(key, state, signals))
+            alerts.append(self._raise(key, state, count, signals, event_time))
+        elif state.reported_at and count > state.reported_at:
+            self.unreported.grew(key, event_time)       # its final count comes on the timer
+        return alerts
+
+    def _raise(self, key: str, state: _Key, count: int, signals: list[str],
+               now: float) -> AlertSpec:
+        state.reported_at, state.raised_at = count, now
+        self.unreported.reported(key)
+        return self._alert(key, state, signals)
+
+    def _final_counts(self, now: float) -> list[AlertSpec]:
+        """A tunnel that grew past its last raise and then stopped: its final count."""
+        alerts = []
+        for key in self.unreported.settled(now, self.config.refresh_seconds):
+            state = self._keys.get(key)
+            if state is None:
+                continue
+            count, signals = self._evidence(state)
+            if count > state.reported_at:
+                alerts.append(self._raise(key, state, count, signals, now))
         return alerts
 
     def _rotation(self, src: str, parts: NameParts, event: dict,
@@ -178,30 +198,7 @@ class DnsTunnelDetector(Detector):
             return []
         verdict = self.rotation.add(src, parts.registered, name, event_time,
                                     event["event"]["id"])
-        return [self._rotation_alert(src, verdict, event_time)] if verdict else []
-
-    def _rotation_alert(self, src: str, verdict: RotationVerdict, now: float) -> AlertSpec:
-        domains = verdict.domains
-        shown = ", ".join(domains[:5]) + (f" and {len(domains) - 5} more" if len(domains) > 5
-                                          else "")
-        shown_zh = _shown_zh(domains)
-        return AlertSpec(
-            detector=self.name, detector_version=self.version, category=self.category,
-            rule_id="wk.dns_tunneling.rotation", rule_name="Idle DNS tunnel over many domains",
-            severity=2,
-            message=f"{src} polled {verdict.polls} unanswered names every "
-                    f"{verdict.period:.0f} s, each under another of {len(domains)} registered "
-                    f"domains ({shown}; signals: failing_polls, clock, rotation)",
-            rule_name_zh="多域名轮换的空闲 DNS 隧道",
-            message_zh=f"{src} 每 {verdict.period:.0f} 秒查询一次无应答域名，共 {verdict.polls} "
-                       f"次，每次换用 {len(domains)} 个注册域名中的另一个（{shown_zh}；"
-                       f"信号：failing_polls、clock、rotation）",
-            entity=f"{src}->*", first_seen=verdict.first_seen, last_seen=now,
-            source_ip=src, related_ips=[src], evidence=verdict.evidence,
-            subscores={"domains": min(1.0, len(domains) / (2 * self.config.min_rotation_domains)),
-                       "clock": 1.0},
-            technique_id="T1071.004", technique_name="Application Layer Protocol: DNS",
-            count=verdict.polls)
+        return [rotation_alert(self, src, verdict, event_time)] if verdict else []
 
     def _evidence(self, state: _Key) -> tuple[int, list[str]]:
         """(names that make the case, signals) of the strongest rule that holds, else (0, [])."""
@@ -265,7 +262,7 @@ class DnsTunnelDetector(Detector):
                     f"spread over {len(domains)} registered domains ({shown}; signals: spread)",
             rule_name_zh="分散于多域名的 DNS 隧道",
             message_zh=f"{src} {'收到' if answers else '查询了'} {verdict.names} {what_zh}，分散在 "
-                       f"{len(domains)} 个注册域名下（{_shown_zh(domains)}；信号：spread）",
+                       f"{len(domains)} 个注册域名下（{shown_zh(domains)}；信号：spread）",
             entity=f"{src}->*", first_seen=verdict.state.first_seen, last_seen=now,
             source_ip=src, related_ips=[src], evidence=list(verdict.state.evidence),
             subscores={"volume": min(1.0, verdict.names / (2 * floor)),
@@ -307,13 +304,14 @@ class DnsTunnelDetector(Detector):
             count=max(state.suspicious, state.features.encoded, state.features.data_answers))
 
     def on_timer(self, now: float) -> list[AlertSpec]:
+        alerts = self._final_counts(now)          # before a settled window expires below
         self.resolvers.expire(now)
         self.spread.expire(now)
         self.spread_answers.expire(now)
         self.rotation.expire(now)
         horizon = now - self.config.window_seconds
         self._keys.expire(lambda s: s.window_start < horizon)
-        return []
+        return alerts
 
     def snapshot(self) -> dict:
         return {"keys": self._keys.snapshot(), "evicted_keys": self.evicted_keys,
@@ -322,7 +320,8 @@ class DnsTunnelDetector(Detector):
                 "spread_answers": self.spread_answers.snapshot(),
                 "spread_answers_evicted": self.spread_answers.clients.evicted,
                 "rotation": self.rotation.snapshot(),
-                "rotation_evicted": self.rotation.clients.evicted}
+                "rotation_evicted": self.rotation.clients.evicted,
+                "unreported": self.unreported.snapshot()}
 
     def restore(self, state: dict) -> None:
         self._keys.restore(state.get("keys", {}), state.get("evicted_keys", 0))
@@ -332,6 +331,7 @@ class DnsTunnelDetector(Detector):
         self.spread_answers.restore(state.get("spread_answers", {}),
                                     state.get("spread_answers_evicted", 0))
         self.rotation.restore(state.get("rotation", {}), state.get("rotation_evicted", 0))
+        self.unreported.restore(state.get("unreported"))
 
 
 @cache
@@ -387,9 +387,3 @@ def shannon_entropy(text: str) -> float:
 def _hash(text: str) -> int:
     # Stable across processes (Python's hash() is salted), so snapshots restore anywhere.
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
-
-
-def _shown_zh(domains: list[str]) -> str:
-    """The first five domains, and how many more, for a zh-CN message."""
-    more = f" 等 {len(domains)} 个" if len(domains) > 5 else ""
-    return "、".join(domains[:5]) + more

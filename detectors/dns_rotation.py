@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from detectors.clock import ticks
 from detectors.kit import KeyedState
+from watchkeeper.documents import AlertSpec
 
 POLLS = 13                 # a dozen intervals, as the beacon rules
 MIN_INTERVAL_S = 1.0       # faster is a burst (a sweep, a resolver's retries), not a poll
@@ -123,3 +124,34 @@ class RotationTracker:
 
     def restore(self, raw: dict, evicted: int = 0) -> None:
         self.clients.restore(raw, evicted)
+
+
+def rotation_alert(det, src: str, verdict: RotationVerdict, now: float) -> AlertSpec:
+    """The rotation rule's alert (`wk.dns_tunneling.rotation`), raised by the dns detector."""
+    domains = verdict.domains
+    shown = ", ".join(domains[:5]) + (f" and {len(domains) - 5} more" if len(domains) > 5
+                                      else "")
+    zh = shown_zh(domains)
+    return AlertSpec(
+        detector=det.name, detector_version=det.version, category=det.category,
+        rule_id="wk.dns_tunneling.rotation", rule_name="Idle DNS tunnel over many domains",
+        severity=2,
+        message=f"{src} polled {verdict.polls} unanswered names every "
+                f"{verdict.period:.0f} s, each under another of {len(domains)} registered "
+                f"domains ({shown}; signals: failing_polls, clock, rotation)",
+        rule_name_zh="多域名轮换的空闲 DNS 隧道",
+        message_zh=f"{src} 每 {verdict.period:.0f} 秒查询一次无应答域名，共 {verdict.polls} "
+                   f"次，每次换用 {len(domains)} 个注册域名中的另一个（{zh}；"
+                   f"信号：failing_polls、clock、rotation）",
+        entity=f"{src}->*", first_seen=verdict.first_seen, last_seen=now,
+        source_ip=src, related_ips=[src], evidence=verdict.evidence,
+        subscores={"domains": min(1.0, len(domains) / (2 * det.config.min_rotation_domains)),
+                   "clock": 1.0},
+        technique_id="T1071.004", technique_name="Application Layer Protocol: DNS",
+        count=verdict.polls)
+
+
+def shown_zh(domains: list[str]) -> str:
+    """The first five domains, and how many more, for a zh-CN message."""
+    more = f" 等 {len(domains)} 个" if len(domains) > 5 else ""
+    return "、".join(domains[:5]) + more

@@ -92,6 +92,19 @@ def test_repeats_are_raised_only_as_the_tunnel_doubles():
     assert [a.count for a in alerts] == [10, 20, 40, 80]
 
 
+def test_a_transfer_that_stops_is_stored_with_its_final_count():
+    # 130 names in 65 s, raised at 10, 20, 40, 80. A CDN client moves the clock on; a refresh
+    # period (60 s) after the last name, the final count is sent once, as one more raise.
+    burst = _stream(tunnel(n=130))
+    clock = _stream(cdn(20), gap=5.0, start=1070.0, src="10.0.0.30")
+    stream = sorted(burst + clock, key=lambda pair: pair[1])
+    alerts = _run(DnsTunnelDetector(), stream, timer_every=1)
+    assert [a.count for a in alerts] == [10, 20, 40, 80, 130]       # every name counted
+    assert {a.first_seen for a in alerts} == {alerts[0].first_seen}
+    early = [pair for pair in stream if pair[1] < 1000.0 + 129 * 0.5 + 55]
+    assert [a.count for a in _run(DnsTunnelDetector(), early, timer_every=1)] == [10, 20, 40, 80]
+
+
 def test_a_slow_tunnel_keeps_its_alert_current():
     # 300 encoded names, one every 4 s (20 min): doubling alone last raised at the 160th.
     alerts = _run(DnsTunnelDetector(), _stream(tunnel(n=300), gap=4.0))
