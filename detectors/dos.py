@@ -109,7 +109,7 @@ class _Target:
 
 class DosDetector(Detector):
     name = "dos"
-    version = "3"
+    version = "4"
     category = "dos"
     datasets = frozenset({schema.FLOW})
     key_field = "destination.ip"
@@ -289,11 +289,20 @@ class DosDetector(Detector):
     def on_timer(self, now: float) -> list[AlertSpec]:
         horizon = now - self.config.idle_expiry_seconds
         self._targets.expire(lambda t: t.last_seen < horizon)
-        for target in self._targets.values():
+        alerts, gap, quiet = [], self.config.episode_gap_seconds, self.config.refresh_seconds
+        for dst, target in self._targets.items():
             ep = target.episode
-            if ep is not None and now - ep.last > self.config.episode_gap_seconds:
+            if ep is None:
+                continue
+            idle = now - ep.last
+            # A flood that grew past its last raise and stopped: its final count, once.
+            if (ep.reported_at and ep.flows > ep.reported_at and (idle >= quiet or idle > gap)
+                    and not self._scan(ep)):
+                ep.reported_at, ep.raised_at = ep.flows, now
+                alerts.append(self._alert(dst, ep))
+            if idle > gap:
                 target.episode = None
-        return []
+        return alerts
 
     def snapshot(self) -> dict:
         return {"targets": self._targets.snapshot(), "open": self._open.snapshot(),

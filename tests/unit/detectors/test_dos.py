@@ -152,6 +152,22 @@ def test_a_long_flood_keeps_its_alert_current():
     assert alerts[-1].count >= rate * (seconds - 66)
 
 
+def test_a_flood_that_stops_is_stored_with_its_final_count():
+    # 1,500 spoofed SYNs in 1.5 s, raised as the count doubles. A web server's ordinary
+    # sessions move the clock on; a refresh period (60 s) after the flood, its final count
+    # (every flow) is sent once.
+    flood = syn_flood_spoofed(n=1500, seconds=1.5)
+    clock = [_flow(5000 + k, 1002 + 5 * k, "10.0.9.9", dst="10.0.0.2", state="SF",
+                   orig_bytes=600, pkts=6, resp_pkts=8) for k in range(20)]
+    stream = sorted(flood + clock, key=lambda f: f["@timestamp"])
+    alerts = _run(DosDetector(), stream)
+    counts = [a.count for a in alerts]
+    assert counts[-1] == 1500 and counts[-2] < 1500 and counts.count(1500) == 1
+    assert len({(a.first_seen, a.entity) for a in alerts}) == 1
+    early = [f for f in stream if timeutil.parse(f["@timestamp"]) < 1001.5 + 55]
+    assert 1500 not in [a.count for a in _run(DosDetector(), early)]
+
+
 def test_a_flood_without_a_pause_is_not_raised_again_before_it_doubles():
     flows, _ = _waves(pause=2.0)     # shorter than resume_seconds: one continuing flood
     alerts = _run(DosDetector(), flows)
