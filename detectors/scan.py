@@ -330,15 +330,15 @@ def _unprobeable(ip: str) -> bool:
 
 
 def stealth_probe(flow: dict, orig_packets) -> bool:
-    """A FIN, Xmas, NULL or SYN+FIN probe (`nmap -sF/-sX/-sN`, OS fingerprinting): the
-    originator opened nothing, sent no payload and its first packet was a FIN or SYN+FIN, or
-    carried no flag at all; the responder at most refused (RST). Counted as a failed first
-    contact: no client opens a connection this way, and a closed port's RST (Zeek's RSTR)
-    would otherwise count as an accepted one. An ACK probe is left out: a connection the
-    sensor joined midstream looks the same."""
+    """A FIN, Xmas, NULL, SYN+FIN or ACK probe (`nmap -sF/-sX/-sN/-sA/-sW`, OS fingerprinting):
+    the originator opened nothing, sent no payload and its first packet was a FIN, SYN+FIN or
+    bare ACK, or carried no flag at all; the responder at most refused (RST). Counted as a
+    failed first contact: no client opens a connection this way, and a closed port's RST
+    (Zeek's RSTR) would otherwise count as an accepted one. A bare ACK counts only when
+    refused: unanswered, it is the last ACK of a connection the sensor joined midstream."""
     history = text(flow.get("history"))
     # On every TCP flow: an ordinary one (history "S...", "D...", "^...") is out at once.
-    if history is None or (history and history[0] not in "FQr"):
+    if history is None or (history and history[0] not in "FQAr"):
         return False
     if "^" in history or number(flow.get("orig_bytes")) > 0:
         return False
@@ -347,4 +347,8 @@ def stealth_probe(flow: dict, orig_packets) -> bool:
     sent = [c for c in history if c.isupper()]
     if not sent:
         return number(orig_packets) > 0     # flagless packets: a NULL probe
+    if sent[0] == "A":
+        # Refused, and (the caller's rule) to a target this source has not contacted in the
+        # window: a straggling ACK of a connection it just had is not a first contact.
+        return set(sent) == {"A"} and "r" in history
     return sent[0] in "FQ" and set(sent) <= STEALTH_LETTERS

@@ -87,6 +87,12 @@ def nmap_xmas(r, s):
                 f"nmap -sX -T4 -n -Pn -p 1-300 --max-retries 1 -e eth0 {_ip(r, 'files')}")]
 
 
+def nmap_ack(r, s):
+    # bare ACK probes (firewall mapping): every unfiltered port answers RST, open or closed
+    return [_sh(r, s.attackers[0], s.id,
+                f"nmap -sA -T4 -n -Pn -p 1-300 --max-retries 1 -e eth0 {_ip(r, 'backup')}")]
+
+
 def nmap_arp_sweep(r, s):
     # host discovery on the attacker's own segment: nmap asks ARP for each address, no IP
     return [_sh(r, s.attackers[0], s.id,
@@ -203,7 +209,7 @@ def base32(data: bytes) -> str:
 ATTACKERS = {
     "a-syn": "10.77.3.11", "a-tcp": "203.0.113.12", "a-udpscan": "10.77.3.13",
     "a-slowscan": "203.0.113.14", "a-masscan": "10.77.3.15", "a-arpscan": "10.77.3.16",
-    "a-xmas": "203.0.113.16",
+    "a-xmas": "203.0.113.16", "a-ackscan": "203.0.113.17",
     "a-flood1": "203.0.113.21", "a-flood2": "203.0.113.22", "a-flood3": "203.0.113.23",
     "a-uflood1": "203.0.113.31", "a-uflood2": "203.0.113.32",
     "a-hydra": "203.0.113.40", "a-slowhttp": "203.0.113.50", "a-rootlogin": "203.0.113.95",
@@ -224,6 +230,8 @@ SCENARIOS: list[Scenario] = [
              "scan", ["a-masscan"], masscan_low_rate, deadline=SCAN_DEADLINE, max_runtime=30),
     Scenario("nmap_xmas", "nmap -sX (FIN+PSH+URG) ports 1-300 on files (from outside)",
              "scan", ["a-xmas"], nmap_xmas, deadline=SCAN_DEADLINE, max_runtime=45),
+    Scenario("nmap_ack", "nmap -sA (bare ACK) ports 1-300 on backup (from outside)",
+             "scan", ["a-ackscan"], nmap_ack, deadline=SCAN_DEADLINE, max_runtime=45),
     Scenario("nmap_arp_sweep", "nmap -sn host discovery of 10.77.1.0/24 over ARP (insider)",
              "scan", ["a-arpscan"], nmap_arp_sweep, deadline=SCAN_DEADLINE, max_runtime=30,
              rule="wk.scan.arp_sweep"),

@@ -1,6 +1,6 @@
-"""FIN, Xmas, NULL and SYN+FIN scans (`nmap -sF/-sX/-sN`): from hand-built frames through the
-capture to the scan detector. A closed port's RST made such a probe an *accepted* first
-contact (Zeek's RSTR), so these scans once walked TRW towards "benign"."""
+"""FIN, Xmas, NULL, SYN+FIN and ACK scans (`nmap -sF/-sX/-sN/-sA`): from hand-built frames
+through the capture to the scan detector. A closed port's RST made such a probe an *accepted*
+first contact (Zeek's RSTR), so these scans once walked TRW towards "benign"."""
 from __future__ import annotations
 
 import pytest
@@ -41,6 +41,25 @@ def closes_of_joined_connections(n=60):
     return frames
 
 
+def stale_keepalives(n=30):
+    """A client's finished sessions with n servers, then, a minute on, one bare ACK to each,
+    refused (the servers restarted): straggling ACKs of connections it had, not probes."""
+    frames, t = [], 1000.0
+    for i in range(n):
+        server, sport = f"10.0.2.{i + 1}", 40000 + i
+        out = IP(src=SCANNER, dst=server) / TCP(sport=sport, dport=443, seq=100, ack=200)
+        back = IP(src=server, dst=SCANNER) / TCP(sport=443, dport=sport, seq=200, ack=101)
+        for dt, frame, flags in ((0, out, "S"), (0.001, back, "SA"), (0.002, out, "A"),
+                                 (0.003, out, "PA"), (0.004, back, "A"), (0.005, out, "FA"),
+                                 (0.006, back, "FA"), (0.007, out, "A"),
+                                 (60, out, "A"), (60.001, back, "R")):
+            pkt = frame.copy()
+            pkt[TCP].flags = flags
+            frames.append((t + dt, pkt / (b"x" * 20) if flags == "PA" else pkt))
+        t += 0.05
+    return sorted(frames, key=lambda f: f[0])
+
+
 def alerts_of(tmp_path, frames):
     path = write_pcap(tmp_path, frames)
     docs = sorted((d for d in iter_flow_documents([str(path)], "s", InternalNetworks())
@@ -58,6 +77,19 @@ def test_stealth_scans_are_named(tmp_path, flags):
     assert alerts[-1].destination_ip == TARGET and alerts[-1].count >= 15
 
 
+def test_an_ack_scan_is_named(tmp_path):
+    # `nmap -sA`: unfiltered ports, open or closed, answer a bare ACK with RST; filtered ones
+    # (here the three "open" ports) stay silent and count for nothing.
+    alerts = alerts_of(tmp_path, probes("A", answer_closed="R"))
+    assert alerts and {a.entity for a in alerts} == {SCANNER}
+    assert alerts[-1].destination_ip == TARGET and alerts[-1].count >= 15
+
+
+def test_unanswered_or_stale_acks_are_not_probes(tmp_path):
+    assert alerts_of(tmp_path, probes("A", answer_closed=None)) == []
+    assert alerts_of(tmp_path, stale_keepalives()) == []
+
+
 def test_a_stealth_scan_of_open_ports_only_is_named(tmp_path):
     assert alerts_of(tmp_path, probes("FPU", answer_closed=None))
 
@@ -70,7 +102,8 @@ def test_closes_of_connections_joined_midstream_are_not_probes(tmp_path):
     ("Fr", 1, True), ("F", 1, True), ("FTr", 2, True), ("Qr", 1, True), ("r", 1, True),
     ("", 1, True), ("", 0, False),
     ("Ff", 1, False),           # answered with a FIN: a close
-    ("Fa", 1, False), ("FAr", 2, False), ("Ar", 1, False),     # ACK probes: left out
+    ("Fa", 1, False), ("FAr", 2, False),
+    ("Ar", 1, True), ("A", 1, False), ("Aa", 1, False), ("ADr", 2, False),    # ACK probes
     ("ShAFf", 3, False), ("Sr", 1, False), ("DFr", 2, False), ("^Fr", 1, False),
 ])
 def test_which_histories_are_probes(history, packets, probe):
