@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pydantic import Field, model_validator
 
 from detectors.base import Detector, DetectorConfig
-from detectors.kit import (Ewma, InterimDelta, KeyedState, drop_oldest, due, ended, part,
-                           refresh_field)
+from detectors.kit import (Ewma, InterimDelta, KeyedState, Unreported, drop_oldest, due, ended,
+                           part, refresh_field)
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
 
@@ -90,7 +90,7 @@ class _Host:
 
 class ExfilDetector(Detector):
     name = "exfiltration"
-    version = "2"
+    version = "3"
     category = "exfiltration"
     datasets = frozenset({schema.FLOW})
     Config = ExfilConfig
@@ -99,6 +99,7 @@ class ExfilDetector(Detector):
         super().__init__(config)
         self._hosts = KeyedState(_Host, self.config.max_hosts)
         self._open = InterimDelta(self.config.max_open_flows)   # bytes already counted
+        self._unreported = Unreported()   # "src key" raised this window and grown since
 
     @property
     def evicted(self) -> int:
@@ -171,25 +172,53 @@ class ExfilDetector(Detector):
     def _judge(self, src: str, host: _Host, key: str, event_time: float,
                end: float) -> AlertSpec | None:
         volume = self._estimate(host, key, event_time)
-        floor = self.config.total_floor_bytes if key == TOTAL else self.config.floor_bytes
-        if volume < floor:
+        if volume < (self.config.total_floor_bytes if key == TOTAL else self.config.floor_bytes):
             return None                               # the floor only grows from here
-        expected = self._expected(host)
-        if expected is None and (key == TOTAL or key in host.known):
-            # No baseline yet: be stricter, except towards a destination this host never
-            # sent to before (a first upload of 50 MB to a new peer needs no history).
-            floor *= self.config.warmup_floor_factor
+        floor, expected = self._limits(host, key)
         if volume < floor or (expected is not None and volume < expected):
             return None
         # Refreshed inside the window of the last raise only (`raised` is emptied with each
         # window): the next window's alert is another alert, judged by the doubling rule.
         if not due(volume, host.reported.get(key, 0.0), host.raised.get(key), end,
                    self.config.refresh_seconds):
+            if key in host.raised and volume > host.reported.get(key, 0.0):
+                self._unreported.grew(f"{src} {key}", end)   # final volume on the timer
             return None                               # re-raised once doubled, or a minute on
         if key == TOTAL and self._dominant(host, volume):
             return None                               # one destination: its own alert tells it
-        host.reported[key], host.raised[key] = volume, end
+        return self._raise(src, host, key, volume, end)
+
+    def _limits(self, host: _Host, key: str) -> tuple[float, float | None]:
+        """(floor, baseline) a volume must pass; the baseline is None while warming up."""
+        floor = self.config.total_floor_bytes if key == TOTAL else self.config.floor_bytes
+        expected = self._expected(host)
+        if expected is None and (key == TOTAL or key in host.known):
+            # No baseline yet: be stricter, except towards a destination this host never
+            # sent to before (a first upload of 50 MB to a new peer needs no history).
+            floor *= self.config.warmup_floor_factor
+        return floor, expected
+
+    def _raise(self, src: str, host: _Host, key: str, volume: float, now: float) -> AlertSpec:
+        host.reported[key], host.raised[key] = volume, now
+        self._unreported.reported(f"{src} {key}")
+        floor, expected = self._limits(host, key)
         return self._alert(src, host, key, volume, floor, expected)
+
+    def _final_volumes(self, now: float) -> list[AlertSpec]:
+        """An upload that grew past its last raise (same window) and stopped: its volume as
+        of its last bytes."""
+        alerts = []
+        for name in self._unreported.settled(now, self.config.refresh_seconds):
+            src, key = name.split(" ", 1)
+            host = self._hosts.get(src)
+            entry = host.dests.get(key) if host is not None else None
+            if entry is None or key not in host.raised:
+                continue                              # its window has closed since
+            volume = self._estimate(host, key, entry.last_seen)
+            if volume > host.reported.get(key, 0.0) and not (
+                    key == TOTAL and self._dominant(host, volume)):
+                alerts.append(self._raise(src, host, key, volume, now))
+        return alerts
 
     @staticmethod
     def _dominant(host: _Host, total: float) -> bool:
@@ -233,17 +262,19 @@ class ExfilDetector(Detector):
             count=entry.flows)
 
     def on_timer(self, now: float) -> list[AlertSpec]:
+        alerts = self._final_volumes(now)
         horizon = now - self.config.idle_expiry_seconds
         self._hosts.expire_idle(horizon)
-        return []
+        return alerts
 
     def snapshot(self) -> dict:
         return {"hosts": self._hosts.snapshot(), "open": self._open.snapshot(),
-                "evicted": self.evicted}
+                "evicted": self.evicted, "unreported": self._unreported.snapshot()}
 
     def restore(self, state: dict) -> None:
         self._hosts.restore(state.get("hosts", {}), state.get("evicted", 0))
         self._open.restore(state.get("open", {}))
+        self._unreported.restore(state.get("unreported"))
 
 
 def _human(size: float) -> str:

@@ -149,6 +149,21 @@ def test_a_long_upload_keeps_its_alert_current():
     assert_kept_current(_run(det, reports), start + 1200)
 
 
+def test_an_upload_that_stops_is_stored_with_its_final_volume():
+    # 300 MB in six 50 MB flows 10 s apart: raised at 50, 100 and 200 MB, then nothing is due.
+    # Another host's small flows move the clock on; a refresh period (60 s) after the last
+    # bytes, the final 300 MB is sent once, same alert.
+    det = ExfilDetector()
+    assert _run(det, history()) == []
+    upload = [_flow(1000 + i, T + 60 + 10 * i, 50 * MB, dur=5.0) for i in range(6)]
+    clock = [_flow(7000 + k, T + 70 + 10 * k, 1000, src="10.0.0.77", dst="198.51.100.20")
+             for k in range(20)]
+    alerts = replay(det, sorted(upload + clock, key=lambda f: f["@timestamp"]), 5.0)
+    assert [round(a.count) for a in alerts] == [1, 2, 4, 6]           # flows behind each raise
+    assert "300.0 MB" in alerts[-1].message and alerts[-1].last_seen == T + 115
+    assert len({(a.entity, a.first_seen) for a in alerts}) == 1
+
+
 def test_state_expires_on_event_time():
     det = ExfilDetector()
     _run(det, history(hours=2))
