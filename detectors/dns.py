@@ -305,6 +305,8 @@ class DnsTunnelDetector(Detector):
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         alerts = self._final_counts(now)          # before a settled window expires below
+        for tracker, answers in ((self.spread, False), (self.spread_answers, True)):
+            alerts += [self._spread_alert(c, v, v.last, answers) for c, v in tracker.finals(now)]
         self.resolvers.expire(now)
         self.spread.expire(now)
         self.spread_answers.expire(now)
@@ -321,7 +323,9 @@ class DnsTunnelDetector(Detector):
                 "spread_answers_evicted": self.spread_answers.clients.evicted,
                 "rotation": self.rotation.snapshot(),
                 "rotation_evicted": self.rotation.clients.evicted,
-                "unreported": self.unreported.snapshot()}
+                "unreported": self.unreported.snapshot(),
+                "spread_unreported": self.spread.unreported.snapshot(),
+                "spread_answers_unreported": self.spread_answers.unreported.snapshot()}
 
     def restore(self, state: dict) -> None:
         self._keys.restore(state.get("keys", {}), state.get("evicted_keys", 0))
@@ -332,6 +336,8 @@ class DnsTunnelDetector(Detector):
                                     state.get("spread_answers_evicted", 0))
         self.rotation.restore(state.get("rotation", {}), state.get("rotation_evicted", 0))
         self.unreported.restore(state.get("unreported"))
+        self.spread.unreported.restore(state.get("spread_unreported"))
+        self.spread_answers.unreported.restore(state.get("spread_answers_unreported"))
 
 
 @cache

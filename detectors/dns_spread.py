@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from detectors.kit import KeyedState, due
+from detectors.kit import KeyedState, Unreported, due
 
 PER_DOMAIN = 3          # long names under one domain before it counts as part of a spread
 
@@ -37,6 +37,7 @@ class SpreadVerdict:
     names: int
     domains: list[str]
     state: Spread
+    last: float = 0.0           # the newest name counted
 
 
 class SpreadTracker:
@@ -45,6 +46,7 @@ class SpreadTracker:
         self.min_names, self.min_domains = min_names, min_domains
         self.window, self.refresh = window_seconds, refresh_seconds
         self.clients = KeyedState(Spread, max_clients)
+        self.unreported = Unreported()      # clients raised whose spread grew since
 
     def add(self, client: str, domain: str, names: int, event_time: float,
             event_id: str) -> SpreadVerdict | None:
@@ -55,16 +57,41 @@ class SpreadTracker:
         spread.domains[domain] = [names, event_time]
         if len(spread.evidence) < 100:
             spread.evidence.append(event_id)
-        horizon = event_time - self.window
-        counted = {d: int(n) for d, (n, last) in spread.domains.items()
-                   if n >= PER_DOMAIN and last >= horizon}
+        counted = self._counted(spread, event_time)
         total = sum(counted.values())
         if len(counted) < self.min_domains or total < self.min_names \
                 or not due(total, spread.reported_at, spread.raised_at, event_time,
                            self.refresh):
+            if spread.reported_at and total > spread.reported_at:
+                self.unreported.grew(client, event_time)    # its final count on the timer
             return None
-        spread.reported_at, spread.raised_at = total, event_time
-        return SpreadVerdict(total, sorted(counted, key=counted.get, reverse=True), spread)
+        return self._verdict(client, spread, counted, event_time)
+
+    def _counted(self, spread: Spread, now: float) -> dict[str, int]:
+        horizon = now - self.window
+        return {d: int(n) for d, (n, last) in spread.domains.items()
+                if n >= PER_DOMAIN and last >= horizon}
+
+    def _verdict(self, client: str, spread: Spread, counted: dict[str, int],
+                 now: float) -> SpreadVerdict:
+        total = sum(counted.values())
+        spread.reported_at, spread.raised_at = total, now
+        self.unreported.reported(client)
+        last = max(v[1] for v in spread.domains.values())
+        return SpreadVerdict(total, sorted(counted, key=counted.get, reverse=True), spread, last)
+
+    def finals(self, now: float) -> list[tuple[str, SpreadVerdict]]:
+        """Spreads that grew past their last verdict and stopped: their final counts, as of
+        their newest name. Called before `expire`."""
+        verdicts = []
+        for client in self.unreported.settled(now, self.refresh):
+            spread = self.clients.get(client)
+            if spread is None or not spread.domains:
+                continue
+            counted = self._counted(spread, max(v[1] for v in spread.domains.values()))
+            if sum(counted.values()) > spread.reported_at:
+                verdicts.append((client, self._verdict(client, spread, counted, now)))
+        return verdicts
 
     def expire(self, now: float) -> None:
         horizon = now - self.window

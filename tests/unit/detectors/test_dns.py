@@ -248,6 +248,18 @@ def test_a_tunnel_rotated_over_many_domains_is_named_once_it_adds_up():
     assert all(0 <= v <= 1 for v in first.subscores.values()) and first.evidence
 
 
+def test_a_rotated_tunnel_that_stops_is_stored_with_its_final_count():
+    # 100 names over ten domains in 50 s: raised at 30 and 60. A CDN client moves the clock on;
+    # a refresh period (60 s) after the last name, the final 100 is sent once.
+    stream = sorted(_stream(rotated(n=100)) + _stream(cdn(20), gap=5.0, start=1060.0,
+                                                        src="10.0.0.30"), key=lambda p: p[1])
+    alerts = _run(DnsTunnelDetector(), stream, timer_every=1)
+    spread = [a for a in alerts if a.rule_id == "wk.dns_tunneling.spread"]
+    assert [a.count for a in spread] == [30, 60, 100]
+    assert spread[-1].last_seen == 1000.0 + 99 * 0.5
+    assert {a.first_seen for a in spread} == {spread[0].first_seen}
+
+
 def test_a_slow_rotated_tunnel_keeps_its_alert_current():
     # 150 names over ten domains, one every 6 s (15 min): doubling alone last raised at the
     # 120th name, 9 min before the end.
