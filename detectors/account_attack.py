@@ -106,7 +106,7 @@ class AccountAttackDetector(Detector):
             if state is None:
                 continue
             failures, sources = self._failures(state)
-            if failures > state.reported_at and self._holds(state, failures, sources):
+            if 0 < state.reported_at < failures and self._holds(state, failures, sources):
                 alerts.append(self._raise(user, state, now))
         return alerts
 

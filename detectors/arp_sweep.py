@@ -81,7 +81,7 @@ class ArpSweeps:
         alerts = []
         for src in self.unreported.settled(now, self.config.refresh_seconds):
             asker = self.askers.get(src)
-            if asker is not None and len(asker.asked) > asker.reported_at:
+            if asker is not None and 0 < asker.reported_at < len(asker.asked):
                 alerts.append(self._raise(src, asker, now))
         return alerts
 

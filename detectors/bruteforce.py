@@ -129,7 +129,7 @@ class BruteForceDetector(Detector):
         for src in self._unreported.settled(now, self.config.refresh_seconds):
             state = self._auth.get(src)
             verdict = None if state is None else self._verdict(state, state.last_seen)
-            if verdict is not None and verdict.failures > state.reported_at:
+            if verdict is not None and 0 < state.reported_at < verdict.failures:
                 alerts.append(self._raise_auth(src, state, verdict, now))
         return alerts
 

@@ -157,7 +157,7 @@ class DgaDetector(Detector):
         alerts = []               # first the final counts: a settled window may expire below
         for src in self._unreported.settled(now, self.config.refresh_seconds):
             state = self._sources.get(src)
-            if state is not None and len(state.flagged) > state.reported_at:
+            if state is not None and 0 < state.reported_at < len(state.flagged):
                 ratio = len(state.flagged) / max(1, len(state.domains))
                 alerts.append(self._raise(src, state, ratio, now))
         horizon = now - self.config.window_seconds

@@ -183,7 +183,7 @@ class DnsTunnelDetector(Detector):
             if state is None:
                 continue
             count, signals = self._evidence(state)
-            if count > state.reported_at:
+            if 0 < state.reported_at < count:        # raised in this episode, grown since
                 alerts.append(self._raise(key, state, count, signals, now))
         return alerts
 

@@ -89,7 +89,7 @@ class SpreadTracker:
             if spread is None or not spread.domains:
                 continue
             counted = self._counted(spread, max(v[1] for v in spread.domains.values()))
-            if sum(counted.values()) > spread.reported_at:
+            if 0 < spread.reported_at < sum(counted.values()):
                 verdicts.append((client, self._verdict(client, spread, counted, now)))
         return verdicts
 

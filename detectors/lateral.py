@@ -266,11 +266,11 @@ class LateralMovementDetector(Detector):
         for src in self._unreported.settled(now, every):
             state = self._sources.get(src)
             hosts = {p.target.split("|")[0] for p in state.recent} if state else set()
-            if state is not None and len(hosts) > state.reported_at:
+            if state is not None and 0 < state.reported_at < len(hosts):
                 alerts.append(self._raise(src, state, hosts, now))
         for src in self._unreported_exec.settled(now, every):
             state = self._sources.get(src)
-            if state is not None and len(state.executed) > state.executed_reported:
+            if state is not None and 0 < state.executed_reported < len(state.executed):
                 alerts.append(self._raise_exec(src, state, now))
         return alerts
 

@@ -247,7 +247,7 @@ class ScanDetector(Detector):
         alerts = []
         for src in self._unreported.settled(now, self.config.refresh_seconds):
             state = self._sources.get(src)
-            if state is not None and len(state.failed) > state.reported_at:
+            if state is not None and 0 < state.reported_at < len(state.failed):
                 alerts.append(self._raise(src, state, now))
         return alerts
 

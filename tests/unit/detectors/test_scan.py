@@ -363,3 +363,14 @@ def test_a_fast_scan_that_stops_is_stored_with_its_final_count():
     assert alerts[-1].last_seen == T0 + 49 * 0.1
     early = [f for f in stream if timeutil.parse(f["@timestamp"]) < T0 + 4.9 + 55]
     assert 50 not in [a.count for a in _run(ScanDetector(), early)]
+
+
+def test_a_final_count_is_never_raised_for_an_episode_that_was_not():
+    # Timers far apart (an hour): the scan's final count is still waiting when its window has
+    # emptied and the same source's three new failures begin an episode below every rule.
+    # Those three must not be raised as the old scan's final count.
+    det = ScanDetector()
+    assert _run(det, vertical(n=40), timer_every=3600.0)
+    later = [_flow(200 + k, T0 + 2400 + k, "10.0.0.5", "10.0.7.7", 7000 + k) for k in range(3)]
+    later.append(_ok(300, T0 + 3700, "10.0.0.9", "10.0.1.9", 443))     # moves the clock
+    assert [a.count for a in _run(det, later, timer_every=3600.0)] == []
