@@ -101,10 +101,8 @@ class AccountAttackDetector(Detector):
     def _final_counts(self, now: float) -> list[AlertSpec]:
         """Guessing that failed more after its last raise and then stopped: its final count."""
         alerts = []
-        for user in self._unreported.settled(now, self.config.refresh_seconds):
-            state = self._accounts.get(user)
-            if state is None:
-                continue
+        for user, state in self._unreported.settled_in(self._accounts, now,
+                                                       self.config.refresh_seconds):
             failures, sources = self._failures(state)
             if 0 < state.reported_at < failures and self._holds(state, failures, sources):
                 alerts.append(self._raise(user, state, now))

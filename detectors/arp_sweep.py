@@ -78,12 +78,9 @@ class ArpSweeps:
     def final_counts(self, now: float) -> list[AlertSpec]:
         """A sweep that grew past its last raise and then went quiet: its final count. Runs
         before `expire`: a settled sender is still within the window (refresh <= window)."""
-        alerts = []
-        for src in self.unreported.settled(now, self.config.refresh_seconds):
-            asker = self.askers.get(src)
-            if asker is not None and 0 < asker.reported_at < len(asker.asked):
-                alerts.append(self._raise(src, asker, now))
-        return alerts
+        settled = self.unreported.settled_in(self.askers, now, self.config.refresh_seconds)
+        return [self._raise(src, asker, now) for src, asker in settled
+                if 0 < asker.reported_at < len(asker.asked)]
 
     def _ignored(self, src: str) -> bool:
         if not self.ignored:

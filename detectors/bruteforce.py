@@ -126,9 +126,9 @@ class BruteForceDetector(Detector):
         """Guessing that failed more after its last raise and then stopped: its final count,
         judged as of its last try (a burst's short window has passed by now)."""
         alerts = []
-        for src in self._unreported.settled(now, self.config.refresh_seconds):
-            state = self._auth.get(src)
-            verdict = None if state is None else self._verdict(state, state.last_seen)
+        for src, state in self._unreported.settled_in(self._auth, now,
+                                                      self.config.refresh_seconds):
+            verdict = self._verdict(state, state.last_seen)
             if verdict is not None and 0 < state.reported_at < verdict.failures:
                 alerts.append(self._raise_auth(src, state, verdict, now))
         return alerts

@@ -155,9 +155,9 @@ class DgaDetector(Detector):
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         alerts = []               # first the final counts: a settled window may expire below
-        for src in self._unreported.settled(now, self.config.refresh_seconds):
-            state = self._sources.get(src)
-            if state is not None and 0 < state.reported_at < len(state.flagged):
+        for src, state in self._unreported.settled_in(self._sources, now,
+                                                      self.config.refresh_seconds):
+            if 0 < state.reported_at < len(state.flagged):
                 ratio = len(state.flagged) / max(1, len(state.domains))
                 alerts.append(self._raise(src, state, ratio, now))
         horizon = now - self.config.window_seconds

@@ -178,10 +178,7 @@ class DnsTunnelDetector(Detector):
     def _final_counts(self, now: float) -> list[AlertSpec]:
         """A tunnel that grew past its last raise and then stopped: its final count."""
         alerts = []
-        for key in self.unreported.settled(now, self.config.refresh_seconds):
-            state = self._keys.get(key)
-            if state is None:
-                continue
+        for key, state in self.unreported.settled_in(self._keys, now, self.config.refresh_seconds):
             count, signals = self._evidence(state)
             if 0 < state.reported_at < count:        # raised in this episode, grown since
                 alerts.append(self._raise(key, state, count, signals, now))

@@ -84,9 +84,8 @@ class SpreadTracker:
         """Spreads that grew past their last verdict and stopped: their final counts, as of
         their newest name. Called before `expire`."""
         verdicts = []
-        for client in self.unreported.settled(now, self.refresh):
-            spread = self.clients.get(client)
-            if spread is None or not spread.domains:
+        for client, spread in self.unreported.settled_in(self.clients, now, self.refresh):
+            if not spread.domains:
                 continue
             counted = self._counted(spread, max(v[1] for v in spread.domains.values()))
             if 0 < spread.reported_at < sum(counted.values()):

@@ -263,14 +263,12 @@ class LateralMovementDetector(Detector):
         """A spread that reached more hosts after its last raise and then stopped: its final
         count (run before the window's prune)."""
         alerts, every = [], self.config.refresh_seconds
-        for src in self._unreported.settled(now, every):
-            state = self._sources.get(src)
-            hosts = {p.target.split("|")[0] for p in state.recent} if state else set()
-            if state is not None and 0 < state.reported_at < len(hosts):
+        for src, state in self._unreported.settled_in(self._sources, now, every):
+            hosts = {p.target.split("|")[0] for p in state.recent}
+            if 0 < state.reported_at < len(hosts):
                 alerts.append(self._raise(src, state, hosts, now))
-        for src in self._unreported_exec.settled(now, every):
-            state = self._sources.get(src)
-            if state is not None and 0 < state.executed_reported < len(state.executed):
+        for src, state in self._unreported_exec.settled_in(self._sources, now, every):
+            if 0 < state.executed_reported < len(state.executed):
                 alerts.append(self._raise_exec(src, state, now))
         return alerts
 

@@ -244,12 +244,9 @@ class ScanDetector(Detector):
 
     def _final_counts(self, now: float) -> list[AlertSpec]:
         """A scan that grew past its last raise and then went quiet: its final fan-out."""
-        alerts = []
-        for src in self._unreported.settled(now, self.config.refresh_seconds):
-            state = self._sources.get(src)
-            if state is not None and 0 < state.reported_at < len(state.failed):
-                alerts.append(self._raise(src, state, now))
-        return alerts
+        settled = self._unreported.settled_in(self._sources, now, self.config.refresh_seconds)
+        return [self._raise(src, state, now) for src, state in settled
+                if 0 < state.reported_at < len(state.failed)]
 
     def snapshot(self) -> dict:
         return {"sources": self._sources.snapshot(), "evicted": self.evicted,

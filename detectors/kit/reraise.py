@@ -65,6 +65,12 @@ class Unreported:
             done.append(key)
         return done
 
+    def settled_in(self, table, now: float, quiet: float) -> list[tuple]:
+        """(key, record) of the settled keys whose record `table` (a KeyedState or a dict)
+        still holds: a key evicted or expired meanwhile has nothing left to raise."""
+        return [(key, rec) for key in self.settled(now, quiet)
+                if (rec := table.get(key)) is not None]
+
     def snapshot(self) -> list:
         return [[key, t] for key, t in self.since.items()]
 
