@@ -2,10 +2,13 @@
 address become `watchkeeper.arp` events; re-checks, announcements, probes and replies do not."""
 from __future__ import annotations
 
-from scapy.all import ARP, IP, TCP, Dot1AD, Dot1Q, Ether
+import pytest
+from scapy.all import ARP, IP, TCP, CookedLinux, CookedLinuxV2, Dot1AD, Dot1Q, Ether, rdpcap, wrpcap
 
 from collectors.capture.arp import arp_requests
 from collectors.capture.meter import Capture, CaptureStats
+from collectors.capture.sources.pcap import open_records
+from tests.datafiles import data_file
 from tests.unit.collectors.packets import batches, either_engine  # noqa: F401
 from watchkeeper import schema
 from watchkeeper.networks import InternalNetworks
@@ -68,3 +71,38 @@ def test_the_capture_reports_them_as_valid_events_with_stable_ids(tmp_path, eith
     assert [d["event"]["id"] for d in documents()[0]] == [d["event"]["id"] for d in arp]
     without_app = list(Capture(batches(tmp_path, frames)).documents("s", InternalNetworks()))
     assert all(d["event"]["dataset"] == schema.FLOW for d in without_app)
+
+
+def _cooked(frames, layer, kind):
+    """Ethernet ARP frames as a Linux cooked capture (`tcpdump -i any`) records them: the
+    same ARP body behind an SLL or SLL2 header with the sender's address and `kind`
+    (scapy's layers give the bytes Linux writes, checked against a `tcpdump -i any -y
+    LINUX_SLL`/`LINUX_SLL2` recording of `nmap -sn` between two network namespaces)."""
+    cooked = []
+    for frame in frames:
+        pkt = layer(pkttype=kind, lladdrtype=1, lladdrlen=6,
+                    src=bytes.fromhex(frame.src.replace(":", "")), proto=0x0806) / frame[ARP]
+        pkt.time = frame.time
+        cooked.append(pkt)
+    return cooked
+
+
+@pytest.mark.parametrize("layer", [CookedLinux, CookedLinuxV2])
+def test_a_cooked_capture_gives_the_received_broadcast_requests(tmp_path, layer):
+    # Slips' ARP-scan capture as a sensor capturing on `-i any` would have it.
+    frames = [f for f in rdpcap(str(data_file("scan/slips_test8-arp-scan.pcap"))) if ARP in f]
+    ethernet = [(r.orig_ip, r.resp_ip) for b in open_records(
+        str(data_file("scan/slips_test8-arp-scan.pcap"))) for r in arp_requests(b)]
+    # the sweeper asked for 253 addresses by broadcast (two more by unicast: not counted)
+    assert len({asked for sender, asked in ethernet if sender == "192.168.1.247"}) == 253
+
+    def requests(kind):
+        path = tmp_path / f"{kind}.pcap"
+        wrpcap(str(path), _cooked([f for f in frames if f.dst == BCAST], layer, kind))
+        return [(r.orig_ip, r.resp_ip) for b in open_records(str(path))
+                for r in arp_requests(b)]
+
+    assert requests(1) == ethernet           # received broadcasts: every request, in order
+    # The sensor's own requests: no destination in the cooked header, so a broadcast cannot
+    # be told from a unicast re-check; none is counted.
+    assert requests(4) == []
