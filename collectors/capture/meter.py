@@ -102,13 +102,14 @@ class Capture:
                 yield app_document(rec, observer, networks, site)
 
     def lines(self, observer: str, networks: InternalNetworks, site: str | None = None,
-              prefetch: bool = False) -> Iterator[bytes]:
+              prefetch: bool = False) -> Iterator[bytes | memoryview]:
         """The same documents as JSON lines (`codec.encode(doc) + b"\\n"` each), a batch's
         worth per item, for consumers that only want bytes: the compiled table's flow lines
         are written from its rows without a dict (documents/flowjson.py). With `prefetch`
         (a capture file, where no one waits for the next batch) the next batches are read
         and metered on a thread while two workers write the lines of the last ones
-        (prefetch.py); `stats` are then those of the batches metered so far."""
+        (prefetch.py); `stats` are then those of the batches metered so far, and items may
+        be memoryviews of the writers' buffers (bytes-like: written out or joined)."""
         if not prefetch:
             for flows, apps in self._chunks():
                 if len(flows):
@@ -127,7 +128,7 @@ class Capture:
                    networks: InternalNetworks, site: str | None) -> list:
         jobs = []
         if isinstance(flows, RecordColumns):
-            jobs += slice_encoders(flows.rows, flows.app, observer, networks, site)
+            jobs += slice_encoders(flows.rows, flows.app, observer, networks, site, view=True)
         elif len(flows):
             jobs.append(lambda: b"".join(flows.lines(observer, networks, site)))
         if apps:
@@ -236,8 +237,9 @@ def iter_flow_documents(paths: list[str], observer: str, networks: InternalNetwo
 
 def iter_flow_lines(paths: list[str], observer: str, networks: InternalNetworks,
                     config: FlowConfig | None = None, app: bool = False,
-                    site: str | None = None, prefetch: bool = False) -> Iterator[bytes]:
-    """`iter_flow_documents` as JSON lines (bytes, several documents per item)."""
+                    site: str | None = None,
+                    prefetch: bool = False) -> Iterator[bytes | memoryview]:
+    """`iter_flow_documents` as JSON lines (bytes-like, several documents per item)."""
     stats = CaptureStats()
     return Capture(file_batches(paths, stats), config, stats, app).lines(observer, networks, site,
                                                                        prefetch)
