@@ -1,7 +1,7 @@
 // The analysts' console: login, alert list with filters and keyboard triage, alert detail,
 // incidents. One Alpine component; the views are sections of console/index.html.
 import Alpine from "alpinejs";
-import { api, auth } from "../api.js";
+import { api, auth, canRead } from "../api.js";
 import * as fmt from "../format.js";
 import { otherLangHref, t } from "../i18n.js";
 import { adminViews } from "./admin.js";
@@ -12,7 +12,6 @@ import { reportsView } from "./reports.js";
 import "./console.css";
 
 const TRIAGE_ROLES = ["analyst", "responder"];
-const READ_ROLES = ["analyst", "responder", "security_admin"];
 
 function consoleApp() {
   return {
@@ -39,7 +38,7 @@ function consoleApp() {
       return Boolean(this.me && TRIAGE_ROLES.includes(this.me.role));
     },
     get canRead() {
-      return Boolean(this.me && READ_ROLES.includes(this.me.role));
+      return canRead(this.me);
     },
     get canSetLevel() {
       return Boolean(this.me && this.me.role === "responder");

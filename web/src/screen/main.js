@@ -1,7 +1,7 @@
 // The command centre's wall screen: one Alpine component, panels in screen/index.html.
 // Logs in with a viewer API key (`/screen?key=wk_…`, kept in sessionStorage for the tab).
 import Alpine from "alpinejs";
-import { api, auth } from "../api.js";
+import { api, auth, canRead } from "../api.js";
 import * as fmt from "../format.js";
 import { otherLangHref, t } from "../i18n.js";
 import { bars, resizeAll, sparkline } from "./charts.js";
@@ -98,7 +98,7 @@ function screenApp() {
           Object.assign(this, derive(raw));
           if (name === "recent") this.mergeTicker(value?.items || []);
           this.$nextTick(() => this.draw());
-        }, focus ? subtreeIds(this.sites, focus) : []);
+        }, focus ? subtreeIds(this.sites, focus) : [], canRead(this.me));
         if (this.mode !== "stream") this.setConnected(true);
         this.lastUpdate = new Date().toISOString();
       } catch (error) {

@@ -55,8 +55,9 @@ function topBy(alerts, field) {
 // Every read starts at once and is shown as it lands (`apply(name, value)`): the cheap ones
 // (the last hour, health) do not wait for the 24 h aggregates. `focus`: a clicked map tile,
 // every panel then reads that site's subtree (`siteIds`: its ids, for the alert search whose
-// `site` filter is exact).
-export function loadPanels(focus, apply, siteIds = []) {
+// `site` filter is exact). `searches`: whether the role may search incidents and alerts (a
+// viewer may not: those panels then come from the posture, with no request to be refused).
+export function loadPanels(focus, apply, siteIds = [], searches = true) {
   const site = focus || undefined;
   const hour = api.alertStats({ since: ago(HOUR), interval: 60, site });
   // Everything else after the last hour's counts (the first thing drawn): a store that
@@ -68,8 +69,10 @@ export function loadPanels(focus, apply, siteIds = []) {
     day: then(() => api.alertStats({ since: ago(24 * HOUR), interval: 3600, site })),
     posture: then(() => api.posture({ site })),
     health: health(),
-    incidents: then(() => readable(api.incidents({ limit: 100, site }))),
-    recent: then(() => readable(api.alerts({ since: ago(24 * HOUR), limit: 200, site: site ? siteIds : undefined }))),
+    incidents: searches ? then(() => readable(api.incidents({ limit: 100, site })))
+      : Promise.resolve(null),
+    recent: searches ? then(() => readable(api.alerts({ since: ago(24 * HOUR), limit: 200, site: site ? siteIds : undefined })))
+      : Promise.resolve(null),
   };
   return Promise.all(Object.entries(reads).map(([name, read]) => read.then((v) => apply(name, v))));
 }
