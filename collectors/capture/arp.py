@@ -19,8 +19,8 @@ out, each for a reason:
 - replies, and other link types: not read.
 
 The frames are found with numpy over the whole batch (one look at each record's ethertype,
-another behind each VLAN tag); only ARP frames reach Python, so the cost on a batch without ARP
-is a few nanoseconds a record.
+another behind each VLAN tag); only broadcast ARP frames reach Python, so the cost on a batch
+without ARP is a few nanoseconds a record.
 """
 from __future__ import annotations
 
@@ -37,7 +37,6 @@ SLL_BROADCAST = 1               # cooked header's packet type: a broadcast this 
 ETH_ARP = 0x0806
 VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
 ARP_LEN = 28                    # Ethernet/IPv4 ARP body
-BROADCAST = b"\xff" * 6
 
 
 @dataclass(frozen=True)
@@ -52,10 +51,6 @@ def arp_requests(batch: RecordBatch) -> list[AppRecord]:
     ethernet, cooked = _arp_frames(batch), _cooked_arp_frames(batch)
     for i, body_at in zip(np.concatenate((ethernet[0], cooked[0])),
                           np.concatenate((ethernet[1], cooked[1]))):
-        start = int(batch.offset[i])
-        if (batch.linktype[i] == ETHERNET
-                and batch.data[start:start + 6].tobytes() != BROADCAST):
-            continue                    # a unicast re-check of a known neighbour
         body = batch.data[body_at:body_at + ARP_LEN].tobytes()
         record = _request(body, float(batch.ts[i]))
         if record is not None:
@@ -64,9 +59,10 @@ def arp_requests(batch: RecordBatch) -> list[AppRecord]:
 
 
 def _arp_frames(batch: RecordBatch) -> tuple[np.ndarray, np.ndarray]:
-    """Indexes of the Ethernet records whose ethertype, after up to two VLAN tags, is ARP,
-    and where each one's ARP body starts in `batch.data`. Every record is looked at once;
-    only tagged frames (usually none) are looked at again behind their tag."""
+    """Indexes of the Ethernet records sent to the broadcast address whose ethertype, after up
+    to two VLAN tags, is ARP, and where each one's ARP body starts in `batch.data`. Every
+    record is looked at once; only tagged frames (usually none) are looked at again behind
+    their tag. (Unicast requests are a host re-checking a neighbour it already knows.)"""
     idx = np.flatnonzero((batch.linktype == ETHERNET) & (batch.caplen >= 14 + ARP_LEN))
     at = batch.offset[idx] + 12                     # the ethertype
     end = batch.offset[idx] + batch.caplen[idx]
@@ -80,7 +76,10 @@ def _arp_frames(batch: RecordBatch) -> tuple[np.ndarray, np.ndarray]:
         bodies.append(at[arp] + 2)
         tagged = np.isin(ethertype, VLAN_TAGS)
         idx, at, end = idx[tagged], at[tagged] + 4, end[tagged]
-    return np.concatenate(found), np.concatenate(bodies)
+    idx, bodies = np.concatenate(found), np.concatenate(bodies)
+    destination = batch.data[batch.offset[idx][:, None] + np.arange(6)]
+    broadcast = (destination == 0xFF).all(axis=1)
+    return idx[broadcast], bodies[broadcast]
 
 
 def _cooked_arp_frames(batch: RecordBatch) -> tuple[np.ndarray, np.ndarray]:
