@@ -6,7 +6,8 @@ import time
 
 import httpx
 
-from .conftest import axe_violations, console_login, screenshot
+from .conftest import (DEMO_SCANNER, axe_violations, console_login, screenshot,
+                       show_demo_alerts)
 
 ROWS = "[data-testid=alert-list] tbody tr"
 
@@ -19,7 +20,7 @@ def _status(demo, alert_id: str) -> str:
 
 def test_login_lists_the_demo_alert_and_a_acknowledges_it(demo, page):
     console_login(page, demo)
-    page.wait_for_selector(ROWS)
+    show_demo_alerts(page)
     first = page.locator(ROWS).first
     assert "扫描探测" in first.inner_text()
     # The detector's words in zh-CN, not the English ECS message.
@@ -56,7 +57,7 @@ def test_english_console_and_login_page_pass_axe(demo, page):
     assert page.locator("html").get_attribute("lang") == "en"
     assert axe_violations(page) == []
     console_login(page, demo, lang="en")
-    page.wait_for_selector(ROWS)
+    show_demo_alerts(page)
     assert "Scan" in page.locator(ROWS).first.inner_text()
     assert "vertical scan" in page.locator(ROWS).first.inner_text()     # the ECS message
     screenshot(page, "console-en")
@@ -64,7 +65,7 @@ def test_english_console_and_login_page_pass_axe(demo, page):
 
 def test_a_role_that_may_not_triage_is_not_offered_it(demo, page):
     console_login(page, demo, user="demo-security-admin")
-    page.wait_for_selector(ROWS)
+    show_demo_alerts(page)
     alert_id = page.locator(ROWS).first.get_attribute("data-id")
     before = _status(demo, alert_id)
     page.keyboard.press("a")
@@ -84,7 +85,7 @@ def test_a_viewer_gets_no_console_views(demo, page):
 def test_c_closes_the_selected_alert_with_a_verdict(demo, page):
     """Runs after the acknowledgement above: x selects, c opens the verdict dialog."""
     console_login(page, demo)
-    page.wait_for_selector(ROWS)
+    show_demo_alerts(page)
     alert_id = page.locator(ROWS).first.get_attribute("data-id")
     page.keyboard.press("x")
     page.locator("text=已选中 1 条").wait_for(timeout=10000)   # wait, don't sample (load)
@@ -120,9 +121,10 @@ def test_incidents_list_and_page(demo, page):
     page.click("nav >> text=安全事件")
     # Wait for an incident row (一般（Ⅳ级） … 特别重大（Ⅰ级）): until the list is read the
     # table shows its empty-state row, which a plain wait for the first row would sample.
-    first = page.locator("[data-testid=incident-list] tbody tr", has_text="级").first
+    first = page.locator("[data-testid=incident-list] tbody tr", has_text="级").filter(
+        has_text=DEMO_SCANNER).first
     first.wait_for(timeout=30000)
-    assert first.locator("a").inner_text() == "10.10.1.30：扫描探测"   # not "…: scan"
+    assert first.locator("a").inner_text() == f"{DEMO_SCANNER}：扫描探测"   # not "…: scan"
     first.locator("a").click()
     page.wait_for_selector("article.incident >> text=关联告警")
     # The linked alerts and the report form come from their own reads: wait, don't sample.
@@ -131,7 +133,7 @@ def test_incidents_list_and_page(demo, page):
     page.locator("#report-to").wait_for(state="visible", timeout=15000)
     # The shipped block-external-scanner playbook refuses the internal scanner: its run is in
     # the timeline (read once per opening: reopen until it is), actors and reason in words.
-    refused = "拒绝封禁：10.10.1.30 是内部地址"
+    refused = f"拒绝封禁：{DEMO_SCANNER} 是内部地址"
     end = time.monotonic() + 60
     while not page.locator("article.incident li", has_text=refused).count():
         assert time.monotonic() < end, page.locator("article.incident").inner_text()
@@ -141,7 +143,7 @@ def test_incidents_list_and_page(demo, page):
         page.locator("article.incident li", has_text="开立安全事件").wait_for(timeout=15000)
     timeline = page.locator("article.incident").inner_text()
     assert "关联分析引擎 开立安全事件" in timeline and "检测器 scan" in timeline, timeline
-    assert "自动触发 剧本 block-external-scanner v1 处置 10.10.1.30" in timeline, timeline
+    assert f"自动触发 剧本 block-external-scanner v1 处置 {DEMO_SCANNER}" in timeline, timeline
     assert "剧本 block-external-scanner 步骤 block（第 1 次）：失败" in timeline, timeline
     assert "rule:" not in timeline and "playbook:" not in timeline, timeline
 
@@ -162,7 +164,8 @@ def test_a_typed_report_time_is_beijing_time_in_a_browser_set_to_utc(demo, brows
         console_login(page, demo)
         page.wait_for_selector(ROWS)
         page.click("nav >> text=安全事件")
-        first = page.locator("[data-testid=incident-list] tbody tr", has_text="级").first
+        first = page.locator("[data-testid=incident-list] tbody tr", has_text="级").filter(
+        has_text=DEMO_SCANNER).first
         first.wait_for(timeout=30000)
         first.locator("a").click()
         page.locator("#report-to").wait_for(state="visible", timeout=15000)
