@@ -19,10 +19,10 @@ from functools import lru_cache
 
 from pydantic import Field, model_validator
 
-from detectors.arp_sweep import ArpSweeps
 from detectors.base import Detector, DetectorConfig
 from detectors.kit import (KeyedState, Unreported, doubled, number, part, refresh_field,
                            refreshed, text)
+from detectors.sweep import ARP_SWEEP, PING_SWEEP, Sweeps
 from detectors.trw import early_scan, early_sweep
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -65,12 +65,20 @@ class ScanConfig(DetectorConfig):
     refresh_seconds: float = refresh_field()     # on a failed probe, first contact or repeat
     arp_min_targets: int = Field(64, ge=8, le=1_000_000, description=(
         "distinct addresses one host asks for by broadcast ARP in arp_window_seconds that "
-        "make a host-discovery sweep (64: a quarter of a /24; detectors/arp_sweep.py)"))
+        "make a host-discovery sweep (64: a quarter of a /24; detectors/sweep.py)"))
     arp_window_seconds: float = Field(60.0, ge=5, le=3600, description=(
         "window of the ARP sweep rule: a sweep asks for a subnet in seconds"))
     arp_ignored_senders: list[str] = Field(default_factory=list, description=(
         "addresses or networks (CIDR) whose ARP requests are not counted: gateways, which "
         "resolve every address a routed sweep probes"))
+    ping_min_hosts: int = Field(15, ge=3, le=1_000_000, description=(
+        "distinct addresses one host sends ICMP echo requests to in ping_window_seconds that "
+        "make a ping sweep (15: the fan-out floor, min_targets; detectors/sweep.py)"))
+    ping_window_seconds: float = Field(60.0, ge=5, le=3600, description=(
+        "window of the ping sweep rule"))
+    ping_ignored_senders: list[str] = Field(default_factory=list, description=(
+        "addresses or networks (CIDR) whose echo requests are not counted: monitoring "
+        "systems and load balancers that ping their hosts every minute"))
     max_tracked_targets: int = Field(10_000, ge=100, le=1_000_000,
                                      description="per-source memory bound (oldest dropped)")
     max_sources: int = Field(100_000, ge=100, le=10_000_000,
@@ -80,12 +88,12 @@ class ScanConfig(DetectorConfig):
     def _ordered(self) -> "ScanConfig":
         if self.theta1 >= self.theta0:
             raise ValueError("theta1 (scanner success rate) must be below theta0 (benign)")
-        for net in self.arp_ignored_senders:
-            try:
-                ipaddress.ip_network(net, strict=False)
-            except ValueError:
-                raise ValueError(f"arp_ignored_senders: {net!r} is not an address or "
-                                 f"network") from None
+        for key in ("arp_ignored_senders", "ping_ignored_senders"):
+            for net in getattr(self, key):
+                try:
+                    ipaddress.ip_network(net, strict=False)
+                except ValueError:
+                    raise ValueError(f"{key}: {net!r} is not an address or network") from None
         return self
 
 
@@ -93,6 +101,7 @@ class ScanConfig(DetectorConfig):
 class _Probe:
     target: str          # "ip|port" ("ip|icmp" for an echo request)
     succeeded: bool
+    echo: bool = False   # an ICMP echo request: the ping sweep rule counts it too
 
 
 @dataclass
@@ -110,7 +119,7 @@ class _Source:
 
 class ScanDetector(Detector):
     name = "scan"
-    version = "6"
+    version = "7"
     category = "scan"
     datasets = frozenset({schema.FLOW, schema.ARP})
     Config = ScanConfig
@@ -124,14 +133,18 @@ class ScanDetector(Detector):
         self._lower = math.log((1 - c.beta) / (1 - c.alpha))
         self._sources = KeyedState(_Source, c.max_sources)
         self._targets_dropped = 0                  # per-source targets dropped by their cap
-        self._arp = ArpSweeps(self, c)             # host discovery over ARP (arp_sweep.py)
+        # host discovery (sweep.py): over ARP, and by ICMP echo requests
+        self._arp = Sweeps(self, ARP_SWEEP, c.arp_min_targets, c.arp_window_seconds,
+                           c.arp_ignored_senders)
+        self._ping = Sweeps(self, PING_SWEEP, c.ping_min_hosts, c.ping_window_seconds,
+                            c.ping_ignored_senders)
         self._unreported = Unreported()            # raised sources whose fan-out grew since
 
     @property
     def evicted(self) -> int:
         """Sources and targets dropped by the caps."""
-        return (self._sources.evicted + self._targets_dropped + self._arp.askers.evicted
-                + self._arp.dropped)
+        return (self._sources.evicted + self._targets_dropped + sum(
+            sweeps.askers.evicted + sweeps.dropped for sweeps in (self._arp, self._ping)))
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         if event["event"]["dataset"] == schema.ARP:
@@ -139,9 +152,17 @@ class ScanDetector(Detector):
         probe = _probe(event)
         if probe is None:
             return []
+        internal = part(event, "network").get("direction") in INTERNAL_DIRECTIONS
+        alerts = self._trw(event, event_time, probe, internal)
+        if probe.echo:
+            alerts += self._ping.on_request(event, event_time, probe.succeeded, internal)
+        return alerts
+
+    def _trw(self, event: dict, event_time: float, probe: _Probe,
+             internal: bool) -> list[AlertSpec]:
         src = event["source"]["ip"]
         state = self._touch(src, event_time)
-        state.internal = part(event, "network").get("direction") in INTERNAL_DIRECTIONS
+        state.internal = internal
         failed_again = not probe.succeeded and self._stale(state, event_time)
         if not probe.succeeded:
             state.last_failed = max(state.last_failed, event_time)
@@ -234,12 +255,14 @@ class ScanDetector(Detector):
             technique_id=technique[0], technique_name=technique[1], count=count)
 
     def on_timer(self, now: float) -> list[AlertSpec]:
-        alerts = self._final_counts(now) + self._arp.final_counts(now)
+        alerts = (self._final_counts(now) + self._arp.final_counts(now)
+                  + self._ping.final_counts(now))
         horizon = now - self.config.window_seconds
         # Contacts are pruned when their source is touched (`_touch`), so a live source keeps
         # at most a window of stale ones; a quiet one goes whole once idle past the window.
         self._sources.expire_idle(horizon)
         self._arp.expire(now)
+        self._ping.expire(now)
         return alerts
 
     def _final_counts(self, now: float) -> list[AlertSpec]:
@@ -251,13 +274,16 @@ class ScanDetector(Detector):
     def snapshot(self) -> dict:
         return {"sources": self._sources.snapshot(), "evicted": self.evicted,
                 "arp": self._arp.snapshot(), "unreported": self._unreported.snapshot(),
-                "arp_unreported": self._arp.unreported.snapshot()}
+                "arp_unreported": self._arp.unreported.snapshot(),
+                "ping": self._ping.snapshot(), "ping_unreported": self._ping.unreported.snapshot()}
 
     def restore(self, state: dict) -> None:
         self._sources.restore(state.get("sources", {}), state.get("evicted", 0))
         self._arp.restore(state.get("arp", {}))
         self._unreported.restore(state.get("unreported"))
         self._arp.unreported.restore(state.get("arp_unreported"))
+        self._ping.restore(state.get("ping", {}))
+        self._ping.unreported.restore(state.get("ping_unreported"))
         self._targets_dropped = 0
 
 
@@ -310,7 +336,7 @@ def _probe(event: dict) -> _Probe | None:
     if transport == "udp":
         return _Probe(f"{dst['ip']}|{dst.get('port')}", answered)
     if transport in ECHO_REQUEST and part(event, "source").get("port") == ECHO_REQUEST[transport]:
-        return _Probe(f"{dst['ip']}|icmp", answered)
+        return _Probe(f"{dst['ip']}|icmp", answered, echo=True)
     return None
 
 

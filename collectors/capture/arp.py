@@ -3,7 +3,7 @@
 Host discovery on a local segment (`nmap -sn`, arp-scan, netdiscover, a worm's first hop) sends
 no IP packet to the hosts it looks for: it asks "who has 192.168.1.x?" for every address. Flows
 never show it, so the capture reads these requests itself, as Zeek's ARP analyzer and
-Suricata's `arp` events do, and the scan detector counts them (detectors/arp_sweep.py).
+Suricata's `arp` events do, and the scan detector counts them (detectors/sweep.py).
 
 Kept: broadcast requests, the ones a host sends for an address it has not resolved: on
 Ethernet, destination ff:ff:ff:ff:ff:ff, up to two VLAN tags; in Linux "cooked" captures

@@ -1,4 +1,4 @@
-"""Host discovery over ARP (the scan detector's `wk.scan.arp_sweep` rule, detectors/arp_sweep.py):
+"""Host discovery over ARP (the scan detector's `wk.scan.arp_sweep` rule, detectors/sweep.py):
 sweeps on two public captures and in shapes, quiet on hosts resolving their own neighbours."""
 from __future__ import annotations
 
