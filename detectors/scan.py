@@ -22,6 +22,7 @@ from pydantic import Field, model_validator
 from detectors.base import Detector, DetectorConfig
 from detectors.kit import (KeyedState, Unreported, doubled, number, part, refresh_field,
                            refreshed, text)
+from detectors.fingerprint import OsFingerprints, probe_kind
 from detectors.sweep import ARP_SWEEP, PING_SWEEP, Sweeps
 from detectors.trw import early_scan, early_sweep
 from watchkeeper import schema
@@ -32,9 +33,6 @@ from watchkeeper.documents import AlertSpec
 FAILED_TCP = frozenset({"S0", "REJ", "RSTOS0", "SH"})
 ACCEPTED_TCP = frozenset({"S1", "S2", "S3", "SF", "RSTO", "RSTR"})
 ECHO_REQUEST = {"icmp": 8, "ipv6-icmp": 128}
-# Zeek history letters the originator of a FIN, Xmas or SYN+FIN probe sends: FIN first ("F"),
-# SYN and FIN at once ("Q"), retransmitted ("T").
-STEALTH_LETTERS = frozenset("FQT")
 INTERNAL_DIRECTIONS = frozenset({"internal", "outbound"})
 
 
@@ -79,6 +77,12 @@ class ScanConfig(DetectorConfig):
     ping_ignored_senders: list[str] = Field(default_factory=list, description=(
         "addresses or networks (CIDR) whose echo requests are not counted: monitoring "
         "systems and load balancers that ping their hosts every minute"))
+    fingerprint_min_kinds: int = Field(3, ge=2, le=4, description=(
+        "kinds of invalid-flag TCP probe (no flags, SYN+FIN, FIN, bare ACK) one source sends "
+        "one host within fingerprint_window_seconds that make OS fingerprinting "
+        "(detectors/fingerprint.py)"))
+    fingerprint_window_seconds: float = Field(10.0, ge=1, le=600, description=(
+        "window of the OS fingerprinting rule: nmap -O probes a host in under a second"))
     max_tracked_targets: int = Field(10_000, ge=100, le=1_000_000,
                                      description="per-source memory bound (oldest dropped)")
     max_sources: int = Field(100_000, ge=100, le=10_000_000,
@@ -102,6 +106,7 @@ class _Probe:
     target: str          # "ip|port" ("ip|icmp" for an echo request)
     succeeded: bool
     echo: bool = False   # an ICMP echo request: the ping sweep rule counts it too
+    kind: str | None = None   # an invalid-flag TCP probe's kind (fingerprint.py)
 
 
 @dataclass
@@ -119,7 +124,7 @@ class _Source:
 
 class ScanDetector(Detector):
     name = "scan"
-    version = "7"
+    version = "7"      # 7: ping sweeps and OS fingerprinting (sweep.py, fingerprint.py)
     category = "scan"
     datasets = frozenset({schema.FLOW, schema.ARP})
     Config = ScanConfig
@@ -138,13 +143,16 @@ class ScanDetector(Detector):
                            c.arp_ignored_senders)
         self._ping = Sweeps(self, PING_SWEEP, c.ping_min_hosts, c.ping_window_seconds,
                             c.ping_ignored_senders)
+        self._fingerprints = OsFingerprints(self, c.fingerprint_min_kinds,
+                                            c.fingerprint_window_seconds)
         self._unreported = Unreported()            # raised sources whose fan-out grew since
 
     @property
     def evicted(self) -> int:
         """Sources and targets dropped by the caps."""
         return (self._sources.evicted + self._targets_dropped + sum(
-            sweeps.askers.evicted + sweeps.dropped for sweeps in (self._arp, self._ping)))
+            sweeps.askers.evicted + sweeps.dropped for sweeps in (self._arp, self._ping))
+            + self._fingerprints.evicted)
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         if event["event"]["dataset"] == schema.ARP:
@@ -156,6 +164,8 @@ class ScanDetector(Detector):
         alerts = self._trw(event, event_time, probe, internal)
         if probe.echo:
             alerts += self._ping.on_request(event, event_time, probe.succeeded, internal)
+        elif probe.kind:
+            alerts += self._fingerprints.on_probe(event, event_time, probe.kind, internal)
         return alerts
 
     def _trw(self, event: dict, event_time: float, probe: _Probe,
@@ -256,13 +266,14 @@ class ScanDetector(Detector):
 
     def on_timer(self, now: float) -> list[AlertSpec]:
         alerts = (self._final_counts(now) + self._arp.final_counts(now)
-                  + self._ping.final_counts(now))
+                  + self._ping.final_counts(now) + self._fingerprints.final_counts(now))
         horizon = now - self.config.window_seconds
         # Contacts are pruned when their source is touched (`_touch`), so a live source keeps
         # at most a window of stale ones; a quiet one goes whole once idle past the window.
         self._sources.expire_idle(horizon)
         self._arp.expire(now)
         self._ping.expire(now)
+        self._fingerprints.expire(now)
         return alerts
 
     def _final_counts(self, now: float) -> list[AlertSpec]:
@@ -275,7 +286,8 @@ class ScanDetector(Detector):
         return {"sources": self._sources.snapshot(), "evicted": self.evicted,
                 "arp": self._arp.snapshot(), "unreported": self._unreported.snapshot(),
                 "arp_unreported": self._arp.unreported.snapshot(),
-                "ping": self._ping.snapshot(), "ping_unreported": self._ping.unreported.snapshot()}
+                "ping": self._ping.snapshot(), "ping_unreported": self._ping.unreported.snapshot(),
+                **self._fingerprints.snapshot()}
 
     def restore(self, state: dict) -> None:
         self._sources.restore(state.get("sources", {}), state.get("evicted", 0))
@@ -284,6 +296,7 @@ class ScanDetector(Detector):
         self._arp.unreported.restore(state.get("arp_unreported"))
         self._ping.restore(state.get("ping", {}))
         self._ping.unreported.restore(state.get("ping_unreported"))
+        self._fingerprints.restore(state)
         self._targets_dropped = 0
 
 
@@ -326,8 +339,9 @@ def _probe(event: dict) -> _Probe | None:
     transport = part(event, "network").get("transport")
     if transport == "tcp":
         flow = part(event, "watchkeeper", "flow")
-        if stealth_probe(flow, part(event, "source").get("packets")):
-            return _Probe(f"{dst['ip']}|{dst.get('port')}", False)
+        kind = probe_kind(flow, part(event, "source").get("packets"))
+        if kind:
+            return _Probe(f"{dst['ip']}|{dst.get('port')}", False, kind=kind)
         state = text(flow.get("conn_state"))
         if state not in FAILED_TCP and state not in ACCEPTED_TCP:
             return None
@@ -350,28 +364,3 @@ def _unprobeable(ip: str) -> bool:
     # x.x.x.255 is taken as a subnet broadcast (true for the /24s that dominate LANs).
     return (addr.is_multicast or addr.is_unspecified
             or (addr.version == 4 and (ip == "255.255.255.255" or ip.endswith(".255"))))
-
-
-def stealth_probe(flow: dict, orig_packets) -> bool:
-    """A FIN, Xmas, NULL, SYN+FIN or ACK probe (`nmap -sF/-sX/-sN/-sA/-sW`, OS fingerprinting):
-    the originator opened nothing, sent no payload and its first packet was a FIN, SYN+FIN or
-    bare ACK, or carried no flag at all; the responder at most refused (RST). Counted as a
-    failed first contact: no client opens a connection this way, and a closed port's RST
-    (Zeek's RSTR) would otherwise count as an accepted one. A bare ACK counts only when
-    refused: unanswered, it is the last ACK of a connection the sensor joined midstream."""
-    history = text(flow.get("history"))
-    # On every TCP flow: an ordinary one (history "S...", "D...", "^...") is out at once.
-    if history is None or (history and history[0] not in "FQAr"):
-        return False
-    if "^" in history or number(flow.get("orig_bytes")) > 0:
-        return False
-    if any(c.islower() and c != "r" for c in history):
-        return False                    # the responder answered as to a connection
-    sent = [c for c in history if c.isupper()]
-    if not sent:
-        return number(orig_packets) > 0     # flagless packets: a NULL probe
-    if sent[0] == "A":
-        # Refused, and (the caller's rule) to a target this source has not contacted in the
-        # window: a straggling ACK of a connection it just had is not a first contact.
-        return set(sent) == {"A"} and "r" in history
-    return sent[0] in "FQ" and set(sent) <= STEALTH_LETTERS

@@ -46,7 +46,7 @@ class SweepRule:
 class _Asker:
     last_seen: float
     mac: str = ""
-    asked: dict[str, list] = field(default_factory=dict)  # address -> [time, event id(, answered)]
+    asked: dict[str, list] = field(default_factory=dict)  # address -> [time, id(s)(, answered)]
     reported_at: int = 0
     raised_at: float = 0.0
     first_seen: float | None = None     # the episode's first address: the alert id's hour
@@ -67,8 +67,9 @@ class Sweeps:
         self.unreported = Unreported()   # raised senders that asked for more since
 
     def on_request(self, event: dict, event_time: float, answered: bool | None = None,
-                   internal: bool = True) -> list[AlertSpec]:
-        """One request of `event`'s source for its destination address."""
+                   internal: bool = True, evidence: list[str] | None = None) -> list[AlertSpec]:
+        """One request of `event`'s source for its destination address; `evidence`: the
+        event ids that make it one (else the event's own)."""
         src, target = part(event, "source").get("ip"), part(event, "destination").get("ip")
         if not src or not target or self._ignored(src):
             return []
@@ -78,7 +79,7 @@ class Sweeps:
         asker.mac = part(event, "source").get("mac") or asker.mac
         asker.internal = internal
         asker.asked.pop(target, None)   # kept in the order last asked
-        entry = [event_time, event["event"]["id"]]
+        entry = [event_time, evidence or event["event"]["id"]]
         asker.asked[target] = entry if answered is None else [*entry, answered]
         self._prune(asker, event_time - self.window)
         while len(asker.asked) > cfg.max_tracked_targets:
@@ -137,8 +138,9 @@ class Sweeps:
             rule_name_zh=rule.rule_name_zh, message_zh=message_zh,
             entity=src, first_seen=asker.first_seen,
             last_seen=max(v[0] for v in asker.asked.values()), source_ip=src,
+            destination_ip=addresses[0] if n == 1 else None,
             related_ips=sorted(addresses, key=_sort_key)[:50],
-            evidence=[v[1] for v in asker.asked.values()][:100],
+            evidence=_evidence(asker.asked.values())[:100],
             subscores={"fanout": min(1.0, n / (4 * self.min_targets))},
             technique_id=technique[0], technique_name=technique[1], count=n)
 
@@ -191,6 +193,13 @@ ARP_SWEEP = SweepRule("wk.scan.arp_sweep", "Host discovery over ARP", "ARP 主�
                       _arp_words, _local_severity, lambda _internal: _discovery_technique(True))
 PING_SWEEP = SweepRule("wk.scan.ping_sweep", "Ping sweep", "Ping 主机发现扫描",
                        _ping_words, _ping_severity, _discovery_technique)
+
+
+def _evidence(entries) -> list[str]:
+    ids: list[str] = []
+    for entry in entries:
+        ids += entry[1] if isinstance(entry[1], list) else [entry[1]]
+    return ids
 
 
 def _sort_key(ip: str) -> tuple:

@@ -99,6 +99,13 @@ def nmap_arp_sweep(r, s):
                 "nmap -sn -PR -n -e eth0 --max-retries 1 10.77.1.0/24")]
 
 
+def nmap_os(r, s):
+    # OS detection of one server: its T2-T7 probes (no flags, SYN+FIN+URG+PSH, bare ACKs,
+    # FIN+PSH+URG) on one open and one closed port; two ports only, so no port scan to name
+    return [_sh(r, s.attackers[0], s.id,
+                f"nmap -O -n -Pn -p 80,81 --max-retries 1 -e eth0 {_ip(r, 'web')}")]
+
+
 # ---- denial of service -----------------------------------------------------------------------
 def syn_flood(r, s):
     web = _ip(r, s.victim)
@@ -209,7 +216,7 @@ def base32(data: bytes) -> str:
 ATTACKERS = {
     "a-syn": "10.77.3.11", "a-tcp": "203.0.113.12", "a-udpscan": "10.77.3.13",
     "a-slowscan": "203.0.113.14", "a-masscan": "10.77.3.15", "a-arpscan": "10.77.3.16",
-    "a-xmas": "203.0.113.16", "a-ackscan": "203.0.113.17",
+    "a-xmas": "203.0.113.16", "a-ackscan": "203.0.113.17", "a-osscan": "203.0.113.18",
     "a-flood1": "203.0.113.21", "a-flood2": "203.0.113.22", "a-flood3": "203.0.113.23",
     "a-uflood1": "203.0.113.31", "a-uflood2": "203.0.113.32",
     "a-hydra": "203.0.113.40", "a-slowhttp": "203.0.113.50", "a-rootlogin": "203.0.113.95",
@@ -235,6 +242,9 @@ SCENARIOS: list[Scenario] = [
     Scenario("nmap_arp_sweep", "nmap -sn host discovery of 10.77.1.0/24 over ARP (insider)",
              "scan", ["a-arpscan"], nmap_arp_sweep, deadline=SCAN_DEADLINE, max_runtime=30,
              rule="wk.scan.arp_sweep"),
+    Scenario("nmap_os", "nmap -O OS detection of web, ports 80 and 81 (from outside)",
+             "scan", ["a-osscan"], nmap_os, deadline=SCAN_DEADLINE, max_runtime=30,
+             rule="wk.scan.os_fingerprint"),
     Scenario("syn_flood", "hping3 SYN flood to web:80 from 3 sources, 15k packets each",
              "dos", ["a-flood1", "a-flood2", "a-flood3"], syn_flood, victim="web",
              max_runtime=60, ok_exit=(0, 1)),   # hping3 exits 1 when nothing answered

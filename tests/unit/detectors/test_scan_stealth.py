@@ -7,7 +7,8 @@ import pytest
 from scapy.all import IP, TCP
 
 from collectors.capture import iter_flow_documents
-from detectors.scan import ScanDetector, stealth_probe
+from detectors.fingerprint import stealth_probe
+from detectors.scan import ScanDetector
 from tests.unit.collectors.packets import write_pcap
 from watchkeeper import schema, timeutil
 from watchkeeper.networks import InternalNetworks
