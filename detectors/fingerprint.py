@@ -19,13 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from detectors.kit import KeyedState, number, part, text
-from detectors.sweep import SweepRule, Sweeps
+from detectors.sweep import SweepRule, Sweeps, scan_severity, scan_technique
 from watchkeeper.documents import AlertSpec
 
 # Zeek history letters the originator of a FIN, Xmas or SYN+FIN probe sends: FIN first ("F"),
 # SYN and FIN at once ("Q"), retransmitted ("T").
 STEALTH_LETTERS = frozenset("FQT")
-KIND_WORDS = {"null": "no flags", "synfin": "SYN+FIN", "fin": "FIN first", "ack": "bare ACK"}
 
 
 def probe_kind(flow: dict, orig_packets) -> str | None:
@@ -99,7 +98,7 @@ class OsFingerprints:
 
     @property
     def evicted(self) -> int:
-        return self.pairs.evicted + self.hosts.askers.evicted + self.hosts.dropped
+        return self.pairs.evicted + self.hosts.evicted
 
     def snapshot(self) -> dict:
         """Flat keys, merged into the scan detector's snapshot."""
@@ -123,14 +122,5 @@ def _words(src: str, _mac: str, n: int, window: str, span: str, _answered) -> tu
             f"（无标志、SYN+FIN、FIN、单独 ACK 中的几种）：操作系统指纹探测（nmap -O）")
 
 
-def _severity(_n: int, internal: bool) -> int:
-    """As the flow rules weigh scans: an internal prober is likely compromised."""
-    return 2 if internal else 1
-
-
-def _technique(internal: bool) -> tuple[str, str]:
-    return ("T1046", "Network Service Discovery") if internal else ("T1595", "Active Scanning")
-
-
 OS_FINGERPRINT = SweepRule("wk.scan.os_fingerprint", "OS fingerprinting", "操作系统指纹探测",
-                           _words, _severity, _technique)
+                           _words, scan_severity, scan_technique)

@@ -23,7 +23,7 @@ from detectors.base import Detector, DetectorConfig
 from detectors.kit import (KeyedState, Unreported, doubled, number, part, refresh_field,
                            refreshed, text)
 from detectors.fingerprint import OsFingerprints, probe_kind
-from detectors.sweep import ARP_SWEEP, PING_SWEEP, Sweeps
+from detectors.sweep import ARP_SWEEP, PING_SWEEP, Sweeps, scan_severity, scan_technique
 from detectors.trw import early_scan, early_sweep
 from watchkeeper import schema
 from watchkeeper.documents import AlertSpec
@@ -150,9 +150,8 @@ class ScanDetector(Detector):
     @property
     def evicted(self) -> int:
         """Sources and targets dropped by the caps."""
-        return (self._sources.evicted + self._targets_dropped + sum(
-            sweeps.askers.evicted + sweeps.dropped for sweeps in (self._arp, self._ping))
-            + self._fingerprints.evicted)
+        return (self._sources.evicted + self._targets_dropped + self._arp.evicted
+                + self._ping.evicted + self._fingerprints.evicted)
 
     def on_event(self, event: dict, event_time: float) -> list[AlertSpec]:
         if event["event"]["dataset"] == schema.ARP:
@@ -160,8 +159,9 @@ class ScanDetector(Detector):
         probe = _probe(event)
         if probe is None:
             return []
-        internal = part(event, "network").get("direction") in INTERNAL_DIRECTIONS
-        alerts = self._trw(event, event_time, probe, internal)
+        direction = part(event, "network").get("direction")
+        internal = direction in INTERNAL_DIRECTIONS
+        alerts = self._trw(event, event_time, probe, direction)
         if probe.echo:
             alerts += self._ping.on_request(event, event_time, probe.succeeded, internal)
         elif probe.kind:
@@ -169,10 +169,10 @@ class ScanDetector(Detector):
         return alerts
 
     def _trw(self, event: dict, event_time: float, probe: _Probe,
-             internal: bool) -> list[AlertSpec]:
+             direction: str | None) -> list[AlertSpec]:
         src = event["source"]["ip"]
         state = self._touch(src, event_time)
-        state.internal = internal
+        state.internal = direction in INTERNAL_DIRECTIONS
         failed_again = not probe.succeeded and self._stale(state, event_time)
         if not probe.succeeded:
             state.last_failed = max(state.last_failed, event_time)
@@ -182,7 +182,7 @@ class ScanDetector(Detector):
             return [self._raise(src, state, event_time)] if failed_again else []
         self._remember(state, probe, event_time, event["event"]["id"])
         self._walk(state, probe.succeeded)
-        if self._is_scan(state, part(event, "network").get("direction")) or failed_again:
+        if self._is_scan(state, direction) or failed_again:
             return [self._raise(src, state, event_time)]
         if state.reported_at and not probe.succeeded:
             self._unreported.grew(src, event_time)     # its final count comes on the timer
@@ -244,11 +244,10 @@ class ScanDetector(Detector):
         count = len(state.failed)
         ratio = math.exp(min(state.log_ratio, 700))
         where = "internal" if state.internal else "external"
-        technique = (("T1046", "Network Service Discovery") if state.internal
-                     else ("T1595", "Active Scanning"))
+        technique = scan_technique(state.internal)
         return AlertSpec(
             detector=self.name, detector_version=self.version, category=self.category,
-            rule_id="wk.scan", rule_name="Port scan", severity=_severity(count, state.internal),
+            rule_id="wk.scan", rule_name="Port scan", severity=scan_severity(count, state.internal),
             message=f"{shape} scan from {where} host {src}: {count} of {len(state.contacts)} "
                     f"first contacts failed ({len(hosts)} hosts, {len(ports)} ports); "
                     f"TRW likelihood ratio {ratio:.0f} >= {math.exp(self._upper):.0f}",
@@ -322,12 +321,6 @@ def _shape(hosts: int, targets: int) -> str:
     if per_host <= 2:
         return "horizontal"
     return "mixed"
-
-
-def _severity(count: int, internal: bool) -> int:
-    """An internal host scanning is likely compromised; the Internet's background scans are not."""
-    breadth = 0 if count < 100 else 1 if count < 1000 else 2
-    return min(4, 2 + breadth) if internal else 1 + min(1, breadth)
 
 
 def _probe(event: dict) -> _Probe | None:

@@ -66,6 +66,11 @@ class Sweeps:
         self.dropped = 0                 # addresses dropped by the per-sender cap
         self.unreported = Unreported()   # raised senders that asked for more since
 
+    @property
+    def evicted(self) -> int:
+        """Senders and addresses dropped by the caps."""
+        return self.askers.evicted + self.dropped
+
     def on_request(self, event: dict, event_time: float, answered: bool | None = None,
                    internal: bool = True, evidence: list[str] | None = None) -> list[AlertSpec]:
         """One request of `event`'s source for its destination address; `evidence`: the
@@ -175,24 +180,27 @@ def _ping_words(src: str, _mac: str, n: int, window: str, span: str,
             f"主机发现扫描（Ping 扫描），或监控系统在轮询其主机")
 
 
-def _local_severity(n: int, _internal: bool) -> int:
-    return 2 if n < 100 else 3 if n < 1000 else 4
+def scan_severity(count: int, internal: bool) -> int:
+    """How every rule of the scan detector weighs what it found (ports, hosts, addresses): an
+    internal host scanning is likely compromised; the Internet's background scans are not."""
+    breadth = 0 if count < 100 else 1 if count < 1000 else 2
+    return min(4, 2 + breadth) if internal else 1 + min(1, breadth)
 
 
-def _ping_severity(n: int, internal: bool) -> int:
-    """As the flow rules weigh scans: an internal sweeper is likely compromised, the
-    Internet's background sweeps are not."""
-    return _local_severity(n, internal) if internal else 1 if n < 1000 else 2
+def scan_technique(internal: bool) -> tuple[str, str]:
+    return ("T1046", "Network Service Discovery") if internal else ("T1595", "Active Scanning")
 
 
 def _discovery_technique(internal: bool) -> tuple[str, str]:
     return ("T1018", "Remote System Discovery") if internal else ("T1595", "Active Scanning")
 
 
+# an ARP request comes from the segment itself: always weighed as an insider's
 ARP_SWEEP = SweepRule("wk.scan.arp_sweep", "Host discovery over ARP", "ARP 主机发现扫描",
-                      _arp_words, _local_severity, lambda _internal: _discovery_technique(True))
+                      _arp_words, lambda n, _internal: scan_severity(n, True),
+                      lambda _internal: _discovery_technique(True))
 PING_SWEEP = SweepRule("wk.scan.ping_sweep", "Ping sweep", "Ping 主机发现扫描",
-                       _ping_words, _ping_severity, _discovery_technique)
+                       _ping_words, scan_severity, _discovery_technique)
 
 
 def _evidence(entries) -> list[str]:
