@@ -23,10 +23,13 @@ COPY reports ./reports
 COPY playbooks ./playbooks
 COPY --from=web /web/dist ./web/dist
 ENV WATCHKEEPER_WEB_ROOT=/opt/watchkeeper/web/dist
-# The capture kernels are compiled ahead of time (collectors/capture/kernels/build.py needs a C
-# compiler only while building; run from / so the installed package gets the module).
+# The capture kernels and the detection path are compiled ahead of time
+# (collectors/capture/kernels/build.py, watchkeeper/compiled_build.py need a C compiler and
+# Cython only while building; run from / so the installed package gets the modules).
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
-    && pip install --no-cache-dir . && (cd / && python -m collectors.capture.kernels.build) \
+    && pip install --no-cache-dir '.[compiled]' \
+    && (cd / && python -m collectors.capture.kernels.build && python -m watchkeeper.compiled_build) \
+    && pip uninstall -y cython \
     && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 USER watchkeeper
 ENTRYPOINT ["watchkeeper"]

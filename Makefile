@@ -15,6 +15,7 @@ WEB_SOURCES := $(shell find web/src web/console web/screen -type f 2>/dev/null) 
 install: $(STAMP) $(WEB_BUILT)
 	$(BIN)/python -m collectors.capture.kernels.build --if-stale
 	$(BIN)/python -m collectors.capture.kernels.warm
+	$(BIN)/python -m watchkeeper.compiled_build
 	@# Our modules' bytecode: an editable install writes none, so a process that may not
 	@# write it (another user, PYTHONDONTWRITEBYTECODE) would compile ~200 modules per start.
 	$(BIN)/python -m compileall -q -j 0 app alerting api collectors detectors playbooks reports watchkeeper
@@ -27,7 +28,7 @@ $(STAMP): pyproject.toml deploy/local/debian-packages.txt
 	deploy/local/install-debs
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,rdkafka]'
+	$(BIN)/pip install -q -e '.[dev,rdkafka,compiled]'
 	touch $(STAMP)
 
 run: install
