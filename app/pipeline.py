@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from watchkeeper import timeutil
+from watchkeeper import compiled, timeutil
 from watchkeeper.bus import Bus, Names, open_bus
 from app.settings import Settings
 from alerting.correlate import Correlator
@@ -263,6 +263,8 @@ def start_workers(settings: Settings, backends: Backends, stop: threading.Event,
                                                                 backends.store))))
         elif role == "retention":
             targets.append(("wk-retention", lambda: retention_loop(settings, backends.store, stop)))
+    if "detect" in roles:
+        compiled.report(log)           # the detectors are imported now: compiled or not
     threads = [threading.Thread(target=fn, name=name, daemon=True) for name, fn in targets]
     for thread in threads:
         thread.start()

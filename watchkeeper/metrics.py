@@ -59,3 +59,6 @@ CHECKPOINT_SECONDS = Gauge("watchkeeper_checkpoint_seconds",
                            "Duration of a detection stage's last state checkpoint", ["group"])
 STAGE_RESTARTS = Counter("watchkeeper_stage_restarts_total",
                          "Times the watchdog made a stage rejoin its consumer group", ["stage"])
+COMPILED_MODULES = Gauge("watchkeeper_compiled_modules",
+                         "Modules of the detection path imported, by form (watchkeeper/compiled.py)",
+                         ["form"])

@@ -89,3 +89,23 @@ def test_the_compiled_detectors_raise_what_their_source_raises():
     raised = sum(len(alerts) for alerts in with_source["alerts"].values())
     assert raised > 10, with_source["alerts"]          # the stream does raise alerts
     assert with_compiled["alerts"] == with_source["alerts"]
+
+
+def test_the_form_the_detection_path_runs_in_is_reported(caplog, monkeypatch):
+    import logging
+
+    import detectors.exfil  # noqa: F401
+    from watchkeeper import metrics
+    log = logging.getLogger("test-compiled")
+    monkeypatch.setenv("WATCHKEEPER_COMPILED", "1")     # not switched off: Python is news
+    with caplog.at_level(logging.INFO, logger="test-compiled"):
+        compiled.report(log)
+    done, python = compiled.loaded()
+    assert "detectors.exfil" in done + python and "detectors.kit" not in done + python
+    gauge = metrics.COMPILED_MODULES.labels(form="python")._value.get()
+    assert gauge == len(python)
+    assert metrics.COMPILED_MODULES.labels(form="compiled")._value.get() == len(done)
+    if python:
+        assert "run as Python" in caplog.text and python[0] in caplog.text
+    else:
+        assert f"{len(done)} modules compiled, 0 as Python" in caplog.text
