@@ -40,7 +40,7 @@ def build_module(name: str, source: Path) -> Path:
               "-o", str(c_file)])
         _run([*_compiler(), "-O2", "-fPIC", "-shared", "-w",
               f"-I{sysconfig.get_paths()['include']}", str(c_file), "-o", str(built)])
-        partial = target.with_name(f".{target.name}.part")
+        partial = target.with_name(f".{target.name}.{os.getpid()}.part")   # builds may race
         partial.write_bytes(built.read_bytes())  # scratch may be another file system
         partial.replace(target)                  # a reader never sees half a file
     for old in source.parent.glob(f"{source.stem}.*{SUFFIX}"):
@@ -50,7 +50,11 @@ def build_module(name: str, source: Path) -> Path:
 
 
 def _run(argv: list[str]) -> None:
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    except FileNotFoundError as missing:
+        raise RuntimeError(f"{argv[0]} is not installed (a C compiler is needed to build)") \
+            from missing
     if done.returncode != 0:
         raise RuntimeError(f"{argv[0]} {argv[-3]} failed:\n{done.stderr.strip()[-2000:]}")
 
