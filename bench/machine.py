@@ -22,6 +22,7 @@ def machine(es_url: str | None, kafka: bool) -> dict:
         mem_kb = 0
     info = {"cpu": cpu, "cores": os.cpu_count(), "ram_gib": round(mem_kb / 1024 ** 2, 1),
             "python": platform.python_version(), "os": platform.platform(terse=True)}
+    info["detection"] = detection_form()
     if kafka:
         info["kafka"] = kafka_version()
     if es_url:
@@ -31,6 +32,16 @@ def machine(es_url: str | None, kafka: bool) -> dict:
             nodes = json.load(resp)["nodes"]
         info["elasticsearch"] = next(iter(nodes.values()))["version"]
     return info
+
+
+def detection_form() -> str:
+    """Whether the detection path runs compiled (docs/decisions.md): figures before 2026-12-07,
+    or with WATCHKEEPER_COMPILED=0, are of the Python form."""
+    if os.environ.get("WATCHKEEPER_COMPILED", "1") == "0":
+        return "detection as Python (WATCHKEEPER_COMPILED=0)"
+    from watchkeeper.compiled import status
+    built = status()
+    return f"detection compiled ({sum(built.values())} of {len(built)} modules built)"
 
 
 def kafka_version() -> str:
@@ -52,6 +63,8 @@ def kafka_version() -> str:
 def machine_line(info: dict) -> str:
     parts = [f"{info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB RAM",
              f"Python {info['python']}", info["os"]]
+    if "detection" in info:
+        parts.append(info["detection"])
     if "kafka" in info:
         parts.append(f"Kafka {info['kafka']}")
     if "elasticsearch" in info:
