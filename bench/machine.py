@@ -37,9 +37,9 @@ def machine(es_url: str | None, kafka: bool) -> dict:
 def detection_form() -> str:
     """Whether the detection path runs compiled (docs/decisions.md): figures before 2026-12-07,
     or with WATCHKEEPER_COMPILED=0, are of the Python form."""
-    if os.environ.get("WATCHKEEPER_COMPILED", "1") == "0":
+    from watchkeeper.compiled import enabled, status
+    if not enabled():
         return "detection as Python (WATCHKEEPER_COMPILED=0)"
-    from watchkeeper.compiled import status
     built = status()
     return f"detection compiled ({sum(built.values())} of {len(built)} modules built)"
 

@@ -75,9 +75,14 @@ class CompiledFinder:
         return spec
 
 
+def enabled() -> bool:
+    """False when WATCHKEEPER_COMPILED=0 asks for every module as Python."""
+    return os.environ.get("WATCHKEEPER_COMPILED", "1") != "0"
+
+
 def install() -> None:
-    """Put the finder first on `sys.meta_path` (once), unless WATCHKEEPER_COMPILED=0."""
-    if os.environ.get("WATCHKEEPER_COMPILED", "1") == "0":
+    """Put the finder first on `sys.meta_path` (once), unless switched off (`enabled`)."""
+    if not enabled():
         return
     if not any(isinstance(finder, CompiledFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, CompiledFinder())
@@ -120,7 +125,7 @@ def report(log) -> None:
     compiled, python = loaded()
     metrics.COMPILED_MODULES.labels(form="compiled").set(len(compiled))
     metrics.COMPILED_MODULES.labels(form="python").set(len(python))
-    if python and os.environ.get("WATCHKEEPER_COMPILED", "1") != "0":
+    if python and enabled():
         log.warning("detection path: %d of %d modules run as Python (%s): build them with "
                     "`make install` or `python -m watchkeeper.compiled_build`", len(python),
                     len(compiled) + len(python), ", ".join(python[:5]))

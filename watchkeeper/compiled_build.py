@@ -21,7 +21,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from watchkeeper.compiled import SUFFIX, compiled_path, wanted_sources
+from watchkeeper.compiled import SUFFIX, compiled_path, status, wanted_sources
 
 TOP = Path(__file__).resolve().parents[1]
 
@@ -61,8 +61,8 @@ def _run(argv: list[str]) -> None:
 
 def stale(top: Path = TOP) -> dict[str, Path]:
     """The wanted modules whose compiled form is missing for their source as it reads now."""
-    return {name: source for name, source in wanted_sources(top).items()
-            if not compiled_path(source).is_file()}
+    built = status(top)
+    return {name: source for name, source in wanted_sources(top).items() if not built[name]}
 
 
 def has_cython() -> bool:
