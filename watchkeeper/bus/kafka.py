@@ -14,6 +14,7 @@ from kafka.errors import (KafkaConnectionError, KafkaError, KafkaTimeoutError,
 
 from watchkeeper.bus.base import TOPICS, Bus, BusError, BusUnavailable, Consumer, Message, Producer
 from watchkeeper.bus.group import CONNECT, GroupOwnership
+from watchkeeper.bus.kafka_join import mend_group_join
 from watchkeeper.bus.partition import CachedKeyPartitioner
 
 log = logging.getLogger(__name__)
@@ -166,8 +167,9 @@ class KafkaBusConsumer(Consumer):
     def _open(self) -> KafkaConsumer:
         self._holds = None
         try:
-            self._consumer = KafkaConsumer(*self._topics, bootstrap_servers=self._servers,
-                                           **CONNECT, group_id=self._group, **_CONSUMER)
+            self._consumer = mend_group_join(KafkaConsumer(
+                *self._topics, bootstrap_servers=self._servers, **CONNECT, group_id=self._group,
+                **_CONSUMER))
         except _NO_BROKER:
             raise _unavailable(self._servers) from None
         return self._consumer
