@@ -20,7 +20,7 @@ from watchkeeper.liveness import StageRegistry
 from watchkeeper.networks import InternalNetworks
 from watchkeeper.publish import EventPublisher
 from watchkeeper.store import Query, Store, open_store
-from watchkeeper.worker import StepResult, drain, run_forever
+from watchkeeper.worker import StepResult, Stepping, drain, run_forever
 
 log = logging.getLogger(__name__)
 
@@ -177,11 +177,13 @@ def ingest(paths: list[str], settings: Settings, backends: Backends,
     """Files -> flow events on the bus -> detectors -> store, then return (everything drained).
 
     Every stage (and so every consumer group) exists before the first event is published, so
-    the embedded bus keeps each message until all of them have read it. Stages are drained in
-    rounds of `chunk` events: memory on the embedded bus stays bounded by a round, not the file.
-    Detection checkpoints (a snapshot of every detector's state, the costliest step after the
-    detectors themselves) are taken once per round, when a stage has drained it, not on a
-    timer: a failed step still rewinds to a checkpoint no older than the round.
+    the embedded bus keeps each message until all of them have read it. On the embedded bus
+    stages are drained in rounds of `chunk` events: memory stays bounded by a round, not the
+    file. Kafka keeps the messages itself, so there the stages step in threads while the file
+    is published (one stage's waits on the broker or the store are the others' running
+    time), then each is drained. Detection checkpoints (a snapshot of every detector's state,
+    the costliest step after the detectors themselves) are taken when a stage has drained, or
+    spaced by their cost while it steps, not on a timer.
     """
     started = time.monotonic()
     names = Names(settings.namespace)
@@ -190,31 +192,42 @@ def ingest(paths: list[str], settings: Settings, backends: Backends,
     alerting = alerting_worker(settings, backends)
     indexer = Indexer(backends.bus, backends.store, names)
     correlator = Correlator(backends.bus, backends.store, names)
+    stages = [*detectors, alerting, indexer, correlator]
     publisher = EventPublisher(backends.bus.producer(), "capture", names,
                                partitions=backends.bus.partitions)
-    detected, indexed = StepResult(), StepResult()
+    results = [StepResult() for _ in stages]
+    in_process = settings.bus.startswith("memory:")
     try:
         docs = iter(_with_progress(capture_documents(paths, settings), "events published"))
         while True:
-            sent = 0
-            for doc in itertools.islice(docs, chunk):
-                publisher.publish(doc)
-                sent += 1
-            publisher.flush()
-            for detector in detectors:
-                detected.add(drain(detector, stall_s=settings.ingest_stall_seconds))
-            drain(alerting, stall_s=settings.ingest_stall_seconds)
-            indexed.add(drain(indexer, stall_s=settings.ingest_stall_seconds))
-            drain(correlator, stall_s=settings.ingest_stall_seconds)
-            if sent < chunk:
+            with Stepping([] if in_process else stages) as stepping:
+                sent = _publish(publisher, docs, chunk if in_process else None)
+            for total, stepped in zip(results, stepping.results):    # none in process
+                total.add(stepped)
+            for total, stage in zip(results, stages):
+                total.add(drain(stage, stall_s=settings.ingest_stall_seconds))
+            if not in_process or sent < chunk:
                 break
     finally:
-        for stage in (*detectors, alerting, indexer, correlator):
+        for stage in stages:
             stage.close()
         publisher.producer.close()
     backends.store.refresh()
-    return IngestReport(publisher.published, publisher.rejected, detected, indexed,
-                        time.monotonic() - started)
+    detected = StepResult()
+    for total in results[:len(detectors)]:
+        detected.add(total)
+    return IngestReport(publisher.published, publisher.rejected, detected,
+                        results[len(detectors) + 1], time.monotonic() - started)
+
+
+def _publish(publisher: EventPublisher, docs: Iterator[dict], limit: int | None) -> int:
+    """Publish up to `limit` documents (None: all of them), then flush; how many."""
+    sent = 0
+    for doc in docs if limit is None else itertools.islice(docs, limit):
+        publisher.publish(doc)
+        sent += 1
+    publisher.flush()
+    return sent
 
 
 def _with_progress(docs: Iterable[dict], label: str) -> Iterator[dict]:

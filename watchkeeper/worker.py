@@ -169,3 +169,47 @@ def drain(stage: Stage, idle_polls: int = 2, stall_s: float = 120.0,
         idle = idle + 1 if result.consumed == 0 and lag == 0 else 0
     return total
 
+
+
+class Stepping:
+    """Stages stepped each by its own thread while the caller does something else (`ingest`
+    publishing to Kafka), as `run` steps them: one stage's waits (a fetch, a bulk request in
+    flight, an idle poll) are the others' running time, instead of each stage waiting its
+    turn. Leaving the block stops every thread after its current step and hands the stages
+    back for a final `drain`; `results[i]` holds what stage i's steps did. A failed step is
+    retried from the last commit as in `run_forever`; any other error is raised on leaving."""
+
+    def __init__(self, stages: list[Stage], max_backoff: float = 10.0):
+        self.stages = stages
+        self.results = [StepResult() for _ in stages]
+        self._max_backoff = max_backoff
+        self._stop = threading.Event()
+        self._errors: list[BaseException] = []
+        self._threads = [threading.Thread(target=self._loop, args=(i,), daemon=True,
+                                          name=f"wk-step-{stage.name}")
+                         for i, stage in enumerate(stages)]
+
+    def __enter__(self) -> Stepping:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        if self._errors and exc[0] is None:
+            raise self._errors[0]
+
+    def _loop(self, index: int) -> None:
+        stage, total, backoff = self.stages[index], self.results[index], 0.5
+        try:
+            while not self._stop.is_set():
+                try:
+                    total.add(stage.step(timeout=0.2))
+                    backoff = 0.5
+                except _RETRYABLE as exc:
+                    _recover(stage, exc, backoff, self._stop.wait)
+                    backoff = min(self._max_backoff, backoff * 2)
+        except Exception as exc:     # noqa: BLE001 - raised again in the caller's thread
+            self._errors.append(exc)
