@@ -179,45 +179,84 @@ def ingest(paths: list[str], settings: Settings, backends: Backends,
     Every stage (and so every consumer group) exists before the first event is published, so
     the embedded bus keeps each message until all of them have read it. On the embedded bus
     stages are drained in rounds of `chunk` events: memory stays bounded by a round, not the
-    file. Kafka keeps the messages itself, so there the stages step in threads while the file
-    is published (one stage's waits on the broker or the store are the others' running
-    time), then each is drained. Detection checkpoints (a snapshot of every detector's state,
-    the costliest step after the detectors themselves) are taken when a stage has drained, or
-    spaced by their cost while it steps, not on a timer.
+    file. Kafka keeps the messages itself, so there the stages work while the file is
+    published: detection in a process of its own (app/ingest_detection.py), the other stages
+    each in a thread of this one, then each is drained in order. Detection checkpoints (a
+    snapshot of every detector's state, the costliest step after the detectors themselves)
+    are taken when a stage has drained, or spaced by their cost while it steps.
     """
+    if not settings.bus.startswith("memory:"):
+        return _ingest_kafka(paths, settings, backends)
     started = time.monotonic()
-    names = Names(settings.namespace)
-    # re-keyed stages after theirs
     detectors = detection_workers(settings, backends, checkpoint_every_s=float("inf"))
-    alerting = alerting_worker(settings, backends)
-    indexer = Indexer(backends.bus, backends.store, names)
-    correlator = Correlator(backends.bus, backends.store, names)
-    stages = [*detectors, alerting, indexer, correlator]
-    publisher = EventPublisher(backends.bus.producer(), "capture", names,
-                               partitions=backends.bus.partitions)
+    stages = [*detectors, *_storing_stages(settings, backends)]
+    publisher = _publisher(settings, backends)
     results = [StepResult() for _ in stages]
-    in_process = settings.bus.startswith("memory:")
     try:
-        docs = iter(_with_progress(capture_documents(paths, settings), "events published"))
+        docs = _documents(paths, settings)
         while True:
-            with Stepping([] if in_process else stages) as stepping:
-                sent = _publish(publisher, docs, chunk if in_process else None)
-            for total, stepped in zip(results, stepping.results):    # none in process
-                total.add(stepped)
+            sent = _publish(publisher, docs, chunk)
             for total, stage in zip(results, stages):
                 total.add(drain(stage, stall_s=settings.ingest_stall_seconds))
-            if not in_process or sent < chunk:
+            if sent < chunk:
                 break
     finally:
         for stage in stages:
             stage.close()
         publisher.producer.close()
     backends.store.refresh()
-    detected = StepResult()
-    for total in results[:len(detectors)]:
-        detected.add(total)
-    return IngestReport(publisher.published, publisher.rejected, detected,
-                        results[len(detectors) + 1], time.monotonic() - started)
+    return IngestReport(publisher.published, publisher.rejected, _sum(results[:-3]),
+                        results[-2], time.monotonic() - started)
+
+
+def _ingest_kafka(paths: list[str], settings: Settings, backends: Backends) -> IngestReport:
+    """`ingest` on Kafka: detection steps in its own process, the stages that store in
+    threads of this one, while the file is published; then all are drained in order."""
+    from app.ingest_detection import DetectionProcess
+    started = time.monotonic()
+    detection = DetectionProcess(settings)
+    stages, publisher = [], None
+    try:
+        detection.start()
+        stages = _storing_stages(settings, backends)
+        publisher = _publisher(settings, backends)
+        with Stepping(stages) as stepping:
+            _publish(publisher, _documents(paths, settings), None)
+            detected = detection.finish()        # drained: every alert is on the bus
+        results = [stepped.add(drain(stage, stall_s=settings.ingest_stall_seconds))
+                   for stepped, stage in zip(stepping.results, stages)]
+    finally:
+        detection.stop()
+        for stage in stages:
+            stage.close()
+        if publisher is not None:
+            publisher.producer.close()
+    backends.store.refresh()
+    return IngestReport(publisher.published, publisher.rejected, _sum(detected), results[1],
+                        time.monotonic() - started)
+
+
+def _storing_stages(settings: Settings, backends: Backends) -> list:
+    """The stages after detection, in the order `ingest` drains them (the indexer second)."""
+    names = Names(settings.namespace)
+    return [alerting_worker(settings, backends), Indexer(backends.bus, backends.store, names),
+            Correlator(backends.bus, backends.store, names)]
+
+
+def _publisher(settings: Settings, backends: Backends) -> EventPublisher:
+    return EventPublisher(backends.bus.producer(), "capture", Names(settings.namespace),
+                          partitions=backends.bus.partitions)
+
+
+def _documents(paths: list[str], settings: Settings) -> Iterator[dict]:
+    return iter(_with_progress(capture_documents(paths, settings), "events published"))
+
+
+def _sum(results: list[StepResult]) -> StepResult:
+    total = StepResult()
+    for result in results:
+        total.add(result)
+    return total
 
 
 def _publish(publisher: EventPublisher, docs: Iterator[dict], limit: int | None) -> int:
