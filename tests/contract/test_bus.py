@@ -87,8 +87,10 @@ def test_unowned_counts_the_partitions_no_member_of_the_group_holds(bus, unique)
     creation; librdkafka joins on its own thread, so either may be seen."""
     topic = _topic(bus, unique)
     members = [bus.consumer(f"g-{unique}", [topic])]
-    before_joining = {"memory": {0}, "kafka": {bus.partitions}}.get(
-        bus.url.partition(":")[0], {0, bus.partitions})
+    # by the consumer's kind: the librdkafka bus's URL also reads kafka://, and it may have
+    # joined already (its first run in the 2026-12-07 CI had)
+    before_joining = ({0} if bus.url.startswith("memory") else {bus.partitions}
+                      if isinstance(members[0], KafkaBusConsumer) else {0, bus.partitions})
     assert members[0].unowned() in before_joining
     members.append(bus.consumer(f"g-{unique}", [topic]))
     poll = (lambda c: c.poll(max_records=1, timeout=0.2))
