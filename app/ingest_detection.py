@@ -54,7 +54,7 @@ def _child(settings, published, answers: mp.Queue, parent: int, log_level: int) 
                     worker.close()
         answers.put(("done", [asdict(total) for total in totals]))
     except Exception as exc:      # noqa: BLE001 - the parent reports it, as its own would be
-        if _rebuilt(type(exc).__name__, "").__class__ is RuntimeError:
+        if type(exc).__name__ not in _known_errors():
             log.exception("ingest: detection failed")      # a bug: its traceback, here
         answers.put(("error", (type(exc).__name__, str(exc))))
 
@@ -113,15 +113,20 @@ class DetectionProcess:
         return payload
 
 
-def _rebuilt(name: str, message: str) -> Exception:
-    """The child's error as the parent raises it, of the same class when `ingest` knows it
-    (a stall then ends `ingest` with its one clear line, a refused setting with exit 2)."""
+def _known_errors() -> dict[str, type[Exception]]:
+    """The errors `ingest` reports as its own (app/cli.py's failure_code), by class name."""
     from watchkeeper.bus import BusError, BusUnavailable
     from watchkeeper.config import ConfigError
     from watchkeeper.store import StoreError, StoreUnavailable
     from watchkeeper.worker import StalledError
-    known = {cls.__name__: cls for cls in (StalledError, BusError, BusUnavailable, StoreError,
-                                            StoreUnavailable, ConfigError, ValueError)}
+    return {cls.__name__: cls for cls in (StalledError, BusError, BusUnavailable, StoreError,
+                                          StoreUnavailable, ConfigError, ValueError)}
+
+
+def _rebuilt(name: str, message: str) -> Exception:
+    """The child's error as the parent raises it, of the same class when `ingest` knows it
+    (a stall then ends `ingest` with its one clear line, a refused setting with exit 2)."""
+    known = _known_errors()
     if name in known:
         return known[name](message)
     return RuntimeError(f"the detection process failed: {name}: {message}")

@@ -170,7 +170,6 @@ def drain(stage: Stage, idle_polls: int = 2, stall_s: float = 120.0,
     return total
 
 
-
 class Stepping:
     """Stages stepped each by its own thread while the caller does something else (`ingest`
     publishing to Kafka), as `run` steps them: one stage's waits (a fetch, a bulk request in
