@@ -111,7 +111,7 @@ def cmd_allowlist(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     _check_files(args.files)
     settings = settings_from_args(args)
-    with pipeline.open_backends(settings, bounded=False) as backends:
+    with pipeline.open_backends(settings, for_ingest=True) as backends:
         report = pipeline.ingest(args.files, settings, backends)
     print(f"ingested {report.published} events ({report.rejected} rejected), "
           f"{report.detected.alerts} alert updates, {report.indexed.written} documents written, "

@@ -39,7 +39,7 @@ def _child(settings, published, answers: mp.Queue, parent: int, log_level: int) 
     from app.pipeline import detection_workers, open_backends
     from watchkeeper.worker import Stepping, drain
     try:
-        with open_backends(settings, bounded=False) as backends:
+        with open_backends(settings, for_ingest=True) as backends:
             workers = detection_workers(settings, backends, checkpoint_every_s=float("inf"))
             answers.put(("ready", None))
             try:

@@ -41,20 +41,27 @@ class Backends:
         self.close()
 
 
-def open_bus_only(settings: Settings, bounded: bool = True) -> Bus:
-    """What a collector needs: the bus with its topics. `bounded=False` is for `ingest`, which
-    publishes a round from one thread before draining it: a producer waiting for room there
-    would wait for itself (its rounds bound its memory instead)."""
+# `ingest` drains every stage at the end: a Kafka fetch waits this long at most for data,
+# and each lag question of a drained stage waits behind it (open_bus).
+INGEST_FETCH_WAIT_MS = 100
+
+
+def open_bus_only(settings: Settings, for_ingest: bool = False) -> Bus:
+    """What a collector needs: the bus with its topics. `for_ingest`: the embedded bus is
+    unbounded (`ingest` publishes a round from one thread before draining it: a producer
+    waiting for room there would wait for itself; its rounds bound its memory instead), and
+    Kafka consumers wait INGEST_FETCH_WAIT_MS at the broker."""
+    bounded = not for_ingest
     bus = open_bus(settings.bus, partitions=settings.partitions,
                    memory_max_held=settings.bus_memory_max_held if bounded else 0,
                    memory_max_held_bytes=settings.bus_memory_max_held_mib * 2**20 if bounded
-                   else 0)
+                   else 0, fetch_wait_ms=INGEST_FETCH_WAIT_MS if for_ingest else None)
     bus.ensure_topics(Names(settings.namespace).topics)
     return bus
 
 
-def open_backends(settings: Settings, bounded: bool = True) -> Backends:
-    bus = open_bus_only(settings, bounded)
+def open_backends(settings: Settings, for_ingest: bool = False) -> Backends:
+    bus = open_bus_only(settings, for_ingest)
     return Backends(bus, open_store(settings.store))
 
 

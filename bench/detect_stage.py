@@ -56,7 +56,7 @@ def run_once(docs: list[dict], gc_time: GcTime) -> dict[str, float]:
     from watchkeeper.bus import Names
     with tempfile.TemporaryDirectory(prefix="wkbench-stage-") as tmp:
         settings = Settings(bus="memory://", store=f"sqlite:///{tmp}/stage.db")
-        backends = open_backends(settings, bounded=False)
+        backends = open_backends(settings, for_ingest=True)
         names = Names(settings.namespace)
         publish(backends.bus, names, docs)    # as the collectors do (--framing)
         workers = detection_workers(settings, backends, checkpoint_every_s=1e9)

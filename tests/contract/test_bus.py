@@ -184,6 +184,24 @@ def test_lag_counts_what_is_left(bus, unique):
     consumer.close()
 
 
+def test_an_exact_lag_counts_a_message_as_soon_as_its_publish_is_flushed(bus, unique):
+    """`drain` (the end of `ingest`) stops at once on a lag of 0 from a bus whose lag is
+    exact (the embedded bus; kafka-python's, whose 0 is always the broker's answer): so such a
+    lag must never read 0 while a flushed message is still unread, not even right after the
+    flush. librdkafka's lag reads its fetcher's cached ends and is not exact."""
+    topic = _topic(bus, unique)
+    consumer = bus.consumer(f"g-{unique}", [topic])
+    _wait_assigned([consumer])
+    exact = getattr(consumer, "exact_lag", False)
+    assert exact == (type(consumer).__name__ != "RdKafkaConsumer")
+    for _ in range(5):
+        _produce(bus, topic, 3)
+        assert consumer.lag() == 3 or not exact
+        assert sum(len(v) for v in _consume([consumer], 3).values()) == 3
+        assert consumer.lag() == 0
+    consumer.close()
+
+
 def test_rewind_reads_again_from_the_last_commit(bus, unique):
     """A stage whose downstream write failed rewinds: the uncommitted messages come back,
     the committed ones do not."""

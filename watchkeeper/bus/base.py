@@ -174,11 +174,15 @@ class Bus(ABC):
 
 
 def open_bus(url: str, partitions: int = 4, memory_max_held: int = 0,
-             memory_max_held_bytes: int = 0) -> Bus:
+             memory_max_held_bytes: int = 0, fetch_wait_ms: int | None = None) -> Bus:
     """`memory://` (in-process), `kafka://HOST:PORT[,HOST:PORT]` (kafka-python) or
     `kafka+rdkafka://…` (confluent-kafka, optional). `memory_max_held` (`_bytes`) bounds
     the embedded bus's unread messages (bytes) per topic (0: unbounded); Kafka keeps them on
-    disk."""
+    disk. `fetch_wait_ms` (kafka-python only): how long a consumer's fetch waits at the
+    broker for data. Its default, 500, suits long-running stages; a batch job that drains
+    (`ingest`) asks for less: each of its lag questions queues behind that wait, and an idle
+    drain cost ~1 s per stage with 500 (~0.2 s with 100). Not the default for all: an idle
+    member fetching five times as often cost 2.5x the CPU (bench/RESULTS.md, session 35)."""
     scheme = urlparse(url).scheme
     if scheme == "memory":
         from watchkeeper.bus.embedded import EmbeddedBus
@@ -186,7 +190,7 @@ def open_bus(url: str, partitions: int = 4, memory_max_held: int = 0,
                            max_held_bytes=memory_max_held_bytes)
     if scheme == "kafka":
         from watchkeeper.bus.kafka import KafkaBus
-        return KafkaBus(url, partitions=partitions)
+        return KafkaBus(url, partitions=partitions, fetch_wait_ms=fetch_wait_ms)
     if scheme == "kafka+rdkafka":       # the optional librdkafka client (bus/rdkafka.py)
         try:
             from watchkeeper.bus.rdkafka import RdKafkaBus

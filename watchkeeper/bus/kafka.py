@@ -52,16 +52,17 @@ def _unavailable(servers: list[str]) -> BusUnavailable:
 
 
 class KafkaBus(Bus):
-    def __init__(self, url: str, partitions: int = 4):
+    def __init__(self, url: str, partitions: int = 4, fetch_wait_ms: int | None = None):
         self.url = url
         self.partitions = partitions
         self.servers = _servers(url)
+        self.fetch_wait_ms = fetch_wait_ms
 
     def producer(self) -> Producer:
         return KafkaBusProducer(self.servers)
 
     def consumer(self, group: str, topics) -> Consumer:
-        return KafkaBusConsumer(self.servers, group, list(topics))
+        return KafkaBusConsumer(self.servers, group, list(topics), self.fetch_wait_ms)
 
     def ensure_topics(self, topics: tuple[str, ...] = TOPICS) -> None:
         try:
@@ -155,8 +156,19 @@ def _known(end: int | None) -> int:
 
 
 class KafkaBusConsumer(Consumer):
-    def __init__(self, servers: list[str], group: str, topics: list[str]):
+    # A lag of 0 is always the broker's answer (lag() below), so `drain` may trust it and
+    # stop waiting for messages that cannot come.
+    exact_lag = True
+
+    def __init__(self, servers: list[str], group: str, topics: list[str],
+                 fetch_wait_ms: int | None = None):
+        """`fetch_wait_ms`: how long a fetch waits at the broker for data (kafka-python's
+        `fetch_max_wait_ms`, 500 by default). The broker answers a connection's requests in
+        order, so every lag() of a caught-up member waits behind that fetch; `ingest`, which
+        asks after every step of its final drains, sets it lower (open_bus's docstring)."""
         self._servers, self._group, self._topics = servers, group, topics
+        self._options = dict(_CONSUMER) if fetch_wait_ms is None else dict(
+            _CONSUMER, fetch_max_wait_ms=fetch_wait_ms)
         self._ends_asked_at = 0.0
         self._asked_ends: dict[TopicPartition, int] = {}
         self._consumer: KafkaConsumer | None = None
@@ -169,7 +181,7 @@ class KafkaBusConsumer(Consumer):
         try:
             self._consumer = mend_group_join(KafkaConsumer(
                 *self._topics, bootstrap_servers=self._servers, **CONNECT, group_id=self._group,
-                **_CONSUMER))
+                **self._options))
         except _NO_BROKER:
             raise _unavailable(self._servers) from None
         return self._consumer
