@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from app import pipeline
 from app.settings import Settings
+from watchkeeper.bus import Names
 
 
 def _fetch_wait(settings: Settings, for_ingest: bool) -> int:
     bus = pipeline.open_bus_only(settings, for_ingest=for_ingest)
-    consumer = bus.consumer("wktest.fetch-wait", ["wktest.fetch-wait"])
+    topic = Names(settings.namespace).events
+    consumer = bus.consumer(f"wktest.fetch-wait.{settings.namespace}", [topic])
     try:
         return consumer._live().config["fetch_max_wait_ms"]
     finally:
