@@ -6,7 +6,8 @@
 
 Each arm: `--members` consumers of one caught-up topic, each in a thread stepping as a stage
 does when nothing comes (poll with a 0.2 s timeout, then lag()), for `--seconds`. Printed:
-this process's CPU, the broker's (from /proc, when it runs on this machine), and the steps
+this process's CPU, the broker's (from /proc: the first `kafka.Kafka` process on this
+machine, so run it with one broker up), and the steps
 per member per second (how often lag() could answer)."""
 from __future__ import annotations
 

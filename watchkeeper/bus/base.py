@@ -87,9 +87,10 @@ class Producer(ABC):
 
 
 class Consumer(ABC):
-    # True when `lag()` counts exactly what the next `poll()` can return (the embedded bus):
-    # a lag of 0 then means there is nothing to wait for. Kafka's lag comes from the last
-    # fetch's high-water mark, so a caller must still poll with a timeout to be sure.
+    # True when a `lag()` of 0 means nothing published is left to read, so `drain` need not
+    # wait for more: the embedded bus (lag is what poll() would return) and kafka-python's
+    # (a 0 is always the broker's answer). librdkafka's reads its fetcher's cached ends, so a
+    # caller must still poll with a timeout to be sure.
     exact_lag: bool = False
 
     @abstractmethod

@@ -156,9 +156,7 @@ def _known(end: int | None) -> int:
 
 
 class KafkaBusConsumer(Consumer):
-    # A lag of 0 is always the broker's answer (lag() below), so `drain` may trust it and
-    # stop waiting for messages that cannot come.
-    exact_lag = True
+    exact_lag = True        # a lag of 0 is always the broker's answer (lag() below)
 
     def __init__(self, servers: list[str], group: str, topics: list[str],
                  fetch_wait_ms: int | None = None):
@@ -167,8 +165,8 @@ class KafkaBusConsumer(Consumer):
         order, so every lag() of a caught-up member waits behind that fetch; `ingest`, which
         asks after every step of its final drains, sets it lower (open_bus's docstring)."""
         self._servers, self._group, self._topics = servers, group, topics
-        self._options = dict(_CONSUMER) if fetch_wait_ms is None else dict(
-            _CONSUMER, fetch_max_wait_ms=fetch_wait_ms)
+        self._options = _CONSUMER if fetch_wait_ms is None else {
+            **_CONSUMER, "fetch_max_wait_ms": fetch_wait_ms}
         self._ends_asked_at = 0.0
         self._asked_ends: dict[TopicPartition, int] = {}
         self._consumer: KafkaConsumer | None = None
